@@ -1,0 +1,124 @@
+"""Typed progress events: one stream, three renderers (TUI, rich CLI, NDJSON).
+
+The core and providers only ever `emit(event)`. Every event passes the redaction filter before a
+renderer sees it (see `cockpit.redaction`), so a provider cannot leak a secret into output by
+accident.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Event:
+    type: ClassVar[str] = "event"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["type"] = self.type
+        return data
+
+
+@dataclass(frozen=True)
+class StepStarted(Event):
+    type: ClassVar[str] = "step_started"
+    step: str
+    title: str
+    env: str | None = None
+
+
+@dataclass(frozen=True)
+class StepFinished(Event):
+    type: ClassVar[str] = "step_finished"
+    step: str
+    detail: str = ""
+    env: str | None = None
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class StepFailed(Event):
+    type: ClassVar[str] = "step_failed"
+    step: str
+    error: str
+    env: str | None = None
+
+
+@dataclass(frozen=True)
+class StepSkipped(Event):
+    type: ClassVar[str] = "step_skipped"
+    step: str
+    reason: str = ""
+    env: str | None = None
+
+
+@dataclass(frozen=True)
+class LogLine(Event):
+    """One line of application (or remote command) output; `source` names the instance."""
+
+    type: ClassVar[str] = "log"
+    source: str
+    line: str
+    ts: float | None = None
+    env: str | None = None
+
+
+@dataclass(frozen=True)
+class HealthSample(Event):
+    type: ClassVar[str] = "health"
+    ok: bool
+    status: int | None
+    latency_ms: float | None
+    url: str = ""
+    error: str = ""
+    env: str | None = None
+
+
+@dataclass(frozen=True)
+class Message(Event):
+    """Free text for the human: info, warning, or error level."""
+
+    type: ClassVar[str] = "message"
+    text: str
+    level: str = "info"
+    env: str | None = None
+
+
+@dataclass(frozen=True)
+class Prompt(Event):
+    """Asked for input (confirmation, fingerprint trust); renderers show it, `--yes` answers."""
+
+    type: ClassVar[str] = "prompt"
+    question: str
+    kind: str = "confirm"
+    env: str | None = None
+
+
+@dataclass(frozen=True)
+class PlanShown(Event):
+    type: ClassVar[str] = "plan"
+    env: str
+    action: str
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+
+Emit = Callable[[Event], None]
+
+
+def null_emit(_event: Event) -> None:
+    """An emitter that drops everything (for library use and tests that do not care)."""
+
+
+class Timer:
+    """Measures a step for StepFinished.seconds."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+
+    def seconds(self) -> float:
+        return round(time.monotonic() - self.start, 3)

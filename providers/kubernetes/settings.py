@@ -1,0 +1,33 @@
+"""`[environments.<name>]` keys of a Kubernetes environment (provider = "kubernetes")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from cockpit.provider import ProviderSettings
+
+
+class KubernetesSettings(ProviderSettings):
+    namespace: str = Field(
+        pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+        json_schema_extra={"expect": "a namespace name (RFC 1123 label)"},
+    )
+    kubeconfig: str | None = Field(None, json_schema_extra={"expect": "a kubeconfig path"})
+    context: str | None = Field(None, json_schema_extra={"expect": "a kubeconfig context name"})
+    image_repository: str | None = Field(
+        None, json_schema_extra={"expect": "a registry repository like registry:5000/app"}
+    )
+    ingress_class: str | None = Field(None, json_schema_extra={"expect": "an ingress class"})
+    cert_issuer: str | None = Field(
+        None, json_schema_extra={"expect": "a cert-manager ClusterIssuer name"}
+    )
+    cpu: str | None = Field(None, json_schema_extra={"expect": "a CPU quantity like \"250m\""})
+    memory: str | None = Field(None, json_schema_extra={"expect": "a memory quantity like \"256Mi\""})
+    progress_deadline: int = Field(
+        600, ge=1, le=3600, json_schema_extra={"expect": "seconds, 1-3600"}
+    )
+
+    def exclusive(self, app: str, env: str) -> dict[str, tuple[str, Any]]:
+        return {"namespace": ("namespace", f"{self.context or ''}/{self.namespace}")}

@@ -1,0 +1,21 @@
+"""Package layout: `screens/` and `providers/` ship inside the `cockpit` namespace.
+
+The folders sit at the top of the repo (one room each), but the wheel must not add generic
+top-level names to site-packages, so they are mapped to `cockpit.screens` and
+`cockpit.providers` here. Works for `pip install .` and `pip install -e .`.
+"""
+
+from setuptools import find_packages, setup
+
+MAPPED = {"screens": "cockpit.screens", "providers": "cockpit.providers"}
+
+packages = find_packages(include=["cockpit", "cockpit.*"])
+for folder, name in MAPPED.items():
+    packages += [name + sub[len(folder):] for sub in find_packages(include=[folder, folder + ".*"])]
+
+setup(
+    packages=packages,
+    package_dir={"cockpit": "cockpit", **{name: folder for folder, name in MAPPED.items()}},
+    package_data={"": ["*.tcss", "*.toml", "*.txt", "templates/*", "templates/**/*"]},
+    include_package_data=True,
+)
