@@ -1,0 +1,32 @@
+"""`cockpit config check`: validate cockpit.toml and print the resolved configuration."""
+
+from __future__ import annotations
+
+import argparse
+
+from cockpit.commands._common import common, load_config, renderer
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("config", help="check and show cockpit.toml")
+    inner = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    check = inner.add_parser("check", parents=[common()],
+                             help="validate cockpit.toml and print the resolved config")
+    check.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    out = renderer(args)
+    cfg = load_config(args)
+    data = cfg.to_dict()
+    lines = [f"{cfg.path}: ok", f"app {cfg.app.name}: port {cfg.app.port}, "
+             f"health {cfg.app.health_path}, build {cfg.app.context}/{cfg.app.dockerfile}"]
+    for env in cfg.environments.values():
+        guard = " (protected)" if env.protected else ""
+        lines.append(f"  {env.name}{guard}: provider {env.provider}, "
+                     f"domain {env.domain or '-'}, replicas {env.common.replicas}, "
+                     f"secrets {', '.join(env.secret_names) or '-'}")
+        for key, value in env.settings.model_dump().items():
+            lines.append(f"      {key} = {value!r}")
+    out.result(data, human="\n".join(lines))
+    return 0
