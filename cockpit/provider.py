@@ -48,6 +48,7 @@ class Options:
     dry_run: bool = False
     trust_host: list[str] = field(default_factory=list)  # "SHA256:..." fingerprints to trust
     ask: Callable[[str], bool] | None = None  # interactive yes/no, None when no terminal
+    confirm_typed: Callable[[str], str | None] | None = None  # asks to type an env's name
     debug: bool = False
 
 

@@ -65,6 +65,8 @@ def options(args: argparse.Namespace) -> Options:
         dry_run=getattr(args, "dry_run", False),
         trust_host=list(getattr(args, "trust_host", []) or []),
         ask=None if getattr(args, "json", False) else (ask if interactive() else None),
+        confirm_typed=None if getattr(args, "json", False) else (
+            typed_confirmation if interactive() else None),
         debug=getattr(args, "debug", False),
     )
 

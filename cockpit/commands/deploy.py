@@ -1,0 +1,102 @@
+"""`cockpit deploy ENV`, `cockpit plan ENV`, `cockpit promote SRC DST`, `cockpit rollback ENV`.
+
+Each reads live state first, shows the plan, needs `--confirm prod` for protected environments,
+journals every step and gates on real health. `--dry-run` (and `plan`) change nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from cockpit.commands._common import common, load_context, renderer
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    flags = common(yes=True, confirm=True, dry_run=True, trust=True)
+    d = sub.add_parser("deploy", parents=[flags], help="build, ship and switch to a new release",
+                       description="Build the image, ship it, start it beside the current "
+                       "release, gate on health, switch traffic, keep the old one for rollback.")
+    d.add_argument("env")
+    d.add_argument("--image", help="deploy this image reference instead of building "
+                   "(e.g. registry/app@sha256:...)")
+    d.set_defaults(func=run_deploy)
+
+    p = sub.add_parser("plan", parents=[common(trust=True)],
+                       help="show what `deploy ENV` would do; changes nothing")
+    p.add_argument("env")
+    p.add_argument("--image")
+    p.set_defaults(func=run_plan)
+
+    pr = sub.add_parser("promote", parents=[flags],
+                        help="deploy the image staging serves (same digest) to prod")
+    pr.add_argument("src", metavar="FROM")
+    pr.add_argument("dst", metavar="TO")
+    pr.set_defaults(func=run_promote)
+
+    rb = sub.add_parser("rollback", parents=[flags],
+                        help="serve an earlier release again (image, env file and config)")
+    rb.add_argument("env")
+    rb.add_argument("--to", metavar="RELEASE", help="release id or prefix (default: the "
+                    "previous healthy release)")
+    rb.set_defaults(func=run_rollback)
+
+
+def _summary(release) -> dict:
+    return release.to_dict()
+
+
+def run_deploy(args: argparse.Namespace) -> int:
+    from cockpit import pipeline
+
+    out = renderer(args)
+    ctx = load_context(args)
+    release = pipeline.deploy(ctx, args.env, out.emit, image=args.image)
+    if ctx.options.dry_run:
+        out.result({"dry_run": True, "release": _summary(release)},
+                   human="dry run: nothing was changed")
+        return 0
+    out.result({"release": _summary(release)},
+               human=f"{args.env}: release {release.id} is live ({release.short_digest}, "
+               f"{release.status})")
+    return 0
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    from cockpit import pipeline
+
+    out = renderer(args)
+    ctx = load_context(args)
+    plan = pipeline.plan_deploy(ctx, args.env, out.emit, image=args.image)
+    out.result({"plan": plan.to_dict()}, human="(plan only: nothing was changed)")
+    return 0
+
+
+def run_promote(args: argparse.Namespace) -> int:
+    from cockpit import pipeline
+
+    out = renderer(args)
+    ctx = load_context(args)
+    release = pipeline.promote(ctx, args.src, args.dst, out.emit)
+    if ctx.options.dry_run:
+        out.result({"dry_run": True, "release": _summary(release)},
+                   human="dry run: nothing was changed")
+        return 0
+    out.result({"release": _summary(release)},
+               human=f"{args.dst}: release {release.id} is live, promoted from "
+               f"{release.promoted_from} (same image {release.short_digest})")
+    return 0
+
+
+def run_rollback(args: argparse.Namespace) -> int:
+    from cockpit import pipeline
+
+    out = renderer(args)
+    ctx = load_context(args)
+    release = pipeline.rollback(ctx, args.env, out.emit, to=args.to)
+    if ctx.options.dry_run:
+        out.result({"dry_run": True, "release": _summary(release)},
+                   human="dry run: nothing was changed")
+        return 0
+    out.result({"release": _summary(release)},
+               human=f"{args.env}: rolled back to release {release.id} ({release.short_digest})")
+    return 0

@@ -1,0 +1,107 @@
+"""`cockpit status [ENV]`, `cockpit releases ENV`, `cockpit logs ENV`: read-only views."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from cockpit.commands._common import common, load_context, renderer
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("status", parents=[common(trust=True)],
+                       help="what runs now: release, instances, health, TLS, drift, lock")
+    s.add_argument("env", nargs="?", help="one environment (default: all)")
+    s.set_defaults(func=run_status)
+    r = sub.add_parser("releases", parents=[common(trust=True)],
+                       help="release history, read from the target")
+    r.add_argument("env")
+    r.set_defaults(func=run_releases)
+    lg = sub.add_parser("logs", parents=[common(trust=True)],
+                        help="application logs of every instance (secrets redacted)")
+    lg.add_argument("env")
+    lg.add_argument("-f", "--follow", action="store_true", help="keep following")
+    lg.add_argument("--since", help="e.g. 10m, 1h, or an RFC 3339 time")
+    lg.add_argument("--tail", type=int, default=None, help="lines per instance to start from")
+    lg.set_defaults(func=run_logs)
+
+
+def _age(ts: float | None) -> str:
+    if not ts:
+        return "-"
+    secs = max(0, int(time.time() - ts))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= size:
+            return f"{secs // size}{unit}"
+    return f"{secs}s"
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from cockpit import pipeline
+
+    out = renderer(args)
+    ctx = load_context(args)
+    names = [args.env] if args.env else list(ctx.config.environments)
+    states, lines, failing = {}, [], False
+    for name in names:
+        state = pipeline.live(ctx, name)
+        states[name] = state.to_dict()
+        cur = state.current
+        lines.append(f"{name} ({state.provider}):")
+        if cur:
+            lines.append(f"  release  {cur.id}  {cur.short_digest}  {cur.status}  "
+                         f"age {_age(cur.created_at)}")
+        else:
+            lines.append("  release  none")
+        for inst in state.instances:
+            serving = " serving" if inst.serving else ""
+            lines.append(f"  instance {inst.name}: {inst.state}, health {inst.health}, "
+                         f"restarts {inst.restarts}{serving}")
+            failing |= inst.serving and inst.health == "unhealthy"
+        if state.tls:
+            tls = state.tls
+            lines.append(f"  tls      {'ok' if tls.ok else 'FAIL'} issuer {tls.issuer or '-'} "
+                         f"days left {tls.days_left if tls.days_left is not None else '-'}"
+                         + (f" ({tls.error})" if tls.error else ""))
+        if state.lock:
+            lines.append(f"  lock     held by {state.lock.holder} ({state.lock.command})")
+        for d in state.drift:
+            lines.append(f"  drift    {d}")
+    out.result({"environments": states}, human="\n".join(lines))
+    return 1 if failing else 0
+
+
+def run_releases(args: argparse.Namespace) -> int:
+    from cockpit import pipeline
+
+    out = renderer(args)
+    ctx = load_context(args)
+    state = pipeline.live(ctx, args.env)
+    current = state.current.id if state.current else None
+    lines = [f"{'':2}{'RELEASE':<26} {'AGE':>5}  {'IMAGE':<12}  {'BY':<20} STATUS"]
+    for r in state.releases:
+        mark = "▶ " if r.id == current else "  "
+        lines.append(f"{mark}{r.id:<26} {_age(r.created_at):>5}  {r.short_digest:<12}  "
+                     f"{(r.created_by or '-')[:20]:<20} {r.status}")
+    out.result({"env": args.env, "current": current,
+                "releases": [r.to_dict() for r in state.releases]}, human="\n".join(lines))
+    return 0
+
+
+def run_logs(args: argparse.Namespace) -> int:
+    from cockpit.pipeline import provider_for
+
+    out = renderer(args)
+    ctx = load_context(args)
+    env = ctx.config.env(args.env)
+    provider = provider_for(ctx, env)
+    count = 0
+    for line in provider.logs(env, follow=args.follow, since=args.since, tail=args.tail):
+        if out.json:
+            out.emit(line)
+        else:
+            out.text(f"{line.source} | {line.line}")
+        count += 1
+    if out.json:
+        out.result({"env": env.name, "lines": count})
+    return 0

@@ -1,0 +1,396 @@
+"""The order of every mutating command, the same for every provider.
+
+    read live state → reconcile an interrupted run → build the release record → plan →
+    show the plan → confirm (protected environments) → journal → provider.apply (gate inside) →
+    record the release's status → audit
+
+Providers own *how* (SSH, API calls); this module owns *what happens in which order*, and the
+guardrails: prod needs its typed name, promote takes only a release that passed its gate, every
+step goes to the journal, every outcome to the audit log.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from cockpit.errors import CockpitError, GateFailed, Refused, UsageError
+from cockpit.events import (
+    Emit,
+    Event,
+    Message,
+    PlanShown,
+    StepFailed,
+    StepFinished,
+    StepSkipped,
+    StepStarted,
+)
+from cockpit.models import LiveState, Plan, Release, Step
+from cockpit.state import whoami
+
+if TYPE_CHECKING:
+    from cockpit.config import Environment
+    from cockpit.provider import Context, Provider
+
+
+def provider_for(ctx: Context, env: Environment) -> Provider:
+    """One provider instance per (context, provider name)."""
+    from cockpit.plugins import provider_class
+
+    cache: dict[str, Any] = ctx.__dict__.setdefault("_providers", {})
+    if env.provider not in cache:
+        cache[env.provider] = provider_class(env.provider)(ctx)
+    return cache[env.provider]
+
+
+class Journaled:
+    """An emitter that writes every step event of a run to the journal before passing it on."""
+
+    def __init__(self, ctx: Context, run_id: str, emit: Emit) -> None:
+        self.ctx = ctx
+        self.run_id = run_id
+        self.emit = emit
+
+    def __call__(self, event: Event) -> None:
+        store = self.ctx.store
+        if isinstance(event, StepStarted):
+            store.journal(self.run_id, event.step, "started", event.title)
+        elif isinstance(event, StepFinished):
+            store.journal(self.run_id, event.step, "finished", event.detail)
+        elif isinstance(event, StepFailed):
+            store.journal(self.run_id, event.step, "failed", event.error)
+        elif isinstance(event, StepSkipped):
+            store.journal(self.run_id, event.step, "skipped", event.reason)
+        self.emit(event)
+
+
+# --------------------------------------------------------------------------- releases
+
+
+def source_rev(root) -> str | None:
+    """The git commit of the app, with `-dirty` when the tree has uncommitted changes."""
+    try:
+        rev = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
+                             capture_output=True, text=True, timeout=5)
+        if rev.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain"],
+                               capture_output=True, text=True, timeout=5)
+        return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def new_release_id(ctx: Context, env: Environment, digest: str) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(ctx.now()))
+    base = f"{stamp}-{(digest.split(':')[-1] or 'planned')[:6]}"
+    taken = {r.id for r in ctx.store.releases(env.name, limit=200)}
+    candidate, n = base, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
+
+
+def make_release(ctx: Context, env: Environment, image: str, digest: str,
+                 promoted_from: str | None = None, *, require_secrets: bool = True) -> Release:
+    values = ctx.secrets.require(env) if require_secrets else ctx.secrets.values(env)
+    return Release(
+        id=new_release_id(ctx, env, digest),
+        app=ctx.config.app.name,
+        env=env.name,
+        image=image,
+        digest=digest,
+        config_hash=env.config_hash,
+        secret_names=sorted(env.secret_names),
+        secrets_digest=ctx.secrets.digest(env, values),
+        source_rev=source_rev(ctx.config.root),
+        created_at=ctx.now(),
+        created_by=whoami(),
+        promoted_from=promoted_from,
+    )
+
+
+def digest_of(image: str) -> str:
+    """`repo@sha256:...` → `sha256:...`; a bare `sha256:...` id is its own digest."""
+    if "@" in image:
+        return image.split("@", 1)[1]
+    if image.startswith("sha256:"):
+        return image
+    return ""
+
+
+# --------------------------------------------------------------------------- guardrails
+
+
+def confirm(ctx: Context, env: Environment, action: str) -> None:
+    """Protected environments (prod) need their name typed: `--confirm prod` or a prompt."""
+    if not env.protected:
+        return
+    given = ctx.options.confirm
+    if given is None and ctx.options.confirm_typed is not None:
+        given = ctx.options.confirm_typed(env.name)
+    if given == env.name:
+        return
+    if given:
+        raise Refused(f"{action} on {env.name!r} refused: confirmation {given!r} does not match",
+                      hint=f"pass --confirm {env.name}")
+    raise Refused(f"{action} on {env.name!r} needs explicit confirmation",
+                  hint=f"pass --confirm {env.name} (or type the name when asked)")
+
+
+def _merge_status(ctx: Context, env: Environment, releases: list[Release]) -> list[Release]:
+    """Live state is the truth about what exists; the store remembers what the gate said."""
+    for release in releases:
+        known = ctx.store.get_release(env.name, release.id)
+        if known is not None and release.status in ("", "unknown", "pending"):
+            release.status = known.status
+    return releases
+
+
+def live(ctx: Context, env_name: str) -> LiveState:
+    env = ctx.config.env(env_name)
+    state = provider_for(ctx, env).live(env)
+    _merge_status(ctx, env, state.releases)
+    if state.current is not None:
+        _merge_status(ctx, env, [state.current])
+        if state.current.config_hash and state.current.config_hash != env.config_hash:
+            state.drift.append(
+                f"cockpit.toml changed since release {state.current.id} "
+                "(deploy to apply it)"
+            )
+    return state
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def _execute(ctx: Context, env: Environment, command: str, plan: Plan | None, emit: Emit,
+             body: Callable[[Emit], Release], release: Release) -> Release:
+    store = ctx.store
+    run_id = store.begin_run(env.name, command, plan.to_dict() if plan else None)
+    store.save_release(release)
+    journal = Journaled(ctx, run_id, emit)
+    try:
+        result = body(journal)
+    except GateFailed as exc:
+        release.status = "failed"
+        store.save_release(release)
+        store.finish_run(run_id, "failed")
+        store.audit(command, env.name, "gate failed", f"release {release.id}: {exc.what}")
+        raise
+    except KeyboardInterrupt:
+        store.journal(run_id, "interrupted", "failed", "interrupted by the user")
+        _reconcile_run(ctx, env, store.unfinished_runs(env.name), emit, only=run_id)
+        store.audit(command, env.name, "interrupted", f"release {release.id}")
+        raise
+    except CockpitError as exc:
+        release.status = "failed"
+        store.save_release(release)
+        store.finish_run(run_id, "failed")
+        store.audit(command, env.name, "failed", f"release {release.id}: {exc.what}")
+        raise
+    except Exception as exc:
+        store.finish_run(run_id, "failed")
+        store.audit(command, env.name, "failed", f"release {release.id}: {type(exc).__name__}")
+        raise
+    store.save_release(result)
+    store.finish_run(run_id, "ok")
+    store.audit(command, env.name, "ok",
+                f"release {result.id} image {result.digest or result.image} status {result.status}")
+    return result
+
+
+def _show(plan: Plan, emit: Emit) -> None:
+    emit(PlanShown(env=plan.env, action=plan.action, steps=[s.to_dict() for s in plan.steps]))
+    for note in plan.notes:
+        emit(Message(note, env=plan.env))
+
+
+def build(ctx: Context, env: Environment, emit: Emit) -> tuple[str, str]:
+    provider = provider_for(ctx, env)
+    if hasattr(provider, "build"):
+        return provider.build(env, emit)
+    from cockpit.build import build_image
+
+    return build_image(ctx.config, emit)
+
+
+def plan_deploy(ctx: Context, env_name: str, emit: Emit, image: str | None = None) -> Plan:
+    """What `deploy` would do, without building or changing anything."""
+    env = ctx.config.env(env_name)
+    provider = provider_for(ctx, env)
+    image = image or f"{ctx.config.app.name}:(built at deploy from {ctx.config.app.dockerfile})"
+    release = make_release(ctx, env, image, digest_of(image), require_secrets=False)
+    plan = provider.plan_deploy(env, release)
+    _show(plan, emit)
+    return plan
+
+
+def deploy(ctx: Context, env_name: str, emit: Emit, image: str | None = None,
+           dry_run: bool | None = None) -> Release:
+    env = ctx.config.env(env_name)
+    dry_run = ctx.options.dry_run if dry_run is None else dry_run
+    if dry_run:
+        return plan_deploy(ctx, env_name, emit, image).release
+    provider = provider_for(ctx, env)
+    reconcile(ctx, env_name, emit)
+    ctx.secrets.require(env)  # before building: a missing secret is a quick, clear error
+    confirm(ctx, env, "deploy")
+    if image:
+        digest = digest_of(image)
+    else:
+        image, digest = build(ctx, env, emit)
+    release = make_release(ctx, env, image, digest)
+    plan = provider.plan_deploy(env, release)
+    _show(plan, emit)
+    return _execute(ctx, env, "deploy", plan, emit, lambda j: provider.apply(plan, j), release)
+
+
+def promote(ctx: Context, src_name: str, dst_name: str, emit: Emit,
+            dry_run: bool | None = None) -> Release:
+    """Deploy the exact image staging serves (same digest) to prod with prod's config/secrets."""
+    if src_name == dst_name:
+        raise UsageError("promote needs two different environments")
+    ctx.config.env(src_name)
+    dst = ctx.config.env(dst_name)
+    state = live(ctx, src_name)
+    current = state.current
+    if current is None:
+        raise Refused(f"nothing to promote: no release serves {src_name!r}",
+                      hint=f"cockpit deploy {src_name}")
+    if current.status != "healthy":
+        raise Refused(
+            f"release {current.id} on {src_name!r} did not pass its health gate "
+            f"(status {current.status!r}); only a healthy release is promoted",
+            hint=f"fix it and deploy {src_name} again",
+        )
+    provider = provider_for(ctx, dst)
+    if not dry_run and not ctx.options.dry_run:
+        reconcile(ctx, dst_name, emit)
+    release = make_release(ctx, dst, current.image, current.digest,
+                           promoted_from=f"{src_name}/{current.id}",
+                           require_secrets=not (dry_run or ctx.options.dry_run))
+    release.source_rev = current.source_rev
+    plan = provider.plan_deploy(dst, release)
+    plan.action = "promote"
+    plan.notes.insert(0, f"promoting {src_name} release {current.id} "
+                         f"(image {current.short_digest}) to {dst_name}; no rebuild")
+    _show(plan, emit)
+    if dry_run or ctx.options.dry_run:
+        return release
+    confirm(ctx, dst, "promote")
+    return _execute(ctx, dst, "promote", plan, emit, lambda j: provider.apply(plan, j), release)
+
+
+def rollback_target(
+    ctx: Context, env_name: str, to: str | None = None
+) -> tuple[Release, Release | None]:
+    """The release to go back to (default: the newest healthy one before the current)."""
+    state = live(ctx, env_name)
+    current = state.current
+    known = {r.id: r for r in state.releases}
+    for r in ctx.store.releases(env_name, limit=100):
+        known.setdefault(r.id, r)
+    ordered = sorted(known.values(), key=lambda r: (r.created_at, r.id), reverse=True)
+    if to:
+        matches = [r for r in ordered if r.id == to or r.id.startswith(to)]
+        if not matches:
+            raise UsageError(f"no release {to!r} in {env_name!r}",
+                             hint=f"cockpit releases {env_name}")
+        if len(matches) > 1 and not any(r.id == to for r in matches):
+            raise UsageError(f"{to!r} matches several releases: "
+                             + ", ".join(r.id for r in matches[:5]))
+        target = next((r for r in matches if r.id == to), matches[0])
+        if current is not None and target.id == current.id:
+            raise Refused(f"release {target.id} already serves {env_name!r}")
+        return target, current
+    live_ids = {r.id for r in state.releases}
+    for release in ordered:
+        if current is not None and (release.id == current.id
+                                    or release.created_at > current.created_at):
+            continue
+        if release.status in ("healthy", "superseded", "rolled_back") and release.id in live_ids:
+            return release, current
+    raise Refused(f"no earlier healthy release of {env_name!r} is kept on the target",
+                  hint=f"cockpit releases {env_name}")
+
+
+def rollback(ctx: Context, env_name: str, emit: Emit, to: str | None = None,
+             dry_run: bool | None = None) -> Release:
+    env = ctx.config.env(env_name)
+    provider = provider_for(ctx, env)
+    if not (dry_run or ctx.options.dry_run):
+        reconcile(ctx, env_name, emit)
+    target, current = rollback_target(ctx, env_name, to)
+    changes: dict[str, tuple[Any, Any]] = {}
+    if current is not None:
+        for field in ("image", "digest", "config_hash", "secrets_digest"):
+            old, new = getattr(current, field), getattr(target, field)
+            if old != new:
+                changes[field] = (old, new)
+    plan = Plan(env=env.name, action="rollback", release=target, previous=current, changes=changes,
+                steps=[Step("rollback", f"serve release {target.id} again through the gate",
+                            destructive=True)])
+    plan.notes += [f"{k}: {a} → {b}" for k, (a, b) in changes.items()]
+    _show(plan, emit)
+    if dry_run or ctx.options.dry_run:
+        return target
+    confirm(ctx, env, "rollback")
+
+    def body(journal: Emit) -> Release:
+        result = provider.rollback(env, target, journal)
+        if current is not None:
+            current.status = "rolled_back"
+            ctx.store.save_release(current)
+        return result
+
+    return _execute(ctx, env, "rollback", plan, emit, body, target)
+
+
+# --------------------------------------------------------------------------- reconcile
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _reconcile_run(ctx: Context, env: Environment, runs, emit: Emit, only: str | None = None
+                   ) -> list[str]:
+    provider = provider_for(ctx, env)
+    said = []
+    for run in runs:
+        if only and run.run_id != only:
+            continue
+        if only is None and _alive(run.pid) and run.who == whoami():
+            continue  # still running in another process on this machine
+        if hasattr(provider, "reconcile"):
+            account = provider.reconcile(env, run.steps, emit)
+        else:
+            account = "nothing to reconcile for this provider"
+        text = f"interrupted {run.command} ({run.run_id}, started by {run.who}): {account}"
+        emit(Message(text, level="warning", env=env.name))
+        ctx.store.finish_run(run.run_id, "reconciled")
+        ctx.store.audit("reconcile", env.name, "ok", text)
+        said.append(text)
+    return said
+
+
+def reconcile(ctx: Context, env_name: str, emit: Emit) -> list[str]:
+    """Finish or undo what an interrupted run left behind, and say which."""
+    env = ctx.config.env(env_name)
+    runs = ctx.store.unfinished_runs(env.name)
+    if not runs:
+        return []
+    return _reconcile_run(ctx, env, runs, emit)
