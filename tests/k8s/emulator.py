@@ -1,0 +1,1342 @@
+"""An HTTP-level emulator of the Kubernetes API paths cockpit's provider uses, plus a tiny cluster.
+
+No real API server can run on our machines, so the tests talk to this one: the real `kubernetes`
+Python client, configured by a real kubeconfig file, sends real HTTP requests to a threaded
+`http.server` on 127.0.0.1. Nothing is patched in Python.
+
+What it serves (the subset the provider needs, with the real wire formats):
+- get / list / create / replace / delete of namespaces, deployments, replicasets, pods, services,
+  ingresses, secrets, events, leases and cert-manager Certificates;
+- server-side apply (`application/apply-patch+yaml`, field manager + force), JSON patch,
+  JSON merge patch and (approximated by merge patch) strategic merge patch;
+- watch (`?watch=true`) as a chunked stream of JSON lines, with resourceVersion replay;
+- pod logs (`/log`, `follow`, `timestamps`, `tailLines`, `sinceSeconds`, `previous`) as a
+  chunked stream;
+- SelfSubjectAccessReview, and 403s for denied verbs; bearer-token authentication;
+- the API server's service proxy (`/services/<name>:<port>/proxy/<path>`), answered by the
+  emulated application of a ready pod behind the Service (how the health gate reaches the app).
+
+A controller thread moves the cluster the way the real controllers do, in small time steps:
+the Deployment controller (ReplicaSets per pod template with `pod-template-hash`, revision
+annotations and revision reuse on undo, rolling update with maxSurge/maxUnavailable,
+observedGeneration, updated/ready/available replicas, Progressing/Available conditions with
+ProgressDeadlineExceeded, revisionHistoryLimit), the ReplicaSet controller (pods), a "kubelet"
+(pods start, get ready when the readiness probe path answers 2xx, crash and back off, log lines,
+events such as BackOff and Unhealthy), garbage collection by owner, and cert-manager's
+ingress-shim (a Certificate per Ingress TLS entry, becoming Ready).
+
+What a pod's application does is decided by its image: `emulator.image(ref, **behaviour)`
+registers a `Behaviour` for an image reference or digest (unknown images are healthy apps).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import itertools
+import json
+import math
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import yaml
+
+# (group/version, plural) -> (kind, namespaced)
+RESOURCES: dict[tuple[str, str], tuple[str, bool]] = {
+    ("v1", "namespaces"): ("Namespace", False),
+    ("v1", "pods"): ("Pod", True),
+    ("v1", "services"): ("Service", True),
+    ("v1", "secrets"): ("Secret", True),
+    ("v1", "events"): ("Event", True),
+    ("v1", "configmaps"): ("ConfigMap", True),
+    ("apps/v1", "deployments"): ("Deployment", True),
+    ("apps/v1", "replicasets"): ("ReplicaSet", True),
+    ("networking.k8s.io/v1", "ingresses"): ("Ingress", True),
+    ("coordination.k8s.io/v1", "leases"): ("Lease", True),
+    ("cert-manager.io/v1", "certificates"): ("Certificate", True),
+}
+HAS_GENERATION = {"deployments", "replicasets", "ingresses", "certificates"}
+REVISION = "deployment.kubernetes.io/revision"
+REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
+DESIRED = "deployment.kubernetes.io/desired-replicas"
+MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
+HASH_LABEL = "pod-template-hash"
+NODE = "emulator-node"
+
+
+def now_iso(ts: float | None = None) -> str:
+    return datetime.fromtimestamp(ts if ts is not None else time.time(), UTC).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+
+
+def nano_iso(ts: float) -> str:
+    dt = datetime.fromtimestamp(ts, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{int((ts % 1) * 1e9):09d}Z"
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.reason, self.message = code, reason, message
+
+    def status(self) -> dict[str, Any]:
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": self.message, "reason": self.reason, "code": self.code}
+
+
+@dataclass
+class Behaviour:
+    """What the application inside an image does (decided per image, like a real image would)."""
+
+    health_status: int = 200  # answer of every HTTP path (probes and the service proxy)
+    crash: bool = False  # the process exits shortly after it starts, every time
+    crash_after: float = 0.25
+    backoff: float = 0.3  # CrashLoopBackOff wait before the next start
+    start_delay: float = 0.05
+    ready_delay: float = 0.1
+    liveness_kill_after: float = 0.8  # failing liveness probe -> container killed after this
+    logs: list[str] = field(default_factory=lambda: ["listening on 0.0.0.0:{port}"])
+    crash_logs: list[str] = field(
+        default_factory=lambda: ["Traceback (most recent call last):",
+                                 "RuntimeError: boom: cannot start"]
+    )
+    log_env: list[str] = field(default_factory=list)  # env vars the (leaky) app prints
+    log_every: float | None = None  # a periodic "tick n" line while running
+
+
+@dataclass
+class _Container:
+    """Kubelet-side runtime of a pod's (single) container; never serialised to the API."""
+
+    created: float
+    instance: int = 0  # 1 after the first start
+    started_at: float | None = None
+    ready_at: float | None = None
+    waiting_until: float | None = None
+    logs: dict[int, list[tuple[float, str]]] = field(default_factory=dict)
+    last_tick_log: float = 0.0
+    ticks: int = 0
+    probe_failing_since: float | None = None
+    last_unhealthy_event: float = 0.0
+    gone: bool = False
+
+
+class Emulator:
+    def __init__(self, *, tick: float = 0.03, token: str | None = None) -> None:
+        self.tick = tick
+        self.token = token or "emulator-" + uuid.uuid4().hex[:16]
+        self.lock = threading.RLock()
+        self.cond = threading.Condition(self.lock)
+        self.objects: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+        self.history: list[tuple[int, str, str, dict[str, Any]]] = []  # (rv, key, type, obj)
+        self.rv = itertools.count(100)
+        self.last_rv = 99
+        self.applied: dict[tuple[Any, ...], Any] = {}  # (obj key, manager) -> last applied config
+        self.images: dict[str, Behaviour] = {}
+        self.denied: list[tuple[str, str, str]] = []  # (verb, resource[/sub], namespace or *)
+        self.requests: list[dict[str, Any]] = []
+        self.containers: dict[str, _Container] = {}  # pod uid -> runtime
+        self.progress: dict[str, tuple[Any, float]] = {}  # deployment uid -> (snapshot, time)
+        self.issuer_fails = False
+        self.cert_delay = 0.2
+        self.log_stream_max_seconds: float | None = None  # cut log streams (tests reconnects)
+        self.closing = False
+        self._rr = itertools.count()
+        self._server: ThreadingHTTPServer | None = None
+        self._threads: list[threading.Thread] = []
+        self._names = itertools.count(1)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> Emulator:
+        emulator = self
+
+        class Handler(_Handler):
+            emu = emulator
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._threads = [
+            threading.Thread(target=self._server.serve_forever, name="k8s-emu-http", daemon=True),
+            threading.Thread(target=self._control_loop, name="k8s-emu-controller", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self) -> None:
+        with self.cond:
+            self.closing = True
+            self.cond.notify_all()
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+        for t in self._threads:
+            t.join(timeout=5)
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def write_kubeconfig(self, path: Path, context: str = "emulator") -> Path:
+        config = {
+            "apiVersion": "v1", "kind": "Config", "current-context": context,
+            "clusters": [{"name": "emulator", "cluster": {"server": self.url}}],
+            "users": [{"name": "cockpit", "user": {"token": self.token}}],
+            "contexts": [{"name": context, "context": {"cluster": "emulator", "user": "cockpit"}}],
+        }
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    # ------------------------------------------------------------------ test knobs
+
+    def image(self, ref: str, **behaviour: Any) -> Behaviour:
+        """Declare what an image's application does (ref may be a full ref or a digest)."""
+        b = Behaviour(**behaviour)
+        self.images[ref] = b
+        return b
+
+    def behaviour(self, image: str) -> Behaviour:
+        if image in self.images:
+            return self.images[image]
+        digest = image.split("@", 1)[1] if "@" in image else None
+        if digest and digest in self.images:
+            return self.images[digest]
+        return Behaviour()
+
+    def deny(self, verb: str, resource: str, namespace: str = "*") -> None:
+        self.denied.append((verb, resource, namespace))
+
+    def allowed(self, verb: str, resource: str, namespace: str | None) -> bool:
+        for v, r, ns in self.denied:
+            if v in ("*", verb) and r in ("*", resource) and ns in ("*", namespace or ""):
+                return False
+        return True
+
+    def get(self, gv: str, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        with self.lock:
+            obj = self.objects.get((gv, plural, namespace, name))
+            return copy.deepcopy(obj) if obj else None
+
+    def list(self, gv: str, plural: str, namespace: str | None = None,
+             labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        with self.lock:
+            out = []
+            for (g, p, ns, _), obj in self.objects.items():
+                if g == gv and p == plural and (namespace is None or ns == namespace):
+                    obj_labels = obj["metadata"].get("labels") or {}
+                    if all(obj_labels.get(k) == v for k, v in (labels or {}).items()):
+                        out.append(copy.deepcopy(obj))
+            return sorted(out, key=lambda o: o["metadata"]["name"])
+
+    def pod_logs(self, namespace: str, name: str) -> list[str]:
+        with self.lock:
+            pod = self.objects.get(("v1", "pods", namespace, name))
+            if not pod:
+                return []
+            rt = self.containers.get(pod["metadata"]["uid"])
+            if not rt:
+                return []
+            return [line for inst in sorted(rt.logs) for _, line in rt.logs[inst]]
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = predicate()
+            if result:
+                return result
+            time.sleep(0.02)
+        raise AssertionError("emulator condition not reached in time")
+
+    # ------------------------------------------------------------------ store
+
+    def _key(self, gv: str, plural: str, ns: str, name: str) -> tuple[str, str, str, str]:
+        return (gv, plural, ns if RESOURCES[(gv, plural)][1] else "", name)
+
+    def _notify(self, kind: str, key: tuple[str, str, str, str], obj: dict[str, Any]) -> None:
+        self.history.append((int(obj["metadata"]["resourceVersion"]), f"{key[0]}|{key[1]}", kind,
+                             copy.deepcopy(obj)))
+        self.cond.notify_all()
+
+    def _next_rv(self) -> str:
+        self.last_rv = next(self.rv)
+        return str(self.last_rv)
+
+    def create(self, gv: str, plural: str, ns: str, obj: dict[str, Any]) -> dict[str, Any]:
+        kind, namespaced = RESOURCES[(gv, plural)]
+        with self.lock:
+            obj = copy.deepcopy(obj)
+            meta = obj.setdefault("metadata", {})
+            if not meta.get("name") and meta.get("generateName"):
+                meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+            name = meta.get("name")
+            if not name:
+                raise ApiError(422, "Invalid", f"{kind} is invalid: metadata.name: Required value")
+            if namespaced:
+                if ("v1", "namespaces", "", ns) not in self.objects:
+                    raise ApiError(404, "NotFound", f'namespaces "{ns}" not found')
+                meta["namespace"] = ns
+            key = self._key(gv, plural, ns, name)
+            if key in self.objects:
+                raise ApiError(409, "AlreadyExists", f'{plural} "{name}" already exists')
+            obj["apiVersion"], obj["kind"] = gv, kind
+            meta["uid"] = str(uuid.uuid4())
+            meta["creationTimestamp"] = now_iso()
+            meta["resourceVersion"] = self._next_rv()
+            if plural in HAS_GENERATION:
+                meta["generation"] = 1
+            if plural == "namespaces":
+                obj["status"] = {"phase": "Active"}
+            self.objects[key] = obj
+            self._notify("ADDED", key, obj)
+            return copy.deepcopy(obj)
+
+    def update(self, gv: str, plural: str, ns: str, obj: dict[str, Any],
+               *, check_rv: bool = False) -> dict[str, Any]:
+        with self.lock:
+            name = obj["metadata"]["name"]
+            key = self._key(gv, plural, ns, name)
+            old = self.objects.get(key)
+            if old is None:
+                raise ApiError(404, "NotFound", f'{plural} "{name}" not found')
+            sent_rv = obj["metadata"].get("resourceVersion")
+            if check_rv and sent_rv and sent_rv != old["metadata"]["resourceVersion"]:
+                raise ApiError(409, "Conflict",
+                               f'Operation cannot be fulfilled on {plural} "{name}": the object '
+                               "has been modified; please apply your changes to the latest "
+                               "version and try again")
+            if plural == "secrets" and old.get("immutable") and (
+                old.get("data") != obj.get("data") or not obj.get("immutable")
+            ):
+                raise ApiError(422, "Invalid",
+                               f'Secret "{name}" is invalid: data: Forbidden: field is immutable '
+                               "when `immutable` is set")
+            new = copy.deepcopy(obj)
+            new["apiVersion"], new["kind"] = gv, RESOURCES[(gv, plural)][0]
+            for k in ("uid", "creationTimestamp", "namespace", "generation"):
+                if k in old["metadata"]:
+                    new["metadata"][k] = old["metadata"][k]
+                else:
+                    new["metadata"].pop(k, None)
+            if plural in HAS_GENERATION and new.get("spec") != old.get("spec"):
+                new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
+            if new == {**old, "metadata": {**old["metadata"],
+                                            "resourceVersion": new["metadata"].get(
+                                                "resourceVersion")}}:
+                return copy.deepcopy(old)
+            new["metadata"]["resourceVersion"] = self._next_rv()
+            self.objects[key] = new
+            self._notify("MODIFIED", key, new)
+            return copy.deepcopy(new)
+
+    def delete(self, gv: str, plural: str, ns: str, name: str) -> dict[str, Any]:
+        with self.lock:
+            key = self._key(gv, plural, ns, name)
+            obj = self.objects.pop(key, None)
+            if obj is None:
+                raise ApiError(404, "NotFound", f'{plural} "{name}" not found')
+            obj["metadata"]["resourceVersion"] = self._next_rv()
+            self._notify("DELETED", key, obj)
+            if plural == "pods":
+                rt = self.containers.get(obj["metadata"]["uid"])
+                if rt:
+                    rt.gone = True
+            if plural == "namespaces":
+                for k in [k for k in self.objects if k[2] == name]:
+                    self.delete(k[0], k[1], k[2], k[3])
+            for k in [k for k in self.applied if k[0] == key]:
+                del self.applied[k]
+            return obj
+
+    def apply(self, gv: str, plural: str, ns: str, name: str, body: dict[str, Any],
+              manager: str) -> tuple[dict[str, Any], bool]:
+        """Server-side apply, simplified to one idea: the manager owns what it applied.
+
+        Maps merge; lists are replaced; a field the same manager applied last time and no
+        longer applies is removed; fields set by others (status, controller annotations) stay.
+        """
+        with self.lock:
+            if body.get("metadata", {}).get("name", name) != name:
+                raise ApiError(400, "BadRequest", "the name of the object does not match the URL")
+            key = self._key(gv, plural, ns, name)
+            old = self.objects.get(key)
+            previous = self.applied.get((key, manager))
+            self.applied[(key, manager)] = copy.deepcopy(body)
+            if old is None:
+                return self.create(gv, plural, ns, body), True
+            merged = copy.deepcopy(old)
+            if previous is not None:
+                _remove_dropped(merged, previous, body)
+            _merge_into(merged, copy.deepcopy(body))
+            merged["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+            return self.update(gv, plural, ns, merged), False
+
+    # ------------------------------------------------------------------ events (k8s Event objects)
+
+    def event(self, obj: dict[str, Any], reason: str, message: str, type_: str = "Normal") -> None:
+        with self.lock:
+            meta = obj["metadata"]
+            ns = meta.get("namespace", "default")
+            for (g, p, n, _), ev in list(self.objects.items()):
+                if (g, p, n) == ("v1", "events", ns) and ev["involvedObject"]["uid"] == meta[
+                    "uid"
+                ] and ev["reason"] == reason and ev["message"] == message:
+                    ev = copy.deepcopy(ev)
+                    ev["count"] += 1
+                    ev["lastTimestamp"] = now_iso()
+                    self.update("v1", "events", ns, ev)
+                    return
+            if ("v1", "namespaces", "", ns) not in self.objects:
+                return
+            self.create("v1", "events", ns, {
+                "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:12]}"},
+                "involvedObject": {"kind": obj["kind"], "name": meta["name"], "namespace": ns,
+                                   "uid": meta["uid"], "apiVersion": obj["apiVersion"]},
+                "reason": reason, "message": message, "type": type_, "count": 1,
+                "firstTimestamp": now_iso(), "lastTimestamp": now_iso(),
+                "source": {"component": "emulator"},
+            })
+
+    # ------------------------------------------------------------------ controllers
+
+    def _control_loop(self) -> None:
+        while not self.closing:
+            try:
+                with self.lock:
+                    self.reconcile_once()
+            except Exception as exc:  # keep the cluster alive; tests see the symptom
+                import traceback
+
+                traceback.print_exc()
+                self.controller_error = exc
+            time.sleep(self.tick)
+
+    def reconcile_once(self) -> None:
+        self._garbage_collect()
+        for obj in self.list("apps/v1", "deployments"):
+            self._deployment(obj)
+        for obj in self.list("apps/v1", "replicasets"):
+            self._replicaset(obj)
+        for obj in self.list("v1", "pods"):
+            self._kubelet(obj)
+        for obj in self.list("networking.k8s.io/v1", "ingresses"):
+            self._ingress_shim(obj)
+        for obj in self.list("cert-manager.io/v1", "certificates"):
+            self._issue(obj)
+
+    def _garbage_collect(self) -> None:
+        uids = {o["metadata"]["uid"] for o in self.objects.values()}
+        for key, obj in list(self.objects.items()):
+            owners = obj["metadata"].get("ownerReferences") or []
+            if owners and not any(o["uid"] in uids for o in owners) and key in self.objects:
+                self.delete(*key)
+
+    def _owned(self, gv: str, plural: str, owner: dict[str, Any]) -> list[dict[str, Any]]:
+        uid = owner["metadata"]["uid"]
+        return [o for o in self.list(gv, plural, owner["metadata"]["namespace"])
+                if any(r.get("controller") and r["uid"] == uid
+                       for r in o["metadata"].get("ownerReferences") or [])]
+
+    @staticmethod
+    def _owner_ref(owner: dict[str, Any]) -> dict[str, Any]:
+        return {"apiVersion": owner["apiVersion"], "kind": owner["kind"],
+                "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"],
+                "controller": True, "blockOwnerDeletion": True}
+
+    def _deployment(self, d: dict[str, Any]) -> None:
+        ns, name = d["metadata"]["namespace"], d["metadata"]["name"]
+        spec = d["spec"]
+        desired = spec.get("replicas", 1)
+        template = copy.deepcopy(spec["template"])
+        tmpl_hash = _template_hash(template)
+        owned = self._owned("apps/v1", "replicasets", d)
+
+        def rev(rs: dict[str, Any]) -> int:
+            return int(rs["metadata"].get("annotations", {}).get(REVISION, "0"))
+
+        new = next((rs for rs in owned if _strip_hash(rs["spec"]["template"]) ==
+                    _strip_hash(template)), None)
+        max_rev = max((rev(rs) for rs in owned), default=0)
+        dep_ann = {k: v for k, v in (d["metadata"].get("annotations") or {}).items()
+                   if k not in (REVISION, REVISION_HISTORY,
+                                "kubectl.kubernetes.io/last-applied-configuration")}
+        surge, unavailable = _rolling_params(spec, desired)
+        progressed = False
+        if spec.get("paused"):
+            return
+        if new is None:
+            template.setdefault("metadata", {}).setdefault("labels", {})[HASH_LABEL] = tmpl_hash
+            selector = copy.deepcopy(spec["selector"])
+            selector.setdefault("matchLabels", {})[HASH_LABEL] = tmpl_hash
+            new = self.create("apps/v1", "replicasets", ns, {
+                "metadata": {
+                    "name": f"{name}-{tmpl_hash}",
+                    "labels": dict(template["metadata"]["labels"]),
+                    "annotations": {**dep_ann, REVISION: str(max_rev + 1),
+                                    DESIRED: str(desired), MAX_REPLICAS: str(desired + surge)},
+                    "ownerReferences": [self._owner_ref(d)],
+                },
+                "spec": {"replicas": 0, "selector": selector, "template": template,
+                         "minReadySeconds": spec.get("minReadySeconds", 0)},
+            })
+            self.event(d, "ScalingReplicaSet",
+                       f"Scaled up replica set {new['metadata']['name']} from 0 to 0")
+            progressed = True
+        elif rev(new) < max_rev or any(
+            new["metadata"].get("annotations", {}).get(k) != v for k, v in dep_ann.items()
+        ):
+            ann = dict(new["metadata"].get("annotations") or {})
+            if rev(new) < max_rev:
+                history = [h for h in ann.get(REVISION_HISTORY, "").split(",") if h]
+                ann[REVISION_HISTORY] = ",".join([*history, str(rev(new))])
+                ann[REVISION] = str(max_rev + 1)
+                progressed = True
+            ann.update(dep_ann)
+            new["metadata"]["annotations"] = ann
+            new = self.update("apps/v1", "replicasets", ns, new)
+        olds = [rs for rs in self._owned("apps/v1", "replicasets", d)
+                if rs["metadata"]["uid"] != new["metadata"]["uid"]]
+        d_ann = d["metadata"].setdefault("annotations", {})
+        changed_meta = d_ann.get(REVISION) != str(rev(new))
+        d_ann[REVISION] = str(rev(new))
+
+        # scale up the new ReplicaSet within maxSurge
+        old_total = sum(rs["spec"].get("replicas", 0) for rs in olds)
+        new_replicas = new["spec"].get("replicas", 0)
+        if spec.get("strategy", {}).get("type") == "Recreate":
+            target_new = desired if old_total == 0 and not any(
+                rs.get("status", {}).get("replicas") for rs in olds) else 0
+            for rs in olds:
+                if rs["spec"].get("replicas"):
+                    self._scale(rs, 0, d)
+                    progressed = True
+        else:
+            target_new = max(new_replicas, min(desired, desired + surge - old_total))
+            if new_replicas > desired:
+                target_new = desired
+        if target_new != new_replicas:
+            self._scale(new, target_new, d)
+            progressed = True
+            new["spec"]["replicas"] = target_new
+        # scale down old ReplicaSets without going under minAvailable
+        min_available = desired - unavailable
+        new_unavailable = target_new - new.get("status", {}).get("availableReplicas", 0)
+        all_spec = target_new + sum(rs["spec"].get("replicas", 0) for rs in olds)
+        budget = all_spec - min_available - max(new_unavailable, 0)
+        for rs in sorted(olds, key=rev):
+            if budget <= 0:
+                break
+            have = rs["spec"].get("replicas", 0)
+            if have:
+                cut = min(have, budget)
+                self._scale(rs, have - cut, d)
+                budget -= cut
+                progressed = True
+        # history limit
+        limit = spec.get("revisionHistoryLimit", 10)
+        dead = [rs for rs in sorted(olds, key=rev)
+                if not rs["spec"].get("replicas") and not rs.get("status", {}).get("replicas")]
+        for rs in dead[: max(0, len(dead) - limit)]:
+            self.delete("apps/v1", "replicasets", ns, rs["metadata"]["name"])
+
+        # status
+        fresh = self._owned("apps/v1", "replicasets", d)
+        st = lambda rs, k: rs.get("status", {}).get(k, 0)  # noqa: E731
+        new_now = next(rs for rs in fresh if rs["metadata"]["uid"] == new["metadata"]["uid"])
+        replicas = sum(st(rs, "replicas") for rs in fresh)
+        updated = st(new_now, "replicas")
+        ready = sum(st(rs, "readyReplicas") for rs in fresh)
+        available = sum(st(rs, "availableReplicas") for rs in fresh)
+        now = time.time()
+        snapshot = (new_now["metadata"]["uid"], new_now["spec"].get("replicas"), updated,
+                    available, replicas)
+        last = self.progress.get(d["metadata"]["uid"])
+        if last is None or last[0] != snapshot or progressed:
+            self.progress[d["metadata"]["uid"]] = (snapshot, now)
+            last_progress = now
+        else:
+            last_progress = last[1]
+        complete = updated == desired and replicas == updated and available == updated
+        deadline = spec.get("progressDeadlineSeconds", 600)
+        old_cond = {c["type"]: c for c in (d.get("status") or {}).get("conditions", [])}
+        prog_old = old_cond.get("Progressing", {})
+        if complete:
+            prog = ("True", "NewReplicaSetAvailable",
+                    f'ReplicaSet "{new_now["metadata"]["name"]}" has successfully progressed.')
+        elif now - last_progress > deadline:
+            prog = ("False", "ProgressDeadlineExceeded",
+                    f'ReplicaSet "{new_now["metadata"]["name"]}" has timed out progressing.')
+        else:
+            prog = ("True", "ReplicaSetUpdated",
+                    f'ReplicaSet "{new_now["metadata"]["name"]}" is progressing.')
+        avail_ok = available >= min_available
+        conditions = [
+            {"type": "Available", "status": "True" if avail_ok else "False",
+             "reason": "MinimumReplicasAvailable" if avail_ok else "MinimumReplicasUnavailable",
+             "message": "Deployment has minimum availability." if avail_ok
+             else "Deployment does not have minimum availability.",
+             "lastUpdateTime": old_cond.get("Available", {}).get("lastUpdateTime", now_iso()),
+             "lastTransitionTime": old_cond.get("Available", {}).get("lastTransitionTime",
+                                                                      now_iso())},
+            {"type": "Progressing", "status": prog[0], "reason": prog[1], "message": prog[2],
+             "lastUpdateTime": now_iso(last_progress),
+             "lastTransitionTime": prog_old.get("lastTransitionTime", now_iso())
+             if prog_old.get("status") == prog[0] else now_iso()},
+        ]
+        if old_cond.get("Available", {}).get("status") != conditions[0]["status"]:
+            conditions[0]["lastTransitionTime"] = conditions[0]["lastUpdateTime"] = now_iso()
+        status = {"observedGeneration": d["metadata"].get("generation", 1), "replicas": replicas,
+                  "updatedReplicas": updated, "readyReplicas": ready,
+                  "availableReplicas": available,
+                  "unavailableReplicas": max(0, desired - available), "conditions": conditions}
+        status = {k: v for k, v in status.items() if v != 0}  # zero counts are omitted
+        if prog[1] == "ProgressDeadlineExceeded" and prog_old.get("reason") != prog[1]:
+            self.event(d, "ProgressDeadlineExceeded", prog[2], "Warning")
+        if status != d.get("status") or changed_meta:
+            d["status"] = status
+            self.update("apps/v1", "deployments", ns, d)
+
+    def _scale(self, rs: dict[str, Any], to: int, d: dict[str, Any]) -> None:
+        fresh = self.get("apps/v1", "replicasets", rs["metadata"]["namespace"],
+                         rs["metadata"]["name"])
+        if fresh is None:
+            return
+        before = fresh["spec"].get("replicas", 0)
+        fresh["spec"]["replicas"] = to
+        self.update("apps/v1", "replicasets", rs["metadata"]["namespace"], fresh)
+        verb = "up" if to > before else "down"
+        self.event(d, "ScalingReplicaSet",
+                   f"Scaled {verb} replica set {rs['metadata']['name']} from {before} to {to}")
+
+    def _replicaset(self, rs: dict[str, Any]) -> None:
+        ns = rs["metadata"]["namespace"]
+        pods = [p for p in self._owned("v1", "pods", rs) if not p["metadata"].get(
+            "deletionTimestamp")]
+        want = rs["spec"].get("replicas", 0)
+        for _ in range(want - len(pods)):
+            tmpl = copy.deepcopy(rs["spec"]["template"])
+            pod = {"metadata": {
+                "name": f"{rs['metadata']['name']}-{_pod_suffix(next(self._names))}",
+                "labels": tmpl.get("metadata", {}).get("labels", {}),
+                "annotations": tmpl.get("metadata", {}).get("annotations", {}),
+                "ownerReferences": [self._owner_ref(rs)]},
+                "spec": {**tmpl["spec"], "nodeName": NODE},
+                "status": {"phase": "Pending", "conditions": [
+                    {"type": "PodScheduled", "status": "True", "lastTransitionTime": now_iso()}]}}
+            created = self.create("v1", "pods", ns, pod)
+            self.containers[created["metadata"]["uid"]] = _Container(created=time.time())
+            self.event(created, "Scheduled",
+                       f"Successfully assigned {ns}/{created['metadata']['name']} to {NODE}")
+            pods.append(created)
+        if len(pods) > want:
+            victims = sorted(pods, key=lambda p: (_pod_ready(p),
+                                                  -self.containers.get(p["metadata"]["uid"],
+                                                                       _Container(0)).created))
+            for p in victims[: len(pods) - want]:
+                self.event(p, "Killing", "Stopping container app")
+                self.delete("v1", "pods", ns, p["metadata"]["name"])
+                pods.remove(p)
+        ready = sum(1 for p in pods if _pod_ready(p))
+        status = {"replicas": len(pods), "fullyLabeledReplicas": len(pods), "readyReplicas": ready,
+                  "availableReplicas": ready,
+                  "observedGeneration": rs["metadata"].get("generation", 1)}
+        status = {k: v for k, v in status.items() if v != 0}
+        if status != rs.get("status"):
+            rs["status"] = status
+            self.update("apps/v1", "replicasets", ns, rs)
+
+    def _secret_env(self, pod: dict[str, Any]) -> tuple[dict[str, str], str | None]:
+        ns = pod["metadata"]["namespace"]
+        env: dict[str, str] = {}
+        c = pod["spec"]["containers"][0]
+        for src in c.get("envFrom") or []:
+            ref = src.get("secretRef")
+            if not ref:
+                continue
+            secret = self.objects.get(("v1", "secrets", ns, ref["name"]))
+            if secret is None:
+                if ref.get("optional"):
+                    continue
+                return {}, f'secret "{ref["name"]}" not found'
+            for k, v in (secret.get("data") or {}).items():
+                env[k] = base64.b64decode(v).decode()
+        for item in c.get("env") or []:
+            if "value" in item:
+                env[item["name"]] = item["value"]
+        return env, None
+
+    def _kubelet(self, pod: dict[str, Any]) -> None:
+        uid = pod["metadata"]["uid"]
+        rt = self.containers.setdefault(uid, _Container(created=time.time()))
+        c = pod["spec"]["containers"][0]
+        image = c["image"]
+        b = self.behaviour(image)
+        now = time.time()
+        status = copy.deepcopy(pod.get("status") or {})
+        cs = (status.get("containerStatuses") or [{}])[0]
+        cs.update({"name": c["name"], "image": image, "imageID": image})
+        cs.setdefault("restartCount", 0)
+        env, missing = self._secret_env(pod)
+        port = str((c.get("ports") or [{}])[0].get("containerPort", 8000))
+
+        def log(line: str) -> None:
+            rt.logs.setdefault(rt.instance, []).append((time.time(), line))
+            self.cond.notify_all()
+
+        if rt.started_at is None:
+            if rt.waiting_until is not None and now < rt.waiting_until:
+                pass  # CrashLoopBackOff: keep the waiting state until the back-off ends
+            elif missing:
+                cs["state"] = {"waiting": {"reason": "CreateContainerConfigError",
+                                           "message": missing}}
+                self.event(pod, "Failed", f"Error: {missing}", "Warning")
+            elif now - rt.created >= b.start_delay:
+                if rt.instance:
+                    cs["restartCount"] += 1
+                rt.instance += 1
+                rt.started_at, rt.ready_at, rt.waiting_until = now, None, None
+                rt.probe_failing_since = None
+                if rt.instance == 1:
+                    self.event(pod, "Pulled", f'Container image "{image}" already present')
+                self.event(pod, "Created", "Created container app")
+                self.event(pod, "Started", "Started container app")
+                cs["state"] = {"running": {"startedAt": now_iso(now)}}
+                status.setdefault("startTime", now_iso(now))
+                for line in b.logs:
+                    log(line.format(port=port, image=image))
+                for name in b.log_env:
+                    log(f"config {name}={env.get(name, '')}")
+            else:
+                cs.setdefault("state", {"waiting": {"reason": "ContainerCreating"}})
+        else:
+            running_for = now - rt.started_at
+            probe_ok = 200 <= b.health_status < 400
+            if b.crash and running_for >= b.crash_after:
+                for line in b.crash_logs:
+                    log(line)
+                cs["lastState"] = {"terminated": {"exitCode": 1, "reason": "Error",
+                                                  "startedAt": now_iso(rt.started_at),
+                                                  "finishedAt": now_iso(now)}}
+                cs["state"] = {"waiting": {"reason": "CrashLoopBackOff", "message":
+                                           f"back-off restarting failed container app in pod "
+                                           f"{pod['metadata']['name']}"}}
+                rt.started_at, rt.ready_at, rt.waiting_until = None, None, now + b.backoff
+                self.event(pod, "BackOff", "Back-off restarting failed container app in pod "
+                           f"{pod['metadata']['name']}_{pod['metadata']['namespace']}",
+                           "Warning")
+            else:
+                if b.log_every and now - rt.last_tick_log >= b.log_every:
+                    rt.ticks += 1
+                    rt.last_tick_log = now
+                    log(f"tick {rt.ticks}")
+                probe = c.get("readinessProbe")
+                if probe_ok and running_for >= b.ready_delay:
+                    rt.ready_at = rt.ready_at or now
+                elif not probe_ok:
+                    rt.probe_failing_since = rt.probe_failing_since or now
+                    path = (probe or {}).get("httpGet", {}).get("path", "/")
+                    if now - rt.last_unhealthy_event > 0.5:
+                        rt.last_unhealthy_event = now
+                        self.event(pod, "Unhealthy", "Readiness probe failed: HTTP probe failed "
+                                   f"with statuscode: {b.health_status} ({path})", "Warning")
+                    if c.get("livenessProbe") and now - rt.probe_failing_since >= \
+                            b.liveness_kill_after:
+                        log("received SIGTERM, shutting down")
+                        self.event(pod, "Killing", "Container app failed liveness probe, will "
+                                   "be restarted")
+                        cs["lastState"] = {"terminated": {"exitCode": 137, "reason": "Error",
+                                                          "finishedAt": now_iso(now)}}
+                        cs["state"] = {"waiting": {"reason": "CrashLoopBackOff"}}
+                        rt.started_at, rt.ready_at = None, None
+                        rt.waiting_until = now + b.backoff
+                if rt.started_at is not None:
+                    cs["state"] = {"running": {"startedAt": now_iso(rt.started_at)}}
+        ready = rt.started_at is not None and rt.ready_at is not None
+        cs["ready"] = ready
+        cs["started"] = rt.started_at is not None
+        status["phase"] = "Running" if rt.instance else "Pending"
+        status["hostIP"] = "127.0.0.1"
+        conds = {c_["type"]: c_ for c_ in status.get("conditions", [])}
+        for t in ("Initialized", "ContainersReady", "Ready"):
+            val = "True" if (t == "Initialized" or ready) else "False"
+            if conds.get(t, {}).get("status") != val:
+                conds[t] = {"type": t, "status": val, "lastTransitionTime": now_iso()}
+        status["conditions"] = list(conds.values())
+        status["containerStatuses"] = [cs]
+        if status != pod.get("status"):
+            pod["status"] = status
+            self.update("v1", "pods", pod["metadata"]["namespace"], pod)
+
+    def _ingress_shim(self, ing: dict[str, Any]) -> None:
+        ns = ing["metadata"]["namespace"]
+        ann = ing["metadata"].get("annotations") or {}
+        issuer = ann.get("cert-manager.io/cluster-issuer") or ann.get("cert-manager.io/issuer")
+        lb = {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}
+        if ing.get("status") != lb:
+            ing["status"] = lb
+            ing = self.update("networking.k8s.io/v1", "ingresses", ns, ing)
+        if not issuer:
+            return
+        kind = "ClusterIssuer" if "cert-manager.io/cluster-issuer" in ann else "Issuer"
+        for tls in ing["spec"].get("tls") or []:
+            name = tls.get("secretName")
+            if not name:
+                continue
+            spec = {"secretName": name, "dnsNames": list(tls.get("hosts") or []),
+                    "issuerRef": {"name": issuer, "kind": kind, "group": "cert-manager.io"}}
+            cert = self.get("cert-manager.io/v1", "certificates", ns, name)
+            if cert is None:
+                self.create("cert-manager.io/v1", "certificates", ns, {
+                    "metadata": {"name": name, "ownerReferences": [self._owner_ref(ing)]},
+                    "spec": spec})
+            elif cert["spec"] != spec:
+                cert["spec"] = spec
+                cert["status"] = {}
+                self.update("cert-manager.io/v1", "certificates", ns, cert)
+
+    def _issue(self, cert: dict[str, Any]) -> None:
+        ns = cert["metadata"]["namespace"]
+        status = cert.get("status") or {}
+        gen = cert["metadata"].get("generation", 1)
+        conds = status.get("conditions") or []
+        if conds and conds[0].get("observedGeneration") == gen:
+            return
+        created = datetime.strptime(cert["metadata"]["creationTimestamp"],
+                                    "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+        if time.time() - created < self.cert_delay:
+            if not conds:
+                cert["status"] = {"conditions": [{
+                    "type": "Ready", "status": "False", "reason": "DoesNotExist",
+                    "message": "Issuing certificate as Secret does not exist",
+                    "lastTransitionTime": now_iso()}]}
+                self.update("cert-manager.io/v1", "certificates", ns, cert)
+            return
+        if self.issuer_fails:
+            cert["status"] = {"conditions": [{
+                "type": "Ready", "status": "False", "reason": "Failed",
+                "message": "The certificate request has failed to complete and will be retried: "
+                           "ACME order failed", "observedGeneration": gen,
+                "lastTransitionTime": now_iso()}]}
+        else:
+            t = time.time()
+            cert["status"] = {
+                "conditions": [{"type": "Ready", "status": "True", "reason": "Ready",
+                                "message": "Certificate is up to date and has not expired",
+                                "observedGeneration": gen, "lastTransitionTime": now_iso()}],
+                "notBefore": now_iso(t), "notAfter": now_iso(t + 90 * 86400),
+                "renewalTime": now_iso(t + 60 * 86400), "revision": 1}
+            secret = cert["spec"]["secretName"]
+            if ("v1", "secrets", ns, secret) not in self.objects:
+                self.create("v1", "secrets", ns, {
+                    "metadata": {"name": secret,
+                                 "annotations": {"cert-manager.io/certificate-name":
+                                                 cert["metadata"]["name"]}},
+                    "type": "kubernetes.io/tls",
+                    "data": {"tls.crt": base64.b64encode(b"emulated").decode(),
+                             "tls.key": base64.b64encode(b"emulated").decode()}})
+        self.update("cert-manager.io/v1", "certificates", ns, cert)
+
+    # ------------------------------------------------------------------ service proxy
+
+    def proxy(self, ns: str, service: str, path: str) -> tuple[int, bytes]:
+        with self.lock:
+            svc_name = service.split(":")[1] if service.count(":") == 2 else service.split(":")[0]
+            svc = self.objects.get(("v1", "services", ns, svc_name))
+            if svc is None:
+                raise ApiError(404, "NotFound", f'services "{svc_name}" not found')
+            selector = svc["spec"].get("selector") or {}
+            pods = [p for p in self.list("v1", "pods", ns, selector) if _pod_ready(p)]
+            if not pods:
+                raise ApiError(503, "ServiceUnavailable",
+                               f'no endpoints available for service "{svc_name}"')
+            pod = pods[next(self._rr) % len(pods)]
+            b = self.behaviour(pod["spec"]["containers"][0]["image"])
+            body = json.dumps({"status": "ok" if b.health_status < 400 else "error",
+                               "path": "/" + path, "pod": pod["metadata"]["name"]})
+            return b.health_status, body.encode()
+
+
+# ---------------------------------------------------------------------- helpers (pure)
+
+
+def _pod_suffix(n: int) -> str:
+    return hashlib.sha256(str(n).encode()).hexdigest()[:5]
+
+
+def _pod_ready(pod: dict[str, Any]) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True"
+               for c in (pod.get("status") or {}).get("conditions", []))
+
+
+def _strip_hash(template: dict[str, Any]) -> dict[str, Any]:
+    t = copy.deepcopy(template)
+    labels = t.get("metadata", {}).get("labels")
+    if labels:
+        labels.pop(HASH_LABEL, None)
+    return t
+
+
+def _template_hash(template: dict[str, Any]) -> str:
+    blob = json.dumps(_strip_hash(template), sort_keys=True).encode()
+    alphabet = "bcdfghjklmnpqrstvwxz2456789"
+    n = int.from_bytes(hashlib.sha256(blob).digest()[:8], "big")
+    out = ""
+    for _ in range(10):
+        n, r = divmod(n, len(alphabet))
+        out += alphabet[r]
+    return out
+
+
+def _intstr(value: Any, total: int, round_up: bool) -> int:
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.endswith("%"):
+        exact = total * int(value[:-1]) / 100
+        return math.ceil(exact) if round_up else math.floor(exact)
+    return int(value)
+
+
+def _rolling_params(spec: dict[str, Any], desired: int) -> tuple[int, int]:
+    ru = (spec.get("strategy") or {}).get("rollingUpdate") or {}
+    surge = _intstr(ru.get("maxSurge", "25%"), desired, True)
+    unavailable = _intstr(ru.get("maxUnavailable", "25%"), desired, False)
+    if surge == 0 and unavailable == 0:
+        unavailable = 1
+    return surge, unavailable
+
+
+def _merge_into(target: dict[str, Any], patch: dict[str, Any]) -> None:
+    for k, v in patch.items():
+        if isinstance(v, dict) and isinstance(target.get(k), dict):
+            _merge_into(target[k], v)
+        else:
+            target[k] = v
+
+
+def _remove_dropped(target: dict[str, Any], previous: dict[str, Any], now: dict[str, Any]) -> None:
+    for k, v in previous.items():
+        if k not in now:
+            target.pop(k, None)
+        elif isinstance(v, dict) and isinstance(now[k], dict) and isinstance(target.get(k), dict):
+            _remove_dropped(target[k], v, now[k])
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = merge_patch(out.get(k), v)
+    return out
+
+
+def _pointer(path: str) -> list[str]:
+    if path == "":
+        return []
+    return [p.replace("~1", "/").replace("~0", "~") for p in path.lstrip("/").split("/")]
+
+
+def json_patch(doc: Any, ops: list[dict[str, Any]]) -> Any:
+    """RFC 6902 JSON patch (add, replace, remove, test)."""
+    doc = copy.deepcopy(doc)
+    for op in ops:
+        parts = _pointer(op["path"])
+        if not parts:
+            if op["op"] in ("add", "replace"):
+                doc = copy.deepcopy(op["value"])
+            continue
+        parent = doc
+        for p in parts[:-1]:
+            parent = parent[int(p)] if isinstance(parent, list) else parent[p]
+        last = parts[-1]
+        kind = op["op"]
+        if kind == "test":
+            current = parent[int(last)] if isinstance(parent, list) else parent.get(last)
+            if current != op["value"]:
+                raise ApiError(422, "Invalid", f"the test operation failed at {op['path']}")
+        elif kind in ("add", "replace"):
+            if isinstance(parent, list):
+                if last == "-":
+                    parent.append(copy.deepcopy(op["value"]))
+                elif kind == "add":
+                    parent.insert(int(last), copy.deepcopy(op["value"]))
+                else:
+                    parent[int(last)] = copy.deepcopy(op["value"])
+            else:
+                if kind == "replace" and last not in parent:
+                    raise ApiError(422, "Invalid",
+                                   f"the server rejected our request: replace of missing "
+                                   f"path {op['path']}")
+                parent[last] = copy.deepcopy(op["value"])
+        elif kind == "remove":
+            if isinstance(parent, list):
+                parent.pop(int(last))
+            else:
+                parent.pop(last, None)
+        else:
+            raise ApiError(400, "BadRequest", f"unsupported JSON patch op {kind!r}")
+    return doc
+
+
+def parse_selector(text: str | None) -> list[tuple[str, str, list[str]]]:
+    """Label selector: k=v, k==v, k!=v, k in (a,b), k notin (a,b), k, !k."""
+    if not text:
+        return []
+    out = []
+    for part in re.findall(r"[^,(]+(?:\([^)]*\))?", text):
+        part = part.strip()
+        if not part:
+            continue
+        m = re.match(r"^([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)$", part)
+        if m:
+            out.append((m.group(1), m.group(2), [v.strip() for v in m.group(3).split(",")]))
+        elif "!=" in part:
+            k, v = part.split("!=", 1)
+            out.append((k.strip(), "!=", [v.strip()]))
+        elif "=" in part:
+            k, v = part.replace("==", "=").split("=", 1)
+            out.append((k.strip(), "=", [v.strip()]))
+        elif part.startswith("!"):
+            out.append((part[1:], "!exists", []))
+        else:
+            out.append((part, "exists", []))
+    return out
+
+
+def matches(labels: dict[str, str], selector: list[tuple[str, str, list[str]]]) -> bool:
+    for key, op, values in selector:
+        have = labels.get(key)
+        if op == "=" and have != values[0]:
+            return False
+        if op == "!=" and have == values[0]:
+            return False
+        if op == "in" and have not in values:
+            return False
+        if op == "notin" and have in values:
+            return False
+        if op == "exists" and key not in labels:
+            return False
+        if op == "!exists" and key in labels:
+            return False
+    return True
+
+
+def field_matches(obj: dict[str, Any], text: str | None) -> bool:
+    if not text:
+        return True
+    for part in text.split(","):
+        neg = "!=" in part
+        k, v = part.split("!=" if neg else "=", 1)
+        cur: Any = obj
+        for p in k.replace("==", "").split("."):
+            cur = cur.get(p) if isinstance(cur, dict) else None
+        if (str(cur) == v.lstrip("=")) == neg:
+            return False
+    return True
+
+
+# ---------------------------------------------------------------------- HTTP
+
+
+class _Handler(BaseHTTPRequestHandler):
+    emu: Emulator
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:  # keep test output clean
+        pass
+
+    # -- plumbing
+
+    def _send(self, code: int, body: Any, content_type: str = "application/json") -> None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _start_chunked(self, content_type: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def _end_chunked(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _body(self) -> bytes:
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._dispatch("PUT")
+
+    def do_PATCH(self) -> None:  # noqa: N802
+        self._dispatch("PATCH")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method: str) -> None:
+        emu = self.emu
+        url = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        raw = self._body()
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0]
+        with emu.lock:
+            emu.requests.append({"method": method, "path": url.path, "query": query,
+                                 "content_type": ctype, "body": raw.decode("utf-8", "replace")})
+        try:
+            if self.headers.get("Authorization") != f"Bearer {emu.token}":
+                raise ApiError(401, "Unauthorized", "Unauthorized")
+            self._route(method, url.path, query, raw, ctype)
+        except ApiError as exc:
+            self._send(exc.code, exc.status())
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _route(self, method: str, path: str, q: dict[str, str], raw: bytes, ctype: str) -> None:
+        emu = self.emu
+        if path == "/version":
+            return self._send(200, {"major": "1", "minor": "34", "gitVersion": "v1.34.0-emulator",
+                                    "platform": "linux/amd64"})
+        if path in ("/healthz", "/readyz", "/livez"):
+            return self._send(200, b"ok", "text/plain")
+        parts = [unquote(p) for p in path.strip("/").split("/")]
+        if parts[0] == "api" and len(parts) >= 2:
+            gv, rest = parts[1], parts[2:]
+        elif parts[0] == "apis" and len(parts) >= 3:
+            gv, rest = f"{parts[1]}/{parts[2]}", parts[3:]
+        else:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if gv == "authorization.k8s.io/v1" and rest == ["selfsubjectaccessreviews"]:
+            body = json.loads(raw or b"{}")
+            attrs = body.get("spec", {}).get("resourceAttributes", {})
+            res = attrs.get("resource", "")
+            if attrs.get("subresource"):
+                res += "/" + attrs["subresource"]
+            ok = emu.allowed(attrs.get("verb", ""), res, attrs.get("namespace"))
+            body.update({"apiVersion": "authorization.k8s.io/v1",
+                         "kind": "SelfSubjectAccessReview",
+                         "status": {"allowed": ok, **({} if ok else {
+                             "reason": "denied by the emulator's RBAC rules"})}})
+            return self._send(201, body)
+        ns = ""
+        if len(rest) >= 3 and rest[0] == "namespaces":
+            ns, rest = rest[1], rest[2:]
+        elif rest and rest[0] == "namespaces":
+            pass
+        if not rest or (gv, rest[0]) not in RESOURCES:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        plural = rest[0]
+        name = rest[1] if len(rest) > 1 else None
+        sub = rest[2] if len(rest) > 2 else None
+        namespaced = RESOURCES[(gv, plural)][1]
+        if name and sub == "proxy" and plural == "services":
+            if not emu.allowed("get", "services/proxy", ns):
+                raise ApiError(403, "Forbidden", "services/proxy is forbidden")
+            code, body = emu.proxy(ns, name, "/".join(rest[3:]))
+            return self._send(code, body)
+        verb = {"GET": "get" if name else ("watch" if q.get("watch") in ("true", "1") else
+                                           "list"),
+                "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}[method]
+        resource = plural + (f"/{sub}" if sub else "")
+        if not emu.allowed(verb, resource, ns if namespaced else None):
+            what = f'{resource} "{name}"' if name else resource
+            raise ApiError(403, "Forbidden",
+                           f'{what} is forbidden: User "cockpit" cannot {verb} resource '
+                           f'"{resource}" in API group "{gv.rpartition("/")[0]}"'
+                           + (f' in the namespace "{ns}"' if ns else ""))
+        if sub == "log":
+            return self._logs(ns, name or "", q)
+        if method == "GET" and not name:
+            if verb == "watch":
+                return self._watch(gv, plural, ns if namespaced else None, q)
+            return self._list(gv, plural, ns if namespaced else None, q)
+        if method == "GET":
+            obj = emu.get(gv, plural, ns, name or "")
+            if obj is None:
+                raise ApiError(404, "NotFound", f'{plural} "{name}" not found')
+            return self._send(200, obj)
+        if method == "POST":
+            return self._send(201, emu.create(gv, plural, ns, json.loads(raw)))
+        if method == "PUT":
+            obj = json.loads(raw)
+            if sub == "status":
+                current = emu.get(gv, plural, ns, name or "") or {}
+                obj = {**current, "status": obj.get("status")}
+            return self._send(200, emu.update(gv, plural, ns, obj, check_rv=True))
+        if method == "DELETE":
+            return self._send(200, emu.delete(gv, plural, ns, name or ""))
+        if method == "PATCH":
+            return self._patch(gv, plural, ns, name or "", q, raw, ctype)
+        raise ApiError(405, "MethodNotAllowed", "method not allowed")
+
+    def _patch(self, gv: str, plural: str, ns: str, name: str, q: dict[str, str], raw: bytes,
+               ctype: str) -> None:
+        emu = self.emu
+        if ctype == "application/apply-patch+yaml":
+            if not q.get("fieldManager"):
+                raise ApiError(400, "BadRequest",
+                               "PATCH requests with apply content type require fieldManager")
+            body = yaml.safe_load(raw)
+            obj, created = emu.apply(gv, plural, ns, name, body, q["fieldManager"])
+            return self._send(201 if created else 200, obj)
+        current = emu.get(gv, plural, ns, name)
+        if current is None:
+            raise ApiError(404, "NotFound", f'{plural} "{name}" not found')
+        patch = json.loads(raw)
+        if ctype == "application/json-patch+json":
+            new = json_patch(current, patch)
+        elif ctype in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+            new = merge_patch(current, patch)
+        else:
+            raise ApiError(415, "UnsupportedMediaType", f"unsupported patch type {ctype}")
+        new["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        self._send(200, emu.update(gv, plural, ns, new))
+
+    def _list(self, gv: str, plural: str, ns: str | None, q: dict[str, str]) -> None:
+        emu = self.emu
+        sel = parse_selector(q.get("labelSelector"))
+        items = [o for o in emu.list(gv, plural, ns)
+                 if matches(o["metadata"].get("labels") or {}, sel)
+                 and field_matches(o, q.get("fieldSelector"))]
+        kind = RESOURCES[(gv, plural)][0]
+        self._send(200, {"apiVersion": gv, "kind": kind + "List", "items": items,
+                         "metadata": {"resourceVersion": str(emu.last_rv)}})
+
+    def _watch(self, gv: str, plural: str, ns: str | None, q: dict[str, str]) -> None:
+        emu = self.emu
+        sel = parse_selector(q.get("labelSelector"))
+        deadline = time.monotonic() + float(q.get("timeoutSeconds") or 1800)
+        key = f"{gv}|{plural}"
+
+        def wanted(obj: dict[str, Any]) -> bool:
+            return ((ns is None or obj["metadata"].get("namespace") == ns)
+                    and matches(obj["metadata"].get("labels") or {}, sel)
+                    and field_matches(obj, q.get("fieldSelector")))
+
+        self._start_chunked("application/json")
+        rv = q.get("resourceVersion")
+        with emu.lock:
+            if rv and rv != "0":
+                start = next((i for i, h in enumerate(emu.history) if h[0] > int(rv)),
+                             len(emu.history))
+                initial: list[tuple[str, dict[str, Any]]] = []
+            else:
+                start = len(emu.history)
+                initial = [("ADDED", o) for o in emu.list(gv, plural, ns) if wanted(o)]
+        try:
+            for typ, obj in initial:
+                self._chunk(json.dumps({"type": typ, "object": obj}).encode() + b"\n")
+            idx = start
+            while time.monotonic() < deadline and not emu.closing:
+                with emu.cond:
+                    if idx >= len(emu.history):
+                        emu.cond.wait(timeout=min(0.5, max(0.0, deadline - time.monotonic())))
+                    batch = emu.history[idx:]
+                    idx = len(emu.history)
+                for _, k, typ, obj in batch:
+                    if k == key and wanted(obj):
+                        self._chunk(json.dumps({"type": typ, "object": obj}).encode() + b"\n")
+            self._end_chunked()
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            return
+
+    def _logs(self, ns: str, name: str, q: dict[str, str]) -> None:
+        emu = self.emu
+        with emu.lock:
+            pod = emu.objects.get(("v1", "pods", ns, name))
+            if pod is None:
+                raise ApiError(404, "NotFound", f'pods "{name}" not found')
+            rt = emu.containers.get(pod["metadata"]["uid"])
+            if rt is None or rt.instance == 0:
+                raise ApiError(400, "BadRequest",
+                               f'container "app" in pod "{name}" is waiting to start: '
+                               "ContainerCreating")
+            previous = q.get("previous") in ("true", "1")
+            instance = rt.instance - 1 if previous else rt.instance
+            if previous and instance < 1:
+                raise ApiError(400, "BadRequest",
+                               f'previous terminated container "app" in pod "{name}" not found')
+        follow = q.get("follow") in ("true", "1") and not previous
+        stamps = q.get("timestamps") in ("true", "1")
+        since = float(q["sinceSeconds"]) if q.get("sinceSeconds") else None
+        tail = int(q["tailLines"]) if q.get("tailLines") else None
+
+        def render(items: list[tuple[float, str]]) -> bytes:
+            return b"".join(((nano_iso(ts) + " ") if stamps else "").encode()
+                            + line.encode() + b"\n" for ts, line in items)
+
+        with emu.lock:
+            lines = list(rt.logs.get(instance, []))
+        if since is not None:
+            lines = [x for x in lines if x[0] >= time.time() - since]
+        if tail is not None:
+            lines = lines[-tail:] if tail > 0 else []
+        if not follow:
+            return self._send(200, render(lines), "text/plain")
+        self._start_chunked("text/plain")
+        try:
+            if lines:
+                self._chunk(render(lines))
+            sent = len(rt.logs.get(instance, []))
+            started = time.monotonic()
+            while not emu.closing:
+                with emu.cond:
+                    current = rt.logs.get(instance, [])
+                    if len(current) <= sent:
+                        if rt.gone or rt.instance != instance or (
+                            rt.started_at is None and rt.instance == instance
+                        ):
+                            break
+                        emu.cond.wait(timeout=0.2)
+                        current = rt.logs.get(instance, [])
+                    batch = current[sent:]
+                    sent = len(current)
+                if batch:
+                    self._chunk(render(batch))
+                if emu.log_stream_max_seconds is not None and \
+                        time.monotonic() - started > emu.log_stream_max_seconds:
+                    break
+            self._end_chunked()
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            return
+
+
+def pods_of(emu: Emulator, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
+    return emu.list("v1", "pods", namespace, labels)
