@@ -1,0 +1,167 @@
+"""The lab "VPS": an sshd on loopback with its own host key, logging into a `deploy` user.
+
+`deploy` is in the `docker` group, so over SSH it drives the same Docker Engine the tests
+use, the way a real host runs `docker` for its deploy user. The VPS provider runs Caddy (the
+edge) and HAProxy (the release switch) as `deploy` on this host; `down` stops those too.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import shutil
+import socket
+from pathlib import Path
+
+from ._proc import LabError, State, pids_of_user, run, spawn, stop_pid, wait_for
+
+USER = "deploy"
+KEY_COMMENT = "cockpit-lab"
+
+
+def paths(root: Path) -> dict[str, Path]:
+    d = root / "ssh"
+    return {
+        "dir": d,
+        "host_key": d / "ssh_host_ed25519_key",
+        "user_key": d / "id_ed25519",
+        "config": d / "sshd_config",
+        "known_hosts": d / "known_hosts",
+        "log": root / "sshd.log",
+    }
+
+
+def _keygen(path: Path, comment: str) -> None:
+    if path.exists() and path.with_suffix(".pub").exists():
+        return
+    path.unlink(missing_ok=True)
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)])
+    os.chmod(path, 0o600)
+
+
+def fingerprint(pub: Path) -> str:
+    """`SHA256:...` exactly as `ssh-keygen -lf` prints it."""
+    out = run(["ssh-keygen", "-lf", str(pub)]).stdout.decode().split()
+    return out[1]
+
+
+def ensure_user(pub_key: str) -> pwd.struct_passwd:
+    """Create `deploy` (home, bash, group docker) if absent; install the lab key for it."""
+    try:
+        grp.getgrnam("docker")
+    except KeyError:
+        run(["groupadd", "--system", "docker"])
+    try:
+        user = pwd.getpwnam(USER)
+        groups = [g.gr_name for g in grp.getgrall() if USER in g.gr_mem]
+        if "docker" not in groups:
+            run(["usermod", "-aG", "docker", USER])
+    except KeyError:
+        run(["useradd", "--create-home", "--shell", "/bin/bash", "--groups", "docker", USER])
+        user = pwd.getpwnam(USER)
+    # A "!" password means locked, and sshd (without PAM) refuses locked accounts even for
+    # keys; "*" means "no password login" without locking.
+    shadow = run(["getent", "shadow", USER], check=False).stdout.decode()
+    if shadow.split(":")[1:2] and shadow.split(":")[1].startswith("!"):
+        run(["usermod", "-p", "*", USER])
+    home = Path(user.pw_dir)
+    ssh_dir = home / ".ssh"
+    ssh_dir.mkdir(parents=True, exist_ok=True)
+    auth = ssh_dir / "authorized_keys"
+    lines = auth.read_text().splitlines() if auth.exists() else []
+    lines = [ln for ln in lines if not ln.rstrip().endswith(KEY_COMMENT)] + [pub_key.strip()]
+    auth.write_text("\n".join(lines) + "\n")
+    for p in (home, ssh_dir, auth):
+        os.chown(p, user.pw_uid, user.pw_gid)
+    os.chmod(ssh_dir, 0o700)
+    os.chmod(auth, 0o600)
+    return user
+
+
+def _config(p: dict[str, Path], port: int) -> str:
+    sftp = next(
+        (
+            s
+            for s in ("/usr/lib/openssh/sftp-server", "/usr/libexec/sftp-server")
+            if os.path.exists(s)
+        ),
+        "internal-sftp",
+    )
+    return "\n".join(
+        [
+            f"Port {port}",
+            "ListenAddress 127.0.0.1",
+            f"HostKey {p['host_key']}",
+            f"PidFile {p['dir'] / 'sshd.pid'}",
+            "AuthorizedKeysFile .ssh/authorized_keys",
+            "PubkeyAuthentication yes",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "PermitRootLogin no",
+            "UsePAM no",
+            f"AllowUsers {USER}",
+            "AllowTcpForwarding yes",
+            "AllowStreamLocalForwarding yes",
+            "X11Forwarding no",
+            "PrintMotd no",
+            "MaxSessions 64",
+            "MaxStartups 64:30:128",
+            "LogLevel VERBOSE",
+            f"Subsystem sftp {sftp}",
+            "",
+        ]
+    )
+
+
+def banner_ok(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            return s.recv(64).startswith(b"SSH-2.0-")
+    except OSError:
+        return False
+
+
+def ensure(state: State, port: int) -> dict[str, object]:
+    if not shutil.which("sshd") and not os.path.exists("/usr/sbin/sshd"):
+        raise LabError("sshd not found: install the Debian package openssh-server")
+    p = paths(state.root)
+    p["dir"].mkdir(parents=True, exist_ok=True)
+    os.chmod(p["dir"], 0o700)
+    _keygen(p["host_key"], "cockpit-lab-host")
+    _keygen(p["user_key"], KEY_COMMENT)
+    ensure_user(p["user_key"].with_suffix(".pub").read_text())
+    host_pub = p["host_key"].with_suffix(".pub").read_text().split()
+    p["known_hosts"].write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
+    info = {
+        "address": f"127.0.0.1:{port}",
+        "user": USER,
+        "key": str(p["user_key"]),
+        "hostkey_sha256": fingerprint(p["host_key"].with_suffix(".pub")),
+        "known_hosts": str(p["known_hosts"]),
+    }
+    pid = state.alive("sshd")
+    if pid and state.procs["sshd"].get("port") == port and banner_ok(port):
+        return {"up": True, "pid": pid, **info}
+    if pid:
+        stop_pid(pid)
+    p["config"].write_text(_config(p, port))
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    sshd = shutil.which("sshd") or "/usr/sbin/sshd"
+    run([sshd, "-t", "-f", str(p["config"])])
+    proc = spawn([sshd, "-D", "-e", "-f", str(p["config"])], p["log"])
+    state.record("sshd", proc.pid, port=port)
+    wait_for(lambda: banner_ok(port), "sshd (lab VPS)", timeout=20, log=p["log"], proc=proc)
+    return {"up": True, "pid": proc.pid, **info}
+
+
+def stop_user_services() -> list[int]:
+    """Stop Caddy and HAProxy that the VPS provider started as `deploy` (the lab's own user)."""
+    try:
+        uid = pwd.getpwnam(USER).pw_uid
+    except KeyError:
+        return []
+    pids = pids_of_user(uid, {"caddy", "haproxy"})
+    for pid in pids:
+        stop_pid(pid)
+    return pids
