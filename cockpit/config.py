@@ -252,7 +252,8 @@ def loads(text: str, path: Path | str = FILENAME) -> Config:
         doc = tomlkit.parse(text)
     except ParseError as exc:
         msg = str(exc).split(" at line ")[0]
-        raise ConfigError(f"invalid TOML: {msg}", where=f"{label}:{exc.line}:{exc.col}") from None
+        where = f"{label}:{max(exc.line, 1)}:{exc.col + 1}"  # tomlkit's column is 0-based
+        raise ConfigError(f"invalid TOML: {msg}", where=where) from None
     except Exception as exc:  # tomlkit raises a few non-ParseError types on odd input
         raise ConfigError(f"invalid TOML: {exc}", where=f"{label}:1:1") from None
     data = doc.unwrap()
@@ -300,7 +301,8 @@ def _validate(data: dict[str, Any], text: str, path: Path, doc: Any) -> Config:
             cls = provider_class(common.provider)
         except ConfigError as exc:
             raise _err(text, label, [*where, "provider"], exc.what) from None
-        settings = _model(cls.settings_model, extra_raw, text, label, where)
+        settings = _model(cls.settings_model, extra_raw, text, label, where,
+                          also=sorted(EnvironmentConfig.COMMON_KEYS))
         names = secrets_raw.get(name, [])
         if not isinstance(names, list) or not all(
             isinstance(n, str) and re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", n) for n in names
@@ -342,19 +344,21 @@ def _check_separation(envs: dict[str, Environment], text: str, label: str) -> No
             seen[mark] = env.name
 
 
-def _model(model: type[BaseModel], raw: dict[str, Any], text: str, label: str, where: list[str]):
+def _model(model: type[BaseModel], raw: dict[str, Any], text: str, label: str, where: list[str],
+           also: list[str] | None = None):
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = [str(p) for p in first["loc"]]
-        raise _err(text, label, [*where, *loc], _describe(model, first)) from None
+        raise _err(text, label, [*where, *loc], _describe(model, first, also or [])) from None
 
 
-def _describe(model: type[BaseModel], error: Any) -> str:
+def _describe(model: type[BaseModel], error: Any, also: list[str]) -> str:
     loc = list(error["loc"])
     if error["type"] == "extra_forbidden":
-        known = ", ".join(_fields_at(model, loc[:-1])) or "none"
+        names = _fields_at(model, loc[:-1]) + (also if len(loc) == 1 else [])
+        known = ", ".join(names) or "none"
         return f"unknown key; expected one of: {known}"
     if error["type"] == "missing":
         return "missing required key"

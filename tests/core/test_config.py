@@ -1,0 +1,215 @@
+"""cockpit.toml: typed loading, located errors, separation, round trips and safe writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import tomlkit
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cockpit import config
+from cockpit.errors import ConfigError
+
+GOOD = """\
+# the app
+[app]
+name = "hello"   # keep me
+port = 8000
+
+[environments.staging]
+provider = "vps"
+host = "127.0.0.1"
+host_port = 8101
+domain = "staging.hello.test"
+
+[environments.prod]
+provider = "vps"
+host = "127.0.0.1"
+host_port = 8201
+domain = "hello.test"
+
+[secrets]
+staging = ["SECRET_KEY"]
+prod = ["SECRET_KEY"]
+"""
+
+
+def error_of(text: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        config.loads(text, "cockpit.toml")
+    assert info.value.exit_code == 2
+    return info.value.message
+
+
+def test_good_file_loads_into_typed_models():
+    cfg = config.loads(GOOD)
+    assert cfg.app.name == "hello" and cfg.app.port == 8000
+    prod = cfg.env("prod")
+    assert prod.settings.host_port == 8201
+    assert prod.protected and not cfg.env("staging").protected
+    assert prod.secret_names == ["SECRET_KEY"]
+    assert prod.secret_scope == "hello:prod"
+    assert prod.config_hash.startswith("sha256:")
+    assert prod.config_hash != cfg.env("staging").config_hash
+
+
+def test_error_names_file_line_column_key_and_expectation():
+    text = GOOD.replace("host_port = 8201", 'host_port = "80a"')
+    message = error_of(text)
+    assert message.startswith("cockpit.toml:15:13: environments.prod.host_port: expected an "
+                              "integer 1024-")
+    assert message.endswith(', got "80a"')
+
+
+def test_app_port_error_matches_the_documented_shape():
+    text = GOOD.replace("port = 8000", 'port = "80a"')
+    assert error_of(text) == 'cockpit.toml:4:8: app.port: expected an integer 1-65535, got "80a"'
+
+
+def test_out_of_range_value_is_reported_with_the_range():
+    assert "expected an integer 1-65535, got 70000" in error_of(
+        GOOD.replace("port = 8000", "port = 70000"))
+
+
+def test_unknown_key_lists_the_known_ones():
+    message = error_of(GOOD.replace('host = "127.0.0.1"\nhost_port = 8101',
+                                    'host = "127.0.0.1"\nhots = "x"\nhost_port = 8101'))
+    assert message.startswith("cockpit.toml:9:8: environments.staging.hots: unknown key")
+    assert "host" in message
+
+
+def test_invalid_toml_is_located():
+    message = error_of("[app]\nname = \"x\"\nport = = 3\n")
+    assert message.startswith("cockpit.toml:3:")
+    assert "invalid TOML" in message
+
+
+def test_inline_table_errors_point_inside_the_table():
+    text = GOOD.replace('domain = "hello.test"', 'domain = "hello.test"\ngate = { count = "x" }')
+    assert error_of(text).startswith("cockpit.toml:17:18: environments.prod.gate.count: "
+                                     "expected an integer 1-100")
+
+
+def test_unknown_provider_is_refused_with_choices():
+    message = error_of(GOOD.replace('provider = "vps"\nhost = "127.0.0.1"\nhost_port = 8201',
+                                    'provider = "heroku"\nhost = "127.0.0.1"\nhost_port = 8201'))
+    assert "environments.prod.provider: unknown provider 'heroku'" in message
+    assert "vps" in message
+
+
+@pytest.mark.parametrize(
+    ("change", "what"),
+    [
+        (("host_port = 8201", "host_port = 8101"), "host port"),
+        (('domain = "hello.test"', 'domain = "STAGING.hello.test"'), "domain"),
+        (('host_port = 8201', 'host_port = 8201\ncontainer_name = "hello-staging"'),
+         "container name"),
+        (('[environments.prod]\nprovider = "vps"',
+          '[environments.prod]\nsecret_scope = "hello:staging"\nprovider = "vps"'),
+         "secret scope"),
+    ],
+)
+def test_environments_must_not_share_resources(change, what):
+    message = error_of(GOOD.replace(*change))
+    assert f": {what} " in message
+    assert "also used by environment 'staging'" in message
+    assert message.startswith("cockpit.toml:")
+
+
+def test_kubernetes_namespaces_and_fly_apps_must_differ():
+    kube = """[app]\nname = "a"\n[environments.staging]\nprovider = "kubernetes"\n
+namespace = "same"\n[environments.prod]\nprovider = "kubernetes"\nnamespace = "same"\n"""
+    assert "namespace" in error_of(kube)
+    fly = """[app]\nname = "a"\n[environments.staging]\nprovider = "fly"\napp = "a-x"\n
+[environments.prod]\nprovider = "fly"\napp = "a-x"\n"""
+    assert "Fly app" in error_of(fly)
+
+
+def test_secret_names_must_be_env_var_names():
+    assert "secrets.prod" in error_of(GOOD.replace('prod = ["SECRET_KEY"]', 'prod = ["a b"]'))
+    assert "no environment named 'qa'" in error_of(GOOD + 'qa = ["X"]\n')
+
+
+def test_round_trip_keeps_comments_and_order(tmp_path: Path):
+    path = tmp_path / "cockpit.toml"
+    path.write_text(GOOD)
+    cfg = config.load(path)
+    cfg.doc["environments"]["staging"]["host_port"] = 8111
+    config.save(cfg)
+    text = path.read_text()
+    assert text == GOOD.replace("host_port = 8101", "host_port = 8111")
+    assert (tmp_path / "cockpit.toml.bak").read_text() == GOOD
+
+
+def test_an_invalid_edit_is_never_written(tmp_path: Path):
+    path = tmp_path / "cockpit.toml"
+    path.write_text(GOOD)
+
+    def breaks(doc):
+        doc["environments"]["prod"]["host_port"] = 8101
+
+    with pytest.raises(ConfigError):
+        config.edit(path, breaks)
+    assert path.read_text() == GOOD
+    assert not (tmp_path / "cockpit.toml.bak").exists()
+
+
+def test_a_broken_file_is_not_overwritten_by_edit(tmp_path: Path):
+    path = tmp_path / "cockpit.toml"
+    broken = GOOD.replace("port = 8000", "port = ")
+    path.write_text(broken)
+    with pytest.raises(ConfigError):
+        config.edit(path, lambda doc: None)
+    assert path.read_text() == broken
+
+
+def test_missing_file_says_how_to_make_one(tmp_path: Path):
+    with pytest.raises(ConfigError) as info:
+        config.find(tmp_path)
+    assert "cockpit init" in (info.value.hint or "")
+
+
+# ------------------------------------------------------------------ property tests
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=400))
+def test_arbitrary_text_gives_a_located_error_or_loads(text):
+    try:
+        config.loads(text, "cockpit.toml")
+    except ConfigError as exc:
+        assert exc.message.startswith("cockpit.toml:")
+        line, col = exc.message.split(":")[1:3]
+        assert int(line) >= 1 and int(col) >= 1
+
+
+toml_scalars = st.one_of(
+    st.integers(), st.floats(allow_nan=False), st.booleans(), st.text(max_size=30),
+    st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(),
+                                                          max_size=2),
+)
+FIELDS = [("app", "port"), ("app", "name"), ("app", "health_path"),
+          ("environments.prod", "host_port"), ("environments.prod", "ssh_port"),
+          ("environments.prod", "replicas"), ("environments.prod", "domain"),
+          ("environments.prod", "network"), ("environments.prod", "gate"),
+          ("environments.staging", "provider"), ("secrets", "prod")]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(FIELDS), toml_scalars)
+def test_arbitrary_field_values_give_a_located_error_or_load(field, value):
+    doc = tomlkit.parse(GOOD)
+    table = doc
+    for part in field[0].split("."):
+        table = table[part]
+    table[field[1]] = value
+    text = tomlkit.dumps(doc)
+    try:
+        config.loads(text, "cockpit.toml")
+    except ConfigError as exc:
+        where, _, rest = exc.message.partition(": ")
+        name, line, col = where.split(":")
+        assert name == "cockpit.toml" and int(line) >= 1 and int(col) >= 1
+        assert rest
