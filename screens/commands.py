@@ -1,0 +1,48 @@
+"""The command palette (`:` or ctrl+p): deploy, promote, rollback, logs, switch environment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+
+class CockpitCommands(Provider):
+    def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
+        app = self.app
+        session = app.session  # type: ignore[attr-defined]
+        if not getattr(app, "configured", False):
+            return []
+        try:
+            names = session.env_names()
+        except Exception:
+            return []
+        out: list[tuple[str, Callable[[], object], str]] = []
+        for env in names:
+            out.append((f"Deploy {env}", partial(app.start_deploy, env),
+                        f"build and deploy to {env} through the health gate"))
+        for src, dst in zip(names, names[1:], strict=False):
+            out.append((f"Promote {src} → {dst}", partial(app.start_promote, src, dst),
+                        f"ship {src}'s healthy release to {dst}, no rebuild"))
+        for env in names:
+            out.append((f"Rollback {env}", partial(app.open_releases, env),
+                        f"pick a release of {env} to serve again"))
+            out.append((f"Logs {env}", partial(app.open_logs, env), f"live tail of {env}"))
+            out.append((f"Releases {env}", partial(app.open_releases, env),
+                        f"release history of {env}"))
+            out.append((f"Switch environment: {env}", partial(app.switch_env, env),
+                        f"make {env} the current environment"))
+        out.append(("Dashboard", app.open_dashboard, "health of every environment"))
+        return out
+
+    async def discover(self) -> Hits:
+        for name, callback, help_text in self._commands():
+            yield DiscoveryHit(name, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, callback, help_text in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), callback, help=help_text)

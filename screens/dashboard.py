@@ -1,0 +1,147 @@
+"""The dashboard: one panel per environment, refreshed live without blocking input.
+
+Each environment is polled in its own thread worker; the next poll is scheduled only when the
+last one has finished (Dolphie's loop), so a slow target never piles up requests.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from cockpit.screens.base import CockpitScreen, env_bindings
+from cockpit.screens.messages import EnvPolled
+from cockpit.screens.widgets.env_panel import EnvPanel
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid
+from textual.widgets import Footer, Header, Static
+
+
+class DashboardScreen(CockpitScreen):
+    TITLE = "Dashboard"
+    BINDINGS = [
+        *env_bindings(),
+        Binding("l", "logs", "Logs", id="dash.logs", tooltip="live tail of the environment"),
+        Binding("h", "releases", "Releases", id="dash.releases",
+                tooltip="history; roll back from there"),
+        Binding("d", "deploy", "Deploy", id="dash.deploy"),
+        Binding("p", "promote", "Promote", id="dash.promote",
+                tooltip="ship this environment's release to the next one"),
+        Binding("ctrl+r", "refresh", "Refresh now", id="dash.refresh"),
+        Binding("tab", "app.focus_next", "Next panel", show=False, id="dash.next"),
+    ]
+
+    def __init__(self, poll_interval: float = 5.0) -> None:
+        super().__init__()
+        self.poll_interval = poll_interval
+        self.panels: dict[str, EnvPanel] = {}
+        self._inflight: set[str] = set()
+        self._timers: dict[str, object] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="◆")
+        config = self.session.config
+        self.sub_title = config.app.name
+        with Grid(classes="panel-grid"):
+            for number, (name, env) in enumerate(config.environments.items(), start=1):
+                panel = EnvPanel(name, env.provider, number, protected=env.protected)
+                self.panels[name] = panel
+                yield panel
+        yield Static("", id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        first = self.app.current_env or next(iter(self.panels), None)  # type: ignore[attr-defined]
+        if first in self.panels:
+            self.panels[first].focus()
+        for env in self.panels:
+            self.poll(env)
+
+    # ------------------------------------------------------------------ polling
+
+    def poll(self, env: str) -> None:
+        """Start one poll unless one is already running (polls never overlap)."""
+        timer = self._timers.pop(env, None)
+        if timer is not None:
+            timer.stop()  # type: ignore[attr-defined]
+        if env in self._inflight:
+            return
+        self._inflight.add(env)
+        self._poll_worker(env)
+
+    def _poll_worker(self, env: str) -> None:
+        session = self.session
+
+        def fetch() -> None:
+            try:
+                live = session.live(env)
+            except Exception as exc:  # an unreachable target is data on a dashboard
+                from cockpit.screens.widgets.error import summary
+
+                self.post_message(EnvPolled(env, error=summary(exc)))
+                return
+            try:
+                sample = session.health(env, live)
+            except Exception as exc:
+                from cockpit.events import HealthSample
+
+                sample = HealthSample(ok=False, status=None, latency_ms=None,
+                                      error=type(exc).__name__, env=env)
+            self.post_message(EnvPolled(env, live=live, sample=sample))
+
+        self.run_worker(fetch, thread=True, exclusive=True, exit_on_error=False,
+                        group=f"poll:{env}", name=f"poll:{env}", description=f"poll {env}")
+
+    def on_env_polled(self, message: EnvPolled) -> None:
+        panel = self.panels.get(message.env)
+        self._inflight.discard(message.env)
+        if panel is None:
+            return
+        with self.app.batch_update():
+            panel.show(message.live, message.sample, message.error, self.session.now())
+        self._timers[message.env] = self.set_timer(self.poll_interval,
+                                                   partial(self.poll, message.env))
+
+    # ------------------------------------------------------------------ keys
+
+    @property
+    def selected_env(self) -> str:
+        focused = self.focused
+        while focused is not None and not isinstance(focused, EnvPanel):
+            focused = focused.parent  # type: ignore[assignment]
+        if isinstance(focused, EnvPanel):
+            return focused.env
+        return self.app.current_env or next(iter(self.panels))  # type: ignore[attr-defined]
+
+    def show_env(self, env: str) -> None:
+        if env in self.panels:
+            self.panels[env].focus()
+
+    def action_switch_env(self, number: int) -> None:
+        env = self.env_for_number(number)
+        if env:
+            self.app.current_env = env  # type: ignore[attr-defined]
+            self.show_env(env)
+
+    def action_logs(self) -> None:
+        self.app.open_logs(self.selected_env)  # type: ignore[attr-defined]
+
+    def action_releases(self) -> None:
+        self.app.open_releases(self.selected_env)  # type: ignore[attr-defined]
+
+    def action_deploy(self) -> None:
+        self.app.start_deploy(self.selected_env)  # type: ignore[attr-defined]
+
+    def action_promote(self) -> None:
+        names = list(self.panels)
+        src = self.selected_env
+        index = names.index(src)
+        if index + 1 >= len(names):
+            self.notify(f"{src} is the last environment; promote from the one before it",
+                        severity="warning")
+            return
+        self.app.start_promote(src, names[index + 1])  # type: ignore[attr-defined]
+
+    def action_refresh(self) -> None:
+        for env in self.panels:
+            self.poll(env)

@@ -1,0 +1,231 @@
+"""The UI's one door to the core. Every method may block: call it from a thread worker.
+
+Screens never talk to a target: they ask the session, which asks `cockpit.pipeline` and the
+provider contract. Tests build a session over an injected `Context` (fixed clock, temporary
+state store, their own provider), so what the screens render is deterministic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cockpit.errors import CockpitError
+from cockpit.events import Emit, Event, HealthSample, LogLine
+
+if TYPE_CHECKING:
+    from cockpit.config import Config, Environment
+    from cockpit.models import DomainStatus, Finding, LiveState, Release
+    from cockpit.provider import Context
+
+
+class Interrupted(CockpitError):
+    """The person quit mid-run; raised from `emit` so the pipeline stops at the next event."""
+
+    kind = "interrupted"
+
+
+class Session:
+    def __init__(self, config_path: Path | None = None, ctx: Context | None = None) -> None:
+        self.config_path = config_path
+        self._ctx = ctx
+        self._providers: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self.cancel = threading.Event()  # set when the person quits mid-run
+        self._runs: list[tuple[str, str]] = []  # (env, started_at marker) of runs we started
+
+    # ------------------------------------------------------------------ context
+
+    @property
+    def configured(self) -> bool:
+        if self._ctx is not None:
+            return True
+        from cockpit.config import FILENAME, find
+
+        if self.config_path is not None:
+            path = self.config_path
+            return (path / FILENAME if path.is_dir() else path).is_file()
+        try:
+            find()
+            return True
+        except CockpitError:
+            return False
+
+    @property
+    def ctx(self) -> Context:
+        with self._lock:
+            if self._ctx is None:
+                from cockpit import config as config_mod
+                from cockpit.provider import Context, Options
+                from cockpit.secrets import SecretStore
+                from cockpit.state import Store
+
+                path = self.config_path
+                if path is not None and path.is_dir():
+                    path = path / config_mod.FILENAME
+                cfg = config_mod.load(path)
+                self._ctx = Context(config=cfg, store=Store.open(cfg.app.name),
+                                    secrets=SecretStore(cfg.app.name), options=Options())
+            return self._ctx
+
+    def reload(self, ctx: Context | None = None) -> None:
+        """Drop the cached context (after the wizard wrote cockpit.toml)."""
+        with self._lock:
+            self._ctx = ctx
+            self._providers.clear()
+
+    @property
+    def config(self) -> Config:
+        return self.ctx.config
+
+    def now(self) -> float:
+        return self.ctx.now()
+
+    def env_names(self) -> list[str]:
+        return list(self.config.environments)
+
+    def env(self, name: str) -> Environment:
+        return self.config.env(name)
+
+    def provider(self, env_name: str) -> Any:
+        with self._lock:
+            cached = self._providers.get(env_name)
+        if cached is not None:
+            return cached
+        try:
+            from cockpit.pipeline import provider_for
+
+            provider = provider_for(self.ctx, self.env(env_name))
+        except ImportError:
+            from cockpit.plugins import provider_class
+
+            provider = provider_class(self.env(env_name).provider)(self.ctx)
+        with self._lock:
+            self._providers[env_name] = provider
+        return provider
+
+    def _confirmed_ctx(self, env_name: str, typed: str | None) -> Context:
+        options = dataclasses.replace(self.ctx.options, yes=True, confirm=typed)
+        return dataclasses.replace(self.ctx, options=options)
+
+    # ------------------------------------------------------------------ reads
+
+    def live(self, env_name: str) -> LiveState:
+        return self.provider(env_name).live(self.env(env_name))
+
+    def health(self, env_name: str, live: LiveState | None = None) -> HealthSample | None:
+        """One health sample through the path users take, when the core can tell the URL."""
+        env = self.env(env_name)
+        try:
+            from cockpit import probes  # the core's probes, when present
+        except ImportError:
+            probes = None
+        fn = getattr(probes, "health_sample", None) if probes else None
+        if fn is not None:
+            return fn(self.ctx, env)
+        url = (live.extra.get("health_url") if live else None) or None
+        if not url:
+            return None
+        import time
+
+        import httpx
+
+        start = time.perf_counter()
+        try:
+            response = httpx.get(url, timeout=env.gate.timeout)
+            latency = (time.perf_counter() - start) * 1000
+            ok = 200 <= response.status_code < 300
+            return HealthSample(ok=ok, status=response.status_code, latency_ms=latency, url=url,
+                                env=env_name)
+        except httpx.HTTPError as exc:
+            return HealthSample(ok=False, status=None, latency_ms=None, url=url,
+                                error=type(exc).__name__, env=env_name)
+
+    def releases(self, env_name: str, live: LiveState | None = None) -> list[Release]:
+        """Live history first (the truth), merged with what the local store remembers."""
+        live = live or self.live(env_name)
+        seen = {r.id for r in live.releases}
+        merged = list(live.releases)
+        try:
+            merged += [r for r in self.ctx.store.releases(env_name, 50) if r.id not in seen]
+        except Exception:  # the store is a cache: a broken cache must not hide live history
+            pass
+        merged.sort(key=lambda r: r.created_at, reverse=True)
+        return merged
+
+    def audit_log(self, env_name: str | None = None) -> list[dict[str, Any]]:
+        return self.ctx.store.audit_log(env_name)
+
+    def logs(self, env_name: str, *, follow: bool = True, tail: int | None = 200
+             ) -> Iterator[LogLine]:
+        return self.provider(env_name).logs(self.env(env_name), follow=follow, tail=tail)
+
+    def preflight(self, env_name: str) -> list[Finding]:
+        return self.provider(env_name).preflight(self.env(env_name))
+
+    def secret_status(self, env_name: str) -> list[Any]:
+        return self.ctx.secrets.status(self.env(env_name))
+
+    def set_secret(self, env_name: str, name: str, value: str) -> None:
+        self.ctx.secrets.set(self.env(env_name), name, value)
+
+    def configure_domain(self, env_name: str, domain: str, emit: Emit) -> DomainStatus:
+        return self.provider(env_name).configure_domain(self.env(env_name), domain, emit)
+
+    # ------------------------------------------------------------------ actions
+
+    def _guard(self, emit: Emit) -> Emit:
+        cancel = self.cancel
+
+        def guarded(event: Event) -> None:
+            if cancel.is_set():
+                raise Interrupted("stopped: cockpit is quitting",
+                                  hint="the run was recorded as interrupted; run it again")
+            emit(event)
+
+        return guarded
+
+    def plan(self, env_name: str, emit: Emit) -> Release:
+        from cockpit import pipeline
+
+        return pipeline.deploy(self.ctx, env_name, self._guard(emit), dry_run=True)
+
+    def deploy(self, env_name: str, emit: Emit, typed: str | None = None) -> Release:
+        from cockpit import pipeline
+
+        self._runs.append((env_name, "deploy"))
+        return pipeline.deploy(self._confirmed_ctx(env_name, typed), env_name, self._guard(emit))
+
+    def promote(self, src: str, dst: str, emit: Emit, typed: str | None = None) -> Release:
+        from cockpit import pipeline
+
+        self._runs.append((dst, "promote"))
+        return pipeline.promote(self._confirmed_ctx(dst, typed), src, dst, self._guard(emit))
+
+    def rollback(self, env_name: str, emit: Emit, to: str | None = None,
+                 typed: str | None = None) -> Release:
+        from cockpit import pipeline
+
+        self._runs.append((env_name, "rollback"))
+        return pipeline.rollback(self._confirmed_ctx(env_name, typed), env_name,
+                                 self._guard(emit), to=to)
+
+    def close_open_runs(self) -> list[str]:
+        """Mark runs this session started and left open as interrupted (quitting mid-run)."""
+        closed = []
+        if self._ctx is None:
+            return closed
+        store = self._ctx.store
+        for env_name in {env for env, _ in self._runs}:
+            for run in store.unfinished_runs(env_name):
+                import os
+
+                if run.pid not in (None, os.getpid()):
+                    continue
+                store.journal(run.run_id, "quit", "interrupted", "cockpit TUI quit mid-run")
+                store.finish_run(run.run_id, "interrupted")
+                closed.append(run.run_id)
+        return closed

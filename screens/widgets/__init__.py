@@ -1,0 +1,1 @@
+"""Widgets: each renders one thing from data it is given; none talks to a target."""

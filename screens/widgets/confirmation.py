@@ -1,0 +1,118 @@
+"""Confirmations: a yes/no modal, and one that shows what changes and may need a typed name."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+
+class Confirm(ModalScreen[bool]):
+    """y / n / esc, Posting's tiny confirmation."""
+
+    DEFAULT_CSS = """
+    Confirm { align: center middle; }
+    Confirm > Vertical { width: 60; height: auto; border: round $warning; background: $panel;
+                         padding: 1 2; }
+    Confirm Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
+    Confirm Button { margin-left: 2; }
+    """
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
+        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
+    ]
+
+    def __init__(self, question: str, yes: str = "Yes", no: str = "No") -> None:
+        super().__init__()
+        self.question = question
+        self.yes, self.no = yes, no
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.question, id="question")
+            with Horizontal():
+                yield Button(f"{self.no} [n]", id="no")
+                yield Button(f"{self.yes} [y]", id="yes", variant="warning")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+class ConfirmChange(ModalScreen["str | None"]):
+    """What will change (field: old → new); for a protected environment, type its name.
+
+    Dismisses with the typed name (or "" for an unprotected one) to go on, None to cancel.
+    """
+
+    DEFAULT_CSS = """
+    ConfirmChange { align: center middle; }
+    ConfirmChange > Vertical { width: 84; height: auto; border: round $warning;
+                               background: $panel; padding: 1 2; }
+    ConfirmChange #changes { margin: 1 0; }
+    ConfirmChange Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
+    ConfirmChange Button { margin-left: 2; }
+    ConfirmChange #typed-hint { color: $warning; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="confirm.cancel")]
+
+    def __init__(self, title: str, changes: list[tuple[str, str, str]], env: str,
+                 protected: bool, notes: list[str] | None = None) -> None:
+        super().__init__()
+        self.heading = title
+        self.changes = changes
+        self.env = env
+        self.protected = protected
+        self.notes = notes or []
+
+    def compose(self) -> ComposeResult:
+        table = Table(box=None, padding=(0, 1), show_edge=False)
+        table.add_column("", style="bold")
+        table.add_column("now", style="red")
+        table.add_column("")
+        table.add_column("after", style="green")
+        for what, old, new in self.changes:
+            table.add_row(what, old, "→" if old != new else "=", new)
+        with Vertical() as box:
+            box.border_title = self.heading
+            yield Static(table, id="changes")
+            for note in self.notes:
+                yield Label(note, classes="note")
+            if self.protected:
+                yield Label(f"{self.env!r} is protected: type its name to go on.", id="typed-hint")
+                yield Input(placeholder=self.env, id="typed")
+            with Horizontal():
+                yield Button("Cancel [esc]", id="cancel")
+                yield Button("Go [enter]", id="go", variant="warning", disabled=self.protected)
+
+    def on_mount(self) -> None:
+        if self.protected:
+            self.query_one("#typed", Input).focus()
+        else:
+            self.query_one("#go", Button).focus()
+
+    @on(Input.Changed, "#typed")
+    def _typed(self, event: Input.Changed) -> None:
+        self.query_one("#go", Button).disabled = event.value != self.env
+
+    @on(Input.Submitted, "#typed")
+    def _submitted(self, event: Input.Submitted) -> None:
+        if event.value == self.env:
+            self.dismiss(event.value)
+        else:
+            self.notify(f"type {self.env!r} exactly", severity="warning")
+
+    @on(Button.Pressed, "#go")
+    def _go(self) -> None:
+        self.dismiss(self.env if self.protected else "")
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
