@@ -1,0 +1,91 @@
+"""Shared fixtures: the local lab, an isolated state dir, the keyring, and where snapshots live.
+
+Fixtures
+- `lab` (session): brings the lab up (`cockpit.lab.up()`, idempotent: ~0.2 s when
+  `scripts/test` or `scripts/lab up` already did it), exports its variables into os.environ
+  (DOCKER_HOST, DBUS_SESSION_BUS_ADDRESS, COCKPIT_LAB_*) and returns a `cockpit.lab.LabEnv`.
+  The lab is shared by every test session on the machine, so the fixture never tears it down.
+- `tmp_state` (function): COCKPIT_STATE_DIR set to a fresh temp dir; returns that Path.
+- `keyring_backend` (function): the `keyring` package's active backend, asserted to be
+  SecretService on the lab's D-Bus session (so secrets really go through the OS keyring).
+
+Markers (`lab`, `slow`, `k8s_real`) are registered in pyproject.toml. Tests that use the
+`lab` fixture are marked `lab` automatically.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SNAPSHOTS = REPO / "snapshots"
+
+
+# Snapshots: pytest-textual-snapshot 1.1.0 pins syrupy 4.8, which has no --snapshot-dirname, so
+# its SVG extension's `dirname` is pointed at the repo's snapshots/ folder here. A test in
+# tests/tui/test_dashboard.py keeps its SVGs in snapshots/tui/test_dashboard/<name>.svg.
+# (The TUI tests rely on this; keep the layout stable or move the SVGs with it.)
+def _install_snapshot_dirname() -> None:
+    try:
+        from pytest_textual_snapshot import SVGImageExtension
+    except ImportError:  # the plugin is a test dependency; without it there are no snapshots
+        return
+
+    tests_root = Path(__file__).resolve().parent
+
+    def dirname(cls, *, test_location) -> str:  # noqa: ANN001
+        test_file = Path(test_location.filepath).resolve()
+        try:
+            rel = test_file.parent.relative_to(tests_root)
+        except ValueError:
+            rel = Path()
+        return str(SNAPSHOTS / rel / test_location.basename)
+
+    SVGImageExtension.dirname = classmethod(dirname)  # type: ignore[method-assign]
+
+
+_install_snapshot_dirname()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "lab" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.lab)
+
+
+@pytest.fixture(scope="session")
+def lab():  # -> cockpit.lab.LabEnv
+    from cockpit import lab as cockpit_lab
+
+    env = cockpit_lab.up()
+    os.environ.update(env.as_env())
+    return env
+
+
+@pytest.fixture
+def tmp_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    state = tmp_path / "state"
+    state.mkdir()
+    monkeypatch.setenv("COCKPIT_STATE_DIR", str(state))
+    return state
+
+
+@pytest.fixture
+def keyring_backend(lab) -> Iterator[object]:  # noqa: ANN001
+    """The active keyring backend, re-detected on the lab's session bus: SecretService."""
+    import keyring
+    import keyring.core
+    from keyring.backends import SecretService
+
+    os.environ["DBUS_SESSION_BUS_ADDRESS"] = lab.dbus_session_bus_address
+    os.environ.pop("PYTHON_KEYRING_BACKEND", None)
+    keyring.core.init_backend()
+    backend = keyring.get_keyring()
+    assert isinstance(backend, SecretService.Keyring), (
+        f"expected the SecretService keyring backend, got {type(backend)!r}"
+    )
+    yield backend
