@@ -9,29 +9,54 @@ from pydantic import Field
 from cockpit.provider import ProviderSettings
 
 
+def _expect(text: str) -> dict[str, Any]:
+    return {"json_schema_extra": {"expect": text}}
+
+
 class FlySettings(ProviderSettings):
-    app: str = Field(
-        pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", json_schema_extra={"expect": "a Fly app name"}
-    )
-    org: str = Field("personal", min_length=1, json_schema_extra={"expect": "an org slug"})
+    app: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", **_expect("a Fly app name"))
+    org: str = Field("personal", min_length=1, **_expect("an org slug"))
     regions: list[str] = Field(
         default_factory=lambda: ["iad"], min_length=1,
-        json_schema_extra={"expect": "a list of region codes like [\"iad\"]"},
+        **_expect("a list of region codes like [\"iad\"]"),
     )
-    vm_size: str = Field("shared-cpu-1x", json_schema_extra={"expect": "a machine size"})
-    memory_mb: int = Field(256, ge=128, le=65536, json_schema_extra={"expect": "MB, 128-65536"})
-    count: int = Field(1, ge=1, le=100, json_schema_extra={"expect": "an integer 1-100"})
+    vm_size: str = Field(
+        "shared-cpu-1x", pattern=r"^(shared|performance)-cpu-\d+x$",
+        **_expect("a machine size like \"shared-cpu-1x\" or \"performance-cpu-2x\""),
+    )
+    memory_mb: int = Field(256, ge=128, le=65536, **_expect("MB, 128-65536"))
+    count: int = Field(1, ge=1, le=100, **_expect("an integer 1-100"))
     strategy: Literal["rolling", "bluegreen"] = Field(
-        "rolling", json_schema_extra={"expect": "\"rolling\" or \"bluegreen\""}
+        "rolling", **_expect("\"rolling\" or \"bluegreen\"")
     )
-    image: str | None = Field(None, json_schema_extra={"expect": "an image reference"})
+    image: str | None = Field(None, **_expect("an image reference"))
+    registry: str | None = Field(
+        None, **_expect("a registry to push built images to, like \"registry.fly.io\"")
+    )
+    internal_port: int | None = Field(
+        None, ge=1, le=65535, **_expect("the port the app listens on (default: app.port)")
+    )
+    check_path: str | None = Field(
+        None, pattern=r"^/[^\s]*$", **_expect("an HTTP path (default: app.health_path)")
+    )
+    check_interval: str = Field("10s", pattern=r"^\d+(ms|s|m)$", **_expect("a duration like 10s"))
+    check_timeout: str = Field("2s", pattern=r"^\d+(ms|s|m)$", **_expect("a duration like 2s"))
+    check_grace: str = Field("5s", pattern=r"^\d+(ms|s|m)$", **_expect("a duration like 5s"))
+    env: dict[str, str] = Field(default_factory=dict, **_expect("a table of strings"))
+    wait_timeout: float = Field(
+        300.0, gt=0, le=3600, **_expect("seconds to wait for a machine to start")
+    )
+    lease_ttl: int = Field(13, ge=5, le=600, **_expect("lease seconds (refreshed every ttl/3)"))
+    cert_timeout: float = Field(
+        300.0, gt=0, le=3600, **_expect("seconds to wait for a certificate to be issued")
+    )
+    tls_probe: bool = Field(True, **_expect("true or false: probe TLS once the cert is issued"))
     api_url: str = Field(
         "https://api.machines.dev/v1", pattern=r"^https?://",
-        json_schema_extra={"expect": "the Machines API base URL"},
+        **_expect("the Machines API base URL"),
     )
     logs_url: str = Field(
-        "https://api.fly.io/api/v1", pattern=r"^https?://",
-        json_schema_extra={"expect": "the logs API base URL"},
+        "https://api.fly.io/api/v1", pattern=r"^https?://", **_expect("the logs API base URL")
     )
 
     def exclusive(self, app: str, env: str) -> dict[str, tuple[str, Any]]:

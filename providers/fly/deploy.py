@@ -1,0 +1,253 @@
+"""Rolling and bluegreen deploys on Fly Machines, with leases and a health gate.
+
+rolling: lease every machine first (a conflict stops us before anything changed), then update
+one machine at a time with the lease nonce, gate it, go on. A failed gate restores the previous
+config and image on every machine already updated, then raises GateFailed.
+
+bluegreen: create green machines unregistered (`skip_service_registration`), gate them all,
+then uncordon green, cordon, stop and destroy blue. Anything going wrong before the swap
+(including Ctrl-C) destroys green and only green: blue never stopped serving.
+
+In both, every lease is released in a `finally`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from cockpit.errors import GateFailed, ProviderError
+from cockpit.events import Emit, Message, StepFailed, StepFinished, StepStarted, Timer
+from cockpit.models import Plan, Release
+from cockpit.providers.fly.api import FlyApi, FlyApiError
+from cockpit.providers.fly.leases import LeaseKeeper
+from cockpit.providers.fly.machines import GONE, META_SLOT, Gate
+
+if TYPE_CHECKING:
+    from cockpit.config import Environment
+
+
+class Deployer:
+    def __init__(self, api: FlyApi, env: Environment, emit: Emit, *, who: str,
+                 sleep: Callable[[float], None] = time.sleep,
+                 logs: Callable[[str], list[str]] | None = None) -> None:
+        self.api = api
+        self.env = env
+        self.emit = emit
+        self.who = who
+        self.sleep = sleep
+        self.gate = Gate(api, env, emit, sleep=sleep, logs=logs)
+
+    # ------------------------------------------------------------------ plumbing
+
+    @contextlib.contextmanager
+    def step(self, step_id: str, title: str) -> Iterator[None]:
+        timer = Timer()
+        self.emit(StepStarted(step=step_id, title=title, env=self.env.name))
+        try:
+            yield
+        except BaseException as exc:
+            text = getattr(exc, "message", None) or type(exc).__name__
+            self.emit(StepFailed(step=step_id, error=str(text), env=self.env.name))
+            raise
+        self.emit(StepFinished(step=step_id, env=self.env.name, seconds=timer.seconds()))
+
+    def machines(self) -> list[dict[str, Any]]:
+        found = [m for m in self.api.list_machines() if m.get("state") not in GONE]
+        return sorted(found, key=lambda m: (m.get("region", ""), m.get("created_at", ""),
+                                            m["id"]))
+
+    def _body(self, config: dict[str, Any], region: str | None, min_secrets: int | None,
+              **extra: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {"config": config, **extra}
+        if region:
+            body["region"] = region
+        if min_secrets:
+            body["min_secrets_version"] = min_secrets
+        return body
+
+    def _update(self, keeper: LeaseKeeper, mid: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.api.request("POST", self.api.m(mid), op="update machine", machine=mid,
+                                json=body, nonce=keeper.nonce(mid), idempotent=False)
+
+    def _create(self, keeper: LeaseKeeper, body: dict[str, Any]) -> dict[str, Any]:
+        body = {**body, "lease_ttl": keeper.ttl}
+        machine = self.api.request("POST", self.api.m(), op="create machine", json=body,
+                                   idempotent=False)
+        if machine.get("nonce"):
+            keeper.adopt(machine["id"], machine["nonce"])
+        else:
+            keeper.acquire(machine["id"])
+        return machine
+
+    def _destroy(self, keeper: LeaseKeeper, mid: str) -> None:
+        try:
+            self.api.request("DELETE", self.api.m(mid), op="destroy machine", machine=mid,
+                             params={"force": "true"}, nonce=keeper.nonce(mid), idempotent=True)
+        except FlyApiError as exc:
+            if exc.status != 404:
+                raise
+        keeper.forget(mid)
+
+    def _keeper(self, plan: Plan) -> LeaseKeeper:
+        s = self.env.settings
+        return LeaseKeeper(self.api, s.lease_ttl,
+                           f"cockpit {plan.action} {plan.release.id} by {self.who}")
+
+    def _regions(self, n: int, taken: list[str]) -> list[str]:
+        regions = list(self.env.settings.regions)
+        counts = {r: taken.count(r) for r in regions}
+        out = []
+        for _ in range(n):
+            region = min(regions, key=lambda r: (counts[r], regions.index(r)))
+            counts[region] += 1
+            out.append(region)
+        return out
+
+    # ------------------------------------------------------------------ rolling
+
+    def rolling(self, plan: Plan, config: dict[str, Any], min_secrets: int | None) -> Release:
+        release = plan.release
+        count = self.env.settings.count
+        keeper = self._keeper(plan)
+        updated: list[dict[str, Any]] = []  # old machine JSON, to restore on a failed gate
+        created: list[str] = []
+        try:
+            current = self.machines()
+            keep, extra = current[:count], current[count:]
+            with self.step("leases", f"lease {len(current)} machine(s) of {self.api.app}"):
+                for machine in current:
+                    keeper.acquire(machine["id"])
+            try:
+                for n, old in enumerate(keep, start=1):
+                    mid = old["id"]
+                    with self.step(f"update:{mid}", f"update {mid} ({old.get('region')}) to "
+                                                    f"{release.id} [{n}/{len(keep)}]"):
+                        updated.append(old)
+                        new = self._update(keeper, mid, self._body(config, None, min_secrets))
+                        self.gate.healthy(mid, new.get("instance_id"))
+                for region in self._regions(count - len(keep), [m.get("region") for m in keep]):
+                    with self.step(f"create:{len(keep) + len(created) + 1}",
+                                   f"create a machine in {region} for {release.id}"):
+                        new = self._create(keeper, self._body(config, region, min_secrets))
+                        created.append(new["id"])
+                        self.gate.healthy(new["id"], new.get("instance_id"))
+            except GateFailed as exc:
+                self._undo_rolling(keeper, updated, created, min_secrets)
+                exc.what += (f"; restored {len(updated)} machine(s) to their previous release"
+                             if updated else "")
+                raise
+            for machine in extra:
+                mid = machine["id"]
+                with self.step(f"destroy:{mid}", f"scale down: destroy {mid}"):
+                    self._destroy(keeper, mid)
+        finally:
+            failed = keeper.release_all()
+            if failed:
+                self.emit(Message(f"could not release leases on {', '.join(failed)}; they "
+                                  f"expire within {keeper.ttl}s", level="warning",
+                                  env=self.env.name))
+        release.status = "healthy"
+        return release
+
+    def _undo_rolling(self, keeper: LeaseKeeper, updated: list[dict[str, Any]],
+                      created: list[str], min_secrets: int | None) -> None:
+        for mid in created:
+            with contextlib.suppress(FlyApiError), self.step(
+                    f"undo:{mid}", f"destroy {mid} (created for the failed release)"):
+                self._destroy(keeper, mid)
+        for old in reversed(updated):
+            mid = old["id"]
+            try:
+                with self.step(f"restore:{mid}", f"restore {mid} to its previous image and "
+                                                 "config"):
+                    new = self._update(keeper, mid, self._body(old["config"], None, None))
+                    self.api.wait(mid, "started", timeout=min(60, self.env.settings.wait_timeout),
+                                  instance_id=new.get("instance_id"),
+                                  op="wait for restored machine")
+            except ProviderError as exc:
+                self.emit(Message(f"could not restore machine {mid}: {exc.message}",
+                                  level="error", env=self.env.name))
+
+    # ------------------------------------------------------------------ bluegreen
+
+    def bluegreen(self, plan: Plan, config: dict[str, Any], min_secrets: int | None) -> Release:
+        release = plan.release
+        if not config.get("checks"):
+            raise ProviderError("bluegreen needs at least one check to gate green machines",
+                                where=f"fly app {self.api.app}",
+                                hint="set check_path or use strategy = \"rolling\"")
+        keeper = self._keeper(plan)
+        green: list[str] = []
+        cordoned: list[str] = []
+        swapped = False
+        green_config = {**config, "metadata": {**config.get("metadata", {}), META_SLOT: "green"}}
+        try:
+            blue = self.machines()
+            with self.step("leases", f"lease {len(blue)} blue machine(s) of {self.api.app}"):
+                for machine in blue:
+                    keeper.acquire(machine["id"])
+            regions = self._regions(self.env.settings.count, [])
+            for n, region in enumerate(regions, start=1):
+                with self.step(f"green:{n}", f"create green machine {n}/{len(regions)} in "
+                                             f"{region} (not serving)"):
+                    new = self._create(keeper, self._body(
+                        green_config, region, min_secrets, skip_service_registration=True))
+                    green.append(new["id"])
+            for mid in green:
+                with self.step(f"gate:{mid}", f"gate green machine {mid}"):
+                    self.gate.healthy(mid, None)
+            with self.step("swap", f"serve {len(green)} green machine(s), retire "
+                                   f"{len(blue)} blue"):
+                for mid in green:
+                    self._post(keeper, mid, "uncordon")
+                for machine in blue:
+                    self._post(keeper, machine["id"], "cordon")
+                    cordoned.append(machine["id"])
+                swapped = True
+        except BaseException as exc:
+            if not swapped:
+                self._undo_bluegreen(keeper, green, cordoned, exc)
+            keeper.release_all()
+            raise
+        try:
+            for mid in green:
+                with contextlib.suppress(FlyApiError):
+                    self.api.request("DELETE", self.api.m(mid) + f"/metadata/{META_SLOT}",
+                                     op="clear green mark", machine=mid,
+                                     nonce=keeper.nonce(mid), idempotent=True)
+            for machine in blue:
+                mid = machine["id"]
+                with self.step(f"retire:{mid}", f"stop and destroy blue machine {mid}"):
+                    self._post(keeper, mid, "stop")
+                    with contextlib.suppress(FlyApiError):
+                        self.api.wait(mid, "stopped", timeout=30, op="wait for blue to stop")
+                    self._destroy(keeper, mid)
+        finally:
+            keeper.release_all()
+        release.status = "healthy"
+        return release
+
+    def _post(self, keeper: LeaseKeeper, mid: str, action: str) -> None:
+        self.api.request("POST", self.api.m(mid) + f"/{action}", op=f"{action} machine",
+                         machine=mid, nonce=keeper.nonce(mid), idempotent=True, json={})
+
+    def _undo_bluegreen(self, keeper: LeaseKeeper, green: list[str], cordoned: list[str],
+                        exc: BaseException) -> None:
+        """Destroy green, and only green; put back any blue machine already cordoned."""
+        for mid in cordoned:
+            with contextlib.suppress(ProviderError):
+                self._post(keeper, mid, "uncordon")
+        for mid in green:
+            try:
+                with self.step(f"undo:{mid}", f"destroy green machine {mid}"):
+                    self._destroy(keeper, mid)
+            except ProviderError as err:
+                self.emit(Message(f"could not destroy green machine {mid}: {err.message}; "
+                                  "`cockpit deploy` cleans it up next time", level="error",
+                                  env=self.env.name))
+        if green and not isinstance(exc, GateFailed):
+            self.emit(Message(f"destroyed {len(green)} green machine(s); blue kept serving",
+                              level="warning", env=self.env.name))

@@ -1,0 +1,226 @@
+"""Machine config for a release, the metadata that marks it, and the health gate.
+
+The release travels in the machine itself (`config.metadata`), so any operator reading the app
+knows what runs: release id, image digest, config hash, secrets digest. The gate is Fly's own
+machine checks (the proxy's view), read until every check passes; a machine that exits fails
+the gate at once with its exit code and last log lines (flyctl waits out its whole timeout,
+issue #2653).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from cockpit.errors import GateFailed
+from cockpit.events import Emit, HealthSample, Message
+from cockpit.models import Release
+from cockpit.providers.fly.api import FlyApi, FlyApiError, WaitTimeout
+from cockpit.redaction import redact
+
+if TYPE_CHECKING:
+    from cockpit.config import Environment
+
+META_RELEASE = "cockpit_release"
+META_DIGEST = "cockpit_digest"
+META_CONFIG = "cockpit_config_hash"
+META_SECRETS = "cockpit_secrets_digest"
+META_SECRETS_VERSION = "cockpit_secrets_version"
+META_ENV = "cockpit_env"
+META_CREATED = "cockpit_created_at"
+META_SLOT = "cockpit_slot"  # "green" while a bluegreen candidate is not serving yet
+COCKPIT_KEYS = (META_RELEASE, META_DIGEST, META_CONFIG, META_SECRETS, META_SECRETS_VERSION,
+                META_ENV, META_CREATED, META_SLOT)
+GONE = ("destroyed", "destroying", "replaced", "migrated")
+
+
+def port_of(env: Environment) -> int:
+    return env.settings.internal_port or env.app.port
+
+
+def base_config(env: Environment, image: str) -> dict[str, Any]:
+    """The machine config cockpit.toml describes, before any release metadata."""
+    s = env.settings
+    kind, _, size = s.vm_size.partition("-cpu-")
+    port = port_of(env)
+    config: dict[str, Any] = {
+        "image": image,
+        "guest": {"cpu_kind": kind, "cpus": int(size.rstrip("x") or 1), "memory_mb": s.memory_mb},
+        "env": {"PORT": str(port), **dict(s.env)},
+        "services": [{
+            "protocol": "tcp", "internal_port": port, "autostop": "off", "autostart": False,
+            "ports": [{"port": 80, "handlers": ["http"], "force_https": True},
+                      {"port": 443, "handlers": ["tls", "http"]}],
+        }],
+        "checks": {"health": {
+            "type": "http", "port": port, "method": "GET",
+            "path": s.check_path or env.app.health_path,
+            "interval": s.check_interval, "timeout": s.check_timeout,
+            "grace_period": s.check_grace,
+        }},
+        "restart": {"policy": "on-failure", "max_retries": 3},
+        "metadata": {"fly_platform_version": "v2", "fly_process_group": "app"},
+    }
+    return config
+
+
+def release_config(env: Environment, release: Release,
+                   secrets_version: int | None = None) -> dict[str, Any]:
+    """The config for `release`: its recorded config (rollback) or today's, plus its marks."""
+    recorded = release.meta.get("fly_config")
+    config = copy.deepcopy(recorded) if recorded else base_config(env, release.image)
+    config["image"] = release.image
+    meta = {k: v for k, v in config.get("metadata", {}).items() if k not in COCKPIT_KEYS}
+    meta.update({
+        META_RELEASE: release.id, META_DIGEST: release.digest, META_CONFIG: release.config_hash,
+        META_SECRETS: release.secrets_digest, META_ENV: env.name,
+        META_CREATED: str(int(release.created_at or 0)),
+    })
+    if secrets_version is not None:
+        meta[META_SECRETS_VERSION] = str(secrets_version)
+    config["metadata"] = meta
+    return config
+
+
+def recordable(config: dict[str, Any]) -> dict[str, Any]:
+    """The part of a machine config a release keeps for rollback (no release marks)."""
+    out = copy.deepcopy(config)
+    out["metadata"] = {k: v for k, v in out.get("metadata", {}).items() if k not in COCKPIT_KEYS}
+    return out
+
+
+def release_from_machine(machine: dict[str, Any], app: str, env: str) -> Release | None:
+    config = machine.get("config") or {}
+    meta = config.get("metadata") or {}
+    rid = meta.get(META_RELEASE)
+    if not rid:
+        return None
+    try:
+        created = float(meta.get(META_CREATED) or 0)
+    except ValueError:
+        created = 0.0
+    return Release(
+        id=rid, app=app, env=env, image=config.get("image", ""),
+        digest=meta.get(META_DIGEST, ""), config_hash=meta.get(META_CONFIG, ""),
+        secrets_digest=meta.get(META_SECRETS, ""), created_at=created, status="unknown",
+        meta={"source": "fly machine metadata", "fly_config": recordable(config)},
+    )
+
+
+def health_of(machine: dict[str, Any]) -> str:
+    checks = machine.get("checks") or []
+    if machine.get("state") not in ("started",):
+        return "starting" if machine.get("state") in ("created", "starting", "replacing") \
+            else "unknown"
+    if not checks:
+        return "unknown"
+    if all(c.get("status") == "passing" for c in checks):
+        return "healthy"
+    if any(c.get("status") == "critical" for c in checks):
+        return "unhealthy"
+    return "starting"
+
+
+def exit_code(machine: dict[str, Any]) -> int | None:
+    for event in machine.get("events") or []:  # newest first
+        if event.get("type") == "exit":
+            code = ((event.get("request") or {}).get("exit_event") or {}).get("exit_code")
+            return code
+    return None
+
+
+class Gate:
+    """Waits until one machine (at one version) is started and every check passes."""
+
+    def __init__(self, api: FlyApi, env: Environment, emit: Emit,
+                 sleep: Callable[[float], None] = time.sleep,
+                 logs: Callable[[str], list[str]] | None = None) -> None:
+        self.api = api
+        self.env = env
+        self.emit = emit
+        self.sleep = sleep
+        self.logs = logs or (lambda _mid: [])
+
+    def healthy(self, mid: str, instance_id: str | None) -> dict[str, Any]:
+        start = time.monotonic()
+        wait_deadline = start + self.env.settings.wait_timeout
+        self._started(mid, instance_id, wait_deadline)
+        deadline = time.monotonic() + self.env.gate.deadline
+        delay = 0.05
+        machine: dict[str, Any] = {}
+        while True:
+            machine = self.api.get_machine(mid)
+            if instance_id and machine.get("instance_id") != instance_id:
+                raise GateFailed(
+                    f"machine {mid} was changed by someone else during the deploy "
+                    f"(version {machine.get('instance_id')}, expected {instance_id})",
+                    where=f"fly app {self.api.app}",
+                    hint="check `cockpit status`; another tool is updating this app")
+            state = machine.get("state")
+            if state in ("stopped", "failed", *GONE):
+                code = exit_code(machine)
+                raise GateFailed(
+                    f"machine {mid} {state} before passing its checks"
+                    + (f" (exit code {code})" if code is not None else ""),
+                    where=f"fly app {self.api.app}", logs=self._report(machine),
+                    hint="the app exits on start; its last log lines are below")
+            checks = machine.get("checks") or []
+            if state == "started" and not (machine.get("config") or {}).get("checks"):
+                self.emit(Message(f"machine {mid} has no checks: started counts as healthy",
+                                  level="warning", env=self.env.name))
+                return machine
+            ok = state == "started" and checks and all(c.get("status") == "passing"
+                                                       for c in checks)
+            self.emit(HealthSample(ok=bool(ok), status=None, latency_ms=None,
+                                   url=f"fly:{self.api.app}/{mid}",
+                                   error="" if ok else _summary(checks), env=self.env.name))
+            if ok:
+                return machine
+            if time.monotonic() >= deadline:
+                raise GateFailed(
+                    f"machine {mid} did not pass its checks within {self.env.gate.deadline:g}s: "
+                    + (_summary(checks) or "no check results"),
+                    where=f"fly app {self.api.app}", logs=self._report(machine),
+                    hint="see the check output and log lines below; the previous release "
+                         "keeps serving")
+            self.sleep(delay)
+            delay = min(delay * 1.5, 1.0)
+
+    def _started(self, mid: str, instance_id: str | None, deadline: float) -> None:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                machine = self.api.get_machine(mid)
+                raise GateFailed(
+                    f"machine {mid} did not start within {self.env.settings.wait_timeout:g}s "
+                    f"(state {machine.get('state')})",
+                    where=f"fly app {self.api.app}", logs=self._report(machine))
+            try:
+                self.api.wait(mid, "started", timeout=min(remaining, 10),
+                              instance_id=instance_id, op="wait for machine to start")
+                return
+            except WaitTimeout:
+                machine = self.api.get_machine(mid)
+                if machine.get("state") in ("stopped", "failed", *GONE):
+                    code = exit_code(machine)
+                    raise GateFailed(
+                        f"machine {mid} {machine.get('state')} instead of starting"
+                        + (f" (exit code {code})" if code is not None else ""),
+                        where=f"fly app {self.api.app}", logs=self._report(machine)) from None
+
+    def _report(self, machine: dict[str, Any]) -> list[str]:
+        lines = [f"check {c.get('name')}: {c.get('status')}: {redact(str(c.get('output', '')))}"
+                 for c in machine.get("checks") or [] if c.get("status") != "passing"]
+        try:
+            lines += self.logs(machine.get("id", ""))
+        except FlyApiError:
+            lines.append("(logs unavailable)")
+        return lines
+
+
+def _summary(checks: list[dict[str, Any]]) -> str:
+    bad = [c for c in checks if c.get("status") != "passing"]
+    return "; ".join(f"{c.get('name')} {c.get('status')}: {redact(str(c.get('output', '')))}"
+                     for c in bad)

@@ -1,0 +1,161 @@
+"""Fixtures for the Fly provider: a live emulator on loopback, a project, a context.
+
+The provider reaches the emulator only through `api_url` / `logs_url` in cockpit.toml. The OS
+keyring is an in-memory keyring backend (the keyring library's own plug-in point), so the
+token and secret values travel the same code path as with gnome-keyring.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import keyring
+import pytest
+from keyring.backend import KeyringBackend
+
+from cockpit import config as config_mod
+from cockpit.events import Event
+from cockpit.provider import Context, Options
+from cockpit.secrets import SecretStore
+from cockpit.state import Store
+
+from .emulator import FlyEmulator, User
+
+TOKEN = "fo1_cockpit-test-token-7f3a9c2e"
+OTHER_TOKEN = "fo1_other-operator-token-1b2c3d"
+IMAGE_V1 = "registry.fly.io/shop@sha256:" + "1" * 64
+IMAGE_V2 = "registry.fly.io/shop@sha256:" + "2" * 64
+IMAGE_BAD = "registry.fly.io/shop@sha256:" + "b" * 64
+IMAGE_CRASH = "registry.fly.io/shop@sha256:" + "c" * 64
+
+
+class MemoryKeyring(KeyringBackend):
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.data.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.data[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        from keyring.errors import PasswordDeleteError
+
+        if (service, username) not in self.data:
+            raise PasswordDeleteError(username)
+        del self.data[(service, username)]
+
+
+@pytest.fixture
+def memory_keyring():
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def emu():
+    emulator = FlyEmulator(tokens={
+        TOKEN: User("ops@example.com", {"acme"}),
+        OTHER_TOKEN: User("alice@example.com", {"acme"}),
+    })
+    emulator.fail_images[IMAGE_BAD] = "HTTP GET /up: 500 Internal Server Error: db down"
+    emulator.crash_images[IMAGE_CRASH] = 3
+    with emulator:
+        yield emulator
+
+
+def write_project(root: Path, emu: FlyEmulator, *, strategy: str = "rolling", count: int = 2,
+                  deadline: float = 3.0, extra: str = "") -> Path:
+    text = textwrap.dedent(f"""\
+        [app]
+        name = "shop"
+        port = 8080
+        health_path = "/up"
+
+        [environments.staging]
+        provider = "fly"
+        app = "shop-staging"
+        org = "acme"
+        regions = ["iad", "ams"]
+        count = {count}
+        strategy = "{strategy}"
+        api_url = "{emu.api_url}"
+        logs_url = "{emu.logs_url}"
+        lease_ttl = 6
+        cert_timeout = 10.0
+        tls_probe = false
+        gate = {{ deadline = {deadline} }}
+        {extra}
+
+        [environments.prod]
+        provider = "fly"
+        app = "shop-prod"
+        org = "acme"
+        regions = ["iad"]
+        count = {count}
+        strategy = "{strategy}"
+        api_url = "{emu.api_url}"
+        logs_url = "{emu.logs_url}"
+        tls_probe = false
+        gate = {{ deadline = {deadline} }}
+
+        [secrets]
+        staging = ["SECRET_KEY"]
+        prod = ["SECRET_KEY"]
+        """)
+    path = root / "cockpit.toml"
+    path.write_text(text)
+    return path
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def __call__(self, event: Event) -> None:
+        self.events.append(event)
+
+    def of(self, kind: str) -> list[Event]:
+        return [e for e in self.events if e.type == kind]
+
+    def text(self) -> str:
+        return "\n".join(repr(e.to_dict()) for e in self.events)
+
+
+def make_ctx(root: Path, emu: FlyEmulator, **kw) -> Context:
+    path = write_project(root, emu, **kw)
+    cfg = config_mod.load(path)
+    ctx = Context(config=cfg, store=Store.open("shop", root=root / "state"),
+                  secrets=SecretStore("shop"), options=Options(confirm="prod", yes=True))
+    for env in cfg.environments.values():
+        ctx.secrets.set(env, "FLY_API_TOKEN", TOKEN)
+        ctx.secrets.set(env, "SECRET_KEY", f"s3cr3t-value-for-{env.name}")
+    return ctx
+
+
+@pytest.fixture
+def project(tmp_path, emu, memory_keyring, monkeypatch):
+    """A context factory: `project()` or `project(strategy="bluegreen", count=3)`."""
+    monkeypatch.setenv("COCKPIT_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("FLY_API_TOKEN", raising=False)
+    made: list[Context] = []
+
+    def factory(**kw) -> Context:
+        ctx = make_ctx(tmp_path, emu, **kw)
+        made.append(ctx)
+        return ctx
+
+    yield factory
+    for ctx in made:
+        for provider in getattr(ctx, "_providers", {}).values():
+            for api in getattr(provider, "_apis", {}).values():
+                api.close()
+        ctx.store.close()

@@ -1,0 +1,888 @@
+"""A local emulator of the Fly Machines REST API and the logs endpoint, over real HTTP.
+
+Written from shared/reference/fly.md (endpoint shapes, lease envelope, error bodies, machine
+states). It listens on 127.0.0.1 only; the provider reaches it through its `api_url` and
+`logs_url` settings, nothing in Python is patched.
+
+What the tests control:
+- `tokens`: which tokens are valid, for whom, with which orgs (`Bearer` and `FlyV1` accepted);
+- `fail_images` / `crash_images`: checks fail (with an output) or the process exits, per image
+  reference substring, so a test decides which release is healthy;
+- `inject(...)`: one-off faults (5xx, slow responses) on matching requests;
+- `cert_issue_after`: how many status reads a certificate stays pending;
+- delays of state transitions (small, so the suite stays fast).
+
+What the tests observe: `apps`, `calls` (method, path, status), `serving_log` (which machines
+received traffic after every change), `leases_held()`, `machine_env()`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets as _secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+LEASE_HEADER = "fly-machine-lease-nonce"
+ACTIVE_EXCLUDED = ("destroyed", "destroying", "replaced", "migrated")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _iso(ts: float | None = None) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts if ts is not None else time.time()))
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:16]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(body)
+        self.status = status
+        self.body = body
+
+
+def _err(status: int, message: str, kind: str = "unknown") -> ApiError:
+    return ApiError(status, {"error": message, "status": kind, "details": {}})
+
+
+@dataclass
+class User:
+    email: str
+    orgs: set[str]
+
+
+@dataclass
+class Lease:
+    nonce: str
+    owner: str
+    description: str
+    expires_at: float
+    version: str
+
+    def data(self) -> dict[str, Any]:
+        return {"nonce": self.nonce, "expires_at": int(self.expires_at), "owner": self.owner,
+                "description": self.description, "version": self.version}
+
+
+@dataclass
+class Machine:
+    id: str
+    name: str
+    app: str
+    region: str
+    config: dict[str, Any]
+    state: str = "created"
+    instance_id: str = ""
+    cordoned: bool = False
+    lease: Lease | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    created_at: str = field(default_factory=_iso)
+    updated_at: str = field(default_factory=_iso)
+    secrets_version: int = 0
+    generation: int = 0  # bumps on every config change; pending transitions of older ones drop
+    private_ip: str = ""
+    exit_code: int | None = None
+
+    def image_ref(self) -> dict[str, Any]:
+        image = self.config.get("image", "")
+        repo, _, digest = image.partition("@")
+        registry, _, repository = repo.partition("/")
+        tag = ""
+        if ":" in repository.rsplit("/", 1)[-1]:
+            repository, _, tag = repository.rpartition(":")
+        return {"registry": registry, "repository": repository, "tag": tag or "latest",
+                "digest": digest, "labels": {}}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "name": self.name, "state": self.state, "region": self.region,
+            "instance_id": self.instance_id, "private_ip": self.private_ip,
+            "config": self.config, "image_ref": self.image_ref(),
+            "events": list(reversed(self.events[-20:])),  # newest first, like the API
+            "checks": [dict(c) for c in self.checks], "host_status": "ok",
+            "cordoned": self.cordoned, "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass
+class App:
+    id: str
+    name: str
+    org: str
+    machines: dict[str, Machine] = field(default_factory=dict)
+    secrets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    secrets_version: int = 0
+    secret_history: dict[int, dict[str, str]] = field(default_factory=dict)
+    certs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ips: list[dict[str, Any]] = field(default_factory=list)
+    logs: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        active = [m for m in self.machines.values() if m.state not in ACTIVE_EXCLUDED]
+        return {"id": self.id, "name": self.name, "status": "deployed" if active else "pending",
+                "organization": {"name": self.org, "slug": self.org}, "network": "default",
+                "machine_count": len(active)}
+
+
+@dataclass
+class Fault:
+    method: str
+    path: re.Pattern[str]
+    status: int | None
+    times: int
+    delay: float
+    body: dict[str, Any] | None
+
+
+class FlyEmulator:
+    def __init__(
+        self,
+        tokens: dict[str, User] | None = None,
+        *,
+        start_delay: float = 0.03,
+        check_delay: float = 0.06,
+        stop_delay: float = 0.02,
+        cert_issue_after: int = 2,
+        page_size: int = 50,
+    ) -> None:
+        self.tokens = tokens if tokens is not None else {
+            "fly-test-token": User("ops@example.com", {"personal"})
+        }
+        self.start_delay = start_delay
+        self.check_delay = check_delay
+        self.stop_delay = stop_delay
+        self.cert_issue_after = cert_issue_after
+        self.page_size = page_size
+        self.fail_images: dict[str, str] = {}  # image substring -> failing check output
+        self.crash_images: dict[str, int] = {}  # image substring -> exit code right after start
+        self.apps: dict[str, App] = {}
+        self.calls: list[tuple[str, str, int]] = []
+        self.serving_log: list[tuple[str, tuple[str, ...]]] = []
+        self.lock = threading.Condition(threading.RLock())
+        self._pending: list[tuple[float, str, str, int, str]] = []
+        self._faults: list[Fault] = []
+        self._server: ThreadingHTTPServer | None = None
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self._seq = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> FlyEmulator:
+        emu = self
+
+        class Handler(_Handler):
+            emulator = emu
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        serve = threading.Thread(target=self._server.serve_forever, daemon=True,
+                                 kwargs={"poll_interval": 0.05})
+        tick = threading.Thread(target=self._ticker, daemon=True)
+        self._threads = [serve, tick]
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+        for t in self._threads:
+            t.join(timeout=2)
+
+    def __enter__(self) -> FlyEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return self._server.server_address[1]
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def logs_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/v1"
+
+    # ------------------------------------------------------------------ test controls
+
+    def inject(self, method: str, path: str, *, status: int | None = 503, times: int = 1,
+               delay: float = 0.0, body: dict[str, Any] | None = None) -> None:
+        """Fail the next `times` requests whose path matches the regex `path`."""
+        with self.lock:
+            self._faults.append(Fault(method.upper(), re.compile(path), status, times, delay, body))
+
+    def create_app(self, name: str, org: str = "personal") -> App:
+        with self.lock:
+            app = App(id=self._id(8), name=name, org=org)
+            self.apps[name] = app
+            return app
+
+    def add_log(self, app: str, machine: str, region: str, message: str,
+                level: str = "info") -> None:
+        with self.lock:
+            self._log(self.apps[app], machine, region, message, level)
+
+    def issue_cert(self, app: str, host: str) -> None:
+        with self.lock:
+            self.apps[app].certs[host]["issued"] = True
+
+    def active(self, app: str) -> list[Machine]:
+        with self.lock:
+            return [m for m in self.apps[app].machines.values() if m.state not in ACTIVE_EXCLUDED]
+
+    def serving(self, app: str) -> list[str]:
+        with self.lock:
+            return sorted(m.id for m in self.apps[app].machines.values() if self._serves(m))
+
+    def leases_held(self, app: str | None = None) -> list[tuple[str, str, str]]:
+        """(app, machine id, owner) of every unexpired lease."""
+        now = time.time()
+        with self.lock:
+            return [(a.name, m.id, m.lease.owner)
+                    for a in self.apps.values() if app is None or a.name == app
+                    for m in a.machines.values()
+                    if m.lease and m.lease.expires_at > now and m.state != "destroyed"]
+
+    def grab_lease(self, app: str, machine_id: str, owner: str, ttl: float = 30,
+                   description: str = "someone else's deploy") -> str:
+        with self.lock:
+            m = self.apps[app].machines[machine_id]
+            m.lease = Lease(self._id(16), owner, description, time.time() + ttl, m.instance_id)
+            return m.lease.nonce
+
+    def machine_env(self, app: str, machine_id: str) -> dict[str, str]:
+        """What the machine's process sees: config env plus the secrets of its version."""
+        with self.lock:
+            a = self.apps[app]
+            m = a.machines[machine_id]
+            return {**m.config.get("env", {}), **a.secret_history.get(m.secrets_version, {})}
+
+    # ------------------------------------------------------------------ internals
+
+    def _id(self, n: int = 14) -> str:
+        return _secrets.token_hex(n // 2 + 1)[:n]
+
+    def _serves(self, m: Machine) -> bool:
+        return m.state == "started" and not m.cordoned
+
+    def _record_serving(self, app: App) -> None:
+        ids = tuple(sorted(m.id for m in app.machines.values() if self._serves(m)))
+        if not self.serving_log or self.serving_log[-1] != (app.name, ids):
+            self.serving_log.append((app.name, ids))
+
+    def _event(self, app: App, m: Machine, type_: str, status: str, **extra: Any) -> None:
+        self._seq += 1
+        m.events.append({"id": f"ev{self._seq:08d}", "type": type_, "status": status,
+                         "source": "flyd", "timestamp": _now_ms(), **extra})
+        m.updated_at = _iso()
+        self._record_serving(app)
+        self.lock.notify_all()
+
+    def _log(self, app: App, machine: str, region: str, message: str, level: str = "info") -> None:
+        self._seq += 1
+        app.logs.append({"id": f"log{self._seq:08d}", "attributes": {
+            "timestamp": _iso() , "message": message, "level": level, "instance": machine,
+            "region": region, "meta": {"event": {"provider": "app"}}}})
+
+    def _schedule(self, delay: float, app: App, m: Machine, action: str) -> None:
+        self._pending.append((time.monotonic() + delay, app.name, m.id, m.generation, action))
+
+    def _ticker(self) -> None:
+        while not self._stop.is_set():
+            now = time.monotonic()
+            with self.lock:
+                due = [p for p in self._pending if p[0] <= now]
+                self._pending = [p for p in self._pending if p[0] > now]
+                for _, app_name, mid, gen, action in sorted(due):
+                    app = self.apps.get(app_name)
+                    m = app.machines.get(mid) if app else None
+                    if m is not None and m.generation == gen:
+                        self._transition(app, m, action)
+            self._stop.wait(0.005)
+
+    def _match(self, image: str, table: dict[str, Any]) -> Any:
+        for key, value in table.items():
+            if key in image:
+                return value
+        return None
+
+    def _transition(self, app: App, m: Machine, action: str) -> None:
+        image = m.config.get("image", "")
+        if action == "started":
+            m.state = "started"
+            m.exit_code = None
+            self._event(app, m, "start", "started")
+            self._log(app, m.id, m.region, f"Machine started, image {image}")
+            self._log(app, m.id, m.region, "listening on 0.0.0.0:8080")
+            if self._match(image, self.crash_images) is not None:
+                self._schedule(self.check_delay / 2, app, m, "crash")
+            if m.config.get("checks"):
+                m.checks = [{"name": n, "status": "warning", "output": "waiting for first check",
+                             "updated_at": _iso()} for n in sorted(m.config["checks"])]
+                self._schedule(self.check_delay, app, m, "checks")
+        elif action == "crash":
+            code = self._match(image, self.crash_images)
+            m.state = "stopped"
+            m.exit_code = code
+            self._log(app, m.id, m.region, f"Traceback: boom (exit code {code})", "error")
+            self._event(app, m, "exit", "stopped",
+                        request={"exit_event": {"exit_code": code, "oom_killed": False}})
+            for c in m.checks:
+                c.update(status="critical", output="connection refused", updated_at=_iso())
+        elif action == "checks":
+            output = self._match(image, self.fail_images)
+            for c in m.checks:
+                if output is None:
+                    c.update(status="passing", output="HTTP GET /up: 200 OK", updated_at=_iso())
+                else:
+                    c.update(status="critical", output=output, updated_at=_iso())
+                    self._log(app, m.id, m.region, f"health check {c['name']} failed: {output}",
+                              "warn")
+            self.lock.notify_all()
+        elif action == "stopped":
+            m.state = "stopped"
+            m.checks = []
+            self._event(app, m, "exit", "stopped", request={"exit_event": {"exit_code": 0}})
+        elif action == "destroyed":
+            m.state = "destroyed"
+            m.lease = None
+            self._event(app, m, "destroy", "destroyed")
+
+    def _launch(self, app: App, m: Machine) -> None:
+        m.generation += 1
+        m.instance_id = "01" + self._id(24).upper()
+        m.checks = []
+        self._schedule(self.start_delay, app, m, "started")
+
+    # ------------------------------------------------------------------ request handling
+
+    def handle(self, method: str, raw_path: str, headers: dict[str, str],
+               body: bytes) -> tuple[int, Any, float]:
+        parts = urlsplit(raw_path)
+        path = parts.path.rstrip("/") or "/"
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        delay = 0.0
+        with self.lock:
+            for fault in self._faults:
+                if fault.times > 0 and fault.method in (method, "*") and fault.path.search(path):
+                    fault.times -= 1
+                    delay = fault.delay
+                    if fault.status is not None:
+                        body_ = fault.body or {"error": "injected fault", "status": "unknown"}
+                        self.calls.append((method, path, fault.status))
+                        return fault.status, body_, delay
+                    break
+        try:
+            user = self._auth(headers.get("authorization", ""))
+            payload = json.loads(body) if body else {}
+            status, result = self._route(method, path, query, headers, payload, user)
+        except ApiError as exc:
+            status, result = exc.status, exc.body
+        except json.JSONDecodeError:
+            status, result = 400, {"error": "invalid JSON body", "status": "unknown"}
+        with self.lock:
+            self.calls.append((method, path, status))
+        return status, result, delay
+
+    def _auth(self, value: str) -> User:
+        scheme, _, token = value.partition(" ")
+        if scheme not in ("Bearer", "FlyV1") or not token:
+            raise ApiError(401, {"error": "missing or malformed Authorization header"})
+        if scheme == "FlyV1":
+            token = token.split(",")[0]
+        user = self.tokens.get(token.strip())
+        if user is None:
+            raise ApiError(401, {"error": "token validation error"})
+        return user
+
+    def _app(self, name: str, user: User) -> App:
+        app = self.apps.get(name)
+        if app is None or app.org not in user.orgs:
+            raise _err(404, f"app {name!r} not found")
+        return app
+
+    def _machine(self, app: App, mid: str) -> Machine:
+        m = app.machines.get(mid)
+        if m is None:
+            raise _err(404, f"machine {mid!r} not found in app {app.name!r}")
+        return m
+
+    def _check_lease(self, m: Machine, headers: dict[str, str]) -> None:
+        nonce = headers.get(LEASE_HEADER)
+        if m.lease and m.lease.expires_at > time.time():
+            if nonce != m.lease.nonce:
+                raise self._conflict(m)
+        elif nonce:
+            raise ApiError(409, {"status": "error", "code": "invalid",
+                                 "message": f"lease for machine {m.id} not found or expired"})
+
+    def _conflict(self, m: Machine) -> ApiError:
+        assert m.lease is not None
+        return ApiError(409, {"status": "error", "code": "invalid", "message": (
+            f"machine ID {m.id} lease currently held by {m.lease.owner}, "
+            f"expires at {_iso(m.lease.expires_at)}")})
+
+    def _route(self, method: str, path: str, q: dict[str, str], headers: dict[str, str],
+               body: dict[str, Any], user: User) -> tuple[int, Any]:
+        with self.lock:
+            if path.startswith("/api/v1/apps/") and path.endswith("/logs") and method == "GET":
+                return self._logs(self._app(path.split("/")[4], user), q)
+            if not path.startswith("/v1/"):
+                raise _err(404, f"no route {method} {path}")
+            seg = path.split("/")[2:]
+            if seg == ["apps"]:
+                if method == "POST":
+                    return self._create_app(body, user)
+                if method == "GET":
+                    org = q.get("org_slug", "")
+                    if org and org not in user.orgs:
+                        raise _err(403, f"not authorized to access organization {org!r}")
+                    apps = [a.to_json() for a in self.apps.values()
+                            if a.org in user.orgs and (not org or a.org == org)]
+                    return 200, {"apps": apps, "total_apps": len(apps)}
+            if len(seg) < 2 or seg[0] != "apps":
+                raise _err(404, f"no route {method} {path}")
+            app = self._app(seg[1], user)
+            rest = seg[2:]
+            if not rest:
+                if method == "GET":
+                    return 200, app.to_json()
+                if method == "DELETE":
+                    del self.apps[app.name]
+                    return 202, {}
+            elif rest[0] == "machines":
+                return self._machines(app, rest[1:], method, q, headers, body, user)
+            elif rest[0] == "secrets":
+                return self._secrets(app, rest[1:], method, q, body)
+            elif rest[0] == "certificates":
+                return self._certs(app, rest[1:], method, body)
+            elif rest[0] == "ip_assignments":
+                return self._ips(app, rest[1:], method, body)
+            raise _err(404, f"no route {method} {path}")
+
+    def _create_app(self, body: dict[str, Any], user: User) -> tuple[int, Any]:
+        name = body.get("name") or body.get("app_name")
+        org = body.get("org_slug") or ""
+        if not name or not re.match(r"^[a-z0-9][a-z0-9-]{1,62}$", name):
+            raise _err(422, f"invalid app name {name!r}")
+        if org not in user.orgs:
+            raise _err(403, f"not authorized to create apps in organization {org!r}")
+        existing = self.apps.get(name)
+        if existing is not None:
+            if existing.org not in user.orgs:
+                raise _err(403, f"app name {name!r} is owned by another organization")
+            raise _err(422, f"app name {name!r} is already taken", "name_taken")
+        return 201, self.create_app(name, org).to_json()
+
+    # machines ---------------------------------------------------------------
+
+    def _machines(self, app: App, rest: list[str], method: str, q: dict[str, str],
+                  headers: dict[str, str], body: dict[str, Any], user: User) -> tuple[int, Any]:
+        if not rest:
+            if method == "GET":
+                out = []
+                for m in app.machines.values():
+                    if m.state in ACTIVE_EXCLUDED and q.get("include_deleted") != "true":
+                        continue
+                    if q.get("region") and m.region != q["region"]:
+                        continue
+                    if q.get("state") and m.state not in q["state"].split(","):
+                        continue
+                    meta = m.config.get("metadata", {})
+                    if any(meta.get(k[9:]) != v for k, v in q.items()
+                           if k.startswith("metadata.")):
+                        continue
+                    out.append(m.to_json())
+                return 200, out
+            if method == "POST":
+                return self._create_machine(app, body, user)
+        m = self._machine(app, rest[0])
+        sub = rest[1:]
+        if not sub:
+            if method == "GET":
+                data = m.to_json()
+                if q.get("include_leases") == "true" and m.lease:
+                    data["lease"] = m.lease.data()
+                return 200, data
+            if method == "POST":
+                return self._update_machine(app, m, body, headers)
+            if method == "DELETE":
+                self._check_lease(m, headers)
+                force = q.get("force") == "true" or q.get("kill") == "true"
+                if m.state in ("started", "starting", "replacing") and not force:
+                    raise _err(412, "failed to destroy machine: unable to destroy machine, not "
+                                    "currently stopped, suspended or failed")
+                if m.state == "destroyed":
+                    raise _err(404, f"machine {m.id!r} not found")
+                m.generation += 1
+                m.state = "destroying"
+                self._event(app, m, "destroy", "destroying")
+                self._schedule(self.stop_delay, app, m, "destroyed")
+                return 200, {"ok": True}
+        action = sub[0]
+        if action == "wait" and method == "GET":
+            return self._wait(m, q)
+        if action == "lease":
+            return self._lease(m, method, q, headers, body, user)
+        if action == "metadata":
+            meta = m.config.setdefault("metadata", {})
+            if method == "GET" and len(sub) == 1:
+                return 200, dict(meta)
+            if len(sub) == 2 and method == "POST":
+                meta[sub[1]] = str(body.get("value", ""))
+                return 204, None
+            if len(sub) == 2 and method == "DELETE":
+                meta.pop(sub[1], None)
+                return 204, None
+        if method == "POST" and action in ("start", "stop", "restart", "cordon", "uncordon",
+                                           "suspend", "signal"):
+            self._check_lease(m, headers)
+            if action == "start":
+                previous = m.state
+                if m.state not in ("started", "starting"):
+                    m.state = "starting"
+                    self._event(app, m, "start", "starting")
+                    self._launch(app, m)
+                return 200, {"previous_state": previous, "migrated": False, "new_host": ""}
+            if action == "stop":
+                if m.state in ("started", "starting", "replacing"):
+                    m.generation += 1
+                    m.state = "stopping"
+                    self._event(app, m, "stop", "stopping")
+                    self._schedule(self.stop_delay, app, m, "stopped")
+                return 200, {"ok": True}
+            if action == "restart":
+                m.state = "starting"
+                self._event(app, m, "restart", "starting")
+                self._launch(app, m)
+                return 200, {"ok": True}
+            if action in ("cordon", "uncordon"):
+                m.cordoned = action == "cordon"
+                self._event(app, m, action, m.state)
+                return 200, {"ok": True}
+            return 200, {"ok": True}
+        raise _err(404, f"no route {method} machines/{'/'.join(rest)}")
+
+    def _machine_body(self, app: App, body: dict[str, Any]) -> dict[str, Any]:
+        config = body.get("config")
+        if not isinstance(config, dict) or not config.get("image"):
+            raise _err(422, "config.image is required")
+        need = int(body.get("min_secrets_version") or 0)
+        if need > app.secrets_version:
+            raise _err(422, f"secrets version {need} is not available yet "
+                            f"(app has {app.secrets_version})")
+        return json.loads(json.dumps(config))
+
+    def _create_machine(self, app: App, body: dict[str, Any], user: User) -> tuple[int, Any]:
+        config = self._machine_body(app, body)
+        region = body.get("region") or "iad"
+        mid = self._id(14)
+        m = Machine(id=mid, name=body.get("name") or f"m-{mid[:6]}", app=app.name, region=region,
+                    config=config, private_ip=f"fdaa:0:1:a7b:{len(app.machines) + 1:x}::2")
+        m.cordoned = bool(body.get("skip_service_registration"))
+        m.secrets_version = 0 if body.get("skip_secrets") else app.secrets_version
+        app.machines[mid] = m
+        self._event(app, m, "launch", "created")
+        data_nonce = None
+        if body.get("lease_ttl"):
+            m.lease = Lease(self._id(16), user.email, "created with lease",
+                            time.time() + float(body["lease_ttl"]), "")
+            data_nonce = m.lease.nonce
+        if body.get("skip_launch"):
+            m.instance_id = "01" + self._id(24).upper()
+        else:
+            self._launch(app, m)
+        if m.lease:
+            m.lease.version = m.instance_id
+        out = m.to_json()
+        if data_nonce:
+            out["nonce"] = data_nonce
+        return 200, out
+
+    def _update_machine(self, app: App, m: Machine, body: dict[str, Any],
+                        headers: dict[str, str]) -> tuple[int, Any]:
+        self._check_lease(m, headers)
+        if m.state in ("destroyed", "destroying"):
+            raise _err(422, f"machine {m.id} is {m.state}")
+        current = body.get("current_version")
+        if current and current != m.instance_id:
+            raise _err(412, f"machine {m.id} version {current} is not current "
+                            f"({m.instance_id})")
+        m.config = self._machine_body(app, body)
+        m.secrets_version = app.secrets_version
+        if "skip_service_registration" in body:
+            m.cordoned = bool(body["skip_service_registration"])
+        was = m.state
+        m.state = "replacing"
+        self._event(app, m, "update", "replacing")
+        if was in ("stopped", "created") and body.get("skip_launch"):
+            m.generation += 1
+            m.state = "stopped"
+        else:
+            self._launch(app, m)
+        return 200, m.to_json()
+
+    def _wait(self, m: Machine, q: dict[str, str]) -> tuple[int, Any]:
+        want = q.get("state", "started")
+        try:
+            timeout = float(q.get("timeout", "60"))
+        except ValueError:
+            raise _err(400, "timeout must be a number of seconds") from None
+        if timeout > 60 or timeout < 0:
+            raise _err(400, "timeout must be between 0 and 60 seconds")
+        version = q.get("instance_id") or q.get("version")
+        if version and version != m.instance_id and want != "destroyed":
+            raise _err(400, f"machine {m.id} is at version {m.instance_id}, not {version}")
+        settled = ("started", "stopped", "suspended", "failed", "destroyed")
+
+        def reached() -> bool:
+            return m.state in settled if want == "settled" else m.state == want
+
+        if not self.lock.wait_for(reached, timeout=timeout):
+            raise _err(408, f"timeout waiting for machine {m.id} to be {want} "
+                            f"(state: {m.state})")
+        event_id = m.events[-1]["id"] if m.events else ""
+        return 200, {"ok": True, "state": m.state, "event_id": event_id,
+                     "version": m.instance_id}
+
+    def _lease(self, m: Machine, method: str, q: dict[str, str], headers: dict[str, str],
+               body: dict[str, Any], user: User) -> tuple[int, Any]:
+        now = time.time()
+        held = m.lease if m.lease and m.lease.expires_at > now else None
+        nonce = headers.get(LEASE_HEADER)
+        if method == "GET":
+            if held is None:
+                raise _err(404, f"no lease on machine {m.id}")
+            return 200, {"status": "success", "data": held.data()}
+        if method == "POST":
+            ttl = float(body.get("ttl") or q.get("ttl") or 30)
+            if held is not None:
+                if nonce != held.nonce:
+                    raise self._conflict(m)
+                held.expires_at = now + ttl
+                return 200, {"status": "success", "data": held.data()}
+            if nonce:
+                raise ApiError(409, {"status": "error", "code": "invalid",
+                                     "message": f"lease for machine {m.id} not found or expired"})
+            m.lease = Lease(self._id(16), user.email, str(body.get("description", "")),
+                            now + ttl, m.instance_id)
+            return 201, {"status": "success", "data": m.lease.data()}
+        if method == "DELETE":
+            if held is None:
+                raise _err(404, f"no lease on machine {m.id}")
+            if nonce != held.nonce:
+                raise self._conflict(m)
+            m.lease = None
+            return 200, {"status": "success", "data": {"ok": True}}
+        raise _err(405, "method not allowed")
+
+    # secrets ----------------------------------------------------------------
+
+    def _secret_json(self, name: str, s: dict[str, Any], show: bool = False) -> dict[str, Any]:
+        out = {"name": name, "digest": s["digest"], "created_at": s["created_at"],
+               "updated_at": s["updated_at"]}
+        if show:
+            out["value"] = s["value"]
+        return out
+
+    def _bump_secrets(self, app: App) -> int:
+        app.secrets_version += 1
+        app.secret_history[app.secrets_version] = {k: s["value"] for k, s in app.secrets.items()}
+        return app.secrets_version
+
+    def _put_secret(self, app: App, name: str, value: str) -> None:
+        old = app.secrets.get(name)
+        app.secrets[name] = {"value": value, "digest": _digest(value),
+                             "created_at": old["created_at"] if old else _iso(),
+                             "updated_at": _iso()}
+
+    def _secrets(self, app: App, rest: list[str], method: str, q: dict[str, str],
+                 body: dict[str, Any]) -> tuple[int, Any]:
+        if not rest:
+            if method == "GET":
+                need = int(q.get("min_version") or q.get("version") or 0)
+                if need > app.secrets_version:
+                    raise _err(422, f"secrets version {need} not available")
+                show = q.get("show_secrets") == "true"
+                return 200, {"secrets": [self._secret_json(n, s, show)
+                                         for n, s in sorted(app.secrets.items())]}
+            if method == "POST":
+                values = body.get("values")
+                if not isinstance(values, dict):
+                    raise _err(422, "values must be an object of name -> value or null")
+                for name, value in values.items():
+                    if value is None:
+                        app.secrets.pop(name, None)
+                    else:
+                        self._put_secret(app, name, str(value))
+                version = self._bump_secrets(app)
+                return 200, {"secrets": [self._secret_json(n, s)
+                                         for n, s in sorted(app.secrets.items())],
+                             "version": version}
+        elif len(rest) == 1:
+            name = rest[0]
+            if method == "POST":
+                self._put_secret(app, name, str(body.get("value", "")))
+                version = self._bump_secrets(app)
+                return 201, {**self._secret_json(name, app.secrets[name]), "version": version}
+            if method == "DELETE":
+                if name not in app.secrets:
+                    raise _err(404, f"secret {name!r} not found")
+                del app.secrets[name]
+                return 200, {"version": self._bump_secrets(app)}
+        raise _err(404, "no such secrets route")
+
+    # certificates and IPs ---------------------------------------------------
+
+    def _cert_json(self, app: App, host: str, check: bool = False) -> dict[str, Any]:
+        c = app.certs[host]
+        if c["reads"] >= self.cert_issue_after:
+            c["issued"] = True
+        c["reads"] += 1
+        issued = c["issued"]
+        v4 = [i["ip"] for i in app.ips if "." in i["ip"]]
+        v6 = [i["ip"] for i in app.ips if ":" in i["ip"]]
+        status = "active" if issued else "pending_validation"
+        data: dict[str, Any] = {
+            "hostname": host, "configured": issued, "acme_requested": True,
+            "status": "Ready" if issued else "Awaiting certificates", "dns_provider": "unknown",
+            "rate_limited_until": None,
+            "certificates": [{"source": "fly", "status": status, "issued": [
+                {"type": "ecdsa", "expires_at": _iso(time.time() + 90 * 86400)},
+                {"type": "rsa", "expires_at": _iso(time.time() + 90 * 86400)},
+            ] if issued else []}],
+            "validation": {"dns": issued, "alpn": issued, "http": issued,
+                           "ownership_txt_configured": issued},
+            "dns_requirements": {
+                "a": v4, "aaaa": v6, "cname": f"{app.name}.fly.dev",
+                "acme_challenge": {"name": f"_acme-challenge.{host}",
+                                   "target": f"{host}.{app.id[:6]}.flydns.net"},
+                "ownership": {"name": f"_fly-ownership.{host}", "app_value": f"app-{app.id}",
+                              "org_value": f"org-{_digest(app.org)}"},
+            },
+            "validation_errors": [] if issued else [{
+                "code": "dns_not_configured", "message": f"no A/AAAA or CNAME record for {host}",
+                "remediation": f"create the DNS records listed for {host}"}],
+        }
+        if check:
+            data["dns_records"] = {"a": v4 if issued else [], "aaaa": v6 if issued else [],
+                                   "cname": [], "resolved_addresses": []}
+        return data
+
+    def _certs(self, app: App, rest: list[str], method: str,
+               body: dict[str, Any]) -> tuple[int, Any]:
+        if not rest and method == "GET":
+            items = [{"hostname": h, "status": "active" if c["issued"] else "pending_validation"}
+                     for h, c in app.certs.items()]
+            return 200, {"certificates": items, "next_cursor": None, "total_count": len(items)}
+        if rest == ["acme"] and method == "POST":
+            host = str(body.get("hostname", "")).lower()
+            if not re.match(r"^([a-z0-9-*]{1,63}\.)+[a-z0-9-]{1,63}$", host):
+                raise _err(422, f"invalid hostname {host!r}")
+            if host not in app.certs:
+                app.certs[host] = {"issued": False, "reads": 0}
+            return 201, self._cert_json(app, host)
+        if rest and rest[0] in app.certs:
+            host = rest[0]
+            if len(rest) == 1 and method == "GET":
+                return 200, self._cert_json(app, host)
+            if rest[1:] == ["check"] and method == "POST":
+                return 200, self._cert_json(app, host, check=True)
+            if method == "DELETE":
+                del app.certs[host]
+                return 204, None
+        raise _err(404, f"certificate {'/'.join(rest)!r} not found")
+
+    def _ips(self, app: App, rest: list[str], method: str, body: dict[str, Any]) -> tuple[int, Any]:
+        if not rest and method == "GET":
+            return 200, {"ips": list(app.ips)}
+        if not rest and method == "POST":
+            kind = body.get("type")
+            n = len(app.ips) + 1
+            if kind in ("v4", "shared_v4"):
+                ip = f"66.241.124.{n}"  # documentation-only: never contacted
+            elif kind in ("v6", "private_v6"):
+                ip = f"2a09:8280:1::{n:x}"
+            else:
+                raise _err(422, f"unknown IP type {kind!r}")
+            item = {"ip": ip, "region": body.get("region") or "global",
+                    "service_name": body.get("service_name") or "",
+                    "shared": kind == "shared_v4", "created_at": _iso()}
+            app.ips.append(item)
+            return 200, item
+        if len(rest) == 1 and method == "DELETE":
+            app.ips = [i for i in app.ips if i["ip"] != rest[0]]
+            return 204, None
+        raise _err(404, "no such ip route")
+
+    # logs ---------------------------------------------------------------------
+
+    def _logs(self, app: App, q: dict[str, str]) -> tuple[int, Any]:
+        token = q.get("next_token") or ""
+        start = int(token) if token.isdigit() else 0
+        wanted = []
+        idx = start
+        for idx in range(start, len(app.logs)):
+            entry = app.logs[idx]["attributes"]
+            if q.get("instance") and entry["instance"] != q["instance"]:
+                continue
+            if q.get("region") and entry["region"] != q["region"]:
+                continue
+            wanted.append(app.logs[idx])
+            if len(wanted) >= self.page_size:
+                break
+        end = idx + 1 if wanted else max(start, len(app.logs))
+        return 200, {"data": wanted, "meta": {"next_token": str(end)}}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    emulator: FlyEmulator
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        status, result, delay = self.emulator.handle(self.command, self.path, headers, body)
+        if delay:
+            time.sleep(delay)
+        data = b"" if result is None or status == 204 else json.dumps(result).encode()
+        try:
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("fly-request-id", _secrets.token_hex(8))
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            if data:
+                self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    do_GET = _serve
+    do_POST = _serve
+    do_DELETE = _serve
+    do_PUT = _serve
