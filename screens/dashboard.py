@@ -36,7 +36,7 @@ class DashboardScreen(CockpitScreen):
         self.poll_interval = poll_interval
         self.panels: dict[str, EnvPanel] = {}
         self._inflight: set[str] = set()
-        self._timers: dict[str, object] = {}
+        self._poll_timers: dict[str, object] = {}
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
@@ -61,7 +61,7 @@ class DashboardScreen(CockpitScreen):
 
     def poll(self, env: str) -> None:
         """Start one poll unless one is already running (polls never overlap)."""
-        timer = self._timers.pop(env, None)
+        timer = self._poll_timers.pop(env, None)
         if timer is not None:
             timer.stop()  # type: ignore[attr-defined]
         if env in self._inflight:
@@ -99,7 +99,7 @@ class DashboardScreen(CockpitScreen):
             return
         with self.app.batch_update():
             panel.show(message.live, message.sample, message.error, self.session.now())
-        self._timers[message.env] = self.set_timer(self.poll_interval,
+        self._poll_timers[message.env] = self.set_timer(self.poll_interval,
                                                    partial(self.poll, message.env))
 
     # ------------------------------------------------------------------ keys

@@ -35,7 +35,8 @@ class Session:
         self._providers: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.cancel = threading.Event()  # set when the person quits mid-run
-        self._runs: list[tuple[str, str]] = []  # (env, started_at marker) of runs we started
+        self._runs: list[tuple[str, str]] = []  # (env, command) of runs this session started
+        self.ask: Any = None  # yes/no from a worker thread (host key trust), set by the app
 
     # ------------------------------------------------------------------ context
 
@@ -91,34 +92,29 @@ class Session:
         return self.config.env(name)
 
     def provider(self, env_name: str) -> Any:
-        with self._lock:
-            cached = self._providers.get(env_name)
-        if cached is not None:
-            return cached
-        try:
-            from cockpit.pipeline import provider_for
+        from cockpit.pipeline import provider_for
 
-            provider = provider_for(self.ctx, self.env(env_name))
-        except ImportError:
-            from cockpit.plugins import provider_class
-
-            provider = provider_class(self.env(env_name).provider)(self.ctx)
-        with self._lock:
-            self._providers[env_name] = provider
-        return provider
+        return provider_for(self.ctx, self.env(env_name))
 
     def _confirmed_ctx(self, env_name: str, typed: str | None) -> Context:
-        options = dataclasses.replace(self.ctx.options, yes=True, confirm=typed)
+        options = dataclasses.replace(self.ctx.options, yes=True, confirm=typed,
+                                      ask=self.ask or self.ctx.options.ask)
         return dataclasses.replace(self.ctx, options=options)
 
     # ------------------------------------------------------------------ reads
 
     def live(self, env_name: str) -> LiveState:
-        return self.provider(env_name).live(self.env(env_name))
+        """Live state with the store's gate results merged and drift noted (the pipeline's)."""
+        from cockpit import pipeline
+
+        return pipeline.live(self.ctx, env_name)
 
     def health(self, env_name: str, live: LiveState | None = None) -> HealthSample | None:
         """One health sample through the path users take, when the core can tell the URL."""
         env = self.env(env_name)
+        own = getattr(self.provider(env_name), "health", None)  # optional provider hook
+        if callable(own):
+            return own(env)
         try:
             from cockpit import probes  # the core's probes, when present
         except ImportError:

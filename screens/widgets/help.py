@@ -50,9 +50,10 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         table = Table.grid(padding=(0, 2))
-        table.add_column(style="bold $accent", no_wrap=True, justify="right")
+        table.add_column(style="bold cyan", no_wrap=True, justify="right")
         table.add_column()
-        for keys, description in binding_rows(self.target):
+        self.rows = binding_rows(self.target)
+        for keys, description in self.rows:
             table.add_row(Text(keys, style="bold"), description)
         with VerticalScroll() as scroll:
             scroll.border_title = f"Keys · {self.target.title or self.target.__class__.__name__}"

@@ -1,0 +1,166 @@
+"""Deploy, promote and rollback, live: confirm what changes, then the checklist and the log.
+
+Protected environments (prod) need their name typed before anything starts; the typed name is
+passed to the pipeline as the confirmation, exactly like `--confirm prod` on the CLI.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from cockpit.screens.base import CockpitScreen
+from cockpit.screens.messages import RunFinished
+from cockpit.screens.widgets.run_panel import RunPanel
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, Header
+
+if TYPE_CHECKING:
+    from cockpit.screens.app import CockpitApp
+
+    from cockpit.models import Release
+
+
+class RunScreen(CockpitScreen):
+    TITLE = "Run"
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="run.back", tooltip="only once the run has ended"),
+        Binding("l", "logs", "Logs", id="run.logs", tooltip="live tail of the environment"),
+    ]
+
+    def __init__(self, action: str, env: str, *, src: str | None = None, to: str | None = None,
+                 typed: str | None = None) -> None:
+        super().__init__()
+        self.action = action
+        self.env = env
+        self.src = src
+        self.to = to
+        self.typed = typed
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="◆")
+        yield RunPanel(id="run")
+        yield Footer()
+
+    @property
+    def title_text(self) -> str:
+        if self.action == "promote":
+            return f"Promote {self.src} → {self.env}"
+        if self.action == "rollback":
+            return f"Roll back {self.env} to {self.to}"
+        return f"Deploy {self.env}"
+
+    def on_mount(self) -> None:
+        self.sub_title = self.title_text
+        session = self.session
+        action, env, src, to, typed = self.action, self.env, self.src, self.to, self.typed
+
+        def body(emit):
+            if action == "promote":
+                return session.promote(src, env, emit, typed=typed)
+            if action == "rollback":
+                return session.rollback(env, emit, to=to, typed=typed)
+            return session.deploy(env, emit, typed=typed)
+
+        worker = self.query_one(RunPanel).start(self.title_text, body, self.title_text)
+        self.app.running = worker  # type: ignore[attr-defined]
+
+    def on_run_finished(self, message: RunFinished) -> None:
+        if message.error is None:
+            self.notify(f"{self.title_text}: done", severity="information")
+
+    def action_back(self) -> None:
+        if self.query_one(RunPanel).running:
+            self.notify("the run is still going; q stops it and quits", severity="warning")
+            return
+        self.app.pop_screen()
+
+    def action_logs(self) -> None:
+        self.app.open_logs(self.env)  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- confirmation
+
+
+def confirm_then_run(app: CockpitApp, action: str, env_name: str, *, to: Release | None = None,
+                     current: Release | None = None) -> None:
+    from cockpit.screens.widgets.confirmation import ConfirmChange
+
+    env = app.session.env(env_name)
+    if action == "rollback" and to is not None:
+        changes = rollback_changes(current, to)
+        title = f"Roll back {env_name} to {to.id}?"
+        notes = ["The release is served again through the health gate; the result goes to the "
+                 "audit log."]
+    else:
+        changes = [("environment", env_name, env_name),
+                   ("release", current.id if current else "none", "a new build of the app")]
+        title = f"Deploy to {env_name}?"
+        notes = ["Builds the image, ships it, and switches traffic only after the health gate."]
+
+    def go(typed: str | None) -> None:
+        if typed is None:
+            return
+        app.push_screen(RunScreen(action, env_name, to=to.id if to else None,
+                                  typed=typed or None))
+
+    app.push_screen(ConfirmChange(title, changes, env_name, env.protected, notes), go)
+
+
+def rollback_changes(current: Release | None, target: Release) -> list[tuple[str, str, str]]:
+    def short(value: str | None) -> str:
+        if not value:
+            return "-"
+        return value.split(":", 1)[-1][:12]
+
+    return [
+        ("release", current.id if current else "none", target.id),
+        ("image", short(current.digest) if current else "-", short(target.digest)),
+        ("config", short(current.config_hash) if current else "-", short(target.config_hash)),
+        ("secrets", short(current.secrets_digest) if current else "-",
+         short(target.secrets_digest)),
+    ]
+
+
+def promote_changes(app: CockpitApp, src: str, dst: str) -> list[tuple[str, str, str]]:
+    """What differs between two environments' configuration (values, not secrets)."""
+    session = app.session
+    a, b = session.env(src), session.env(dst)
+    rows: list[tuple[str, str, str]] = [("image", f"{src}'s current release", "same digest")]
+    a_settings, b_settings = a.settings.model_dump(), b.settings.model_dump()
+    for key in sorted(set(a_settings) | set(b_settings)):
+        if a_settings.get(key) != b_settings.get(key):
+            rows.append((key, _show(a_settings.get(key)), _show(b_settings.get(key))))
+    a_common = a.common.model_dump(exclude={"provider"})
+    b_common = b.common.model_dump(exclude={"provider"})
+    for key in sorted(set(a_common) | set(b_common)):
+        if a_common.get(key) != b_common.get(key):
+            rows.append((key, _show(a_common.get(key)), _show(b_common.get(key))))
+    if sorted(a.secret_names) != sorted(b.secret_names):
+        rows.append(("secret names", ", ".join(a.secret_names) or "-",
+                     ", ".join(b.secret_names) or "-"))
+    else:
+        rows.append(("secret names", ", ".join(a.secret_names) or "-",
+                     f"same names, {dst}'s values"))
+    return rows
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return "-" if value is None else str(value)
+
+
+def confirm_promote(app: CockpitApp, src: str, dst: str) -> None:
+    from cockpit.screens.widgets.confirmation import ConfirmChange
+
+    env = app.session.env(dst)
+
+    def go(typed: str | None) -> None:
+        if typed is None:
+            return
+        app.push_screen(RunScreen("promote", dst, src=src, typed=typed or None))
+
+    app.push_screen(ConfirmChange(
+        f"Promote {src} → {dst}?", promote_changes(app, src, dst), dst, env.protected,
+        [f"Ships the exact image {src} serves (it must have passed its gate); no rebuild."]), go)

@@ -1,0 +1,100 @@
+"""TUI fixtures: an app over the in-memory provider with a fixed clock, isolated state and a
+process-local keyring; snapshots go to snapshots/tui/<module>/ (see tests/conftest.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from memory_provider import T0, TARGETS, MemoryKeyring, seed  # noqa: E402
+
+TOML = """\
+# test app for the TUI
+[app]
+name = "hello"
+port = 8000
+health_path = "/up"
+
+[environments.staging]
+provider = "memory"
+domain = "staging.hello.test"
+
+[environments.prod]
+provider = "memory"
+domain = "hello.test"
+replicas = 2
+
+[secrets]
+staging = ["SECRET_KEY"]
+prod = ["SECRET_KEY", "DATABASE_URL"]
+"""
+
+
+def register_memory_provider() -> None:
+    from cockpit import plugins
+
+    plugins._targets()["memory"] = "memory_provider:MemoryProvider"
+
+
+@pytest.fixture
+def memory_keyring(monkeypatch: pytest.MonkeyPatch) -> MemoryKeyring:
+    import keyring
+
+    backend = MemoryKeyring()
+    previous = keyring.get_keyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def project(tmp_path: Path, tmp_state: Path, memory_keyring: MemoryKeyring) -> Path:
+    """A configured project over the memory provider, two environments, seeded history."""
+    register_memory_provider()
+    TARGETS.clear()
+    seed("memory/hello-staging", "hello", "staging", 3)
+    seed("memory/hello-prod", "hello", "prod", 2)
+    path = tmp_path / "cockpit.toml"
+    path.write_text(TOML)
+    memory_keyring.values[("cockpit:hello:staging", "SECRET_KEY")] = "staging-secret-value"
+    memory_keyring.values[("cockpit:hello:prod", "SECRET_KEY")] = "prod-secret-value"
+    memory_keyring.values[("cockpit:hello:prod", "DATABASE_URL")] = "postgres://prod-db"
+    return path
+
+
+def make_context(path: Path):
+    from cockpit import config
+    from cockpit.provider import Context, Options
+    from cockpit.secrets import SecretStore
+    from cockpit.state import Store
+
+    cfg = config.load(path)
+    return Context(config=cfg, store=Store.open(cfg.app.name, clock=lambda: T0),
+                   secrets=SecretStore(cfg.app.name), options=Options(), clock=lambda: T0)
+
+
+@pytest.fixture
+def app(project: Path):
+    from cockpit.screens.app import CockpitApp
+    from cockpit.screens.session import Session
+
+    return CockpitApp(Session(project, ctx=make_context(project)), poll_interval=3600)
+
+
+# Async tests run on anyio's pytest plugin (anyio comes with httpx; no pytest-asyncio needed).
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    import inspect
+
+    for item in items:
+        func = getattr(item, "function", None)
+        if func is not None and inspect.iscoroutinefunction(func):
+            item.add_marker(pytest.mark.anyio)

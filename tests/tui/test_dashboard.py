@@ -1,0 +1,22 @@
+"""The dashboard shows every environment from live state and keeps input responsive."""
+
+from __future__ import annotations
+
+from textual.widgets import Static
+
+
+async def test_dashboard_shows_each_environment_from_live_state(app):
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        panels = app.screen.panels
+        assert list(panels) == ["staging", "prod"]
+        release = str(panels["staging"].query_one("#release", Static).render())
+        assert "r003-" in release and "1h ago" in release
+        health = str(panels["staging"].query_one("#health", Static).render())
+        assert "healthy" in health and "12 ms" in health
+        instances = str(panels["prod"].query_one("#instances", Static).render())
+        assert "2/2 running" in instances and "restarts 1" in instances
+        tls = str(panels["prod"].query_one("#tls", Static).render())
+        assert "89 days left" in tls

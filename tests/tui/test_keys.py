@@ -1,0 +1,53 @@
+"""The keyboard model: help overlay, command palette, number keys, esc back."""
+
+from __future__ import annotations
+
+from cockpit.screens.widgets.help import HelpScreen
+from helpers import settle
+
+
+async def test_help_overlay_lists_every_key_of_the_screen(app):
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        dashboard = app.screen
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        text = "\n".join(f"{keys} {what}" for keys, what in app.screen.rows)
+        for binding in type(dashboard).BINDINGS:
+            if binding.description:
+                assert binding.description in text, binding.description
+        for description in ("Help", "Commands", "Quit"):
+            assert description in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is dashboard
+
+
+async def test_number_keys_select_an_environment_and_l_opens_its_logs(app):
+    from cockpit.screens.logs import LogsScreen
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        assert app.screen.selected_env == "prod"
+        await pilot.press("l")
+        await settle(pilot)
+        assert isinstance(app.screen, LogsScreen) and app.screen.env == "prod"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen.selected_env == "prod"
+
+
+async def test_command_palette_opens_logs_of_an_environment(app):
+    from cockpit.screens.logs import LogsScreen
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("colon")
+        await pilot.pause()
+        await pilot.press(*"logs staging")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, LogsScreen) and app.screen.env == "staging"
