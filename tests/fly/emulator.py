@@ -22,6 +22,7 @@ import hashlib
 import json
 import re
 import secrets as _secrets
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -170,6 +171,7 @@ class FlyEmulator:
         self.crash_images: dict[str, int] = {}  # image substring -> exit code right after start
         self.apps: dict[str, App] = {}
         self.calls: list[tuple[str, str, int]] = []
+        self.bodies: list[tuple[str, str, dict[str, Any], str | None]] = []  # + lease nonce
         self.serving_log: list[tuple[str, tuple[str, ...]]] = []
         self.lock = threading.Condition(threading.RLock())
         self._pending: list[tuple[float, str, str, int, str]] = []
@@ -262,7 +264,7 @@ class FlyEmulator:
             return [(a.name, m.id, m.lease.owner)
                     for a in self.apps.values() if app is None or a.name == app
                     for m in a.machines.values()
-                    if m.lease and m.lease.expires_at > now and m.state != "destroyed"]
+                    if m.lease and m.lease.expires_at > now and m.state not in ACTIVE_EXCLUDED]
 
     def grab_lease(self, app: str, machine_id: str, owner: str, ttl: float = 30,
                    description: str = "someone else's deploy") -> str:
@@ -403,6 +405,12 @@ class FlyEmulator:
             status, result = 400, {"error": "invalid JSON body", "status": "unknown"}
         with self.lock:
             self.calls.append((method, path, status))
+            if method == "POST" and "/machines" in path:
+                try:
+                    self.bodies.append((method, path, json.loads(body) if body else {},
+                                        headers.get(LEASE_HEADER)))
+                except json.JSONDecodeError:
+                    pass
         return status, result, delay
 
     def _auth(self, value: str) -> User:
@@ -537,6 +545,7 @@ class FlyEmulator:
                     raise _err(404, f"machine {m.id!r} not found")
                 m.generation += 1
                 m.state = "destroying"
+                m.lease = None  # a lease dies with its machine
                 self._event(app, m, "destroy", "destroying")
                 self._schedule(self.stop_delay, app, m, "destroyed")
                 return 200, {"ok": True}
@@ -862,6 +871,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        # headers and body go out in separate writes: without this, Nagle plus delayed ACKs
+        # add ~40 ms to every request
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _serve(self) -> None:
         length = int(self.headers.get("content-length") or 0)

@@ -31,3 +31,87 @@ def test_first_deploy_creates_app_and_machines_with_release_metadata(project, em
     state = pipeline.live(ctx, "staging")
     assert state.current is not None and state.current.id == release.id
     assert all(i.health == "healthy" and i.serving for i in state.instances)
+
+
+def _updates(emu, app):
+    return [(path, body, nonce) for method, path, body, nonce in emu.bodies
+            if path.startswith(f"/v1/apps/{app}/machines/") and path.count("/") == 5]
+
+
+def test_rolling_deploy_updates_in_place_one_machine_at_a_time(project, emu):
+    ctx = project()
+    first = pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    ids = sorted(m.id for m in emu.active("shop-staging"))
+    mark = len(emu.serving_log)
+    second = pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V2)
+    assert second.id != first.id and second.status == "healthy"
+    machines = emu.active("shop-staging")
+    assert sorted(m.id for m in machines) == ids  # updated in place, not replaced
+    assert {m.config["image"] for m in machines} == {IMAGE_V2}
+    assert {m.config["metadata"]["cockpit_release"] for m in machines} == {second.id}
+    serving_counts = [len(ids_) for app, ids_ in emu.serving_log[mark:] if app == "shop-staging"]
+    assert min(serving_counts) >= 1  # at most one of two machines down at any time
+    updates = _updates(emu, "shop-staging")
+    assert len(updates) == 2 and all(nonce for _, _, nonce in updates)
+    assert emu.leases_held() == []
+
+
+def test_failed_gate_restores_updated_machines_and_reports_check_output(project, emu):
+    from cockpit.errors import GateFailed
+
+    from .conftest import IMAGE_BAD
+
+    ctx = project(deadline=1.0)
+    good = pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    rec = Recorder()
+    with pytest.raises(GateFailed) as info:
+        pipeline.deploy(ctx, "staging", rec, image=IMAGE_BAD)
+    err = info.value
+    assert "db down" in err.what and "restored 1 machine" in err.what
+    assert any("check health: critical" in line and "db down" in line for line in err.logs)
+    assert any("health check health failed" in line for line in err.logs)  # machine log lines
+    machines = emu.active("shop-staging")
+    assert {m.config["image"] for m in machines} == {IMAGE_V1}
+    assert {m.config["metadata"]["cockpit_release"] for m in machines} == {good.id}
+    assert all(m.state == "started" for m in machines)
+    assert len(_updates(emu, "shop-staging")) == 2  # the bad update, then its restore
+    assert emu.leases_held() == []
+    failed = [r for r in ctx.store.releases("staging") if r.image == IMAGE_BAD]
+    assert failed and failed[0].status == "failed"
+    assert pipeline.live(ctx, "staging").current.id == good.id
+
+
+def test_machine_that_exits_fails_the_gate_fast_with_its_exit_code(project, emu):
+    from cockpit.errors import GateFailed
+
+    from .conftest import IMAGE_CRASH
+
+    ctx = project(deadline=60.0)  # the deadline is not what ends this gate
+    pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    with pytest.raises(GateFailed) as info:
+        pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_CRASH)
+    assert "exit code 3" in info.value.what
+    assert any("Traceback" in line for line in info.value.logs)
+    assert {m.config["image"] for m in emu.active("shop-staging")} == {IMAGE_V1}
+
+
+def test_failed_first_deploy_leaves_no_machines_behind(project, emu):
+    from cockpit.errors import GateFailed
+
+    from .conftest import IMAGE_BAD
+
+    ctx = project(deadline=1.0)
+    with pytest.raises(GateFailed):
+        pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_BAD)
+    assert emu.active("shop-staging") == []
+    assert emu.leases_held() == []
+
+
+def test_plan_shows_steps_without_changing_anything(project, emu):
+    ctx = project()
+    pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    calls = len([c for c in emu.calls if c[0] != "GET"])
+    plan = pipeline.plan_deploy(ctx, "staging", Recorder(), image=IMAGE_V2)
+    assert [s.id.split(":")[0] for s in plan.steps] == ["leases", "update", "update"]
+    assert plan.changes["image"] == (IMAGE_V1, IMAGE_V2)
+    assert len([c for c in emu.calls if c[0] != "GET"]) == calls
