@@ -6,8 +6,8 @@ Fixtures
   (DOCKER_HOST, DBUS_SESSION_BUS_ADDRESS, COCKPIT_LAB_*) and returns a `cockpit.lab.LabEnv`.
   The lab is shared by every test session on the machine, so the fixture never tears it down.
 - `tmp_state` (function): COCKPIT_STATE_DIR set to a fresh temp dir; returns that Path.
-- `keyring_backend` (function): the `keyring` package's active backend, asserted to be
-  SecretService on the lab's D-Bus session (so secrets really go through the OS keyring).
+- `keyring_backend` (function): SecretService on the lab's D-Bus session, made the `keyring`
+  package's active backend for the test (so secrets really go through the OS keyring).
 
 Markers (`lab`, `slow`, `k8s_real`) are registered in pyproject.toml. Tests that use the
 `lab` fixture are marked `lab` automatically.
@@ -76,16 +76,22 @@ def tmp_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def keyring_backend(lab) -> Iterator[object]:  # noqa: ANN001
-    """The active keyring backend, re-detected on the lab's session bus: SecretService."""
+    """SecretService on the lab's session bus, made the `keyring` package's active backend.
+
+    Set explicitly rather than re-detected: fake backends that other tests define (subclasses
+    of KeyringBackend register themselves) would otherwise make keyring pick its chainer.
+    A subprocess (e.g. the `cockpit` CLI) started with the lab's environment detects
+    SecretService on its own. The previous backend is restored afterwards.
+    """
     import keyring
-    import keyring.core
     from keyring.backends import SecretService
 
     os.environ["DBUS_SESSION_BUS_ADDRESS"] = lab.dbus_session_bus_address
-    os.environ.pop("PYTHON_KEYRING_BACKEND", None)
-    keyring.core.init_backend()
-    backend = keyring.get_keyring()
-    assert isinstance(backend, SecretService.Keyring), (
-        f"expected the SecretService keyring backend, got {type(backend)!r}"
-    )
-    yield backend
+    assert SecretService.Keyring.viable, "SecretService is not usable on the lab's D-Bus session"
+    previous = keyring.get_keyring()
+    backend = SecretService.Keyring()
+    keyring.set_keyring(backend)
+    try:
+        yield backend
+    finally:
+        keyring.set_keyring(previous)
