@@ -1,0 +1,836 @@
+"""Stack, framework, production start command, port, health path, env vars and services.
+
+Detection order follows Railpack (first match wins: go, ruby, php, python, node, static); a
+Procfile `web:` or a Dockerfile CMD is what the project declares, but the start command we
+report is always a production one (never `flask run`, `runserver` or `next dev`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from cockpit.scan.model import EnvVar, ScanResult
+from cockpit.scan.project import GO_EXT, JS_EXT, PHP_EXT, PY_EXT, RB_EXT, Project
+
+PY_MAIN_FILES = (
+    "main.py",
+    "app.py",
+    "server.py",
+    "start.py",
+    "run.py",
+    "bot.py",
+    "hello.py",
+    "wsgi.py",
+    "application.py",
+    "api.py",
+)
+NODE_MAIN_FILES = (
+    "server.js",
+    "index.js",
+    "app.js",
+    "main.js",
+    "server.mjs",
+    "index.mjs",
+    "src/server.js",
+    "src/index.js",
+    "src/app.js",
+    "src/main.js",
+    "server.ts",
+    "index.ts",
+    "src/server.ts",
+    "src/index.ts",
+    "src/app.ts",
+    "src/main.ts",
+)
+PY_SERVERS = (
+    "gunicorn",
+    "uvicorn",
+    "waitress",
+    "uwsgi",
+    "hypercorn",
+    "daphne",
+    "granian",
+    "fastapi[standard]",
+    "uvicorn[standard]",
+    "fastapi-cli",
+)
+PLATFORM_ENV = frozenset(
+    {
+        "PORT",
+        "HOST",
+        "HOSTNAME",
+        "NODE_ENV",
+        "PYTHONUNBUFFERED",
+        "PYTHONPATH",
+        "PYTHONDONTWRITEBYTECODE",
+        "HOME",
+        "PATH",
+        "PWD",
+        "USER",
+        "SHELL",
+        "CI",
+        "TZ",
+        "LANG",
+        "TERM",
+        "TMPDIR",
+        "DJANGO_SETTINGS_MODULE",
+        "FLASK_APP",
+        "FLASK_ENV",
+        "FLASK_DEBUG",
+        "NEXT_RUNTIME",
+        "NEXT_PHASE",
+        "COCKPIT_RELEASE",
+        "WEB_CONCURRENCY",
+        "GUNICORN_CMD_ARGS",
+        "K_SERVICE",
+        "DEBUG",
+    }
+)
+PLATFORM_PREFIXES = (
+    "FLY_",
+    "RAILWAY_",
+    "RENDER_",
+    "VERCEL_",
+    "HEROKU_",
+    "KUBERNETES_",
+    "GITHUB_",
+    "npm_",
+    "COCKPIT_",
+    "VITE_USER_",
+)
+SECRET_NAME = re.compile(r"(?i)key|secret|token|passw|pwd|credential|dsn|private")
+
+HEALTH_RE = re.compile(
+    r"""['"`]/?(health|healthz|healthcheck|health-check|_health|up|ready|readyz|livez|ping|status)/?['"`]"""
+)
+HEALTH_CONTEXT = re.compile(r"route|get|path|url|handle|==|case|match|app\.|router|mux|@", re.I)
+
+# env var reads: (regex, name group, default-detector)
+_PY_ENV = [
+    re.compile(r"os\.environ\[\s*['\"]([A-Za-z_][A-Za-z0-9_]*)['\"]\s*\]"),
+    re.compile(r"os\.(?:environ\.get|getenv)\(\s*['\"]([A-Za-z_][A-Za-z0-9_]*)['\"]\s*(,)?"),
+    re.compile(
+        r"(?<![\w.])(?:env|config)(?:\.(?:str|bool|int|float|list|json|url|db|db_url|"
+        r"cache|cache_url|path))?\(\s*['\"]([A-Z_][A-Z0-9_]*)['\"]\s*(,)?"
+    ),
+]
+_JS_ENV = re.compile(
+    r"(?:process\.env|import\.meta\.env)(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([A-Za-z_][A-Za-z0-9_]*)['\"]\s*\])"
+    r"(\s*(?:\|\||\?\?|\?))?"
+)
+_JS_DESTRUCTURE = re.compile(r"\{([^{}]{1,400})\}\s*=\s*process\.env\b")
+_GO_ENV = re.compile(r"os\.(Getenv|LookupEnv)\(\s*\"([A-Za-z_][A-Za-z0-9_]*)\"\s*\)")
+_RB_ENV = re.compile(
+    r"ENV(?:\[\s*['\"]([A-Z_][A-Z0-9_]*)['\"]\s*\]|\.fetch\(\s*['\"]([A-Z_][A-Z0-9_]*)['\"]\s*(,)?)"
+)
+_PHP_ENV = re.compile(r"\benv\(\s*['\"]([A-Z_][A-Z0-9_]*)['\"]\s*(,)?")
+
+_SERVICE_URL = re.compile(r"\b(postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?)://")
+_PY_SERVICE_DEPS = {
+    "postgres": (
+        "psycopg2",
+        "psycopg2-binary",
+        "psycopg",
+        "psycopg-binary",
+        "psycopg[binary]",
+        "asyncpg",
+        "pg8000",
+        "dj-database-url",
+    ),
+    "redis": ("redis", "aioredis", "django-redis", "rq", "celery[redis]", "hiredis"),
+    "mysql": ("mysqlclient", "pymysql", "mysql-connector-python", "aiomysql"),
+    "mongodb": ("pymongo", "motor", "mongoengine"),
+}
+_NODE_SERVICE_DEPS = {
+    "postgres": ("pg", "postgres", "pg-promise", "@neondatabase/serverless", "@vercel/postgres"),
+    "redis": ("redis", "ioredis", "bull", "bullmq", "@upstash/redis", "connect-redis"),
+    "mysql": ("mysql", "mysql2"),
+    "mongodb": ("mongodb", "mongoose"),
+}
+_GO_SERVICE_DEPS = {
+    "postgres": ("github.com/lib/pq", "github.com/jackc/pgx"),
+    "redis": (
+        "github.com/redis/go-redis",
+        "github.com/go-redis/redis",
+        "github.com/gomodule/redigo",
+    ),
+    "mysql": ("github.com/go-sql-driver/mysql",),
+    "mongodb": ("go.mongodb.org/mongo-driver",),
+}
+_URL_SERVICE = {
+    "postgres": "postgres",
+    "postgresql": "postgres",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+    "mongodb": "mongodb",
+    "mongodb+srv": "mongodb",
+    "redis": "redis",
+    "rediss": "redis",
+}
+
+
+@dataclass
+class AppInfo:
+    """Where the web app object lives, for findings and fixes."""
+
+    path: str | None = None
+    line: int | None = None
+    var: str | None = None
+    factory: bool = False
+    runs_main: bool = False  # production runs this file directly (python app.py / node server.js)
+    prod_server: bool = True  # a production server is present (deps / declared start)
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def detect(p: Project) -> tuple[ScanResult, AppInfo]:
+    res = ScanResult(root=str(p.root), stack="unknown")
+    app = AppInfo()
+    res.has_dockerfile = p.dockerfile is not None
+    res.has_dockerignore = p.has(".dockerignore")
+    if p.has("go.mod") or p.has("go.work") or (p.has("main.go") and not p.has("package.json")):
+        _go(p, res, app)
+    elif p.has("Gemfile") or p.has("config.ru"):
+        _ruby(p, res, app)
+    elif p.has("composer.json") or p.has("artisan"):
+        _php(p, res, app)
+    elif _is_python(p):
+        _python(p, res, app)
+    elif p.has("package.json"):
+        _node(p, res, app)
+    elif p.has("index.html") or p.has("public/index.html") or p.has("Staticfile"):
+        res.stack = "static"
+        res.static_dir = "public" if not p.has("index.html") and p.has("public/index.html") else "."
+        res.start_command = "caddy file-server --root /srv --listen :${PORT:-8080}"
+        res.port = 8080
+        res.health_path = "/health"  # served by the generated Caddy config
+    res.env_vars = env_vars(p)
+    res.services = services(p, res)
+    if res.health_path is None:
+        res.health_path = health_path(p)
+    declared = p.declared_start
+    if (
+        declared
+        and not is_dev_start(p, declared.command)
+        and res.stack != "static"
+        and res.framework not in ("vite", "nextjs-static")
+    ):
+        res.start_command = declared.command
+    return res, app
+
+
+def is_dev_start(p: Project, command: str) -> bool:
+    """A dev server, also when hidden behind `npm start` / `yarn start`."""
+    if _is_dev_command(command):
+        return True
+    m = re.search(r"\b(?:npm|yarn|pnpm|bun)\s+(?:run\s+)?(start|[\w:-]+)\s*$", command.strip())
+    if m and m.group(1) in p.scripts:
+        return _is_dev_command(p.scripts[m.group(1)])
+    return False
+
+
+# ----------------------------------------------------------------------------- python
+
+
+def _is_python(p: Project) -> bool:
+    markers = (
+        "requirements.txt",
+        "pyproject.toml",
+        "Pipfile",
+        "setup.py",
+        "manage.py",
+        "requirements.in",
+        "poetry.lock",
+        "uv.lock",
+    )
+    return any(p.has(m) for m in markers) or any(p.has(m) for m in PY_MAIN_FILES)
+
+
+def _python(p: Project, res: ScanResult, app: AppInfo) -> None:
+    res.stack = "python"
+    if p.has("uv.lock"):
+        res.package_manager, res.lockfile = "uv", "uv.lock"
+        res.install_command = "uv sync --locked --no-dev"
+    elif p.has("poetry.lock"):
+        res.package_manager, res.lockfile = "poetry", "poetry.lock"
+        res.install_command = "poetry install --only main --no-root"
+    elif p.has("Pipfile.lock"):
+        res.package_manager, res.lockfile = "pipenv", "Pipfile.lock"
+        res.install_command = "pipenv install --deploy --system"
+    elif p.requirement_files:
+        res.package_manager = "pip"
+        res.dependency_file = p.requirement_files[0]
+        res.install_command = f"pip install --no-cache-dir -r {res.dependency_file}"
+    elif p.pyproject:
+        res.package_manager, res.dependency_file = "pip", "pyproject.toml"
+        res.install_command = "pip install --no-cache-dir ."
+    if res.dependency_file is None:
+        res.dependency_file = (
+            p.requirement_files[0]
+            if p.requirement_files
+            else "pyproject.toml"
+            if p.has("pyproject.toml")
+            else None
+        )
+    py_files = p.files_with(PY_EXT)
+    imports = _python_imports(p, py_files)
+    fw = None
+    if p.has_py_dep("django") or (p.has("manage.py") and "django" in (p.text("manage.py") or "")):
+        fw = "django"
+    elif p.has_py_dep("fastapi") or "fastapi" in imports:
+        fw = "fastapi"
+    elif p.has_py_dep("flask") or "flask" in imports:
+        fw = "flask"
+    res.framework = fw
+    app.prod_server = p.has_py_dep(*PY_SERVERS)
+    port_default = 8000
+    if fw == "django":
+        proj = _django_project(p)
+        res.app_module = f"{proj}.wsgi" if proj else None
+        res.entry_file = "manage.py" if p.has("manage.py") else None
+        if proj and p.has_py_dep("uvicorn", "daphne", "channels") and not p.has_py_dep("gunicorn"):
+            res.start_command = (
+                f"uvicorn {proj}.asgi:application --host 0.0.0.0 --port ${{PORT:-{port_default}}}"
+            )
+        else:
+            res.start_command = (
+                f"gunicorn --bind 0.0.0.0:${{PORT:-{port_default}}} {proj or 'app'}.wsgi"
+            )
+        res.release_command = "python manage.py migrate --noinput"
+        settings = _django_settings(p)
+        if settings and "STATIC_ROOT" in (p.text(settings) or ""):
+            res.build_command = "python manage.py collectstatic --noinput"
+        res.port = port_default
+    elif fw in ("flask", "fastapi"):
+        _find_app_object(p, py_files, fw, app)
+        module = _module(app.path) if app.path else ("main" if fw == "fastapi" else "app")
+        var = app.var or "app"
+        res.entry_file = app.path
+        literal = _python_literal_port(p, app.path)
+        port = _python_env_port(p, py_files) or literal or port_default
+        res.port = port
+        if fw == "flask":
+            target = f"{module}:{var}()" if app.factory else f"{module}:{var}"
+            res.app_module = target
+            res.start_command = f"gunicorn --bind 0.0.0.0:${{PORT:-{port}}} {target}"
+            app.runs_main = not app.prod_server
+        else:
+            target = f"{module}:{var}"
+            res.app_module = target
+            factory = " --factory" if app.factory else ""
+            res.start_command = f"uvicorn {target}{factory} --host 0.0.0.0 --port ${{PORT:-{port}}}"
+    else:
+        main = _python_main(p)
+        res.entry_file = main
+        app.path, app.line, app.runs_main = main, 1, True
+        port = _python_env_port(p, py_files) or _python_literal_port(p, main) or port_default
+        res.port = port
+        if main:
+            res.start_command = f"python3 {main}"
+        _plain_server_line(p, main, app)
+    declared = p.declared_start
+    if declared:
+        cmd = declared.command
+        app.runs_main = bool(re.search(r"\bpython3?\s+(?!-m\s)(\S+\.py)", cmd)) or (
+            app.runs_main
+            and not re.search(r"gunicorn|uvicorn|waitress|hypercorn|daphne|uwsgi", cmd)
+        )
+        if re.search(r"gunicorn|uvicorn|waitress|hypercorn|daphne|uwsgi|granian", cmd):
+            app.prod_server = True
+
+
+def _python_imports(p: Project, files: list[str]) -> set[str]:
+    found: set[str] = set()
+    pat = re.compile(r"(?m)^\s*(?:from|import)\s+(flask|fastapi|django)\b")
+    for rel in files[:400]:
+        text = p.text(rel)
+        if text and ("flask" in text or "fastapi" in text or "django" in text):
+            found.update(pat.findall(text))
+    return found
+
+
+def _module(rel: str) -> str:
+    return rel[:-3].replace("/", ".") if rel.endswith(".py") else rel
+
+
+def _find_app_object(p: Project, files: list[str], fw: str, app: AppInfo) -> None:
+    cls = "Flask" if fw == "flask" else "FastAPI"
+    pat = re.compile(rf"(?m)^(\w+)\s*(?::\s*[\w.]+\s*)?=\s*(?:\w+\.)?{cls}\(")
+    factory = re.compile(r"(?m)^def (create_app|make_app|app_factory)\(")
+    best: tuple[int, str, int, str, bool] | None = None
+    for rel in files:
+        text = p.text(rel)
+        if not text or cls not in text:
+            continue
+        m = pat.search(text)
+        is_factory = False
+        if m is None:
+            m = factory.search(text)
+            is_factory = m is not None
+        if m is None:
+            continue
+        name = rel.rsplit("/", 1)[-1]
+        rank = rel.count("/") * 10 + (0 if name in PY_MAIN_FILES else 5) + (3 if is_factory else 0)
+        cand = (rank, rel, p.line_of(text, m.start()), m.group(1), is_factory)
+        if best is None or cand < best:
+            best = cand
+    if best:
+        _, app.path, app.line, app.var, app.factory = best
+
+
+def _python_main(p: Project) -> str | None:
+    for name in PY_MAIN_FILES:
+        if p.has(name):
+            return name
+    scripts = (p.pyproject.get("project") or {}).get("scripts") or {}
+    for target in scripts.values():
+        if isinstance(target, str) and ":" in target:
+            rel = target.split(":")[0].replace(".", "/") + ".py"
+            if p.has(rel):
+                return rel
+    roots = [f for f in p.files_with(PY_EXT) if "/" not in f]
+    for rel in roots:
+        if "__main__" in (p.text(rel) or ""):
+            return rel
+    return None
+
+
+_PY_PORT_ENV = re.compile(
+    r"""(?:os\.environ\.get|os\.getenv|env(?:\.int)?|config)\(\s*['"]PORT['"]\s*,\s*(?:default\s*=\s*)?(?:int\()?['"]?(\d{2,5})"""
+)
+_PY_READS_PORT = re.compile(r"""['"]PORT['"]""")
+
+
+def _python_env_port(p: Project, files: list[str]) -> int | None:
+    for rel in files:
+        text = p.text(rel) or ""
+        if "PORT" in text:
+            m = _PY_PORT_ENV.search(text)
+            if m:
+                return int(m.group(1))
+    return None
+
+
+def _python_literal_port(p: Project, rel: str | None) -> int | None:
+    if not rel:
+        return None
+    text = p.text(rel) or ""
+    m = re.search(r"\.run\([^)]*\bport\s*=\s*(\d{2,5})", text) or re.search(
+        r"\(\s*\(\s*['\"][^'\"]*['\"]\s*,\s*(\d{2,5})\s*\)", text
+    )
+    return int(m.group(1)) if m else None
+
+
+def _plain_server_line(p: Project, rel: str | None, app: AppInfo) -> None:
+    text = p.text(rel) if rel else None
+    if not text:
+        return
+    m = re.search(r"HTTPServer\(|\.bind\(\s*\(|serve\(|run_app\(|make_server\(|\.run\(", text)
+    if m:
+        app.line = p.line_of(text, m.start())
+
+
+def _django_project(p: Project) -> str | None:
+    for rel in p.tree.glob_names("settings.py"):
+        text = p.text(rel) or ""
+        m = re.search(r"""WSGI_APPLICATION\s*=\s*['"]([\w.]+)\.wsgi\.application['"]""", text)
+        if m:
+            return m.group(1)
+    for rel in p.tree.glob_names("wsgi.py"):
+        if rel.count("/") == 1:
+            return rel.split("/")[0]
+    return None
+
+
+def _django_settings(p: Project) -> str | None:
+    cands = [
+        r
+        for r in p.tree.files
+        if r.endswith("settings.py")
+        or re.search(r"/settings/(?:base|prod|production|common)\.py$", r)
+    ]
+    cands.sort(key=lambda r: (r.count("/"), r))
+    return cands[0] if cands else None
+
+
+# ----------------------------------------------------------------------------- node
+
+
+def node_package_manager(p: Project) -> tuple[str, str | None]:
+    for lock, pm in (
+        ("pnpm-lock.yaml", "pnpm"),
+        ("yarn.lock", "yarn"),
+        ("bun.lockb", "bun"),
+        ("bun.lock", "bun"),
+        ("package-lock.json", "npm"),
+        ("npm-shrinkwrap.json", "npm"),
+    ):
+        if p.has(lock):
+            return pm, lock
+    declared = str(p.package_json.get("packageManager") or "")
+    for pm in ("pnpm", "yarn", "bun"):
+        if declared.startswith(pm):
+            return pm, None
+    return "npm", None
+
+
+_NODE_INSTALL = {
+    "npm": "npm ci",
+    "pnpm": "pnpm install --frozen-lockfile",
+    "yarn": "yarn install --frozen-lockfile",
+    "bun": "bun install --frozen-lockfile",
+}
+
+
+def _node(p: Project, res: ScanResult, app: AppInfo) -> None:
+    res.stack = "node"
+    deps = p.node_deps
+    scripts = p.scripts
+    pm, lock = node_package_manager(p)
+    res.package_manager, res.lockfile = pm, lock
+    res.dependency_file = "package.json"
+    res.install_command = _NODE_INSTALL[pm] if lock else f"{pm} install"
+    run = "npm run" if pm == "npm" else pm
+    if "build" in scripts:
+        res.build_command = f"{run} build"
+    start = scripts.get("start", "")
+    if "next" in deps:
+        res.framework = "nextjs"
+        config = next(
+            (
+                p.text(n) or ""
+                for n in ("next.config.js", "next.config.mjs", "next.config.ts")
+                if p.has(n)
+            ),
+            "",
+        )
+        if re.search(r"output\s*:\s*['\"]export['\"]", config):
+            res.framework = "nextjs-static"
+            res.static_dir = "out"
+        res.port = 3000
+        res.start_command = (
+            f"{pm} start" if re.search(r"\bnext\s+start\b", start) else "npx next start"
+        )
+    elif any(d.startswith("@remix-run/") for d in deps) or "@react-router/serve" in deps:
+        res.framework = "remix"
+        res.port = 3000
+        res.start_command = (
+            f"{pm} start"
+            if start and not _is_dev_command(start)
+            else ("npx remix-serve ./build/server/index.js")
+        )
+    elif "vite" in deps and not (deps & {"express", "fastify", "koa", "hono", "@sveltejs/kit"}):
+        res.framework = "vite"
+        config = next(
+            (
+                p.text(n) or ""
+                for n in ("vite.config.js", "vite.config.ts", "vite.config.mjs")
+                if p.has(n)
+            ),
+            "",
+        )
+        m = re.search(r"outDir\s*:\s*['\"](.+?)['\"]", config)
+        res.static_dir = m.group(1) if m else "dist"
+        res.port = 8080
+        res.health_path = "/health"  # served by the generated Caddy config
+        res.start_command = "caddy run --config /etc/caddy/Caddyfile"
+    else:
+        for fw in ("express", "fastify", "koa", "hono", "@nestjs/core"):
+            if fw in deps:
+                res.framework = fw.replace("@nestjs/core", "nestjs")
+                break
+        entry = _node_entry(p)
+        res.entry_file = entry
+        app.path, app.runs_main = entry, True
+        res.port = _node_port(p, entry) or 3000
+        if start and not _is_dev_command(start):
+            res.start_command = f"{pm} start"
+        elif entry:
+            res.start_command = f"node {entry}"
+        _node_app_line(p, entry, app)
+    if res.framework in ("nextjs-static",):
+        res.start_command = "caddy run --config /etc/caddy/Caddyfile"
+        res.port = 8080
+        res.health_path = "/health"
+    for rel in ("prisma/schema.prisma",):
+        if p.has(rel) and p.has_dir("prisma/migrations"):
+            res.release_command = "npx prisma migrate deploy"
+
+
+def _node_entry(p: Project) -> str | None:
+    start = p.scripts.get("start", "")
+    m = re.search(
+        r"\b(?:node|nodemon|ts-node|tsx|bun)\s+(?:--\S+\s+)*([\w./-]+\.[cm]?[jt]s)\b", start
+    )
+    if m and p.has(m.group(1).lstrip("./")):
+        return m.group(1).lstrip("./")
+    main = p.package_json.get("main")
+    if isinstance(main, str) and p.has(main.lstrip("./")):
+        return main.lstrip("./")
+    for name in NODE_MAIN_FILES:
+        if p.has(name):
+            return name
+    if m:
+        return m.group(1).lstrip("./")
+    return None
+
+
+_NODE_PORT_ENV = re.compile(r"process\.env\.PORT\s*(?:\|\||\?\?)\s*['\"]?(\d{2,5})")
+_NODE_PORT_CONST = re.compile(r"(?i)\b(?:const|let|var)\s+port\s*=\s*['\"]?(\d{2,5})\b")
+_NODE_LISTEN_LIT = re.compile(r"\.listen\(\s*['\"]?(\d{2,5})\b")
+
+
+def _node_port(p: Project, entry: str | None) -> int | None:
+    files = [entry] if entry else []
+    files += [f for f in p.files_with(JS_EXT) if f != entry][:200]
+    for rel in files:
+        text = p.text(rel) or ""
+        for regex in (_NODE_PORT_ENV, _NODE_PORT_CONST, _NODE_LISTEN_LIT):
+            m = regex.search(text)
+            if m:
+                return int(m.group(1))
+    return None
+
+
+def _node_app_line(p: Project, entry: str | None, app: AppInfo) -> None:
+    text = p.text(entry) if entry else None
+    if not text:
+        return
+    m = re.search(
+        r"(?m)^\s*(?:const|let|var)\s+(\w+)\s*=\s*(?:express|fastify|Koa|new Koa|new Hono|"
+        r"createServer|http\.createServer)\(",
+        text,
+    )
+    if m:
+        app.line, app.var = p.line_of(text, m.start()), m.group(1)
+    else:
+        m = re.search(r"\.listen\(", text)
+        app.line = p.line_of(text, m.start()) if m else 1
+
+
+# ----------------------------------------------------------------------------- go, ruby, php
+
+
+def _go(p: Project, res: ScanResult, app: AppInfo) -> None:
+    res.stack = "go"
+    res.package_manager = "go"
+    res.dependency_file = "go.mod" if p.has("go.mod") else None
+    res.lockfile = "go.sum" if p.has("go.sum") else None
+    mod = p.text("go.mod") or ""
+    for fw, needle in (
+        ("gin", "gin-gonic/gin"),
+        ("echo", "labstack/echo"),
+        ("fiber", "gofiber/fiber"),
+        ("chi", "go-chi/chi"),
+        ("gorilla", "gorilla/mux"),
+    ):
+        if needle in mod:
+            res.framework = fw
+            break
+    target = "."
+    if not p.has("main.go"):
+        mains = [f for f in p.tree.files if f.startswith("cmd/") and f.endswith("/main.go")]
+        if mains:
+            target = "./" + mains[0].rsplit("/", 1)[0]
+    res.build_command = f"CGO_ENABLED=0 go build -ldflags='-s -w' -o server {target}"
+    res.install_command = "go mod download"
+    res.start_command = "./server"
+    port = None
+    for rel in p.files_with(GO_EXT):
+        text = p.text(rel) or ""
+        m = re.search(
+            r"(?:ListenAndServe(?:TLS)?|\.Run|\.Start|\.Listen)\(\s*\"[^\":]*:(\d{2,5})\"", text
+        )
+        if m:
+            port = int(m.group(1))
+            app.path, app.line = rel, p.line_of(text, m.start())
+            break
+        if "ListenAndServe" in text or "func main()" in text:
+            app.path = app.path or rel
+    res.port = port or 8080
+    res.entry_file = app.path
+    app.runs_main = True
+
+
+def _ruby(p: Project, res: ScanResult, app: AppInfo) -> None:
+    res.stack = "ruby"
+    res.package_manager = "bundler"
+    res.dependency_file = "Gemfile" if p.has("Gemfile") else None
+    res.lockfile = "Gemfile.lock" if p.has("Gemfile.lock") else None
+    res.install_command = "bundle install"
+    res.port = 3000
+    if p.has("bin/rails") or "rails" in (p.text("Gemfile") or ""):
+        res.framework = "rails"
+        res.start_command = "bundle exec rails server -b 0.0.0.0 -p ${PORT:-3000}"
+        res.release_command = "bundle exec rails db:prepare"
+        res.health_path = "/up" if "rails/health" in (p.text("config/routes.rb") or "") else None
+    else:
+        res.start_command = "bundle exec rackup config.ru -o 0.0.0.0 -p ${PORT:-3000}"
+
+
+def _php(p: Project, res: ScanResult, app: AppInfo) -> None:
+    res.stack = "php"
+    res.package_manager = "composer"
+    res.dependency_file = "composer.json" if p.has("composer.json") else None
+    res.lockfile = "composer.lock" if p.has("composer.lock") else None
+    res.install_command = "composer install --no-dev --optimize-autoloader"
+    res.port = 8080
+    if p.has("artisan"):
+        res.framework = "laravel"
+        res.release_command = "php artisan migrate --force"
+        res.health_path = "/up"
+    res.start_command = "frankenphp php-server --listen :${PORT:-8080} --root public/"
+
+
+# ----------------------------------------------------------------------------- cross-stack
+
+
+DEV_COMMANDS = re.compile(
+    r"\bnext\s+dev\b|(?:^|[\s;&|])vite(?:\s+(?:--\S+|serve|dev|preview)\b|\s*$)|\bvite\s+preview\b|"
+    r"\bnodemon\b|\bts-node-dev\b|\breact-scripts\s+start\b|\b(?:npm\s+run|yarn|pnpm|bun(?:\s+run)?)\s+dev\b|"
+    r"\bremix\s+dev\b|\bnuxt\s+dev\b|\bastro\s+dev\b|\bwebpack\s+serve\b|\bwebpack-dev-server\b|"
+    r"\btsx\s+watch\b|\bnode\s+--watch\b|\bflask\s+run\b|\bmanage\.py\s+runserver\b|"
+    r"\buvicorn\b.*\s--reload\b|\bfastapi\s+dev\b|\bartisan\s+serve\b|\bng\s+serve\b|\bvue-cli-service\s+serve\b"
+)
+
+
+def _is_dev_command(command: str) -> bool:
+    return bool(DEV_COMMANDS.search(command))
+
+
+def env_vars(p: Project) -> list[EnvVar]:
+    found: dict[str, EnvVar] = {}
+
+    def add(name: str, required: bool, rel: str, text: str, offset: int) -> None:
+        build = name.startswith(("NEXT_PUBLIC_", "VITE_", "REACT_APP_", "PUBLIC_"))
+        where = f"{rel}:{p.line_of(text, offset)}"
+        cur = found.get(name)
+        if cur is None:
+            found[name] = EnvVar(name, required, where, build, bool(SECRET_NAME.search(name)))
+        elif required and not cur.required:
+            cur.required, cur.where = True, where
+
+    for rel in p.app_code:
+        text = p.text(rel)
+        if not text:
+            continue
+        if rel.endswith(PY_EXT):
+            if (
+                "environ" not in text
+                and "getenv" not in text
+                and "env(" not in text
+                and "config(" not in text
+            ):
+                continue
+            for i, regex in enumerate(_PY_ENV):
+                for m in regex.finditer(text):
+                    has_default = i > 0 and bool(m.group(2))
+                    if i == 2 and not has_default:
+                        tail = text[m.end() : m.end() + 80]
+                        has_default = "default" in tail.split(")")[0]
+                    add(m.group(1), not has_default, rel, text, m.start())
+        elif rel.endswith(JS_EXT):
+            if "env" not in text:
+                continue
+            for m in _JS_ENV.finditer(text):
+                add(m.group(1) or m.group(2), not m.group(3), rel, text, m.start())
+            for m in _JS_DESTRUCTURE.finditer(text):
+                for part in m.group(1).split(","):
+                    part = part.strip()
+                    name = re.match(r"[A-Za-z_]\w*", part)
+                    if name:
+                        add(name.group(0), "=" not in part, rel, text, m.start())
+        elif rel.endswith(GO_EXT):
+            for m in _GO_ENV.finditer(text):
+                add(m.group(2), m.group(1) == "Getenv", rel, text, m.start())
+        elif rel.endswith(RB_EXT):
+            for m in _RB_ENV.finditer(text):
+                add(m.group(1) or m.group(2), not m.group(3), rel, text, m.start())
+        elif rel.endswith(PHP_EXT):
+            for m in _PHP_ENV.finditer(text):
+                add(m.group(1), not m.group(2), rel, text, m.start())
+    return [found[k] for k in sorted(found)]
+
+
+def is_platform_env(name: str) -> bool:
+    return name in PLATFORM_ENV or name.startswith(PLATFORM_PREFIXES)
+
+
+def services(p: Project, res: ScanResult) -> list[str]:
+    out: set[str] = set()
+    if res.stack == "python":
+        for service, names in _PY_SERVICE_DEPS.items():
+            if p.has_py_dep(*names):
+                out.add(service)
+    if p.package_json:
+        for service, names in _NODE_SERVICE_DEPS.items():
+            if p.node_deps & set(names):
+                out.add(service)
+        schema = p.text("prisma/schema.prisma") or ""
+        m = re.search(r"provider\s*=\s*\"(postgresql|mysql|mongodb)\"", schema)
+        if m:
+            out.add({"postgresql": "postgres"}.get(m.group(1), m.group(1)))
+    mod = p.text("go.mod") or ""
+    for service, names in _GO_SERVICE_DEPS.items():
+        if any(n in mod for n in names):
+            out.add(service)
+    sources = list(p.app_code) + [
+        f
+        for f in (
+            ".env.example",
+            ".env.sample",
+            "docker-compose.yml",
+            "compose.yaml",
+            "compose.yml",
+        )
+        if p.has(f)
+    ]
+    for rel in sources:
+        text = p.text(rel) or ""
+        if "://" in text:
+            for m in _SERVICE_URL.finditer(text):
+                out.add(_URL_SERVICE[m.group(1)])
+        if rel.endswith("settings.py") and "django.db.backends.postgresql" in text:
+            out.add("postgres")
+        if rel.endswith("settings.py") and "django.db.backends.mysql" in text:
+            out.add("mysql")
+    return sorted(out)
+
+
+_ROUTE_FILE = re.compile(
+    r"(?:^|/)(?:src/)?(app|pages)/(api/)?(health|healthz|up|ping|ready|status)"
+    r"(?:/route|/index)?\.[jt]sx?$"
+)
+
+
+def health_path(p: Project) -> str | None:
+    for rel in p.app_code:
+        m = _ROUTE_FILE.search(rel)
+        if m:
+            return "/" + (m.group(2) or "") + m.group(3)
+    for rel in p.app_code:
+        text = p.text(rel)
+        if not text:
+            continue
+        for m in HEALTH_RE.finditer(text):
+            line_start = text.rfind("\n", 0, m.start()) + 1
+            context = text[line_start : m.start()]
+            if HEALTH_CONTEXT.search(context) or rel.endswith("urls.py"):
+                path = m.group(1)
+                return f"/{path}"
+    return None
+
+
+__all__ = [
+    "AppInfo",
+    "detect",
+    "env_vars",
+    "services",
+    "health_path",
+    "is_platform_env",
+    "node_package_manager",
+    "PY_SERVERS",
+    "DEV_COMMANDS",
+    "RB_EXT",
+    "PHP_EXT",
+]

@@ -1,0 +1,954 @@
+"""The readiness checks: each returns findings with a stable id, file:line, why, and fix.
+
+Rules look only where the production start path goes (an `if __name__ == "__main__"` block is
+ignored when gunicorn runs the app) and skip the pitfalls listed in the scan reference:
+defaults (`process.env.PORT || 3000`), settings split into local files, temp files, platform
+env vars, intentional SQLite with no way to tell, etc.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from cockpit.scan.detect import DEV_COMMANDS, AppInfo, is_platform_env
+from cockpit.scan.leaks import find_leaks
+from cockpit.scan.model import ScanFinding, ScanResult
+from cockpit.scan.project import GO_EXT, JS_EXT, PY_EXT, Project
+
+Rule = Callable[[Project, ScanResult, AppInfo], list[ScanFinding]]
+
+
+def _f(
+    id: str,
+    severity: str,
+    message: str,
+    fix: str,
+    path: str | None = None,
+    line: int | None = None,
+    fixable: bool = False,
+    **data: object,
+) -> ScanFinding:
+    where = f"{path}:{line}" if path and line else path
+    return ScanFinding(
+        id=id,
+        severity=severity,
+        message=message,
+        where=where,
+        fix=fix,
+        path=path,
+        line=line,
+        fixable=fixable,
+        data=dict(data),
+    )
+
+
+def _call_args(text: str, open_paren: int) -> tuple[str, int]:
+    """The argument text of a call whose `(` is at open_paren, and the offset of its `)`."""
+    depth, i, quote = 0, open_paren, ""
+    while i < len(text):
+        c = text[i]
+        if quote:
+            if c == "\\":
+                i += 2
+                continue
+            if c == quote:
+                quote = ""
+        elif c in "'\"`":
+            quote = c
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+            if depth == 0:
+                return text[open_paren + 1 : i], i
+        i += 1
+    return text[open_paren + 1 :], len(text)
+
+
+_KW = re.compile(r"\b(host|port|debug|reload)\s*=\s*([^,)]+)")
+_LOCAL = re.compile(r"""^['"](?:localhost|127\.0\.0\.1|::1)['"]$""")
+
+
+def _reads_port(text: str) -> bool:
+    return bool(re.search(r"""['"]PORT['"]|process\.env\.PORT|env\.PORT|Getenv\("PORT"\)""", text))
+
+
+# ----------------------------------------------------------------------------- python servers
+
+
+def python_server(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding]:
+    out: list[ScanFinding] = []
+    if res.stack != "python":
+        return out
+    fw = res.framework
+    if fw in ("flask", "django", "fastapi") and not app.prod_server:
+        server = {"flask": "gunicorn", "django": "gunicorn", "fastapi": "uvicorn"}[fw]
+        run_call = _find_run_call(p, app.path) if fw == "flask" else None
+        if run_call is None:
+            dep = res.dependency_file or ("manage.py" if fw == "django" else app.path)
+            out.append(
+                _f(
+                    "dev-server",
+                    "error",
+                    f"no production server in the dependencies: {fw} would run on its dev server",
+                    f"add {server} to {res.dependency_file or 'the dependencies'} and start with "
+                    f"`{res.start_command}`",
+                    dep,
+                    1,
+                    fixable=res.dependency_file == "requirements.txt",
+                    server=server,
+                )
+            )
+    if not app.runs_main or not app.path:
+        return out
+    text = p.text(app.path) or ""
+    reads_port = _reads_port(text)
+    for m in re.finditer(
+        r"\b(?:(\w+)\.run|uvicorn\.run|(?:waitress\.)?serve|web\.run_app|run_simple)\(", text
+    ):
+        var = m.group(1)
+        if var and var not in (app.var, "socketio") and not (fw is None and var == "app"):
+            continue
+        args, _ = _call_args(text, m.end() - 1)
+        kwargs = {k: v.strip() for k, v in _KW.findall(args)}
+        line = p.line_of(text, m.start())
+        is_flask_run = fw == "flask" and var == app.var
+        if is_flask_run:
+            out.append(
+                _f(
+                    "dev-server",
+                    "error",
+                    f"{var}.run() starts Flask's development server (Werkzeug), not for production",
+                    f"add gunicorn to the dependencies and start with `{res.start_command}`",
+                    app.path,
+                    line,
+                    fixable=p.has("requirements.txt"),
+                    server="gunicorn",
+                )
+            )
+        host = kwargs.get("host")
+        if (host is None and (is_flask_run or m.group(0).startswith("uvicorn"))) or (
+            host and _LOCAL.match(host)
+        ):
+            out.append(
+                _f(
+                    "bind-localhost",
+                    "error",
+                    "listens on 127.0.0.1 only: nothing outside the container can reach it",
+                    'bind 0.0.0.0 (host="0.0.0.0")',
+                    app.path,
+                    line,
+                    fixable=True,
+                )
+            )
+        port = kwargs.get("port")
+        if (port is None and is_flask_run and not reads_port) or (
+            port and port.isdigit() and not reads_port
+        ):
+            shown = port or "5000"
+            out.append(
+                _f(
+                    "hardcoded-port",
+                    "warning",
+                    f"listens on port {shown} and ignores $PORT, which platforms set",
+                    f'read the port: port=int(os.environ.get("PORT", {shown}))',
+                    app.path,
+                    line,
+                    fixable=True,
+                    port=int(shown),
+                )
+            )
+        if kwargs.get("debug") == "True":
+            out.append(
+                _f(
+                    "debug-enabled",
+                    "error",
+                    "debug=True: the interactive debugger lets anyone run code on the server",
+                    'drive it from the environment: debug=os.environ.get("FLASK_DEBUG") == "1"',
+                    app.path,
+                    line,
+                )
+            )
+        if kwargs.get("reload") == "True":
+            out.append(
+                _f(
+                    "dev-server",
+                    "error",
+                    "reload=True runs the auto-reloader, a development mode",
+                    "drop reload=True in production",
+                    app.path,
+                    line,
+                )
+            )
+    if fw is None:
+        for m in re.finditer(r"""\(\s*\(\s*(['"][^'"]*['"])\s*,\s*(\d{2,5})\s*\)""", text):
+            line = p.line_of(text, m.start())
+            if _LOCAL.match(m.group(1)):
+                out.append(
+                    _f(
+                        "bind-localhost",
+                        "error",
+                        "listens on 127.0.0.1 only: nothing outside the container can reach it",
+                        'bind "0.0.0.0"',
+                        app.path,
+                        line,
+                        fixable=True,
+                    )
+                )
+            if not reads_port:
+                out.append(
+                    _f(
+                        "hardcoded-port",
+                        "warning",
+                        f"listens on port {m.group(2)} and ignores $PORT, which platforms set",
+                        f'read the port: int(os.environ.get("PORT", {m.group(2)}))',
+                        app.path,
+                        line,
+                        fixable=True,
+                        port=int(m.group(2)),
+                    )
+                )
+    return out
+
+
+def _find_run_call(p: Project, rel: str | None) -> int | None:
+    text = p.text(rel) if rel else None
+    if not text:
+        return None
+    m = re.search(r"\b\w+\.run\(", text)
+    return m.start() if m else None
+
+
+# ----------------------------------------------------------------------------- node and go servers
+
+
+def node_server(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding]:
+    out: list[ScanFinding] = []
+    if res.stack != "node" or not app.path:
+        return out
+    text = p.text(app.path) or ""
+    reads_port = _reads_port(text)
+    for m in re.finditer(r"\.listen\(", text):
+        args, _ = _call_args(text, m.end() - 1)
+        parts = [a.strip() for a in _split_args(args)]
+        line = p.line_of(text, m.start())
+        if len(parts) >= 2 and _LOCAL.match(parts[1]):
+            out.append(
+                _f(
+                    "bind-localhost",
+                    "error",
+                    "listens on localhost only: nothing outside the container can reach it",
+                    "drop the host argument (Node then listens on all interfaces)",
+                    app.path,
+                    line,
+                    fixable=True,
+                )
+            )
+        if parts and re.fullmatch(r"['\"]?\d{2,5}['\"]?", parts[0]) and not reads_port:
+            port = parts[0].strip("'\"")
+            out.append(
+                _f(
+                    "hardcoded-port",
+                    "warning",
+                    f"listens on port {port} and ignores $PORT, which platforms set",
+                    f"listen on process.env.PORT || {port}",
+                    app.path,
+                    line,
+                    fixable=True,
+                    port=int(port),
+                )
+            )
+        elif parts and re.fullmatch(r"[A-Za-z_]\w*", parts[0]) and not reads_port:
+            const = re.search(
+                r"(?m)^\s*(?:const|let|var)\s+" + parts[0] + r"\s*=\s*['\"]?(\d{2,5})['\"]?\s*;?",
+                text,
+            )
+            if const:
+                out.append(
+                    _f(
+                        "hardcoded-port",
+                        "warning",
+                        f"listens on port {const.group(1)} and ignores $PORT, which platforms set",
+                        f"const {parts[0]} = process.env.PORT || {const.group(1)}",
+                        app.path,
+                        p.line_of(
+                            text, const.start() + len(const.group(0)) - len(const.group(0).lstrip())
+                        ),
+                        fixable=True,
+                        port=int(const.group(1)),
+                    )
+                )
+    return out
+
+
+def _split_args(args: str) -> list[str]:
+    parts, depth, buf, quote = [], 0, "", ""
+    for c in args:
+        if quote:
+            buf += c
+            if c == quote:
+                quote = ""
+            continue
+        if c in "'\"`":
+            quote = c
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif c == "," and depth == 0:
+            parts.append(buf)
+            buf = ""
+            continue
+        buf += c
+    if buf.strip():
+        parts.append(buf)
+    return parts
+
+
+def go_server(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding]:
+    out: list[ScanFinding] = []
+    if res.stack != "go":
+        return out
+    for rel in p.files_with(GO_EXT):
+        text = p.text(rel) or ""
+        reads_port = _reads_port(text)
+        for m in re.finditer(
+            r"(?:ListenAndServe(?:TLS)?|\.Run|\.Start|\.Listen)\(\s*\"([^\":]*):(\d{2,5})\"", text
+        ):
+            line = p.line_of(text, m.start())
+            if m.group(1) in ("localhost", "127.0.0.1"):
+                out.append(
+                    _f(
+                        "bind-localhost",
+                        "error",
+                        "listens on localhost only: nothing outside the container can reach it",
+                        'listen on ":" + port (all interfaces)',
+                        rel,
+                        line,
+                    )
+                )
+            if not reads_port:
+                out.append(
+                    _f(
+                        "hardcoded-port",
+                        "warning",
+                        f"listens on port {m.group(2)} and ignores $PORT, which platforms set",
+                        'read os.Getenv("PORT") with a default',
+                        rel,
+                        line,
+                        port=int(m.group(2)),
+                    )
+                )
+    return out
+
+
+# ----------------------------------------------------------------------------- start path
+
+
+def dev_server(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding]:
+    out: list[ScanFinding] = []
+    start = p.scripts.get("start")
+    if start and DEV_COMMANDS.search(start):
+        out.append(
+            _f(
+                "dev-server",
+                "error",
+                f"the start script runs a development server (`{start}`)",
+                f"start with `{_prod_for(start, res)}` after building",
+                "package.json",
+                p.script_line("start"),
+                fixable=_prod_for(start, res) != "",
+                command=start,
+            )
+        )
+    for name, decl in p.procfile.items():
+        if DEV_COMMANDS.search(decl.command):
+            out.append(
+                _f(
+                    "dev-server",
+                    "error",
+                    f"Procfile `{name}` runs a development server",
+                    f"use `{res.start_command}`",
+                    decl.path,
+                    decl.line,
+                    fixable=name == "web",
+                )
+            )
+    df = p.dockerfile
+    if df:
+        for decl in (df.entrypoint, df.cmd):
+            if decl and DEV_COMMANDS.search(decl.command):
+                out.append(
+                    _f(
+                        "dev-server",
+                        "error",
+                        "the Dockerfile starts a development server",
+                        f"use `{res.start_command}` (cockpit generate dockerfile)",
+                        decl.path,
+                        decl.line,
+                    )
+                )
+    return out
+
+
+def _prod_for(start: str, res: ScanResult) -> str:
+    if re.search(r"\bnext\s+dev\b", start):
+        return re.sub(r"\bnext\s+dev\b", "next start", start)
+    if re.search(r"\bnodemon\b", start) and not re.search(r"\.ts\b", start):
+        return re.sub(r"\bnodemon\b", "node", start)
+    if re.search(r"\bnode\s+--watch\s+", start):
+        return re.sub(r"\bnode\s+--watch\s+", "node ", start)
+    if re.search(r"\bremix\s+dev\b", start):
+        return "remix-serve ./build/server/index.js"
+    return ""
+
+
+def debug_enabled(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding]:
+    out: list[ScanFinding] = []
+    if res.framework == "django":
+        for rel in p.files_with(PY_EXT):
+            name = rel.rsplit("/", 1)[-1]
+            if not (name == "settings.py" or "/settings/" in rel):
+                continue
+            if (
+                re.search(r"(?:^|/)(?:local|dev|development|test|tests|testing|ci)[\w]*\.py$", rel)
+                or "/settings/" in rel
+                and name not in ("base.py", "prod.py", "production.py", "common.py", "__init__.py")
+            ):
+                continue
+            text = p.text(rel) or ""
+            m = re.search(r"(?m)^DEBUG\s*=\s*True\b", text)
+            if m:
+                out.append(
+                    _f(
+                        "debug-enabled",
+                        "error",
+                        "DEBUG = True shows stack traces and settings to anyone",
+                        'DEBUG = os.environ.get("DJANGO_DEBUG") == "1"',
+                        rel,
+                        p.line_of(text, m.start()),
+                    )
+                )
+    for rel in ("Procfile", "Dockerfile", "fly.toml", "app.json"):
+        text = p.text(rel)
+        if not text:
+            continue
+        m = re.search(
+            r"\bFLASK_DEBUG[=\s\"']+(?:1|true)|\bFLASK_ENV[=\s\"']+development|"
+            r"\bNODE_ENV[=\s\"']+development",
+            text,
+            re.I,
+        )
+        if m:
+            out.append(
+                _f(
+                    "debug-enabled",
+                    "error",
+                    "production runs in debug/development mode",
+                    "remove it; production must not run in debug mode",
+                    rel,
+                    p.line_of(text, m.start()),
+                )
+            )
+    return out
+
+
+_BUILD_IN_DOCKERFILE = re.compile(
+    r"(?:npm|yarn|pnpm|bun)\s+(?:run\s+)?build|next\s+build|"
+    r"vite\s+build|\btsc\b|remix\s+build|react-router\s+build"
+)
+
+
+def no_build_step(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding]:
+    out: list[ScanFinding] = []
+    if res.stack == "node":
+        start = p.scripts.get("start", "")
+        needs_build = res.framework in ("nextjs", "nextjs-static", "remix", "vite") or bool(
+            re.search(r"\b(?:dist|build|out|\.next)/", start)
+        )
+        df = p.dockerfile
+        if df and needs_build and "build" in p.scripts and not _BUILD_IN_DOCKERFILE.search(df.text):
+            decl = df.cmd or df.entrypoint
+            out.append(
+                _f(
+                    "no-build-step",
+                    "error",
+                    "the Dockerfile never runs the build script, so the start command has "
+                    "nothing to serve",
+                    f"run `{res.build_command}` in the image (cockpit generate dockerfile)",
+                    df.path,
+                    decl.line if decl else df.stages[-1][0],
+                )
+            )
+        m = re.search(r"\b(?:node|bun)\s+([\w./-]*(?:dist|build|out)/[\w./-]+)", start)
+        if m and not (p.root / m.group(1)).exists() and "build" not in p.scripts:
+            out.append(
+                _f(
+                    "no-build-step",
+                    "error",
+                    f"start runs {m.group(1)}, which does not exist, and no build script makes it",
+                    'add a "build" script (e.g. "tsc") and run it before start',
+                    "package.json",
+                    p.script_line("start"),
+                )
+            )
+    if res.framework == "django" and res.build_command and p.dockerfile:
+        if "collectstatic" not in p.dockerfile.text:
+            df = p.dockerfile
+            out.append(
+                _f(
+                    "no-build-step",
+                    "warning",
+                    "STATIC_ROOT is set but the image never runs collectstatic",
+                    "RUN python manage.py collectstatic --noinput in the Dockerfile",
+                    df.path,
+                    df.stages[-1][0] if df.stages else 1,
+                )
+            )
+    return out
+
+
+# ----------------------------------------------------------------------------- env, data, health
+
+
+def undeclared_env(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding]:
+    declared = set(p.config_secret_names)
+    for rel in (".env.example", ".env.sample", ".env.template", ".env.dist", "example.env"):
+        text = p.text(rel)
+        if text:
+            declared.update(re.findall(r"(?m)^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=", text))
+    out = []
+    for var in res.env_vars:
+        if not var.required or var.name in declared or is_platform_env(var.name):
+            continue
+        path, _, line = var.where.rpartition(":")
+        out.append(
+            _f(
+                "undeclared-env",
+                "warning",
+                f"reads ${var.name} without a default and nothing declares it",
+                f"list it in .env.example and set it per environment "
+                f"(cockpit secrets set ENV {var.name})"
+                if var.secret
+                else "list it in .env.example and set it per environment",
+                path,
+                int(line),
+                fixable=True,
+                name=var.name,
+            )
+        )
+    return out
+
+
+_MIGRATE = re.compile(
+    r"manage\.py\s+migrate|alembic\s+upgrade|prisma\s+migrate\s+deploy|"
+    r"db:migrate|db:prepare|artisan\s+migrate|knex\s+migrate|flask\s+db\s+upgrade|"
+    r"call_command\(\s*['\"]migrate|command\.upgrade\(|migrate\s+--noinput"
+)
+
+
+def migrations_not_wired(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding]:
+    where: tuple[str, int] | None = None
+    command = None
+    if res.framework == "django":
+        own = sorted(f for f in p.tree.files if re.search(r"(?:^|/)migrations/0\d{3}_\w+\.py$", f))
+        if own:
+            where = (own[0], 1)
+        elif p.has("manage.py"):
+            where = ("manage.py", 1)
+        command = "python manage.py migrate --noinput"
+    elif p.has("alembic.ini"):
+        where, command = ("alembic.ini", 1), "alembic upgrade head"
+    elif p.has("prisma/schema.prisma") and p.has_dir("prisma/migrations"):
+        where, command = ("prisma/schema.prisma", 1), "npx prisma migrate deploy"
+    elif p.has_dir("db/migrate") and res.stack == "ruby":
+        where, command = ("Gemfile", 1), "bundle exec rails db:migrate"
+    elif p.has_dir("database/migrations") and res.stack == "php":
+        where, command = ("artisan", 1), "php artisan migrate --force"
+    if where is None:
+        return []
+    res.release_command = res.release_command or command
+    places = [
+        "Procfile",
+        "Dockerfile",
+        "fly.toml",
+        "railway.json",
+        "railway.toml",
+        "render.yaml",
+        "app.json",
+        "entrypoint.sh",
+        "docker-entrypoint.sh",
+        "start.sh",
+        "release.sh",
+        "bin/start",
+        "bin/release",
+        "scripts/start.sh",
+        "cockpit.toml",
+        "package.json",
+    ]
+    for rel in places:
+        text = p.text(rel)
+        if text and _MIGRATE.search(text):
+            return []
+    for rel in p.app_code:
+        text = p.text(rel) or ""
+        if ("migrate" in text or "upgrade(" in text) and _MIGRATE.search(text):
+            return []
+    return [
+        _f(
+            "migrations-not-wired",
+            "warning",
+            "the project has database migrations but nothing runs them on deploy",
+            f"run `{command}` once per release (a release step, not on every replica's boot)",
+            where[0],
+            where[1],
+            command=command,
+        )
+    ]
+
+
+_UPLOAD_CONST = re.compile(
+    r"(?m)^\s*(?:app\.config\[\s*['\"])?(UPLOAD_(?:FOLDER|DIR|DIRECTORY|PATH|ROOT)|MEDIA_ROOT)"
+    r"(?:['\"]\s*\])?\s*(?::\s*\w+\s*)?=\s*(.+)$"
+)
+_OBJECT_STORAGE_PY = (
+    "boto3",
+    "django-storages",
+    "google-cloud-storage",
+    "azure-storage-blob",
+    "minio",
+    "cloudinary",
+    "django-storages[s3]",
+    "s3fs",
+    "aioboto3",
+)
+_OBJECT_STORAGE_JS = {
+    "@aws-sdk/client-s3",
+    "aws-sdk",
+    "@google-cloud/storage",
+    "minio",
+    "cloudinary",
+    "multer-s3",
+    "@azure/storage-blob",
+    "@vercel/blob",
+}
+
+
+def local_uploads(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding]:
+    out: list[ScanFinding] = []
+    why = (
+        "uploads are written to the container's disk: lost on every deploy, not shared by replicas"
+    )
+    fix = "store uploads in object storage (S3-compatible) or mount a volume"
+    if res.stack == "python" and not p.has_py_dep(*_OBJECT_STORAGE_PY):
+        for rel in p.files_with(PY_EXT):
+            text = p.text(rel) or ""
+            if (
+                "UPLOAD" not in text
+                and "MEDIA_ROOT" not in text
+                and "UploadFile" not in text
+                and "request.files" not in text
+            ):
+                continue
+            hit = None
+            for m in _UPLOAD_CONST.finditer(text):
+                value = m.group(2)
+                if re.search(r"tempfile|/tmp|gettempdir|environ|getenv|env\(", value):
+                    continue
+                if m.group(1) == "MEDIA_ROOT" and not _django_uses_files(p):
+                    continue
+                hit = m.start(1)
+                break
+            if hit is None and ("UploadFile" in text or "request.files" in text):
+                m = re.search(
+                    r"open\([^)\n]*['\"]wb['\"]|\.save\(\s*(?:os\.path\.join|f['\"]|['\"])", text
+                )
+                if m and "tempfile" not in text[max(0, m.start() - 200) : m.start()]:
+                    hit = m.start()
+            if hit is not None:
+                out.append(_f("local-uploads", "warning", why, fix, rel, p.line_of(text, hit)))
+    if res.stack == "node" and not (p.node_deps & _OBJECT_STORAGE_JS):
+        for rel in p.files_with(JS_EXT):
+            text = p.text(rel) or ""
+            if "multer" not in text:
+                continue
+            m = re.search(r"multer\(\s*\{\s*dest\s*:|multer\.diskStorage\(", text)
+            if m:
+                out.append(
+                    _f("local-uploads", "warning", why, fix, rel, p.line_of(text, m.start()))
+                )
+    return out
+
+
+def _django_uses_files(p: Project) -> bool:
+    for rel in p.files_with(PY_EXT):
+        text = p.text(rel) or ""
+        if "FileField" in text or "ImageField" in text or "request.FILES" in text:
+            return True
+    return False
+
+
+def no_health_endpoint(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding]:
+    if res.health_path or res.stack in ("unknown", "static") or not (res.framework or app.path):
+        return []
+    path, line = app.path, app.line
+    if res.framework == "django":
+        urls = sorted(p.tree.glob_names("urls.py"), key=lambda r: (r.count("/"), r))
+        path, line = (
+            (urls[0], _line_of_pattern(p, urls[0], r"urlpatterns\s*=")) if urls else (None, None)
+        )
+    if path is None and res.framework:
+        path, line = res.dependency_file, 1
+    if path is None:
+        return []
+    return [
+        _f(
+            "no-health-endpoint",
+            "warning",
+            "no health endpoint: a deploy cannot tell a healthy release from a broken one",
+            "add GET /health answering 200 (cheap, no auth, no database)",
+            path,
+            line or 1,
+            fixable=res.framework in ("flask", "fastapi", "express", "django"),
+        )
+    ]
+
+
+def _line_of_pattern(p: Project, rel: str, pattern: str) -> int:
+    text = p.text(rel) or ""
+    m = re.search(pattern, text)
+    return p.line_of(text, m.start()) if m else 1
+
+
+def hardcoded_secrets(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding]:
+    from cockpit.redaction import MASK
+
+    out = []
+    for rel in p.scannable:
+        text = p.text(rel)
+        if not text:
+            continue
+        for leak in find_leaks(rel, text):
+            label = leak.name or leak.kind
+            fixable = leak.quoted and bool(leak.name) and rel.endswith(PY_EXT + JS_EXT)
+            out.append(
+                _f(
+                    "hardcoded-secret",
+                    "error",
+                    f"{leak.kind.replace('-', ' ')} in the source ({leak.label()})",
+                    f"move it to an env var ({_env_name(label)}) and rotate it: it is in "
+                    "the history",
+                    rel,
+                    leak.line,
+                    fixable=fixable,
+                    kind=leak.kind,
+                    masked=MASK,
+                    name=_env_name(label),
+                )
+            )
+    return out
+
+
+def _env_name(name: str) -> str:
+    snake = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name)
+    return re.sub(r"[^A-Za-z0-9]+", "_", snake).strip("_").upper() or "SECRET"
+
+
+def sqlite_in_prod(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding]:
+    out = []
+    why = "SQLite lives on the container's disk: data is lost on deploy and not shared by replicas"
+    fix = "use Postgres through DATABASE_URL, or a volume with a single instance"
+    pat = re.compile(r"django\.db\.backends\.sqlite3|sqlite(?:\+\w+)?:///|sqlite3\.connect\(")
+    for rel in p.files_with(PY_EXT + JS_EXT):
+        text = p.text(rel) or ""
+        if "sqlite" not in text:
+            continue
+        for m in pat.finditer(text):
+            line_start = text.rfind("\n", 0, m.start()) + 1
+            line_end = text.find("\n", m.end())
+            line = text[line_start : line_end if line_end >= 0 else len(text)]
+            if re.search(r"environ|getenv|process\.env|env\(|config\(|\bor\b|\|\||\?\?", line):
+                continue  # a default for local runs; production sets DATABASE_URL
+            out.append(_f("sqlite-in-prod", "warning", why, fix, rel, p.line_of(text, m.start())))
+            break
+    schema = p.text("prisma/schema.prisma") or ""
+    m = re.search(r"provider\s*=\s*\"sqlite\"", schema)
+    if m:
+        out.append(
+            _f(
+                "sqlite-in-prod",
+                "warning",
+                why,
+                fix,
+                "prisma/schema.prisma",
+                p.line_of(schema, m.start()),
+            )
+        )
+    for dep in ("better-sqlite3", "sqlite3"):
+        if dep in p.node_prod_deps:
+            out.append(
+                _f(
+                    "sqlite-in-prod",
+                    "warning",
+                    why,
+                    fix,
+                    "package.json",
+                    p.json_key_line("package.json", dep),
+                )
+            )
+            break
+    return out
+
+
+_FROZEN = {"npm": "npm ci", "pnpm": "pnpm install --frozen-lockfile",
+           "yarn": "yarn install --frozen-lockfile", "bun": "bun install --frozen-lockfile"}
+
+
+def no_lockfile(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding]:
+    out = []
+    locks = ("poetry.lock", "uv.lock", "Pipfile.lock", "pdm.lock")
+    if res.stack == "node" and p.node_deps and not res.lockfile:
+        out.append(
+            _f(
+                "no-lockfile",
+                "warning",
+                "no lockfile: every build may install different dependency versions",
+                f"commit a lockfile ({res.package_manager} install writes one) and install "
+                f"with `{_FROZEN.get(res.package_manager or 'npm', 'a frozen lockfile')}`",
+                "package.json",
+                1,
+            )
+        )
+    if res.stack == "python" and not any(p.has(lk) for lk in locks):
+        if p.has("requirements.txt"):
+            text = p.text("requirements.txt") or ""
+            for i, line in enumerate(text.splitlines(), start=1):
+                line = line.split("#", 1)[0].strip()
+                if (
+                    not line
+                    or line.startswith(("-", "git+", "http"))
+                    or "==" in line
+                    or "@" in line
+                ):
+                    continue
+                out.append(
+                    _f(
+                        "no-lockfile",
+                        "warning",
+                        "unpinned requirement: every build may install a different version",
+                        "pin exact versions (pip freeze, pip-compile or uv pip compile)",
+                        "requirements.txt",
+                        i,
+                    )
+                )
+                break
+        elif p.pyproject and not p.requirement_files:
+            deps = (p.pyproject.get("project") or {}).get("dependencies") or (
+                (p.pyproject.get("tool") or {}).get("poetry") or {}
+            ).get("dependencies")
+            if deps:
+                out.append(
+                    _f(
+                        "no-lockfile",
+                        "warning",
+                        "no lockfile: every build may install different dependency versions",
+                        "commit uv.lock (uv lock) or poetry.lock",
+                        "pyproject.toml",
+                        1,
+                    )
+                )
+        elif p.has("Pipfile"):
+            out.append(
+                _f(
+                    "no-lockfile",
+                    "warning",
+                    "Pipfile without Pipfile.lock",
+                    "run pipenv lock and commit Pipfile.lock",
+                    "Pipfile",
+                    1,
+                )
+            )
+    if (
+        res.stack == "go"
+        and p.has("go.mod")
+        and not p.has("go.sum")
+        and "require" in (p.text("go.mod") or "")
+    ):
+        out.append(
+            _f(
+                "no-lockfile",
+                "warning",
+                "go.mod requires modules but go.sum is missing",
+                "run go mod tidy and commit go.sum",
+                "go.mod",
+                1,
+            )
+        )
+    return out
+
+
+def dockerfile_rules(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding]:
+    df = p.dockerfile
+    if not df:
+        return []
+    out = []
+    if df.copies_context and not p.has(".dockerignore"):
+        out.append(
+            _f(
+                "no-dockerignore",
+                "warning",
+                "COPY . without a .dockerignore puts .git, .env and dependency dirs in the image",
+                "add a .dockerignore (cockpit scan --fix writes one)",
+                df.path,
+                df.copies_context,
+                fixable=True,
+            )
+        )
+    if df.stages:
+        from_line, image = df.stages[-1]
+        nonroot_base = re.search(r"nonroot|chainguard|distroless.*:nonroot", image)
+        drops = re.search(r"gosu|su-exec|setpriv|runuser|chroot", df.text)
+        if df.final_users:
+            line, user = df.final_users[-1]
+            if user.split(":")[0].strip() in ("root", "0"):
+                out.append(
+                    _f(
+                        "root-container",
+                        "warning",
+                        "the container runs as root",
+                        "run as an unprivileged user (USER 10001)",
+                        df.path,
+                        line,
+                    )
+                )
+        elif not nonroot_base and not drops:
+            out.append(
+                _f(
+                    "root-container",
+                    "warning",
+                    "no USER in the final stage: the container runs as root",
+                    "add a non-root user and USER it (cockpit generate dockerfile does)",
+                    df.path,
+                    from_line,
+                )
+            )
+    return out
+
+
+RULES: list[Rule] = [
+    python_server,
+    node_server,
+    go_server,
+    dev_server,
+    debug_enabled,
+    no_build_step,
+    undeclared_env,
+    migrations_not_wired,
+    local_uploads,
+    no_health_endpoint,
+    hardcoded_secrets,
+    sqlite_in_prod,
+    no_lockfile,
+    dockerfile_rules,
+]
