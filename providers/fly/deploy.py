@@ -90,6 +90,8 @@ class Deployer:
             if exc.status != 404:
                 raise
         keeper.forget(mid)
+        with contextlib.suppress(FlyApiError):  # confirm it is gone: no zombie machines
+            self.api.wait(mid, "destroyed", timeout=30, op="wait for machine to be destroyed")
 
     def _keeper(self, plan: Plan) -> LeaseKeeper:
         s = self.env.settings
