@@ -17,7 +17,7 @@ from pathlib import Path
 from ._proc import LabError, State, pids_of_user, run, spawn, stop_pid, wait_for
 
 USER = "deploy"
-KEY_COMMENT = "cockpit-lab"
+KEY_COMMENT = "cockpit-lab"  # plus ":<lab dir>", so two lab dirs can share `deploy`
 
 
 def paths(root: Path) -> dict[str, Path]:
@@ -70,7 +70,8 @@ def ensure_user(pub_key: str) -> pwd.struct_passwd:
     ssh_dir.mkdir(parents=True, exist_ok=True)
     auth = ssh_dir / "authorized_keys"
     lines = auth.read_text().splitlines() if auth.exists() else []
-    lines = [ln for ln in lines if not ln.rstrip().endswith(KEY_COMMENT)] + [pub_key.strip()]
+    comment = pub_key.split()[-1]
+    lines = [ln for ln in lines if ln.split()[-1:] != [comment]] + [pub_key.strip()]
     auth.write_text("\n".join(lines) + "\n")
     for p in (home, ssh_dir, auth):
         os.chown(p, user.pw_uid, user.pw_gid)
@@ -129,7 +130,7 @@ def ensure(state: State, port: int) -> dict[str, object]:
     p["dir"].mkdir(parents=True, exist_ok=True)
     os.chmod(p["dir"], 0o700)
     _keygen(p["host_key"], "cockpit-lab-host")
-    _keygen(p["user_key"], KEY_COMMENT)
+    _keygen(p["user_key"], f"{KEY_COMMENT}:{state.root}")
     ensure_user(p["user_key"].with_suffix(".pub").read_text())
     host_pub = p["host_key"].with_suffix(".pub").read_text().split()
     p["known_hosts"].write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
