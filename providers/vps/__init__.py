@@ -1,8 +1,22 @@
-"""The vps provider (work in progress: see its issue). Heavy libraries are imported lazily."""
+"""The VPS provider: zero-downtime deploys to a host over SSH (Kamal's model, improved).
+
+On the host: Caddy is the edge (TLS, ACME, HTTP→HTTPS) and proxies each environment's domain
+to a stable loopback port served by HAProxy (the switch), whose backend has two slots, blue and
+green. A deploy starts the new release's container on the free slot, gates it on the host with
+the environment's Host header, flips the slot weights through HAProxy's runtime API (no reload),
+gates again through the public edge, then drains and stops the old container, keeping it for
+rollback. The host's container labels are the release history. Heavy libraries load lazily.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from typing import Any
+
 from cockpit.providers.vps.settings import VpsSettings
+
+from cockpit.events import Emit, LogLine
+from cockpit.models import DomainStatus, Finding, LiveState, Plan, Release
 
 
 class VpsProvider:
@@ -11,3 +25,81 @@ class VpsProvider:
 
     def __init__(self, ctx) -> None:
         self.ctx = ctx
+        self._hosts: dict[str, Any] = {}
+
+    def host(self, env):
+        """The (cached) Host for an environment: one SSH connection per host address."""
+        from cockpit.providers.vps.flow import make_host
+
+        if env.name not in self._hosts:
+            self._hosts[env.name] = make_host(self.ctx, env, self._hosts)
+        return self._hosts[env.name]
+
+    def close(self) -> None:
+        for host in self._hosts.values():
+            host.t.close()
+        self._hosts.clear()
+
+    def preflight(self, env) -> list[Finding]:
+        from cockpit.providers.vps import flow
+
+        return flow.preflight(self, env)
+
+    def setup(self, env, emit: Emit) -> list[Finding]:
+        from cockpit.providers.vps import setup
+
+        return setup.setup(self, env, emit)
+
+    def build(self, env, emit: Emit) -> tuple[str, str]:
+        from cockpit.providers.vps import flow
+
+        return flow.build(self, env, emit)
+
+    def live(self, env) -> LiveState:
+        from cockpit.providers.vps import flow
+
+        return flow.live(self, env)
+
+    def plan_deploy(self, env, release: Release) -> Plan:
+        from cockpit.providers.vps import flow
+
+        return flow.plan_deploy(self, env, release)
+
+    def apply(self, plan: Plan, emit: Emit) -> Release:
+        from cockpit.providers.vps import flow
+
+        return flow.apply(self, plan, emit)
+
+    def rollback(self, env, to: Release, emit: Emit) -> Release:
+        from cockpit.providers.vps import flow
+
+        return flow.rollback(self, env, to, emit)
+
+    def logs(self, env, *, follow: bool, since: str | None = None,
+             tail: int | None = None) -> Iterator[LogLine]:
+        from cockpit.providers.vps import logs
+
+        return logs.stream(self, env, follow=follow, since=since, tail=tail)
+
+    def set_secrets(self, env, secrets: Mapping[str, str]) -> None:
+        """Nothing to push: each release's env file is written on the host at deploy."""
+
+    def configure_domain(self, env, domain: str, emit: Emit) -> DomainStatus:
+        from cockpit.providers.vps import setup
+
+        return setup.configure_domain(self, env, domain, emit)
+
+    def reconcile(self, env, journal: list[dict[str, Any]], emit: Emit) -> str:
+        from cockpit.providers.vps import flow
+
+        return flow.reconcile(self, env, journal, emit)
+
+    def lock_status(self, env):
+        from cockpit.providers.vps import lock
+
+        return lock.status(self.host(env))
+
+    def lock_release(self, env) -> str:
+        from cockpit.providers.vps import lock
+
+        return lock.release(self.host(env))

@@ -9,33 +9,57 @@ from pydantic import Field
 from cockpit.provider import ProviderSettings
 
 
+def _port(text: str = "an integer 1-65535") -> dict[str, Any]:
+    return {"json_schema_extra": {"expect": text}}
+
+
 class VpsSettings(ProviderSettings):
     host: str = Field(min_length=1, json_schema_extra={"expect": "a host name or address"})
     user: str = Field("root", min_length=1, json_schema_extra={"expect": "an SSH user name"})
-    ssh_port: int = Field(22, ge=1, le=65535, json_schema_extra={"expect": "an integer 1-65535"})
+    ssh_port: int = Field(22, ge=1, le=65535, **_port())
     identity_file: str | None = Field(None, json_schema_extra={"expect": "a private key path"})
+    ssh_timeout: float = Field(10.0, gt=0, le=300, json_schema_extra={"expect": "seconds"})
     registry: str | None = Field(None, json_schema_extra={"expect": "a registry like host:5000"})
     container_name: str | None = Field(
         None, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", json_schema_extra={"expect": "a name"}
     )
     host_port: int = Field(
-        8100, ge=1024, le=65535,
-        json_schema_extra={"expect": "an integer 1024-65535 (the environment's loopback port)"},
+        8100, ge=1024, le=65533,
+        **_port("an integer 1024-65533 (the environment's loopback port; +1 and +2 are its slots)"),
     )
     network: Literal["bridge", "host"] = Field(
         "bridge", json_schema_extra={"expect": "\"bridge\" or \"host\""}
     )
     keep_releases: int = Field(5, ge=1, le=50, json_schema_extra={"expect": "an integer 1-50"})
     lock_ttl: float = Field(900.0, gt=0, json_schema_extra={"expect": "seconds"})
-    http_port: int = Field(80, ge=1, le=65535, json_schema_extra={"expect": "an integer 1-65535"})
-    https_port: int = Field(443, ge=1, le=65535, json_schema_extra={"expect": "an integer 1-65535"})
+    drain_seconds: float = Field(
+        10.0, ge=0, le=600, json_schema_extra={"expect": "seconds to wait for open requests"}
+    )
+    stop_timeout: int = Field(10, ge=0, le=600, json_schema_extra={"expect": "seconds"})
+    http_port: int = Field(80, ge=1, le=65535, **_port())
+    https_port: int = Field(443, ge=1, le=65535, **_port())
+    edge_admin_port: int = Field(2019, ge=1, le=65535, **_port())
+    switch_admin_port: int = Field(9901, ge=1, le=65535, **_port())
+    edge_ca_file: str | None = Field(
+        None, json_schema_extra={"expect": "a PEM file trusted for the edge's certificate"}
+    )
+    public_address: str | None = Field(
+        None, json_schema_extra={"expect": "the address the domain's DNS must point at"}
+    )
     dns_resolver: str | None = Field(
         None, json_schema_extra={"expect": "a resolver address like 127.0.0.1:8053"}
     )
+    min_free_mb: int = Field(1024, ge=0, json_schema_extra={"expect": "megabytes"})
+
+    @property
+    def slot_ports(self) -> dict[str, int]:
+        return {"blue": self.host_port + 1, "green": self.host_port + 2}
 
     def exclusive(self, app: str, env: str) -> dict[str, tuple[str, Any]]:
         name = self.container_name or f"{app}-{env}"
         return {
             "container_name": ("container name", f"{self.host}/{name}"),
             "host_port": ("host port", f"{self.host}:{self.host_port}"),
+            "host_port+1": ("host port", f"{self.host}:{self.host_port + 1}"),
+            "host_port+2": ("host port", f"{self.host}:{self.host_port + 2}"),
         }

@@ -1,0 +1,51 @@
+"""`cockpit lock status|release ENV`: the deploy lock held on the target."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from cockpit.commands._common import common, load_context, renderer
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("lock", parents=[common(yes=True, trust=True)],
+                       help="show or release an environment's deploy lock")
+    p.add_argument("action", choices=["status", "release"])
+    p.add_argument("env")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from cockpit.errors import Refused, UsageError
+    from cockpit.pipeline import provider_for
+    from cockpit.providers.vps.lock import describe
+
+    out = renderer(args)
+    ctx = load_context(args)
+    env = ctx.config.env(args.env)
+    provider = provider_for(ctx, env)
+    if not hasattr(provider, "lock_status"):
+        raise UsageError(f"the {env.provider} provider has no deploy lock of its own")
+    info = provider.lock_status(env)
+    if args.action == "status":
+        if info is None:
+            out.result({"env": env.name, "lock": None}, human=f"{env.name}: not locked")
+            return 0
+        left = int(info.expires_at - time.time())
+        human = f"{env.name}: locked by {describe(info)}; " + (
+            f"expires in {left}s" if left > 0 else "expired (the next deploy takes it over)")
+        out.result({"env": env.name, "lock": info.to_dict()}, human=human)
+        return 0
+    if info is None:
+        out.result({"env": env.name, "released": False}, human=f"{env.name}: not locked")
+        return 0
+    if not ctx.options.yes and not (ctx.options.ask and ctx.options.ask(
+            f"Release the lock held by {describe(info)}?")):
+        raise Refused(f"the lock of {env.name} is held by {describe(info)}",
+                      hint="pass --yes to release it anyway")
+    provider.lock_release(env)
+    ctx.store.audit("lock release", env.name, "ok", f"was held by {describe(info)}")
+    out.result({"env": env.name, "released": True, "was": info.to_dict()},
+               human=f"{env.name}: released the lock held by {describe(info)}")
+    return 0

@@ -1,0 +1,529 @@
+"""Deploy, rollback, live state and reconcile for the VPS provider.
+
+The order of a switch (deploy and rollback share it):
+    lock → ship image → env file (0600) → start beside the old one → pre-switch gate on the
+    host (Host header) → HAProxy runtime switch → post-switch gate through the edge (HTTPS) →
+    drain and stop the old one (kept for rollback) → prune → unlock.
+A failed pre-switch gate removes the new container (the old one never stopped serving); a
+failed post-switch gate switches back at once. Every step is idempotent, so a re-run (or
+`reconcile` after a crash) converges.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from cockpit.providers.vps import commands as cmd
+from cockpit.providers.vps import haproxy, lock
+from cockpit.providers.vps.host import Container, Host
+
+from cockpit.errors import GateFailed, ProviderError, UsageError
+from cockpit.events import Emit, Message, StepFinished, StepSkipped, StepStarted, Timer
+from cockpit.models import Finding, LiveState, Plan, Release, Step
+from cockpit.probes import describe_failure, http_health, wait_healthy
+
+
+def make_host(ctx, env, cache: dict[str, Host]) -> Host:
+    from cockpit.providers.vps.ssh import SshTransport
+
+    from cockpit.state import state_root
+
+    s = env.settings
+    for other in cache.values():  # share one connection per host address
+        if (other.s.host, other.s.ssh_port, other.s.user) == (s.host, s.ssh_port, s.user):
+            return Host(other.t, s, env.app.name, env.name)
+    transport = SshTransport(
+        host=s.host, port=s.ssh_port, user=s.user, identity_file=s.identity_file,
+        known_hosts=state_root() / "known_hosts", trusted=list(ctx.options.trust_host),
+        ask=ctx.options.ask, timeout=s.ssh_timeout,
+    )
+    return Host(transport, s, env.app.name, env.name)
+
+
+class _Step:
+    """StepStarted on enter; StepFinished (or StepFailed via the pipeline) on exit."""
+
+    def __init__(self, emit: Emit, step: str, title: str, env: str) -> None:
+        self.emit, self.step, self.title, self.env = emit, step, title, env
+        self.detail = ""
+
+    def __enter__(self) -> _Step:
+        self.timer = Timer()
+        self.emit(StepStarted(self.step, self.title, env=self.env))
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.emit(StepFinished(self.step, self.detail, env=self.env,
+                                   seconds=self.timer.seconds()))
+        else:
+            from cockpit.events import StepFailed
+
+            what = getattr(exc, "what", None) or str(exc) or exc_type.__name__
+            self.emit(StepFailed(self.step, what, env=self.env))
+
+
+def host_header(env) -> str:
+    return env.domain or "localhost"
+
+
+# --------------------------------------------------------------------------- preflight, build
+
+
+def preflight(provider, env) -> list[Finding]:
+    host = provider.host(env)
+    findings = []
+    result = host.run(cmd.docker_version(), step="preflight", check=False, idempotent=True)
+    if not result.ok:
+        findings.append(Finding("vps.docker", "error",
+                                f"docker is not usable by {env.settings.user}: "
+                                f"{result.stderr.strip()[:200]}", where=host.t.where,
+                                fix="add the user to the docker group and start dockerd"))
+    if not host.switch_alive():
+        findings.append(Finding("vps.switch", "error", "the switch (HAProxy) is not running",
+                                where=host.t.where, fix=f"cockpit setup {env.name}"))
+    return findings
+
+
+def build(provider, env, emit: Emit) -> tuple[str, str]:
+    """Build locally; push to the environment's registry when one is configured."""
+    from cockpit.build import build_image, push_image
+
+    config = provider.ctx.config
+    image_id, digest = build_image(config, emit, tag=f"{config.app.name}:latest")
+    registry = env.settings.registry
+    if not registry:
+        return image_id, digest
+    repository = f"{registry.rstrip('/')}/{config.app.name}"
+    return push_image(image_id, repository, image_id.split(":")[-1][:12], emit)
+
+
+# --------------------------------------------------------------------------- live state
+
+
+def live(provider, env) -> LiveState:
+    host = provider.host(env)
+    containers = host.containers()
+    records = host.release_records()
+    active = None
+    extra: dict[str, Any] = {}
+    try:
+        states = host.slot_states()
+        active = haproxy.active_slot(states)
+        extra["slots"] = {k: {"weight": v.weight, "up": v.up} for k, v in states.items()}
+    except ProviderError as exc:
+        extra["switch_error"] = exc.what
+    extra["active_slot"] = active
+    state = LiveState(env=env.name, provider="vps", extra=extra)
+    seen = set()
+    for c in containers:
+        serving = c.running and c.slot == active
+        state.instances.append(c.instance(serving, env.settings.host))
+        if c.release_id in seen:
+            continue
+        seen.add(c.release_id)
+        record = records.get(c.release_id, {})
+        release = c.release(env.app.name, env.name, record.get("status", ""))
+        release.secret_names = list(record.get("secret_names", []))
+        state.releases.append(release)
+        if serving and state.current is None:
+            state.current = release
+    for rid, record in records.items():  # failed releases leave a record, not a container
+        if rid not in seen and record.get("status") == "failed":
+            state.releases.append(Release.from_dict(record))
+    state.releases.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+    state.lock = lock.status(host)
+    if env.domain:
+        from cockpit.probes import check_tls
+
+        state.tls = check_tls(env.settings.host, env.settings.https_port, env.domain,
+                              ca_file=env.settings.edge_ca_file, timeout=3.0)
+    if state.current and state.current.config_hash != env.config_hash:
+        extra["config_drift"] = True
+    return state
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def plan_deploy(provider, env, release: Release) -> Plan:
+    s = env.settings
+    steps = [
+        Step("lock", "take the deploy lock on the host"),
+        Step("ship", f"make sure {s.host} has image {release.short_digest or release.image}"
+             + (f" (pull from {s.registry})" if s.registry else " (docker save | docker load)")),
+        Step("env_file", "write this release's env file (mode 0600) from the keyring"),
+        Step("start", "start the new container on the free slot, beside the current one"),
+        Step("gate_pre", f"gate: {env.app.health_path} answers 2xx {env.gate.count}× in a row "
+             f"on the host (Host: {host_header(env)})"),
+        Step("switch", "switch traffic to the new slot (HAProxy runtime API, no reload)",
+             destructive=True),
+        Step("gate_post", f"gate through the edge: https://{env.domain}{env.app.health_path}"
+             if env.domain else "gate through the edge: skipped (no domain)"),
+        Step("drain", f"drain (≤ {s.drain_seconds:g}s) and stop the previous container "
+             f"(kept for rollback; last {s.keep_releases})", destructive=True),
+        Step("unlock", "release the deploy lock"),
+    ]
+    plan = Plan(env=env.name, action="deploy", release=release, steps=steps)
+    try:
+        state = live(provider, env)
+        plan.previous = state.current
+        if state.current:
+            for field in ("digest", "config_hash", "secrets_digest"):
+                old, new = getattr(state.current, field), getattr(release, field)
+                if old != new:
+                    plan.changes[field] = (old, new)
+        else:
+            plan.notes.append(f"first release of {env.name} on {s.host}")
+        plan.data["active_slot"] = state.extra.get("active_slot")
+    except ProviderError as exc:
+        plan.notes.append(f"could not read the host's live state: {exc.what}")
+    if not env.domain:
+        plan.notes.append(f"{env.name} has no domain: it is served on 127.0.0.1:{s.host_port} "
+                          "of the host only, and the post-switch gate is skipped")
+    return plan
+
+
+# --------------------------------------------------------------------------- apply
+
+
+def apply(provider, plan: Plan, emit: Emit) -> Release:
+    env = provider.ctx.config.env(plan.env)
+    host = provider.host(env)
+    release = plan.release
+    with lock.held(host, env.settings.lock_ttl, plan.action, emit, provider.ctx.now()):
+        _ship(provider, env, host, release, emit)
+        host.write_record(release, "pending")
+        with _Step(emit, "env_file", "write the release's env file (0600)", env.name) as st:
+            _write_env_file(provider, env, host, release)
+            st.detail = host.layout.env_file(release.id)
+
+        def start(slot: str) -> Container | None:
+            name = host.container_name(release.id)
+            host.run(cmd.docker_rm(name), step="start", check=False)
+            _run_container(env, host, release, slot, name)
+            return None
+
+        return _switch_to(provider, env, host, release, emit, start)
+
+
+def _ship(provider, env, host: Host, release: Release, emit: Emit) -> None:
+    with _Step(emit, "ship", f"ship image {release.short_digest or release.image}",
+               env.name) as st:
+        have = host.run(cmd.docker_image_id(release.image), step="ship", check=False,
+                        idempotent=True)
+        if have.ok:
+            st.detail = "already on the host"
+            return
+        if "@" in release.image:
+            host.run(cmd.docker_pull(release.image), step="ship", idempotent=True, timeout=900)
+            st.detail = f"pulled {release.image}"
+            return
+        from cockpit.build import docker_client
+
+        client = docker_client()
+        try:
+            chunks = client.api.get_image(release.image, chunk_size=1 << 20)
+        except Exception as exc:
+            raise ProviderError(f"image {release.image} is not in the local Docker Engine: {exc}",
+                                where="ship", hint="build it again with `cockpit deploy`") from None
+        host.t.stream_in(cmd.docker_load(), iter(chunks), step="ship")
+        st.detail = "docker save | docker load over SSH"
+
+
+def _write_env_file(provider, env, host: Host, release: Release) -> None:
+    values = provider.ctx.secrets.require(env)
+    lines = []
+    for name in sorted(values):
+        value = values[name]
+        if "\n" in value or "\r" in value:
+            raise UsageError(f"secret {name} of {env.name!r} contains a newline; docker env files "
+                             "hold one line per variable", hint=f"cockpit secrets set {env.name} "
+                             f"{name} with a one-line value")
+        lines.append(f"{name}={value}")
+    host.run(cmd.mkdirs(host.layout.releases_dir), step="env_file", idempotent=True)
+    host.run(cmd.write_file(host.layout.env_file(release.id), "600"), step="env_file",
+             stdin="\n".join(lines) + ("\n" if lines else ""), idempotent=True)
+
+
+def _run_container(env, host: Host, release: Release, slot: str, name: str) -> None:
+    labels = cmd.labels_for(
+        app=env.app.name, env=env.name, release=release.id, image=release.image,
+        digest=release.digest, config_hash=release.config_hash,
+        secrets_digest=release.secrets_digest, slot=slot, created_at=release.created_at,
+        created_by=release.created_by, source_rev=release.source_rev,
+        promoted_from=release.promoted_from,
+    )
+    argv = cmd.docker_run(name=name, image=release.image, env_file=host.layout.env_file(release.id),
+                          labels=labels, network=env.settings.network,
+                          slot_port=env.settings.slot_ports[slot], container_port=env.app.port,
+                          release=release.id)
+    host.run(argv, step="start")
+
+
+def _gate_pre(env, host: Host, slot: str, emit: Emit) -> tuple[bool, list]:
+    port = env.settings.slot_ports[slot]
+    g = env.gate
+    return wait_healthy(lambda: host.probe(port, env.app.health_path, host_header(env), g.timeout),
+                        g.count, g.interval, g.deadline, emit)
+
+
+def edge_sample(env):
+    s = env.settings
+    url = f"https://{env.domain}:{s.https_port}{env.app.health_path}"
+
+    def sample():
+        result = http_health(url, host_header=env.domain, timeout=env.gate.timeout,
+                             verify=s.edge_ca_file or True, connect_to=(s.host, s.https_port))
+        return result
+
+    return sample
+
+
+def _switch(host: Host, new: str, old: str | None) -> None:
+    host.switch_api(haproxy.switch_commands(host.key, new, old))
+
+
+def _persist_slot(env, host: Host, active: str | None) -> None:
+    text = haproxy.render_env(key=host.key, host_port=env.settings.host_port,
+                              slot_ports=env.settings.slot_ports,
+                              health_path=env.app.health_path, host_header=host_header(env),
+                              active=active)
+    host.run(cmd.write_file(host.layout.switch_env_cfg, "600"), step="switch", stdin=text,
+             idempotent=True)
+
+
+def _drain(env, host: Host, slot: str) -> int:
+    """Wait (bounded) until the old slot has no open requests; returns those left."""
+    end = time.monotonic() + env.settings.drain_seconds
+    left = 0
+    while True:
+        left = host.sessions().get(slot, 0)
+        if left == 0 or time.monotonic() >= end:
+            return left
+        time.sleep(0.1)
+
+
+def _switch_to(provider, env, host: Host, release: Release, emit: Emit, start) -> Release:
+    """Start `release` on the free slot (via `start(slot)`), gate, switch, gate, drain, stop."""
+    containers = host.containers()
+    states = host.slot_states()
+    old_slot = haproxy.active_slot(states)
+    new_slot = cmd.other_slot(old_slot) if old_slot else "blue"
+    old = next((c for c in containers if c.running and c.slot == old_slot), None) \
+        if old_slot else None
+    name = host.container_name(release.id)
+
+    with _Step(emit, "start", f"start release {release.id} as {name} on slot {new_slot}",
+               env.name) as st:
+        for c in containers:  # leftovers of an interrupted run on the free slot
+            if c.running and c.slot == new_slot and c.release_id != release.id:
+                host.run(cmd.docker_stop(c.name, env.settings.stop_timeout), step="start")
+        start(new_slot)
+        st.detail = f"{name} on 127.0.0.1:{env.settings.slot_ports[new_slot]}"
+
+    with _Step(emit, "gate_pre", f"health gate on the host, slot {new_slot}", env.name) as st:
+        ok, samples = _gate_pre(env, host, new_slot, emit)
+        if not ok:
+            logs = host.logs_tail(name, 50)
+            host.run(cmd.docker_rm(name), step="gate_pre", check=False)
+            _record_failed(host, release)
+            raise GateFailed(
+                f"release {release.id} failed its health gate on the host: "
+                f"{describe_failure(samples)}; it was removed and "
+                + (f"release {old.release_id} keeps serving" if old else "nothing serves yet"),
+                where=f"{host.t.where} {env.app.health_path} on slot {new_slot}",
+                hint="the container's last log lines say why; fix and deploy again",
+                logs=logs,
+            )
+        st.detail = f"{len(samples)} samples, last {samples[-1].latency_ms} ms"
+
+    with _Step(emit, "switch", f"switch {env.name} to slot {new_slot}", env.name) as st:
+        _switch(host, new_slot, old_slot)
+        _persist_slot(env, host, new_slot)
+        st.detail = f"{old_slot or 'nothing'} → {new_slot}"
+
+    if env.domain:
+        with _Step(emit, "gate_post", f"health gate through the edge (https://{env.domain})",
+                   env.name) as st:
+            g = env.gate
+            ok, samples = wait_healthy(edge_sample(env), g.count, g.interval, g.deadline, emit)
+            if not ok:
+                if old_slot and old is not None:
+                    _switch(host, old_slot, new_slot)
+                    _persist_slot(env, host, old_slot)
+                else:
+                    host.switch_api(f"set weight {host.key}/{new_slot} 0")
+                    _persist_slot(env, host, None)
+                logs = host.logs_tail(name, 50)
+                host.run(cmd.docker_rm(name), step="gate_post", check=False)
+                _record_failed(host, release)
+                raise GateFailed(
+                    f"release {release.id} failed its health gate through the edge: "
+                    f"{describe_failure(samples)}; switched back"
+                    + (f" to release {old.release_id}" if old else ""),
+                    where=f"https://{env.domain}:{env.settings.https_port}{env.app.health_path}",
+                    hint="check the edge (`cockpit domain " + env.name + "`) and the app's logs",
+                    logs=logs,
+                )
+            st.detail = f"{len(samples)} samples, last {samples[-1].latency_ms} ms"
+    else:
+        emit(StepSkipped("gate_post", f"{env.name} has no domain: no public edge to gate through",
+                         env=env.name))
+
+    with _Step(emit, "drain", "drain and stop the previous container", env.name) as st:
+        if old is not None and old.release_id != release.id:
+            left = _drain(env, host, old_slot)
+            host.run(cmd.docker_stop(old.name, env.settings.stop_timeout), step="drain",
+                     idempotent=True)
+            st.detail = f"stopped {old.name}" + (f" ({left} requests cut)" if left else "")
+        else:
+            st.detail = "nothing was serving before"
+        _prune(env, host, keep_id=release.id)
+
+    records = host.release_records()
+    for rid, data in records.items():
+        if rid != release.id and data.get("status") in ("healthy", "pending"):
+            host.set_status(records, rid, "superseded")
+    host.write_record(release, "healthy")
+    release.status = "healthy"
+    release.meta = {**release.meta, "slot": new_slot, "container": name}
+    return release
+
+
+def _record_failed(host: Host, release: Release) -> None:
+    try:
+        host.write_record(release, "failed")
+    except ProviderError:
+        pass
+
+
+def _prune(env, host: Host, keep_id: str) -> None:
+    """Keep the serving container and the last `keep_releases` stopped ones; remove older."""
+    containers = host.containers()
+    stopped = [c for c in containers if not c.running and c.release_id != keep_id]
+    extra = stopped[env.settings.keep_releases:]
+    if not extra:
+        return
+    host.run(cmd.docker_rm(*[c.name for c in extra]), step="prune", check=False)
+    paths = []
+    for c in extra:
+        paths += [host.layout.env_file(c.release_id), host.layout.release_file(c.release_id)]
+    host.run(cmd.remove_files(*paths), step="prune", check=False)
+
+
+# --------------------------------------------------------------------------- rollback
+
+
+def rollback(provider, env, to: Release, emit: Emit) -> Release:
+    host = provider.host(env)
+    with lock.held(host, env.settings.lock_ttl, "rollback", emit, provider.ctx.now()):
+        containers = host.containers()
+        target = next((c for c in containers if c.release_id == to.id), None)
+        if target is None:
+            raise UsageError(
+                f"release {to.id} is no longer kept on {env.settings.host} (the last "
+                f"{env.settings.keep_releases} are kept)", hint=f"cockpit releases {env.name}")
+        check = host.run(["test", "-f", host.layout.env_file(to.id)], step="rollback",
+                         check=False)
+        if not check.ok:
+            raise UsageError(f"the env file of release {to.id} is gone from the host",
+                             where=host.layout.env_file(to.id),
+                             hint="deploy instead: the secrets of that release cannot be restored")
+        release = target.release(env.app.name, env.name)
+        release.secret_names = to.secret_names
+
+        def start(slot: str) -> None:
+            if target.slot == slot:
+                host.run(cmd.docker_start(target.name), step="start")
+            else:  # its slot is taken: the same image, env file and labels on the free slot
+                host.run(cmd.docker_rm(target.name), step="start")
+                _run_container(env, host, release, slot, target.name)
+
+        previous = next((c.release_id for c in containers if c.running), None)
+        result = _switch_to(provider, env, host, release, emit, start)
+        if previous and previous != result.id:
+            records = host.release_records()
+            host.set_status(records, previous, "rolled_back")
+        return result
+
+
+# --------------------------------------------------------------------------- reconcile
+
+
+def reconcile(provider, env, journal: list[dict[str, Any]], emit: Emit) -> str:
+    """An interrupted run left the host somewhere between two releases: look at what HAProxy
+    really serves, then finish (the new release is serving and healthy) or undo."""
+    host = provider.host(env)
+    said: list[str] = []
+    holder = lock.status(host)
+    if holder is not None and lock._dead_local_holder(holder):
+        lock.release(host)
+        said.append(f"released the lock left by {lock.describe(holder)}")
+    elif holder is not None and holder.expires_at <= time.time():
+        said.append(f"an expired lock of {lock.describe(holder)} will be taken over")
+    containers = host.containers()
+    records = host.release_records()
+    states = host.slot_states()
+    active = haproxy.active_slot(states)
+    both = [s for s, v in states.items() if v.active]
+    serving = next((c for c in containers if c.running and c.slot == active), None)
+    g = env.gate
+
+    def healthy(c: Container) -> bool:
+        ok, _ = wait_healthy(
+            lambda: host.probe(env.settings.slot_ports[c.slot], env.app.health_path,
+                               host_header(env), g.timeout), g.count, g.interval,
+            min(g.deadline, 15.0))
+        return ok
+
+    if len(both) == 2:  # killed mid-switch: both slots carry traffic
+        running = {c.slot: c for c in containers if c.running}
+        newer = max((running[s] for s in both if s in running), key=lambda c: c.created_at,
+                    default=None)
+        if newer is not None and healthy(newer):
+            _switch(host, newer.slot, cmd.other_slot(newer.slot))
+            _persist_slot(env, host, newer.slot)
+            active, serving = newer.slot, newer
+            said.append(f"finished the switch to release {newer.release_id}")
+        else:
+            keep = cmd.other_slot(newer.slot) if newer else both[0]
+            _switch(host, keep, cmd.other_slot(keep))
+            _persist_slot(env, host, keep)
+            active = keep
+            serving = running.get(keep)
+            said.append(f"switched back to slot {keep}")
+    elif serving is not None and not healthy(serving):
+        other = next((c for c in containers if c.running and c.slot != active), None)
+        if other is not None and healthy(other):
+            _switch(host, other.slot, active)
+            _persist_slot(env, host, other.slot)
+            said.append(f"release {serving.release_id} was serving unhealthy; rolled back to "
+                        f"release {other.release_id}")
+            serving, active = other, other.slot
+    for c in containers:
+        if c.running and c is not serving and (serving is None or c.slot != serving.slot):
+            if records.get(c.release_id, {}).get("status") == "pending" or \
+                    c.created_at > (serving.created_at if serving else 0):
+                host.run(cmd.docker_rm(c.name), step="reconcile", check=False)
+                host.set_status(records, c.release_id, "failed")
+                said.append(f"removed {c.name} (release {c.release_id} never got traffic)")
+            else:
+                host.run(cmd.docker_stop(c.name, env.settings.stop_timeout), step="reconcile",
+                         check=False)
+                said.append(f"stopped the previous container {c.name}")
+    if serving is not None:
+        status = records.get(serving.release_id, {}).get("status")
+        if status == "pending":
+            host.set_status(records, serving.release_id, "healthy")
+            said.append(f"release {serving.release_id} serves and passed its gate: kept")
+    for rid, data in records.items():
+        if data.get("status") == "pending" and (serving is None or rid != serving.release_id):
+            host.set_status(records, rid, "failed")
+    if serving is not None:
+        said.append(f"release {serving.release_id} serves {env.name}")
+    else:
+        said.append(f"nothing serves {env.name}")
+    emit(Message("reconciled: " + "; ".join(said), level="warning", env=env.name))
+    return "; ".join(said)

@@ -1,0 +1,250 @@
+"""One environment's view of its host: the SSH transport plus the layout, the switch's runtime
+API, health probes on the host's loopback, and container state read from labels.
+
+Probes and the runtime API go through SSH `direct-tcpip` channels to the host's loopback, so
+nothing but sshd has to listen beyond loopback and the host needs no curl or socat.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cockpit.providers.vps import commands as cmd
+from cockpit.providers.vps import haproxy
+from cockpit.providers.vps.ssh import SshTransport
+
+from cockpit.errors import ProviderError
+from cockpit.events import HealthSample
+from cockpit.models import Instance, Release
+
+
+@dataclass
+class Container:
+    id: str
+    name: str
+    state: str
+    labels: dict[str, str]
+    restarts: int = 0
+    health: str = "unknown"
+    started_at: float | None = None
+    created: float = 0.0
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def label(self, key: str, default: str = "") -> str:
+        return self.labels.get(f"{cmd.LABEL}.{key}", default)
+
+    @property
+    def release_id(self) -> str:
+        return self.label("release")
+
+    @property
+    def slot(self) -> str:
+        return self.label("slot")
+
+    @property
+    def running(self) -> bool:
+        return self.state in ("running", "restarting")
+
+    @property
+    def created_at(self) -> float:
+        try:
+            return float(self.label("created-at", "0"))
+        except ValueError:
+            return 0.0
+
+    def release(self, app: str, env: str, status: str = "") -> Release:
+        return Release(
+            id=self.release_id, app=app, env=env, image=self.label("image"),
+            digest=self.label("digest"), config_hash=self.label("config-hash"),
+            secrets_digest=self.label("secrets-digest"), source_rev=self.label("source-rev") or None,
+            created_at=self.created_at, created_by=self.label("created-by"), status=status,
+            promoted_from=self.label("promoted-from") or None,
+            meta={"container": self.name, "slot": self.slot},
+        )
+
+    def instance(self, serving: bool, location: str) -> Instance:
+        return Instance(id=self.id[:12], name=self.name, state=self.state,
+                        release_id=self.release_id, image=self.label("digest") or None,
+                        health=self.health, restarts=self.restarts, started_at=self.started_at,
+                        serving=serving, location=location)
+
+
+def _parse_time(text: str | None) -> float | None:
+    if not text or text.startswith("0001-"):
+        return None
+    try:
+        head = text.rstrip("Z").split(".")[0]
+        return datetime.fromisoformat(head + "+00:00").timestamp()
+    except ValueError:
+        return None
+
+
+class Host:
+    def __init__(self, transport: SshTransport, settings: Any, app: str, env: str) -> None:
+        self.t = transport
+        self.s = settings
+        self.app = app
+        self.env = env
+        self._layout: cmd.Layout | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.app}-{self.env}"
+
+    @property
+    def layout(self) -> cmd.Layout:
+        if self._layout is None:
+            home = self.t.run(cmd.home(), step="connect", idempotent=True).stdout.strip()
+            if not home.startswith("/"):
+                raise ProviderError(f"the SSH user's home is not an absolute path: {home!r}",
+                                    where=self.t.where)
+            self._layout = cmd.Layout(home=home, app=self.app, env=self.env)
+        return self._layout
+
+    @property
+    def base_name(self) -> str:
+        return self.s.container_name or self.key
+
+    def container_name(self, release_id: str) -> str:
+        return f"{self.base_name}-{cmd.safe_name(release_id)}"
+
+    def run(self, argv: list[str], *, step: str, **kw: Any):
+        return self.t.run(argv, step=step, **kw)
+
+    # ------------------------------------------------------------------ loopback channels
+
+    def _exchange(self, port: int, payload: bytes, timeout: float) -> bytes:
+        chan = self.t.open_tcp(port)
+        try:
+            chan.settimeout(timeout)
+            chan.sendall(payload)
+            data = bytearray()
+            while True:
+                chunk = chan.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            return bytes(data)
+        finally:
+            chan.close()
+
+    def switch_api(self, command: str, *, step: str = "switch", timeout: float = 10.0) -> str:
+        """Send one line to HAProxy's runtime API (loopback, through SSH)."""
+        try:
+            out = self._exchange(self.s.switch_admin_port, (command + "\n").encode(), timeout)
+        except OSError as exc:
+            raise ProviderError(
+                f"the switch (HAProxy runtime API on 127.0.0.1:{self.s.switch_admin_port}) did "
+                f"not answer `{command}`: {exc}", where=f"{self.t.where} step {step}",
+                hint=f"run `cockpit setup {self.env}` to start it",
+            ) from None
+        text = out.decode(errors="replace")
+        lowered = text.lower()
+        if "unknown command" in lowered or "no such" in lowered or "can't find" in lowered:
+            raise ProviderError(f"the switch refused `{command}`: {text.strip()}",
+                                where=f"{self.t.where} step {step}",
+                                hint=f"run `cockpit setup {self.env}` to write its config")
+        return text
+
+    def slot_states(self) -> dict[str, haproxy.SlotState]:
+        return haproxy.parse_servers_state(self.switch_api(haproxy.state_command(self.key),
+                                                           step="read switch"))
+
+    def switch_alive(self) -> bool:
+        try:
+            self._exchange(self.s.switch_admin_port, b"show info\n", 3.0)
+            return True
+        except (OSError, ProviderError):
+            return False
+
+    def sessions(self) -> dict[str, int]:
+        return haproxy.parse_current_sessions(self.switch_api(haproxy.stat_command(),
+                                                              step="drain"), self.key)
+
+    def probe(self, port: int, path: str, host_header: str, timeout: float) -> HealthSample:
+        """GET path on the host's 127.0.0.1:port with the environment's Host header."""
+        url = f"http://127.0.0.1:{port}{path} (on {self.s.host}, Host: {host_header})"
+        request = (f"GET {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: cockpit-gate\r\n"
+                   "Connection: close\r\n\r\n").encode()
+        started = time.monotonic()
+        try:
+            data = self._exchange(port, request, timeout)
+        except Exception as exc:  # channel refused, timeout, link loss
+            ms = round((time.monotonic() - started) * 1000, 1)
+            return HealthSample(ok=False, status=None, latency_ms=ms, url=url,
+                                error=f"no answer: {exc or type(exc).__name__}", env=self.env)
+        ms = round((time.monotonic() - started) * 1000, 1)
+        line = data.split(b"\r\n", 1)[0].decode(errors="replace")
+        parts = line.split(" ")
+        status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+        if status is None:
+            return HealthSample(ok=False, status=None, latency_ms=ms, url=url,
+                                error="connection closed without an HTTP answer"
+                                if not data else f"not HTTP: {line[:80]!r}", env=self.env)
+        ok = 200 <= status < 300
+        return HealthSample(ok=ok, status=status, latency_ms=ms, url=url,
+                            error="" if ok else f"HTTP {status}", env=self.env)
+
+    # ------------------------------------------------------------------ containers
+
+    def containers(self) -> list[Container]:
+        ids = self.run(cmd.docker_ps_ids(self.app, self.env), step="read containers",
+                       idempotent=True).stdout.split()
+        if not ids:
+            return []
+        result = self.run(cmd.docker_inspect(ids), step="read containers", check=False,
+                          idempotent=True)
+        if not result.ok and not result.stdout.strip():
+            raise self.t.failure(result, "read containers")
+        found = []
+        for raw in json.loads(result.stdout or "[]"):
+            state = raw.get("State", {})
+            found.append(Container(
+                id=raw["Id"], name=raw["Name"].lstrip("/"), state=state.get("Status", "unknown"),
+                labels=raw.get("Config", {}).get("Labels") or {},
+                restarts=raw.get("RestartCount", 0),
+                health=(state.get("Health") or {}).get("Status", "unknown"),
+                started_at=_parse_time(state.get("StartedAt")),
+                created=_parse_time(raw.get("Created")) or 0.0, raw=raw,
+            ))
+        found.sort(key=lambda c: (c.created_at, c.created), reverse=True)
+        return found
+
+    def release_records(self) -> dict[str, dict[str, Any]]:
+        out = self.run(cmd.read_release_files(self.layout.releases_dir), step="read releases",
+                       idempotent=True).stdout
+        records = {}
+        for line in out.splitlines():
+            line = line.strip()
+            if line:
+                try:
+                    data = json.loads(line)
+                    records[data["id"]] = data
+                except (ValueError, KeyError):
+                    continue
+        return records
+
+    def write_record(self, release: Release, status: str) -> None:
+        data = release.to_dict()
+        data["status"] = status
+        data["recorded_at"] = time.time()
+        self.run(cmd.write_file(self.layout.release_file(release.id), "600"), step="record",
+                 stdin=json.dumps(data, sort_keys=True), idempotent=True)
+
+    def set_status(self, records: dict[str, dict[str, Any]], release_id: str, status: str) -> None:
+        data = records.get(release_id)
+        if data is None or data.get("status") == status:
+            return
+        data = {**data, "status": status, "recorded_at": time.time()}
+        records[release_id] = data
+        self.run(cmd.write_file(self.layout.release_file(release_id), "600"), step="record",
+                 stdin=json.dumps(data, sort_keys=True), idempotent=True)
+
+    def logs_tail(self, name: str, lines: int = 50) -> list[str]:
+        result = self.run(cmd.docker_logs_merged(name, lines), step="logs", check=False)
+        text = result.stdout.strip()
+        return text.splitlines()[-lines:] if text else []
