@@ -5,11 +5,13 @@ debootstrap a minimal bookworm (with Python's standard library, so an app or a t
 HTTP with `python3 -m http.server`) from the machine's own Debian mirror and `docker import`
 it. The rootfs tarball is cached in the lab dir so a restarted engine re-imports it in seconds.
 
-Builds: the engine's default config works for `docker build` (docker SDK / legacy builder):
-`FROM cockpit-lab/base:bookworm` plus COPY/ENV/CMD and RUN steps that need no network. A RUN
-step gets a container on the default bridge, which is fine as long as it sends no traffic;
-pass `network_mode="none"` (SDK) or `--network none` to make that explicit. Containers that
-serve something run with `--network host` and listen on loopback (the network rule).
+Builds (checked on this machine, engine 20.10 from docker.io, client 28 without buildx): the
+docker SDK's `images.build(..., buildargs={"BASE": ...})` works with the default network and
+with `network_mode="none"`; the CLI's `docker build` falls back to the legacy builder with a
+deprecation notice (`DOCKER_BUILDKIT=0` silences it). `FROM cockpit-lab/base:bookworm` with
+RUN/COPY/ENV/CMD works; a RUN step's container sits on the default bridge, which is fine as
+long as it sends no traffic (`network_mode="none"` makes that explicit). Containers that serve
+something run with `--network host` and listen on loopback (the network rule).
 """
 
 from __future__ import annotations
