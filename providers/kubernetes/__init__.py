@@ -1,13 +1,957 @@
-"""The kubernetes provider (work in progress: see its issue). Heavy libraries are imported lazily."""
+"""The Kubernetes provider: a Deployment per environment, gated on kubectl's rollout logic.
+
+Live state is the Deployment and its ReplicaSets: each revision's pod template carries the release
+record (`cockpit.dev/release`, names and digests only) and `kubernetes.io/change-cause`, so any
+machine with the kubeconfig sees the release history. A deploy server-side-applies (field manager
+`cockpit`) an immutable per-release Secret, the Deployment (image pinned by digest, probes on the
+health path, `maxUnavailable: 0`), a Service and, with a domain, an Ingress for cert-manager. The
+gate is kubectl's `rollout status`, plus crash-loop/restart detection on the new ReplicaSet's pods,
+plus N consecutive 2xx on the health path through the API server's service proxy; a failed gate
+runs kubectl's `rollout undo` automatically and raises GateFailed with the pods' last log lines.
+
+`kubernetes` and `docker` are imported inside functions: importing this module stays cheap.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from cockpit.providers.kubernetes import manifests as m
+from cockpit.providers.kubernetes import rollout as ro
 from cockpit.providers.kubernetes.settings import KubernetesSettings
+
+from cockpit.errors import GateFailed, LockHeld, ProviderError
+from cockpit.events import (
+    Emit,
+    HealthSample,
+    LogLine,
+    Message,
+    StepFailed,
+    StepFinished,
+    StepSkipped,
+    StepStarted,
+    Timer,
+)
+from cockpit.models import (
+    DomainStatus,
+    Finding,
+    Instance,
+    LiveState,
+    LockInfo,
+    Plan,
+    Release,
+    Step,
+    TlsInfo,
+)
+from cockpit.redaction import redact
+
+if TYPE_CHECKING:
+    from cockpit.providers.kubernetes.kube import Kube
+
+    from cockpit.config import Environment
+    from cockpit.provider import Context
+
+EVENTS_THAT_MATTER = frozenset({
+    "FailedScheduling", "BackOff", "Unhealthy", "Failed", "FailedCreate",
+    "ProgressDeadlineExceeded", "FailedMount", "Evicted", "OOMKilling",
+})
+POLL = 0.1
 
 
 class KubernetesProvider:
     name = "kubernetes"
     settings_model = KubernetesSettings
 
-    def __init__(self, ctx) -> None:
+    def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self._kubes: dict[str, Kube] = {}
+        self._locks: dict[str, int] = {}  # namespace -> re-entrancy depth held by this process
+
+    # ------------------------------------------------------------------ plumbing
+
+    def kube(self, env: Environment) -> Kube:
+        from cockpit.providers.kubernetes.kube import Kube
+
+        s = env.settings
+        key = f"{s.kubeconfig}|{s.context}|{s.namespace}"
+        if key not in self._kubes:
+            root = getattr(self.ctx.config, "root", None)
+            self._kubes[key] = Kube(s.kubeconfig, s.context, root=root, namespace=s.namespace)
+        return self._kubes[key]
+
+    def close(self) -> None:
+        for kube in self._kubes.values():
+            kube.close()
+        self._kubes.clear()
+
+    @staticmethod
+    def _step(emit: Emit, env: Environment, step: str, title: str):
+        emit(StepStarted(step=step, title=title, env=env.name))
+        return Timer()
+
+    # ------------------------------------------------------------------ preflight / setup
+
+    def preflight(self, env: Environment) -> list[Finding]:
+        from cockpit.providers.kubernetes.kube import ApiFailure
+
+        s = env.settings
+        where = f"{s.context or 'current-context'}/{s.namespace}"
+        findings: list[Finding] = []
+        try:
+            kube = self.kube(env)
+        except ProviderError as exc:
+            return [Finding("k8s.kubeconfig", "error", exc.what, where=s.kubeconfig, fix=exc.hint)]
+        try:
+            version = kube.version()
+            findings.append(Finding("k8s.reachable", "info",
+                                    f"API server {kube.host} answers (Kubernetes "
+                                    f"{version.get('gitVersion', '?')})", where=where))
+        except ApiFailure as exc:
+            return [*findings, Finding("k8s.reachable", "error", exc.what, where=where,
+                                       fix=exc.hint)]
+        try:
+            exists = kube.namespace_exists()
+        except ApiFailure as exc:
+            if exc.status != 403:
+                return [*findings, Finding("k8s.namespace", "error", exc.what, where=where)]
+            exists = None
+        if exists is False:
+            allowed, _ = kube.can("create", "", "namespaces")
+            if allowed and s.create_namespace:
+                findings.append(Finding("k8s.namespace", "info",
+                                        f"namespace {s.namespace!r} does not exist; setup and "
+                                        "deploy will create it", where=where))
+            else:
+                findings.append(Finding(
+                    "k8s.namespace", "error",
+                    f"namespace {s.namespace!r} does not exist and cockpit may not create it",
+                    where=where,
+                    fix=f"ask a cluster admin: kubectl create namespace {s.namespace}"))
+        for verb, group, resource, sub in m.access_checks(env):
+            allowed, reason = kube.can(verb, group, resource, sub, namespace=s.namespace)
+            if not allowed:
+                res = resource + (f"/{sub}" if sub else "")
+                api = f"{group}/" if group else ""
+                findings.append(Finding(
+                    f"k8s.rbac.{res.replace('/', '.')}.{verb}", "error",
+                    f"not allowed to {verb} {api}{res} in namespace {s.namespace!r}"
+                    + (f" ({reason})" if reason else ""),
+                    where=where,
+                    fix=f"kubectl create role cockpit --verb={verb} --resource={resource}"
+                        f"{'.' + group if group else ''} -n {s.namespace} (and bind it to the "
+                        "kubeconfig user)"))
+        if not any(f.severity == "error" for f in findings):
+            findings.append(Finding("k8s.rights", "info",
+                                    "rights for deployments, services, secrets, pods/log, "
+                                    "leases" + (", ingresses" if env.domain else "") + " granted",
+                                    where=where))
+        if env.domain and not s.cert_issuer:
+            findings.append(Finding("k8s.tls", "warning",
+                                    f"domain {env.domain} has no cert-manager issuer: the "
+                                    "Ingress will serve without TLS", where=where,
+                                    fix="set cert_issuer = \"<ClusterIssuer>\" in the environment"))
+        return findings
+
+    def setup(self, env: Environment, emit: Emit) -> list[Finding]:
+        kube = self.kube(env)
+        timer = self._step(emit, env, "namespace", f"namespace {env.settings.namespace}")
+        if kube.namespace_exists():
+            emit(StepSkipped(step="namespace", reason="exists", env=env.name))
+            return []
+        if not env.settings.create_namespace:
+            raise ProviderError(f"namespace {env.settings.namespace!r} does not exist",
+                                where=kube.where,
+                                hint=f"kubectl create namespace {env.settings.namespace}")
+        kube.apply(m.namespace(env))
+        emit(StepFinished(step="namespace", detail="created", env=env.name,
+                          seconds=timer.seconds()))
+        return []
+
+    # ------------------------------------------------------------------ live state
+
+    def _release_of(self, rs: dict[str, Any], env: Environment) -> Release:
+        template = rs["spec"]["template"]
+        ann = (template.get("metadata") or {}).get("annotations") or {}
+        labels = (template.get("metadata") or {}).get("labels") or {}
+        image = (template["spec"]["containers"] or [{}])[0].get("image", "")
+        try:
+            data = json.loads(ann.get(m.RELEASE_ANNOTATION) or "{}")
+        except ValueError:
+            data = {}
+        if not data:  # a revision made outside cockpit (kubectl set image, ...)
+            data = {"id": f"rev{ro.revision(rs)}", "app": env.app.name, "env": env.name,
+                    "image": image, "digest": image.split("@", 1)[1] if "@" in image else "",
+                    "config_hash": ""}
+            data["created_by"] = "outside cockpit"
+        release = Release.from_dict(data)
+        rs_ann = rs["metadata"].get("annotations") or {}
+        gate = rs_ann.get(m.GATE_ANNOTATION)
+        release.status = {"passed": "healthy", "failed": "failed"}.get(gate or "", "pending")
+        release.meta = {
+            "revision": ro.revision(rs),
+            "replicaset": rs["metadata"]["name"],
+            "change_cause": rs_ann.get(m.CHANGE_CAUSE, ""),
+            "namespace": env.settings.namespace,
+            "pod_template_hash": labels.get(ro.HASH_LABEL),
+        }
+        if gate == "failed":
+            release.meta["gate_reason"] = rs_ann.get(m.GATE_REASON_ANNOTATION, "")
+        return release
+
+    def live(self, env: Environment) -> LiveState:
+        from cockpit.providers.kubernetes.kube import ApiFailure
+
+        kube = self.kube(env)
+        state = LiveState(env=env.name, provider=self.name)
+        state.extra["namespace"] = env.settings.namespace
+        d = kube.deployment(m.app_name(env))
+        if d is None:
+            state.extra["rollout"] = "no deployment yet"
+            state.lock = self.lock_info(env)
+            return state
+        rss = ro.owned_replicasets(d, kube.replicasets(ro.label_selector(d)))
+        current_rs = ro.current_replicaset(d, rss)
+        status = ro.rollout_status(d)
+        for rs in rss:
+            release = self._release_of(rs, env)
+            if rs is current_rs:
+                if release.status == "pending" and status.state == "done":
+                    release.status = "pending"  # serving, gate not recorded: the store decides
+                state.current = release
+            elif release.status == "healthy":
+                release.status = "superseded"
+            state.releases.append(release)
+        pods = kube.pods(ro.label_selector(d))
+        for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
+            state.instances.append(_instance(pod))
+        st = d.get("status") or {}
+        state.extra.update({
+            "revision": ro.revision(d),
+            "replicas": {"wanted": (d.get("spec") or {}).get("replicas", 1),
+                         "ready": st.get("readyReplicas") or 0,
+                         "updated": st.get("updatedReplicas") or 0,
+                         "available": st.get("availableReplicas") or 0},
+            "restarts": sum(i.restarts for i in state.instances),
+            "rollout": status.message,
+            "rollout_state": status.state,
+            "change_cause": (d["metadata"].get("annotations") or {}).get(m.CHANGE_CAUSE, ""),
+        })
+        try:
+            state.extra["events"] = self._events(kube, d, rss, pods)
+        except ApiFailure:
+            state.extra["events"] = []
+        if state.current is not None:
+            template_image = d["spec"]["template"]["spec"]["containers"][0].get("image")
+            if template_image != state.current.image:
+                state.drift.append(f"image changed outside cockpit: {template_image}")
+        wanted = (d.get("spec") or {}).get("replicas", 1)
+        if wanted != env.common.replicas:
+            state.drift.append(f"replicas: cluster wants {wanted}, cockpit.toml says "
+                               f"{env.common.replicas}")
+        state.lock = self.lock_info(env)
+        if env.domain and env.settings.cert_issuer:
+            cert = self._certificate(env)
+            state.tls = cert
+            state.extra["certificate"] = cert.to_dict() if cert else None
+        return state
+
+    def _events(self, kube: Kube, d: dict[str, Any], rss: list[dict[str, Any]],
+                pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        ours = {o["metadata"]["uid"] for o in [d, *rss, *pods]}
+        ours_names = {o["metadata"]["name"] for o in [d, *rss, *pods]}
+        out = []
+        for ev in kube.events():
+            inv = ev.get("involvedObject") or {}
+            if ev.get("reason") not in EVENTS_THAT_MATTER:
+                continue
+            if inv.get("uid") not in ours and inv.get("name") not in ours_names:
+                continue
+            out.append({"reason": ev.get("reason"), "object": f"{inv.get('kind')}/"
+                        f"{inv.get('name')}", "message": redact(ev.get("message") or ""),
+                        "count": ev.get("count") or 1, "type": ev.get("type"),
+                        "last": ev.get("lastTimestamp") or ev.get("eventTime")})
+        out.sort(key=lambda e: e.get("last") or "", reverse=True)
+        return out[:20]
+
+    # ------------------------------------------------------------------ plan / apply
+
+    def plan_deploy(self, env: Environment, release: Release) -> Plan:
+        kube = self.kube(env)
+        ns = env.settings.namespace
+        steps: list[Step] = []
+        notes: list[str] = []
+        previous: Release | None = None
+        changes: dict[str, tuple[Any, Any]] = {}
+        ns_exists = kube.namespace_exists()
+        if not ns_exists:
+            steps.append(Step("namespace", f"create namespace {ns}"))
+        if env.secret_names:
+            steps.append(Step("secret", f"secret {m.secret_name(env, release.id)} "
+                                        f"({len(env.secret_names)} value(s), immutable)"))
+        d = kube.deployment(m.app_name(env)) if ns_exists else None
+        if d is not None:
+            rss = kube.replicasets(ro.label_selector(d))
+            cur = ro.current_replicaset(d, rss)
+            if cur is not None:
+                previous = self._release_of(cur, env)
+                for field in ("image", "digest", "config_hash", "secrets_digest"):
+                    old, new = getattr(previous, field), getattr(release, field)
+                    if old != new:
+                        changes[field] = (old, new)
+            wanted = (d.get("spec") or {}).get("replicas")
+            if wanted != env.common.replicas:
+                changes["replicas"] = (wanted, env.common.replicas)
+        steps.append(Step("deployment",
+                          f"apply deployment {m.app_name(env)} in {ns} "
+                          f"({env.common.replicas} replica(s), image "
+                          f"{m.short_digest(release.digest) or release.image})",
+                          destructive=d is not None))
+        steps.append(Step("service", f"apply service {m.app_name(env)}"))
+        if env.domain:
+            steps.append(Step("ingress", f"apply ingress for {env.domain}"
+                                         + (f" (cert-manager {env.settings.cert_issuer})"
+                                            if env.settings.cert_issuer else "")))
+        steps.append(Step("gate", f"rollout status, pod restarts, {env.gate.count}× 2xx on "
+                                  f"{env.app.health_path}"))
+        if "@sha256:" not in release.image:
+            notes.append(f"image {release.image} is not pinned by digest; the deploy pins it "
+                         "(push it to image_repository or pass repo@sha256:...)")
+        if previous is not None:
+            notes.append(f"on a failed gate: automatic undo to release {previous.id} "
+                         f"(revision {previous.meta.get('revision')})")
+        return Plan(env=env.name, action="deploy", release=release, steps=steps,
+                    previous=previous, notes=notes, changes=changes,
+                    data={"namespace_exists": ns_exists})
+
+    def apply(self, plan: Plan, emit: Emit) -> Release:
+        env = self.ctx.config.env(plan.env)
+        release = plan.release
+        if "@sha256:" not in release.image:
+            raise ProviderError(
+                f"image {release.image!r} is not pinned by digest; Kubernetes nodes must pull "
+                "exactly the release's image",
+                hint="set image_repository so cockpit pushes and pins it, or pass "
+                     "image=repo@sha256:...")
+        with self.lock(env, plan.action):
+            return self._apply(env, plan, release, emit)
+
+    def _apply(self, env: Environment, plan: Plan, release: Release, emit: Emit) -> Release:
+        kube = self.kube(env)
+        if not kube.namespace_exists():
+            self.setup(env, emit)
+        values = self.ctx.secrets.values(env) if env.secret_names else {}
+        if values:
+            timer = self._step(emit, env, "secret", "secret for the release")
+            name = m.secret_name(env, release.id)
+            existing = kube.get(f"read secret {name}", kube.core.read_namespaced_secret, name,
+                                kube.namespace)
+            if existing is None:
+                kube.apply(m.secret(env, release, values))
+            emit(StepFinished(step="secret", detail=f"{name} ({len(values)} value(s))",
+                              env=env.name, seconds=timer.seconds()))
+        timer = self._step(emit, env, "deployment", f"deployment {m.app_name(env)}")
+        d = kube.apply(m.deployment(env, release, with_secret=bool(values)))
+        emit(StepFinished(step="deployment", detail=f"generation {d['metadata'].get('generation')}",
+                          env=env.name, seconds=timer.seconds()))
+        timer = self._step(emit, env, "service", f"service {m.app_name(env)}")
+        kube.apply(m.service(env))
+        emit(StepFinished(step="service", env=env.name, seconds=timer.seconds()))
+        if env.domain:
+            timer = self._step(emit, env, "ingress", f"ingress {env.domain}")
+            kube.apply(m.ingress(env, env.domain))
+            emit(StepFinished(step="ingress", env=env.name, seconds=timer.seconds()))
+        self._gate_or_undo(env, release, emit, action=plan.action)
+        release.status = "healthy"
+        self._prune_secrets(env)
+        return release
+
+    # ------------------------------------------------------------------ gate
+
+    def _gate_or_undo(self, env: Environment, release: Release, emit: Emit, *, action: str,
+                      undo_to: int = 0) -> dict[str, Any]:
+        """Run the gate; on failure undo (to `undo_to`, default previous) and raise GateFailed."""
+        timer = self._step(emit, env, "gate", "health gate")
+        try:
+            rs = self._gate(env, release, emit)
+        except _GateFailure as failure:
+            emit(StepFailed(step="gate", error=failure.reason, env=env.name))
+            self._fail(env, release, failure, emit, undo_to=undo_to)
+            raise AssertionError("unreachable") from None
+        emit(StepFinished(step="gate", detail=f"revision {ro.revision(rs)} healthy",
+                          env=env.name, seconds=timer.seconds()))
+        self._mark(env, rs, "passed")
+        release.meta.update({"revision": ro.revision(rs), "replicaset": rs["metadata"]["name"],
+                             "namespace": env.settings.namespace})
+        return rs
+
+    def _gate(self, env: Environment, release: Release, emit: Emit) -> dict[str, Any]:
+        kube = self.kube(env)
+        name = m.app_name(env)
+        deadline = time.monotonic() + env.gate.deadline
+        label = m.label_value(release.id)
+        last_msg = ""
+        rs: dict[str, Any] | None = None
+        # 1. kubectl rollout status, plus crash loops / restarts on the new ReplicaSet's pods
+        while True:
+            d = kube.deployment(name)
+            if d is None:
+                raise _GateFailure(f"deployment {name} disappeared during the rollout", None)
+            status = ro.rollout_status(d)
+            rss = kube.replicasets(ro.label_selector(d))
+            cur = ro.current_replicaset(d, rss) if status.message and (
+                d["metadata"].get("generation", 0) <= (d.get("status") or {}).get(
+                    "observedGeneration", 0)) else None
+            if cur is not None:
+                cur_label = ((cur["spec"]["template"].get("metadata") or {}).get("labels")
+                             or {}).get("release")
+                if cur_label != label:
+                    raise _GateFailure(f"another rollout replaced release {release.id} "
+                                       f"(revision {ro.revision(cur)} runs {cur_label})", cur)
+                rs = cur
+                hash_ = (cur["metadata"].get("labels") or {}).get(ro.HASH_LABEL)
+                pods = kube.pods(f"{ro.label_selector(d)},{ro.HASH_LABEL}={hash_}")
+                problems = ro.pod_problems(pods, env.settings.max_restarts)
+                if problems:
+                    raise _GateFailure("; ".join(problems), cur, pods)
+            if status.state == "failed":
+                raise _GateFailure(status.message, rs)
+            if status.state == "done" and rs is not None:
+                break
+            if status.message != last_msg:
+                emit(Message(status.message, env=env.name))
+                last_msg = status.message
+            if time.monotonic() > deadline:
+                raise _GateFailure(f"rollout not finished after {env.gate.deadline:g}s: "
+                                   f"{status.message}", rs)
+            time.sleep(POLL)
+        # 2. N consecutive 2xx on the health path, through the Service
+        ok_in_row = 0
+        while ok_in_row < env.gate.count:
+            sample = self._health_sample(env)
+            emit(sample)
+            ok_in_row = ok_in_row + 1 if sample.ok else 0
+            if ok_in_row >= env.gate.count:
+                break
+            if time.monotonic() > deadline:
+                raise _GateFailure(
+                    f"health check {env.app.health_path} did not answer 2xx "
+                    f"{env.gate.count} times in a row within {env.gate.deadline:g}s "
+                    f"(last: {sample.status or sample.error})", rs)
+            if not sample.ok:
+                hash_ = (rs["metadata"].get("labels") or {}).get(ro.HASH_LABEL)
+                pods = kube.pods(f"app={env.app.name},env={env.name},{ro.HASH_LABEL}={hash_}")
+                problems = ro.pod_problems(pods, env.settings.max_restarts)
+                if problems:
+                    raise _GateFailure("; ".join(problems), rs, pods)
+            time.sleep(env.gate.interval)
+        return rs
+
+    def _health_sample(self, env: Environment) -> HealthSample:
+        from cockpit.providers.kubernetes.kube import ApiFailure
+
+        started = time.monotonic()
+        if env.settings.health_url:
+            import httpx
+
+            url = env.settings.health_url.rstrip("/") + env.app.health_path
+            try:
+                r = httpx.get(url, timeout=env.gate.timeout, follow_redirects=False)
+                code, error = r.status_code, ""
+            except httpx.HTTPError as exc:
+                code, error = None, type(exc).__name__
+        else:
+            kube = self.kube(env)
+            svc = f"{m.app_name(env)}:http"
+            url = (f"{kube.host}/api/v1/namespaces/{kube.namespace}/services/{svc}/proxy"
+                   f"{env.app.health_path}")
+            try:
+                kube.call("health via service proxy",
+                          kube.core.connect_get_namespaced_service_proxy_with_path, svc,
+                          kube.namespace, env.app.health_path.lstrip("/"),
+                          _request_timeout=(5, env.gate.timeout))
+                code, error = 200, ""
+            except ApiFailure as exc:
+                code, error = (exc.status or None), ("" if exc.status else exc.what)
+        ms = round((time.monotonic() - started) * 1000, 1)
+        ok = code is not None and 200 <= code < 300
+        return HealthSample(ok=ok, status=code, latency_ms=ms, url=url, error=error, env=env.name)
+
+    def _fail(self, env: Environment, release: Release, failure: _GateFailure, emit: Emit, *,
+              undo_to: int) -> None:
+        kube = self.kube(env)
+        logs = self._failing_logs(env, failure)
+        if failure.rs is not None:
+            self._mark(env, failure.rs, "failed", failure.reason)
+        timer = self._step(emit, env, "undo", "automatic undo")
+        try:
+            back = self._undo(env, undo_to, f"cockpit auto-rollback: {failure.reason}")
+        except ProviderError as exc:
+            emit(StepFailed(step="undo", error=exc.what, env=env.name))
+            raise GateFailed(f"release {release.id} failed its gate: {failure.reason}; the "
+                             f"automatic undo failed too: {exc.what}", where=kube.where,
+                             hint="inspect with `cockpit status` and roll back by hand",
+                             logs=logs) from None
+        if back is None:
+            emit(StepSkipped(step="undo", reason="no earlier revision to go back to",
+                             env=env.name))
+            raise GateFailed(f"release {release.id} failed its gate: {failure.reason}; there is "
+                             "no earlier revision to go back to", where=kube.where,
+                             hint="fix the release and deploy again", logs=logs)
+        self._wait_rollout(env, env.gate.deadline)
+        back_release = self._release_of(back, env)
+        emit(StepFinished(step="undo", detail=f"back to release {back_release.id}",
+                          env=env.name, seconds=timer.seconds()))
+        for line in logs[-10:]:
+            emit(LogLine(source="gate", line=line, env=env.name))
+        raise GateFailed(f"release {release.id} failed its gate: {failure.reason}; rolled back to "
+                         f"release {back_release.id}", where=kube.where,
+                         hint="see the pods' last log lines; fix and deploy again", logs=logs)
+
+    def _failing_logs(self, env: Environment, failure: _GateFailure) -> list[str]:
+        """The last log lines of the failing pods (previous container when it restarted)."""
+        from cockpit.providers.kubernetes.kube import ApiFailure
+
+        kube = self.kube(env)
+        pods = failure.pods
+        if pods is None and failure.rs is not None:
+            hash_ = (failure.rs["metadata"].get("labels") or {}).get(ro.HASH_LABEL)
+            try:
+                pods = kube.pods(f"app={env.app.name},env={env.name},{ro.HASH_LABEL}={hash_}")
+            except ApiFailure:
+                pods = []
+        out: list[str] = []
+        for pod in (pods or [])[:3]:
+            name = pod["metadata"]["name"]
+            restarted = any(cs.get("restartCount") or (cs.get("lastState") or {}).get(
+                "terminated") for cs in (pod.get("status") or {}).get("containerStatuses") or [])
+            text = ""
+            for previous in ([True, False] if restarted else [False]):
+                try:
+                    text = kube.pod_log(name, tail=20, previous=previous)
+                except ApiFailure:
+                    continue
+                if text.strip():
+                    break
+            out += [f"{name}: {redact(line)}" for line in text.splitlines()[-20:]]
+        return out
+
+    def _mark(self, env: Environment, rs: dict[str, Any], gate: str, reason: str = "") -> None:
+        """Record the gate's verdict on the ReplicaSet itself (live state is the truth)."""
+        kube = self.kube(env)
+        ann: dict[str, str | None] = {m.GATE_ANNOTATION: gate,
+                                      m.GATE_REASON_ANNOTATION: reason[:500] or None}
+        kube.call(f"annotate replicaset {rs['metadata']['name']}",
+                  kube.apps.patch_namespaced_replica_set, rs["metadata"]["name"], kube.namespace,
+                  {"metadata": {"annotations": ann}}, field_manager=m.FIELD_MANAGER,
+                  _content_type="application/merge-patch+json")
+
+    def _wait_rollout(self, env: Environment, timeout: float) -> ro.Status:
+        kube = self.kube(env)
+        deadline = time.monotonic() + timeout
+        while True:
+            d = kube.deployment(m.app_name(env))
+            if d is None:
+                return ro.Status("failed", "deployment is gone")
+            status = ro.rollout_status(d)
+            if status.state != "waiting" or time.monotonic() > deadline:
+                return status
+            time.sleep(POLL)
+
+    def _undo(self, env: Environment, to_revision: int, cause: str) -> dict[str, Any] | None:
+        """kubectl rollout undo; returns the ReplicaSet now serving (None: no history)."""
+        kube = self.kube(env)
+        name = m.app_name(env)
+        d = kube.deployment(name)
+        if d is None:
+            raise ProviderError(f"deployment {name} not found", where=kube.where)
+        rss = kube.replicasets(ro.label_selector(d))
+        if to_revision == 0 and len(ro.owned_replicasets(d, rss)) < 2:
+            return None
+        patch, target = ro.undo_patch(d, rss, to_revision, change_cause=cause[:1000])
+        if patch is not None:
+            kube.call(f"undo deployment {name}", kube.apps.patch_namespaced_deployment, name,
+                      kube.namespace, patch, field_manager=m.FIELD_MANAGER,
+                      _content_type="application/json-patch+json")
+        return target
+
+    # ------------------------------------------------------------------ rollback
+
+    def rollback(self, env: Environment, to: Release, emit: Emit) -> Release:
+        with self.lock(env, "rollback"):
+            kube = self.kube(env)
+            d = kube.deployment(m.app_name(env))
+            if d is None:
+                raise ProviderError(f"nothing to roll back: no deployment {m.app_name(env)}",
+                                    where=kube.where)
+            rss = ro.owned_replicasets(d, kube.replicasets(ro.label_selector(d)))
+            target = next((rs for rs in rss if self._release_of(rs, env).id == to.id), None)
+            if target is None:
+                raise ProviderError(
+                    f"release {to.id} is no longer kept on the cluster (only the last "
+                    f"{env.settings.revision_history} revisions are)", where=kube.where,
+                    hint="deploy its image again instead")
+            current = ro.current_replicaset(d, rss)
+            timer = self._step(emit, env, "secret", "restore the release's secret")
+            self._check_secret(env, target)
+            emit(StepFinished(step="secret", env=env.name, seconds=timer.seconds()))
+            timer = self._step(emit, env, "rollback",
+                               f"undo to revision {ro.revision(target)} (release {to.id})")
+            self._undo(env, ro.revision(target), f"cockpit rollback to release {to.id}")
+            emit(StepFinished(step="rollback", env=env.name, seconds=timer.seconds()))
+            release = self._release_of(target, env)
+            undo_to = ro.revision(current) if current is not None else 0
+            # after the undo, `current`'s revision number is unchanged: undo goes back to it
+            self._gate_or_undo(env, release, emit, action="rollback", undo_to=undo_to)
+            release.status = "healthy"
+            return release
+
+    def _check_secret(self, env: Environment, rs: dict[str, Any]) -> None:
+        kube = self.kube(env)
+        for c in rs["spec"]["template"]["spec"].get("containers") or []:
+            for src in c.get("envFrom") or []:
+                ref = (src.get("secretRef") or {}).get("name")
+                if ref and kube.get(f"read secret {ref}", kube.core.read_namespaced_secret, ref,
+                                    kube.namespace) is None:
+                    raise ProviderError(
+                        f"the secret {ref} that release used is gone; its values cannot be "
+                        "restored", where=kube.where,
+                        hint="deploy the release's image again with the current secrets")
+
+    def _prune_secrets(self, env: Environment) -> None:
+        """Delete per-release Secrets no kept ReplicaSet refers to any more."""
+        kube = self.kube(env)
+        d = kube.deployment(m.app_name(env))
+        if d is None:
+            return
+        used = set()
+        for rs in kube.replicasets(ro.label_selector(d)):
+            for c in rs["spec"]["template"]["spec"].get("containers") or []:
+                for src in c.get("envFrom") or []:
+                    used.add((src.get("secretRef") or {}).get("name"))
+        secrets = kube.call("list secrets", kube.core.list_namespaced_secret, kube.namespace,
+                            label_selector=f"app={env.app.name},env={env.name},"
+                                           f"{m.ROLE_LABEL}=release-secrets")["items"]
+        for sec in secrets:
+            name = sec["metadata"]["name"]
+            if name not in used:
+                kube.get(f"delete secret {name}", kube.core.delete_namespaced_secret, name,
+                         kube.namespace)
+
+    # ------------------------------------------------------------------ logs
+
+    def logs(self, env: Environment, *, follow: bool, since: str | None = None,
+             tail: int | None = None) -> Iterator[LogLine]:
+        from cockpit.providers.kubernetes.logs import LogFollower, parse_since
+
+        try:
+            since_seconds = parse_since(since)
+        except ValueError as exc:
+            raise ProviderError(str(exc)) from None
+        follower = LogFollower(self.kube(env), f"app={env.app.name},env={env.name}", env.name,
+                               follow=follow, since_seconds=since_seconds,
+                               tail=tail if tail is not None else (100 if follow else None))
+        return iter(follower)
+
+    # ------------------------------------------------------------------ secrets / domain
+
+    def set_secrets(self, env: Environment, secrets: Mapping[str, str]) -> None:
+        """Nothing to push now: values reach the cluster with the next deploy.
+
+        Each release gets its own immutable Secret built from the keyring at deploy time, so a
+        changed value goes through a new release and its gate, and a rollback brings back the
+        values the old release ran with. Editing the running release's Secret in place would
+        change what runs without a release or a gate.
+        """
+        return None
+
+    def configure_domain(self, env: Environment, domain: str, emit: Emit) -> DomainStatus:
+        kube = self.kube(env)
+        timer = self._step(emit, env, "ingress", f"ingress for {domain}")
+        if not kube.namespace_exists():
+            self.setup(env, emit)
+        ing = kube.apply(m.ingress(env, domain))
+        emit(StepFinished(step="ingress", env=env.name, seconds=timer.seconds()))
+        status = DomainStatus(domain=domain)
+        lb = ((ing.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        fresh = kube.get("read ingress", kube.net.read_namespaced_ingress, m.app_name(env),
+                         kube.namespace) or ing
+        lb = ((fresh.get("status") or {}).get("loadBalancer") or {}).get("ingress") or lb
+        for entry in lb:
+            if entry.get("ip"):
+                status.records_to_create.append({"type": "A", "name": domain,
+                                                 "value": entry["ip"]})
+            elif entry.get("hostname"):
+                status.records_to_create.append({"type": "CNAME", "name": domain,
+                                                 "value": entry["hostname"]})
+        if not env.settings.cert_issuer:
+            status.status = "unknown"
+            emit(Message(f"no cert_issuer set: {domain} is served without TLS", level="warning",
+                         env=env.name))
+            return status
+        timer = self._step(emit, env, "certificate", "cert-manager certificate")
+        deadline = time.monotonic() + min(env.gate.deadline, 30)
+        tls = self._certificate(env)
+        while (tls is None or (not tls.ok and not tls.error)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            tls = self._certificate(env)
+        status.tls = tls
+        if tls is not None and tls.ok:
+            status.status = "issued"
+            emit(StepFinished(step="certificate", detail=f"ready, {tls.days_left} days left",
+                              env=env.name, seconds=timer.seconds()))
+        elif tls is not None and tls.error:
+            status.status = "failed" if "failed" in tls.error.lower() else "pending"
+            emit(StepFailed(step="certificate", error=tls.error, env=env.name))
+        else:
+            status.status = "pending"
+            emit(StepFinished(step="certificate", detail="pending", env=env.name,
+                              seconds=timer.seconds()))
+        address = next((e.get("ip") or e.get("hostname") for e in lb), None)
+        probed = _tls_probe(address, domain, env.common.acme_ca_root)
+        if probed is not None:
+            status.tls = probed
+        return status
+
+    def _certificate(self, env: Environment) -> TlsInfo | None:
+        """cert-manager's Certificate for the Ingress TLS secret (ingress-shim names it so)."""
+        from cockpit.providers.kubernetes.kube import ApiFailure
+
+        kube = self.kube(env)
+        try:
+            cert = kube.get("read certificate", kube.custom.get_namespaced_custom_object,
+                            "cert-manager.io", "v1", kube.namespace, "certificates",
+                            m.tls_secret_name(env))
+        except ApiFailure as exc:
+            return TlsInfo(ok=False, error=f"cannot read the Certificate: {exc.what}")
+        if cert is None:
+            return None
+        st = cert.get("status") or {}
+        ready = next((c for c in st.get("conditions") or [] if c.get("type") == "Ready"), None)
+        not_after = _parse_time(st.get("notAfter"))
+        days = int((not_after - time.time()) // 86400) if not_after else None
+        issuer = ((cert.get("spec") or {}).get("issuerRef") or {}).get("name")
+        names = list((cert.get("spec") or {}).get("dnsNames") or [])
+        if ready and ready.get("status") == "True":
+            return TlsInfo(ok=True, issuer=issuer, names=names, not_after=not_after,
+                           days_left=days)
+        reason = ready.get("reason") if ready else None
+        error = None
+        if ready and reason not in (None, "DoesNotExist", "InProgress", "Issuing"):
+            error = f"{reason}: {ready.get('message', '')}"
+        return TlsInfo(ok=False, issuer=issuer, names=names, not_after=not_after,
+                       days_left=days, error=error)
+
+    # ------------------------------------------------------------------ lock
+
+    def lock_info(self, env: Environment) -> LockInfo | None:
+        from cockpit.providers.kubernetes.kube import ApiFailure
+
+        kube = self.kube(env)
+        try:
+            lease = kube.get("read lease", kube.coord.read_namespaced_lease, m.lease_name(env),
+                             kube.namespace)
+        except ApiFailure:
+            return None
+        if lease is None:
+            return None
+        info = _lock_info(lease)
+        if info.expires_at < time.time():
+            return None
+        return info
+
+    def acquire_lock(self, env: Environment, command: str) -> LockInfo:
+        """Take the environment's Lease, or raise LockHeld naming who holds it."""
+        from cockpit.providers.kubernetes.kube import ApiFailure
+
+        from cockpit.state import whoami
+
+        kube = self.kube(env)
+        ns = env.settings.namespace
+        if self._locks.get(ns):
+            self._locks[ns] += 1
+            return self.lock_info(env)  # type: ignore[return-value]
+        if not kube.namespace_exists():
+            self.setup(env, lambda _e: None)
+        me, pid, now = whoami(), os.getpid(), time.time()
+        ttl = env.settings.lock_ttl
+        name = m.lease_name(env)
+        existing = kube.get("read lease", kube.coord.read_namespaced_lease, name, ns)
+        body = m.lease(env, me, ttl, now, command=command, pid=pid)
+        try:
+            if existing is None:
+                kube.call("create lease", kube.coord.create_namespaced_lease, ns, body)
+            else:
+                info = _lock_info(existing)
+                mine = info.holder == me and info.pid == pid
+                if info.expires_at > now and not mine:
+                    raise LockHeld(
+                        f"environment {env.name!r} is locked by {info.holder} "
+                        f"({info.command}, pid {info.pid}) until "
+                        f"{time.strftime('%H:%M:%S', time.localtime(info.expires_at))}",
+                        where=f"lease {ns}/{name}",
+                        hint="wait for it to finish, or `cockpit lock release "
+                             f"{env.name}` if you are sure it is stale")
+                body["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
+                kube.call("take lease", kube.coord.replace_namespaced_lease, name, ns, body)
+        except ApiFailure as exc:
+            if exc.status == 409:
+                raise LockHeld(f"environment {env.name!r} was locked by someone else just now",
+                               where=f"lease {ns}/{name}", hint="try again in a moment") from None
+            raise
+        self._locks[ns] = 1
+        return _lock_info(body)
+
+    def release_lock(self, env: Environment, *, force: bool = False) -> bool:
+        from cockpit.state import whoami
+
+        kube = self.kube(env)
+        ns = env.settings.namespace
+        if self._locks.get(ns, 0) > 1 and not force:
+            self._locks[ns] -= 1
+            return False
+        self._locks.pop(ns, None)
+        lease = kube.get("read lease", kube.coord.read_namespaced_lease, m.lease_name(env), ns)
+        if lease is None:
+            return False
+        info = _lock_info(lease)
+        if not force and (info.holder != whoami() or info.pid != os.getpid()):
+            return False
+        kube.get("delete lease", kube.coord.delete_namespaced_lease, m.lease_name(env), ns)
+        return True
+
+    @contextmanager
+    def lock(self, env: Environment, command: str) -> Iterator[LockInfo]:
+        info = self.acquire_lock(env, command)
+        try:
+            yield info
+        finally:
+            try:
+                self.release_lock(env)
+            except ProviderError:
+                pass  # the lease expires by itself after lock_ttl
+
+    # ------------------------------------------------------------------ reconcile
+
+    def reconcile(self, env: Environment, journal: list[dict[str, Any]], emit: Emit) -> str:
+        """An interrupted deploy: keep it if its rollout is healthy, else undo it."""
+        kube = self.kube(env)
+        d = kube.deployment(m.app_name(env))
+        if d is None:
+            return "no deployment on the cluster; nothing to finish or undo"
+        rss = kube.replicasets(ro.label_selector(d))
+        cur = ro.current_replicaset(d, rss)
+        status = self._wait_rollout(env, min(env.gate.deadline, 30))
+        release = self._release_of(cur, env) if cur is not None else None
+        if release is None:
+            return f"rollout state: {status.message}"
+        if release.status in ("healthy", "failed"):
+            return f"release {release.id} already {release.status} (revision {ro.revision(cur)})"
+        hash_ = release.meta.get("pod_template_hash")
+        pods = kube.pods(f"{ro.label_selector(d)},{ro.HASH_LABEL}={hash_}")
+        problems = ro.pod_problems(pods, env.settings.max_restarts)
+        if status.state == "done" and not problems:
+            sample = self._health_sample(env)
+            if sample.ok:
+                self._mark(env, cur, "passed")
+                return f"release {release.id} finished rolling out and answers; kept"
+            problems = [f"health check answered {sample.status or sample.error}"]
+        reason = "; ".join(problems) or status.message
+        self._mark(env, cur, "failed", reason)
+        back = self._undo(env, 0, f"cockpit reconcile: {reason}")
+        if back is None:
+            return f"release {release.id} is unhealthy ({reason}) and has no earlier revision"
+        self._wait_rollout(env, env.gate.deadline)
+        return (f"release {release.id} was unhealthy ({reason}); rolled back to release "
+                f"{self._release_of(back, env).id}")
+
+    # ------------------------------------------------------------------ build
+
+    def build(self, env: Environment, emit: Emit) -> tuple[str, str]:
+        """Build with the docker SDK, push to `image_repository`: (repo@digest, digest)."""
+        from cockpit.providers.kubernetes.build import build_and_push
+
+        repo = env.settings.image_repository
+        if not repo:
+            raise ProviderError(
+                "a Kubernetes deploy needs an image in a registry the cluster can pull from",
+                hint="set image_repository = \"registry.example.com/app\" in the environment")
+        return build_and_push(self.ctx.config, repo, emit, env_name=env.name)
+
+
+class _GateFailure(Exception):
+    def __init__(self, reason: str, rs: dict[str, Any] | None,
+                 pods: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.rs = rs
+        self.pods = pods
+
+
+def _parse_time(text: str | None) -> float | None:
+    if not text:
+        return None
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _lock_info(lease: dict[str, Any]) -> LockInfo:
+    spec = lease.get("spec") or {}
+    ann = lease["metadata"].get("annotations") or {}
+    renewed = _parse_time(spec.get("renewTime")) or time.time()
+    acquired = _parse_time(spec.get("acquireTime")) or renewed
+    pid = ann.get("cockpit.dev/pid")
+    return LockInfo(holder=spec.get("holderIdentity") or "?",
+                    pid=int(pid) if pid and pid.isdigit() else None,
+                    command=ann.get("cockpit.dev/command", "?"), acquired_at=acquired,
+                    expires_at=renewed + float(spec.get("leaseDurationSeconds") or 0))
+
+
+def _instance(pod: dict[str, Any]) -> Instance:
+    meta, status = pod["metadata"], pod.get("status") or {}
+    cs = (status.get("containerStatuses") or [{}])[0]
+    state = cs.get("state") or {}
+    ready = ro.pod_ready(pod)
+    if "waiting" in state:
+        phase = state["waiting"].get("reason") or "waiting"
+    elif "terminated" in state:
+        phase = "exited"
+    elif "running" in state:
+        phase = "running"
+    else:
+        phase = (status.get("phase") or "pending").lower()
+    if ready:
+        health = "healthy"
+    elif phase in ro.BAD_WAITING:
+        health = "unhealthy"
+    elif phase == "running":
+        health = "starting"
+    else:
+        health = "unknown"
+    started = _parse_time((state.get("running") or {}).get("startedAt"))
+    return Instance(id=meta.get("uid", meta["name"]), name=meta["name"], state=phase,
+                    release_id=(meta.get("labels") or {}).get("release"),
+                    image=cs.get("image") or (pod.get("spec", {}).get("containers") or [{}])[0]
+                    .get("image"), health=health, restarts=int(cs.get("restartCount") or 0),
+                    started_at=started, serving=ready,
+                    location=(pod.get("spec") or {}).get("nodeName"))
+
+
+def _tls_probe(address: str | None, domain: str, ca_file: str | None) -> TlsInfo | None:
+    """The core's live TLS probe against the Ingress address, when that answers on 443."""
+    if not address:
+        return None
+    from cockpit.probes import check_tls
+
+    info = check_tls(address, 443, domain, ca_file=ca_file, timeout=3.0)
+    if info.error and "handshake" in info.error:
+        return None  # not reachable from here: cert-manager's status is what we report
+    return info

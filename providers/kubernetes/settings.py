@@ -24,10 +24,28 @@ class KubernetesSettings(ProviderSettings):
         None, json_schema_extra={"expect": "a cert-manager ClusterIssuer name"}
     )
     cpu: str | None = Field(None, json_schema_extra={"expect": "a CPU quantity like \"250m\""})
-    memory: str | None = Field(None, json_schema_extra={"expect": "a memory quantity like \"256Mi\""})
+    memory: str | None = Field(
+        None, json_schema_extra={"expect": "a memory quantity like \"256Mi\""}
+    )
     progress_deadline: int = Field(
         600, ge=1, le=3600, json_schema_extra={"expect": "seconds, 1-3600"}
     )
+    revision_history: int = Field(
+        10, ge=1, le=100, json_schema_extra={"expect": "an integer 1-100 (kept ReplicaSets)"}
+    )
+    service_port: int = Field(
+        80, ge=1, le=65535, json_schema_extra={"expect": "an integer 1-65535"}
+    )
+    max_restarts: int = Field(
+        0, ge=0, le=100,
+        json_schema_extra={"expect": "an integer 0-100 (restarts tolerated by the gate)"},
+    )
+    health_url: str | None = Field(
+        None, pattern=r"^https?://",
+        json_schema_extra={"expect": "a URL for the gate (default: the API server's proxy)"},
+    )
+    create_namespace: bool = Field(True, json_schema_extra={"expect": "true or false"})
+    lock_ttl: float = Field(900.0, gt=0, le=86400, json_schema_extra={"expect": "seconds"})
 
     def exclusive(self, app: str, env: str) -> dict[str, tuple[str, Any]]:
         return {"namespace": ("namespace", f"{self.context or ''}/{self.namespace}")}

@@ -1,0 +1,184 @@
+"""A thin layer over the official `kubernetes` client: raw JSON in and out, errors as values.
+
+Every call goes through the generated typed API methods (so the real client and its transport are
+exercised), with `_preload_content=False` so we read plain dicts: the same code works across the
+client's generator change (python-legacy models → pydantic models) and never depends on model
+attribute names. API errors become `ProviderError`s that name the call, the namespace and what to
+do. Imported lazily: `kubernetes` costs ~0.5 s to import.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from cockpit.errors import ProviderError
+
+TIMEOUT = (5, 30)  # (connect, read) seconds for ordinary calls
+APPLY = "application/apply-patch+yaml"
+MERGE = "application/merge-patch+json"
+
+
+class ApiFailure(ProviderError):
+    """A refused or failed API call; `status` is the HTTP status (0 when unreachable)."""
+
+    def __init__(self, what: str, *, status: int = 0, reason: str = "", where: str | None = None,
+                 hint: str | None = None) -> None:
+        super().__init__(what, where=where, hint=hint)
+        self.status = status
+        self.reason = reason
+
+
+class Kube:
+    def __init__(self, kubeconfig: str | None, context: str | None, *, root: Path | None = None,
+                 namespace: str = "default") -> None:
+        from kubernetes import client, config
+        from kubernetes.config.config_exception import ConfigException
+
+        path = kubeconfig
+        if path and root is not None and not Path(path).expanduser().is_absolute():
+            path = str(root / path)
+        if path:
+            path = str(Path(path).expanduser())
+        cfg = client.Configuration()
+        try:
+            config.load_kube_config(config_file=path, context=context, client_configuration=cfg,
+                                    persist_config=False)
+        except (ConfigException, OSError, TypeError, ValueError) as exc:
+            raise ProviderError(
+                f"cannot load kubeconfig {path or '(default: $KUBECONFIG or ~/.kube/config)'}"
+                f"{f' context {context!r}' if context else ''}: {exc}",
+                hint="set `kubeconfig` and `context` in the environment's table of cockpit.toml",
+            ) from None
+        cfg.retries = 1  # an unreachable cluster should fail in seconds, not minutes
+        self.where = f"{context or 'current-context'}/{namespace}"
+        self.namespace = namespace
+        self.host = cfg.host
+        self.api = client.ApiClient(cfg)
+        self.core = client.CoreV1Api(self.api)
+        self.apps = client.AppsV1Api(self.api)
+        self.net = client.NetworkingV1Api(self.api)
+        self.coord = client.CoordinationV1Api(self.api)
+        self.authz = client.AuthorizationV1Api(self.api)
+        self.custom = client.CustomObjectsApi(self.api)
+        self.version_api = client.VersionApi(self.api)
+
+    def close(self) -> None:
+        try:
+            self.api.close()
+        except Exception:  # closing a pool never matters enough to fail a command
+            pass
+
+    # ------------------------------------------------------------------ calling
+
+    def call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Call a generated API method; return the decoded JSON body (or raw text)."""
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        kwargs.setdefault("_request_timeout", TIMEOUT)
+        try:
+            resp = fn(*args, _preload_content=False, **kwargs)
+            data = resp.data
+        except ApiException as exc:
+            raise self._failure(what, exc) from None
+        except HTTPError as exc:
+            raise ApiFailure(f"{what}: the Kubernetes API at {self.host} is unreachable "
+                             f"({type(exc).__name__})", where=self.where,
+                             hint="check the kubeconfig context and that the cluster is up") \
+                from None
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+        try:
+            return json.loads(text) if text else {}
+        except ValueError:
+            return text
+
+    def _failure(self, what: str, exc: Any) -> ApiFailure:
+        status = int(getattr(exc, "status", 0) or 0)
+        message, reason = str(getattr(exc, "reason", "") or ""), ""
+        body = getattr(exc, "body", None)
+        if body:
+            try:
+                parsed = json.loads(body)
+                message = parsed.get("message") or message
+                reason = parsed.get("reason") or ""
+            except (ValueError, AttributeError):
+                pass
+        hint = None
+        if status == 403:
+            hint = ("the kubeconfig user lacks this right; ask a cluster admin for a Role "
+                    "binding in the namespace (see `cockpit preflight`)")
+        elif status == 401:
+            hint = "the kubeconfig credentials were refused; refresh them"
+        return ApiFailure(f"{what}: {status} {message}".strip(), status=status, reason=reason,
+                          where=self.where, hint=hint)
+
+    def get(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        """Like call, but a 404 is None."""
+        try:
+            return self.call(what, fn, *args, **kwargs)
+        except ApiFailure as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply with field manager `cockpit`, forcing ownership of our fields."""
+        kind, name = obj["kind"], obj["metadata"]["name"]
+        ns = obj["metadata"].get("namespace", self.namespace)
+        fns = {
+            "Namespace": (self.core.patch_namespace, (name,)),
+            "Secret": (self.core.patch_namespaced_secret, (name, ns)),
+            "Service": (self.core.patch_namespaced_service, (name, ns)),
+            "Deployment": (self.apps.patch_namespaced_deployment, (name, ns)),
+            "Ingress": (self.net.patch_namespaced_ingress, (name, ns)),
+        }
+        fn, args = fns[kind]
+        return self.call(f"apply {kind.lower()} {name}", fn, *args, obj,
+                         field_manager="cockpit", force=True, _content_type=APPLY)
+
+    def version(self) -> dict[str, Any]:
+        return self.call("read server version", self.version_api.get_code)
+
+    def namespace_exists(self) -> bool:
+        return self.get("read namespace", self.core.read_namespace, self.namespace) is not None
+
+    def deployment(self, name: str) -> dict[str, Any] | None:
+        return self.get(f"read deployment {name}", self.apps.read_namespaced_deployment, name,
+                        self.namespace)
+
+    def replicasets(self, selector: str) -> list[dict[str, Any]]:
+        return self.call("list replicasets", self.apps.list_namespaced_replica_set,
+                         self.namespace, label_selector=selector)["items"]
+
+    def pods(self, selector: str) -> list[dict[str, Any]]:
+        return self.call("list pods", self.core.list_namespaced_pod, self.namespace,
+                         label_selector=selector)["items"]
+
+    def events(self) -> list[dict[str, Any]]:
+        return self.call("list events", self.core.list_namespaced_event, self.namespace)["items"]
+
+    def pod_log(self, name: str, *, tail: int | None = None, previous: bool = False) -> str:
+        kwargs: dict[str, Any] = {"container": "app"}
+        if tail is not None:
+            kwargs["tail_lines"] = tail
+        if previous:
+            kwargs["previous"] = True
+        out = self.call(f"read log of pod {name}", self.core.read_namespaced_pod_log, name,
+                        self.namespace, **kwargs)
+        return out if isinstance(out, str) else json.dumps(out)
+
+    def can(self, verb: str, group: str, resource: str, subresource: str | None = None,
+            namespace: str | None = None) -> tuple[bool, str]:
+        attrs: dict[str, Any] = {"verb": verb, "group": group, "resource": resource}
+        if namespace:
+            attrs["namespace"] = namespace
+        if subresource:
+            attrs["subresource"] = subresource
+        body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                "spec": {"resourceAttributes": attrs}}
+        out = self.call("SelfSubjectAccessReview", self.authz.create_self_subject_access_review,
+                        body)
+        status = out.get("status") or {}
+        return bool(status.get("allowed")), status.get("reason") or ""
