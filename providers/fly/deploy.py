@@ -127,8 +127,8 @@ class Deployer:
                     mid = old["id"]
                     with self.step(f"update:{mid}", f"update {mid} ({old.get('region')}) to "
                                                     f"{release.id} [{n}/{len(keep)}]"):
-                        updated.append(old)
                         new = self._update(keeper, mid, self._body(config, None, min_secrets))
+                        updated.append(old)
                         self.gate.healthy(mid, new.get("instance_id"))
                 for region in self._regions(count - len(keep), [m.get("region") for m in keep]):
                     with self.step(f"create:{len(keep) + len(created) + 1}",
@@ -136,10 +136,12 @@ class Deployer:
                         new = self._create(keeper, self._body(config, region, min_secrets))
                         created.append(new["id"])
                         self.gate.healthy(new["id"], new.get("instance_id"))
-            except GateFailed as exc:
+            except (GateFailed, ProviderError) as exc:  # or the API failing half-way
                 self._undo_rolling(keeper, updated, created, min_secrets)
-                exc.what += (f"; restored {len(updated)} machine(s) to their previous release"
-                             if updated else "")
+                if updated:
+                    exc.what += (f"; restored {len(updated)} machine(s) to their previous "
+                                 "release")
+                    exc.args = (exc.message,)
                 raise
             for machine in extra:
                 mid = machine["id"]
