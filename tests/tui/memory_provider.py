@@ -68,7 +68,7 @@ def seed(env_key: str, app: str, env: str, count: int = 3) -> Target:
         digest = "sha256:" + hashlib.sha256(f"{app}-{env}-{i}".encode()).hexdigest()
         release = Release(
             id=f"r{i + 1:03d}-{digest[7:13]}", app=app, env=env, image=f"hello@{digest}",
-            digest=digest, config_hash=f"sha256:{'c' * 63}{i}", secret_names=["SECRET_KEY"],
+            digest=digest, config_hash=f"sha256:{i}{'c' * 63}", secret_names=["SECRET_KEY"],
             secrets_digest=f"{i:x}" * 16, created_at=T0 - 3600 * (count - i),
             created_by="alice@laptop", status="superseded" if i < count - 1 else "healthy")
         target.releases.insert(0, release)
@@ -148,7 +148,10 @@ class MemoryProvider:
         return self._serve(env, plan.release, emit, [s.id for s in plan.steps])
 
     def rollback(self, env, to: Release, emit: Emit) -> Release:
-        return self._serve(env, to, emit, ["start", "gate", "switch"])
+        emit(StepStarted("rollback", f"serve release {to.id} again", env=env.name))
+        result = self._serve(env, to, emit, ["start", "gate", "switch"])
+        emit(StepFinished("rollback", "", env=env.name))
+        return result
 
     def logs(self, env, *, follow: bool, since: str | None = None,
              tail: int | None = None) -> Iterator[LogLine]:
