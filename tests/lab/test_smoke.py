@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -253,18 +254,86 @@ def test_haproxy_binary_checks_a_config(lab, tmp_path: Path) -> None:  # noqa: A
     assert res.returncode == 0, res.stderr + res.stdout
 
 
+@contextlib.contextmanager
+def _acme_for_edge(lab, tmp_path: Path):  # noqa: ANN001, ANN202
+    """(acme_ca, issuer_root, http_port, https_port) for a throwaway Caddy.
+
+    The lab's Pebble validates on the lab's edge ports; when a VPS test session's Caddy holds
+    them, a private Pebble (same API cert, same DNS) validates on free ports instead, so this
+    test never skips and never disturbs that session.
+    """
+    if port_bindable(lab.http_port) and port_bindable(lab.https_port):
+        yield lab.acme_ca, lab.acme_issuer_root, lab.http_port, lab.https_port
+        return
+    from cockpit.lab import acme
+
+    p = acme.paths(Path(lab.lab_dir))
+    used: set[int] = set()
+    for _ in range(4):
+        used.add(free_port(used))
+    http, https, api, mgmt = sorted(used)
+    config = tmp_path / "pebble.json"
+    config.write_text(
+        json.dumps(
+            {
+                "pebble": {
+                    "listenAddress": f"127.0.0.1:{api}",
+                    "managementListenAddress": f"127.0.0.1:{mgmt}",
+                    "certificate": str(p["cert"]),
+                    "privateKey": str(p["key"]),
+                    "httpPort": http,
+                    "tlsPort": https,
+                    "ocspResponderURL": "",
+                    "externalAccountBindingRequired": False,
+                }
+            }
+        )
+    )
+    log = tmp_path / "pebble.log"
+    env = {"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_VA_ALWAYS_VALID": "0"}
+    proc = spawn(["pebble", "-config", str(config), "-dnsserver", lab.dns], log, env=env)
+    ctx = ssl.create_default_context(cafile=lab.acme_ca_root)
+
+    def root() -> bytes | None:
+        try:
+            url = f"https://127.0.0.1:{mgmt}/roots/0"
+            with urllib.request.urlopen(url, timeout=2, context=ctx) as resp:
+                return resp.read()
+        except OSError:
+            return None
+
+    try:
+        pem = _poll(root, 30)
+        assert pem, log.read_text()[-2000:]
+        issuer = tmp_path / "issuer-root.pem"
+        issuer.write_bytes(pem)
+        yield f"https://127.0.0.1:{api}/dir", str(issuer), http, https
+    finally:
+        stop_pid(proc.pid)
+
+
 @pytest.mark.slow
 def test_pebble_issues_a_certificate_through_caddy(lab, tmp_path: Path) -> None:  # noqa: ANN001
-    """Caddy on the edge ports gets a real cert for smoke.test from Pebble; its chain verifies."""
-    if not (port_bindable(lab.http_port) and port_bindable(lab.https_port)):
-        pytest.skip("the lab's edge ports are held by another Caddy (a VPS test session)")
-    admin = free_port({lab.http_port, lab.https_port})
+    """Caddy gets a real cert for smoke.test from Pebble over http-01/tls-alpn-01; it verifies."""
+    with _acme_for_edge(lab, tmp_path) as (acme_ca, issuer_root, http_port, https_port):
+        _caddy_gets_certificate(lab, tmp_path, acme_ca, issuer_root, http_port, https_port)
+
+
+def _caddy_gets_certificate(
+    lab,
+    tmp_path: Path,
+    acme_ca: str,
+    issuer_root: str,  # noqa: ANN001
+    http_port: int,
+    https_port: int,
+) -> None:
+    admin = free_port({http_port, https_port})
     caddyfile = tmp_path / "Caddyfile"
     caddyfile.write_text(f"""{{
     admin 127.0.0.1:{admin}
-    http_port {lab.http_port}
-    https_port {lab.https_port}
-    acme_ca {lab.acme_ca}
+    http_port {http_port}
+    https_port {https_port}
+    acme_ca {acme_ca}
     acme_ca_root {lab.acme_ca_root}
     email smoke@cockpit.test
     skip_install_trust
@@ -290,11 +359,11 @@ smoke.test {{
         assert answered and answered[0] == 200, log.read_text()[-3000:]
         assert "smoke.test" in answered[1].decode()
 
-        ctx = ssl.create_default_context(cafile=lab.acme_issuer_root)
+        ctx = ssl.create_default_context(cafile=issuer_root)
 
         def handshake() -> dict | None:
             try:
-                with socket.create_connection(("127.0.0.1", lab.https_port), timeout=2) as raw:
+                with socket.create_connection(("127.0.0.1", https_port), timeout=2) as raw:
                     with ctx.wrap_socket(raw, server_hostname="smoke.test") as tls:
                         return tls.getpeercert()
             except (OSError, ssl.SSLError):
