@@ -73,7 +73,8 @@ def emu():
 
 
 def write_project(root: Path, emu: FlyEmulator, *, strategy: str = "rolling", count: int = 2,
-                  deadline: float = 3.0, extra: str = "") -> Path:
+                  deadline: float = 3.0, extra: str = "",
+                  cert_timeout: float = 10.0) -> Path:
     text = textwrap.dedent(f"""\
         [app]
         name = "shop"
@@ -90,7 +91,7 @@ def write_project(root: Path, emu: FlyEmulator, *, strategy: str = "rolling", co
         api_url = "{emu.api_url}"
         logs_url = "{emu.logs_url}"
         lease_ttl = 6
-        cert_timeout = 10.0
+        cert_timeout = {cert_timeout}
         tls_probe = false
         gate = {{ deadline = {deadline} }}
         {extra}
