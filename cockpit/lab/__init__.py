@@ -315,13 +315,17 @@ def status() -> dict[str, dict[str, object]]:
         return out
 
 
-def down() -> list[str]:
-    """Stop what the lab started (and Caddy/HAProxy run by its `deploy` user); keep images."""
+def down(*, user_services: bool = True) -> list[str]:
+    """Stop what the lab started (and Caddy/HAProxy run by its `deploy` user); keep images.
+
+    `user_services=False` leaves the `deploy` user's Caddy and HAProxy alone (they are shared
+    by every lab dir on the machine).
+    """
     root = lab_dir()
     stopped: list[str] = []
     with locked(root):
         state = State(root)
-        for pid in vps.stop_user_services():
+        for pid in vps.stop_user_services() if user_services else []:
             stopped.append(f"deploy-service:{pid}")
         for name in (
             "pebble",

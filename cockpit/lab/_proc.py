@@ -54,6 +54,7 @@ class State:
         self.data.setdefault("info", {})
 
     def save(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.data, indent=2, sort_keys=True))
         os.replace(tmp, self.path)

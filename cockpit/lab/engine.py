@@ -59,9 +59,11 @@ def ensure_engine(state: State) -> dict[str, object]:
     return {"up": True, "address": f"unix://{SOCKET}", "pid": proc.pid, "started_by_lab": True}
 
 
-def debian_mirror() -> str:
+def debian_mirror(
+    deb822: Path = Path("/etc/apt/sources.list.d/debian.sources"),
+    legacy: Path = Path("/etc/apt/sources.list"),
+) -> str:
     """The main Debian archive this machine installs from (apt sources), for debootstrap."""
-    deb822 = Path("/etc/apt/sources.list.d/debian.sources")
     candidates: list[str] = []
     if deb822.exists():
         for stanza in deb822.read_text().split("\n\n"):
@@ -73,7 +75,6 @@ def debian_mirror() -> str:
             suites = fields.get("suites", "").split()
             if SUITE in suites and fields.get("uris"):
                 candidates += fields["uris"].split()
-    legacy = Path("/etc/apt/sources.list")
     if legacy.exists():
         for line in legacy.read_text().splitlines():
             parts = line.split()
@@ -85,8 +86,7 @@ def debian_mirror() -> str:
         if "security" not in uri:
             return uri
     raise LabError(
-        "no Debian bookworm mirror found in /etc/apt/sources.list.d/debian.sources "
-        "or /etc/apt/sources.list"
+        f"no Debian {SUITE} mirror found in {deb822} or {legacy}: add one to apt's sources"
     )
 
 
