@@ -232,7 +232,7 @@ class Tree:
         return cached
 
     def read(self, rel: str) -> str | None:
-        return read_text(self.root / rel)
+        return read_text(os.path.join(self.root, rel))
 
     def glob_names(self, name: str) -> Iterator[str]:
         for rel in self.files:
@@ -240,7 +240,7 @@ class Tree:
                 yield rel
 
 
-def read_text(path: Path) -> str | None:
+def read_text(path: Path | str) -> str | None:
     """Text of a file, or None for binaries, unreadable and oversized files."""
     try:
         with open(path, "rb") as fh:
@@ -282,7 +282,7 @@ def walk(root: Path | str) -> Tree:
         rules = inherited
         for entry in entries:
             if entry.name == ".gitignore" and entry.is_file():
-                text = read_text(Path(entry.path))
+                text = read_text(entry.path)
                 if text:
                     rules = inherited + parse_gitignore(text, rel_dir)
                 break
@@ -322,4 +322,5 @@ def is_scannable(rel: str) -> bool:
     ext = name[dot:].lower() if dot > 0 else ""
     if ext in BINARY_EXT:
         return False
-    return not (name.endswith((".min.js", ".min.css", ".bundle.js", ".chunk.js")))
+    return not name.endswith((".min.js", ".min.css", ".bundle.js", ".chunk.js", ".orig", ".rej",
+                              ".bak", "~", ".swp"))

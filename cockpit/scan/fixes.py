@@ -1,0 +1,596 @@
+"""`cockpit scan --fix`: the safe fixes, computed as whole-file changes and shown as a diff first.
+
+Safe means local and reversible: bind 0.0.0.0 and read $PORT, swap a dev server for the
+production one, add a /health endpoint, write `.env.example` and `.dockerignore`, move a
+hardcoded secret to an env var. Nothing is written by `plan_fixes`; `apply_fixes` writes each
+file atomically, refuses files that changed since the plan, and keeps a `<file>.orig` backup of
+every file that is not tracked-and-clean in git, so no content is ever lost.
+
+Secret values: the diff shows them as the redaction mask; the values live only in
+`MovedSecret.value` (not in repr, not in `to_dict`) so the CLI can offer the keyring.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cockpit.scan.model import ScanFinding, ScanResult
+
+GUNICORN_REQ = "gunicorn==23.0.0"
+UVICORN_REQ = "uvicorn==0.30.6"
+
+
+@dataclass
+class FileChange:
+    path: str  # relative to the project root
+    before: str | None  # None: a new file
+    after: str
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def new(self) -> bool:
+        return self.before is None
+
+
+@dataclass
+class MovedSecret:
+    name: str  # env var it now comes from
+    kind: str
+    where: str
+    value: str = field(repr=False, compare=False, default="")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "where": self.where}
+
+
+@dataclass
+class FixPlan:
+    root: Path
+    changes: list[FileChange] = field(default_factory=list)
+    secrets: list[MovedSecret] = field(default_factory=list)
+    fixed: list[str] = field(default_factory=list)  # "id file:line" of findings fixed
+    manual: list[ScanFinding] = field(default_factory=list)  # findings left to a person
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+    def diff(self) -> str:
+        """Unified diff of every change, with moved secret values masked."""
+        chunks = []
+        for ch in self.changes:
+            before = (ch.before or "").splitlines(keepends=True)
+            after = ch.after.splitlines(keepends=True)
+            a = "/dev/null" if ch.new else f"a/{ch.path}"
+            chunks.extend(difflib.unified_diff(before, after, a, f"b/{ch.path}"))
+            if chunks and not chunks[-1].endswith("\n"):
+                chunks[-1] += "\n"
+        return self.mask("".join(chunks))
+
+    def mask(self, text: str) -> str:
+        from cockpit.redaction import MASK
+
+        for s in sorted(self.secrets, key=lambda s: len(s.value), reverse=True):
+            if s.value:
+                text = text.replace(s.value, MASK)
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "root": str(self.root),
+            "files": [{"path": c.path, "new": c.new, "reasons": c.reasons} for c in self.changes],
+            "fixed": list(self.fixed),
+            "secrets": [s.to_dict() for s in self.secrets],
+            "manual": [f"{f.id} {f.where}" for f in self.manual],
+            "diff": self.diff(),
+        }
+
+
+@dataclass
+class ApplyReport:
+    written: list[str] = field(default_factory=list)
+    backups: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # changed since the plan
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"written": self.written, "backups": self.backups, "skipped": self.skipped}
+
+
+# ----------------------------------------------------------------------------- planning
+
+
+class _Work:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.original: dict[str, str | None] = {}
+        self.text: dict[str, str] = {}
+        self.reasons: dict[str, list[str]] = {}
+        self.needs_os: set[str] = set()
+
+    def get(self, rel: str) -> str | None:
+        if rel not in self.text:
+            path = self.root / rel
+            try:
+                content = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                self.original[rel] = None
+                return None
+            self.original[rel] = content
+            self.text[rel] = content
+        return self.text[rel]
+
+    def put(self, rel: str, text: str, reason: str) -> None:
+        if rel not in self.original:
+            self.get(rel)
+        self.text[rel] = text
+        self.reasons.setdefault(rel, []).append(reason)
+
+    def changes(self) -> list[FileChange]:
+        out = []
+        for rel in sorted(self.reasons):
+            before = self.original.get(rel)
+            after = self.text[rel]
+            if before != after:
+                reasons = [r for r in self.reasons[rel] if r != "import os"]
+                out.append(FileChange(rel, before, after, _unique(reasons)))
+        return out
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def plan_fixes(root: Path | str, result: ScanResult | None = None) -> FixPlan:
+    from cockpit.scan import scan
+
+    root = Path(root)
+    result = result or scan(root)
+    plan = FixPlan(root=root)
+    work = _Work(root)
+    done: set[int] = set()
+    by_line: dict[tuple[str, int], list[ScanFinding]] = {}
+    for f in result.findings:
+        if f.path and f.line:
+            by_line.setdefault((f.path, f.line), []).append(f)
+
+    # Bottom-up within each file, so an edit never shifts the lines of the next one; the
+    # `import os` a fix needs is added once per file at the end.
+    order = sorted(
+        range(len(result.findings)),
+        key=lambda i: (result.findings[i].path or "", -(result.findings[i].line or 0)),
+    )
+    for i in order:
+        f = result.findings[i]
+        if i in done or not f.fixable:
+            continue
+        ok = False
+        if f.id in ("bind-localhost", "hardcoded-port"):
+            ok = _fix_server_line(work, result, f, by_line)
+        elif f.id == "dev-server" and "server" in f.data:
+            if f.path and f.path.endswith(".py"):
+                _fix_server_line(work, result, f, by_line)
+            ok = _add_server_dep(work, result, str(f.data["server"]))
+        elif f.id == "dev-server":
+            ok = _fix_dev_start(work, result, f)
+        elif f.id == "no-health-endpoint":
+            ok = _add_health(work, result, f)
+        elif f.id == "no-dockerignore":
+            ok = _write_dockerignore(work, result)
+        elif f.id == "hardcoded-secret":
+            ok = _move_secret(work, result, f, plan)
+        elif f.id == "undeclared-env":
+            ok = True  # handled by the .env.example writer below
+        if ok:
+            plan.fixed.append(f"{f.id} {f.where}")
+        done.add(i)
+    for rel in work.needs_os:
+        text = work.get(rel)
+        if text is not None:
+            work.put(rel, _ensure_import_os(text), "import os")
+    _write_env_example(work, result, plan)
+    plan.changes = work.changes()
+    fixed = set(plan.fixed)
+    plan.manual = [f for f in result.findings if f"{f.id} {f.where}" not in fixed]
+    return plan
+
+
+def _ensure_import_os(text: str) -> str:
+    if re.search(r"(?m)^import os\b|^import (?:\w+,\s*)*os\b", text):
+        return text
+    lines = text.splitlines(keepends=True)
+    insert = 0
+    future = [i for i, ln in enumerate(lines) if ln.startswith("from __future__")]
+    if future:
+        insert = future[-1] + 1
+    else:
+        for i, ln in enumerate(lines):
+            if ln.startswith(("import ", "from ")):
+                insert = i
+                break
+        else:
+            insert = _after_docstring(lines)
+    lines.insert(insert, "import os\n")
+    return "".join(lines)
+
+
+def _after_docstring(lines: list[str]) -> int:
+    i = 0
+    while i < len(lines) and (lines[i].startswith("#") or not lines[i].strip()):
+        i += 1
+    if i < len(lines) and lines[i].lstrip().startswith(('"""', "'''")):
+        quote = lines[i].lstrip()[:3]
+        if lines[i].count(quote) >= 2:
+            return i + 1
+        for j in range(i + 1, len(lines)):
+            if quote in lines[j]:
+                return j + 1
+    return i
+
+
+def _line_span(text: str, line: int) -> tuple[int, int]:
+    start = 0
+    for _ in range(line - 1):
+        nxt = text.find("\n", start)
+        if nxt < 0:
+            return len(text), len(text)
+        start = nxt + 1
+    end = text.find("\n", start)
+    return start, (end if end >= 0 else len(text))
+
+
+def _fix_server_line(
+    work: _Work,
+    result: ScanResult,
+    f: ScanFinding,
+    by_line: dict[tuple[str, int], list[ScanFinding]],
+) -> bool:
+    from cockpit.scan.rules import _call_args, _split_args
+
+    assert f.path and f.line
+    text = work.get(f.path)
+    if text is None:
+        return False
+    ids = {g.id for g in by_line.get((f.path, f.line), [])}
+    start, end = _line_span(text, f.line)
+    port = result.port or 8000
+    for g in by_line.get((f.path, f.line), []):
+        if "port" in g.data:
+            port = int(g.data["port"])
+    if f.path.endswith(".py"):
+        m = re.compile(r"\b(?:\w+\.run|uvicorn\.run|(?:waitress\.)?serve|web\.run_app)\(").search(
+            text, start, end
+        )
+        if m:
+            args, close = _call_args(text, m.end() - 1)
+            parts = [a.strip() for a in _split_args(args)]
+            keep = [a for a in parts if not re.match(r"(host|port)\s*=", a) and a]
+            keep += ['host="0.0.0.0"', f'port=int(os.environ.get("PORT", {port}))']
+            new = text[: m.end()] + ", ".join(keep) + text[close:]
+            work.put(f.path, new, "bind 0.0.0.0 and read $PORT")
+            work.needs_os.add(f.path)
+            return True
+        m = re.compile(r"""\(\s*\(\s*(['"][^'"]*['"])\s*,\s*(\d{2,5})\s*\)""").search(
+            text, start, end
+        )
+        if m:
+            host = '"0.0.0.0"' if "bind-localhost" in ids else m.group(1)
+            portexpr = (
+                f'int(os.environ.get("PORT", {m.group(2)}))'
+                if "hardcoded-port" in ids
+                else m.group(2)
+            )
+            new = text[: m.start()] + f"(({host}, {portexpr})" + text[m.end() :]
+            work.put(f.path, new, "bind 0.0.0.0 and read $PORT")
+            work.needs_os.add(f.path)
+            return True
+        return False
+    if f.path.endswith((".js", ".mjs", ".cjs", ".ts", ".mts", ".cts")):
+        seg = text[start:end]
+        new_seg = seg
+        if "bind-localhost" in ids:
+            new_seg = re.sub(
+                r"""(\.listen\([^,()]+),\s*['"](?:localhost|127\.0\.0\.1|::1)['"]""", r"\1", new_seg
+            )
+        if "hardcoded-port" in ids:
+            new_seg = re.sub(
+                r"""\.listen\(\s*['"]?(\d{2,5})['"]?""",
+                r".listen(process.env.PORT || \1",
+                new_seg,
+                count=1,
+            )
+            new_seg = re.sub(
+                r"""^(\s*(?:const|let|var)\s+\w+\s*=\s*)['"]?(\d{2,5})['"]?""",
+                r"\1process.env.PORT || \2",
+                new_seg,
+                count=1,
+            )
+        if new_seg == seg:
+            return False
+        work.put(f.path, text[:start] + new_seg + text[end:], "listen on $PORT, all interfaces")
+        return True
+    return False
+
+
+def _add_server_dep(work: _Work, result: ScanResult, server: str) -> bool:
+    rel = "requirements.txt"
+    text = work.get(rel)
+    if text is None:
+        return False
+    name = "gunicorn" if server == "gunicorn" else "uvicorn"
+    if re.search(rf"(?im)^\s*{name}\b", text):
+        return True
+    req = GUNICORN_REQ if name == "gunicorn" else UVICORN_REQ
+    sep = "" if not text or text.endswith("\n") else "\n"
+    work.put(rel, f"{text}{sep}{req}\n", f"add the production server ({name})")
+    return True
+
+
+def _fix_dev_start(work: _Work, result: ScanResult, f: ScanFinding) -> bool:
+    from cockpit.scan.rules import _prod_for
+
+    if f.path == "package.json":
+        text = work.get("package.json")
+        command = str(f.data.get("command", ""))
+        prod = _prod_for(command, result)
+        if text is None or not prod:
+            return False
+        pattern = re.compile(r'("start"\s*:\s*)"' + re.escape(command.replace('"', '\\"')) + '"')
+        new, n = pattern.subn(
+            lambda m: m.group(1) + '"' + prod.replace('"', '\\"') + '"', text, count=1
+        )
+        if n:
+            work.put("package.json", new, "start with the production server")
+        return bool(n)
+    if f.path == "Procfile" and result.start_command and f.line:
+        text = work.get("Procfile")
+        if text is None:
+            return False
+        start, end = _line_span(text, f.line)
+        work.put(
+            "Procfile",
+            text[:start] + f"web: {result.start_command}" + text[end:],
+            "start with the production server",
+        )
+        return True
+    return False
+
+
+def _add_health(work: _Work, result: ScanResult, f: ScanFinding) -> bool:
+    from cockpit.scan.rules import _call_args
+
+    if not f.path or not f.line:
+        return False
+    text = work.get(f.path)
+    if text is None:
+        return False
+    fw = result.framework
+    if fw == "django":
+        if "urlpatterns" not in text:
+            return False
+        new = re.sub(
+            r"(urlpatterns\s*=\s*\[[^\n]*\n)",
+            lambda m: (
+                m.group(1) + '    path("health", lambda request: JsonResponse({"status": "ok"})),\n'
+            ),
+            text,
+            count=1,
+        )
+        if "JsonResponse" not in text.split("urlpatterns")[0]:
+            lines = new.splitlines(keepends=True)
+            last_import = max(
+                (i for i, ln in enumerate(lines) if ln.startswith(("import ", "from "))), default=-1
+            )
+            lines.insert(last_import + 1, "from django.http import JsonResponse\n")
+            new = "".join(lines)
+        work.put(f.path, new, "add GET /health")
+        return True
+    start, _ = _line_span(text, f.line)
+    if fw in ("flask", "fastapi", "express", "fastify", "koa", "hono") or f.path.endswith(".py"):
+        m = re.compile(r"\(").search(text, start)
+        if m is None:
+            return False
+        _, close = _call_args(text, m.start())
+        eol = text.find("\n", close)
+        eol = len(text) if eol < 0 else eol + 1
+        var_m = re.match(r"\s*(?:(?:const|let|var)\s+)?(\w+)", text[start:])
+        var = var_m.group(1) if var_m else "app"
+        if f.path.endswith(".py") and fw in ("flask", "fastapi"):
+            block = f'@{var}.get("/health")\ndef health():\n    return {{"status": "ok"}}\n'
+            main = re.search(r"(?m)^if __name__\s*==", text)
+            at = main.start() if main else len(text)
+            head = text[:at].rstrip("\n")
+            new = head + "\n\n\n" + block + ("\n\n" + text[at:] if main else "")
+            work.put(f.path, new, "add GET /health")
+            return True
+        if fw == "express":
+            block = f"{var}.get('/health', (req, res) => res.json({{ status: 'ok' }}));\n"
+        else:
+            return False
+        prefix = text[:eol] if text[:eol].endswith("\n") else text[:eol] + "\n"
+        work.put(f.path, prefix + block + text[eol:], "add GET /health")
+        return True
+    return False
+
+
+def _write_dockerignore(work: _Work, result: ScanResult) -> bool:
+    from cockpit.generate.dockerignore import render
+
+    if (work.root / ".dockerignore").exists():
+        return False
+    work.original[".dockerignore"] = None
+    work.put(".dockerignore", render(result), "keep .env*, .git and dependency dirs out")
+    return True
+
+
+def _move_secret(work: _Work, result: ScanResult, f: ScanFinding, plan: FixPlan) -> bool:
+    from cockpit.scan.leaks import find_leaks
+
+    if not f.path or not f.line:
+        return False
+    text = work.get(f.path)
+    if text is None:
+        return False
+    name = str(f.data.get("name") or "SECRET")
+    for leak in find_leaks(f.path, text):
+        if leak.line != f.line or not leak.quoted:
+            continue
+        a, b = leak.start - 1, leak.end + 1  # include the quotes
+        if f.path.endswith(".py"):
+            new = text[:a] + f'os.environ["{name}"]' + text[b:]
+            work.needs_os.add(f.path)
+        else:
+            new = text[:a] + f"process.env.{name}" + text[b:]
+        work.put(f.path, new, f"read {name} from the environment")
+        plan.secrets.append(MovedSecret(name, leak.kind, f.where or "", leak.value))
+        try:
+            from cockpit.redaction import REDACTOR
+
+            REDACTOR.add(leak.value)
+        except ImportError:  # pragma: no cover
+            pass
+        return True
+    return False
+
+
+def _write_env_example(work: _Work, result: ScanResult, plan: FixPlan) -> None:
+    from cockpit.scan.detect import is_platform_env
+
+    rel = ".env.example"
+    existing = work.get(rel)
+    declared = set(
+        re.findall(r"(?m)^\s*#?\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=", existing or "")
+    )
+    required = [v.name for v in result.env_vars if v.required and not is_platform_env(v.name)]
+    required += [s.name for s in plan.secrets]
+    optional = [v.name for v in result.env_vars if not v.required and not is_platform_env(v.name)]
+    required = [n for n in _unique(required) if n not in declared]
+    optional = [n for n in _unique(optional) if n not in declared and n not in required]
+    if not required and not (optional and existing is None):
+        return
+    lines: list[str] = []
+    if existing is None:
+        work.original[rel] = None
+        lines.append("# Environment variables this app reads (written by `cockpit scan --fix`).")
+        lines.append("# Copy to .env for local runs; never commit real values.")
+    if required:
+        lines.append("# Required: set in every environment (secrets: cockpit secrets set ENV NAME)")
+        lines += [f"{n}=" for n in required]
+    if optional:
+        lines.append("# Optional: the code has a default")
+        lines += [f"# {n}=" for n in optional]
+    body = "\n".join(lines) + "\n"
+    if existing:
+        body = existing + ("" if existing.endswith("\n") else "\n") + body
+    work.put(rel, body, "declare the env vars the code reads")
+
+
+# ----------------------------------------------------------------------------- applying
+
+
+def git_state(root: Path, paths: list[str]) -> tuple[bool, set[str]]:
+    """(inside a git work tree, the paths that are untracked or have uncommitted changes)."""
+    try:
+        inside = subprocess.run(
+            ["git", "rev-parse", "--is-inside-work-tree"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False, set(paths)
+    if inside.returncode != 0 or inside.stdout.strip() != "true":
+        return False, set(paths)
+    try:
+        proc = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=all", "--", *paths],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return True, set(paths)
+    prefix = subprocess.run(
+        ["git", "rev-parse", "--show-prefix"], cwd=root, capture_output=True, text=True, timeout=10
+    ).stdout.strip()
+    dirty: set[str] = set()
+    for line in proc.stdout.splitlines():
+        entry = line[3:].strip().strip('"')
+        if " -> " in entry:
+            entry = entry.split(" -> ", 1)[1]
+        if prefix and entry.startswith(prefix):
+            entry = entry[len(prefix) :]
+        dirty.add(entry)
+    return True, dirty
+
+
+def dirty_files(plan: FixPlan) -> list[str]:
+    """Existing files the plan would edit that have uncommitted changes (warn before applying)."""
+    existing = [c.path for c in plan.changes if not c.new]
+    if not existing:
+        return []
+    in_git, dirty = git_state(plan.root, existing)
+    return sorted(p for p in existing if p in dirty) if in_git else []
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _backup_path(path: Path) -> Path:
+    candidate = path.with_name(path.name + ".orig")
+    n = 1
+    while candidate.exists():
+        candidate = path.with_name(f"{path.name}.orig.{n}")
+        n += 1
+    return candidate
+
+
+def apply_fixes(plan: FixPlan) -> ApplyReport:
+    """Write the plan. Files not tracked-and-clean in git get a `<file>.orig` backup first."""
+    report = ApplyReport()
+    existing = [c.path for c in plan.changes if not c.new]
+    in_git, dirty = git_state(plan.root, existing) if existing else (False, set())
+    for ch in plan.changes:
+        path = plan.root / ch.path
+        current: str | None
+        try:
+            current = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            current = None
+        except (OSError, UnicodeDecodeError):
+            report.skipped.append(ch.path)
+            continue
+        if current != ch.before:
+            report.skipped.append(ch.path)  # changed since the plan: never clobber
+            continue
+        if current is not None and (not in_git or ch.path in dirty):
+            backup = _backup_path(path)
+            _atomic_write(backup, current)
+            report.backups.append(str(backup.relative_to(plan.root)))
+        _atomic_write(path, ch.after)
+        report.written.append(ch.path)
+    return report
