@@ -516,3 +516,34 @@ class FlyProvider:
         lines = poll(self._api(env), env.name, follow=False, machine=mid, sleep=self.sleep,
                      backoff=LOG_BACKOFF, max_pages=20)
         return [f"{line.source}: {line.line}" for line in deque(lines, maxlen=n)]
+
+    # ------------------------------------------------------------------ lock (leases)
+
+    def lock_status(self, env: Environment) -> LockInfo | None:
+        """Fly's deploy lock is the machine lease: who holds one, until when."""
+        from cockpit.providers.fly.machines import GONE
+
+        api = self._api(env)
+        if api.get_app() is None:
+            return None
+        machines = [m for m in api.list_machines() if m.get("state") not in GONE]
+        return self._first_lease(api, machines)
+
+    def lock_release(self, env: Environment) -> None:
+        """Break leases left behind (`cockpit lock release --yes`): read each nonce, release."""
+        from cockpit.providers.fly.api import FlyApiError
+        from cockpit.providers.fly.machines import GONE
+
+        api = self._api(env)
+        for m in api.list_machines():
+            if m.get("state") in GONE:
+                continue
+            try:
+                data = api.request("GET", api.m(m["id"]) + "/lease", op="read lease",
+                                   machine=m["id"])
+            except FlyApiError:
+                continue
+            nonce = ((data or {}).get("data") or {}).get("nonce")
+            if nonce:
+                api.request("DELETE", api.m(m["id"]) + "/lease", op="release lease",
+                            machine=m["id"], nonce=nonce, idempotent=True)
