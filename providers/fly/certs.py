@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from cockpit.events import Emit, Message, StepFinished, StepStarted
-from cockpit.models import DomainStatus, TlsInfo
+from cockpit.models import DnsInfo, DomainStatus, TlsInfo
 from cockpit.providers.fly.api import FlyApiError
 
 if TYPE_CHECKING:
@@ -88,20 +88,26 @@ def configure(provider: Any, env: Environment, domain: str, emit: Emit) -> Domai
     status.status = "issued"
     emit(StepFinished(step="cert-wait", detail="issued", env=env.name))
     if s.tls_probe:
-        status.tls = _probe(host)
+        emit(StepStarted(step="tls", title=f"probe TLS on {host}", env=env.name))
+        expected = [r["value"] for r in status.records_to_create if r["type"] in ("A", "AAAA")]
+        status.dns, status.tls = _probe(env, host, expected)
+        emit(StepFinished(step="tls", detail="ok" if status.tls.ok else
+                          (status.tls.error or "failed"), env=env.name))
     return status
 
 
-def _probe(host: str) -> TlsInfo:
-    """The core TLS probe, when the core has one and the name resolves."""
-    try:
-        from cockpit import probes  # type: ignore[attr-defined]
-    except ImportError:
-        return TlsInfo(ok=False, error="no TLS probe available in this cockpit")
-    fn = getattr(probes, "tls_probe", None) or getattr(probes, "probe_tls", None)
-    if fn is None:
-        return TlsInfo(ok=False, error="no TLS probe available in this cockpit")
-    try:
-        return fn(host, 443)
-    except Exception as exc:  # noqa: BLE001 - a probe failure is information, not a crash
-        return TlsInfo(ok=False, error=f"{type(exc).__name__}: {exc}")
+def _probe(env: Environment, host: str, expected: list[str]) -> tuple[DnsInfo | None, TlsInfo]:
+    """The core probes: DNS must point at the app before the TLS handshake means anything.
+
+    With `tls_probe_address` the handshake dials that address (SNI is still the domain), for
+    a lab or a check before DNS moves."""
+    from cockpit import probes
+
+    s = env.settings
+    if s.tls_probe_address:
+        addr, _, port = s.tls_probe_address.rpartition(":")
+        return None, probes.check_tls(addr, int(port), host, ca_file=s.tls_ca_file)
+    dns = probes.check_dns(host, expected, resolver=s.dns_resolver)
+    if not dns.ok:
+        return dns, TlsInfo(ok=False, error=f"not reachable yet: {dns.error}")
+    return dns, probes.check_tls(host, 443, host, ca_file=s.tls_ca_file)

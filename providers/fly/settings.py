@@ -51,6 +51,14 @@ class FlySettings(ProviderSettings):
         300.0, gt=0, le=3600, **_expect("seconds to wait for a certificate to be issued")
     )
     tls_probe: bool = Field(True, **_expect("true or false: probe TLS once the cert is issued"))
+    tls_probe_address: str | None = Field(
+        None, pattern=r"^[^\s:]+:\d+$",
+        **_expect("host:port to dial for the TLS probe instead of resolving the domain"),
+    )
+    tls_ca_file: str | None = Field(None, **_expect("a CA bundle for the TLS probe"))
+    dns_resolver: str | None = Field(
+        None, pattern=r"^[^\s:]+(:\d+)?$", **_expect("host:port of a DNS resolver")
+    )
     api_url: str = Field(
         "https://api.machines.dev/v1", pattern=r"^https?://",
         **_expect("the Machines API base URL"),

@@ -74,7 +74,7 @@ def emu():
 
 def write_project(root: Path, emu: FlyEmulator, *, strategy: str = "rolling", count: int = 2,
                   deadline: float = 3.0, extra: str = "",
-                  cert_timeout: float = 10.0) -> Path:
+                  cert_timeout: float = 10.0, tls_probe: bool = False) -> Path:
     text = textwrap.dedent(f"""\
         [app]
         name = "shop"
@@ -92,7 +92,7 @@ def write_project(root: Path, emu: FlyEmulator, *, strategy: str = "rolling", co
         logs_url = "{emu.logs_url}"
         lease_ttl = 6
         cert_timeout = {cert_timeout}
-        tls_probe = false
+        tls_probe = {str(tls_probe).lower()}
         gate = {{ deadline = {deadline} }}
         {extra}
 
