@@ -19,7 +19,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from cockpit.errors import ProviderError, SecretStoreError, UsageError
 from cockpit.events import Emit, LogLine, Message, StepFinished, StepStarted
-from cockpit.models import DomainStatus, Finding, Instance, LiveState, LockInfo, Plan, Release, Step
+from cockpit.models import (
+    DomainStatus,
+    Finding,
+    Instance,
+    LiveState,
+    LockInfo,
+    Plan,
+    Release,
+    Step,
+    TlsInfo,
+)
 from cockpit.providers.fly.settings import FlySettings
 
 if TYPE_CHECKING:
@@ -243,7 +253,29 @@ class FlyProvider:
             state.extra["certificates"] = (certs or {}).get("certificates") or []
         except ProviderError:
             state.extra["certificates"] = []
+        if env.domain:
+            state.tls = self._cert_tls(api, env.domain.lower())
         return state
+
+    def _cert_tls(self, api: FlyApi, host: str) -> TlsInfo:
+        """Certificate status as Fly reports it (no handshake: `domain` does that)."""
+        from cockpit.providers.fly.logs import parse_ts
+
+        try:
+            detail = api.request("GET", f"/apps/{api.app}/certificates/{host}",
+                                 op=f"read certificate {host}")
+        except ProviderError as exc:
+            return TlsInfo(ok=False, names=[host], error=exc.what)
+        issued = [i for c in detail.get("certificates") or [] if c.get("status") == "active"
+                  for i in c.get("issued") or []]
+        if not issued:
+            return TlsInfo(ok=False, names=[host],
+                           error=f"certificate {detail.get('status') or 'pending'}: "
+                                 f"run `cockpit domain` for the DNS records to create")
+        expiries = [t for t in (parse_ts(i.get("expires_at")) for i in issued) if t]
+        not_after = min(expiries) if expiries else None
+        return TlsInfo(ok=True, issuer="Fly.io (ACME)", names=[host], not_after=not_after,
+                       days_left=int((not_after - time.time()) // 86400) if not_after else None)
 
     def _stored_releases(self, env: Environment) -> list[Release]:
         store = getattr(self.ctx, "store", None)
@@ -502,9 +534,7 @@ class FlyProvider:
         lines = poll(self._api(env), env.name, follow=follow, since=since, machine=machine,
                      region=region, sleep=self.sleep, backoff=LOG_BACKOFF)
         if tail and not follow:
-            from collections import deque
-
-            yield from deque(lines, maxlen=tail)
+            yield from _tail_per_source(lines, tail)
         else:
             yield from lines
 
@@ -547,3 +577,14 @@ class FlyProvider:
             if nonce:
                 api.request("DELETE", api.m(m["id"]) + "/lease", op="release lease",
                             machine=m["id"], nonce=nonce, idempotent=True)
+
+
+def _tail_per_source(lines: Iterator[LogLine], n: int) -> Iterator[LogLine]:
+    """The last `n` lines of each machine, in their original order."""
+    from collections import deque
+
+    per: dict[str, deque[tuple[int, LogLine]]] = {}
+    for index, line in enumerate(lines):
+        per.setdefault(line.source, deque(maxlen=n)).append((index, line))
+    for _, line in sorted((item for q in per.values() for item in q), key=lambda x: x[0]):
+        yield line

@@ -63,6 +63,10 @@ def test_status_lists_certificates(project, emu):
     assert status["regions"] == ["ams", "iad"]
     assert all(m["health"] == "healthy" and m["checks"] for m in status["machines"])
     assert status["current"] and status["lock"] is None
+    ctx2 = project(extra='domain = "shop.example.com"')
+    tls = pipeline.live(ctx2, "staging").tls
+    assert tls is not None and tls.ok and tls.names == ["shop.example.com"]
+    assert tls.days_left is not None and tls.days_left >= 88
 
 
 @pytest.fixture

@@ -115,3 +115,20 @@ def test_plan_shows_steps_without_changing_anything(project, emu):
     assert [s.id.split(":")[0] for s in plan.steps] == ["leases", "update", "update"]
     assert plan.changes["image"] == (IMAGE_V1, IMAGE_V2)
     assert len([c for c in emu.calls if c[0] != "GET"]) == calls
+
+
+def test_deploy_without_image_uses_the_configured_image(project, emu):
+    ctx = project(extra=f'image = "{IMAGE_V2}"')
+    release = pipeline.deploy(ctx, "staging", Recorder())
+    assert release.image == IMAGE_V2 and release.digest == "sha256:" + "2" * 64
+    assert {m.config["image"] for m in emu.active("shop-staging")} == {IMAGE_V2}
+
+
+def test_deploy_without_any_image_source_says_what_to_pass(project, emu):
+    from cockpit.errors import UsageError
+
+    ctx = project()
+    with pytest.raises(UsageError) as info:
+        pipeline.deploy(ctx, "staging", Recorder())
+    assert "--image registry.fly.io/" in info.value.hint
+    assert "shop-staging" not in emu.apps  # nothing created

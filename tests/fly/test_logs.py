@@ -39,7 +39,8 @@ def test_logs_filter_by_machine_and_region_and_tail(project, emu):
     assert [ln.line for ln in provider.logs(env, follow=False, machine="m2")] == [
         f"line {i}" for i in range(1, 12, 2)]
     assert {ln.source for ln in provider.logs(env, follow=False, region="iad")} == {"iad/m1"}
-    assert [ln.line for ln in provider.logs(env, follow=False, tail=2)] == ["line 10", "line 11"]
+    tail = [ln.line for ln in provider.logs(env, follow=False, tail=2)]
+    assert tail == ["line 8", "line 9", "line 10", "line 11"]  # the last 2 of each machine
 
 
 def test_logs_are_redacted(project, emu):
