@@ -1,0 +1,157 @@
+"""Deployment artifacts from a scan and cockpit.toml: Dockerfile, .dockerignore, compose,
+GitHub Actions, Kubernetes manifests, a Helm chart, fly.toml.
+
+Generators are pure: `artifacts(kind, root)` returns (path, content) pairs and writes nothing;
+the `generate` command shows a diff for any existing file and asks before replacing it.
+cockpit.toml is optional: without one, the scan's answers (name from the directory, port,
+health path, services, env vars) are used with a staging and a prod environment.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cockpit.scan.model import ScanResult
+
+KINDS = ("dockerfile", "dockerignore", "compose", "github", "kubernetes", "helm", "fly")
+
+
+@dataclass
+class Artifact:
+    path: str  # relative to the project root
+    content: str
+    kind: str
+
+
+@dataclass
+class EnvSpec:
+    name: str
+    domain: str | None = None
+    replicas: int = 1
+    protected: bool = False
+    namespace: str | None = None
+    provider: str | None = None
+    fly_app: str | None = None
+    region: str | None = None
+
+
+@dataclass
+class Spec:
+    """Everything a generator needs, from cockpit.toml when present, else from the scan."""
+
+    app: str
+    port: int
+    health_path: str
+    scan: ScanResult
+    environments: list[EnvSpec] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)  # names only
+    env: list[str] = field(default_factory=list)  # non-secret env var names the code reads
+    build_args: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def staging(self) -> EnvSpec:
+        for e in self.environments:
+            if not e.protected:
+                return e
+        return self.environments[0]
+
+    @property
+    def prod(self) -> EnvSpec:
+        for e in self.environments:
+            if e.protected:
+                return e
+        return self.environments[-1]
+
+
+def app_name(root: Path) -> str:
+    raw = root.resolve().name.lower()
+    name = re.sub(r"[^a-z0-9-]+", "-", raw).strip("-")[:40].strip("-")
+    return name or "app"
+
+
+def spec_for(root: Path | str, result: ScanResult | None = None, config: Any = None) -> Spec:
+    from cockpit.scan import scan
+    from cockpit.scan.detect import is_platform_env
+
+    root = Path(root)
+    result = result or scan(root)
+    if config is None and (root / "cockpit.toml").exists():
+        from cockpit import config as config_mod
+
+        config = config_mod.load(root / "cockpit.toml")
+    secret_names: list[str] = []
+    envs: list[EnvSpec] = []
+    if config is not None:
+        app = config.app.name
+        port = config.app.port
+        health = config.app.health_path
+        build_args = dict(config.app.build_args)
+        for env in config.environments.values():
+            settings = env.settings
+            envs.append(EnvSpec(
+                name=env.name, domain=env.domain, replicas=env.common.replicas,
+                protected=env.protected, provider=env.provider,
+                namespace=getattr(settings, "namespace", None),
+                fly_app=getattr(settings, "app", None) if env.provider == "fly" else None,
+                region=(list(getattr(settings, "regions", None) or []) or [None])[0],
+            ))
+            secret_names += [n for n in env.secret_names if n not in secret_names]
+    else:
+        app = app_name(root)
+        port = result.port or 8000
+        health = result.health_path or "/health"
+        build_args = {}
+        envs = [EnvSpec("staging"), EnvSpec("prod", protected=True, replicas=2)]
+    for var in result.env_vars:
+        if var.secret and not is_platform_env(var.name) and var.name not in secret_names:
+            secret_names.append(var.name)
+    plain = [v.name for v in result.env_vars
+             if not var_is_secret(v.name, secret_names) and not is_platform_env(v.name)
+             and not v.build_time]
+    return Spec(app=app, port=port, health_path=health, scan=result, environments=envs,
+                secrets=secret_names, env=plain, build_args=build_args)
+
+
+def var_is_secret(name: str, secrets: list[str]) -> bool:
+    return name in secrets
+
+
+def artifacts(kind: str, root: Path | str, result: ScanResult | None = None,
+              config: Any = None) -> list[Artifact]:
+    """The files one kind (or "all") consists of, rendered; nothing is written."""
+    spec = spec_for(root, result, config)
+    kinds = KINDS if kind == "all" else (kind,)
+    out: list[Artifact] = []
+    for k in kinds:
+        out.extend(render(k, spec))
+    return out
+
+
+def render(kind: str, spec: Spec) -> list[Artifact]:
+    from cockpit.errors import UsageError
+
+    if kind == "dockerfile":
+        from cockpit.generate.dockerfile import render as r
+        return [Artifact("Dockerfile", r(spec), kind)]
+    if kind == "dockerignore":
+        from cockpit.generate.dockerignore import render as r
+        return [Artifact(".dockerignore", r(spec.scan), kind)]
+    if kind == "compose":
+        from cockpit.generate.compose import render as r
+        return [Artifact("compose.yaml", r(spec), kind)]
+    if kind == "github":
+        from cockpit.generate.github import render as r
+        return [Artifact(".github/workflows/deploy.yml", r(spec), kind)]
+    if kind == "kubernetes":
+        from cockpit.generate.kubernetes import render_all
+        return [Artifact(p, c, kind) for p, c in render_all(spec)]
+    if kind == "helm":
+        from cockpit.generate.helm import render_all
+        return [Artifact(p, c, kind) for p, c in render_all(spec)]
+    if kind == "fly":
+        from cockpit.generate.fly import render as r
+        return [Artifact("fly.toml", r(spec), kind)]
+    raise UsageError(f"unknown artifact {kind!r}", hint=f"one of: {', '.join(KINDS)}, all")
