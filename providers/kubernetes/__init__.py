@@ -677,17 +677,18 @@ class KubernetesProvider:
         ing = kube.apply(m.ingress(env, domain))
         emit(StepFinished(step="ingress", env=env.name, seconds=timer.seconds()))
         status = DomainStatus(domain=domain)
-        lb = ((ing.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-        fresh = kube.get("read ingress", kube.net.read_namespaced_ingress, m.app_name(env),
-                         kube.namespace) or ing
-        lb = ((fresh.get("status") or {}).get("loadBalancer") or {}).get("ingress") or lb
-        for entry in lb:
-            if entry.get("ip"):
-                status.records_to_create.append({"type": "A", "name": domain,
-                                                 "value": entry["ip"]})
-            elif entry.get("hostname"):
-                status.records_to_create.append({"type": "CNAME", "name": domain,
-                                                 "value": entry["hostname"]})
+
+        def records() -> list[dict[str, Any]]:
+            fresh = kube.get("read ingress", kube.net.read_namespaced_ingress, m.app_name(env),
+                             kube.namespace) or ing
+            lb = ((fresh.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+            status.records_to_create = [
+                {"type": "A", "name": domain, "value": e["ip"]} if e.get("ip") else
+                {"type": "CNAME", "name": domain, "value": e["hostname"]}
+                for e in lb if e.get("ip") or e.get("hostname")]
+            return lb
+
+        lb = records()
         if not env.settings.cert_issuer:
             status.status = "unknown"
             emit(Message(f"no cert_issuer set: {domain} is served without TLS", level="warning",
@@ -711,6 +712,7 @@ class KubernetesProvider:
             status.status = "pending"
             emit(StepFinished(step="certificate", detail="pending", env=env.name,
                               seconds=timer.seconds()))
+        lb = records() or lb  # the ingress controller fills its address in meanwhile
         address = next((e.get("ip") or e.get("hostname") for e in lb), None)
         probed = _tls_probe(address, domain, env.common.acme_ca_root)
         if probed is not None:
@@ -763,6 +765,17 @@ class KubernetesProvider:
         if info.expires_at < time.time():
             return None
         return info
+
+    def lock_status(self, env: Environment) -> LockInfo | None:
+        """The Lease as it stands, expired or not (for `cockpit lock status`)."""
+        kube = self.kube(env)
+        lease = kube.get("read lease", kube.coord.read_namespaced_lease, m.lease_name(env),
+                         kube.namespace)
+        return _lock_info(lease) if lease is not None else None
+
+    def lock_release(self, env: Environment) -> bool:
+        """`cockpit lock release`: drop the Lease whoever holds it (the command confirms)."""
+        return self.release_lock(env, force=True)
 
     def acquire_lock(self, env: Environment, command: str) -> LockInfo:
         """Take the environment's Lease, or raise LockHeld naming who holds it."""
@@ -843,9 +856,9 @@ class KubernetesProvider:
         d = kube.deployment(m.app_name(env))
         if d is None:
             return "no deployment on the cluster; nothing to finish or undo"
-        rss = kube.replicasets(ro.label_selector(d))
-        cur = ro.current_replicaset(d, rss)
         status = self._wait_rollout(env, min(env.gate.deadline, 30))
+        d = kube.deployment(m.app_name(env)) or d
+        cur = ro.current_replicaset(d, kube.replicasets(ro.label_selector(d)))
         release = self._release_of(cur, env) if cur is not None else None
         if release is None:
             return f"rollout state: {status.message}"

@@ -77,7 +77,8 @@ def emulator():
 
 
 def write_project(root: Path, kubeconfig: Path, *, deadline: float = 10.0, replicas: int = 2,
-                  progress_deadline: int = 600, domain: bool = False, extra: str = "") -> Path:
+                  progress_deadline: int = 600, domain: bool = False, extra: str = "",
+                  context: str = "emulator") -> Path:
     text = textwrap.dedent(f"""\
         [app]
         name = "shop"
@@ -87,7 +88,7 @@ def write_project(root: Path, kubeconfig: Path, *, deadline: float = 10.0, repli
         [environments.staging]
         provider = "kubernetes"
         kubeconfig = "{kubeconfig}"
-        context = "emulator"
+        context = "{context}"
         namespace = "shop-staging"
         replicas = {replicas}
         progress_deadline = {progress_deadline}

@@ -1132,7 +1132,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self, method: str, path: str, q: dict[str, str], raw: bytes, ctype: str) -> None:
         emu = self.emu
-        if path == "/version":
+        if path.rstrip("/") == "/version":
             return self._send(200, {"major": "1", "minor": "34", "gitVersion": "v1.34.0-emulator",
                                     "platform": "linux/amd64"})
         if path in ("/healthz", "/readyz", "/livez"):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 
 import pytest
+from cockpit.providers.kubernetes import rollout as ro
 
 from cockpit import pipeline
 from cockpit.errors import GateFailed
-from cockpit.providers.kubernetes import rollout as ro
 
 from .conftest import IMAGE_CRASH, IMAGE_UNHEALTHY, IMAGE_V1, IMAGE_V2, SECRET_STAGING, Recorder
 

@@ -7,10 +7,11 @@ import json
 import kubernetes_validate
 import pytest
 import yaml
+from cockpit.providers.kubernetes import manifests as m
 
 from cockpit import pipeline
+from cockpit.errors import GateFailed
 from cockpit.models import Release
-from cockpit.providers.kubernetes import manifests as m
 
 from .conftest import IMAGE_CRASH, IMAGE_V1, IMAGE_V2, Recorder
 
@@ -52,7 +53,7 @@ def test_everything_sent_during_deploy_undo_rollback_and_domain_is_valid(project
     ctx = project(domain=True)
     pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
     pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V2)
-    with pytest.raises(Exception):
+    with pytest.raises(GateFailed):
         pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_CRASH)
     pipeline.rollback(ctx, "staging", Recorder())
     provider = pipeline.provider_for(ctx, ctx.config.env("staging"))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from cockpit.providers.kubernetes import rollout as ro
 
 from cockpit.errors import ProviderError
-from cockpit.providers.kubernetes import rollout as ro
 
 
 def dep(generation=2, observed=2, replicas=2, updated=2, total=2, available=2, reason=None,
