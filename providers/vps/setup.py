@@ -122,7 +122,7 @@ def _ensure_switch(env, host: Host, binary: str = "haproxy") -> str:
         _wait(host.switch_alive, 10, "the switch (HAProxy) did not answer after starting", host)
         return f"started HAProxy; runtime API on 127.0.0.1:{s.switch_admin_port}, " \
                f"{env.name} on 127.0.0.1:{s.host_port}"
-    if changed:
+    if changed or not _has_backend(host):
         host.run(cmd.haproxy_reload(lay.switch_cfg, lay.switch_envs, lay.switch_pid,
                                     lay.switch_sock, binary), step="reload switch")
         _wait(lambda: _has_backend(host), 10, "the switch did not load the new config", host)
@@ -163,6 +163,17 @@ def _edge_alive(host: Host, port: int) -> bool:
         return False
 
 
+def _edge_serves(host: Host, port: int, domain: str) -> bool:
+    """Whether the running Caddy's config has the site (a failed earlier run may have written
+    the file without loading it)."""
+    try:
+        out = host._exchange(port, b"GET /config/apps/http HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                             b"Connection: close\r\n\r\n" % port, 5.0)
+    except (OSError, ProviderError):
+        return False
+    return f'"{domain}"'.encode() in out
+
+
 def _ensure_edge(env, host: Host, domain: str | None) -> str:
     s, lay = env.settings, host.layout
     changed = _put(host, lay.caddyfile, caddy.render_global(
@@ -200,7 +211,7 @@ def _ensure_edge(env, host: Host, domain: str | None) -> str:
             raise ProviderError("Caddy did not start: " + "\n".join(log.splitlines()[-10:]),
                                 where=f"{host.t.where} {lay.edge_log}")
         what = "started Caddy"
-    elif changed:
+    elif changed or (domain and not _edge_serves(host, s.edge_admin_port, domain)):
         result = host.run(cmd.caddy_reload(lay.caddyfile, f"127.0.0.1:{s.edge_admin_port}"),
                           step="reload edge", check=False, timeout=60)
         if not result.ok:
