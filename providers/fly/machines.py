@@ -150,6 +150,7 @@ class Gate:
         deadline = time.monotonic() + self.env.gate.deadline
         delay = 0.05
         machine: dict[str, Any] = {}
+        last: tuple[bool, str] | None = None
         while True:
             machine = self.api.get_machine(mid)
             if instance_id and machine.get("instance_id") != instance_id:
@@ -173,9 +174,12 @@ class Gate:
                 return machine
             ok = state == "started" and checks and all(c.get("status") == "passing"
                                                        for c in checks)
-            self.emit(HealthSample(ok=bool(ok), status=None, latency_ms=None,
-                                   url=f"fly:{self.api.app}/{mid}",
-                                   error="" if ok else _summary(checks), env=self.env.name))
+            sample = (bool(ok), "" if ok else _summary(checks))
+            if sample != last:  # one event per change, not one per poll
+                last = sample
+                self.emit(HealthSample(ok=sample[0], status=None, latency_ms=None,
+                                       url=f"fly:{self.api.app}/{mid}", error=sample[1],
+                                       env=self.env.name))
             if ok:
                 return machine
             if time.monotonic() >= deadline:

@@ -132,3 +132,13 @@ def test_deploy_without_any_image_source_says_what_to_pass(project, emu):
         pipeline.deploy(ctx, "staging", Recorder())
     assert "--image registry.fly.io/" in info.value.hint
     assert "shop-staging" not in emu.apps  # nothing created
+
+
+def test_lower_count_scales_down_after_the_update(project, emu):
+    ctx = project(count=2)
+    pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    ctx1 = project(count=1)
+    release = pipeline.deploy(ctx1, "staging", Recorder(), image=IMAGE_V2)
+    machines = emu.active("shop-staging")
+    assert len(machines) == 1 and machines[0].config["metadata"]["cockpit_release"] == release.id
+    assert emu.leases_held() == []
