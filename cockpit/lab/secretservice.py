@@ -162,6 +162,9 @@ def ensure(state: State) -> dict[str, object]:
         if gk_pid:
             stop_pid(gk_pid)
         if not p["password"].exists():
+            # A keyring file without its password could never be unlocked: start afresh.
+            shutil.rmtree(p["data"], ignore_errors=True)
+            p["data"].mkdir(mode=0o700, parents=True, exist_ok=True)
             p["password"].write_text(secrets.token_urlsafe(24))
             os.chmod(p["password"], 0o600)
         env = {
