@@ -374,3 +374,17 @@ smoke.test {{
         assert ("DNS", "smoke.test") in cert["subjectAltName"]
     finally:
         stop_pid(proc.pid)
+
+
+def test_lab_status_reports_every_part_up(lab) -> None:  # noqa: ANN001
+    res = subprocess.run(
+        [sys.executable, "-m", "cockpit.lab", "status", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    parts = json.loads(res.stdout)
+    assert {name for name, part in parts.items() if not part["up"]} == set()
+    assert res.returncode == 0
+    assert parts["vps"]["address"] == f"{lab.ssh_user}@{lab.ssh_host}:{lab.ssh_port}"
