@@ -345,6 +345,7 @@ def down(*, user_services: bool = True) -> list[str]:
                 stop_pid(pid, timeout=30 if name == "dockerd" else 10)
                 stopped.append(f"{name}:{pid}")
             state.procs.pop(name, None)
+        vps.forget_key(root)
         state.info.clear()
         state.save()
     return stopped

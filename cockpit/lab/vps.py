@@ -156,6 +156,20 @@ def ensure(state: State, port: int) -> dict[str, object]:
     return {"up": True, "pid": proc.pid, **info}
 
 
+def forget_key(root: Path) -> None:
+    """Remove this lab dir's key from `deploy`'s authorized_keys (on `down`)."""
+    pub = paths(root)["user_key"].with_suffix(".pub")
+    try:
+        comment = pub.read_text().split()[-1]
+        auth = Path(pwd.getpwnam(USER).pw_dir) / ".ssh" / "authorized_keys"
+        lines = auth.read_text().splitlines()
+    except (OSError, KeyError, IndexError):
+        return
+    kept = [ln for ln in lines if ln.split()[-1:] != [comment]]
+    if kept != lines:
+        auth.write_text("".join(ln + "\n" for ln in kept))
+
+
 def stop_user_services() -> list[int]:
     """Stop Caddy and HAProxy that the VPS provider started as `deploy` (the lab's own user)."""
     try:
