@@ -451,6 +451,10 @@ class KubernetesProvider:
             time.sleep(env.gate.interval)
         return rs
 
+    def health(self, env: Environment) -> HealthSample:
+        """One health sample through the Service (the TUI dashboard's optional hook)."""
+        return self._health_sample(env)
+
     def _health_sample(self, env: Environment) -> HealthSample:
         from cockpit.providers.kubernetes.kube import ApiFailure
 
