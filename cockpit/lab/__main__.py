@@ -18,7 +18,12 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument(
         "parts", nargs="*", metavar="PART", help=f"only these parts ({', '.join(PARTS)})"
     )
-    sub.add_parser("down", help="stop what the lab started")
+    p_down = sub.add_parser("down", help="stop what the lab started")
+    p_down.add_argument(
+        "--keep-edge",
+        action="store_true",
+        help="leave the deploy user's Caddy and HAProxy running (shared by every lab dir)",
+    )
     p_status = sub.add_parser("status", help="each part: up/down, address, pid")
     p_status.add_argument("--json", action="store_true")
     sub.add_parser("env", help='print `export` lines for a shell: eval "$(scripts/lab env)"')
@@ -33,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
         elif args.cmd == "down":
-            stopped = down()
+            stopped = down(user_services=not args.keep_edge)
             print("stopped: " + (", ".join(stopped) or "nothing"), file=sys.stderr)
         elif args.cmd == "status":
             st = status()
