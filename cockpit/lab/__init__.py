@@ -23,7 +23,16 @@ import time
 from pathlib import Path
 
 from . import acme, engine, registry, secretservice, vps
-from ._proc import LabError, State, free_port, lab_dir, locked, port_bindable, stop_pid
+from ._proc import (
+    LabError,
+    State,
+    free_port,
+    lab_dir,
+    locked,
+    port_bindable,
+    port_open,
+    stop_pid,
+)
 
 __all__ = ["PARTS", "LabEnv", "LabError", "down", "env", "lab_dir", "status", "up"]
 
@@ -275,8 +284,6 @@ def status() -> dict[str, dict[str, object]]:
         def proc(name: str) -> int | None:
             return state.alive(name)
 
-        from ._proc import port_open
-
         out: dict[str, dict[str, object]] = {
             "engine": {"up": engine.ping(), "address": e.docker_host, "pid": proc("dockerd")},
             "image": {
@@ -291,12 +298,12 @@ def status() -> dict[str, dict[str, object]]:
                 "pid": proc("gnome-keyring"),
             },
             "vps": {
-                "up": bool(ports) and vps.banner_ok(e.ssh_port),
+                "up": bool(proc("sshd")) and vps.banner_ok(e.ssh_port),
                 "address": f"{e.ssh_user}@{e.ssh_host}:{e.ssh_port}",
                 "pid": proc("sshd"),
             },
             "registry": {
-                "up": bool(ports) and registry.answers(ports.get("registry", 0)),
+                "up": bool(proc("registry")) and registry.answers(ports.get("registry", 0)),
                 "address": e.registry,
                 "pid": proc("registry"),
             },
@@ -312,7 +319,8 @@ def status() -> dict[str, dict[str, object]]:
             },
             "edge": {
                 "up": bool(shutil.which("caddy") and shutil.which("haproxy")),
-                "address": f"admin {e.caddy_admin}, http {e.http_port}, https {e.https_port}",
+                "address": f"admin {e.caddy_admin}, http {e.http_port}, https {e.https_port}"
+                + (" (a Caddy answers)" if port_open(ports.get("caddy_admin", 0)) else ""),
                 "pid": None,
             },
         }
