@@ -12,6 +12,7 @@ from pathlib import Path
 
 import keyring
 import pytest
+from keyring.compat import properties
 from keyring.backend import KeyringBackend
 
 from cockpit import config as config_mod
@@ -31,7 +32,16 @@ IMAGE_CRASH = "registry.fly.io/shop@sha256:" + "c" * 64
 
 
 class MemoryKeyring(KeyringBackend):
-    priority = 1  # type: ignore[assignment]
+    """Viable only while a fly test holds it: keyring registers every backend subclass, and
+    a backend that is always viable would change other tests' keyring auto-detection."""
+
+    active = False
+
+    @properties.classproperty
+    def priority(cls) -> float:  # type: ignore[override]
+        if not cls.active:
+            raise RuntimeError("MemoryKeyring is only for tests/fly")
+        return 1
 
     def __init__(self) -> None:
         super().__init__()
@@ -54,10 +64,12 @@ class MemoryKeyring(KeyringBackend):
 @pytest.fixture
 def memory_keyring():
     previous = keyring.get_keyring()
+    MemoryKeyring.active = True
     backend = MemoryKeyring()
     keyring.set_keyring(backend)
     yield backend
     keyring.set_keyring(previous)
+    MemoryKeyring.active = False
 
 
 @pytest.fixture
