@@ -34,6 +34,7 @@ class CockpitApp(App[int]):
                  wizard_root: Path | None = None) -> None:
         super().__init__()
         self.session = session
+        session.ask = self.ask_from_thread
         self.want_wizard = wizard
         self.poll_interval = poll_interval
         self.wizard_root = wizard_root
@@ -53,6 +54,7 @@ class CockpitApp(App[int]):
         else:
             from cockpit.screens.wizard import WizardScreen
 
+            self.want_wizard = True
             self.push_screen(WizardScreen(self.wizard_root or self._default_root()))
 
     def _default_root(self) -> Path:
@@ -110,6 +112,23 @@ class CockpitApp(App[int]):
         from cockpit.screens.run import confirm_promote
 
         confirm_promote(self, src, dst)
+
+    def ask_from_thread(self, question: str) -> bool:
+        """A yes/no asked by the core from a worker thread (e.g. trust this SSH host key?)."""
+        import threading
+
+        from cockpit.screens.widgets.confirmation import Confirm
+
+        done = threading.Event()
+        answer = [False]
+
+        def answered(yes: bool | None) -> None:
+            answer[0] = bool(yes)
+            done.set()
+
+        self.call_from_thread(lambda: self.push_screen(Confirm(question), answered))
+        done.wait(600)
+        return answer[0]
 
     # ------------------------------------------------------------------ keys
 

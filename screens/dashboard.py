@@ -13,7 +13,7 @@ from cockpit.screens.messages import EnvPolled
 from cockpit.screens.widgets.env_panel import EnvPanel
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid
+from textual.containers import Grid, VerticalScroll
 from textual.widgets import Footer, Header, Static
 
 
@@ -42,7 +42,7 @@ class DashboardScreen(CockpitScreen):
         yield Header(icon="◆")
         config = self.session.config
         self.sub_title = config.app.name
-        with Grid(classes="panel-grid"):
+        with VerticalScroll(id="panels"), Grid(classes="panel-grid"):
             for number, (name, env) in enumerate(config.environments.items(), start=1):
                 panel = EnvPanel(name, env.provider, number, protected=env.protected)
                 self.panels[name] = panel

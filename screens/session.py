@@ -29,8 +29,10 @@ class Interrupted(CockpitError):
 
 
 class Session:
-    def __init__(self, config_path: Path | None = None, ctx: Context | None = None) -> None:
+    def __init__(self, config_path: Path | None = None, ctx: Context | None = None,
+                 clock: Any = None) -> None:
         self.config_path = config_path
+        self.clock = clock  # injected into contexts this session builds (tests, snapshots)
         self._ctx = ctx
         self._providers: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -69,8 +71,12 @@ class Session:
                     path = path / config_mod.FILENAME
                 cfg = config_mod.load(path)
                 self._ctx = Context(config=cfg, store=Store.open(cfg.app.name),
-                                    secrets=SecretStore(cfg.app.name), options=Options())
+                                    secrets=SecretStore(cfg.app.name),
+                                    options=Options(ask=self._ask), clock=self.clock)
             return self._ctx
+
+    def _ask(self, question: str) -> bool:
+        return bool(self.ask(question)) if self.ask is not None else False
 
     def reload(self, ctx: Context | None = None) -> None:
         """Drop the cached context (after the wizard wrote cockpit.toml)."""
@@ -115,30 +121,18 @@ class Session:
         own = getattr(self.provider(env_name), "health", None)  # optional provider hook
         if callable(own):
             return own(env)
-        try:
-            from cockpit import probes  # the core's probes, when present
-        except ImportError:
-            probes = None
-        fn = getattr(probes, "health_sample", None) if probes else None
-        if fn is not None:
-            return fn(self.ctx, env)
-        url = (live.extra.get("health_url") if live else None) or None
-        if not url:
+        if not env.domain:
             return None
-        import time
+        from cockpit.probes import http_health
 
-        import httpx
-
-        start = time.perf_counter()
-        try:
-            response = httpx.get(url, timeout=env.gate.timeout)
-            latency = (time.perf_counter() - start) * 1000
-            ok = 200 <= response.status_code < 300
-            return HealthSample(ok=ok, status=response.status_code, latency_ms=latency, url=url,
-                                env=env_name)
-        except httpx.HTTPError as exc:
-            return HealthSample(ok=False, status=None, latency_ms=None, url=url,
-                                error=type(exc).__name__, env=env_name)
+        settings = env.settings
+        port = getattr(settings, "https_port", 443)
+        url = f"https://{env.domain}:{port}{env.app.health_path}"
+        host = getattr(settings, "host", None)
+        sample = http_health(url, host_header=env.domain, timeout=min(env.gate.timeout, 3.0),
+                             verify=getattr(settings, "edge_ca_file", None) or True,
+                             connect_to=(host, port) if host else None)
+        return dataclasses.replace(sample, env=env_name)
 
     def releases(self, env_name: str, live: LiveState | None = None) -> list[Release]:
         """Live history first (the truth), merged with what the local store remembers."""

@@ -35,8 +35,8 @@ class Confirm(ModalScreen[bool]):
         with Vertical():
             yield Label(self.question, id="question")
             with Horizontal():
-                yield Button(f"{self.no} [n]", id="no")
-                yield Button(f"{self.yes} [y]", id="yes", variant="warning")
+                yield Button(f"{self.no} (n)", id="no")
+                yield Button(f"{self.yes} (y)", id="yes", variant="warning")
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
@@ -60,6 +60,7 @@ class ConfirmChange(ModalScreen["str | None"]):
     ConfirmChange Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
     ConfirmChange Button { margin-left: 2; }
     ConfirmChange #typed-hint { color: $warning; }
+    ConfirmChange .note { width: 1fr; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="confirm.cancel")]
 
@@ -84,13 +85,13 @@ class ConfirmChange(ModalScreen["str | None"]):
             box.border_title = self.heading
             yield Static(table, id="changes")
             for note in self.notes:
-                yield Label(note, classes="note")
+                yield Static(note, classes="note")
             if self.protected:
                 yield Label(f"{self.env!r} is protected: type its name to go on.", id="typed-hint")
                 yield Input(placeholder=self.env, id="typed")
             with Horizontal():
-                yield Button("Cancel [esc]", id="cancel")
-                yield Button("Go [enter]", id="go", variant="warning", disabled=self.protected)
+                yield Button("Cancel (esc)", id="cancel")
+                yield Button("Go (enter)", id="go", variant="warning", disabled=self.protected)
 
     def on_mount(self) -> None:
         if self.protected:

@@ -29,7 +29,7 @@ class EnvPanel(Vertical, can_focus=True):
         self.provider = provider
         self.number = number
         self.protected = protected
-        self.latencies: deque[float] = deque([0.0] * 30, maxlen=30)
+        self.latencies: deque[float] = deque(maxlen=40)
         self.failures: deque[str] = deque(maxlen=3)
         self.last_sample: HealthSample | None = None
 

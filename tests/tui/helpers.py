@@ -18,3 +18,13 @@ async def wait_until(pilot, predicate, tries: int = 200) -> None:
             return
         await pilot.pause(0.05)
     raise AssertionError("condition not reached")
+
+
+def error_text(app) -> str:
+    """The cause shown by an ErrorScreen on top, for assertion messages."""
+    from cockpit.screens.widgets.error import ErrorScreen
+
+    screen = app.screen
+    if isinstance(screen, ErrorScreen):
+        return str(screen.error)
+    return ""

@@ -1,0 +1,193 @@
+"""The first-deploy wizard, driven end to end over the in-memory provider (the same flow runs
+against the lab's VPS in test_wizard_lab.py)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from cockpit.screens.wizard.draft import Draft
+from helpers import error_text, settle, wait_until
+from memory_provider import T0, TARGETS
+from textual.widgets import Input
+
+REPO = Path(__file__).resolve().parents[2]
+SECRET = "s3cr3t-typed-in-the-wizard-7731"
+
+
+@pytest.fixture
+def fresh(tmp_path: Path, tmp_state: Path, memory_keyring) -> Path:
+    from conftest import register_memory_provider
+
+    register_memory_provider()
+    TARGETS.clear()
+    root = tmp_path / "hello"
+    shutil.copytree(REPO / "examples" / "hello-app", root)
+    return root
+
+
+@pytest.fixture
+def wizard_app(fresh: Path, monkeypatch: pytest.MonkeyPatch):
+    from cockpit.screens.app import CockpitApp
+    from cockpit.screens.session import Session
+
+    for key in list(__import__("os").environ):
+        if key.startswith("COCKPIT_LAB_"):
+            monkeypatch.delenv(key)
+    return CockpitApp(Session(fresh / "cockpit.toml", clock=lambda: T0), poll_interval=3600)
+
+
+async def _type(pilot, selector: str, text: str) -> None:
+    widget = pilot.app.screen.query_one(selector, Input)
+    widget.focus()
+    await pilot.pause()
+    await pilot.press("ctrl+a", "ctrl+k", *text)
+
+
+async def _press(pilot, selector: str) -> None:
+    """Click it with the mouse (scrolled into view first)."""
+    widget = pilot.app.screen.query_one(selector)
+    widget.scroll_visible(animate=False, immediate=True)
+    await pilot.pause()
+    assert await pilot.click(selector), selector
+    await pilot.pause()
+
+
+async def walk_to_secrets(pilot) -> None:
+    screen = pilot.app.screen
+    await pilot.press("ctrl+n")  # scan → provider
+    await pilot.pause()
+    await _press(pilot, "#provider-memory")
+    await _press(pilot, "#check")
+    await wait_until(pilot, lambda: screen.checked is not None)
+    await pilot.press("ctrl+n")  # provider → secrets
+    await pilot.pause()
+    await _type(pilot, "#secret-names", "SECRET_KEY")
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+async def type_secrets(pilot) -> None:
+    screen = pilot.app.screen
+    for env in ("staging", "prod"):
+        await _type(pilot, f"#secret-{env}-SECRET_KEY", SECRET)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert not error_text(pilot.app), error_text(pilot.app)
+    await wait_until(pilot, lambda: screen.secret_state.get("prod", {}).get("SECRET_KEY"))
+
+
+async def test_whole_wizard_to_a_first_deploy_and_promote(wizard_app, fresh, memory_keyring):
+    from cockpit.screens.dashboard import DashboardScreen
+    from cockpit.screens.widgets.run_panel import RunPanel
+
+    from cockpit.config import load
+
+    app = wizard_app
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert screen.query_one("#port", Input).value == "8000"  # from the scan
+        await walk_to_secrets(pilot)
+        await type_secrets(pilot)
+        assert memory_keyring.values[("cockpit:hello:staging", "SECRET_KEY")] == SECRET
+        await pilot.press("ctrl+n")  # secrets → domain
+        await pilot.pause()
+        await _type(pilot, "#domain-staging", "staging.hello.test")
+        await _press(pilot, "#domain-check-staging")
+        await wait_until(pilot, lambda: screen.query_one("#domain-steps-staging").states()
+                         .get("tls") == "done")
+        await pilot.press("ctrl+n")  # domain → review
+        await pilot.pause()
+        await _press(pilot, "#deploy")
+        panel = screen.query_one("#review-run", RunPanel)
+        await wait_until(pilot, lambda: panel.worker is not None and not panel.running)
+        assert panel.error is None, panel.error
+        assert screen.deployed
+        config = load(fresh / "cockpit.toml")
+        assert config.env("staging").domain == "staging.hello.test"
+        assert config.env("prod").secret_names == ["SECRET_KEY"]
+        assert (fresh / "cockpit.toml").read_text().startswith("# Written by the cockpit wizard")
+        await pilot.press("ctrl+n")  # review → promote
+        await pilot.pause()
+        await _type(pilot, "#typed", "prod")
+        await _press(pilot, "#promote-go")
+        promote = screen.query_one("#promote-run", RunPanel)
+        await wait_until(pilot, lambda: promote.worker is not None and not promote.running)
+        assert promote.error is None, promote.error
+        staging, prod = (TARGETS[f"memory/hello-{e}"].current for e in ("staging", "prod"))
+        assert prod.digest == staging.digest
+        await _press(pilot, "#finish")
+        await settle(pilot)
+        assert isinstance(app.screen, DashboardScreen)
+
+
+async def test_back_and_forward_keep_what_was_entered(wizard_app):
+    app = wizard_app
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await _type(pilot, "#name", "my-shop")
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        await _type(pilot, "#vps-host", "shop.example.com")
+        await pilot.press("ctrl+b")
+        await pilot.pause()
+        assert app.screen.query_one("#name", Input).value == "my-shop"
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert app.screen.query_one("#vps-host", Input).value == "shop.example.com"
+
+
+async def test_next_is_refused_until_the_preflight_passes(wizard_app):
+    app = wizard_app
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert app.screen.page == 1
+
+
+async def test_a_typed_secret_leaves_no_trace(wizard_app, fresh, tmp_state, tmp_path):
+    """Not in the screen (SVG), not in files under the project or the state dir, not in the
+    app's log view; only in the keyring."""
+    from cockpit.screens.widgets.log_view import LogView
+
+    app = wizard_app
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await walk_to_secrets(pilot)
+        # Typed but not yet submitted: shown masked.
+        await _type(pilot, "#secret-staging-SECRET_KEY", SECRET)
+        await pilot.pause()
+        assert SECRET not in app.export_screenshot()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen.query_one("#secret-staging-SECRET_KEY", Input).value == ""
+        await type_secrets(pilot)
+        svg = app.export_screenshot()
+        logs = [r.text for view in app.screen.query(LogView) for r in view.lines]
+    assert SECRET not in svg
+    assert not any(SECRET in line for line in logs)
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_draft_renders_a_valid_commented_config_for_each_provider(tmp_path):
+    from cockpit.config import loads
+
+    for provider in ("vps", "kubernetes", "fly"):
+        draft = Draft(root=tmp_path, name="shop", provider=provider, secrets=["SECRET_KEY"],
+                      domains={"staging": "staging.shop.example", "prod": "shop.example"})
+        draft.vps.update(host="vps.example", identity_file="~/.ssh/id_ed25519")
+        draft.kube.update(context="lab", namespace_staging="shop-s", namespace_prod="shop-p")
+        draft.fly.update(org="acme", app_staging="shop-s", app_prod="shop-p")
+        text = draft.render()
+        config = loads(text, tmp_path / "cockpit.toml")
+        assert text.lstrip().startswith("#") and "# " in text
+        assert config.env("prod").domain == "shop.example"
+        assert config.env("staging").provider == provider
+        assert config.env("prod").secret_names == ["SECRET_KEY"]
