@@ -331,7 +331,7 @@ class FlyProvider:
             )
         from cockpit.providers.fly.build import build_and_push
 
-        return build_and_push(self.ctx.config, env, emit)
+        return build_and_push(self.ctx.config, env, emit, token=self._token(env))
 
     def plan_deploy(self, env: Environment, release: Release) -> Plan:
         from cockpit.providers.fly.machines import GONE, recordable, release_config
