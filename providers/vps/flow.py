@@ -517,10 +517,12 @@ def reconcile(provider, env, journal: list[dict[str, Any]], emit: Emit) -> str:
         status = records.get(serving.release_id, {}).get("status")
         if status == "pending":
             host.set_status(records, serving.release_id, "healthy")
-            said.append(f"release {serving.release_id} serves and passed its gate: kept")
+            said.append(f"release {serving.release_id} serves and answers its health check: kept (deploy finished)")
     for rid, data in records.items():
         if data.get("status") == "pending" and (serving is None or rid != serving.release_id):
             host.set_status(records, rid, "failed")
+    if active is not None:
+        _persist_slot(env, host, active)  # the file may lag the runtime after a kill
     if serving is not None:
         said.append(f"release {serving.release_id} serves {env.name}")
     else:

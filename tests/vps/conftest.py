@@ -50,6 +50,7 @@ dns_resolver = "{lab.dns}"
 drain_seconds = 5.0
 stop_timeout = 5
 keep_releases = 3
+lock_ttl = 6.0
 gate = {{ count = 3, interval = 0.2, timeout = 3.0, deadline = {gate_deadline} }}
 """)
     return f"""[app]
@@ -237,6 +238,18 @@ class LoadLoop:
     @property
     def total(self) -> int:
         return self.ok + len(self.failures)
+
+
+@pytest.fixture
+def ready(project):
+    """Both environments set up and staging serving a release."""
+    from cockpit import pipeline
+
+    for env in ("staging", "prod"):
+        project.cli("setup", env, "--trust-host", project.lab.ssh_hostkey_sha256, check=True)
+    if pipeline.live(project.ctx(), "staging").current is None:
+        pipeline.deploy(project.ctx(), "staging", project.collect(), image=project.images["v1"])
+    return project
 
 
 @pytest.fixture
