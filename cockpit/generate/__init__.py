@@ -91,13 +91,18 @@ def spec_for(root: Path | str, result: ScanResult | None = None, config: Any = N
         build_args = dict(config.app.build_args)
         for env in config.environments.values():
             settings = env.settings
-            envs.append(EnvSpec(
-                name=env.name, domain=env.domain, replicas=env.common.replicas,
-                protected=env.protected, provider=env.provider,
-                namespace=getattr(settings, "namespace", None),
-                fly_app=getattr(settings, "app", None) if env.provider == "fly" else None,
-                region=(list(getattr(settings, "regions", None) or []) or [None])[0],
-            ))
+            envs.append(
+                EnvSpec(
+                    name=env.name,
+                    domain=env.domain,
+                    replicas=env.common.replicas,
+                    protected=env.protected,
+                    provider=env.provider,
+                    namespace=getattr(settings, "namespace", None),
+                    fly_app=getattr(settings, "app", None) if env.provider == "fly" else None,
+                    region=(list(getattr(settings, "regions", None) or []) or [None])[0],
+                )
+            )
             secret_names += [n for n in env.secret_names if n not in secret_names]
     else:
         app = app_name(root)
@@ -108,19 +113,32 @@ def spec_for(root: Path | str, result: ScanResult | None = None, config: Any = N
     for var in result.env_vars:
         if var.secret and not is_platform_env(var.name) and var.name not in secret_names:
             secret_names.append(var.name)
-    plain = [v.name for v in result.env_vars
-             if not var_is_secret(v.name, secret_names) and not is_platform_env(v.name)
-             and not v.build_time]
-    return Spec(app=app, port=port, health_path=health, scan=result, environments=envs,
-                secrets=secret_names, env=plain, build_args=build_args)
+    plain = [
+        v.name
+        for v in result.env_vars
+        if not var_is_secret(v.name, secret_names)
+        and not is_platform_env(v.name)
+        and not v.build_time
+    ]
+    return Spec(
+        app=app,
+        port=port,
+        health_path=health,
+        scan=result,
+        environments=envs,
+        secrets=secret_names,
+        env=plain,
+        build_args=build_args,
+    )
 
 
 def var_is_secret(name: str, secrets: list[str]) -> bool:
     return name in secrets
 
 
-def artifacts(kind: str, root: Path | str, result: ScanResult | None = None,
-              config: Any = None) -> list[Artifact]:
+def artifacts(
+    kind: str, root: Path | str, result: ScanResult | None = None, config: Any = None
+) -> list[Artifact]:
     """The files one kind (or "all") consists of, rendered; nothing is written."""
     spec = spec_for(root, result, config)
     kinds = KINDS if kind == "all" else (kind,)
@@ -135,23 +153,30 @@ def render(kind: str, spec: Spec) -> list[Artifact]:
 
     if kind == "dockerfile":
         from cockpit.generate.dockerfile import render as r
+
         return [Artifact("Dockerfile", r(spec), kind)]
     if kind == "dockerignore":
         from cockpit.generate.dockerignore import render as r
+
         return [Artifact(".dockerignore", r(spec.scan), kind)]
     if kind == "compose":
         from cockpit.generate.compose import render as r
+
         return [Artifact("compose.yaml", r(spec), kind)]
     if kind == "github":
         from cockpit.generate.github import render as r
+
         return [Artifact(".github/workflows/deploy.yml", r(spec), kind)]
     if kind == "kubernetes":
         from cockpit.generate.kubernetes import render_all
+
         return [Artifact(p, c, kind) for p, c in render_all(spec)]
     if kind == "helm":
         from cockpit.generate.helm import render_all
+
         return [Artifact(p, c, kind) for p, c in render_all(spec)]
     if kind == "fly":
         from cockpit.generate.fly import render as r
+
         return [Artifact("fly.toml", r(spec), kind)]
     raise UsageError(f"unknown artifact {kind!r}", hint=f"one of: {', '.join(KINDS)}, all")

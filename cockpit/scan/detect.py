@@ -99,7 +99,8 @@ PLATFORM_PREFIXES = (
     "COCKPIT_",
     "VITE_USER_",
 )
-SECRET_NAME = re.compile(r"(?i)key|secret|token|passw|pwd|credential|dsn|private")
+SECRET_NAME = re.compile(
+    r"(?i)key|secret|token|passw|pwd|credential|dsn|private|DATABASE_URL|MONGO\w*_UR[IL]|REDIS_URL")
 
 HEALTH_RE = re.compile(
     r"""['"`]/?(health|healthz|healthcheck|health-check|_health|up|ready|readyz|livez|ping|status)/?['"`]"""
@@ -335,8 +336,6 @@ def _python(p: Project, res: ScanResult, app: AppInfo) -> None:
             app.runs_main
             and not re.search(r"gunicorn|uvicorn|waitress|hypercorn|daphne|uwsgi", cmd)
         )
-        if re.search(r"gunicorn|uvicorn|waitress|hypercorn|daphne|uwsgi|granian", cmd):
-            app.prod_server = True
 
 
 def _python_imports(p: Project, files: list[str]) -> set[str]:

@@ -294,11 +294,17 @@ class Project:
 
 
 def _exec_form(rest: str) -> str:
+    """The command a CMD runs, with a `sh -c "exec ..."` wrapper taken off."""
     if rest.startswith("["):
         try:
             parts = json.loads(rest)
             if isinstance(parts, list):
-                return " ".join(str(p) for p in parts)
+                parts = [str(p) for p in parts]
+                if len(parts) == 3 and parts[0] in ("sh", "/bin/sh", "bash", "/bin/bash") \
+                        and parts[1] == "-c":
+                    inner = parts[2].strip()
+                    return inner[5:] if inner.startswith("exec ") else inner
+                return " ".join(parts)
         except (json.JSONDecodeError, ValueError):
             pass
     return rest
