@@ -528,11 +528,13 @@ class FlyProvider:
 
     def logs(self, env: Environment, *, follow: bool, since: str | None = None,
              tail: int | None = None, machine: str | None = None,
-             region: str | None = None) -> Iterator[LogLine]:
+             region: str | None = None, stop: Any = None) -> Iterator[LogLine]:
+        """`machine`/`region` filter at the API; `stop` (a threading.Event) ends a follow
+        while no lines arrive, so a reader thread can quit."""
         from cockpit.providers.fly.logs import poll
 
         lines = poll(self._api(env), env.name, follow=follow, since=since, machine=machine,
-                     region=region, sleep=self.sleep, backoff=LOG_BACKOFF)
+                     region=region, sleep=self.sleep, backoff=LOG_BACKOFF, stop=stop)
         if tail and not follow:
             yield from _tail_per_source(lines, tail)
         else:

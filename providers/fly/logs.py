@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -44,12 +45,13 @@ def poll(api: FlyApi, env: str, *, follow: bool, since: str | None = None,
          machine: str | None = None, region: str | None = None,
          sleep: Callable[[float], None] = time.sleep,
          backoff: tuple[float, float] = (0.064, 4.0), max_pages: int | None = None,
-         ) -> Iterator[LogLine]:
+         stop: threading.Event | None = None) -> Iterator[LogLine]:
+    """`stop` ends a follow between polls (a reader thread that wants to quit while idle)."""
     cutoff = parse_since(since)
     token = ""
     delay = backoff[0]
     pages = 0
-    while True:
+    while stop is None or not stop.is_set():
         params: dict[str, Any] = {"next_token": token}
         if machine:
             params["instance"] = machine
@@ -75,5 +77,9 @@ def poll(api: FlyApi, env: str, *, follow: bool, since: str | None = None,
             continue
         if not follow:
             return
-        sleep(delay)
+        if stop is not None:
+            if stop.wait(delay):
+                return
+        else:
+            sleep(delay)
         delay = min(delay * 2, backoff[1])

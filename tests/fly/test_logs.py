@@ -68,3 +68,25 @@ def test_follow_backs_off_from_64ms_to_4s_and_resets_on_new_lines(project, emu):
             got.append(line.line)
     assert got == ["line 0", "late line"]
     assert sleeps == [0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.0, 4.0, 4.0, 0.064, 0.128]
+
+
+def test_follow_ends_between_polls_when_stop_is_set(project, emu):
+    import threading
+
+    ctx, env, provider = _setup(project, emu, n=2)
+    stop = threading.Event()
+    got = []
+
+    def read():
+        for line in provider.logs(env, follow=True, stop=stop):
+            got.append(line.line)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    for _ in range(100):
+        if len(got) == 2:
+            break
+        reader.join(0.02)
+    stop.set()
+    reader.join(5)
+    assert not reader.is_alive() and got == ["line 0", "line 1"]
