@@ -14,6 +14,7 @@ runs kubectl's `rollout undo` automatically and raises GateFailed with the pods'
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import time
@@ -48,7 +49,7 @@ from cockpit.models import (
     Step,
     TlsInfo,
 )
-from cockpit.redaction import redact
+from cockpit.redaction import REDACTOR, redact
 
 if TYPE_CHECKING:
     from cockpit.providers.kubernetes.kube import Kube
@@ -220,9 +221,7 @@ class KubernetesProvider:
         for rs in rss:
             release = self._release_of(rs, env)
             if rs is current_rs:
-                if release.status == "pending" and status.state == "done":
-                    release.status = "pending"  # serving, gate not recorded: the store decides
-                state.current = release
+                state.current = release  # "pending" when no gate verdict: the store decides
             elif release.status == "healthy":
                 release.status = "superseded"
             state.releases.append(release)
@@ -345,6 +344,8 @@ class KubernetesProvider:
         if not kube.namespace_exists():
             self.setup(env, emit)
         values = self.ctx.secrets.values(env) if env.secret_names else {}
+        for value in values.values():  # the Secret's data is base64: mask that form too
+            REDACTOR.add(base64.b64encode(value.encode()).decode())
         if values:
             timer = self._step(emit, env, "secret", "secret for the release")
             name = m.secret_name(env, release.id)

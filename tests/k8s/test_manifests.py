@@ -57,6 +57,7 @@ def test_everything_sent_during_deploy_undo_rollback_and_domain_is_valid(project
         pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_CRASH)
     pipeline.rollback(ctx, "staging", Recorder())
     provider = pipeline.provider_for(ctx, ctx.config.env("staging"))
+    provider.preflight(ctx.config.env("staging"))
     provider.configure_domain(ctx.config.env("staging"), "staging.shop.example.test", Recorder())
 
     sent = []
@@ -68,7 +69,8 @@ def test_everything_sent_during_deploy_undo_rollback_and_domain_is_valid(project
         elif req["method"] in ("POST", "PUT"):
             sent.append(json.loads(req["body"]))
     kinds = {obj["kind"] for obj in sent}
-    assert {"Namespace", "Secret", "Deployment", "Service", "Ingress", "Lease"} <= kinds
+    assert {"Namespace", "Secret", "Deployment", "Service", "Ingress", "Lease",
+            "SelfSubjectAccessReview"} <= kinds
     for obj in sent:
         validate(obj)
 
