@@ -120,6 +120,7 @@ _JS_ENV = re.compile(
     r"(?:process\.env|import\.meta\.env)(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([A-Za-z_][A-Za-z0-9_]*)['\"]\s*\])"
     r"(\s*(?:\|\||\?\?|\?))?"
 )
+_ASSIGNED = re.compile(r"\s*=(?!=)")
 _JS_DESTRUCTURE = re.compile(r"\{([^{}]{1,400})\}\s*=\s*process\.env\b")
 _GO_ENV = re.compile(r"os\.(Getenv|LookupEnv)\(\s*\"([A-Za-z_][A-Za-z0-9_]*)\"\s*\)")
 _RB_ENV = re.compile(
@@ -723,7 +724,10 @@ def env_vars(p: Project) -> list[EnvVar]:
                 continue
             for i, regex in enumerate(_PY_ENV):
                 for m in regex.finditer(text):
-                    has_default = i > 0 and bool(m.group(2))
+                    if _ASSIGNED.match(text, m.end()):
+                        continue  # os.environ["X"] = ...: a write, not a read
+                    # .get()/getenv() tolerate a missing var by contract; env()/config() raise
+                    has_default = i == 1 or (i == 2 and bool(m.group(2)))
                     if i == 2 and not has_default:
                         tail = text[m.end() : m.end() + 80]
                         has_default = "default" in tail.split(")")[0]
@@ -732,6 +736,8 @@ def env_vars(p: Project) -> list[EnvVar]:
             if "env" not in text:
                 continue
             for m in _JS_ENV.finditer(text):
+                if not m.group(3) and _ASSIGNED.match(text, m.end()):
+                    continue
                 add(m.group(1) or m.group(2), not m.group(3), rel, text, m.start())
             for m in _JS_DESTRUCTURE.finditer(text):
                 for part in m.group(1).split(","):

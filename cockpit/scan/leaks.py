@@ -65,12 +65,15 @@ _GENERIC = re.compile(
 _DOTENV = re.compile(
     r"(?m)^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*(['\"]?)([^\s'\"#]{6,})\2"
 )
+_IDENTIFIER = re.compile(r"^[a-z]+(?:[_.:][a-z]+)+$|^[A-Z]+(?:_[A-Z]+)+$")
 _SECRETISH_NAME = re.compile(r"(?i)" + _NAME + r"|_KEY$|^KEY$")
 
 _NAME_EXCLUDE = re.compile(
     r"(?i)(?:_|-|\b)(?:url|uri|path|file|dir|name|env|var|header|field|length|len|type|id|"
     r"endpoint|prefix|suffix|format|pattern|regex|label|placeholder|input|param|hint|size|"
-    r"expiry|expires|ttl|count|min|max)$|public|publishable|^csrf|token_?url|"
+    r"expiry|expires|ttl|count|min|max|scope|digest|version|kind|mode|store|backend|service|"
+    r"namespace|annotation|algorithm|alg|method|strategy|provider|source|location)$|"
+    r"public|publishable|^csrf|token_?url|"
     r"^(?:password|passwd)_?(?:reset|confirm|change|hash)|_?(?:keys?|tokens?)_?(?:count|list)$"
 )
 _PLACEHOLDER = re.compile(
@@ -244,6 +247,8 @@ def find_leaks(rel: str, text: str) -> list[Leak]:
                 continue
             if entropy(value) < 3.2 or value.count("/") > 2 or value.startswith(("http", "./")):
                 continue
+            if _IDENTIFIER.match(value):
+                continue  # a key name such as "cockpit_secrets_digest", not a credential
             found[start] = Leak(
                 _generic_kind(bare, rel), rel, _line_of(text, start), bare, start, end, True, value
             )

@@ -59,3 +59,23 @@ def test_scan_writes_nothing(tmp_path: Path) -> None:
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     scan(tmp_path)
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_env_reads_writes_and_defaults(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "main.py": 'import os\nA = os.environ["NEEDED"]\nos.environ["WRITTEN"] = "x"\n'
+                   'B = os.environ.get("MAYBE")\nC = os.getenv("WITH_DEFAULT", "1")\n',
+        "requirements.txt": "",
+    })
+    env = {e.name: e.required for e in scan(tmp_path).env_vars}
+    assert env == {"NEEDED": True, "MAYBE": False, "WITH_DEFAULT": False}
+    undeclared = [f.where for f in scan(tmp_path).findings if f.id == "undeclared-env"]
+    assert undeclared == ["main.py:2"]
+    (tmp_path / ".env.example").write_text("NEEDED=\n")
+    assert [f for f in scan(tmp_path).findings if f.id == "undeclared-env"] == []
+
+
+def test_identifier_like_values_are_not_secrets(tmp_path: Path) -> None:
+    write(tmp_path, {"meta.py": 'META_SECRETS = "cockpit_secrets_digest"\n'
+                                'secret_scope = "hello:staging"\n'})
+    assert [f for f in scan(tmp_path).findings if f.id == "hardcoded-secret"] == []
