@@ -352,3 +352,16 @@ def test_generate_uses_cockpit_toml_when_present(tmp_path: Path) -> None:
     assert "deploy/helm/shop/Chart.yaml" in arts
     assert "EXPOSE 9000" in arts["Dockerfile"]
     assert "/up" in arts["Dockerfile"]
+
+
+def test_chart_templates_have_balanced_actions() -> None:
+    """Without a helm binary: every {{ }} action closes and every block has its end."""
+    import re
+
+    for path, text in _chart("django-sqlite").items():
+        if not path.startswith("templates/"):
+            continue
+        assert text.count("{{") == text.count("}}"), path
+        actions = re.findall(r"\{\{-?\s*(\w+)", text)
+        opens = sum(a in ("if", "with", "range", "define") for a in actions)
+        assert opens == actions.count("end"), path
