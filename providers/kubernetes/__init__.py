@@ -61,7 +61,11 @@ EVENTS_THAT_MATTER = frozenset({
     "FailedScheduling", "BackOff", "Unhealthy", "Failed", "FailedCreate",
     "ProgressDeadlineExceeded", "FailedMount", "Evicted", "OOMKilling",
 })
-POLL = 0.1
+
+
+def _poll(env: Environment) -> float:
+    """How often the gate reads rollout state: the gate's interval, at most once a second."""
+    return max(0.05, min(env.gate.interval, 1.0))
 
 
 class KubernetesProvider:
@@ -403,10 +407,14 @@ class KubernetesProvider:
             if d is None:
                 raise _GateFailure(f"deployment {name} disappeared during the rollout", None)
             status = ro.rollout_status(d)
-            rss = kube.replicasets(ro.label_selector(d))
-            cur = ro.current_replicaset(d, rss) if status.message and (
-                d["metadata"].get("generation", 0) <= (d.get("status") or {}).get(
-                    "observedGeneration", 0)) else None
+            observed = d["metadata"].get("generation", 0) <= (d.get("status") or {}).get(
+                "observedGeneration", 0)
+            cur = None
+            if observed:
+                if rs is not None and ro.revision(rs) == ro.revision(d):
+                    cur = rs  # known: only the Deployment and the pods need reading again
+                else:
+                    cur = ro.current_replicaset(d, kube.replicasets(ro.label_selector(d)))
             if cur is not None:
                 cur_label = ((cur["spec"]["template"].get("metadata") or {}).get("labels")
                              or {}).get("release")
@@ -429,7 +437,7 @@ class KubernetesProvider:
             if time.monotonic() > deadline:
                 raise _GateFailure(f"rollout not finished after {env.gate.deadline:g}s: "
                                    f"{status.message}", rs)
-            time.sleep(POLL)
+            time.sleep(_poll(env))
         # 2. N consecutive 2xx on the health path, through the Service
         ok_in_row = 0
         while ok_in_row < env.gate.count:
@@ -565,7 +573,7 @@ class KubernetesProvider:
             status = ro.rollout_status(d)
             if status.state != "waiting" or time.monotonic() > deadline:
                 return status
-            time.sleep(POLL)
+            time.sleep(_poll(env))
 
     def _undo(self, env: Environment, to_revision: int, cause: str) -> dict[str, Any] | None:
         """kubectl rollout undo; returns the ReplicaSet now serving (None: no history)."""
