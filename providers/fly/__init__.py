@@ -150,7 +150,7 @@ class FlyProvider:
         emit(StepStarted(step="app", title=f"create Fly app {env.settings.app}", env=env.name))
         try:
             api.request("POST", "/apps", op="create app", idempotent=False,
-                        json={"app_name": env.settings.app, "name": env.settings.app,
+                        params={"wait": "true"}, json={"app_name": env.settings.app, "name": env.settings.app,
                               "org_slug": env.settings.org})
         except FlyApiError as exc:
             if exc.body.get("status") != "name_taken":
@@ -420,6 +420,12 @@ class FlyProvider:
         if not release.meta.get("fly_config"):
             emit(Message(f"release {to.id} has no recorded machine config; using today's "
                          "cockpit.toml with its image", level="warning", env=env.name))
+        if env.secret_names and to.secrets_digest:
+            current = self.ctx.secrets.digest(env)
+            if current != to.secrets_digest:
+                emit(Message(f"secrets changed since release {to.id}: today's values are used "
+                             "(Fly secrets are app-wide; cockpit keeps digests, never values)",
+                             level="warning", env=env.name))
         plan = self.plan_deploy(env, release)
         plan.action = "rollback"
         result = self.apply(plan, emit)
@@ -463,18 +469,38 @@ class FlyProvider:
     def _stage_secrets(self, env: Environment, emit: Emit) -> int | None:
         """Push the keyring's values when they differ from what was last staged."""
         saved = self._store_get(self._secrets_key(env), {}) or {}
+        version = saved.get("version")
+        if version and not self._has_secrets_version(env, int(version)):
+            # the local min-version is ahead of the app (app recreated, store copied from
+            # elsewhere): flyctl's "out of sync" (#4576). Forget it and stage again.
+            emit(Message(f"secrets version {version} is not on {env.settings.app}; "
+                         "staging the keyring's values again", level="warning", env=env.name))
+            saved, version = {}, None
         if not env.secret_names:
-            return saved.get("version")
+            return version
         values = self.ctx.secrets.require(env)
         digest = self.ctx.secrets.digest(env, values)
         remote = {s["name"] for s in self.remote_secrets(env)}
         if saved.get("digest") == digest and set(values) <= remote:
-            return saved.get("version")
+            return version
         emit(StepStarted(step="secrets", title=f"stage {len(values)} secret(s) on "
                                                f"{env.settings.app}", env=env.name))
         version = self.set_secrets(env, values)
         emit(StepFinished(step="secrets", detail=f"secrets version {version}", env=env.name))
         return version
+
+    def _has_secrets_version(self, env: Environment, version: int) -> bool:
+        from cockpit.providers.fly.api import FlyApiError
+
+        try:
+            self._api(env).request("GET", f"/apps/{env.settings.app}/secrets",
+                                   op="check secrets version",
+                                   params={"min_version": version})
+            return True
+        except FlyApiError as exc:
+            if exc.status in (404, 422):
+                return False
+            raise
 
     def remote_secrets(self, env: Environment) -> list[dict[str, Any]]:
         api = self._api(env)

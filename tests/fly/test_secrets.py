@@ -65,17 +65,32 @@ def test_secret_status_shows_names_digests_and_staged_or_deployed(project, emu):
     assert emu.apps["shop-staging"].secrets_version == 3
 
 
-def test_stale_min_secrets_version_is_a_clear_error(project, emu):
+def test_local_secrets_version_ahead_of_the_app_is_resynced(project, emu):
+    """flyctl's min-version got out of sync (#4576); here the deploy notices and restages."""
+    ctx = project()
+    pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    env = ctx.config.env("staging")
+    ctx.store.set_meta("fly:shop-staging:secrets", {
+        "version": 99, "digest": ctx.secrets.digest(env)})
+    rec = Recorder()
+    pipeline.deploy(ctx, "staging", rec, image=IMAGE_V2)
+    assert any("secrets version 99 is not on shop-staging" in e.text
+               for e in rec.of("message"))
+    assert emu.apps["shop-staging"].secrets_version == 2
+    assert {m.config["metadata"]["cockpit_secrets_version"]
+            for m in emu.active("shop-staging")} == {"2"}
+
+
+def test_min_secrets_version_the_app_lacks_is_a_clear_error(project, emu):
     from cockpit.errors import ProviderError
 
     ctx = project()
     pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
     env = ctx.config.env("staging")
-    provider = pipeline.provider_for(ctx, env)
-    ctx.store.set_meta("fly:shop-staging:secrets", {
-        "version": 99, "digest": ctx.secrets.digest(env)})
+    api = pipeline.provider_for(ctx, env)._api(env)
+    mid = emu.active("shop-staging")[0].id
     with pytest.raises(ProviderError) as info:
-        pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V2)
-    assert "secrets version 99" in info.value.what
-    assert "shop-staging" in info.value.where and "update machine" in info.value.what
-    assert provider is not None and emu.leases_held() == []
+        api.request("POST", api.m(mid), op="update machine", machine=mid,
+                    json={"config": {"image": IMAGE_V2}, "min_secrets_version": 99})
+    assert "secrets version 99" in info.value.what and "update machine" in info.value.what
+    assert info.value.where == f"fly app shop-staging machine {mid}"
