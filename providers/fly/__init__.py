@@ -426,6 +426,7 @@ class FlyProvider:
                 emit(Message(f"secrets changed since release {to.id}: today's values are used "
                              "(Fly secrets are app-wide; cockpit keeps digests, never values)",
                              level="warning", env=env.name))
+                release.secrets_digest = current  # the machines' metadata says what runs
         plan = self.plan_deploy(env, release)
         plan.action = "rollback"
         result = self.apply(plan, emit)
