@@ -18,7 +18,9 @@ import pytest
 
 from cockpit.generate import artifacts
 
-APPS = Path(__file__).parent.parent / "scan" / "apps"
+REPO = Path(__file__).resolve().parent.parent.parent
+SOURCES = {"clean-stdlib": REPO / "tests/scan/apps/clean-stdlib",
+           "hello-app": REPO / "examples/hello-app"}
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
@@ -44,9 +46,12 @@ def get(port: int, path: str) -> bytes:
     return data
 
 
-def test_generated_dockerfile_builds_and_container_is_healthy(lab, tmp_path: Path) -> None:
-    app = tmp_path / "app"
-    shutil.copytree(APPS / "clean-stdlib", app)
+@pytest.mark.parametrize("source", sorted(SOURCES))
+def test_generated_dockerfile_builds_and_container_is_healthy(
+        lab, tmp_path: Path, source: str) -> None:  # noqa: ANN001
+    app = tmp_path / source
+    shutil.copytree(SOURCES[source], app)
+    (app / "Dockerfile").unlink(missing_ok=True)  # generate from the scan, not the example's own
     for art in artifacts("dockerfile", app) + artifacts("dockerignore", app):
         (app / art.path).write_text(art.content)
     tag = f"cockpit-test/generated-{uuid.uuid4().hex[:8]}:latest"
@@ -65,7 +70,9 @@ def test_generated_dockerfile_builds_and_container_is_healthy(lab, tmp_path: Pat
             time.sleep(1)
         logs = docker("logs", name, check=False)
         assert status == "healthy", f"health status {status!r}; logs:\n{logs}"
-        assert get(port, "/health").startswith(b"HTTP/1.1 200")
+        health = "/up" if source == "hello-app" else "/health"
+        assert f"{health} HTTP/1.0".encode() in (app / "Dockerfile").read_bytes()
+        assert get(port, health).startswith(b"HTTP/1.1 200")
         assert docker("exec", name, "id", "-u") == "10001"
     finally:
         docker("rm", "-f", name, check=False)

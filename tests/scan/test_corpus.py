@@ -50,6 +50,20 @@ EXPECTED: dict[str, set[tuple[str, str]]] = {
         ("no-health-endpoint", "main.py:6"),
         ("undeclared-env", "main.py:11"),
     },
+    "go-localhost": {
+        ("bind-localhost", "main.go:25"),
+        ("hardcoded-port", "main.go:25"),
+        ("no-health-endpoint", "main.go:25"),
+        ("no-lockfile", "go.mod:1"),
+        ("undeclared-env", "main.go:17"),
+    },
+    "express-uploads": {
+        ("bind-localhost", "index.js:22"),
+        ("hardcoded-port", "index.js:22"),
+        ("no-health-endpoint", "index.js:4"),
+        ("local-uploads", "index.js:6"),
+        ("sqlite-in-prod", "package.json:9"),
+    },
 }
 CLEAN = ["clean-stdlib", "clean-flask", "clean-express", "clean-go", "clean-vite"]
 

@@ -13,7 +13,8 @@ from cockpit.scan import scan
 from cockpit.scan.fixes import apply_fixes, dirty_files, plan_fixes
 
 APPS = Path(__file__).parent / "apps"
-AI_APPS = ["flask-debug", "express-apikey", "nextjs-dev", "django-sqlite", "fastapi-uploads"]
+AI_APPS = ["flask-debug", "express-apikey", "nextjs-dev", "django-sqlite", "fastapi-uploads",
+           "express-uploads"]
 SECRETS = {
     "flask-debug": "a8f5f167f44f4964e6c998dee827110c",
     "express-apikey": "sk-proj-Xq7Tz9LmN2vB4kR8wP1sD6fG3hJ5yU0eA9cV2bN7mQ4xZ1tK8",
