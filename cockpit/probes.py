@@ -20,11 +20,12 @@ from cockpit.models import DnsInfo, TlsInfo
 
 def http_health(
     url: str, host_header: str | None = None, timeout: float = 5.0,
-    verify: bool | str = True, connect_to: tuple[str, int] | None = None,
+    verify: bool | str | ssl.SSLContext = True, connect_to: tuple[str, int] | None = None,
 ) -> HealthSample:
     """One GET; ok when 2xx. `host_header` sets Host (and SNI for https);
     `connect_to` dials that address instead of resolving the URL's host (the edge's address).
-    `verify` is True (system trust), False, or a CA bundle path."""
+    `verify` is True (system trust), False, a CA bundle path, or an SSLContext (reuse one
+    across a gate's samples: loading a CA bundle costs more than the request)."""
     import httpx
 
     parts = urlsplit(url)
@@ -53,9 +54,9 @@ def http_health(
                             error=f"{type(exc).__name__}: {exc}"[:300])
 
 
-def _ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
-    if verify is False:
-        return False
+def _ssl_context(verify: bool | str | ssl.SSLContext) -> ssl.SSLContext | bool:
+    if verify is False or isinstance(verify, ssl.SSLContext):
+        return verify
     if isinstance(verify, str):
         return ssl.create_default_context(cafile=verify)
     return ssl.create_default_context()

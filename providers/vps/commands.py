@@ -224,6 +224,29 @@ def docker_ps_ids(app: str, env: str, *, all_states: bool = True) -> list[str]:
     return argv + ["--filter", f"label={LABEL}.app={app}", "--filter", f"label={LABEL}.env={env}"]
 
 
+def docker_inspect_env(app: str, env: str) -> list[str]:
+    """`docker inspect` of every container of the environment (`[]` when none), one exec."""
+    return ["sh", "-c", 'ids=$(docker ps --quiet --no-trunc --all --filter "label=$1" '
+            '--filter "label=$2") || exit 1; if [ -n "$ids" ]; then exec docker inspect '
+            '--type container $ids; else echo "[]"; fi',
+            "sh", f"{LABEL}.app={app}", f"{LABEL}.env={env}"]
+
+
+def chain(*argvs: list[str], always: bool = False) -> list[str]:
+    """Several commands in one exec (each argv quoted with shlex.join): `&&`, or `;` when
+    `always`. Saves round trips; no argument is ever glued unquoted."""
+    import shlex
+
+    return ["sh", "-c", (" ; " if always else " && ").join(shlex.join(a) for a in argvs)]
+
+
+def quiet(argv: list[str]) -> list[str]:
+    """Run argv ignoring its failure and output (e.g. removing what may not exist)."""
+    import shlex
+
+    return ["sh", "-c", shlex.join(argv) + " >/dev/null 2>&1 || true"]
+
+
 def docker_inspect(ids: list[str]) -> list[str]:
     return ["docker", "inspect", "--type", "container", *ids]
 

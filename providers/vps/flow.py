@@ -102,18 +102,32 @@ def build(provider, env, emit: Emit) -> tuple[str, str]:
 # --------------------------------------------------------------------------- live state
 
 
-def live(provider, env) -> LiveState:
+def live(provider, env, *, tls: bool = True) -> LiveState:
     host = provider.host(env)
-    containers = host.containers()
-    records = host.release_records()
+
+    def states():
+        try:
+            return host.slot_states()
+        except ProviderError as exc:
+            return exc
+
+    def tls_info():
+        if not (tls and env.domain):
+            return None
+        from cockpit.probes import check_tls
+
+        return check_tls(env.settings.host, env.settings.https_port, env.domain,
+                         ca_file=env.settings.edge_ca_file, timeout=3.0)
+
+    containers, records, slot_states, held, tls_state = host.parallel(
+        host.containers, host.release_records, states, lambda: lock.status(host), tls_info)
     active = None
     extra: dict[str, Any] = {}
-    try:
-        states = host.slot_states()
-        active = haproxy.active_slot(states)
-        extra["slots"] = {k: {"weight": v.weight, "up": v.up} for k, v in states.items()}
-    except ProviderError as exc:
-        extra["switch_error"] = exc.what
+    if isinstance(slot_states, ProviderError):
+        extra["switch_error"] = slot_states.what
+    else:
+        active = haproxy.active_slot(slot_states)
+        extra["slots"] = {k: {"weight": v.weight, "up": v.up} for k, v in slot_states.items()}
     extra["active_slot"] = active
     state = LiveState(env=env.name, provider="vps", extra=extra)
     seen = set()
@@ -133,12 +147,8 @@ def live(provider, env) -> LiveState:
         if rid not in seen and record.get("status") == "failed":
             state.releases.append(Release.from_dict(record))
     state.releases.sort(key=lambda r: (r.created_at, r.id), reverse=True)
-    state.lock = lock.status(host)
-    if env.domain:
-        from cockpit.probes import check_tls
-
-        state.tls = check_tls(env.settings.host, env.settings.https_port, env.domain,
-                              ca_file=env.settings.edge_ca_file, timeout=3.0)
+    state.lock = held
+    state.tls = tls_state
     if state.current and state.current.config_hash != env.config_hash:
         extra["config_drift"] = True
     return state
@@ -167,7 +177,7 @@ def plan_deploy(provider, env, release: Release) -> Plan:
     ]
     plan = Plan(env=env.name, action="deploy", release=release, steps=steps)
     try:
-        state = live(provider, env)
+        state = live(provider, env, tls=False)
         plan.previous = state.current
         if state.current:
             for field in ("digest", "config_hash", "secrets_digest"):
@@ -193,16 +203,16 @@ def apply(provider, plan: Plan, emit: Emit) -> Release:
     host = provider.host(env)
     release = plan.release
     with lock.held(host, env.settings.lock_ttl, plan.action, emit, provider.ctx.now()):
-        _ship(provider, env, host, release, emit)
-        host.write_record(release, "pending")
+        values = provider.ctx.secrets.require(env)
+        host.parallel(lambda: _ship(provider, env, host, release, emit),
+                      lambda: host.write_record(release, "pending"))
         with _Step(emit, "env_file", "write the release's env file (0600)", env.name) as st:
-            _write_env_file(provider, env, host, release)
+            _write_env_file(values, env, host, release)
             st.detail = host.layout.env_file(release.id)
 
         def start(slot: str) -> Container | None:
-            name = host.container_name(release.id)
-            host.run(cmd.docker_rm(name), step="start", check=False)
-            _run_container(env, host, release, slot, name)
+            _run_container(env, host, release, slot, host.container_name(release.id),
+                           replace=True)
             return None
 
         return _switch_to(provider, env, host, release, emit, start)
@@ -232,8 +242,7 @@ def _ship(provider, env, host: Host, release: Release, emit: Emit) -> None:
         st.detail = "docker save | docker load over SSH"
 
 
-def _write_env_file(provider, env, host: Host, release: Release) -> None:
-    values = provider.ctx.secrets.require(env)
+def _write_env_file(values: dict[str, str], env, host: Host, release: Release) -> None:
     lines = []
     for name in sorted(values):
         value = values[name]
@@ -242,12 +251,13 @@ def _write_env_file(provider, env, host: Host, release: Release) -> None:
                              "hold one line per variable", hint=f"cockpit secrets set {env.name} "
                              f"{name} with a one-line value")
         lines.append(f"{name}={value}")
-    host.run(cmd.mkdirs(host.layout.releases_dir), step="env_file", idempotent=True)
-    host.run(cmd.write_file(host.layout.env_file(release.id), "600"), step="env_file",
-             stdin="\n".join(lines) + ("\n" if lines else ""), idempotent=True)
+    host.run(cmd.chain(cmd.mkdirs(host.layout.releases_dir),
+                       cmd.write_file(host.layout.env_file(release.id), "600")),
+             step="env_file", stdin="\n".join(lines) + ("\n" if lines else ""), idempotent=True)
 
 
-def _run_container(env, host: Host, release: Release, slot: str, name: str) -> None:
+def _run_container(env, host: Host, release: Release, slot: str, name: str,
+                   replace: bool = False) -> None:
     labels = cmd.labels_for(
         app=env.app.name, env=env.name, release=release.id, image=release.image,
         digest=release.digest, config_hash=release.config_hash,
@@ -259,6 +269,8 @@ def _run_container(env, host: Host, release: Release, slot: str, name: str) -> N
                           labels=labels, network=env.settings.network,
                           slot_port=env.settings.slot_ports[slot], container_port=env.app.port,
                           release=release.id)
+    if replace:  # a container of that name left by an interrupted run
+        argv = cmd.chain(cmd.quiet(cmd.docker_rm(name)), argv)
     host.run(argv, step="start")
 
 
@@ -272,13 +284,19 @@ def _gate_pre(env, host: Host, slot: str, emit: Emit) -> tuple[bool, list]:
 def edge_sample(env):
     s = env.settings
     url = f"https://{env.domain}:{s.https_port}{env.app.health_path}"
+    verify = _verify(s.edge_ca_file)
 
     def sample():
-        result = http_health(url, host_header=env.domain, timeout=env.gate.timeout,
-                             verify=s.edge_ca_file or True, connect_to=(s.host, s.https_port))
-        return result
+        return http_health(url, host_header=env.domain, timeout=env.gate.timeout,
+                           verify=verify, connect_to=(s.host, s.https_port))
 
     return sample
+
+
+def _verify(ca_file: str | None):
+    import ssl
+
+    return ssl.create_default_context(cafile=ca_file) if ca_file else True
 
 
 def _switch(host: Host, new: str, old: str | None) -> None:
@@ -307,8 +325,8 @@ def _drain(env, host: Host, slot: str) -> int:
 
 def _switch_to(provider, env, host: Host, release: Release, emit: Emit, start) -> Release:
     """Start `release` on the free slot (via `start(slot)`), gate, switch, gate, drain, stop."""
-    containers = host.containers()
-    states = host.slot_states()
+    containers, states, records = host.parallel(host.containers, host.slot_states,
+                                                host.release_records)
     old_slot = haproxy.active_slot(states)
     new_slot = cmd.other_slot(old_slot) if old_slot else "blue"
     old = next((c for c in containers if c.running and c.slot == old_slot), None) \
@@ -372,21 +390,23 @@ def _switch_to(provider, env, host: Host, release: Release, emit: Emit, start) -
         emit(StepSkipped("gate_post", f"{env.name} has no domain: no public edge to gate through",
                          env=env.name))
 
-    with _Step(emit, "drain", "drain and stop the previous container", env.name) as st:
-        if old is not None and old.release_id != release.id:
-            left = _drain(env, host, old_slot)
-            host.run(cmd.docker_stop(old.name, env.settings.stop_timeout), step="drain",
-                     idempotent=True)
-            st.detail = f"stopped {old.name}" + (f" ({left} requests cut)" if left else "")
-        else:
-            st.detail = "nothing was serving before"
-        _prune(env, host, keep_id=release.id)
+    def drain_and_stop() -> str:
+        if old is None or old.release_id == release.id:
+            return "nothing was serving before"
+        left = _drain(env, host, old_slot)
+        host.run(cmd.docker_stop(old.name, env.settings.stop_timeout), step="drain",
+                 idempotent=True)
+        return f"stopped {old.name}" + (f" ({left} requests cut)" if left else "")
 
-    records = host.release_records()
-    for rid, data in records.items():
-        if rid != release.id and data.get("status") in ("healthy", "pending"):
-            host.set_status(records, rid, "superseded")
-    host.write_record(release, "healthy")
+    def bookkeeping() -> None:
+        _prune(env, host, containers, release.id, old.release_id if old else "")
+        for rid, data in list(records.items()):
+            if rid != release.id and data.get("status") in ("healthy", "pending"):
+                host.set_status(records, rid, "superseded")
+        host.write_record(release, "healthy")
+
+    with _Step(emit, "drain", "drain and stop the previous container", env.name) as st:
+        st.detail, _ = host.parallel(drain_and_stop, bookkeeping)
     release.status = "healthy"
     release.meta = {**release.meta, "slot": new_slot, "container": name}
     return release
@@ -399,11 +419,13 @@ def _record_failed(host: Host, release: Release) -> None:
         pass
 
 
-def _prune(env, host: Host, keep_id: str) -> None:
-    """Keep the serving container and the last `keep_releases` stopped ones; remove older."""
-    containers = host.containers()
-    stopped = [c for c in containers if not c.running and c.release_id != keep_id]
-    extra = stopped[env.settings.keep_releases:]
+def _prune(env, host: Host, containers: list[Container], new_id: str, old_id: str) -> None:
+    """Keep the serving container and the last `keep_releases` stopped ones (counting the one
+    stopped now); remove older ones, with their env files and records."""
+    kept = [c for c in containers
+            if c.release_id != new_id and (c.release_id == old_id or not c.running)]
+    kept.sort(key=lambda c: (c.release_id == old_id, c.created_at), reverse=True)
+    extra = kept[env.settings.keep_releases:]
     if not extra:
         return
     host.run(cmd.docker_rm(*[c.name for c in extra]), step="prune", check=False)

@@ -191,14 +191,19 @@ class Host:
 
     # ------------------------------------------------------------------ containers
 
+    def parallel(self, *fns):
+        """Run independent remote reads/writes at once over the one SSH connection."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.layout  # noqa: B018 - resolve once before the threads race for it
+        with ThreadPoolExecutor(max_workers=len(fns)) as pool:
+            futures = [pool.submit(fn) for fn in fns]
+            return [f.result() for f in futures]
+
     def containers(self) -> list[Container]:
-        ids = self.run(cmd.docker_ps_ids(self.app, self.env), step="read containers",
-                       idempotent=True).stdout.split()
-        if not ids:
-            return []
-        result = self.run(cmd.docker_inspect(ids), step="read containers", check=False,
-                          idempotent=True)
-        if not result.ok and not result.stdout.strip():
+        result = self.run(cmd.docker_inspect_env(self.app, self.env), step="read containers",
+                          check=False, idempotent=True)
+        if not result.ok and not result.stdout.strip().startswith("["):
             raise self.t.failure(result, "read containers")
         found = []
         for raw in json.loads(result.stdout or "[]"):
