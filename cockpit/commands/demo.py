@@ -59,7 +59,9 @@ def prepare(app: Path, workdir: Path, out) -> Path:
             shutil.copy2(item, target)
     toml = workdir / "cockpit.toml"
     if not toml.exists():
-        text = render("hello", "vps", 8000, "/up", ["SECRET_KEY"], None, lab_values())
+        lab_vals = lab_values()
+        vps = {k: lab_vals[k] for k in ("host", "user", "ssh_port")}
+        text = render("hello", "vps", 8000, "/up", ["SECRET_KEY"], vps, lab_vals)
         loads(text, toml)
         write_atomic(toml, text)
         out.text(f"wrote {toml} for the lab")
