@@ -352,6 +352,10 @@ def test_generate_uses_cockpit_toml_when_present(tmp_path: Path) -> None:
     assert "deploy/helm/shop/Chart.yaml" in arts
     assert "EXPOSE 9000" in arts["Dockerfile"]
     assert "/up" in arts["Dockerfile"]
+    workflow = tmp_path / "deploy.yml"
+    workflow.write_text(arts[".github/workflows/deploy.yml"])
+    assert "secrets.SSH_PRIVATE_KEY" in workflow.read_text()
+    assert actionlint(workflow) == []
 
 
 def test_chart_templates_have_balanced_actions() -> None:
