@@ -869,31 +869,30 @@ class KubernetesProvider:
         d = kube.deployment(m.app_name(env))
         if d is None:
             return "no deployment on the cluster; nothing to finish or undo"
-        status = self._wait_rollout(env, min(env.gate.deadline, 30))
-        d = kube.deployment(m.app_name(env)) or d
+        deadline = time.monotonic() + min(env.gate.deadline, 30)
+        while (d.get("status") or {}).get("observedGeneration", 0) < d["metadata"].get(
+                "generation", 0) and time.monotonic() < deadline:
+            time.sleep(_poll(env))
+            d = kube.deployment(m.app_name(env)) or d
         cur = ro.current_replicaset(d, kube.replicasets(ro.label_selector(d)))
-        release = self._release_of(cur, env) if cur is not None else None
-        if release is None:
-            return f"rollout state: {status.message}"
+        if cur is None:
+            return f"rollout state: {ro.rollout_status(d).message}"
+        release = self._release_of(cur, env)
         if release.status in ("healthy", "failed"):
             return f"release {release.id} already {release.status} (revision {ro.revision(cur)})"
-        hash_ = release.meta.get("pod_template_hash")
-        pods = kube.pods(f"{ro.label_selector(d)},{ro.HASH_LABEL}={hash_}")
-        problems = ro.pod_problems(pods, env.settings.max_restarts)
-        if status.state == "done" and not problems:
-            sample = self._health_sample(env)
-            if sample.ok:
-                self._mark(env, cur, "passed")
-                return f"release {release.id} finished rolling out and answers; kept"
-            problems = [f"health check answered {sample.status or sample.error}"]
-        reason = "; ".join(problems) or status.message
-        self._mark(env, cur, "failed", reason)
-        back = self._undo(env, 0, f"cockpit reconcile: {reason}")
-        if back is None:
-            return f"release {release.id} is unhealthy ({reason}) and has no earlier revision"
-        self._wait_rollout(env, env.gate.deadline)
-        return (f"release {release.id} was unhealthy ({reason}); rolled back to release "
-                f"{self._release_of(back, env).id}")
+        try:  # the same gate a deploy runs: rollout status, pod problems, health
+            rs = self._gate(env, release, emit)
+        except _GateFailure as failure:
+            reason = failure.reason
+            self._mark(env, failure.rs or cur, "failed", reason)
+            back = self._undo(env, 0, f"cockpit reconcile: {reason}")
+            if back is None:
+                return f"release {release.id} is unhealthy ({reason}) and has no earlier revision"
+            self._wait_rollout(env, env.gate.deadline)
+            return (f"release {release.id} was unhealthy ({reason}); rolled back to release "
+                    f"{self._release_of(back, env).id}")
+        self._mark(env, rs, "passed")
+        return f"release {release.id} finished rolling out and answers; kept"
 
     # ------------------------------------------------------------------ build
 

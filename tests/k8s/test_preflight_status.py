@@ -198,8 +198,10 @@ def test_reconcile_undoes_an_interrupted_unhealthy_rollout(project, emulator):
     emulator.wait_for(lambda: any(
         (p_.get("status", {}).get("containerStatuses") or [{}])[0].get("restartCount")
         for p_ in emulator.list("v1", "pods", "shop-staging", {"release": bad.id})))
-    account = p.reconcile(env, [], Recorder())
-    assert f"rolled back to release {good.id}" in account
+    ctx.store.begin_run("staging", "deploy")  # the run that never finished
+    said = pipeline.reconcile(ctx, "staging", Recorder())
+    assert len(said) == 1 and f"rolled back to release {good.id}" in said[0]
+    assert ctx.store.unfinished_runs("staging") == []
     d = emulator.get("apps/v1", "deployments", "shop-staging", "shop")
     assert d["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE_V1
 
