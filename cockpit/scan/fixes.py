@@ -171,7 +171,9 @@ def plan_fixes(root: Path | str, result: ScanResult | None = None) -> FixPlan:
         if i in done or not f.fixable:
             continue
         ok = False
-        if f.id in ("bind-localhost", "hardcoded-port"):
+        if f.id == "hardcoded-port" and f.path == "package.json":
+            ok = _fix_start_port(work, f)
+        elif f.id in ("bind-localhost", "hardcoded-port"):
             ok = _fix_server_line(work, result, f, by_line)
         elif f.id == "dev-server" and "server" in f.data:
             if f.path and f.path.endswith(".py"):
@@ -362,9 +364,26 @@ def _fix_dev_start(work: _Work, result: ScanResult, f: ScanFinding) -> bool:
     return False
 
 
+def _fix_start_port(work: _Work, f: ScanFinding) -> bool:
+    text = work.get("package.json")
+    command = str(f.data.get("command", ""))
+    if text is None or not command:
+        return False
+    fixed = re.sub(r"\s(?:-p|--port)[ =]\d{2,5}\b", "", command, count=1)
+    pattern = re.compile(r'("start"\s*:\s*)"' + re.escape(command.replace('"', '\\"')) + '"')
+    new, n = pattern.subn(
+        lambda m: m.group(1) + '"' + fixed.replace('"', '\\"') + '"', text, count=1
+    )
+    if n:
+        work.put("package.json", new, "let the server read $PORT")
+    return bool(n)
+
+
 def _add_health(work: _Work, result: ScanResult, f: ScanFinding) -> bool:
     from cockpit.scan.rules import _call_args
 
+    if result.framework == "nextjs":
+        return _add_next_health(work)
     if not f.path or not f.line:
         return False
     text = work.get(f.path)
@@ -415,6 +434,26 @@ def _add_health(work: _Work, result: ScanResult, f: ScanFinding) -> bool:
             return False
         prefix = text[:eol] if text[:eol].endswith("\n") else text[:eol] + "\n"
         work.put(f.path, prefix + block + text[eol:], "add GET /health")
+        return True
+    return False
+
+
+def _add_next_health(work: _Work) -> bool:
+    """A route file: app router `app/api/health/route.js`, else `pages/api/health.js`."""
+    for d in ("app", "src/app", "pages", "src/pages"):
+        if not (work.root / d).is_dir():
+            continue
+        if d.endswith("app"):
+            rel = f"{d}/api/health/route.js"
+            body = 'export function GET() {\n  return Response.json({ status: "ok" });\n}\n'
+        else:
+            rel = f"{d}/api/health.js"
+            body = ('export default function handler(req, res) {\n'
+                    '  res.status(200).json({ status: "ok" });\n}\n')
+        if (work.root / rel).exists():
+            return False
+        work.original[rel] = None
+        work.put(rel, body, "add GET /api/health")
         return True
     return False
 

@@ -710,9 +710,17 @@ def no_health_endpoint(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFi
             "add GET /health answering 200 (cheap, no auth, no database)",
             path,
             line or 1,
-            fixable=res.framework in ("flask", "fastapi", "express", "django"),
+            fixable=res.framework in ("flask", "fastapi", "express", "django")
+            or (res.framework == "nextjs" and _next_router_dir(p) is not None),
         )
     ]
+
+
+def _next_router_dir(p: Project) -> str | None:
+    for d in ("app", "src/app", "pages", "src/pages"):
+        if p.has_dir(d):
+            return d
+    return None
 
 
 def _line_of_pattern(p: Project, rel: str, pattern: str) -> int:
@@ -801,8 +809,12 @@ def sqlite_in_prod(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFindin
     return out
 
 
-_FROZEN = {"npm": "npm ci", "pnpm": "pnpm install --frozen-lockfile",
-           "yarn": "yarn install --frozen-lockfile", "bun": "bun install --frozen-lockfile"}
+_FROZEN = {
+    "npm": "npm ci",
+    "pnpm": "pnpm install --frozen-lockfile",
+    "yarn": "yarn install --frozen-lockfile",
+    "bun": "bun install --frozen-lockfile",
+}
 
 
 def no_lockfile(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding]:
@@ -936,6 +948,31 @@ def dockerfile_rules(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFind
     return out
 
 
+def start_script_port(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding]:
+    """`next start -p 3000` / `--port 3000` in the start script ignores the platform's $PORT."""
+    start = p.scripts.get("start", "")
+    m = re.search(
+        r"\b(?:next|remix-serve|react-router-serve|serve|vite)\b[^&|;]*?"
+        r"\s(?:-p|--port)[ =](\d{2,5})\b",
+        start,
+    )
+    if not m:
+        return []
+    return [
+        _f(
+            "hardcoded-port",
+            "warning",
+            f"the start script pins port {m.group(1)} and ignores $PORT, which platforms set",
+            f"drop `{m.group(0).split()[-2]} {m.group(1)}` (the server reads $PORT)",
+            "package.json",
+            p.script_line("start"),
+            fixable=True,
+            port=int(m.group(1)),
+            command=start,
+        )
+    ]
+
+
 RULES: list[Rule] = [
     python_server,
     node_server,
@@ -951,4 +988,5 @@ RULES: list[Rule] = [
     sqlite_in_prod,
     no_lockfile,
     dockerfile_rules,
+    start_script_port,
 ]

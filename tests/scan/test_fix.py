@@ -158,3 +158,19 @@ def test_moved_secret_is_reported_with_a_hint_in_json_mode(tmp_path: Path, capsy
     ]
     assert "cockpit secrets set ENV OPENAI_API_KEY" in moved[0]["hint"]
     assert "process.env.OPENAI_API_KEY" in (root / "server.js").read_text()
+
+
+def test_pinned_port_in_start_script_is_dropped(tmp_path: Path) -> None:
+    import json
+
+    (tmp_path / "package.json").write_text(json.dumps(
+        {"scripts": {"build": "next build", "start": "next start -p 3000"},
+         "dependencies": {"next": "14.2.3"}}, indent=2))
+    (tmp_path / "package-lock.json").write_text("{}")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "page.js").write_text("export default function P() { return null; }\n")
+    assert ("hardcoded-port", "package.json:4") in scan(tmp_path).finding_keys()
+    apply_fixes(plan_fixes(tmp_path))
+    assert '"start": "next start"' in (tmp_path / "package.json").read_text()
+    result = scan(tmp_path)
+    assert result.findings == [] and result.health_path == "/api/health"
