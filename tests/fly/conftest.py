@@ -85,7 +85,7 @@ def emu():
 
 
 def write_project(root: Path, emu: FlyEmulator, *, strategy: str = "rolling", count: int = 2,
-                  deadline: float = 3.0, extra: str = "",
+                  deadline: float = 10.0, extra: str = "",
                   cert_timeout: float = 10.0, tls_probe: bool = False) -> Path:
     text = textwrap.dedent(f"""\
         [app]

@@ -63,10 +63,10 @@ def test_not_found_and_wait_timeout_are_clear(emu):
 
 def test_timeouts_retry_reads_but_not_writes(emu):
     emu.create_app("shop-staging", "acme")
-    api = _api(emu, timeout=0.3)
-    emu.inject("GET", r"/apps/shop-staging$", status=None, delay=1.0)
+    api = _api(emu, timeout=0.5)
+    emu.inject("GET", r"/apps/shop-staging$", status=None, delay=1.5)
     assert api.get_app()["name"] == "shop-staging"  # the retry got through
-    emu.inject("POST", r"/machines$", status=None, delay=1.0)
+    emu.inject("POST", r"/machines$", status=None, delay=1.5)
     with pytest.raises(FlyApiError) as info:
         api.request("POST", api.m(), op="create machine", json={"config": {"image": IMAGE_V1}})
     assert "not retried" in info.value.what and info.value.status == 0
