@@ -20,7 +20,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from cockpit.providers.kubernetes import manifests as m
 from cockpit.providers.kubernetes import rollout as ro
@@ -360,6 +360,12 @@ class KubernetesProvider:
             emit(StepFinished(step="secret", detail=f"{name} ({len(values)} value(s))",
                               env=env.name, seconds=timer.seconds()))
         timer = self._step(emit, env, "deployment", f"deployment {m.app_name(env)}")
+        before = kube.deployment(m.app_name(env))
+        serving = (ro.current_replicaset(before, kube.replicasets(ro.label_selector(before)))
+                   if before is not None else None)
+        # undo goes to what served before this apply, named by revision: "the previous
+        # revision" would be wrong if the controller never got to create the new one
+        undo_to = ro.revision(serving) if serving is not None else 0
         d = kube.apply(m.deployment(env, release, with_secret=bool(values)))
         emit(StepFinished(step="deployment", detail=f"generation {d['metadata'].get('generation')}",
                           env=env.name, seconds=timer.seconds()))
@@ -370,7 +376,7 @@ class KubernetesProvider:
             timer = self._step(emit, env, "ingress", f"ingress {env.domain}")
             kube.apply(m.ingress(env, env.domain))
             emit(StepFinished(step="ingress", env=env.name, seconds=timer.seconds()))
-        self._gate_or_undo(env, release, emit, action=plan.action)
+        self._gate_or_undo(env, release, emit, action=plan.action, undo_to=undo_to)
         release.status = "healthy"
         self._prune_secrets(env)
         return release
@@ -386,7 +392,6 @@ class KubernetesProvider:
         except _GateFailure as failure:
             emit(StepFailed(step="gate", error=failure.reason, env=env.name))
             self._fail(env, release, failure, emit, undo_to=undo_to)
-            raise AssertionError("unreachable") from None
         emit(StepFinished(step="gate", detail=f"revision {ro.revision(rs)} healthy",
                           env=env.name, seconds=timer.seconds()))
         self._mark(env, rs, "passed")
@@ -495,7 +500,7 @@ class KubernetesProvider:
         return HealthSample(ok=ok, status=code, latency_ms=ms, url=url, error=error, env=env.name)
 
     def _fail(self, env: Environment, release: Release, failure: _GateFailure, emit: Emit, *,
-              undo_to: int) -> None:
+              undo_to: int) -> NoReturn:
         kube = self.kube(env)
         logs = self._failing_logs(env, failure)
         if failure.rs is not None:
