@@ -100,6 +100,7 @@ class Behaviour:
     """What the application inside an image does (decided per image, like a real image would)."""
 
     health_status: int = 200  # answer of every HTTP path (probes and the service proxy)
+    proxy_status: int | None = None  # what users get through the Service, if not health_status
     crash: bool = False  # the process exits shortly after it starts, every time
     crash_after: float = 0.25
     backoff: float = 0.3  # CrashLoopBackOff wait before the next start
@@ -870,9 +871,10 @@ class Emulator:
                                f'no endpoints available for service "{svc_name}"')
             pod = pods[next(self._rr) % len(pods)]
             b = self.behaviour(pod["spec"]["containers"][0]["image"])
-            body = json.dumps({"status": "ok" if b.health_status < 400 else "error",
+            code = b.proxy_status if b.proxy_status is not None else b.health_status
+            body = json.dumps({"status": "ok" if code < 400 else "error",
                                "path": "/" + path, "pod": pod["metadata"]["name"]})
-            return b.health_status, body.encode()
+            return code, body.encode()
 
 
 # ---------------------------------------------------------------------- helpers (pure)

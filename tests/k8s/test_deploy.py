@@ -184,3 +184,18 @@ def test_old_release_secrets_are_pruned_with_their_revisions(project, emulator):
     used = {rs["spec"]["template"]["spec"]["containers"][0]["envFrom"][0]["secretRef"]["name"]
             for rs in rss}
     assert {s["metadata"]["name"] for s in secrets} <= used | {None}
+
+
+def test_health_answering_5xx_through_the_service_fails_the_gate(project, emulator):
+    ctx = project(deadline=3)
+    good = pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    bad = "registry.example.test/shop@sha256:" + "5" * 64
+    emulator.image(bad, proxy_status=500)  # probes pass, users get 500s
+    rec = Recorder()
+    with pytest.raises(GateFailed) as failed:
+        pipeline.deploy(ctx, "staging", rec, image=bad)
+    assert "did not answer 2xx 3 times in a row" in failed.value.what
+    assert "(last: 500)" in failed.value.what
+    assert f"rolled back to release {good.id}" in failed.value.what
+    assert any(not h.ok and h.status == 500 for h in rec.of("health"))
+    assert deployment(emulator)["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE_V1
