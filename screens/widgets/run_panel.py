@@ -46,6 +46,7 @@ class RunPanel(Vertical):
         self.name_of_run = ""
         self.result: Any = None
         self.error: BaseException | None = None
+        self.done_text: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="run-title")
@@ -64,13 +65,15 @@ class RunPanel(Vertical):
     def running(self) -> bool:
         return self.worker is not None and not self.worker.is_finished
 
-    def start(self, title: str, body: RunBody, description: str) -> Worker:
+    def start(self, title: str, body: RunBody, description: str,
+              done_text: str | None = None) -> Worker:
         """Run `body(emit)` in a thread worker; its events drive this panel."""
         self.query_one("#run-title", Static).update(title)
         self.query_one(Checklist).reset()
         self.query_one("#run-result", Static).update("")
         self.result = self.error = None
         self.name_of_run = description
+        self.done_text = done_text
         pump = self.pump
 
         def emit(event: Event) -> None:
@@ -116,7 +119,8 @@ class RunPanel(Vertical):
         if event.state == WorkerState.SUCCESS:
             self.result = event.worker.result
             self.query_one("#run-result", Static).update(
-                Text.assemble(("✓ ", "bold green"), _describe_result(self.result)))
+                Text.assemble(("✓ ", "bold green"),
+                              self.done_text or _describe_result(self.result)))
             self.post_message(RunFinished(self.name_of_run, release=self.result))
         elif event.state == WorkerState.ERROR:
             from cockpit.screens.widgets.error import summary

@@ -181,7 +181,7 @@ class WizardScreen(CockpitScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = str(self.root)
+        self.sub_title = self.root.name
         self._show_provider_fields()
         self._go(0)
 
@@ -537,7 +537,8 @@ class WizardScreen(CockpitScreen):
         self._use_draft()
         session = self.session
         self.query_one("#review-run", RunPanel).start(
-            "Plan for staging", lambda emit: session.plan("staging", emit), "plan staging")
+            "Plan for staging", lambda emit: session.plan("staging", emit), "plan staging",
+            done_text="plan ready: nothing has changed yet")
 
     @on(Button.Pressed, "#deploy")
     def _deploy(self) -> None:

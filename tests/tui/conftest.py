@@ -85,16 +85,37 @@ def app(project: Path):
     return CockpitApp(Session(project, ctx=make_context(project)), poll_interval=3600)
 
 
-# Async tests run on anyio's pytest plugin (anyio comes with httpx; no pytest-asyncio needed).
+# Async tests run on anyio's pytest plugin (anyio comes with httpx; no pytest-asyncio needed):
+# each async test module sets `pytestmark = pytest.mark.anyio`.
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    import inspect
 
-    for item in items:
-        func = getattr(item, "function", None)
-        if func is not None and inspect.iscoroutinefunction(func):
-            item.add_marker(pytest.mark.anyio)
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def fresh(tmp_path: Path, tmp_state: Path, memory_keyring: MemoryKeyring) -> Path:
+    """A copy of examples/hello-app with no cockpit.toml: the wizard's first run."""
+    import shutil
+
+    register_memory_provider()
+    TARGETS.clear()
+    root = tmp_path / "hello"
+    shutil.copytree(REPO / "examples" / "hello-app", root)
+    return root
+
+
+@pytest.fixture
+def wizard_app(fresh: Path, monkeypatch: pytest.MonkeyPatch):
+    import os
+
+    from cockpit.screens.app import CockpitApp
+    from cockpit.screens.session import Session
+
+    for key in list(os.environ):
+        if key.startswith("COCKPIT_LAB_"):
+            monkeypatch.delenv(key)
+    return CockpitApp(Session(fresh / "cockpit.toml", clock=lambda: T0), poll_interval=3600)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from textual.widgets import Static
 
+pytestmark = pytest.mark.anyio
 
 async def test_dashboard_shows_each_environment_from_live_state(app):
     async with app.run_test(size=(120, 40)) as pilot:

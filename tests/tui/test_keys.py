@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from cockpit.screens.widgets.help import HelpScreen
 from helpers import settle
 
+pytestmark = pytest.mark.anyio
 
 async def test_help_overlay_lists_every_key_of_the_screen(app):
     async with app.run_test(size=(120, 40)) as pilot:

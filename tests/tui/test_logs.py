@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from cockpit.screens.logs import LogsScreen
 from helpers import settle, wait_until
 
+pytestmark = pytest.mark.anyio
 
 async def test_filter_shows_only_matching_lines_and_esc_clears_the_input(app):
     async with app.run_test(size=(120, 40)) as pilot:

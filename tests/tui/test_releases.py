@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from cockpit.screens.releases import ReleasesScreen
 from cockpit.screens.run import RunScreen
 from cockpit.screens.widgets.confirmation import ConfirmChange
@@ -10,6 +11,7 @@ from helpers import settle, wait_until
 from memory_provider import TARGETS
 from textual.widgets import DataTable
 
+pytestmark = pytest.mark.anyio
 
 async def _open_releases(pilot, env_key: str) -> ReleasesScreen:
     await settle(pilot)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from cockpit.screens.run import RunScreen
 from cockpit.screens.widgets.confirmation import Confirm, ConfirmChange
 from cockpit.screens.widgets.error import ErrorScreen
@@ -9,6 +10,7 @@ from cockpit.screens.widgets.run_panel import RunPanel
 from helpers import settle, wait_until
 from memory_provider import TARGETS
 
+pytestmark = pytest.mark.anyio
 
 async def _finish(pilot) -> RunPanel:
     run = pilot.app.screen

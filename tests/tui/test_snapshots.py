@@ -6,7 +6,7 @@ Update with `pytest tests/tui/test_snapshots.py --snapshot-update`, then look at
 from __future__ import annotations
 
 import pytest
-from helpers import settle, wait_until
+from helpers import SECRET, click, settle, type_into, type_secrets, wait_until, walk_to_secrets
 
 SIZE = (120, 40)
 
@@ -129,3 +129,91 @@ def test_error_panel(snap_compare, app):
         await _ready(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+# --------------------------------------------------------------------------- the wizard
+
+
+def test_wizard_scan(snap_compare, wizard_app):
+    assert snap_compare(wizard_app, terminal_size=SIZE, run_before=_ready)
+
+
+def test_wizard_provider_checked(snap_compare, wizard_app):
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        await click(pilot, "#provider-vps")  # shows what a VPS needs
+        await pilot.pause()
+        await click(pilot, "#provider-memory")
+        await click(pilot, "#check")
+        await wait_until(pilot, lambda: pilot.app.screen.checked is not None)
+        await _ready(pilot)
+
+    assert snap_compare(wizard_app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_wizard_secrets_typed_masked(snap_compare, wizard_app):
+    async def run_before(pilot):
+        await settle(pilot)
+        await walk_to_secrets(pilot)
+        await type_into(pilot, "#secret-staging-SECRET_KEY", SECRET)
+        await _ready(pilot)
+
+    assert snap_compare(wizard_app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_wizard_domain_checked(snap_compare, wizard_app):
+    async def run_before(pilot):
+        await settle(pilot)
+        await walk_to_secrets(pilot)
+        await type_secrets(pilot)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        await type_into(pilot, "#domain-staging", "staging.hello.test")
+        await click(pilot, "#domain-check-staging")
+        await wait_until(pilot, lambda: pilot.app.screen.query_one("#domain-steps-staging")
+                         .states().get("tls") == "done")
+        await _ready(pilot)
+
+    assert snap_compare(wizard_app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_wizard_review_plan(snap_compare, wizard_app):
+    async def run_before(pilot):
+        from cockpit.screens.widgets.run_panel import RunPanel
+
+        await settle(pilot)
+        await walk_to_secrets(pilot)
+        await type_secrets(pilot)
+        await pilot.press("ctrl+n", "ctrl+n")
+        await pilot.pause()
+        await click(pilot, "#plan")
+        panel = pilot.app.screen.query_one("#review-run", RunPanel)
+        await wait_until(pilot, lambda: panel.worker is not None and not panel.running)
+        await _ready(pilot)
+
+    assert snap_compare(wizard_app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_wizard_promoted(snap_compare, wizard_app):
+    async def run_before(pilot):
+        from cockpit.screens.widgets.run_panel import RunPanel
+
+        await settle(pilot)
+        await walk_to_secrets(pilot)
+        await type_secrets(pilot)
+        await pilot.press("ctrl+n", "ctrl+n")
+        await pilot.pause()
+        await click(pilot, "#deploy")
+        panel = pilot.app.screen.query_one("#review-run", RunPanel)
+        await wait_until(pilot, lambda: panel.worker is not None and not panel.running)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        await type_into(pilot, "#typed", "prod")
+        await click(pilot, "#promote-go")
+        panel = pilot.app.screen.query_one("#promote-run", RunPanel)
+        await wait_until(pilot, lambda: panel.worker is not None and not panel.running)
+        await _ready(pilot)
+
+    assert snap_compare(wizard_app, terminal_size=SIZE, run_before=run_before)

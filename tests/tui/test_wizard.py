@@ -3,80 +3,13 @@ against the lab's VPS in test_wizard_lab.py)."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 from cockpit.screens.wizard.draft import Draft
-from helpers import error_text, settle, wait_until
-from memory_provider import T0, TARGETS
+from helpers import SECRET, click, settle, type_into, type_secrets, wait_until, walk_to_secrets
+from memory_provider import TARGETS
 from textual.widgets import Input
 
-REPO = Path(__file__).resolve().parents[2]
-SECRET = "s3cr3t-typed-in-the-wizard-7731"
-
-
-@pytest.fixture
-def fresh(tmp_path: Path, tmp_state: Path, memory_keyring) -> Path:
-    from conftest import register_memory_provider
-
-    register_memory_provider()
-    TARGETS.clear()
-    root = tmp_path / "hello"
-    shutil.copytree(REPO / "examples" / "hello-app", root)
-    return root
-
-
-@pytest.fixture
-def wizard_app(fresh: Path, monkeypatch: pytest.MonkeyPatch):
-    from cockpit.screens.app import CockpitApp
-    from cockpit.screens.session import Session
-
-    for key in list(__import__("os").environ):
-        if key.startswith("COCKPIT_LAB_"):
-            monkeypatch.delenv(key)
-    return CockpitApp(Session(fresh / "cockpit.toml", clock=lambda: T0), poll_interval=3600)
-
-
-async def _type(pilot, selector: str, text: str) -> None:
-    widget = pilot.app.screen.query_one(selector, Input)
-    widget.focus()
-    await pilot.pause()
-    await pilot.press("ctrl+a", "ctrl+k", *text)
-
-
-async def _press(pilot, selector: str) -> None:
-    """Click it with the mouse (scrolled into view first)."""
-    widget = pilot.app.screen.query_one(selector)
-    widget.scroll_visible(animate=False, immediate=True)
-    await pilot.pause()
-    assert await pilot.click(selector), selector
-    await pilot.pause()
-
-
-async def walk_to_secrets(pilot) -> None:
-    screen = pilot.app.screen
-    await pilot.press("ctrl+n")  # scan → provider
-    await pilot.pause()
-    await _press(pilot, "#provider-memory")
-    await _press(pilot, "#check")
-    await wait_until(pilot, lambda: screen.checked is not None)
-    await pilot.press("ctrl+n")  # provider → secrets
-    await pilot.pause()
-    await _type(pilot, "#secret-names", "SECRET_KEY")
-    await pilot.press("enter")
-    await settle(pilot)
-
-
-async def type_secrets(pilot) -> None:
-    screen = pilot.app.screen
-    for env in ("staging", "prod"):
-        await _type(pilot, f"#secret-{env}-SECRET_KEY", SECRET)
-        await pilot.press("enter")
-        await settle(pilot)
-        assert not error_text(pilot.app), error_text(pilot.app)
-    await wait_until(pilot, lambda: screen.secret_state.get("prod", {}).get("SECRET_KEY"))
-
+pytestmark = pytest.mark.anyio
 
 async def test_whole_wizard_to_a_first_deploy_and_promote(wizard_app, fresh, memory_keyring):
     from cockpit.screens.dashboard import DashboardScreen
@@ -94,13 +27,13 @@ async def test_whole_wizard_to_a_first_deploy_and_promote(wizard_app, fresh, mem
         assert memory_keyring.values[("cockpit:hello:staging", "SECRET_KEY")] == SECRET
         await pilot.press("ctrl+n")  # secrets → domain
         await pilot.pause()
-        await _type(pilot, "#domain-staging", "staging.hello.test")
-        await _press(pilot, "#domain-check-staging")
+        await type_into(pilot, "#domain-staging", "staging.hello.test")
+        await click(pilot, "#domain-check-staging")
         await wait_until(pilot, lambda: screen.query_one("#domain-steps-staging").states()
                          .get("tls") == "done")
         await pilot.press("ctrl+n")  # domain → review
         await pilot.pause()
-        await _press(pilot, "#deploy")
+        await click(pilot, "#deploy")
         panel = screen.query_one("#review-run", RunPanel)
         await wait_until(pilot, lambda: panel.worker is not None and not panel.running)
         assert panel.error is None, panel.error
@@ -111,14 +44,14 @@ async def test_whole_wizard_to_a_first_deploy_and_promote(wizard_app, fresh, mem
         assert (fresh / "cockpit.toml").read_text().startswith("# Written by the cockpit wizard")
         await pilot.press("ctrl+n")  # review → promote
         await pilot.pause()
-        await _type(pilot, "#typed", "prod")
-        await _press(pilot, "#promote-go")
+        await type_into(pilot, "#typed", "prod")
+        await click(pilot, "#promote-go")
         promote = screen.query_one("#promote-run", RunPanel)
         await wait_until(pilot, lambda: promote.worker is not None and not promote.running)
         assert promote.error is None, promote.error
         staging, prod = (TARGETS[f"memory/hello-{e}"].current for e in ("staging", "prod"))
         assert prod.digest == staging.digest
-        await _press(pilot, "#finish")
+        await click(pilot, "#finish")
         await settle(pilot)
         assert isinstance(app.screen, DashboardScreen)
 
@@ -127,10 +60,10 @@ async def test_back_and_forward_keep_what_was_entered(wizard_app):
     app = wizard_app
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        await _type(pilot, "#name", "my-shop")
+        await type_into(pilot, "#name", "my-shop")
         await pilot.press("ctrl+n")
         await pilot.pause()
-        await _type(pilot, "#vps-host", "shop.example.com")
+        await type_into(pilot, "#vps-host", "shop.example.com")
         await pilot.press("ctrl+b")
         await pilot.pause()
         assert app.screen.query_one("#name", Input).value == "my-shop"
@@ -160,7 +93,7 @@ async def test_a_typed_secret_leaves_no_trace(wizard_app, fresh, tmp_state, tmp_
         await settle(pilot)
         await walk_to_secrets(pilot)
         # Typed but not yet submitted: shown masked.
-        await _type(pilot, "#secret-staging-SECRET_KEY", SECRET)
+        await type_into(pilot, "#secret-staging-SECRET_KEY", SECRET)
         await pilot.pause()
         assert SECRET not in app.export_screenshot()
         await pilot.press("enter")
