@@ -83,3 +83,33 @@ def test_leases_are_refreshed_while_held_and_released_on_exit(project, emu):
         assert lease is not None and lease.expires_at > first_expiry
         assert emu.leases_held() == [("shop-staging", mid, "ops@example.com")]
     assert emu.leases_held() == []
+
+
+def test_real_sigint_during_a_machine_update_releases_every_lease(project, emu):
+    """Ctrl-C as the terminal sends it: a SIGINT while the main thread waits on the API."""
+    import os
+    import signal
+    import threading
+
+    ctx = project()
+    pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    first = sorted(m.id for m in emu.active("shop-staging"))[0]
+    emu.inject("POST", rf"/machines/{first}$", status=None, delay=1.0)  # a slow update
+    updates_before = len(emu.bodies)
+
+    def press_ctrl_c():
+        for _ in range(400):
+            if any(path.endswith(first) for _, path, _, _ in emu.bodies[updates_before:]):
+                break
+            time.sleep(0.01)
+        time.sleep(0.1)  # the main thread is now blocked reading the slow response
+        os.kill(os.getpid(), signal.SIGINT)
+
+    presser = threading.Thread(target=press_ctrl_c)
+    presser.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V2)
+    finally:
+        presser.join()
+    assert emu.leases_held() == []
