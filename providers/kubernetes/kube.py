@@ -142,7 +142,15 @@ class Kube:
         return self.call("read server version", self.version_api.get_code)
 
     def namespace_exists(self) -> bool:
-        return self.get("read namespace", self.core.read_namespace, self.namespace) is not None
+        """True when the namespace exists, or when we may not look (a namespace-scoped user
+        cannot read the cluster-scoped Namespace object; its rights inside are what count)."""
+        try:
+            return self.get("read namespace", self.core.read_namespace,
+                            self.namespace) is not None
+        except ApiFailure as exc:
+            if exc.status == 403:
+                return True
+            raise
 
     def deployment(self, name: str) -> dict[str, Any] | None:
         return self.get(f"read deployment {name}", self.apps.read_namespaced_deployment, name,

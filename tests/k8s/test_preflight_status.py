@@ -55,6 +55,16 @@ def test_preflight_refuses_a_missing_namespace_it_may_not_create(project, emulat
     assert "kubectl create namespace shop-staging" in bad[0].fix
 
 
+def test_a_namespace_scoped_user_can_deploy(project, emulator):
+    emulator.create("v1", "namespaces", "", {"metadata": {"name": "shop-staging"}})
+    for verb in ("get", "list", "create", "patch"):
+        emulator.deny(verb, "namespaces")
+    ctx = project()
+    p, env = provider(ctx)
+    assert errors(p.preflight(env)) == []
+    assert pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1).status == "healthy"
+
+
 def test_preflight_reports_an_unreachable_cluster(project, tmp_path):
     ctx = project()
     with socket.socket() as s:  # a loopback port nobody listens on
