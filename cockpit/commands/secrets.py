@@ -47,7 +47,7 @@ def run_set(args: argparse.Namespace) -> int:
             hint=f"add \"{args.name}\" to `{env.name} = [...]` under [secrets] first",
         )
     store = _store(cfg)
-    store._keyring()  # fail on a missing backend before asking for the value
+    store.ensure_writable(env, args.name)  # fail before asking for the value
     value = read_secret_value(args.name)
     store.set(env, args.name, value)
     status = next(s for s in store.status(env) if s.name == args.name)

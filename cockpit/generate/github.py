@@ -92,7 +92,10 @@ def _credential_steps(spec: Spec, env_names: set[str]) -> tuple[list[dict], dict
 
 def render(spec: Spec) -> str:
     staging, prod = spec.staging.name, spec.prod.name
-    secret_env = {n: "${{ secrets." + n + " }}" for n in spec.secrets}
+    # On a runner there is no OS keyring: cockpit reads each secret from the job's environment
+    # (filled from the GitHub environment's secrets) when COCKPIT_SECRETS_FROM_ENV=1.
+    secret_env = {"COCKPIT_SECRETS_FROM_ENV": "1"}
+    secret_env.update({n: "${{ secrets." + n + " }}" for n in spec.secrets})
     stg_steps, stg_env = _credential_steps(spec, {staging})
     prod_steps, prod_env_vars = _credential_steps(spec, {staging, prod})
     cockpit_setup = [

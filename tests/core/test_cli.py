@@ -128,3 +128,19 @@ def test_help_never_offers_a_value_argument(tmp_path, argv):
     done = cockpit(*argv, cwd=tmp_path)
     assert done.returncode == 0
     assert "--value" not in done.stdout
+
+
+def test_ci_runners_read_secrets_from_the_environment_when_asked(tmp_path, tmp_state):
+    cockpit("init", "--name", "ci-app", "--secret", "SECRET_KEY", cwd=tmp_path)
+    env = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+           "COCKPIT_SECRETS_FROM_ENV": "1", "COCKPIT_SECRET_PROD_SECRET_KEY": SECRET}
+    prod = json.loads(cockpit("secrets", "list", "prod", "--json", cwd=tmp_path, env=env).stdout)
+    assert prod["data"]["secrets"][0]["set"] is True
+    staging = json.loads(cockpit("secrets", "list", "staging", "--json", cwd=tmp_path,
+                                 env=env).stdout)
+    assert staging["data"]["secrets"][0]["set"] is False  # scoped to prod only
+    refused = cockpit("secrets", "set", "prod", "SECRET_KEY", cwd=tmp_path, stdin="x" * 9, env=env)
+    assert refused.returncode == 2 and "nothing is stored" in refused.stderr
+    without = cockpit("secrets", "list", "prod", cwd=tmp_path,
+                      env={**env, "COCKPIT_SECRETS_FROM_ENV": ""})
+    assert without.returncode == 2 and "no usable keyring" in without.stderr
