@@ -556,6 +556,21 @@ class KubernetesProvider:
                 if text.strip():
                     break
             out += [f"{name}: {redact(line)}" for line in text.splitlines()[-20:]]
+        names = {p["metadata"]["name"] for p in pods or []}
+        if names:  # why a pod is stuck before it logs anything: scheduling, pulls, probes
+            try:
+                events = kube.events()
+            except ApiFailure:
+                events = []
+            warnings = [e for e in events if e.get("type") == "Warning"
+                        and (e.get("involvedObject") or {}).get("name") in names]
+            warnings.sort(key=lambda e: e.get("lastTimestamp") or "")
+            seen: set[str] = set()
+            for e in reversed(warnings):
+                key = f"{e.get('reason')}: {e.get('message')}"
+                if key not in seen and len(seen) < 5:
+                    seen.add(key)
+                    out.append(f"{e['involvedObject']['name']}: [event] {redact(key)}")
         return out
 
     def _mark(self, env: Environment, rs: dict[str, Any], gate: str, reason: str = "") -> None:

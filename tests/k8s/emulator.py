@@ -150,6 +150,7 @@ class Emulator:
         self.containers: dict[str, _Container] = {}  # pod uid -> runtime
         self.progress: dict[str, tuple[Any, float]] = {}  # deployment uid -> (snapshot, time)
         self.issuer_fails = False
+        self.unschedulable: str | None = None  # e.g. "Insufficient cpu": new pods stay Pending
         self.cert_delay = 0.2
         self.log_stream_max_seconds: float | None = None  # cut log streams (tests reconnects)
         self.closing = False
@@ -688,6 +689,14 @@ class Emulator:
     def _kubelet(self, pod: dict[str, Any]) -> None:
         uid = pod["metadata"]["uid"]
         rt = self.containers.setdefault(uid, _Container(created=time.time()))
+        if self.unschedulable and rt.instance == 0:
+            conds = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                      "message": f"0/1 nodes are available: 1 {self.unschedulable}."}]
+            if (pod.get("status") or {}).get("conditions") != conds:
+                pod["status"] = {"phase": "Pending", "conditions": conds}
+                self.update("v1", "pods", pod["metadata"]["namespace"], pod)
+                self.event(pod, "FailedScheduling", conds[0]["message"], "Warning")
+            return
         c = pod["spec"]["containers"][0]
         image = c["image"]
         b = self.behaviour(image)

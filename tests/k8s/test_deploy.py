@@ -199,3 +199,15 @@ def test_health_answering_5xx_through_the_service_fails_the_gate(project, emulat
     assert f"rolled back to release {good.id}" in failed.value.what
     assert any(not h.ok and h.status == 500 for h in rec.of("health"))
     assert deployment(emulator)["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE_V1
+
+
+def test_unschedulable_pods_fail_on_the_deadline_with_the_scheduler_event(project, emulator):
+    ctx = project(progress_deadline=1, deadline=20)
+    good = pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    emulator.unschedulable = "Insufficient cpu"
+    with pytest.raises(GateFailed) as failed:
+        pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V2)
+    assert "exceeded its progress deadline" in failed.value.what
+    assert good.id in failed.value.what
+    assert any("[event] FailedScheduling: 0/1 nodes are available: 1 Insufficient cpu."
+               in line for line in failed.value.logs)
