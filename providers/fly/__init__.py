@@ -17,6 +17,8 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from cockpit.providers.fly.settings import FlySettings
+
 from cockpit.errors import ProviderError, SecretStoreError, UsageError
 from cockpit.events import Emit, LogLine, Message, StepFinished, StepStarted
 from cockpit.models import (
@@ -30,11 +32,11 @@ from cockpit.models import (
     Step,
     TlsInfo,
 )
-from cockpit.providers.fly.settings import FlySettings
 
 if TYPE_CHECKING:
-    from cockpit.config import Environment
     from cockpit.providers.fly.api import FlyApi
+
+    from cockpit.config import Environment
 
 TOKEN_NAME = "FLY_API_TOKEN"
 LOG_BACKOFF = (0.064, 4.0)
@@ -150,7 +152,8 @@ class FlyProvider:
         emit(StepStarted(step="app", title=f"create Fly app {env.settings.app}", env=env.name))
         try:
             api.request("POST", "/apps", op="create app", idempotent=False,
-                        params={"wait": "true"}, json={"app_name": env.settings.app, "name": env.settings.app,
+                        params={"wait": "true"},
+                        json={"app_name": env.settings.app, "name": env.settings.app,
                               "org_slug": env.settings.org})
         except FlyApiError as exc:
             if exc.body.get("status") != "name_taken":

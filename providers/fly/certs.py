@@ -10,9 +10,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from cockpit.providers.fly.api import FlyApiError
+
 from cockpit.events import Emit, Message, StepFinished, StepStarted
 from cockpit.models import DnsInfo, DomainStatus, TlsInfo
-from cockpit.providers.fly.api import FlyApiError
 
 if TYPE_CHECKING:
     from cockpit.config import Environment

@@ -18,12 +18,13 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from cockpit.errors import GateFailed, ProviderError
-from cockpit.events import Emit, Message, StepFailed, StepFinished, StepStarted, Timer
-from cockpit.models import Plan, Release
 from cockpit.providers.fly.api import FlyApi, FlyApiError
 from cockpit.providers.fly.leases import LeaseKeeper
 from cockpit.providers.fly.machines import GONE, META_SLOT, Gate
+
+from cockpit.errors import GateFailed, ProviderError
+from cockpit.events import Emit, Message, StepFailed, StepFinished, StepStarted, Timer
+from cockpit.models import Plan, Release
 
 if TYPE_CHECKING:
     from cockpit.config import Environment

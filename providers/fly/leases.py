@@ -11,8 +11,9 @@ import threading
 import time
 from typing import Any
 
-from cockpit.errors import LockHeld
 from cockpit.providers.fly.api import FlyApi, FlyApiError
+
+from cockpit.errors import LockHeld
 
 
 def _when(ts: Any) -> str:

@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from cockpit.events import LogLine
 from cockpit.providers.fly.api import FlyApi
+
+from cockpit.events import LogLine
 from cockpit.redaction import redact
 
 

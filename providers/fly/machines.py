@@ -14,10 +14,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from cockpit.providers.fly.api import FlyApi, FlyApiError, WaitTimeout
+
 from cockpit.errors import GateFailed
 from cockpit.events import Emit, HealthSample, Message
 from cockpit.models import Release
-from cockpit.providers.fly.api import FlyApi, FlyApiError, WaitTimeout
 from cockpit.redaction import redact
 
 if TYPE_CHECKING:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import keyring
 import pytest
-from keyring.compat import properties
 from keyring.backend import KeyringBackend
+from keyring.compat import properties
 
 from cockpit import config as config_mod
 from cockpit.events import Event

@@ -6,10 +6,10 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from cockpit.providers.fly.api import FlyApi, FlyApiError, WaitTimeout
 
 from cockpit import pipeline
 from cockpit.errors import GateFailed, ProviderError
-from cockpit.providers.fly.api import FlyApi, FlyApiError, WaitTimeout
 
 from .conftest import IMAGE_BAD, IMAGE_V1, IMAGE_V2, OTHER_TOKEN, TOKEN, Recorder
 from .emulator import User
