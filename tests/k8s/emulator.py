@@ -101,6 +101,7 @@ class Behaviour:
 
     health_status: int = 200  # answer of every HTTP path (probes and the service proxy)
     proxy_status: int | None = None  # what users get through the Service, if not health_status
+    pull_error: str | None = None  # the registry refuses the image: ErrImagePull/ImagePullBackOff
     crash: bool = False  # the process exits shortly after it starts, every time
     crash_after: float = 0.25
     backoff: float = 0.3  # CrashLoopBackOff wait before the next start
@@ -715,6 +716,12 @@ class Emulator:
         if rt.started_at is None:
             if rt.waiting_until is not None and now < rt.waiting_until:
                 pass  # CrashLoopBackOff: keep the waiting state until the back-off ends
+            elif b.pull_error and rt.instance == 0:
+                reason = "ErrImagePull" if now - rt.created < 0.3 else "ImagePullBackOff"
+                cs["state"] = {"waiting": {"reason": reason,
+                                           "message": f'Back-off pulling image "{image}"'}}
+                self.event(pod, "Failed", f'Failed to pull image "{image}": {b.pull_error}',
+                           "Warning")
             elif missing:
                 cs["state"] = {"waiting": {"reason": "CreateContainerConfigError",
                                            "message": missing}}

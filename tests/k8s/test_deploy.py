@@ -211,3 +211,15 @@ def test_unschedulable_pods_fail_on_the_deadline_with_the_scheduler_event(projec
     assert good.id in failed.value.what
     assert any("[event] FailedScheduling: 0/1 nodes are available: 1 Insufficient cpu."
                in line for line in failed.value.logs)
+
+
+def test_an_image_the_cluster_cannot_pull_is_undone(project, emulator):
+    ctx = project()
+    good = pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    missing = "registry.example.test/shop@sha256:" + "0" * 64
+    emulator.image(missing, pull_error="manifest unknown")
+    with pytest.raises(GateFailed) as failed:
+        pipeline.deploy(ctx, "staging", Recorder(), image=missing)
+    assert "ErrImagePull" in failed.value.what or "ImagePullBackOff" in failed.value.what
+    assert f"rolled back to release {good.id}" in failed.value.what
+    assert any("manifest unknown" in line for line in failed.value.logs)
