@@ -56,71 +56,119 @@ class JsonRenderer:
 
 
 class HumanRenderer:
-    """Readable progress on stderr, results on stdout; colour only on a terminal."""
+    """Readable progress on stderr with rich (a live spinner on the running step when stderr is a
+    terminal, plain lines otherwise), results on stdout."""
 
     json = False
 
     def __init__(self, out: IO[str] | None = None, err: IO[str] | None = None) -> None:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
-        self.color = self.err.isatty()
-        self._lock = threading.Lock()
+        self.console = _console(self.err)
+        self.out_console = _console(self.out)
+        self._lock = threading.RLock()
+        self._running: dict[str, str] = {}
+        self._status = None
 
-    def _paint(self, text: str, code: str) -> str:
-        return f"\033[{code}m{text}\033[0m" if self.color else text
+    def _line(self, markup: str, console=None) -> None:
+        """`markup` is ours; every user-supplied piece in it went through `_e` first."""
+        from rich.text import Text
 
-    def _line(self, text: str, stream: IO[str] | None = None) -> None:
         with self._lock:
-            (stream or self.err).write(redact(text) + "\n")
-            (stream or self.err).flush()
+            (console or self.console).print(Text.from_markup(markup))
+
+    def _spin(self) -> None:
+        if not self.console.is_terminal:
+            return
+        title = next(reversed(self._running.values()), None) if self._running else None
+        if title is None:
+            if self._status is not None:
+                self._status.stop()
+                self._status = None
+        elif self._status is None:
+            self._status = self.console.status(redact(title))
+            self._status.start()
+        else:
+            self._status.update(redact(title))
 
     def emit(self, event: Event) -> None:
-        env = f"[{event.env}] " if getattr(event, "env", None) else ""
+        with self._lock:
+            self._emit(event)
+
+    def _emit(self, event: Event) -> None:
+        env = f"[dim]{_e('[' + event.env + ']')}[/] " if getattr(event, "env", None) else ""
         if isinstance(event, StepStarted):
-            self._line(f"{env}{self._paint('▸', '36')} {event.title}")
-        elif isinstance(event, StepFinished):
-            took = f" ({event.seconds:.1f}s)" if event.seconds is not None else ""
-            detail = f": {event.detail}" if event.detail else ""
-            self._line(f"{env}{self._paint('✓', '32')} {event.step}{detail}{took}")
-        elif isinstance(event, StepFailed):
-            self._line(f"{env}{self._paint('✗', '31')} {event.step}: {event.error}")
-        elif isinstance(event, StepSkipped):
-            self._line(f"{env}{self._paint('–', '33')} {event.step} skipped: {event.reason}")
+            self._running[event.step] = event.title
+            self._line(f"{env}[cyan]▸[/] {_e(event.title)}")
+            self._spin()
+        elif isinstance(event, StepFinished | StepFailed | StepSkipped):
+            self._running.pop(event.step, None)
+            self._spin()
+            if isinstance(event, StepFinished):
+                took = f" [dim]({event.seconds:.1f}s)[/]" if event.seconds is not None else ""
+                detail = f": {_e(event.detail)}" if event.detail else ""
+                self._line(f"{env}[green]✓[/] {_e(event.step)}{detail}{took}")
+            elif isinstance(event, StepFailed):
+                self._line(f"{env}[red]✗[/] {_e(event.step)}: {_e(event.error)}")
+            else:
+                self._line(f"{env}[yellow]–[/] {_e(event.step)} skipped: {_e(event.reason)}")
         elif isinstance(event, LogLine):
-            self._line(f"{self._paint(event.source, '2')} | {event.line}")
+            self._line(f"[dim]{_e(event.source)} |[/] {_e(event.line)}")
         elif isinstance(event, HealthSample):
-            mark = self._paint("ok", "32") if event.ok else self._paint("fail", "31")
+            mark = "[green]ok[/]" if event.ok else "[red]fail[/]"
             status = event.status if event.status is not None else event.error
             latency = f" {event.latency_ms:.0f}ms" if event.latency_ms is not None else ""
-            self._line(f"{env}  health {mark} {status}{latency}")
+            self._line(f"{env}  health {mark} {_e(str(status))}{latency}")
         elif isinstance(event, Message):
-            colour = {"warning": "33", "error": "31"}.get(event.level, "0")
-            prefix = {"warning": "warning: ", "error": "error: "}.get(event.level, "")
-            self._line(f"{env}{self._paint(prefix, colour)}{event.text}")
+            prefix = {"warning": "[yellow]warning:[/] ", "error": "[red]error:[/] "}.get(
+                event.level, "")
+            self._line(f"{env}{prefix}{_e(event.text)}")
         elif isinstance(event, Prompt):
-            self._line(f"{env}? {event.question}")
+            self._line(f"{env}[bold]?[/] {_e(event.question)}")
         elif isinstance(event, PlanShown):
-            self._line(f"Plan: {event.action} {event.env}")
+            self._line(f"[bold]Plan: {_e(event.action)} {_e(event.env)}[/]")
             for i, step in enumerate(event.steps, 1):
-                mark = self._paint(" (destructive)", "33") if step.get("destructive") else ""
-                detail = f" — {step['detail']}" if step.get("detail") else ""
-                self._line(f"  {i:>2}. {step['title']}{mark}{detail}")
+                mark = " [yellow](destructive)[/]" if step.get("destructive") else ""
+                detail = f" [dim]— {_e(step['detail'])}[/]" if step.get("detail") else ""
+                self._line(f"  {i:>2}. {_e(step['title'])}{mark}{detail}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._running.clear()
+            self._spin()
 
     def result(self, data: Any, human: str | None = None) -> None:
+        self.close()
         if human is not None:
-            self._line(human, self.out)
+            self._line(_e(human), self.out_console)
 
     def error(self, exc: CockpitError) -> None:
-        self._line(f"{self._paint('error:', '31')} {exc.message}")
+        self.close()
+        self._line(f"[red]error:[/] {_e(exc.message)}")
         if getattr(exc, "logs", None):
             self._line("last log lines:")
             for line in exc.logs:
-                self._line(f"  {line}")
+                self._line(f"  {_e(line)}")
         if exc.hint:
-            self._line(f"hint: {exc.hint}")
+            self._line(f"hint: {_e(exc.hint)}")
 
     def text(self, text: str) -> None:
-        self._line(text, self.out)
+        self._line(_e(text), self.out_console)
+
+
+def _console(stream: IO[str]):
+    from rich.console import Console
+
+    terminal = stream.isatty()
+    return Console(file=stream, highlight=False, soft_wrap=True, force_terminal=terminal,
+                   no_color=not terminal)
+
+
+def _e(text: str) -> str:
+    """User text (titles, log lines, errors): redacted, and never read as markup."""
+    from rich.markup import escape
+
+    return escape(redact(str(text)))
 
 
 Renderer = JsonRenderer | HumanRenderer
