@@ -103,6 +103,15 @@ def main() -> int:
                              f"{proc.stderr[-2000:]}")
         return took
 
+    def clean() -> None:
+        ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=cockpit.app={APP}"],
+                             capture_output=True, text=True).stdout.split()
+        ids += subprocess.run(["docker", "ps", "-aq", "--filter", f"name={APP}-floor-"],
+                              capture_output=True, text=True).stdout.split()
+        if ids:
+            subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
+
+    clean()
     images = []
     for version in ("1", "2"):
         out = subprocess.run(["docker", "build", "-q", "--build-arg",
@@ -145,12 +154,7 @@ def main() -> int:
         deploys.append(cockpit("deploy", "staging", "--image", image))
         rollbacks.append(cockpit("rollback", "staging"))
         deploys.append(cockpit("deploy", "staging", "--image", images[r % 2]))
-    subprocess.run([*ssh, f"docker rm -f {APP}-floor-{args.rounds - 1} >/dev/null 2>&1 || true"],
-                   check=False)
-    ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=cockpit.app={APP}"],
-                         capture_output=True, text=True).stdout.split()
-    if ids:
-        subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
+    clean()
     shutil.rmtree(work, ignore_errors=True)
 
     result = {

@@ -64,7 +64,7 @@ def _ssl_context(verify: bool | str | ssl.SSLContext) -> ssl.SSLContext | bool:
 
 def wait_healthy(
     sample_fn: Callable[[], HealthSample], count: int, interval: float, deadline: float,
-    emit: Emit | None = None,
+    emit: Emit | None = None, retry_interval: float = 0.05,
 ) -> tuple[bool, list[HealthSample]]:
     """The health gate: `count` consecutive 2xx samples, one every `interval` seconds, within
     `deadline` seconds. Returns (passed, every sample taken)."""
@@ -79,9 +79,12 @@ def wait_healthy(
         streak = streak + 1 if sample.ok else 0
         if streak >= count:
             return True, samples
-        if time.monotonic() + interval > end:
+        # Until the first success (the process is still starting) poll faster; once passing,
+        # samples are `interval` apart so N in a row means N over time.
+        wait = interval if streak else min(interval, retry_interval)
+        if time.monotonic() + wait > end:
             return False, samples
-        time.sleep(interval)
+        time.sleep(wait)
 
 
 def describe_failure(samples: list[HealthSample]) -> str:

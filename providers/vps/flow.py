@@ -41,6 +41,25 @@ def make_host(ctx, env, cache: dict[str, Host]) -> Host:
     return Host(transport, s, env.app.name, env.name)
 
 
+def host_key_known(host: str, port: int) -> bool:
+    """Whether cockpit's or the user's known_hosts has a line for this host (cheap check)."""
+    import os
+
+    from cockpit.providers.vps.ssh import known_hosts_name
+    from cockpit.state import state_root
+
+    name = known_hosts_name(host, port)
+    for path in (state_root() / "known_hosts", os.path.expanduser("~/.ssh/known_hosts")):
+        try:
+            with open(path, encoding="utf-8") as fh:
+                for line in fh:
+                    if line.split(" ", 1)[0].split(",").count(name):
+                        return True
+        except OSError:
+            continue
+    return False
+
+
 class _Step:
     """StepStarted on enter; StepFinished (or StepFailed via the pipeline) on exit."""
 
@@ -394,9 +413,9 @@ def _switch_to(provider, env, host: Host, release: Release, emit: Emit, start) -
         if old is None or old.release_id == release.id:
             return "nothing was serving before"
         left = _drain(env, host, old_slot)
-        host.run(cmd.docker_stop(old.name, env.settings.stop_timeout), step="drain",
+        host.run(cmd.docker_stop_detached(old.name, env.settings.stop_timeout), step="drain",
                  idempotent=True)
-        return f"stopped {old.name}" + (f" ({left} requests cut)" if left else "")
+        return f"stopping {old.name}" + (f" ({left} requests cut)" if left else "")
 
     def bookkeeping() -> None:
         _prune(env, host, containers, release.id, old.release_id if old else "")
@@ -457,8 +476,9 @@ def rollback(provider, env, to: Release, emit: Emit) -> Release:
         release.secret_names = to.secret_names
 
         def start(slot: str) -> None:
-            if target.slot == slot:
-                host.run(cmd.docker_start(target.name), step="start")
+            if target.slot == slot:  # (a stop may still be in progress: wait for it)
+                host.run(cmd.chain(cmd.docker_stop(target.name, env.settings.stop_timeout),
+                                   cmd.docker_start(target.name)), step="start")
             else:  # its slot is taken: the same image, env file and labels on the free slot
                 host.run(cmd.docker_rm(target.name), step="start")
                 _run_container(env, host, release, slot, target.name)
