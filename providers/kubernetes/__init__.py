@@ -26,7 +26,7 @@ from cockpit.providers.kubernetes import manifests as m
 from cockpit.providers.kubernetes import rollout as ro
 from cockpit.providers.kubernetes.settings import KubernetesSettings
 
-from cockpit.errors import GateFailed, LockHeld, ProviderError
+from cockpit.errors import CockpitError, GateFailed, LockHeld, ProviderError
 from cockpit.events import (
     Emit,
     HealthSample,
@@ -99,6 +99,21 @@ class KubernetesProvider:
         emit(StepStarted(step=step, title=title, env=env.name))
         return Timer()
 
+    @staticmethod
+    @contextmanager
+    def _stage(emit: Emit, env: Environment, step: str, title: str) -> Iterator[dict[str, str]]:
+        """A step that always ends: StepFinished (with `out["detail"]`) or StepFailed."""
+        emit(StepStarted(step=step, title=title, env=env.name))
+        timer = Timer()
+        out = {"detail": ""}
+        try:
+            yield out
+        except CockpitError as exc:
+            emit(StepFailed(step=step, error=exc.what, env=env.name))
+            raise
+        emit(StepFinished(step=step, detail=out["detail"], env=env.name,
+                          seconds=timer.seconds()))
+
     # ------------------------------------------------------------------ preflight / setup
 
     def preflight(self, env: Environment) -> list[Finding]:
@@ -164,17 +179,16 @@ class KubernetesProvider:
 
     def setup(self, env: Environment, emit: Emit) -> list[Finding]:
         kube = self.kube(env)
-        timer = self._step(emit, env, "namespace", f"namespace {env.settings.namespace}")
         if kube.namespace_exists():
             emit(StepSkipped(step="namespace", reason="exists", env=env.name))
             return []
-        if not env.settings.create_namespace:
-            raise ProviderError(f"namespace {env.settings.namespace!r} does not exist",
-                                where=kube.where,
-                                hint=f"kubectl create namespace {env.settings.namespace}")
-        kube.apply(m.namespace(env))
-        emit(StepFinished(step="namespace", detail="created", env=env.name,
-                          seconds=timer.seconds()))
+        with self._stage(emit, env, "namespace", f"namespace {env.settings.namespace}") as out:
+            if not env.settings.create_namespace:
+                raise ProviderError(f"namespace {env.settings.namespace!r} does not exist",
+                                    where=kube.where,
+                                    hint=f"kubectl create namespace {env.settings.namespace}")
+            kube.apply(m.namespace(env))
+            out["detail"] = "created"
         return []
 
     # ------------------------------------------------------------------ live state
@@ -351,31 +365,27 @@ class KubernetesProvider:
         for value in values.values():  # the Secret's data is base64: mask that form too
             REDACTOR.add(base64.b64encode(value.encode()).decode())
         if values:
-            timer = self._step(emit, env, "secret", "secret for the release")
             name = m.secret_name(env, release.id)
-            existing = kube.get(f"read secret {name}", kube.core.read_namespaced_secret, name,
-                                kube.namespace)
-            if existing is None:
-                kube.apply(m.secret(env, release, values))
-            emit(StepFinished(step="secret", detail=f"{name} ({len(values)} value(s))",
-                              env=env.name, seconds=timer.seconds()))
-        timer = self._step(emit, env, "deployment", f"deployment {m.app_name(env)}")
-        before = kube.deployment(m.app_name(env))
-        serving = (ro.current_replicaset(before, kube.replicasets(ro.label_selector(before)))
-                   if before is not None else None)
-        # undo goes to what served before this apply, named by revision: "the previous
-        # revision" would be wrong if the controller never got to create the new one
-        undo_to = ro.revision(serving) if serving is not None else 0
-        d = kube.apply(m.deployment(env, release, with_secret=bool(values)))
-        emit(StepFinished(step="deployment", detail=f"generation {d['metadata'].get('generation')}",
-                          env=env.name, seconds=timer.seconds()))
-        timer = self._step(emit, env, "service", f"service {m.app_name(env)}")
-        kube.apply(m.service(env))
-        emit(StepFinished(step="service", env=env.name, seconds=timer.seconds()))
+            with self._stage(emit, env, "secret", "secret for the release") as out:
+                existing = kube.get(f"read secret {name}", kube.core.read_namespaced_secret,
+                                    name, kube.namespace)
+                if existing is None:
+                    kube.apply(m.secret(env, release, values))
+                out["detail"] = f"{name} ({len(values)} value(s))"
+        with self._stage(emit, env, "deployment", f"deployment {m.app_name(env)}") as out:
+            before = kube.deployment(m.app_name(env))
+            serving = (ro.current_replicaset(before, kube.replicasets(ro.label_selector(before)))
+                       if before is not None else None)
+            # undo goes to what served before this apply, named by revision: "the previous
+            # revision" would be wrong if the controller never got to create the new one
+            undo_to = ro.revision(serving) if serving is not None else 0
+            d = kube.apply(m.deployment(env, release, with_secret=bool(values)))
+            out["detail"] = f"generation {d['metadata'].get('generation')}"
+        with self._stage(emit, env, "service", f"service {m.app_name(env)}"):
+            kube.apply(m.service(env))
         if env.domain:
-            timer = self._step(emit, env, "ingress", f"ingress {env.domain}")
-            kube.apply(m.ingress(env, env.domain))
-            emit(StepFinished(step="ingress", env=env.name, seconds=timer.seconds()))
+            with self._stage(emit, env, "ingress", f"ingress {env.domain}"):
+                kube.apply(m.ingress(env, env.domain))
         self._gate_or_undo(env, release, emit, action=plan.action, undo_to=undo_to)
         release.status = "healthy"
         self._prune_secrets(env)
@@ -629,13 +639,11 @@ class KubernetesProvider:
                     f"{env.settings.revision_history} revisions are)", where=kube.where,
                     hint="deploy its image again instead")
             current = ro.current_replicaset(d, rss)
-            timer = self._step(emit, env, "secret", "restore the release's secret")
-            self._check_secret(env, target)
-            emit(StepFinished(step="secret", env=env.name, seconds=timer.seconds()))
-            timer = self._step(emit, env, "rollback",
-                               f"undo to revision {ro.revision(target)} (release {to.id})")
-            self._undo(env, ro.revision(target), f"cockpit rollback to release {to.id}")
-            emit(StepFinished(step="rollback", env=env.name, seconds=timer.seconds()))
+            with self._stage(emit, env, "secret", "restore the release's secret"):
+                self._check_secret(env, target)
+            with self._stage(emit, env, "rollback",
+                             f"undo to revision {ro.revision(target)} (release {to.id})"):
+                self._undo(env, ro.revision(target), f"cockpit rollback to release {to.id}")
             release = self._release_of(target, env)
             undo_to = ro.revision(current) if current is not None else 0
             # after the undo, `current`'s revision number is unchanged: undo goes back to it
@@ -704,11 +712,10 @@ class KubernetesProvider:
 
     def configure_domain(self, env: Environment, domain: str, emit: Emit) -> DomainStatus:
         kube = self.kube(env)
-        timer = self._step(emit, env, "ingress", f"ingress for {domain}")
         if not kube.namespace_exists():
             self.setup(env, emit)
-        ing = kube.apply(m.ingress(env, domain))
-        emit(StepFinished(step="ingress", env=env.name, seconds=timer.seconds()))
+        with self._stage(emit, env, "ingress", f"ingress for {domain}"):
+            ing = kube.apply(m.ingress(env, domain))
         status = DomainStatus(domain=domain)
 
         def records() -> list[dict[str, Any]]:

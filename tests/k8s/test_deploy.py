@@ -223,3 +223,17 @@ def test_an_image_the_cluster_cannot_pull_is_undone(project, emulator):
     assert "ErrImagePull" in failed.value.what or "ImagePullBackOff" in failed.value.what
     assert f"rolled back to release {good.id}" in failed.value.what
     assert any("manifest unknown" in line for line in failed.value.logs)
+
+
+def test_a_refused_apply_fails_its_step_and_says_what_right_is_missing(project, emulator):
+    from cockpit.errors import ProviderError
+
+    emulator.deny("patch", "deployments")
+    ctx = project()
+    rec = Recorder()
+    with pytest.raises(ProviderError) as refused:
+        pipeline.deploy(ctx, "staging", rec, image=IMAGE_V1)
+    assert "403" in refused.value.what and "deployments" in refused.value.what
+    assert "Role" in refused.value.hint
+    assert [e.step for e in rec.of("step_failed")] == ["deployment"]
+    assert ctx.store.unfinished_runs("staging") == []

@@ -48,13 +48,11 @@ async def test_dashboard_shows_the_kubernetes_environment(project, emulator):
     app = make_app(ctx)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        panels = app.screen.panels
-        text = str(panels["staging"].query_one("#release", Static).render())
+        panel = app.screen.panels["staging"]
+        text = " ".join(str(w.render()) for w in panel.query(Static))  # layout-agnostic
         assert release.id in text
-        instances = str(panels["staging"].query_one("#instances", Static).render())
-        assert "2/2" in instances
-        health = str(panels["staging"].query_one("#health", Static).render())
-        assert "healthy" in health
+        assert "2/2" in text
+        assert "healthy" in text
 
 
 async def test_keyboard_rollback_from_the_releases_screen(project, emulator):
