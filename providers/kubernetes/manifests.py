@@ -227,11 +227,13 @@ def access_checks(env: Environment) -> list[tuple[str, str, str, str | None]]:
         ("list", "apps", "replicasets", None), ("patch", "apps", "replicasets", None),
         ("patch", "", "services", None),
         ("patch", "", "secrets", None), ("get", "", "secrets", None),
-        ("delete", "", "secrets", None),
+        ("list", "", "secrets", None), ("delete", "", "secrets", None),
         ("list", "", "pods", None), ("watch", "", "pods", None), ("get", "", "pods", "log"),
         ("get", "", "services", "proxy"), ("list", "", "events", None),
+        ("get", "coordination.k8s.io", "leases", None),
         ("create", "coordination.k8s.io", "leases", None),
         ("update", "coordination.k8s.io", "leases", None),
+        ("delete", "coordination.k8s.io", "leases", None),
     ]
     if env.domain:
         checks.append(("patch", "networking.k8s.io", "ingresses", None))
