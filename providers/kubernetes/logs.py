@@ -237,10 +237,12 @@ def _has_started(pod: dict[str, Any]) -> bool:
 def _lines(resp: Any) -> Iterator[str]:
     """Bytes split on newlines before decoding (a multibyte character may span chunks)."""
     pending = b""
-    for chunk in resp.stream(amt=None, decode_content=False):
+    for chunk in resp.stream(amt=65536, decode_content=False):
         pending += chunk
-        while b"\n" in pending:
-            line, pending = pending.split(b"\n", 1)
+        if b"\n" not in chunk:
+            continue
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
             yield line.decode("utf-8", "replace").rstrip("\r")
     if pending:
         yield pending.decode("utf-8", "replace").rstrip("\r")

@@ -139,3 +139,20 @@ def test_a_bounded_buffer_drops_lines_and_says_so(project, ticking):
     assert first.source.startswith("shop-")
     assert any("dropped" in line.line and line.source == "cockpit" for line in rest)
     assert follower.dropped > 0
+
+
+def test_lines_survive_chunks_that_split_a_character_or_a_line():
+    from cockpit.providers.kubernetes.logs import _lines, split_timestamp
+
+    text = "2024-01-02T03:04:05.5Z héllo wörld\n2024-01-02T03:04:06Z ünïcode ✓\nlast"
+    data = text.encode()
+
+    class Resp:  # the urllib3 response surface _lines reads: stream()
+        def stream(self, amt=None, decode_content=False):
+            for i in range(0, len(data), 3):  # 3-byte chunks cut through characters
+                yield data[i:i + 3]
+
+    lines = list(_lines(Resp()))
+    assert lines == text.split("\n")
+    stamp, rest = split_timestamp(lines[0])
+    assert stamp == (1704164645, 500_000_000) and rest == "héllo wörld"
