@@ -170,6 +170,11 @@ class SshTransport:
             hint="check `user` and `identity_file` in cockpit.toml and the host's authorized_keys",
         )
 
+    def _active(self) -> bool:
+        client = self._client
+        transport = client.get_transport() if client is not None else None
+        return bool(transport is not None and transport.is_active())
+
     def close(self) -> None:
         with self._lock:
             if self._client is not None:
@@ -200,7 +205,8 @@ class SshTransport:
                 break
             except (OSError, EOFError, _LinkError) as exc:
                 last = exc
-                self.close()
+                if not self._active():  # only a dead link is closed (other threads share it)
+                    self.close()
         else:
             raise ProviderError(
                 f"lost the SSH connection while running `{self._show(argv)}`: {last}",
@@ -241,6 +247,8 @@ class SshTransport:
             chan.shutdown_write()
             out, err = _drain(chan, timeout)
             rc = chan.recv_exit_status()
+            if rc == -1:  # closed without an exit status: the session died, not the command
+                raise _LinkError("the SSH channel closed without an exit status")
         except TimeoutError as exc:
             chan.close()
             raise ProviderError(

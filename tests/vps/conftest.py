@@ -73,6 +73,7 @@ class Project:
     state_dir: Path
     images: dict[str, str] = field(default_factory=dict)
     outputs: list[str] = field(default_factory=list)  # everything cockpit printed or emitted
+    _store: object = field(default=None, repr=False)
 
     @property
     def config_path(self) -> Path:
@@ -102,7 +103,10 @@ class Project:
 
         cfg = config.load(self.config_path)
         opts = Options(trust_host=[self.lab.ssh_hostkey_sha256], **options)
-        return Context(config=cfg, store=Store.open(APP), secrets=SecretStore(APP), options=opts)
+        if self._store is not None:  # one open connection at a time
+            self._store.close()
+        self._store = Store.open(APP)
+        return Context(config=cfg, store=self._store, secrets=SecretStore(APP), options=opts)
 
     def collect(self):
         """An emitter that keeps every event's text (for the secrets check)."""

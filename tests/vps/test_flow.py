@@ -143,7 +143,10 @@ def test_status_and_logs_through_the_cli(project):
     status = project.cli("status", "staging", "--json", check=True)
     assert '"serving": true' in status.stdout
     logs = project.cli("logs", "staging", "--tail", "5", check=True)
-    assert '"GET /up" 200' in logs.stdout
+    current = _served_release(project, "staging")
+    lines = logs.stdout.strip().splitlines()
+    assert len(lines) == 5 and all(line.startswith(f"{current}/") for line in lines)
+    assert all('"GET /' in line for line in lines)
 
 
 def test_env_file_is_0600_and_no_secret_leaked_anywhere(project):

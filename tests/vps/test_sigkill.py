@@ -42,7 +42,7 @@ def test_sigkill_at_each_step_then_reconcile_keeps_serving(ready, project, load_
             running = [i for i in state.instances if i.state == "running"]
             assert [i.serving for i in running] == [True], (step, running)
             assert lock.status(_host(project)) is None
-            assert ctx.store.unfinished_runs("staging") == []
+            assert project.ctx().store.unfinished_runs("staging") == []
         # and a normal deploy still works afterwards
         after = pipeline.deploy(project.ctx(), "staging", project.collect(),
                                 image=project.images["v2"])
