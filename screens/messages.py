@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
-from cockpit.events import Event
+if TYPE_CHECKING:
+    from cockpit.events import Event
 
 
 @dataclass

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cockpit.errors import CockpitError
-from cockpit.events import Emit, Event, HealthSample, LogLine
+
+FILENAME = "cockpit.toml"  # cockpit.config.FILENAME, repeated to keep pydantic off start-up
 
 if TYPE_CHECKING:
     from cockpit.config import Config, Environment
+    from cockpit.events import Emit, Event, HealthSample, LogLine
     from cockpit.models import DomainStatus, Finding, LiveState, Release
     from cockpit.provider import Context
 
@@ -46,16 +48,7 @@ class Session:
     def configured(self) -> bool:
         if self._ctx is not None:
             return True
-        from cockpit.config import FILENAME, find
-
-        if self.config_path is not None:
-            path = self.config_path
-            return (path / FILENAME if path.is_dir() else path).is_file()
-        try:
-            find()
-            return True
-        except CockpitError:
-            return False
+        return self._find() is not None
 
     @property
     def ctx(self) -> Context:
@@ -66,10 +59,7 @@ class Session:
                 from cockpit.secrets import SecretStore
                 from cockpit.state import Store
 
-                path = self.config_path
-                if path is not None and path.is_dir():
-                    path = path / config_mod.FILENAME
-                cfg = config_mod.load(path)
+                cfg = config_mod.load(self._path())
                 self._ctx = Context(config=cfg, store=Store.open(cfg.app.name),
                                     secrets=SecretStore(cfg.app.name),
                                     options=Options(ask=self._ask), clock=self.clock)
@@ -84,6 +74,50 @@ class Session:
             self._ctx = ctx
             self._providers.clear()
 
+    def _find(self) -> Path | None:
+        """The cockpit.toml to use, without importing the config loader (start-up path)."""
+        path = self.config_path
+        if path is not None:
+            path = path / FILENAME if path.is_dir() else path
+            return path if path.is_file() else None
+        here = Path.cwd().resolve()
+        for folder in (here, *here.parents):
+            if (folder / FILENAME).is_file():
+                return folder / FILENAME
+        return None
+
+    def _path(self) -> Path:
+        found = self._find()
+        if found is None:
+            from cockpit.config import find
+
+            return find()  # raises the ConfigError that says what to do
+        return found
+
+    def peek(self) -> tuple[str, list[tuple[str, str, bool]]]:
+        """(app name, [(environment, provider, protected)]) from a quick tomllib read, so the
+        first frame paints before the full config (pydantic, tomlkit) is loaded off-thread.
+        Falls back to the full load when the quick read cannot tell."""
+        if self._ctx is not None:
+            cfg = self._ctx.config
+            return cfg.app.name, [(n, e.provider, e.protected) for n, e in
+                                  cfg.environments.items()]
+        import tomllib
+
+        try:
+            data = tomllib.loads(self._path().read_text(encoding="utf-8"))
+            envs = []
+            for name, table in data.get("environments", {}).items():
+                protected = table.get("protected")
+                if protected is None:
+                    protected = name in ("prod", "production")
+                envs.append((name, str(table["provider"]), bool(protected)))
+            return str(data["app"]["name"]), envs
+        except Exception:  # anything odd: the full loader gives the located error
+            cfg = self.config
+            return cfg.app.name, [(n, e.provider, e.protected) for n, e in
+                                  cfg.environments.items()]
+
     @property
     def config(self) -> Config:
         return self.ctx.config
@@ -92,7 +126,7 @@ class Session:
         return self.ctx.now()
 
     def env_names(self) -> list[str]:
-        return list(self.config.environments)
+        return [name for name, _, _ in self.peek()[1]]
 
     def env(self, name: str) -> Environment:
         return self.config.env(name)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from textual.widgets import Static
 
 pytestmark = pytest.mark.anyio
 
@@ -14,11 +13,11 @@ async def test_dashboard_shows_each_environment_from_live_state(app):
         await pilot.pause()
         panels = app.screen.panels
         assert list(panels) == ["staging", "prod"]
-        release = str(panels["staging"].query_one("#release", Static).render())
+        release = panels["staging"].text("release")
         assert "r003-" in release and "1h ago" in release
-        health = str(panels["staging"].query_one("#health", Static).render())
+        health = panels["staging"].text("health")
         assert "healthy" in health and "12 ms" in health
-        instances = str(panels["prod"].query_one("#instances", Static).render())
+        instances = panels["prod"].text("instances")
         assert "2/2 running" in instances and "restarts 1" in instances
-        tls = str(panels["prod"].query_one("#tls", Static).render())
+        tls = panels["prod"].text("tls")
         assert "89 days left" in tls
