@@ -39,6 +39,10 @@ def _split_ts(line: str) -> tuple[float | None, str, str | None]:
 
 def stream(provider, env, *, follow: bool, since: str | None = None,
            tail: int | None = None) -> Iterator[LogLine]:
+    try:  # register this environment's secret values with the redactor before any line
+        provider.ctx.secrets.values(env)
+    except Exception:  # a missing keyring must not hide the logs; values are then unknown
+        pass
     host = provider.host(env)
     containers = host.containers()
     chosen = [c for c in containers if c.running] or containers[:1]
@@ -55,6 +59,7 @@ def stream(provider, env, *, follow: bool, since: str | None = None,
         attempts = 0
         try:
             while not stop.is_set():
+                resumed_from = last_ts
                 argv = cmd.docker_logs(container.name, follow=follow,
                                        since=last_ts or since, tail=None if last_ts else tail)
                 try:
@@ -68,6 +73,8 @@ def stream(provider, env, *, follow: bool, since: str | None = None,
                         *lines, buf = buf.split(b"\n")
                         for raw in lines:
                             ts, text, stamp = _split_ts(raw.decode(errors="replace"))
+                            if stamp and resumed_from and stamp <= resumed_from:
+                                continue  # already shown before the reconnect
                             if stamp:
                                 last_ts = stamp
                             out.put(LogLine(source=source, line=_redact(text), ts=ts,
