@@ -270,6 +270,15 @@ class KubernetesProvider:
         if wanted != env.common.replicas:
             state.drift.append(f"replicas: cluster wants {wanted}, cockpit.toml says "
                                f"{env.common.replicas}")
+        ing = self._ingress(env)
+        hosts = sorted({r.get("host") for r in ((ing or {}).get("spec") or {}).get("rules") or []
+                        if r.get("host")})
+        if env.domain and env.domain not in hosts:
+            state.drift.append(f"no ingress serves {env.domain} yet (deploy or `cockpit domain`)")
+        elif not env.domain and hosts:
+            state.drift.append(f"an ingress serves {', '.join(hosts)} but cockpit.toml sets no "
+                               "domain (the next deploy removes it)")
+        state.extra["ingress_hosts"] = hosts
         state.lock = self.lock_info(env)
         if env.domain and env.settings.cert_issuer:
             cert = self._certificate(env)
@@ -386,6 +395,10 @@ class KubernetesProvider:
         if env.domain:
             with self._stage(emit, env, "ingress", f"ingress {env.domain}"):
                 kube.apply(m.ingress(env, env.domain))
+        elif self._ingress(env) is not None:  # the domain was removed from cockpit.toml
+            with self._stage(emit, env, "ingress", "remove the ingress (no domain configured)"):
+                kube.get("delete ingress", kube.net.delete_namespaced_ingress, m.app_name(env),
+                         kube.namespace)
         self._gate_or_undo(env, release, emit, action=plan.action, undo_to=undo_to)
         release.status = "healthy"
         self._prune_secrets(env)
@@ -758,6 +771,19 @@ class KubernetesProvider:
         if probed is not None:
             status.tls = probed
         return status
+
+    def _ingress(self, env: Environment) -> dict[str, Any] | None:
+        """The environment's Ingress when cockpit made it (never someone else's)."""
+        from cockpit.providers.kubernetes.kube import ApiFailure
+
+        kube = self.kube(env)
+        try:
+            ing = kube.get("read ingress", kube.net.read_namespaced_ingress, m.app_name(env),
+                           kube.namespace)
+        except ApiFailure:
+            return None
+        labels = ((ing or {}).get("metadata") or {}).get("labels") or {}
+        return ing if labels.get("app.kubernetes.io/managed-by") == "cockpit" else None
 
     def _certificate(self, env: Environment) -> TlsInfo | None:
         """cert-manager's Certificate for the Ingress TLS secret (ingress-shim names it so)."""

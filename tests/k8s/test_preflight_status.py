@@ -227,3 +227,14 @@ def test_reconcile_keeps_an_interrupted_healthy_rollout(project, emulator):
     account = p.reconcile(env, [], Recorder())
     assert f"release {new.id} finished rolling out and answers; kept" == account
     assert pipeline.live(ctx, "staging").current.status == "healthy"
+
+
+def test_removing_the_domain_removes_the_ingress_on_the_next_deploy(project, emulator):
+    ctx = project(domain=True)
+    pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    assert emulator.get("networking.k8s.io/v1", "ingresses", "shop-staging", "shop")
+    assert pipeline.live(ctx, "staging").extra["ingress_hosts"] == ["staging.shop.example.test"]
+    ctx = project(domain=False)
+    assert any("sets no domain" in d for d in pipeline.live(ctx, "staging").drift)
+    pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V2)
+    assert emulator.get("networking.k8s.io/v1", "ingresses", "shop-staging", "shop") is None
