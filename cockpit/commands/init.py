@@ -102,7 +102,10 @@ def render(name: str, provider: str, port: int, health: str, secrets: list[str],
             else:
                 lines.append(f"# domain = \"{sub}.example.com\"")
         elif provider == "kubernetes":
-            lines += [f"namespace = {q(f'{name}-{env}')}", "# context = \"my-cluster\"",
+            lines += [f"namespace = {q(f'{name}-{env}')}",
+                      '# kubeconfig = "~/.kube/config"',
+                      '# context = "my-cluster"',
+                      '# image_repository = "registry.example.com/app"  # the cluster pulls here',
                       f"# domain = \"{sub}.example.com\""]
         elif provider == "fly":
             lines += [f"app = {q(f'{name}-{env}')}", 'org = "personal"', 'regions = ["iad"]',
