@@ -365,8 +365,9 @@ class FlyProvider:
                                  or previous.secrets_digest != release.secrets_digest):
             steps.append(Step("secrets", f"stage {len(env.secret_names)} secret(s) "
                                          "(names and digests only)"))
+        if machines:
+            steps.append(Step("leases", f"lease {len(machines)} machine(s)"))
         if s.strategy == "bluegreen":
-            steps.append(Step("leases", f"lease {len(machines)} blue machine(s)"))
             steps += [Step(f"green:{n}", f"create green machine {n} (not serving)")
                       for n in range(1, s.count + 1)]
             steps.append(Step("gate", "gate every green machine on its checks"))
@@ -374,7 +375,6 @@ class FlyProvider:
             steps += [Step(f"retire:{m['id']}", f"stop and destroy blue {m['id']}",
                            destructive=True) for m in machines]
         else:
-            steps.append(Step("leases", f"lease {len(machines)} machine(s)"))
             steps += [Step(f"update:{m['id']}", f"update {m['id']} ({m.get('region')}) then "
                                                 "gate it", destructive=True)
                       for m in machines[:s.count]]

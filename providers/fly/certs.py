@@ -64,7 +64,8 @@ def configure(provider: Any, env: Environment, domain: str, emit: Emit) -> Domai
         detail = api.request("GET", f"{base}/{host}", op=f"read certificate {host}")
     emit(StepFinished(step="cert", detail="requested", env=env.name))
     status = DomainStatus(domain=host, records_to_create=records(host, detail),
-                          status="issued" if _issued(detail) else "pending")
+                          status="issued" if _issued(detail) else "pending",
+                          redirects_to_https=True)  # port 80 is `force_https` in our config
     lines = [f"  {r['type']:<5} {r['name']} → {r['value']}   ({r['purpose']})"
              for r in status.records_to_create]
     emit(Message(f"DNS records for {host}:\n" + "\n".join(lines), env=env.name))

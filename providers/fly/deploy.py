@@ -120,9 +120,10 @@ class Deployer:
         try:
             current = self.machines()
             keep, extra = current[:count], current[count:]
-            with self.step("leases", f"lease {len(current)} machine(s) of {self.api.app}"):
-                for machine in current:
-                    keeper.acquire(machine["id"])
+            if current:
+                with self.step("leases", f"lease {len(current)} machine(s) of {self.api.app}"):
+                    for machine in current:
+                        keeper.acquire(machine["id"])
             try:
                 for n, old in enumerate(keep, start=1):
                     mid = old["id"]
@@ -191,9 +192,10 @@ class Deployer:
         green_config = {**config, "metadata": {**config.get("metadata", {}), META_SLOT: "green"}}
         try:
             blue = self.machines()
-            with self.step("leases", f"lease {len(blue)} blue machine(s) of {self.api.app}"):
-                for machine in blue:
-                    keeper.acquire(machine["id"])
+            if blue:
+                with self.step("leases", f"lease {len(blue)} blue machine(s) of {self.api.app}"):
+                    for machine in blue:
+                        keeper.acquire(machine["id"])
             regions = self._regions(self.env.settings.count, [])
             for n, region in enumerate(regions, start=1):
                 with self.step(f"green:{n}", f"create green machine {n}/{len(regions)} in "

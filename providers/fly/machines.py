@@ -176,7 +176,8 @@ class Gate:
             ok = state == "started" and checks and all(c.get("status") == "passing"
                                                        for c in checks)
             sample = (bool(ok), "" if ok else _summary(checks))
-            if sample != last:  # one event per change, not one per poll
+            settled = all(c.get("status") in ("passing", "critical") for c in checks)
+            if sample != last and settled:  # one event per result, none while checks warm up
                 last = sample
                 self.emit(HealthSample(ok=sample[0], status=None, latency_ms=None,
                                        url=f"fly:{self.api.app}/{mid}", error=sample[1],

@@ -32,6 +32,21 @@ def deployed(project):
     return ctx, first, second
 
 
+async def _text(pilot, env: str, want: str, tries: int = 200) -> str:
+    """A panel's rendered text once it shows `want` (live state loads in a worker)."""
+    text = ""
+    for _ in range(tries):
+        try:
+            panel = pilot.app.screen.panels[env]
+            text = "\n".join(str(w.render()) for w in panel.query(Static))
+        except (AttributeError, KeyError):
+            text = ""
+        if want in text:
+            return text
+        await pilot.pause(0.05)
+    return text
+
+
 async def test_dashboard_shows_the_fly_environment_from_live_state(deployed):
     from cockpit.screens.app import CockpitApp
     from cockpit.screens.session import Session
@@ -40,9 +55,8 @@ async def test_dashboard_shows_the_fly_environment_from_live_state(deployed):
     app = CockpitApp(Session(ctx.config.path, ctx=ctx), poll_interval=3600)
     async with app.run_test(size=(120, 40)) as pilot:
         await _settle(pilot)
-        panel = app.screen.panels["staging"]
-        assert second.id in str(panel.query_one("#release", Static).render())
-        assert "2/2 running" in str(panel.query_one("#instances", Static).render())
+        assert second.id in await _text(pilot, "staging", second.id)
+        assert "2/2 running" in await _text(pilot, "staging", "2/2 running")
 
 
 async def test_releases_screen_lists_fly_releases_with_the_current_marked(deployed):
