@@ -89,6 +89,7 @@ class Draft:
     secrets: list[str] = field(default_factory=list)
     domains: dict[str, str] = field(default_factory=dict)
     lab: dict[str, Any] | None = None
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # env -> extra keys
 
     @property
     def path(self) -> Path:
@@ -120,11 +121,20 @@ class Draft:
             elif self.provider == "fly":
                 table["org"] = self.fly.get("org") or "personal"
                 table["app"] = self.fly.get(f"app_{env}") or f"{self.name}-{env}"
+            if self.provider == "vps" and self.lab:
+                # The lab's edge: its admin port and the CA that signs its certificates.
+                admin = os.environ.get("COCKPIT_LAB_CADDY_ADMIN", "")
+                if admin.rpartition(":")[2].isdigit():
+                    table["edge_admin_port"] = int(admin.rpartition(":")[2])
+                if os.environ.get("COCKPIT_LAB_ACME_ISSUER_ROOT"):
+                    table["edge_ca_file"] = os.environ["COCKPIT_LAB_ACME_ISSUER_ROOT"]
             domain = (self.domains.get(env) or "").strip()
             if domain:
                 table["domain"] = domain
             elif "domain" in table:
                 del table["domain"]
+            for key, value in self.overrides.get(env, {}).items():
+                table[key] = value
         return tomlkit.dumps(doc)
 
     def config(self):

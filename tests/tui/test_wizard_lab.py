@@ -1,0 +1,125 @@
+"""The whole wizard to a first deploy on the lab's VPS, then promote, through the real parts:
+sshd "VPS", Docker, Caddy + HAProxy, Pebble, the OS keyring (SecretService)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from helpers import click, error_text, settle, type_into, wait_until
+from textual.widgets import Input
+
+pytestmark = [pytest.mark.anyio, pytest.mark.lab, pytest.mark.slow, pytest.mark.timeout(900)]
+
+REPO = Path(__file__).resolve().parents[2]
+APP = "tuiwiz"
+SECRET = "tui-Lab-Secret-4410"
+LAB_HOME = Path("/home/deploy")
+
+
+def _vps_has_apply() -> bool:
+    from cockpit.providers.vps import VpsProvider
+
+    return callable(getattr(VpsProvider, "apply", None))
+
+
+def _clean_host() -> None:
+    ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=cockpit.app={APP}"],
+                         capture_output=True, text=True).stdout.split()
+    if ids:
+        subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
+    shutil.rmtree(LAB_HOME / ".cockpit" / "apps" / APP, ignore_errors=True)
+
+
+@pytest.fixture
+def lab_project(lab, tmp_path: Path, tmp_state: Path, keyring_backend):
+    root = tmp_path / APP
+    root.mkdir()
+    for name in ("Dockerfile", "app.py", ".dockerignore"):
+        if (REPO / "examples" / "hello-app" / name).exists():
+            shutil.copy(REPO / "examples" / "hello-app" / name, root / name)
+    _clean_host()
+    yield root
+    _clean_host()
+
+
+@pytest.mark.skipif(not _vps_has_apply(), reason="the VPS provider has no apply() yet")
+async def test_wizard_first_deploy_and_promote_on_the_lab_vps(lab, lab_project: Path):
+    from cockpit.screens.app import CockpitApp
+    from cockpit.screens.dashboard import DashboardScreen
+    from cockpit.screens.session import Session
+    from cockpit.screens.widgets.run_panel import RunPanel
+
+    from cockpit.config import load
+    from cockpit.probes import http_health
+
+    app = CockpitApp(Session(lab_project / "cockpit.toml"), wizard=True, poll_interval=3600)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert screen.query_one("#name", Input).value == APP
+        # Ports and a quick gate of our own on the shared lab host.
+        for env, port in (("staging", 8510), ("prod", 8610)):
+            screen.draft.overrides[env] = {"host_port": port, "drain_seconds": 1.0,
+                                           "stop_timeout": 2}
+        await pilot.press("ctrl+n")  # scan → provider (vps, prefilled from the lab)
+        await pilot.pause()
+        assert screen.query_one("#vps-host", Input).value == lab.ssh_host
+        await click(pilot, "#check")
+        await wait_until(pilot, lambda: screen.checked is not None or error_text(app),
+                         tries=1200)
+        assert screen.checked is not None, (error_text(app) or
+                                            str(screen.query_one("#preflight").render()))
+        await pilot.press("ctrl+n")  # provider → secrets
+        await pilot.pause()
+        await type_into(pilot, "#secret-names", "SECRET_KEY")
+        await pilot.press("enter")
+        await settle(pilot)
+        for env in ("staging", "prod"):
+            await type_into(pilot, f"#secret-{env}-SECRET_KEY", SECRET)
+            await pilot.press("enter")
+            await settle(pilot)
+        await wait_until(pilot, lambda: screen.secret_state.get("prod", {}).get("SECRET_KEY"),
+                         tries=400)
+        await pilot.press("ctrl+n")  # secrets → domain
+        await pilot.pause()
+        assert screen.query_one("#domain-staging", Input).value == f"staging.{APP}.test"
+        await click(pilot, "#domain-check-staging")
+        steps = screen.query_one("#domain-steps-staging")
+        await wait_until(pilot, lambda: steps.states().get("tls") in ("done", "failed")
+                         or error_text(app), tries=3600)
+        assert not error_text(app), error_text(app)
+        assert steps.states()["dns"] == "done"
+        assert steps.states()["tls"] == "done", steps.rows["tls"].detail
+        await pilot.press("ctrl+n")  # domain → review
+        await pilot.pause()
+        await click(pilot, "#deploy")
+        panel = screen.query_one("#review-run", RunPanel)
+        await wait_until(pilot, lambda: panel.worker is not None and not panel.running,
+                         tries=6000)
+        assert panel.error is None, error_text(app) or panel.error
+        assert panel.result.status == "healthy"
+        config = load(lab_project / "cockpit.toml")
+        staging = config.env("staging")
+        assert staging.secret_names == ["SECRET_KEY"]
+        sample = http_health(f"https://{staging.domain}:{lab.https_port}/up",
+                             host_header=staging.domain, verify=lab.acme_issuer_root,
+                             connect_to=(lab.ssh_host, lab.https_port))
+        assert sample.ok, sample.error
+        await pilot.press("ctrl+n")  # review → promote
+        await pilot.pause()
+        await type_into(pilot, "#typed", "prod")
+        await click(pilot, "#promote-go")
+        promote = screen.query_one("#promote-run", RunPanel)
+        await wait_until(pilot, lambda: promote.worker is not None and not promote.running,
+                         tries=6000)
+        assert promote.error is None, error_text(app) or promote.error
+        assert promote.result.digest == panel.result.digest
+        await click(pilot, "#finish")
+        await settle(pilot)
+        assert isinstance(app.screen, DashboardScreen)
+        files = [p for p in lab_project.rglob("*") if p.is_file()]
+    for path in files:
+        assert SECRET.encode() not in path.read_bytes(), path
