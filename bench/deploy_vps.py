@@ -70,7 +70,9 @@ while [ "$ok" -lt "$count" ]; do
   [ "$ok" -lt "$count" ] && sleep "$interval"
 done
 exec 3<>/dev/tcp/127.0.0.1/"$admin"
-printf 'set server bench-floor/%s health up; set weight bench-floor/%s 100; set weight bench-floor/%s 0\n' "$new" "$new" "$old" >&3
+b=bench-floor
+printf 'set server %s/%s health up; set weight %s/%s 100; set weight %s/%s 0\n' \
+  "$b" "$new" "$b" "$new" "$b" "$old" >&3
 cat <&3 >/dev/null
 """
 

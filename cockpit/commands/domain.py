@@ -27,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
     env = ctx.config.env(args.env)
     domain = args.domain or env.domain
     if not domain:
-        raise UsageError(f"{env.name} has no domain", hint=f"cockpit domain {env.name} app.example.com")
+        raise UsageError(f"{env.name} has no domain",
+                         hint=f"cockpit domain {env.name} app.example.com")
     if domain != env.domain:
         def change(doc) -> None:
             doc["environments"][env.name]["domain"] = domain

@@ -317,13 +317,15 @@ LOCK_REFRESH = _LOCK_PRELUDE + (
 
 LOCK_RELEASE = _LOCK_PRELUDE + (
     '[ -d "$d" ] || { echo "FREE"; exit 0; }; '
-    'if [ -n "$2" ] && [ "$(cat "$d/token" 2>/dev/null)" != "$2" ]; then echo "NOT_OURS"; exit 3; fi; '
+    'if [ -n "$2" ] && [ "$(cat "$d/token" 2>/dev/null)" != "$2" ]; then '
+    '  echo "NOT_OURS"; exit 3; fi; '
     'rm -rf "$d"; echo "RELEASED"'
 )
 
 LOCK_STATUS = (
     'd="$1"; [ -d "$d" ] || { echo FREE; exit 0; }; '
-    'echo "HELD $(date +%s) $(cat "$d/expires" 2>/dev/null || echo 0)"; cat "$d/info.json" 2>/dev/null'
+    'echo "HELD $(date +%s) $(cat "$d/expires" 2>/dev/null || echo 0)"; '
+    'cat "$d/info.json" 2>/dev/null'
 )
 
 

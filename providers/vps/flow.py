@@ -46,6 +46,7 @@ def host_key_known(host: str, port: int) -> bool:
     import os
 
     from cockpit.providers.vps.ssh import known_hosts_name
+
     from cockpit.state import state_root
 
     name = known_hosts_name(host, port)
@@ -559,7 +560,8 @@ def reconcile(provider, env, journal: list[dict[str, Any]], emit: Emit) -> str:
         status = records.get(serving.release_id, {}).get("status")
         if status == "pending":
             host.set_status(records, serving.release_id, "healthy")
-            said.append(f"release {serving.release_id} serves and answers its health check: kept (deploy finished)")
+            said.append(f"release {serving.release_id} serves and answers its health check: "
+                        "kept (deploy finished)")
     for rid, data in records.items():
         if data.get("status") == "pending" and (serving is None or rid != serving.release_id):
             host.set_status(records, rid, "failed")

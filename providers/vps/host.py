@@ -60,7 +60,8 @@ class Container:
         return Release(
             id=self.release_id, app=app, env=env, image=self.label("image"),
             digest=self.label("digest"), config_hash=self.label("config-hash"),
-            secrets_digest=self.label("secrets-digest"), source_rev=self.label("source-rev") or None,
+            secrets_digest=self.label("secrets-digest"),
+            source_rev=self.label("source-rev") or None,
             created_at=self.created_at, created_by=self.label("created-by"), status=status,
             promoted_from=self.label("promoted-from") or None,
             meta={"container": self.name, "slot": self.slot},
@@ -69,7 +70,8 @@ class Container:
     def instance(self, serving: bool, location: str) -> Instance:
         return Instance(id=self.id[:12], name=self.name, state=self.state,
                         release_id=self.release_id, image=self.label("digest") or None,
-                        health=self.health, restarts=self.restarts, started_at=self.started_at,
+                        health=self.health if self.running else "unknown",
+                        restarts=self.restarts, started_at=self.started_at,
                         serving=serving, location=location)
 
 

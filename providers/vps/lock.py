@@ -105,7 +105,8 @@ class RemoteLock:
         if result.rc == 3 and first.startswith("HELD"):
             holder = parse_info(first[5:])
             if _dead_local_holder(holder):
-                self.emit(Message(f"the deploy lock of {self.host.env} was held by {describe(holder)}"
+                self.emit(Message(f"the deploy lock of {self.host.env} was held by "
+                                  f"{describe(holder)}"
                                   ", a process on this machine that no longer runs; taking it over",
                                   level="warning", env=self.host.env))
                 release(self.host)
@@ -113,7 +114,8 @@ class RemoteLock:
             raise LockHeld(
                 f"{self.host.env} is being changed by {describe(holder)}",
                 where=f"{self.host.t.where}:{self.host.layout.lock_dir}",
-                hint=f"wait for it to finish; if it is stuck, `cockpit lock release {self.host.env}` "
+                hint="wait for it to finish; if it is stuck, "
+                f"`cockpit lock release {self.host.env}` "
                 "(the lock also expires on its own)",
             )
         if result.rc != 0:

@@ -108,7 +108,8 @@ def _ensure_switch(env, host: Host, binary: str = "haproxy") -> str:
     changed |= _put(host, lay.switch_env_cfg, haproxy.render_env(
         key=host.key, host_port=s.host_port, slot_ports=s.slot_ports,
         health_path=env.app.health_path, host_header=host_header(env), active=active))
-    check = host.run(cmd.haproxy_check(lay.switch_cfg, lay.switch_envs, binary), step="switch config",
+    check = host.run(cmd.haproxy_check(lay.switch_cfg, lay.switch_envs, binary),
+                     step="switch config",
                      check=False)
     if not check.ok:
         raise host.t.failure(check, "switch config", "the HAProxy config does not validate")

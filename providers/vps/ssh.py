@@ -152,7 +152,8 @@ class SshTransport:
                 "intercepting the connection, or the host was rebuilt. Refusing to connect.",
                 where=self.where,
                 hint=f"if you know the host was rebuilt, remove its line from {self.known_hosts} "
-                f"(and ~/.ssh/known_hosts), then run again with --trust-host {fingerprint(exc.key)}",
+                f"(and ~/.ssh/known_hosts), then run again with "
+                f"--trust-host {fingerprint(exc.key)}",
             ) from None
         except BaseException:
             client.close()

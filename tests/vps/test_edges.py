@@ -58,9 +58,10 @@ def test_with_a_registry_the_image_is_pushed_and_pulled_by_digest(ready, project
 
 
 def test_docker_save_streams_into_docker_load_over_ssh(ready, project):
+    from cockpit.providers.vps import commands as cmd
+
     from cockpit.build import docker_client
     from cockpit.pipeline import provider_for
-    from cockpit.providers.vps import commands as cmd
 
     ctx, env = _staging(project)
     host = provider_for(ctx, env).host(env)

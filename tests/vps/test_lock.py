@@ -73,9 +73,10 @@ def test_a_second_deploy_is_refused_naming_the_holder(ready, project):
 
 
 def test_an_expired_lock_is_taken_over_saying_whose_it_was(ready, project):
+    from cockpit.providers.vps import commands as cmd
+
     from cockpit import pipeline
     from cockpit.events import Message
-    from cockpit.providers.vps import commands as cmd
 
     host = _host(project)
     info = {"user": "alice", "machine": "laptop", "pid": 4242, "command": "deploy",

@@ -18,8 +18,9 @@ STEPS = ["env_file", "start", "gate_pre", "switch", "gate_post", "drain"]
 
 
 def test_sigkill_at_each_step_then_reconcile_keeps_serving(ready, project, load_loop):
-    from cockpit import pipeline
     from cockpit.providers.vps import lock
+
+    from cockpit import pipeline
 
     images = [project.images["v2"], project.images["v3"]]
     accounts: dict[str, list[str]] = {}

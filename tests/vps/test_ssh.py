@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
+from cockpit.providers.vps.ssh import SshTransport
 
 from cockpit.errors import HostKeyError, ProviderError
-from cockpit.providers.vps.ssh import SshTransport
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(60)]
 
