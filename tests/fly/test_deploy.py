@@ -142,3 +142,21 @@ def test_lower_count_scales_down_after_the_update(project, emu):
     machines = emu.active("shop-staging")
     assert len(machines) == 1 and machines[0].config["metadata"]["cockpit_release"] == release.id
     assert emu.leases_held() == []
+
+
+def test_live_state_from_another_machine_reads_the_release_from_metadata(project, emu, tmp_path):
+    """An operator with an empty local store still sees what runs, from machine metadata."""
+    from cockpit.state import Store
+
+    ctx = project()
+    release = pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    ctx.store = Store.open("shop", root=tmp_path / "elsewhere")  # a fresh, empty store
+    state = pipeline.live(ctx, "staging")
+    current = state.current
+    assert current is not None and current.id == release.id
+    assert (current.digest, current.config_hash, current.secrets_digest) == (
+        release.digest, release.config_hash, release.secrets_digest)
+    assert current.status == "healthy" and current.meta["fly_config"]["image"] == IMAGE_V1
+    assert [r.id for r in state.releases] == [release.id]
+    assert state.extra["regions"] == ["ams", "iad"]
+    assert all(state.extra["checks"][i.id][0]["status"] == "passing" for i in state.instances)
