@@ -186,7 +186,7 @@ class CockpitApp(App[int]):
             waited[0] += 0.1
             if self.running is None or self.running.is_finished or waited[0] > 30:
                 self.session.close_open_runs()
-                self.exit(130)
+                self.exit(130, return_code=130)
 
         self.set_interval(0.1, check)
 

@@ -9,6 +9,7 @@ release ids, digests, times, instance names and latencies.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,8 @@ class Target:
     secret_names: list[str] = field(default_factory=list)
     domain: str | None = None
     applied: list[str] = field(default_factory=list)
+    hold: threading.Event | None = None  # when set up, each step waits for it (quit tests)
+    step_started: threading.Event = field(default_factory=threading.Event)
 
 
 TARGETS: dict[str, Target] = {}
@@ -129,6 +132,9 @@ class MemoryProvider:
         target = target_for(env)
         for step in steps:
             emit(StepStarted(step, step, env=env.name))
+            target.step_started.set()
+            if target.hold is not None:
+                target.hold.wait(10)
             if step == "gate":
                 for _ in range(env.gate.count):
                     emit(HealthSample(ok=True, status=200, latency_ms=12.0, env=env.name))

@@ -85,3 +85,28 @@ async def test_quitting_mid_run_asks_first(app):
         await pilot.press("n")
         await pilot.pause()
         assert not isinstance(app.screen, Confirm) and app.is_running
+
+
+async def test_quitting_mid_deploy_stops_it_and_closes_the_journal(app):
+    import threading
+
+    target = TARGETS["memory/hello-staging"]
+    target.hold = threading.Event()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("1", "d")
+        await pilot.pause()
+        await pilot.press("enter")  # go
+        await wait_until(pilot, target.step_started.is_set)
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, Confirm)
+        await pilot.press("y")
+        target.hold.set()  # the step in flight ends; the next event stops the run
+        await wait_until(pilot, lambda: not app.is_running)
+    store = app.session.ctx.store
+    assert store.unfinished_runs("staging") == []
+    last = store.audit_log("staging")[0]
+    assert last["command"] == "deploy" and last["result"] != "ok"
+    assert "quitting" in last["detail"]
+    assert app.return_code == 130

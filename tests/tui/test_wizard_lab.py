@@ -119,7 +119,54 @@ async def test_wizard_first_deploy_and_promote_on_the_lab_vps(lab, lab_project: 
         assert promote.result.digest == panel.result.digest
         await click(pilot, "#finish")
         await settle(pilot)
-        assert isinstance(app.screen, DashboardScreen)
+        dashboard = app.screen
+        assert isinstance(dashboard, DashboardScreen)
+        first = panel.result.id
+        await wait_until(pilot, lambda: "healthy" in dashboard.panels["staging"].text("health"),
+                         tries=600)
+        assert first in dashboard.panels["staging"].text("release")
+
+        # Deploy staging again from the dashboard, then roll back to the first release from
+        # the releases screen: the real rollback path on the VPS.
+        await pilot.press("1", "d")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        run = app.screen.query_one(RunPanel)
+        await wait_until(pilot, lambda: run.worker is not None and not run.running, tries=6000)
+        assert run.error is None, error_text(app) or run.error
+        second = run.result.id
+        assert second != first
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("h")
+        releases = app.screen
+        await wait_until(pilot, lambda: len(getattr(releases, "releases", [])) >= 2, tries=600)
+        assert releases.current.id == second
+        index = [r.id for r in releases.releases].index(first)
+        for _ in range(index):
+            await pilot.press("down")
+        await pilot.press("r")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        back = app.screen.query_one(RunPanel)
+        await wait_until(pilot, lambda: back.worker is not None and not back.running,
+                         tries=6000)
+        assert back.error is None, error_text(app) or back.error
+        from cockpit import pipeline
+
+        assert pipeline.live(app.session.ctx, "staging").current.id == first
+        assert app.session.audit_log("staging")[0]["command"] == "rollback"
+
+        # The live tail of staging, filtered.
+        await pilot.press("l")
+        logs = app.screen
+        await wait_until(pilot, lambda: len(logs.view.lines) > 0, tries=600)
+        await pilot.press("slash", *"GET", "enter")
+        await pilot.pause()
+        assert all("GET" in r.text.upper() or "GET" in r.source.upper()
+                   for r in logs.view.visible_lines)
         files = [p for p in lab_project.rglob("*") if p.is_file()]
     for path in files:
         assert SECRET.encode() not in path.read_bytes(), path
