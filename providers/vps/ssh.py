@@ -121,7 +121,7 @@ class SshTransport:
             )
 
     def _connect_once(self) -> Any:
-        import paramiko
+        paramiko = _import_paramiko()
 
         client = paramiko.SSHClient()
         if self.user_known_hosts.is_file():
@@ -301,6 +301,23 @@ class SshTransport:
                 f"cannot reach {host}:{port} on the host through SSH: {exc}", where=self.where,
                 hint="sshd must allow TCP forwarding (AllowTcpForwarding yes) for the deploy user",
             ) from None
+
+
+def _import_paramiko() -> Any:
+    """paramiko imports `invoke` (~55 ms) only for `Match exec` in ~/.ssh/config, which cockpit
+    does not read; keep it out of the CLI's start-up unless something else loaded it."""
+    import sys
+
+    if "paramiko" not in sys.modules and "invoke" not in sys.modules:
+        sys.modules["invoke"] = None  # type: ignore[assignment]  # import raises ImportError
+        try:
+            import paramiko
+        finally:
+            del sys.modules["invoke"]
+        return paramiko
+    import paramiko
+
+    return paramiko
 
 
 class _LinkError(Exception):
