@@ -191,6 +191,7 @@ class FlyProvider:
             GONE,
             META_SLOT,
             health_of,
+            previous_from_machine,
             release_from_machine,
         )
 
@@ -206,10 +207,14 @@ class FlyProvider:
             return state
         machines = [m for m in api.list_machines() if m.get("state") not in GONE]
         found: dict[str, Release] = {}
+        remembered: dict[str, Release] = {}
         serving_releases: Counter[str] = Counter()
         for m in machines:
             meta = (m.get("config") or {}).get("metadata") or {}
             release = release_from_machine(m, self.ctx.config.app.name, env.name)
+            before = previous_from_machine(m, self.ctx.config.app.name, env.name)
+            if before is not None:
+                remembered.setdefault(before.id, before)
             serving = m.get("state") == "started" and not m.get("cordoned")
             if release is not None:
                 found.setdefault(release.id, release)
@@ -246,7 +251,7 @@ class FlyProvider:
                     if i.release_id == current_id and i.serving) else current.status
             state.current = current
         by_id = {r.id: r for r in stored}
-        for rid, release in found.items():
+        for rid, release in {**remembered, **found}.items():
             by_id.setdefault(rid, release)
         state.releases = sorted(by_id.values(), key=lambda r: (r.created_at, r.id), reverse=True)
         if state.lock is None:
@@ -407,7 +412,7 @@ class FlyProvider:
         env = self.ctx.config.env(plan.env)
         self._ensure_app(env, emit)
         min_secrets = self._stage_secrets(env, emit)
-        config = release_config(env, plan.release, min_secrets)
+        config = release_config(env, plan.release, min_secrets, previous=plan.previous)
         deployer = Deployer(self._api(env), env, emit, who=self._who(), sleep=time.sleep,
                             logs=lambda mid: self._last_lines(env, mid))
         strategy = plan.release.meta.get("strategy") or env.settings.strategy

@@ -10,6 +10,7 @@ issue #2653).
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -32,8 +33,9 @@ META_SECRETS_VERSION = "cockpit_secrets_version"
 META_ENV = "cockpit_env"
 META_CREATED = "cockpit_created_at"
 META_SLOT = "cockpit_slot"  # "green" while a bluegreen candidate is not serving yet
+META_PREVIOUS = "cockpit_previous"  # JSON: the release this one replaced (rollback w/o store)
 COCKPIT_KEYS = (META_RELEASE, META_DIGEST, META_CONFIG, META_SECRETS, META_SECRETS_VERSION,
-                META_ENV, META_CREATED, META_SLOT)
+                META_ENV, META_CREATED, META_SLOT, META_PREVIOUS)
 GONE = ("destroyed", "destroying", "replaced", "migrated")
 
 
@@ -67,8 +69,8 @@ def base_config(env: Environment, image: str) -> dict[str, Any]:
     return config
 
 
-def release_config(env: Environment, release: Release,
-                   secrets_version: int | None = None) -> dict[str, Any]:
+def release_config(env: Environment, release: Release, secrets_version: int | None = None,
+                   previous: Release | None = None) -> dict[str, Any]:
     """The config for `release`: its recorded config (rollback) or today's, plus its marks."""
     recorded = release.meta.get("fly_config")
     config = copy.deepcopy(recorded) if recorded else base_config(env, release.image)
@@ -81,8 +83,30 @@ def release_config(env: Environment, release: Release,
     })
     if secrets_version is not None:
         meta[META_SECRETS_VERSION] = str(secrets_version)
+    if previous is not None and previous.id != release.id:
+        meta[META_PREVIOUS] = json.dumps({
+            "id": previous.id, "image": previous.image, "digest": previous.digest,
+            "config_hash": previous.config_hash, "created_at": int(previous.created_at or 0),
+        }, separators=(",", ":"))
     config["metadata"] = meta
     return config
+
+
+def previous_from_machine(machine: dict[str, Any], app: str, env: str) -> Release | None:
+    """The release a machine's release replaced, as its metadata remembers it (no config:
+    rolling back to it uses today's cockpit.toml with its image, like flyctl's only way)."""
+    raw = ((machine.get("config") or {}).get("metadata") or {}).get(META_PREVIOUS)
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+        return Release(id=str(data["id"]), app=app, env=env, image=str(data["image"]),
+                       digest=str(data.get("digest", "")),
+                       config_hash=str(data.get("config_hash", "")),
+                       created_at=float(data.get("created_at") or 0), status="superseded",
+                       meta={"source": "fly machine metadata (previous release)"})
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def recordable(config: dict[str, Any]) -> dict[str, Any]:

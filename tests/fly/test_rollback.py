@@ -79,3 +79,18 @@ def test_promote_to_prod_needs_the_typed_confirmation(project, emu):
     with pytest.raises(Refused):
         pipeline.promote(ctx, "staging", "prod", Recorder())
     assert emu.apps.get("shop-prod") is None or emu.active("shop-prod") == []
+
+
+def test_rollback_works_from_live_metadata_alone(project, emu, tmp_path):
+    """Another operator, empty local store: the machines remember the release they replaced."""
+    from cockpit.state import Store
+
+    ctx = project()
+    r1 = pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V2)
+    ctx.store = Store.open("shop", root=tmp_path / "elsewhere")
+    rec = Recorder()
+    back = pipeline.rollback(ctx, "staging", rec)
+    assert back.id == r1.id
+    assert _running(emu)[:2] == ({IMAGE_V1}, {r1.id})
+    assert any("no recorded machine config" in e.text for e in rec.of("message"))
