@@ -16,10 +16,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def describe(info) -> str:
+    """`user@machine (pid N, `command`, since TIME)` for any provider's LockInfo."""
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(info.acquired_at))
+    pid = f"pid {info.pid}, " if info.pid else ""
+    return f"{info.holder} ({pid}`{info.command}`, since {when})"
+
+
 def run(args: argparse.Namespace) -> int:
     from cockpit.errors import Refused, UsageError
     from cockpit.pipeline import provider_for
-    from cockpit.providers.vps.lock import describe
 
     out = renderer(args)
     ctx = load_context(args)

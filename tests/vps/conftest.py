@@ -24,7 +24,16 @@ REPO = Path(__file__).resolve().parents[2]
 APP = "zdt"
 SECRETS = {"staging": "stg-Secret-Value-7731", "prod": "prd-Secret-Value-9902"}
 PORTS = {"staging": 8300, "prod": 8400}
-LAB_HOME = Path("/home/deploy")
+def _home_of(user: str) -> Path:
+    import pwd
+
+    try:
+        return Path(pwd.getpwnam(user).pw_dir)
+    except KeyError:
+        return Path("/home") / user
+
+
+LAB_HOME = _home_of("deploy")  # the lab's VPS user (cockpit.lab.vps.USER)
 
 
 def toml_for(lab, *, gate_deadline: float = 8.0) -> str:
