@@ -62,6 +62,21 @@ keep_releases = 3
 lock_ttl = 6.0
 gate = {{ count = 3, interval = 0.2, timeout = 3.0, deadline = {gate_deadline} }}
 """)
+    envs.append(f"""
+[environments.bare]
+provider = "vps"
+host = "{lab.ssh_host}"
+ssh_port = {lab.ssh_port}
+user = "{lab.ssh_user}"
+identity_file = "{lab.ssh_key}"
+network = "bridge"
+host_port = 8800
+edge_admin_port = {lab.caddy_admin.rsplit(':', 1)[1]}
+http_port = {lab.http_port}
+https_port = {lab.https_port}
+keep_releases = 1
+gate = {{ count = 2, interval = 0.2, timeout = 3.0, deadline = 20.0 }}
+""")
     return f"""[app]
 name = "{APP}"
 port = 8000
