@@ -56,6 +56,14 @@ class CockpitApp(App[int]):
         """The dashboard once configured, else the wizard: the first screen is the real one
         (no blank default screen composed and resized first)."""
         if self.configured:
+            from cockpit.errors import CockpitError
+
+            try:
+                self.session.peek()
+            except CockpitError as exc:
+                from cockpit.screens.widgets.error import BrokenConfigScreen
+
+                return BrokenConfigScreen(exc)
             return self._dashboard()
         from cockpit.screens.wizard import WizardScreen
 

@@ -14,7 +14,12 @@ from cockpit.screens.widgets.env_panel import EnvPanel
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, VerticalScroll
+from textual.message import Message
 from textual.widgets import Footer, Static
+
+
+class ConfigLoaded(Message):
+    """The full config loaded (validated) in a worker: polling may start."""
 
 
 class DashboardScreen(CockpitScreen):
@@ -59,6 +64,16 @@ class DashboardScreen(CockpitScreen):
         first = self.app.current_env or next(iter(self.panels), None)  # type: ignore[attr-defined]
         if first in self.panels:
             self.panels[first].focus()
+        session = self.session
+
+        def load() -> None:
+            _ = session.ctx  # the full, validated config and the state store, off-thread
+            self.post_message(ConfigLoaded())
+
+        self.run_worker(load, thread=True, exclusive=True, exit_on_error=False, group="config",
+                        description="loading cockpit.toml")
+
+    def on_config_loaded(self, _message: ConfigLoaded) -> None:
         self.action_refresh()
 
     # ------------------------------------------------------------------ polling

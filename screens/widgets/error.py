@@ -68,3 +68,25 @@ class ErrorScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+class BrokenConfigScreen(ModalScreen[None]):
+    """Shown instead of the dashboard when cockpit.toml does not load: where and what to fix."""
+
+    DEFAULT_CSS = """
+    BrokenConfigScreen { align: center middle; }
+    BrokenConfigScreen > VerticalScroll { width: 90; height: auto; max-height: 80%;
+                                          border: round $error; background: $panel;
+                                          padding: 1 2; }
+    """
+    BINDINGS = [Binding("q,escape", "app.quit", "Quit", id="broken.quit")]
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__()
+        self.error = error
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll() as box:
+            box.border_title = "cockpit.toml does not load"
+            box.border_subtitle = "fix it and start cockpit again · q quits"
+            yield Static(describe(self.error), id="error-text")

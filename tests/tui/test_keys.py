@@ -53,3 +53,20 @@ async def test_command_palette_opens_logs_of_an_environment(app):
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, LogsScreen) and app.screen.env == "staging"
+
+
+async def test_a_broken_cockpit_toml_shows_where_and_what_to_fix(tmp_path, tmp_state):
+    from cockpit.screens.app import CockpitApp
+    from cockpit.screens.session import Session
+    from cockpit.screens.widgets.error import BrokenConfigScreen
+
+    (tmp_path / "cockpit.toml").write_text('[app]\nname = "x"\n[environments.staging\n')
+    app = CockpitApp(Session(tmp_path / "cockpit.toml"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, BrokenConfigScreen)
+        text = str(app.screen.error)
+        assert "cockpit.toml:" in text and "invalid TOML" in text
+        await pilot.press("q")
+        await pilot.pause()
+    assert not app.is_running

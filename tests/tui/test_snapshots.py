@@ -217,3 +217,12 @@ def test_wizard_promoted(snap_compare, wizard_app):
         await _ready(pilot)
 
     assert snap_compare(wizard_app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_broken_config(snap_compare, tmp_path, tmp_state):
+    from cockpit.screens.app import CockpitApp
+    from cockpit.screens.session import Session
+
+    (tmp_path / "cockpit.toml").write_text('[app]\nname = "x"\nport = "80a"\n')
+    app = CockpitApp(Session(tmp_path / "cockpit.toml"))
+    assert snap_compare(app, terminal_size=SIZE, run_before=_ready)
