@@ -504,8 +504,15 @@ def reconcile(provider, env, journal: list[dict[str, Any]], emit: Emit) -> str:
     if holder is not None and lock._dead_local_holder(holder):
         lock.release(host)
         said.append(f"released the lock left by {lock.describe(holder)}")
-    elif holder is not None and holder.expires_at <= time.time():
-        said.append(f"an expired lock of {lock.describe(holder)} will be taken over")
+    # Under the lock: someone else's deploy in progress must not be "cleaned up" (LockHeld
+    # then says who is deploying); an expired lock is taken over with a message.
+    with lock.held(host, env.settings.lock_ttl, "reconcile", emit, provider.ctx.now()):
+        _reconcile_locked(provider, env, host, said)
+    emit(Message("reconciled: " + "; ".join(said), level="warning", env=env.name))
+    return "; ".join(said)
+
+
+def _reconcile_locked(provider, env, host: Host, said: list[str]) -> None:
     containers = host.containers()
     records = host.release_records()
     states = host.slot_states()
@@ -571,5 +578,3 @@ def reconcile(provider, env, journal: list[dict[str, Any]], emit: Emit) -> str:
         said.append(f"release {serving.release_id} serves {env.name}")
     else:
         said.append(f"nothing serves {env.name}")
-    emit(Message("reconciled: " + "; ".join(said), level="warning", env=env.name))
-    return "; ".join(said)

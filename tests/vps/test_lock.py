@@ -111,3 +111,23 @@ def test_lock_status_and_release_commands(ready, project):
     project.cli("lock", "release", "staging", "--yes", check=True)
     assert "not locked" in project.cli("lock", "status", "staging", check=True).stdout
     assert APP == "zdt"
+
+
+def test_reconcile_leaves_someone_elses_deploy_alone(ready, project):
+    from cockpit.pipeline import provider_for
+    from cockpit.providers.vps import commands as cmd
+
+    host = _host(project)
+    info = {"user": "carol", "machine": "other-laptop", "pid": 99, "command": "deploy",
+            "acquired_at": time.time()}
+    host.run(cmd.lock_acquire(host.layout.lock_dir, json.dumps(info), 600, "c"), step="test")
+    try:
+        ctx = project.ctx()
+        env = ctx.config.env("staging")
+        before = [c.name for c in host.containers()]
+        with pytest.raises(LockHeld) as held:
+            provider_for(ctx, env).reconcile(env, [], project.collect())
+        assert "carol@other-laptop" in held.value.what
+        assert [c.name for c in host.containers()] == before
+    finally:
+        host.run(cmd.lock_release(host.layout.lock_dir, "c"), step="test")
