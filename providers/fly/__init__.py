@@ -342,9 +342,15 @@ class FlyProvider:
         return build_and_push(self.ctx.config, env, emit, token=self._token(env))
 
     def plan_deploy(self, env: Environment, release: Release) -> Plan:
-        from cockpit.providers.fly.machines import GONE, recordable, release_config
+        from cockpit.providers.fly.machines import (
+            GONE,
+            machine_count,
+            recordable,
+            release_config,
+        )
 
         s: FlySettings = env.settings
+        count = machine_count(env)
         api = self._api(env)
         if not release.image or release.image.startswith("sha256:"):
             raise UsageError(
@@ -374,7 +380,7 @@ class FlyProvider:
             steps.append(Step("leases", f"lease {len(machines)} machine(s)"))
         if s.strategy == "bluegreen":
             steps += [Step(f"green:{n}", f"create green machine {n} (not serving)")
-                      for n in range(1, s.count + 1)]
+                      for n in range(1, count + 1)]
             steps.append(Step("gate", "gate every green machine on its checks"))
             steps.append(Step("swap", "uncordon green, cordon blue", destructive=True))
             steps += [Step(f"retire:{m['id']}", f"stop and destroy blue {m['id']}",
@@ -382,11 +388,11 @@ class FlyProvider:
         else:
             steps += [Step(f"update:{m['id']}", f"update {m['id']} ({m.get('region')}) then "
                                                 "gate it", destructive=True)
-                      for m in machines[:s.count]]
+                      for m in machines[:count]]
             steps += [Step(f"create:{n}", "create a machine then gate it")
-                      for n in range(len(machines) + 1, s.count + 1)]
+                      for n in range(len(machines) + 1, count + 1)]
             steps += [Step(f"destroy:{m['id']}", f"scale down: destroy {m['id']}",
-                           destructive=True) for m in machines[s.count:]]
+                           destructive=True) for m in machines[count:]]
         changes: dict[str, tuple[Any, Any]] = {}
         if previous is not None:
             for name in ("image", "digest", "config_hash", "secrets_digest"):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from cockpit.providers.fly.api import FlyApi, FlyApiError
 from cockpit.providers.fly.leases import LeaseKeeper
-from cockpit.providers.fly.machines import GONE, META_SLOT, Gate
+from cockpit.providers.fly.machines import GONE, META_SLOT, Gate, machine_count
 
 from cockpit.errors import GateFailed, ProviderError
 from cockpit.events import Emit, Message, StepFailed, StepFinished, StepStarted, Timer
@@ -113,7 +113,7 @@ class Deployer:
 
     def rolling(self, plan: Plan, config: dict[str, Any], min_secrets: int | None) -> Release:
         release = plan.release
-        count = self.env.settings.count
+        count = machine_count(self.env)
         keeper = self._keeper(plan)
         updated: list[dict[str, Any]] = []  # old machine JSON, to restore on a failed gate
         created: list[str] = []
@@ -196,7 +196,7 @@ class Deployer:
                 with self.step("leases", f"lease {len(blue)} blue machine(s) of {self.api.app}"):
                     for machine in blue:
                         keeper.acquire(machine["id"])
-            regions = self._regions(self.env.settings.count, [])
+            regions = self._regions(machine_count(self.env), [])
             for n, region in enumerate(regions, start=1):
                 with self.step(f"green:{n}", f"create green machine {n}/{len(regions)} in "
                                              f"{region} (not serving)"):

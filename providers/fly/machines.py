@@ -39,6 +39,13 @@ COCKPIT_KEYS = (META_RELEASE, META_DIGEST, META_CONFIG, META_SECRETS, META_SECRE
 GONE = ("destroyed", "destroying", "replaced", "migrated")
 
 
+def machine_count(env: Environment) -> int:
+    """`count` when the environment sets it, else the common `replicas` (what `init` writes)."""
+    if "count" in env.settings.model_fields_set:
+        return env.settings.count
+    return env.common.replicas
+
+
 def port_of(env: Environment) -> int:
     return env.settings.internal_port or env.app.port
 

@@ -160,3 +160,14 @@ def test_live_state_from_another_machine_reads_the_release_from_metadata(project
     assert [r.id for r in state.releases] == [release.id]
     assert state.extra["regions"] == ["ams", "iad"]
     assert all(state.extra["checks"][i.id][0]["status"] == "passing" for i in state.instances)
+
+
+def test_replicas_sets_the_machine_count_when_count_is_not_given(project, emu):
+    ctx = project(count=2)
+    text = ctx.config.path.read_text().replace("count = 2\n", "replicas = 3\n", 1)
+    ctx.config.path.write_text(text)
+    from cockpit import config as config_mod
+
+    ctx.config = config_mod.load(ctx.config.path)
+    pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    assert len(emu.active("shop-staging")) == 3
