@@ -231,6 +231,8 @@ class FlyProvider:
             if meta.get(META_SLOT) == "green" and m.get("cordoned"):
                 state.drift.append(f"machine {m['id']} is a leftover green machine "
                                    "(interrupted bluegreen); the next deploy removes it")
+            elif m.get("cordoned"):
+                state.drift.append(f"machine {m['id']} is cordoned (receives no traffic)")
             lease = m.get("lease")
             if lease and state.lock is None:
                 state.lock = self._lock_info(lease)
@@ -456,8 +458,10 @@ class FlyProvider:
             if api.get_app() is None:
                 return "the app does not exist; nothing was changed"
             machines = [m for m in api.list_machines() if m.get("state") not in GONE]
-            zombies = [m["id"] for m in machines if m.get("cordoned") and
-                       ((m.get("config") or {}).get("metadata") or {}).get(META_SLOT) == "green"]
+            serving = {_release_of(m) for m in machines
+                       if m.get("state") == "started" and not m.get("cordoned")}
+            zombies = [m["id"] for m in machines if m.get("cordoned") and serving and (
+                _meta(m).get(META_SLOT) == "green" or _release_of(m) not in serving)]
             removed = []
             for mid in zombies:
                 try:
@@ -466,8 +470,7 @@ class FlyProvider:
                     removed.append(mid)
                 except ProviderError:
                     pass
-            releases = {((m.get("config") or {}).get("metadata") or {}).get("cockpit_release")
-                        for m in machines if m["id"] not in removed}
+            releases = {_release_of(m) for m in machines if m["id"] not in removed}
             parts = []
             if removed:
                 parts.append(f"destroyed leftover green machine(s) {', '.join(removed)}")
@@ -631,3 +634,11 @@ def _tail_per_source(lines: Iterator[LogLine], n: int) -> Iterator[LogLine]:
         per.setdefault(line.source, deque(maxlen=n)).append((index, line))
     for _, line in sorted((item for q in per.values() for item in q), key=lambda x: x[0]):
         yield line
+
+
+def _meta(machine: dict[str, Any]) -> dict[str, Any]:
+    return (machine.get("config") or {}).get("metadata") or {}
+
+
+def _release_of(machine: dict[str, Any]) -> str | None:
+    return _meta(machine).get("cockpit_release")

@@ -78,3 +78,20 @@ def test_reconcile_removes_green_left_by_a_killed_run(project, emu):
     account = provider.reconcile(env, [], Recorder())
     assert zombie["id"] in account
     assert zombie["id"] not in {m.id for m in emu.active("shop-staging")}
+
+
+def test_blue_that_cannot_be_destroyed_does_not_fail_a_served_release(project, emu):
+    ctx = project(strategy="bluegreen")
+    pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    blue = sorted(m.id for m in emu.active("shop-staging"))
+    emu.inject("DELETE", rf"/machines/{blue[0]}$", status=500, times=4)  # 1 + 3 retries
+    rec = Recorder()
+    release = pipeline.deploy(ctx, "staging", rec, image=IMAGE_V2)
+    assert release.status == "healthy"
+    assert any(f"blue machine {blue[0]} was not destroyed" in e.text for e in rec.of("message"))
+    assert blue[0] not in emu.serving("shop-staging")
+    assert emu.leases_held() == []
+    env = ctx.config.env("staging")
+    account = pipeline.provider_for(ctx, env).reconcile(env, [], Recorder())
+    assert blue[0] in account
+    assert blue[0] not in {m.id for m in emu.active("shop-staging")}
