@@ -26,6 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 APP = "bench"
 PORTS = {"staging": 8600, "floor": 8700}
+ZONE = f"{APP}-{os.urandom(3).hex()}.test"  # fresh names: Pebble's root changes per lab start
 GATE = {"count": 3, "interval": 0.1, "timeout": 3.0, "deadline": 30.0}
 
 
@@ -45,7 +46,7 @@ host_port = {port}
 http_port = {lab.http_port}
 https_port = {lab.https_port}
 edge_admin_port = {lab.caddy_admin.rsplit(':', 1)[1]}
-domain = "{name}.{APP}.test"
+domain = "{name}.{ZONE}"
 acme_ca = "{lab.acme_ca}"
 acme_ca_root = "{lab.acme_ca_root}"
 edge_ca_file = "{lab.acme_issuer_root}"
@@ -137,7 +138,7 @@ def main() -> int:
         old = "green" if new == "blue" else "blue"
         name = f"{APP}-floor-{round_no}"
         script = ["bash", "-c", FLOOR, "floor", name, image, str(slots[new]), new, old,
-                  f"floor.{APP}.test", str(GATE["count"]), str(GATE["interval"]),
+                  f"floor.{ZONE}", str(GATE["count"]), str(GATE["interval"]),
                   str(admin_port)]
         import shlex
 

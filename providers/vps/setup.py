@@ -79,6 +79,17 @@ def setup(provider, env, emit: Emit) -> list[Finding]:
     with _Step(emit, "edge", "the edge (Caddy) with this environment's site", env.name) as st:
         st.detail = _ensure_edge(env, host, env.domain)
     findings.append(Finding("vps.edge", "info", st.detail, where))
+    if env.domain and s.edge_ca_file:
+        from cockpit.probes import check_tls
+
+        tls = check_tls(s.host, s.https_port, env.domain, ca_file=s.edge_ca_file, timeout=3.0)
+        if not tls.ok and (tls.error or "").startswith("certificate does not verify"):
+            findings.append(Finding(
+                "vps.edge.cert", "warning",
+                f"the edge serves {env.domain} a certificate from {tls.issuer} that does not "
+                f"verify against edge_ca_file ({tls.error})", where,
+                fix=f"if the ACME CA changed, remove {lay.edge_data}/certificates/*/"
+                f"{env.domain} on the host and run `cockpit setup {env.name}` again"))
     return findings
 
 

@@ -34,6 +34,13 @@ def _home_of(user: str) -> Path:
 
 
 LAB_HOME = _home_of("deploy")  # the lab's VPS user (cockpit.lab.vps.USER)
+# Fresh domain names each session: Pebble's issuing root changes when the lab restarts, and a
+# certificate Caddy stored for an old name would chain to the old root.
+ZONE = f"{APP}-{os.urandom(3).hex()}.test"
+
+
+def domain(env: str) -> str:
+    return f"{env}.{ZONE}"
 
 
 def toml_for(lab, *, gate_deadline: float = 8.0) -> str:
@@ -51,7 +58,7 @@ host_port = {port}
 http_port = {lab.http_port}
 https_port = {lab.https_port}
 edge_admin_port = {lab.caddy_admin.rsplit(':', 1)[1]}
-domain = "{name}.{APP}.test"
+domain = "{domain(name)}"
 acme_ca = "{lab.acme_ca}"
 acme_ca_root = "{lab.acme_ca_root}"
 edge_ca_file = "{lab.acme_issuer_root}"
@@ -283,6 +290,6 @@ def ready(project):
 @pytest.fixture
 def load_loop(project):
     def make(env: str = "staging", **kw) -> LoadLoop:
-        return LoadLoop(project.lab, f"{env}.{APP}.test", **kw)
+        return LoadLoop(project.lab, domain(env), **kw)
 
     return make

@@ -114,8 +114,9 @@ def test_lock_status_and_release_commands(ready, project):
 
 
 def test_reconcile_leaves_someone_elses_deploy_alone(ready, project):
-    from cockpit.pipeline import provider_for
     from cockpit.providers.vps import commands as cmd
+
+    from cockpit.pipeline import provider_for
 
     host = _host(project)
     info = {"user": "carol", "machine": "other-laptop", "pid": 99, "command": "deploy",

@@ -11,17 +11,17 @@ import time
 
 import pytest
 
-from tests.vps.conftest import APP, SECRETS
+from tests.vps.conftest import SECRETS, domain
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.timeout(120)]
 
 
 def _get(lab, path: str) -> None:
     ctx = ssl.create_default_context(cafile=lab.acme_issuer_root)
-    domain = f"staging.{APP}.test"
+    name = domain("staging")
     with socket.create_connection(("127.0.0.1", lab.https_port), timeout=5) as raw, \
-            ctx.wrap_socket(raw, server_hostname=domain) as s:
-        s.sendall(f"GET {path} HTTP/1.1\r\nHost: {domain}\r\nConnection: close\r\n\r\n".encode())
+            ctx.wrap_socket(raw, server_hostname=name) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
         while s.recv(65536):
             pass
 
