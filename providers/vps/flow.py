@@ -224,6 +224,7 @@ def apply(provider, plan: Plan, emit: Emit) -> Release:
     release = plan.release
     with lock.held(host, env.settings.lock_ttl, plan.action, emit, provider.ctx.now()):
         values = provider.ctx.secrets.require(env)
+        host.slot_states()  # the switch knows this environment (else: "run cockpit setup")
         host.parallel(lambda: _ship(provider, env, host, release, emit),
                       lambda: host.write_record(release, "pending"))
         with _Step(emit, "env_file", "write the release's env file (0600)", env.name) as st:
