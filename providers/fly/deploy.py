@@ -127,11 +127,21 @@ class Deployer:
             try:
                 for n, old in enumerate(keep, start=1):
                     mid = old["id"]
+                    stopped = old.get("state") in ("stopped", "suspended")
                     with self.step(f"update:{mid}", f"update {mid} ({old.get('region')}) to "
                                                     f"{release.id} [{n}/{len(keep)}]"):
-                        new = self._update(keeper, mid, self._body(config, None, min_secrets))
+                        body = self._body(config, None, min_secrets)
+                        if stopped:  # as flyctl: a stopped machine gets the config, stays down
+                            body["skip_launch"] = True
+                        new = self._update(keeper, mid, body)
                         updated.append(old)
-                        self.gate.healthy(mid, new.get("instance_id"))
+                        if stopped:
+                            self.emit(Message(
+                                f"machine {mid} was {old.get('state')}: updated without "
+                                "starting it, so it was not gated", level="warning",
+                                env=self.env.name))
+                        else:
+                            self.gate.healthy(mid, new.get("instance_id"))
                 for region in self._regions(count - len(keep), [m.get("region") for m in keep]):
                     with self.step(f"create:{len(keep) + len(created) + 1}",
                                    f"create a machine in {region} for {release.id}"):
@@ -169,10 +179,16 @@ class Deployer:
             try:
                 with self.step(f"restore:{mid}", f"restore {mid} to its previous image and "
                                                  "config"):
-                    new = self._update(keeper, mid, self._body(old["config"], None, None))
-                    self.api.wait(mid, "started", timeout=min(60, self.env.settings.wait_timeout),
-                                  instance_id=new.get("instance_id"),
-                                  op="wait for restored machine")
+                    body = self._body(old["config"], None, None)
+                    was_stopped = old.get("state") in ("stopped", "suspended")
+                    if was_stopped:
+                        body["skip_launch"] = True
+                    new = self._update(keeper, mid, body)
+                    if not was_stopped:
+                        self.api.wait(mid, "started",
+                                      timeout=min(60, self.env.settings.wait_timeout),
+                                      instance_id=new.get("instance_id"),
+                                      op="wait for restored machine")
             except ProviderError as exc:
                 self.emit(Message(f"could not restore machine {mid}: {exc.message}",
                                   level="error", env=self.env.name))

@@ -171,3 +171,19 @@ def test_replicas_sets_the_machine_count_when_count_is_not_given(project, emu):
     ctx.config = config_mod.load(ctx.config.path)
     pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
     assert len(emu.active("shop-staging")) == 3
+
+
+def test_a_stopped_machine_is_updated_without_starting_it(project, emu):
+    ctx = project()
+    pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    env = ctx.config.env("staging")
+    api = pipeline.provider_for(ctx, env)._api(env)
+    stopped = sorted(m.id for m in emu.active("shop-staging"))[0]
+    api.request("POST", api.m(stopped) + "/stop", op="stop", json={})
+    api.wait(stopped, "stopped", timeout=5)
+    rec = Recorder()
+    release = pipeline.deploy(ctx, "staging", rec, image=IMAGE_V2)
+    machines = {m.id: m for m in emu.active("shop-staging")}
+    assert machines[stopped].state == "stopped"
+    assert {m.config["metadata"]["cockpit_release"] for m in machines.values()} == {release.id}
+    assert any(f"machine {stopped} was stopped" in e.text for e in rec.of("message"))
