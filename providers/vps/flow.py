@@ -308,8 +308,11 @@ def edge_sample(env):
     verify = _verify(s.edge_ca_file)
 
     def sample():
-        return http_health(url, host_header=env.domain, timeout=env.gate.timeout,
-                           verify=verify, connect_to=(s.host, s.https_port))
+        import dataclasses
+
+        return dataclasses.replace(
+            http_health(url, host_header=env.domain, timeout=env.gate.timeout, verify=verify,
+                        connect_to=(s.host, s.https_port)), env=env.name)
 
     return sample
 

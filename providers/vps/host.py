@@ -177,8 +177,11 @@ class Host:
             data = self._exchange(port, request, timeout)
         except Exception as exc:  # channel refused, timeout, link loss
             ms = round((time.monotonic() - started) * 1000, 1)
-            return HealthSample(ok=False, status=None, latency_ms=ms, url=url,
-                                error=f"no answer: {exc or type(exc).__name__}", env=self.env)
+            error = (f"connection refused: nothing listens on 127.0.0.1:{port}"
+                     if isinstance(exc, ProviderError) and "cannot reach" in exc.what
+                     else f"no answer: {exc or type(exc).__name__}")
+            return HealthSample(ok=False, status=None, latency_ms=ms, url=url, error=error,
+                                env=self.env)
         ms = round((time.monotonic() - started) * 1000, 1)
         line = data.split(b"\r\n", 1)[0].decode(errors="replace")
         parts = line.split(" ")
