@@ -226,6 +226,10 @@ class Deployer:
                                    f"{len(blue)} blue"):
                 for mid in green:
                     self._post(keeper, mid, "uncordon")
+                if blue and self.env.settings.swap_wait:
+                    # as flyctl (10 s): let the proxy learn green before blue leaves; the
+                    # leases stay refreshed meanwhile
+                    self.sleep(self.env.settings.swap_wait)
                 for machine in blue:
                     self._post(keeper, machine["id"], "cordon")
                     cordoned.append(machine["id"])

@@ -46,6 +46,10 @@ class FlySettings(ProviderSettings):
     wait_timeout: float = Field(
         300.0, gt=0, le=3600, **_expect("seconds to wait for a machine to start")
     )
+    swap_wait: float = Field(
+        10.0, ge=0, le=300,
+        **_expect("seconds between serving green and cordoning blue (proxy propagation)"),
+    )
     lease_ttl: int = Field(13, ge=5, le=600, **_expect("lease seconds (refreshed every ttl/3)"))
     cert_timeout: float = Field(
         300.0, gt=0, le=3600, **_expect("seconds to wait for a certificate to be issued")

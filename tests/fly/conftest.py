@@ -103,6 +103,7 @@ def write_project(root: Path, emu: FlyEmulator, *, strategy: str = "rolling", co
         api_url = "{emu.api_url}"
         logs_url = "{emu.logs_url}"
         lease_ttl = 6
+        swap_wait = 0.0
         cert_timeout = {cert_timeout}
         tls_probe = {str(tls_probe).lower()}
         gate = {{ deadline = {deadline} }}
@@ -118,6 +119,7 @@ def write_project(root: Path, emu: FlyEmulator, *, strategy: str = "rolling", co
         api_url = "{emu.api_url}"
         logs_url = "{emu.logs_url}"
         tls_probe = false
+        swap_wait = 0.0
         gate = {{ deadline = {deadline} }}
 
         [secrets]

@@ -29,7 +29,9 @@ def test_bluegreen_replaces_blue_with_gated_green(project, emu):
     assert all(not m.cordoned and "cockpit_slot" not in m.config["metadata"] for m in machines)
     assert {m.config["metadata"]["cockpit_release"] for m in machines} == {release.id}
     assert all(emu.apps["shop-staging"].machines[b].state == "destroyed" for b in blue)
-    assert all(len(ids) >= 2 for ids in _serving_history(emu, "shop-staging", mark))
+    history = _serving_history(emu, "shop-staging", mark)
+    assert all(len(ids) >= 2 for ids in history)  # never fewer than `count` serving
+    assert max(len(ids) for ids in history) == 4  # green serves before blue is cordoned
     assert emu.leases_held() == []
 
 
