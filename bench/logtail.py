@@ -34,13 +34,27 @@ def source(total: int, batch: int = 1000):
         sent += n
 
 
-async def measure(total: int) -> dict:
+def log_events(total: int):
+    """The provider path: one LogLine event at a time (what `Provider.logs` yields)."""
+    from cockpit.events import LogLine
+
+    names = ("web-1", "web-2", "worker-1")
+    ts = 1_767_225_600.0
+    for n in range(total):
+        yield LogLine(names[n % 3], f"GET /api/items/{n} 200 {n % 97} ms user=u{n % 13} "
+                      "agent=bench/1.0 path=/api/items", ts=ts + n / 1000)
+
+
+async def measure(total: int, one_by_one: bool = False) -> dict:
     from cockpit.screens.logs import LogsScreen
     from textual import events
     from textual.app import App
 
     class Host(App):
         session = None
+
+        def worker_failed(self, worker) -> None:
+            raise SystemExit(f"the tail failed: {worker.error!r}")
 
     handled = asyncio.Event()
     painted: list[float] = []
@@ -62,7 +76,8 @@ async def measure(total: int) -> dict:
     app = Host()
     key_times: list[float] = []
     async with app.run_test(size=(120, 40)):
-        screen = Measured("bench", source=lambda: source(total))
+        feed = log_events if one_by_one else source
+        screen = Measured("bench", source=lambda: feed(total))
         base_rss = _rss_mb()
         start = time.perf_counter()
         await app.push_screen(screen)
@@ -89,6 +104,7 @@ async def measure(total: int) -> dict:
         screen.drain()
         received = view.received
     return {
+        "source": "LogLine events one by one" if one_by_one else "batches of 1000 tuples",
         "lines": received,
         "seconds": round(elapsed, 3),
         "lines_per_s": round(received / elapsed),
@@ -108,8 +124,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--events", action="store_true",
+                        help="feed LogLine events one at a time (the provider path)")
     args = parser.parse_args()
-    result = asyncio.run(measure(args.lines))
+    result = asyncio.run(measure(args.lines, args.events))
     goals = {
         "lines_per_s": result["lines_per_s"] >= 50_000,
         "peak_rss_mb": result["peak_rss_mb"] <= 150,

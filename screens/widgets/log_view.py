@@ -44,7 +44,7 @@ class LinePump:
     runaway source slows down instead of growing memory); the UI drains it on a timer.
     """
 
-    def __init__(self, high: int = 20_000) -> None:
+    def __init__(self, high: int = 10_000) -> None:
         self._items: list[tuple[float | None, str, str]] = []
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)
