@@ -70,3 +70,29 @@ async def test_a_broken_cockpit_toml_shows_where_and_what_to_fix(tmp_path, tmp_s
         await pilot.press("q")
         await pilot.pause()
     assert not app.is_running
+
+
+async def test_command_palette_offers_deploy_promote_rollback_logs_switch_and_theme(app):
+    from cockpit.screens.commands import CockpitCommands
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        names = [name for name, _, _ in CockpitCommands(app.screen)._commands()]
+        for expected in ("Deploy staging", "Deploy prod", "Promote staging → prod",
+                         "Rollback staging", "Logs prod", "Switch environment: prod",
+                         "Releases staging"):
+            assert expected in names
+        system = [command.title.lower() for command in app.get_system_commands(app.screen)]
+        assert any("theme" in title for title in system)
+
+
+async def test_switch_environment_from_the_palette_focuses_its_panel(app):
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("colon")
+        await pilot.pause()
+        await pilot.press(*"switch environment: prod")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.current_env == "prod" and app.screen.selected_env == "prod"
