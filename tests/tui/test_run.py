@@ -110,3 +110,16 @@ async def test_quitting_mid_deploy_stops_it_and_closes_the_journal(app):
     assert last["command"] == "deploy" and last["result"] != "ok"
     assert "quitting" in last["detail"]
     assert app.return_code == 130
+
+
+async def test_a_question_from_the_core_is_asked_in_a_modal_and_answered(app):
+    """E.g. the VPS provider asking to trust an unknown SSH host key, from a worker thread."""
+    answers: list[bool] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.run_worker(lambda: answers.append(app.session._ask("Trust SHA256:abc for vps?")),
+                       thread=True)
+        await wait_until(pilot, lambda: isinstance(app.screen, Confirm))
+        assert "SHA256:abc" in app.screen.question
+        await pilot.press("y")
+        await wait_until(pilot, lambda: answers == [True])
