@@ -174,13 +174,13 @@ class SecretStore:
             )
         return found
 
+    def status_of(self, env: Environment, name: str) -> SecretStatus:
+        value = self.get(env, name)
+        digest = value_digest(env.secret_scope, name, value) if value is not None else None
+        return SecretStatus(name, value is not None, digest)
+
     def status(self, env: Environment) -> list[SecretStatus]:
-        out = []
-        for name in env.secret_names:
-            value = self.get(env, name)
-            digest = value_digest(env.secret_scope, name, value) if value is not None else None
-            out.append(SecretStatus(name, value is not None, digest))
-        return out
+        return [self.status_of(env, name) for name in env.secret_names]
 
     def digest(self, env: Environment, values: dict[str, str] | None = None) -> str:
         """One digest over every configured secret (name + value digest), for release records."""

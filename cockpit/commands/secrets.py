@@ -35,11 +35,18 @@ def _store(cfg):
     return SecretStore(cfg.app.name)
 
 
+def credential_names(env) -> tuple[str, ...]:
+    """Names the environment's provider itself needs (e.g. FLY_API_TOKEN), kept in the keyring."""
+    from cockpit.plugins import provider_class
+
+    return tuple(getattr(provider_class(env.provider), "credential_names", ()))
+
+
 def run_set(args: argparse.Namespace) -> int:
     out = renderer(args)
     cfg = load_config(args)
     env = cfg.env(args.env)
-    if args.name not in env.secret_names:
+    if args.name not in env.secret_names and args.name not in credential_names(env):
         raise UsageError(
             f"{args.name!r} is not a secret of environment {env.name!r} "
             f"(declared: {', '.join(env.secret_names) or 'none'})",
@@ -50,7 +57,7 @@ def run_set(args: argparse.Namespace) -> int:
     store.ensure_writable(env, args.name)  # fail before asking for the value
     value = read_secret_value(args.name)
     store.set(env, args.name, value)
-    status = next(s for s in store.status(env) if s.name == args.name)
+    status = store.status_of(env, args.name)
     out.result(status.to_dict() | {"env": env.name, "service": store.service(env)},
                human=f"{env.name}: {args.name} stored in the keyring (digest {status.digest})")
     return 0
@@ -62,10 +69,14 @@ def run_list(args: argparse.Namespace) -> int:
     env = cfg.env(args.env)
     store = _store(cfg)
     rows = store.status(env)
+    creds = [store.status_of(env, name) for name in credential_names(env)]
     lines = [f"{env.name} secrets (keyring service {store.service(env)}):"]
     lines += [f"  {s.name:<24} {'set' if s.is_set else 'MISSING':<8} {s.digest or ''}"
               for s in rows] or ["  (none declared)"]
-    out.result({"env": env.name, "secrets": [s.to_dict() for s in rows]}, human="\n".join(lines))
+    lines += [f"  {s.name:<24} {'set' if s.is_set else 'missing':<8} {s.digest or ''}"
+              f"  (provider credential)" for s in creds]
+    out.result({"env": env.name, "secrets": [s.to_dict() for s in rows],
+                "credentials": [s.to_dict() for s in creds]}, human="\n".join(lines))
     return 0 if all(s.is_set for s in rows) else 1
 
 

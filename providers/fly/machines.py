@@ -40,9 +40,7 @@ GONE = ("destroyed", "destroying", "replaced", "migrated")
 
 
 def machine_count(env: Environment) -> int:
-    """`count` when the environment sets it, else the common `replicas` (what `init` writes)."""
-    if "count" in env.settings.model_fields_set:
-        return env.settings.count
+    """Machines per environment: the common `replicas` key (one name for one idea)."""
     return env.common.replicas
 
 

@@ -25,7 +25,6 @@ class FlySettings(ProviderSettings):
         **_expect("a machine size like \"shared-cpu-1x\" or \"performance-cpu-2x\""),
     )
     memory_mb: int = Field(256, ge=128, le=65536, **_expect("MB, 128-65536"))
-    count: int = Field(1, ge=1, le=100, **_expect("an integer 1-100"))
     strategy: Literal["rolling", "bluegreen"] = Field(
         "rolling", **_expect("\"rolling\" or \"bluegreen\"")
     )

@@ -162,9 +162,9 @@ def test_live_state_from_another_machine_reads_the_release_from_metadata(project
     assert all(state.extra["checks"][i.id][0]["status"] == "passing" for i in state.instances)
 
 
-def test_replicas_sets_the_machine_count_when_count_is_not_given(project, emu):
+def test_replicas_sets_the_machine_count(project, emu):
     ctx = project(count=2)
-    text = ctx.config.path.read_text().replace("count = 2\n", "replicas = 3\n", 1)
+    text = ctx.config.path.read_text().replace("replicas = 2\n", "replicas = 3\n", 1)
     ctx.config.path.write_text(text)
     from cockpit import config as config_mod
 
