@@ -99,6 +99,11 @@ def render(name: str, provider: str, port: int, health: str, secrets: list[str],
                     f"acme_ca = {q(lab['acme_ca'])}",
                     f"acme_ca_root = {q(lab['acme_ca_root'])}",
                 ]
+                if lab.get("acme_issuer_root"):  # the edge gate verifies Pebble's certificates
+                    lines.append(f"edge_ca_file = {q(lab['acme_issuer_root'])}")
+                admin = str(lab.get("caddy_admin") or "").rpartition(":")[2]
+                if admin.isdigit() and admin != "2019":
+                    lines.append(f"edge_admin_port = {admin}")
             else:
                 lines.append(f"# domain = \"{sub}.example.com\"")
         elif provider == "kubernetes":
@@ -134,6 +139,8 @@ def lab_values() -> dict:
         "registry": env.get("COCKPIT_LAB_REGISTRY", ""),
         "acme_ca": env.get("COCKPIT_LAB_ACME_CA", "https://127.0.0.1:14000/dir"),
         "acme_ca_root": env.get("COCKPIT_LAB_ACME_CA_ROOT", ""),
+        "acme_issuer_root": env.get("COCKPIT_LAB_ACME_ISSUER_ROOT", ""),
+        "caddy_admin": env.get("COCKPIT_LAB_CADDY_ADMIN", ""),
         "base_image": env.get("COCKPIT_LAB_BASE_IMAGE", ""),
     }
 
