@@ -153,3 +153,20 @@ def test_unreachable_host_says_how_to_check(lab, tmp_path):
     with pytest.raises(ProviderError) as failed:
         t.run(["true"], step="connect")
     assert "cannot connect over SSH" in failed.value.what and failed.value.hint
+
+
+def test_the_cli_refuses_an_unknown_host_with_exit_code_5_and_the_fingerprint(project, tmp_path):
+    import json
+    import sys
+
+    env = project.env()
+    env["COCKPIT_STATE_DIR"] = str(tmp_path / "fresh-state")  # no known_hosts yet
+    env["HOME"] = str(tmp_path)  # and no ~/.ssh/known_hosts
+    proc = subprocess.run([sys.executable, "-m", "cockpit", "status", "staging", "--json"],
+                          cwd=project.app_dir, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 5
+    error = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert error["kind"] == "hostkey"
+    assert project.lab.ssh_hostkey_sha256 in error["error"]
+    assert f"--trust-host {project.lab.ssh_hostkey_sha256}" in error["hint"]
