@@ -224,12 +224,21 @@ def docker_ps_ids(app: str, env: str, *, all_states: bool = True) -> list[str]:
     return argv + ["--filter", f"label={LABEL}.app={app}", "--filter", f"label={LABEL}.env={env}"]
 
 
+INSPECT_FORMAT = (
+    '{"Id":{{json .Id}},"Name":{{json .Name}},"Created":{{json .Created}},'
+    '"RestartCount":{{.RestartCount}},"State":{{json .State}},"Labels":{{json .Config.Labels}}}'
+)
+
+
 def docker_inspect_env(app: str, env: str) -> list[str]:
-    """`docker inspect` of every container of the environment (`[]` when none), one exec."""
+    """One JSON object per line for every container of the environment, in one exec.
+
+    Only what cockpit reads (id, name, state, labels): never `Config.Env`, which holds the
+    release's secrets, so they do not cross the wire on reads."""
     return ["sh", "-c", 'ids=$(docker ps --quiet --no-trunc --all --filter "label=$1" '
-            '--filter "label=$2") || exit 1; if [ -n "$ids" ]; then exec docker inspect '
-            '--type container $ids; else echo "[]"; fi',
-            "sh", f"{LABEL}.app={app}", f"{LABEL}.env={env}"]
+            '--filter "label=$2") || exit 1; [ -z "$ids" ] || exec docker inspect '
+            '--type container --format "$3" $ids',
+            "sh", f"{LABEL}.app={app}", f"{LABEL}.env={env}", INSPECT_FORMAT]
 
 
 def chain(*argvs: list[str], always: bool = False) -> list[str]:

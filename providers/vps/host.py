@@ -208,14 +208,17 @@ class Host:
     def containers(self) -> list[Container]:
         result = self.run(cmd.docker_inspect_env(self.app, self.env), step="read containers",
                           check=False, idempotent=True)
-        if not result.ok and not result.stdout.strip().startswith("["):
+        if not result.ok and not result.stdout.strip().startswith("{"):
             raise self.t.failure(result, "read containers")
         found = []
-        for raw in json.loads(result.stdout or "[]"):
-            state = raw.get("State", {})
+        for line in result.stdout.splitlines():
+            if not line.startswith("{"):
+                continue
+            raw = json.loads(line)
+            state = raw.get("State") or {}
             found.append(Container(
                 id=raw["Id"], name=raw["Name"].lstrip("/"), state=state.get("Status", "unknown"),
-                labels=raw.get("Config", {}).get("Labels") or {},
+                labels=raw.get("Labels") or {},
                 restarts=raw.get("RestartCount", 0),
                 health=(state.get("Health") or {}).get("Status", "unknown"),
                 started_at=_parse_time(state.get("StartedAt")),

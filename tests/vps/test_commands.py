@@ -155,3 +155,9 @@ def test_caddy_global_admin_on_loopback_and_lab_ports():
                                storage="/d", sites_dir="/s")
     assert "admin 127.0.0.1:2019" in text and "http_port 8080" in text
     assert text.rstrip().endswith("import /s/*.caddy")
+
+
+def test_reading_containers_never_fetches_their_env():
+    argv = cmd.docker_inspect_env("hello", "prod")
+    assert argv[-3:-1] == ["cockpit.app=hello", "cockpit.env=prod"]
+    assert "Env" not in argv[-1] and ".Config.Labels" in argv[-1]
