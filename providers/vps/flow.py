@@ -41,6 +41,9 @@ def make_host(ctx, env, cache: dict[str, Host]) -> Host:
     return Host(transport, s, env.app.name, env.name)
 
 
+KEEP_FAILED = 10  # records of failed releases kept on the host (they have no container)
+
+
 def host_key_known(host: str, port: int) -> bool:
     """Whether cockpit's or the user's known_hosts has a line for this host (cheap check)."""
     import os
@@ -424,6 +427,14 @@ def _switch_to(provider, env, host: Host, release: Release, emit: Emit, start) -
 
     def bookkeeping() -> None:
         _prune(env, host, containers, release.id, old.release_id if old else "")
+        kept = {c.release_id for c in containers} | {release.id}
+        failed = sorted((r for r in records.values()
+                         if r.get("status") == "failed" and r.get("id") not in kept),
+                        key=lambda r: r.get("created_at", 0), reverse=True)
+        if len(failed) > KEEP_FAILED:  # failed releases leave only a record: keep a few
+            host.run(cmd.remove_files(*[host.layout.release_file(r["id"])
+                                        for r in failed[KEEP_FAILED:]]), step="prune",
+                     check=False)
         for rid, data in list(records.items()):
             if rid != release.id and data.get("status") in ("healthy", "pending"):
                 host.set_status(records, rid, "superseded")
