@@ -34,10 +34,11 @@ prod = ["SECRET_KEY", "DATABASE_URL"]
 """
 
 
-def register_memory_provider() -> None:
+def register_memory_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make provider = "memory" resolvable for this test only (undone afterwards)."""
     from cockpit import plugins
 
-    plugins._targets()["memory"] = "memory_provider:MemoryProvider"
+    monkeypatch.setitem(plugins._targets(), "memory", "memory_provider:MemoryProvider")
 
 
 @pytest.fixture
@@ -52,9 +53,10 @@ def memory_keyring(monkeypatch: pytest.MonkeyPatch) -> MemoryKeyring:
 
 
 @pytest.fixture
-def project(tmp_path: Path, tmp_state: Path, memory_keyring: MemoryKeyring) -> Path:
+def project(tmp_path: Path, tmp_state: Path, memory_keyring: MemoryKeyring,
+            monkeypatch: pytest.MonkeyPatch) -> Path:
     """A configured project over the memory provider, two environments, seeded history."""
-    register_memory_provider()
+    register_memory_provider(monkeypatch)
     TARGETS.clear()
     seed("memory/hello-staging", "hello", "staging", 3)
     seed("memory/hello-prod", "hello", "prod", 2)
@@ -97,11 +99,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def fresh(tmp_path: Path, tmp_state: Path, memory_keyring: MemoryKeyring) -> Path:
+def fresh(tmp_path: Path, tmp_state: Path, memory_keyring: MemoryKeyring,
+          monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of examples/hello-app with no cockpit.toml: the wizard's first run."""
     import shutil
 
-    register_memory_provider()
+    register_memory_provider(monkeypatch)
     TARGETS.clear()
     root = tmp_path / "hello"
     shutil.copytree(REPO / "examples" / "hello-app", root)
