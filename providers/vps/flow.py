@@ -457,8 +457,9 @@ def _record_failed(host: Host, release: Release) -> None:
 def _prune(env, host: Host, containers: list[Container], new_id: str, old_id: str) -> None:
     """Keep the serving container and the last `keep_releases` stopped ones (counting the one
     stopped now); remove older ones, with their env files and records."""
-    kept = [c for c in containers
-            if c.release_id != new_id and (c.release_id == old_id or not c.running)]
+    # every container but the new one is stopped or being stopped (the old one now, leftovers
+    # on the new slot before the start, earlier ones in the background)
+    kept = [c for c in containers if c.release_id != new_id]
     kept.sort(key=lambda c: (c.release_id == old_id, c.created_at), reverse=True)
     extra = kept[env.settings.keep_releases:]
     if not extra:

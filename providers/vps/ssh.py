@@ -195,20 +195,25 @@ class SshTransport:
         self, argv: list[str], *, step: str, stdin: bytes | str | None = None, check: bool = True,
         timeout: float | None = 120.0, idempotent: bool = False,
     ) -> Result:
-        """Run one command; retried with backoff only when `idempotent` and the link failed."""
-        delays = (0.0, *RETRY_DELAYS) if idempotent else (0.0,)
+        """Run one command. Retried with backoff when its channel could not be opened (it never
+        ran), or when the link failed and the step is `idempotent`."""
         last: Exception | None = None
-        for delay in delays:
+        result: Result | None = None
+        for delay in (0.0, *RETRY_DELAYS):
             if delay:
                 time.sleep(delay)
             try:
                 result = self._run_once(argv, stdin, timeout)
                 break
+            except _NotStarted as exc:  # the channel never opened: nothing ran, safe to retry
+                last = exc
             except (OSError, EOFError, _LinkError) as exc:
                 last = exc
                 if not self._active():  # only a dead link is closed (other threads share it)
                     self.close()
-        else:
+                if not idempotent:
+                    break
+        if result is None:
             raise ProviderError(
                 f"lost the SSH connection while running `{self._show(argv)}`: {last}",
                 where=f"{self.where} step {step}",
@@ -238,14 +243,17 @@ class SshTransport:
         try:
             chan = transport.open_session(timeout=self.timeout)
         except Exception as exc:
-            raise _LinkError(str(exc)) from exc
+            raise (_NotStarted if transport.is_active() else _LinkError)(str(exc)) from exc
         try:
             chan.settimeout(timeout)
             chan.exec_command(shlex.join(argv))
             if stdin is not None:
                 data = stdin.encode() if isinstance(stdin, str) else stdin
                 chan.sendall(data)
-            chan.shutdown_write()
+                # EOF only when the command reads stdin (it then waits for it). Sent after a fast
+                # command already closed the channel, sshd drops the whole connection
+                # ("ieof packet referred to nonexistent channel").
+                chan.shutdown_write()
             out, err = _drain(chan, timeout)
             rc = chan.recv_exit_status()
             if rc == -1:  # closed without an exit status: the session died, not the command
@@ -322,6 +330,10 @@ def _import_paramiko() -> Any:
 
 class _LinkError(Exception):
     pass
+
+
+class _NotStarted(_LinkError):
+    """The session channel could not be opened (e.g. sshd busy): the command never ran."""
 
 
 def _drain(chan: Any, timeout: float | None) -> tuple[bytes, bytes]:
