@@ -368,6 +368,15 @@ def caddy_validate(caddyfile: str) -> list[str]:
     return ["caddy", "validate", "--config", caddyfile, "--adapter", "caddyfile"]
 
 
+def caddy_stop(admin: str) -> list[str]:
+    return ["caddy", "stop", "--address", admin]
+
+
+def remove_cert_dirs(storage: str, domain: str) -> list[str]:
+    """Caddy's stored certificate of one domain, under every issuer."""
+    return ["sh", "-c", 'rm -rf -- "$1"/certificates/*/"$2"', "sh", storage, domain]
+
+
 def caddy_reload(caddyfile: str, admin: str) -> list[str]:
     return ["caddy", "reload", "--config", caddyfile, "--adapter", "caddyfile", "--address", admin]
 

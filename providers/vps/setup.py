@@ -80,17 +80,65 @@ def setup(provider, env, emit: Emit) -> list[Finding]:
         st.detail = _ensure_edge(env, host, env.domain)
     findings.append(Finding("vps.edge", "info", st.detail, where))
     if env.domain and s.edge_ca_file:
+        findings += _check_edge_cert(env, host, emit)
+    return findings
+
+
+def _stale(env, host: Host):
+    from cockpit.probes import check_tls
+
+    s = env.settings
+    tls = check_tls(s.host, s.https_port, env.domain, ca_file=s.edge_ca_file, timeout=3.0)
+    return tls if not tls.ok and (tls.error or "").startswith("certificate does not verify") \
+        else None
+
+
+def _check_edge_cert(env, host: Host, emit: Emit) -> list[Finding]:
+    """A certificate the edge stored earlier that no longer chains to `edge_ca_file`: with a
+    private ACME CA (`acme_ca` set, e.g. a test CA that got a new root), replace it: remove it
+    from Caddy's storage and restart Caddy (its in-memory cache survives reloads), which then
+    asks the CA again. With the default CA (Let's Encrypt) only warn: never re-issue blindly."""
+    s, lay = env.settings, host.layout
+    tls = _stale(env, host)
+    if tls is None:
+        return []
+    where = host.t.where
+    fix = (f"if the ACME CA changed, remove {lay.edge_data}/certificates/*/{env.domain} on the "
+           f"host and run `cockpit setup {env.name}` again")
+    if not env.common.acme_ca:
+        return [Finding("vps.edge.cert", "warning",
+                        f"the edge serves {env.domain} a certificate from {tls.issuer} that does "
+                        f"not verify against edge_ca_file ({tls.error})", where, fix=fix)]
+    with _Step(emit, "edge_cert", f"replace the stale certificate of {env.domain}",
+               env.name) as st:
+        host.run(cmd.remove_cert_dirs(lay.edge_data, env.domain), step="edge_cert")
+        host.run(cmd.caddy_stop(f"127.0.0.1:{s.edge_admin_port}"), step="edge_cert",
+                 check=False)
+        _wait(lambda: not _edge_alive(host, s.edge_admin_port), 10,
+              "Caddy did not stop", host)
+        result = host.run(cmd.caddy_start(lay.caddyfile, lay.edge_pid, lay.edge_log),
+                          step="edge_cert", check=False, timeout=60)
+        if not result.ok:
+            raise host.t.failure(result, "edge_cert", "Caddy did not start again")
         from cockpit.probes import check_tls
 
-        tls = check_tls(s.host, s.https_port, env.domain, ca_file=s.edge_ca_file, timeout=3.0)
-        if not tls.ok and (tls.error or "").startswith("certificate does not verify"):
-            findings.append(Finding(
-                "vps.edge.cert", "warning",
-                f"the edge serves {env.domain} a certificate from {tls.issuer} that does not "
-                f"verify against edge_ca_file ({tls.error})", where,
-                fix=f"if the ACME CA changed, remove {lay.edge_data}/certificates/*/"
-                f"{env.domain} on the host and run `cockpit setup {env.name}` again"))
-    return findings
+        end = time.monotonic() + 60
+        while True:
+            after = check_tls(s.host, s.https_port, env.domain, ca_file=s.edge_ca_file,
+                              timeout=3.0)
+            stale = (after.error or "").startswith("certificate does not verify")
+            if after.ok or stale or time.monotonic() > end:
+                break
+            time.sleep(0.5)
+        st.detail = "a new certificate was issued" if after.ok else (after.error or "no cert")
+    if not after.ok:
+        return [Finding("vps.edge.cert", "warning",
+                        f"{env.domain}: after replacing the stored certificate, the edge's "
+                        f"certificate still does not verify against edge_ca_file ({after.error});"
+                        " is edge_ca_file the CA that signs the edge's certificates?", where,
+                        fix=fix)]
+    return [Finding("vps.edge.cert", "info",
+                    f"replaced a certificate of {env.domain} from an earlier CA root", where)]
 
 
 def _free_mb(df_out: str) -> int | None:

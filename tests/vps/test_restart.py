@@ -40,3 +40,48 @@ def test_setup_restarts_a_dead_edge_and_switch_with_the_same_release(ready, proj
     loop = LoadLoop(project.lab, domain("staging"), max_requests=20, max_seconds=20)
     loop._run()
     assert loop.failures == [] and set(loop.releases) == {serving}
+
+
+def _self_signed(domain: str) -> tuple[bytes, bytes]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "An Earlier Root")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=90))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(domain)]), False)
+            .sign(key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()))
+
+
+def test_setup_replaces_a_stored_certificate_from_an_earlier_ca_root(ready, project):
+    """What a restarted test CA (a new Pebble root) leaves behind: Caddy still has, and would
+    keep serving, a certificate that no longer chains to the CA cockpit verifies against."""
+    name = domain("staging")
+    stored = list((LAB_HOME / ".cockpit" / "edge" / "data" / "certificates").glob(f"*/{name}"))
+    assert stored, "the edge has no stored certificate for the staging domain"
+    crt, key = _self_signed(name)
+    folder = stored[0]
+    (folder / f"{name}.crt").write_bytes(crt)
+    (folder / f"{name}.key").write_bytes(key)
+    owner = folder.stat()
+    for f in folder.iterdir():
+        os.chown(f, owner.st_uid, owner.st_gid)
+    _kill_from_pidfile(LAB_HOME / ".cockpit" / "edge" / "caddy.pid")  # a restart loads it
+    proc = project.cli("setup", "staging", "--json", check=True)
+    assert "replaced a certificate of " + name in proc.stdout
+    from cockpit.probes import check_tls
+
+    tls = check_tls("127.0.0.1", project.lab.https_port, name,
+                    ca_file=project.lab.acme_issuer_root)
+    assert tls.ok and "Pebble" in tls.issuer
