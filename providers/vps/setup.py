@@ -293,6 +293,15 @@ def configure_domain(provider, env, domain: str, emit: Emit) -> DomainStatus:
     s = env.settings
     with _Step(emit, "edge", f"site {domain} on the edge", env.name) as st:
         st.detail = _ensure_edge(env, host, domain)
+    if domain == env.domain:  # the switch's health checks send this Host header
+        with _Step(emit, "switch", "the switch's checks use the domain", env.name) as st:
+            found = host.run(cmd.which("haproxy"), step="switch", check=False)
+            binary = found.stdout.strip().splitlines()[0] if found.ok else "haproxy"
+            st.detail = _ensure_switch(env, host, binary)
+        if s.edge_ca_file:
+            for finding in _check_edge_cert(env, host, emit):
+                emit(Message(finding.message, level="warning" if finding.severity == "warning"
+                             else "info", env=env.name))
     status = DomainStatus(domain=domain)
     with _Step(emit, "dns", f"DNS of {domain}", env.name) as st:
         expected = s.public_address or _address_of(s.host)
@@ -304,8 +313,9 @@ def configure_domain(provider, env, domain: str, emit: Emit) -> DomainStatus:
         end = time.monotonic() + 90
         while True:
             status.tls = check_tls(s.host, s.https_port, domain, ca_file=s.edge_ca_file)
-            if status.tls.ok or time.monotonic() > end:
-                break
+            served = (status.tls.error or "").startswith("certificate does not verify")
+            if status.tls.ok or served or time.monotonic() > end:  # issued, or a cert we
+                break  # do not trust (waiting will not change it)
             time.sleep(1.0)
         st.detail = (f"issuer {status.tls.issuer}, {status.tls.days_left} days left"
                      if status.tls.ok else status.tls.error or "no certificate")

@@ -45,3 +45,24 @@ def test_bare_environment_on_a_bridge_network(project):
     assert env_files == sorted(f"{i}.env" for i in ids[1:])
     back = pipeline.rollback(project.ctx(), "bare", emit)
     assert back.id == ids[1] and _release_served() == ids[1]
+
+
+def test_domain_command_adds_a_site_and_updates_the_switch(project):
+    import json
+
+    from tests.vps.conftest import domain
+
+    name = domain("bare")
+    proc = project.cli("domain", "bare", name, "--json")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    status = result["data"]["domain"]
+    assert f'domain = "{name}"' in project.config_path.read_text()
+    site = (LAB_HOME / ".cockpit" / "edge" / "sites" / f"{APP}-bare.caddy").read_text()
+    assert site.splitlines()[1] == f"{name} {{"
+    switch = (LAB_HOME / ".cockpit" / "switch" / "envs" / f"{APP}-bare.cfg").read_text()
+    assert f"hdr Host {name}" in switch
+    assert status["dns"]["ok"] and status["redirects_to_https"] is True, status
+    # no edge_ca_file for this environment: Pebble's certificate is read, but not trusted
+    # (the lab's ACME CA is set, so Caddy never tries a public CA)
+    assert "Pebble" in (status["tls"]["issuer"] or "") and proc.returncode == 1
+    assert "does not verify" in status["tls"]["error"]
