@@ -5,8 +5,7 @@ whatever arrived into the widget in one batch, so input stays responsive at any 
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from cockpit.screens.base import CockpitScreen, env_bindings
@@ -19,34 +18,43 @@ from textual.widgets import Footer, Input, Static
 from textual.worker import get_current_worker
 
 Source = Callable[[], Iterable[object]]
-FLUSH_LINES = 2000
-FLUSH_SECONDS = 0.02
+CHECK_EVERY = 1000
 DRAIN_SECONDS = 0.05
 
 
 def pump_lines(source: Iterable[object], pump: LinePump, cancelled: Callable[[], bool]) -> int:
-    """Move a stream into the pump in batches. Items are LogLine-like objects, or lists of
-    (ts, source, text) tuples from sources that batch themselves (the benchmark)."""
-    batch: list[tuple[float | None, str, str]] = []
-    last = time.monotonic()
+    """Move a stream into the pump. Items are LogLine-like objects, or lists of (ts, source,
+    text) tuples from sources that batch themselves (the benchmark). Every line is in the
+    pump as soon as it is read; cancellation and back-pressure are checked every
+    `CHECK_EVERY` lines (and on every batch)."""
+    stream = iter(source)
+    try:
+        return _pump(stream, pump, cancelled)
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()  # a provider's stream stops its readers (SSH channels, watches) here
+
+
+def _pump(stream: Iterator[object], pump: LinePump, cancelled: Callable[[], bool]) -> int:
     count = 0
-    for item in source:
+    since_check = 0
+    append = pump.append
+    for item in stream:
         if isinstance(item, list):
-            batch.extend(item)
+            pump.put(item)
+            count += len(item)
+            since_check = CHECK_EVERY
         else:
-            batch.append((getattr(item, "ts", None), getattr(item, "source", ""),
-                          getattr(item, "line", "")))
-        now = time.monotonic()
-        if len(batch) >= FLUSH_LINES or now - last >= FLUSH_SECONDS:
+            append((getattr(item, "ts", None), getattr(item, "source", ""),
+                    getattr(item, "line", "")))
+            count += 1
+            since_check += 1
+        if since_check >= CHECK_EVERY:
+            since_check = 0
             if cancelled():
-                return count
-            count += len(batch)
-            pump.put(batch)
-            batch = []
-            last = now
-    if batch and not cancelled():
-        count += len(batch)
-        pump.put(batch)
+                break
+            pump.wait_for_room()
     return count
 
 

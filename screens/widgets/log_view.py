@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -40,28 +41,39 @@ class Record(NamedTuple):
 class LinePump:
     """A thread-safe inbox between a producer thread and the UI, with back-pressure.
 
-    The producer calls `put(...)` (blocks while the inbox holds more than `high` lines, so a
-    runaway source slows down instead of growing memory); the UI drains it on a timer.
+    The producer appends lines (a deque append: atomic, no lock, nothing waits for a batch to
+    fill, so a lone line shows at the next drain) and calls `wait_for_room()` now and then,
+    which blocks while more than `high` lines wait, so a runaway source slows down instead of
+    growing memory. The UI drains it on a timer.
     """
 
     def __init__(self, high: int = 10_000) -> None:
-        self._items: list[tuple[float | None, str, str]] = []
-        self._lock = threading.Lock()
-        self._room = threading.Condition(self._lock)
+        self._items: deque[tuple[float | None, str, str]] = deque()
+        self._room = threading.Condition()
         self.high = high
         self.closed = False
 
+    def append(self, item: tuple[float | None, str, str]) -> None:
+        self._items.append(item)
+
     def put(self, items: list[tuple[float | None, str, str]], timeout: float = 1.0) -> None:
+        self._items.extend(items)
+        self.wait_for_room(timeout)
+
+    def wait_for_room(self, timeout: float = 1.0) -> None:
+        if len(self._items) < self.high:
+            return
         with self._room:
             while len(self._items) >= self.high and not self.closed:
                 self._room.wait(timeout)
-            self._items.extend(items)
 
     def drain(self) -> list[tuple[float | None, str, str]]:
-        with self._room:
-            items, self._items = self._items, []
-            self._room.notify_all()
-        return items
+        items = self._items
+        out = [items.popleft() for _ in range(len(items))]
+        if out:
+            with self._room:
+                self._room.notify_all()
+        return out
 
     def close(self) -> None:
         with self._room:

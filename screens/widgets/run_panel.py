@@ -78,7 +78,7 @@ class RunPanel(Vertical):
 
         def emit(event: Event) -> None:
             if isinstance(event, LogLine):
-                pump.put([(event.ts, event.source, event.line)])
+                pump.append((event.ts, event.source, event.line))
             else:
                 self.post_message(CoreEvent(event, run=description))
 

@@ -98,3 +98,35 @@ async def test_wrap_and_timestamps_toggle(app):
         assert view.wrap and view.timestamps
         await pilot.press("w", "t")
         assert not view.wrap and not view.timestamps
+
+
+def test_a_lone_line_reaches_the_pump_before_the_next_one_arrives():
+    import threading
+
+    from cockpit.events import LogLine
+    from cockpit.screens.logs import pump_lines
+    from cockpit.screens.widgets.log_view import LinePump
+
+    pump = LinePump()
+    more = threading.Event()
+    closed = threading.Event()
+
+    def stream():
+        try:
+            yield LogLine("web-1", "started")
+            more.wait(5)  # a quiet app: nothing else for a while
+            yield LogLine("web-1", "second")
+        finally:
+            closed.set()
+
+    worker = threading.Thread(target=pump_lines, args=(stream(), pump, lambda: False))
+    worker.start()
+    for _ in range(100):
+        if len(pump):
+            break
+        threading.Event().wait(0.01)
+    assert [text for _, _, text in pump.drain()] == ["started"]
+    more.set()
+    worker.join(5)
+    assert [text for _, _, text in pump.drain()] == ["second"]
+    assert closed.is_set()  # the provider's stream was closed (its readers stop)
