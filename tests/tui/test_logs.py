@@ -103,9 +103,10 @@ async def test_wrap_and_timestamps_toggle(app):
 def test_a_lone_line_reaches_the_pump_before_the_next_one_arrives():
     import threading
 
-    from cockpit.events import LogLine
     from cockpit.screens.logs import pump_lines
     from cockpit.screens.widgets.log_view import LinePump
+
+    from cockpit.events import LogLine
 
     pump = LinePump()
     more = threading.Event()
