@@ -95,3 +95,55 @@ def keyring_backend(lab) -> Iterator[object]:  # noqa: ANN001
         yield backend
     finally:
         keyring.set_keyring(previous)
+
+
+class KeyringView:
+    """The real OS keyring (SecretService over the lab's D-Bus), seen as a mapping of
+    (service, name) -> value. Every `cockpit:` item that a test adds, through this view or
+    through cockpit itself, is deleted again when the test ends."""
+
+    def __init__(self, backend: object) -> None:
+        self.backend = backend
+
+    def __getitem__(self, key: tuple[str, str]) -> str:
+        value = self.backend.get_password(*key)  # type: ignore[attr-defined]
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: tuple[str, str], value: str) -> None:
+        self.backend.set_password(*key, value)  # type: ignore[attr-defined]
+
+    def __contains__(self, key: object) -> bool:
+        return self.backend.get_password(*key) is not None  # type: ignore[attr-defined,misc]
+
+    def get(self, key: tuple[str, str], default: str | None = None) -> str | None:
+        value = self.backend.get_password(*key)  # type: ignore[attr-defined]
+        return default if value is None else value
+
+    def pop(self, key: tuple[str, str]) -> str:
+        value = self[key]
+        self.backend.delete_password(*key)  # type: ignore[attr-defined]
+        return value
+
+
+def _cockpit_items(backend: object) -> set[tuple[str, str]]:
+    collection = backend.get_preferred_collection()  # type: ignore[attr-defined]
+    found = set()
+    for item in collection.get_all_items():
+        attrs = item.get_attributes()
+        if attrs.get("service", "").startswith("cockpit:"):
+            found.add((attrs["service"], attrs.get("username", "")))
+    return found
+
+
+@pytest.fixture
+def os_keyring(keyring_backend) -> Iterator[KeyringView]:  # noqa: ANN001
+    """The real keyring for a test; what the test adds under `cockpit:` is removed after."""
+    before = _cockpit_items(keyring_backend)
+    yield KeyringView(keyring_backend)
+    for service, name in _cockpit_items(keyring_backend) - before:
+        try:
+            keyring_backend.delete_password(service, name)
+        except Exception:  # already gone
+            pass

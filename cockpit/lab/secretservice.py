@@ -30,9 +30,27 @@ def paths(root: Path) -> dict[str, Path]:
         "run": d / "run",
         "home": d / "home",
         "password": d / "password",
+        "bus_config": d / "session.conf",
         "dbus_log": root / "dbus.log",
         "gk_log": root / "gnome-keyring.log",
     }
+
+
+# The lab's session bus starts no service on demand: with the standard session config, a
+# request for org.freedesktop.secrets after gnome-keyring died would auto-start a *locked*
+# keyring (no password on stdin) that then owns the name; `up` restarts the real one instead.
+BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>{address}</listen>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"""
 
 
 def address(root: Path) -> str:
@@ -135,10 +153,11 @@ def ensure(state: State) -> dict[str, object]:
         if dbus_pid:
             stop_pid(dbus_pid)
         p["bus"].unlink(missing_ok=True)
+        p["bus_config"].write_text(BUS_CONFIG.format(address=addr))
         proc = spawn(
             [
                 "dbus-daemon",
-                "--session",
+                f"--config-file={p['bus_config']}",
                 "--nofork",
                 "--nopidfile",
                 f"--address={addr}",

@@ -14,18 +14,20 @@ import pathlib
 import tempfile
 import time
 
-import keyring
-
 from cockpit import pipeline
 from cockpit.errors import GateFailed
 
-from .conftest import IMAGE_CRASH, IMAGE_V1, IMAGE_V2, TOKEN, MemoryKeyring, Recorder, make_ctx
+from .conftest import IMAGE_CRASH, IMAGE_V1, IMAGE_V2, TOKEN, Recorder, make_ctx
 from .emulator import FlyEmulator, User
 
 
 def main() -> None:
-    MemoryKeyring.active = True
-    keyring.set_keyring(MemoryKeyring())
+    import keyring.core
+
+    from cockpit import lab  # the token and secrets go through the lab's real keyring
+
+    os.environ.update(lab.up(["keyring"]).as_env())
+    keyring.core.init_backend()
     for strategy in ("rolling", "bluegreen"):
         for count in (1, 4, 10):
             with FlyEmulator(tokens={TOKEN: User("ops@example.com", {"acme"})}) as emu:

@@ -1,8 +1,8 @@
 """Fixtures for the Fly provider: a live emulator on loopback, a project, a context.
 
-The provider reaches the emulator only through `api_url` / `logs_url` in cockpit.toml. The OS
-keyring is an in-memory keyring backend (the keyring library's own plug-in point), so the
-token and secret values travel the same code path as with gnome-keyring.
+The provider reaches the emulator only through `api_url` / `logs_url` in cockpit.toml. The token
+and secret values live in the real OS keyring (gnome-keyring on the lab's D-Bus session, the
+`os_keyring` fixture), which removes what a test stored when it ends.
 """
 
 from __future__ import annotations
@@ -10,10 +10,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-import keyring
 import pytest
-from keyring.backend import KeyringBackend
-from keyring.compat import properties
 
 from cockpit import config as config_mod
 from cockpit.events import Event
@@ -29,47 +26,6 @@ IMAGE_V1 = "registry.fly.io/shop@sha256:" + "1" * 64
 IMAGE_V2 = "registry.fly.io/shop@sha256:" + "2" * 64
 IMAGE_BAD = "registry.fly.io/shop@sha256:" + "b" * 64
 IMAGE_CRASH = "registry.fly.io/shop@sha256:" + "c" * 64
-
-
-class MemoryKeyring(KeyringBackend):
-    """Viable only while a fly test holds it: keyring registers every backend subclass, and
-    a backend that is always viable would change other tests' keyring auto-detection."""
-
-    active = False
-
-    @properties.classproperty
-    def priority(cls) -> float:  # type: ignore[override]
-        if not cls.active:
-            raise RuntimeError("MemoryKeyring is only for tests/fly")
-        return 1
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.data: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.data.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.data[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        from keyring.errors import PasswordDeleteError
-
-        if (service, username) not in self.data:
-            raise PasswordDeleteError(username)
-        del self.data[(service, username)]
-
-
-@pytest.fixture
-def memory_keyring():
-    previous = keyring.get_keyring()
-    MemoryKeyring.active = True
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
-    MemoryKeyring.active = False
 
 
 @pytest.fixture
@@ -157,7 +113,7 @@ def make_ctx(root: Path, emu: FlyEmulator, **kw) -> Context:
 
 
 @pytest.fixture
-def project(tmp_path, emu, memory_keyring, monkeypatch):
+def project(tmp_path, emu, os_keyring, monkeypatch):
     """A context factory: `project()` or `project(strategy="bluegreen", count=3)`."""
     monkeypatch.setenv("COCKPIT_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.delenv("FLY_API_TOKEN", raising=False)

@@ -118,19 +118,19 @@ def test_setup_creates_the_app_and_addresses_idempotently(project, emu):
     assert app.org == "acme" and len(app.ips) == 2
 
 
-def test_missing_token_says_how_to_store_one(project, emu, memory_keyring):
+def test_missing_token_says_how_to_store_one(project, emu, os_keyring):
     ctx = project()
     env = ctx.config.env("staging")
-    memory_keyring.data.pop(("cockpit:" + env.secret_scope, "FLY_API_TOKEN"))
+    os_keyring.pop(("cockpit:" + env.secret_scope, "FLY_API_TOKEN"))
     with pytest.raises(ProviderError) as info:
         pipeline.provider_for(ctx, env).live(env)
     assert "cockpit secrets set staging FLY_API_TOKEN" in info.value.hint
 
 
-def test_env_var_token_is_the_ci_fallback(project, emu, memory_keyring, monkeypatch):
+def test_env_var_token_is_the_ci_fallback(project, emu, os_keyring, monkeypatch):
     ctx = project()
     env = ctx.config.env("staging")
-    memory_keyring.data.pop(("cockpit:" + env.secret_scope, "FLY_API_TOKEN"))
+    os_keyring.pop(("cockpit:" + env.secret_scope, "FLY_API_TOKEN"))
     monkeypatch.setenv("FLY_API_TOKEN", OTHER_TOKEN)
     pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
     assert len(emu.active("shop-staging")) == 2

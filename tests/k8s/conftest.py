@@ -1,9 +1,9 @@
 """Fixtures for the Kubernetes provider: the API emulator on loopback, a project, a context.
 
 The provider reaches the emulator only through a real kubeconfig file (server URL + bearer
-token), through the real `kubernetes` client. Secret values live in an in-memory keyring
-backend (the keyring library's own plug-in point), so they travel the same code path
-(`SecretStore` → redactor → provider) as with gnome-keyring.
+token), through the real `kubernetes` client. Secret values live in the real OS keyring
+(gnome-keyring on the lab's D-Bus session, the `os_keyring` fixture), which removes what a
+test stored when it ends.
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-import keyring
 import pytest
-from keyring.backend import KeyringBackend
 
 from cockpit import config as config_mod
 from cockpit.events import Event
@@ -32,36 +30,6 @@ IMAGE_UNHEALTHY = f"{REPO}@sha256:" + "d" * 64
 IMAGE_LEAKY = f"{REPO}@sha256:" + "e" * 64
 SECRET_STAGING = "stg-s3cr3t-7f3a9c2e-value"
 SECRET_PROD = "prod-s3cr3t-1b2c3d4e-value"
-
-
-class MemoryKeyring(KeyringBackend):
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.data: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.data.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.data[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        from keyring.errors import PasswordDeleteError
-
-        if (service, username) not in self.data:
-            raise PasswordDeleteError(username)
-        del self.data[(service, username)]
-
-
-@pytest.fixture
-def memory_keyring():
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
 
 
 @pytest.fixture
@@ -132,7 +100,7 @@ class Recorder:
 
 
 @pytest.fixture
-def project(tmp_path, emulator, memory_keyring, tmp_state):
+def project(tmp_path, emulator, os_keyring, tmp_state):
     """A context factory: `project()` or `project(deadline=3, progress_deadline=1)`."""
     kubeconfig = emulator.write_kubeconfig(tmp_path / "kubeconfig")
     made: list[Context] = []

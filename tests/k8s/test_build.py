@@ -21,7 +21,7 @@ HELLO = Path(__file__).resolve().parents[2] / "examples" / "hello-app"
 
 
 def test_build_pushes_to_the_registry_and_deploy_pins_the_digest(lab, emulator, tmp_path,
-                                                                 tmp_state, memory_keyring):
+                                                                 tmp_state, os_keyring):
     kubeconfig = emulator.write_kubeconfig(tmp_path / "kubeconfig")
     repo = f"{lab.registry}/cockpit-k8s-test/hello"
     path = tmp_path / "cockpit.toml"

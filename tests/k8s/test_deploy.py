@@ -123,7 +123,7 @@ def test_first_release_failing_has_nothing_to_undo(project, emulator):
     assert "no earlier revision" in failed.value.what
 
 
-def test_rollback_to_a_chosen_revision_restores_its_secret(project, emulator, memory_keyring):
+def test_rollback_to_a_chosen_revision_restores_its_secret(project, emulator, os_keyring):
     ctx = project()
     staging = ctx.config.env("staging")
     first = pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)

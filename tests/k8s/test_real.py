@@ -44,7 +44,7 @@ pytestmark = [
 
 
 @pytest.fixture
-def real_ctx(tmp_path, tmp_state, memory_keyring):
+def real_ctx(tmp_path, tmp_state, os_keyring):
     prefix = f"cockpit-test-{uuid.uuid4().hex[:6]}"
     context = os.environ.get("COCKPIT_K8S_CONTEXT")
     ctx_line = f'context = "{context}"' if context else ""
