@@ -34,9 +34,12 @@ class StepRow:
 class Checklist(Static):
     DEFAULT_CSS = "Checklist { height: auto; }"
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, hide_empty: bool = False) -> None:
         super().__init__("", id=id)
         self.rows: dict[str, StepRow] = {}
+        self.hide_empty = hide_empty
+        if hide_empty:
+            self.display = False
 
     def reset(self) -> None:
         self.rows.clear()
@@ -77,6 +80,8 @@ class Checklist(Static):
         return {sid: row.state for sid, row in self.rows.items()}
 
     def _render_rows(self) -> None:
+        if self.hide_empty:
+            self.display = bool(self.rows)
         text = Text()
         if not self.rows:
             text.append("waiting for the plan…", style="dim")

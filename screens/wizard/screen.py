@@ -111,6 +111,8 @@ class WizardScreen(CockpitScreen):
         self.draft.domains = self.draft.default_domains()
         self.page = 0
         self.checked: str | None = None  # fingerprint of the provider settings that passed
+        self.checks = 0  # preflight results received (tests wait on it)
+        self.domain_status: dict[str, Any] = {}  # env -> DomainStatus of the last check
         self.secret_state: dict[str, dict[str, bool]] = {}
         self.deployed = False
         self.promoted = False
@@ -142,7 +144,9 @@ class WizardScreen(CockpitScreen):
                                 yield from _field(f"{provider}-{key}", label, value, placeholder)
                     with Horizontal(classes="buttons"):
                         yield Button("Check (preflight)", id="check", variant="primary")
+                        yield Button("Prepare the target (setup)", id="setup")
                     yield Static("", id="preflight", classes="result")
+                    yield Checklist(id="setup-steps", hide_empty=True)
                 with VerticalScroll(id="secrets", classes="page"):
                     yield Static("Secret names the app reads (comma separated). Values go "
                                  "straight to the OS keyring; they are never shown again.",
@@ -157,7 +161,7 @@ class WizardScreen(CockpitScreen):
                                           self.draft.domains.get(env, ""), "app.example.com")
                         with Horizontal(classes="buttons"):
                             yield Button(f"Check {env}", id=f"domain-check-{env}")
-                        yield Checklist(id=f"domain-steps-{env}")
+                        yield Checklist(id=f"domain-steps-{env}", hide_empty=True)
                 with Vertical(id="review", classes="page"):
                     with VerticalScroll(id="toml"):
                         yield Static("", id="toml-text")
@@ -353,6 +357,15 @@ class WizardScreen(CockpitScreen):
 
     @on(Button.Pressed, "#check")
     def _check(self) -> None:
+        self._start_check(setup=False)
+
+    @on(Button.Pressed, "#setup")
+    def _setup(self) -> None:
+        self._start_check(setup=True)
+
+    def _start_check(self, setup: bool) -> None:
+        """Preflight both environments; with `setup`, prepare the target first (idempotent:
+        edge, switch, directories, namespace: whatever the provider needs once)."""
         self._read_provider()
         try:
             self._use_draft()
@@ -365,16 +378,28 @@ class WizardScreen(CockpitScreen):
         session = self.session
         self.query_one("#preflight", Static).update(Text("checking…", style="dim"))
 
+        steps = self.query_one("#setup-steps", Checklist)
+        if setup:
+            steps.reset()
+
+        def emit(event) -> None:
+            self.post_message(CoreEvent(event, run="setup"))
+
         def check() -> None:
+            if setup:
+                for env in ENVS:
+                    session.provider(env).setup(session.env(env), emit)
             findings = []
             for env in ENVS:
                 findings += [(env, f) for f in session.preflight(env)]
             self.post_message(Checked(fingerprint, findings))
 
         self.run_worker(check, thread=True, exclusive=True, exit_on_error=False,
-                        group="wizard", description="preflight")
+                        group="wizard",
+                        description="setting up the target" if setup else "preflight")
 
     def on_checked(self, message: Checked) -> None:
+        self.checks += 1
         errors = [f for _, f in message.findings if f.severity == "error"]
         text = Text()
         for env, finding in message.findings:
@@ -386,7 +411,9 @@ class WizardScreen(CockpitScreen):
                 text.append(f"  → {finding.fix}", style="dim")
             text.append("\n")
         if errors:
-            text.append("Fix the errors above, then check again.", style="bold red")
+            hint = ("Prepare the target (setup) fixes what setup can; " if any(
+                "setup" in (f.fix or "") for f in errors) else "")
+            text.append(f"{hint}Fix the errors above, then check again.", style="bold red")
             self.checked = None
         else:
             text.append("Preflight passed: Next (ctrl+n) goes on.", style="bold green")
@@ -504,16 +531,21 @@ class WizardScreen(CockpitScreen):
                         group=f"domain-{env}", description=f"domain of {env}")
 
     def on_core_event(self, message: CoreEvent) -> None:
-        if message.run.startswith("domain:"):
+        if message.run == "setup":
+            self.query_one("#setup-steps", Checklist).apply(message.event)
+        elif message.run.startswith("domain:"):
             env = message.run.split(":", 1)[1]
             self.query_one(f"#domain-steps-{env}", Checklist).apply(message.event)
 
     def on_domain_checked(self, message: DomainChecked) -> None:
         status = message.status
+        self.domain_status[message.env] = status
         dns = "ok" if status.dns and status.dns.ok else (status.dns.error if status.dns else "?")
         tls = (f"issued by {status.tls.issuer}, {status.tls.days_left} days left"
                if status.tls and status.tls.ok else (status.tls.error if status.tls else "none"))
-        self.notify(f"{message.env}: DNS {dns}; certificate {tls}", timeout=6)
+        ok = bool(status.tls and status.tls.ok)
+        self.notify(f"{message.env}: DNS {dns}; certificate {tls}", timeout=6,
+                    severity="information" if ok else "warning")
 
     # ------------------------------------------------------------------ review page
 
