@@ -36,7 +36,6 @@ class Session:
         self.config_path = config_path
         self.clock = clock  # injected into contexts this session builds (tests, snapshots)
         self._ctx = ctx
-        self._providers: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.cancel = threading.Event()  # set when the person quits mid-run
         self._runs: list[tuple[str, str]] = []  # (env, command) of runs this session started
@@ -72,7 +71,6 @@ class Session:
         """Drop the cached context (after the wizard wrote cockpit.toml)."""
         with self._lock:
             self._ctx = ctx
-            self._providers.clear()
 
     def _find(self) -> Path | None:
         """The cockpit.toml to use, without importing the config loader (start-up path)."""
