@@ -79,9 +79,61 @@ def setup(provider, env, emit: Emit) -> list[Finding]:
     with _Step(emit, "edge", "the edge (Caddy) with this environment's site", env.name) as st:
         st.detail = _ensure_edge(env, host, env.domain)
     findings.append(Finding("vps.edge", "info", st.detail, where))
+    if env.domain and env.common.acme_ca:
+        findings += _check_acme_account(env, host, emit)
     if env.domain and s.edge_ca_file:
         findings += _check_edge_cert(env, host, emit)
     return findings
+
+
+def _restart_edge(env, host: Host) -> None:
+    """Stop and start Caddy (its certificate and account caches outlive config reloads); the
+    log starts afresh so old errors are not read as new ones."""
+    s, lay = env.settings, host.layout
+    host.run(cmd.caddy_stop(f"127.0.0.1:{s.edge_admin_port}"), step="edge", check=False)
+    _wait(lambda: not _edge_alive(host, s.edge_admin_port), 10, "Caddy did not stop", host)
+    host.run(["mv", "-f", lay.edge_log, lay.edge_log + ".1"], step="edge", check=False)
+    result = host.run(cmd.caddy_start(lay.caddyfile, lay.edge_pid, lay.edge_log),
+                      step="edge", check=False, timeout=60)
+    if not result.ok:
+        raise host.t.failure(result, "edge", "Caddy did not start again")
+
+
+def _served(env) -> bool:
+    from cockpit.probes import check_tls
+
+    s = env.settings
+    tls = check_tls(s.host, s.https_port, env.domain, timeout=3.0)
+    return tls.ok or (tls.error or "").startswith("certificate does not verify")
+
+
+def _check_acme_account(env, host: Host, emit: Emit) -> list[Finding]:
+    """A private ACME CA that was reset (a test CA restarted) no longer knows the account Caddy
+    stored, and Caddy 2.6 keeps retrying with it. Seen in Caddy's log while no certificate is
+    served: forget the stored account for that CA and restart Caddy, which registers again."""
+    from urllib.parse import urlsplit
+
+    lay = host.layout
+    end = time.monotonic() + 8
+    while time.monotonic() < end:
+        if _served(env):
+            return []
+        log = host.run(["tail", "-n", "300", lay.edge_log], step="edge", check=False).stdout
+        if "accountDoesNotExist" in log:
+            break
+        time.sleep(0.5)
+    else:
+        return []
+    ca = urlsplit(env.common.acme_ca)
+    issuer = (ca.netloc.replace(":", "-") + ca.path.replace("/", "-")).strip("-")
+    with _Step(emit, "edge_account", f"register again with the ACME CA {env.common.acme_ca}",
+               env.name) as st:
+        host.run(["rm", "-rf", "--", f"{lay.edge_data}/acme/{issuer}/users"], step="edge")
+        _restart_edge(env, host)
+        st.detail = f"forgot the account the CA no longer knows ({issuer}); Caddy restarted"
+    return [Finding("vps.edge.account", "info",
+                    f"the ACME CA {env.common.acme_ca} no longer knew cockpit's edge account "
+                    "(was it reset?); registered again", host.t.where)]
 
 
 def _stale(env, host: Host):
@@ -112,14 +164,7 @@ def _check_edge_cert(env, host: Host, emit: Emit) -> list[Finding]:
     with _Step(emit, "edge_cert", f"replace the stale certificate of {env.domain}",
                env.name) as st:
         host.run(cmd.remove_cert_dirs(lay.edge_data, env.domain), step="edge_cert")
-        host.run(cmd.caddy_stop(f"127.0.0.1:{s.edge_admin_port}"), step="edge_cert",
-                 check=False)
-        _wait(lambda: not _edge_alive(host, s.edge_admin_port), 10,
-              "Caddy did not stop", host)
-        result = host.run(cmd.caddy_start(lay.caddyfile, lay.edge_pid, lay.edge_log),
-                          step="edge_cert", check=False, timeout=60)
-        if not result.ok:
-            raise host.t.failure(result, "edge_cert", "Caddy did not start again")
+        _restart_edge(env, host)
         from cockpit.probes import check_tls
 
         end = time.monotonic() + 60
@@ -298,10 +343,12 @@ def configure_domain(provider, env, domain: str, emit: Emit) -> DomainStatus:
             found = host.run(cmd.which("haproxy"), step="switch", check=False)
             binary = found.stdout.strip().splitlines()[0] if found.ok else "haproxy"
             st.detail = _ensure_switch(env, host, binary)
+        repairs = _check_acme_account(env, host, emit) if env.common.acme_ca else []
         if s.edge_ca_file:
-            for finding in _check_edge_cert(env, host, emit):
-                emit(Message(finding.message, level="warning" if finding.severity == "warning"
-                             else "info", env=env.name))
+            repairs += _check_edge_cert(env, host, emit)
+        for finding in repairs:
+            emit(Message(finding.message, level="warning" if finding.severity == "warning"
+                         else "info", env=env.name))
     status = DomainStatus(domain=domain)
     with _Step(emit, "dns", f"DNS of {domain}", env.name) as st:
         expected = s.public_address or _address_of(s.host)
