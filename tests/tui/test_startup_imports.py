@@ -40,3 +40,15 @@ def test_first_frame_of_the_dashboard_imports_no_heavy_library(tmp_path: Path):
     frame = json.loads(marker.read_text())
     assert frame["screen"] == "DashboardScreen"
     assert frame["heavy"] == []
+
+
+def test_cockpit_init_interactive_opens_the_wizard(tmp_path: Path):
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nEXPOSE 8080\n")
+    marker = tmp_path / "frame.json"
+    env = dict(os.environ, COCKPIT_TUI_FIRST_FRAME=str(marker),
+               COCKPIT_STATE_DIR=str(tmp_path / "state"))
+    subprocess.run([sys.executable, "-m", "cockpit", "init", "--interactive", str(tmp_path)],
+                   cwd=tmp_path, env=env, check=True, timeout=60, capture_output=True)
+    frame = json.loads(marker.read_text())
+    assert frame["screen"] == "WizardScreen"
+    assert not (tmp_path / "cockpit.toml").exists()  # nothing is written before the review
