@@ -50,6 +50,17 @@ def _install_snapshot_dirname() -> None:
 
 _install_snapshot_dirname()
 
+# CI replays the same examples every run (derandomized): a property failure there is a real,
+# reproducible one; developers' runs keep exploring new examples.
+try:
+    from hypothesis import settings as _hypothesis_settings
+
+    _hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+    if os.environ.get("CI") == "true":
+        _hypothesis_settings.load_profile("ci")
+except ImportError:
+    pass
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:

@@ -118,7 +118,8 @@ class _Work:
         if rel not in self.text:
             path = self.root / rel
             try:
-                content = path.read_text(encoding="utf-8")
+                with path.open(encoding="utf-8", newline="") as fh:  # keep \r\n and lone \r
+                    content = fh.read()
             except (OSError, UnicodeDecodeError):
                 self.original[rel] = None
                 return None
@@ -617,7 +618,8 @@ def apply_fixes(plan: FixPlan) -> ApplyReport:
         path = plan.root / ch.path
         current: str | None
         try:
-            current = path.read_text(encoding="utf-8")
+            with path.open(encoding="utf-8", newline="") as fh:
+                current = fh.read()
         except FileNotFoundError:
             current = None
         except (OSError, UnicodeDecodeError):
