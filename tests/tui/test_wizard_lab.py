@@ -48,6 +48,8 @@ def lab_project(lab, tmp_path: Path, tmp_state: Path, keyring_backend):
 
 @pytest.mark.skipif(not _vps_has_apply(), reason="the VPS provider has no apply() yet")
 async def test_wizard_first_deploy_and_promote_on_the_lab_vps(lab, lab_project: Path):
+    import time
+
     from cockpit.screens.app import CockpitApp
     from cockpit.screens.dashboard import DashboardScreen
     from cockpit.screens.session import Session
@@ -55,6 +57,12 @@ async def test_wizard_first_deploy_and_promote_on_the_lab_vps(lab, lab_project: 
 
     from cockpit.config import load
     from cockpit.probes import http_health
+
+    marks: list[tuple[str, float]] = [("start", time.monotonic())]
+
+    def mark(stage: str) -> None:  # stage timings, printed with -s (the lab is shared: slow days)
+        marks.append((stage, time.monotonic()))
+        print(f"{stage}: {marks[-1][1] - marks[-2][1]:.1f}s")
 
     app = CockpitApp(Session(lab_project / "cockpit.toml"), wizard=True, poll_interval=3600)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -76,6 +84,7 @@ async def test_wizard_first_deploy_and_promote_on_the_lab_vps(lab, lab_project: 
             await wait_until(pilot, lambda: screen.checks == 2 or error_text(app), tries=2400)
         assert screen.checked is not None, (error_text(app) or
                                             str(screen.query_one("#preflight").render()))
+        mark("preflight")
         await pilot.press("ctrl+n")  # provider → secrets
         await pilot.pause()
         await type_into(pilot, "#secret-names", "SECRET_KEY")
@@ -87,6 +96,7 @@ async def test_wizard_first_deploy_and_promote_on_the_lab_vps(lab, lab_project: 
             await settle(pilot)
         await wait_until(pilot, lambda: screen.secret_state.get("prod", {}).get("SECRET_KEY"),
                          tries=400)
+        mark("secrets")
         await pilot.press("ctrl+n")  # secrets → domain
         await pilot.pause()
         assert screen.query_one("#domain-staging", Input).value == f"staging.{APP}.test"
@@ -103,6 +113,7 @@ async def test_wizard_first_deploy_and_promote_on_the_lab_vps(lab, lab_project: 
         assert status.dns.ok, status.dns.error
         assert status.tls.ok, f"no certificate from the lab's ACME CA: {status.tls.error}"
         assert steps.states()["tls"] == "done"
+        mark("domain and certificate")
         await pilot.press("ctrl+n")  # domain → review
         await pilot.pause()
         await click(pilot, "#deploy")
@@ -110,6 +121,7 @@ async def test_wizard_first_deploy_and_promote_on_the_lab_vps(lab, lab_project: 
         await wait_until(pilot, lambda: panel.worker is not None and not panel.running,
                          tries=6000)
         assert panel.error is None, error_text(app) or panel.error
+        mark("deploy staging")
         assert panel.result.status == "healthy"
         config = load(lab_project / "cockpit.toml")
         staging = config.env("staging")
@@ -125,6 +137,7 @@ async def test_wizard_first_deploy_and_promote_on_the_lab_vps(lab, lab_project: 
         promote = screen.query_one("#promote-run", RunPanel)
         await wait_until(pilot, lambda: promote.worker is not None and not promote.running,
                          tries=6000)
+        mark("promote")
         assert promote.error is None, error_text(app) or promote.error
         assert promote.result.digest == panel.result.digest
         await click(pilot, "#finish")
@@ -167,6 +180,7 @@ async def test_wizard_first_deploy_and_promote_on_the_lab_vps(lab, lab_project: 
         from cockpit import pipeline
 
         assert pipeline.live(app.session.ctx, "staging").current.id == first
+        mark("redeploy and rollback")
         assert app.session.audit_log("staging")[0]["command"] == "rollback"
 
         # The live tail of staging, filtered.
