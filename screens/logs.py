@@ -5,6 +5,7 @@ whatever arrived into the widget in one batch, so input stays responsive at any 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -112,10 +113,33 @@ class LogsScreen(CockpitScreen):
         session = self.session if source is None else None
 
         def read() -> None:
+            # The stream is consumed on a daemon thread: a provider stream that blocks while
+            # no line arrives must never keep the worker (and the app's exit) waiting.
             worker = get_current_worker()
-            stream: Iterable[object] = source() if source else session.logs(env, follow=True,
-                                                                            tail=tail)
-            pump_lines(stream, pump, lambda: worker.is_cancelled or pump.closed)
+            stop = threading.Event()
+            failed: list[BaseException] = []
+            done = threading.Event()
+
+            def stopped() -> bool:
+                return worker.is_cancelled or pump.closed or stop.is_set()
+
+            def consume() -> None:
+                try:
+                    stream: Iterable[object] = source() if source else session.logs(
+                        env, follow=True, tail=tail, stop=stop)
+                    pump_lines(stream, pump, stopped)
+                except BaseException as exc:  # handed to the worker: the error panel shows it
+                    failed.append(exc)
+                finally:
+                    done.set()
+
+            threading.Thread(target=consume, daemon=True, name=f"logs:{env}").start()
+            while not done.wait(0.1):
+                if worker.is_cancelled or pump.closed:
+                    stop.set()
+                    return
+            if failed:
+                raise failed[0]
 
         self.run_worker(read, thread=True, exclusive=True, exit_on_error=False, group="tail",
                         name=f"tail:{env}", description=f"logs of {env}")

@@ -181,9 +181,16 @@ class Session:
     def audit_log(self, env_name: str | None = None) -> list[dict[str, Any]]:
         return self.ctx.store.audit_log(env_name)
 
-    def logs(self, env_name: str, *, follow: bool = True, tail: int | None = 200
-             ) -> Iterator[LogLine]:
-        return self.provider(env_name).logs(self.env(env_name), follow=follow, tail=tail)
+    def logs(self, env_name: str, *, follow: bool = True, tail: int | None = 200,
+             stop: Any = None) -> Iterator[LogLine]:
+        """`stop` (a threading.Event) is passed to providers whose `logs` accepts it."""
+        import inspect
+
+        provider = self.provider(env_name)
+        extra = {}
+        if stop is not None and "stop" in inspect.signature(provider.logs).parameters:
+            extra["stop"] = stop
+        return provider.logs(self.env(env_name), follow=follow, tail=tail, **extra)
 
     def preflight(self, env_name: str) -> list[Finding]:
         return self.provider(env_name).preflight(self.env(env_name))

@@ -108,10 +108,11 @@ class VpsProvider:
         return flow.rollback(self, env, to, emit)
 
     def logs(self, env, *, follow: bool, since: str | None = None,
-             tail: int | None = None) -> Iterator[LogLine]:
+             tail: int | None = None, stop: Any = None) -> Iterator[LogLine]:
+        """`stop` (a threading.Event) ends a follow even while no line arrives."""
         from cockpit.providers.vps import logs
 
-        return logs.stream(self, env, follow=follow, since=since, tail=tail)
+        return logs.stream(self, env, follow=follow, since=since, tail=tail, stop=stop)
 
     def set_secrets(self, env, secrets: Mapping[str, str]) -> None:
         """Nothing to push: each release's env file is written on the host at deploy."""

@@ -38,7 +38,7 @@ def _split_ts(line: str) -> tuple[float | None, str, str | None]:
 
 
 def stream(provider, env, *, follow: bool, since: str | None = None,
-           tail: int | None = None) -> Iterator[LogLine]:
+           tail: int | None = None, stop: threading.Event | None = None) -> Iterator[LogLine]:
     try:  # register this environment's secret values with the redactor before any line
         provider.ctx.secrets.values(env)
     except Exception:  # a missing keyring must not hide the logs; values are then unknown
@@ -51,6 +51,7 @@ def stream(provider, env, *, follow: bool, since: str | None = None,
     if tail is None and since is None and not follow:
         tail = 100
     out: queue.Queue = queue.Queue(maxsize=10000)
+    caller_stop = stop
     stop = threading.Event()
 
     def reader(container) -> None:
@@ -99,7 +100,12 @@ def stream(provider, env, *, follow: bool, since: str | None = None,
         done = 0
         try:
             while done < len(threads):
-                item = out.get()
+                if caller_stop is not None and caller_stop.is_set():
+                    return
+                try:
+                    item = out.get(timeout=0.2)
+                except queue.Empty:
+                    continue
                 if item is _DONE:
                     done += 1
                     continue
