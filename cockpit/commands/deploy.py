@@ -41,8 +41,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     rb.set_defaults(func=run_rollback)
 
 
-def _summary(release) -> dict:
-    return release.to_dict()
+def _report(out, ctx, release, done: str) -> int:
+    """The one result object of a mutating command (or of its dry run)."""
+    if ctx.options.dry_run:
+        out.result({"dry_run": True, "release": release.to_dict()},
+                   human="dry run: nothing was changed")
+    else:
+        out.result({"release": release.to_dict()}, human=done)
+    return 0
 
 
 def run_deploy(args: argparse.Namespace) -> int:
@@ -51,14 +57,8 @@ def run_deploy(args: argparse.Namespace) -> int:
     out = renderer(args)
     ctx = load_context(args)
     release = pipeline.deploy(ctx, args.env, out.emit, image=args.image)
-    if ctx.options.dry_run:
-        out.result({"dry_run": True, "release": _summary(release)},
-                   human="dry run: nothing was changed")
-        return 0
-    out.result({"release": _summary(release)},
-               human=f"{args.env}: release {release.id} is live ({release.short_digest}, "
-               f"{release.status})")
-    return 0
+    return _report(out, ctx, release, f"{args.env}: release {release.id} is live "
+                   f"({release.short_digest}, {release.status})")
 
 
 def run_plan(args: argparse.Namespace) -> int:
@@ -77,14 +77,8 @@ def run_promote(args: argparse.Namespace) -> int:
     out = renderer(args)
     ctx = load_context(args)
     release = pipeline.promote(ctx, args.src, args.dst, out.emit)
-    if ctx.options.dry_run:
-        out.result({"dry_run": True, "release": _summary(release)},
-                   human="dry run: nothing was changed")
-        return 0
-    out.result({"release": _summary(release)},
-               human=f"{args.dst}: release {release.id} is live, promoted from "
-               f"{release.promoted_from} (same image {release.short_digest})")
-    return 0
+    return _report(out, ctx, release, f"{args.dst}: release {release.id} is live, promoted "
+                   f"from {release.promoted_from} (same image {release.short_digest})")
 
 
 def run_rollback(args: argparse.Namespace) -> int:
@@ -93,10 +87,5 @@ def run_rollback(args: argparse.Namespace) -> int:
     out = renderer(args)
     ctx = load_context(args)
     release = pipeline.rollback(ctx, args.env, out.emit, to=args.to)
-    if ctx.options.dry_run:
-        out.result({"dry_run": True, "release": _summary(release)},
-                   human="dry run: nothing was changed")
-        return 0
-    out.result({"release": _summary(release)},
-               human=f"{args.env}: rolled back to release {release.id} ({release.short_digest})")
-    return 0
+    return _report(out, ctx, release,
+                   f"{args.env}: rolled back to release {release.id} ({release.short_digest})")

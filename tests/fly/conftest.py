@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from cockpit import config as config_mod
-from cockpit.events import Event
 from cockpit.provider import Context, Options
 from cockpit.secrets import SecretStore
 from cockpit.state import Store
+from tests.recorder import Recorder  # noqa: F401 (re-exported for the tests here)
 
 from .emulator import FlyEmulator, User
 
@@ -85,20 +85,6 @@ def write_project(root: Path, emu: FlyEmulator, *, strategy: str = "rolling", co
     path = root / "cockpit.toml"
     path.write_text(text)
     return path
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def __call__(self, event: Event) -> None:
-        self.events.append(event)
-
-    def of(self, kind: str) -> list[Event]:
-        return [e for e in self.events if e.type == kind]
-
-    def text(self) -> str:
-        return "\n".join(repr(e.to_dict()) for e in self.events)
 
 
 def make_ctx(root: Path, emu: FlyEmulator, **kw) -> Context:
