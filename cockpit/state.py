@@ -64,6 +64,11 @@ def state_root() -> Path:
 
 
 def whoami() -> str:
+    """Who acts: $COCKPIT_OPERATOR when set (a CI job names itself, e.g. "ci@run-4711"),
+    else user@host. Recorded on releases, runs, locks and the audit log."""
+    named = os.environ.get("COCKPIT_OPERATOR", "").strip()
+    if named:
+        return named
     try:
         user = getpass.getuser()
     except Exception:

@@ -112,3 +112,16 @@ def test_known_secret_values_never_reach_the_store(tmp_path):
         assert MASK in store.audit_log()[0]["detail"]
     finally:
         REDACTOR.clear()
+
+
+def test_the_operator_is_user_at_host_unless_a_ci_job_names_itself(monkeypatch):
+    import socket
+
+    from cockpit.state import whoami
+
+    monkeypatch.delenv("COCKPIT_OPERATOR", raising=False)
+    assert whoami().endswith("@" + socket.gethostname())
+    monkeypatch.setenv("COCKPIT_OPERATOR", "ci@run-4711")
+    assert whoami() == "ci@run-4711"
+    monkeypatch.setenv("COCKPIT_OPERATOR", "  ")
+    assert whoami().endswith("@" + socket.gethostname())
