@@ -110,11 +110,14 @@ class Environment:
 
     @property
     def config_hash(self) -> str:
+        """What a release runs with: app, environment and provider keys, secret names. How
+        cockpit reaches the target (the provider's access keys) and gates it are left out."""
+        access = getattr(type(self.settings), "access_keys", frozenset)()
         return stable_hash(
             {
                 "app": self.app.model_dump(),
-                "env": self.common.model_dump(),
-                "settings": self.settings.model_dump(),
+                "env": self.common.model_dump(exclude={"gate", "secret_scope"}),
+                "settings": self.settings.model_dump(exclude=set(access)),
                 "secrets": sorted(self.secret_names),
             }
         )

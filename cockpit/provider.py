@@ -30,6 +30,16 @@ class ProviderSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
+    @classmethod
+    def access_keys(cls) -> frozenset[str]:
+        """Keys that say how cockpit reaches and operates the target (credentials' paths, API
+        endpoints, admin ports, waits), not what a release runs there. Marked with
+        `json_schema_extra={"access": True}`; left out of the config hash, so moving a
+        kubeconfig or changing a timeout is not reported as drift."""
+        return frozenset(name for name, f in cls.model_fields.items()
+                         if isinstance(f.json_schema_extra, dict)
+                         and f.json_schema_extra.get("access"))
+
     def exclusive(self, app: str, env: str) -> dict[str, tuple[str, Any]]:
         """Resources no two environments may share: {setting key: (label, value)}.
 

@@ -9,8 +9,10 @@ from pydantic import Field
 from cockpit.provider import ProviderSettings
 
 
-def _expect(text: str) -> dict[str, Any]:
-    return {"json_schema_extra": {"expect": text}}
+def _expect(text: str, *, access: bool = False) -> dict[str, Any]:
+    """`access`: how cockpit reaches and operates the app, not what its machines run (left out
+    of the config hash)."""
+    return {"json_schema_extra": {"expect": text, "access": access}}
 
 
 class FlySettings(ProviderSettings):
@@ -43,31 +45,39 @@ class FlySettings(ProviderSettings):
     check_grace: str = Field("5s", pattern=r"^\d+(ms|s|m)$", **_expect("a duration like 5s"))
     env: dict[str, str] = Field(default_factory=dict, **_expect("a table of strings"))
     wait_timeout: float = Field(
-        300.0, gt=0, le=3600, **_expect("seconds to wait for a machine to start")
+        300.0, gt=0, le=3600, **_expect("seconds to wait for a machine to start", access=True)
     )
     swap_wait: float = Field(
         10.0, ge=0, le=300,
-        **_expect("seconds between serving green and cordoning blue (proxy propagation)"),
+        **_expect("seconds between serving green and cordoning blue (proxy propagation)",
+                  access=True),
     )
-    lease_ttl: int = Field(13, ge=5, le=600, **_expect("lease seconds (refreshed every ttl/3)"))
+    lease_ttl: int = Field(
+        13, ge=5, le=600, **_expect("lease seconds (refreshed every ttl/3)", access=True)
+    )
     cert_timeout: float = Field(
-        300.0, gt=0, le=3600, **_expect("seconds to wait for a certificate to be issued")
+        300.0, gt=0, le=3600,
+        **_expect("seconds to wait for a certificate to be issued", access=True),
     )
-    tls_probe: bool = Field(True, **_expect("true or false: probe TLS once the cert is issued"))
+    tls_probe: bool = Field(
+        True, **_expect("true or false: probe TLS once the cert is issued", access=True)
+    )
     tls_probe_address: str | None = Field(
         None, pattern=r"^[^\s:]+:\d+$",
-        **_expect("host:port to dial for the TLS probe instead of resolving the domain"),
+        **_expect("host:port to dial for the TLS probe instead of resolving the domain",
+                  access=True),
     )
-    tls_ca_file: str | None = Field(None, **_expect("a CA bundle for the TLS probe"))
+    tls_ca_file: str | None = Field(None, **_expect("a CA bundle for the TLS probe", access=True))
     dns_resolver: str | None = Field(
-        None, pattern=r"^[^\s:]+(:\d+)?$", **_expect("host:port of a DNS resolver")
+        None, pattern=r"^[^\s:]+(:\d+)?$", **_expect("host:port of a DNS resolver", access=True)
     )
     api_url: str = Field(
         "https://api.machines.dev/v1", pattern=r"^https?://",
-        **_expect("the Machines API base URL"),
+        **_expect("the Machines API base URL", access=True),
     )
     logs_url: str = Field(
-        "https://api.fly.io/api/v1", pattern=r"^https?://", **_expect("the logs API base URL")
+        "https://api.fly.io/api/v1", pattern=r"^https?://",
+        **_expect("the logs API base URL", access=True),
     )
 
     def exclusive(self, app: str, env: str) -> dict[str, tuple[str, Any]]:

@@ -14,7 +14,9 @@ class KubernetesSettings(ProviderSettings):
         pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
         json_schema_extra={"expect": "a namespace name (RFC 1123 label)"},
     )
-    kubeconfig: str | None = Field(None, json_schema_extra={"expect": "a kubeconfig path"})
+    kubeconfig: str | None = Field(
+        None, json_schema_extra={"expect": "a kubeconfig path", "access": True}
+    )
     context: str | None = Field(None, json_schema_extra={"expect": "a kubeconfig context name"})
     image_repository: str | None = Field(
         None, json_schema_extra={"expect": "a registry repository like registry:5000/app"}
@@ -42,10 +44,13 @@ class KubernetesSettings(ProviderSettings):
     )
     health_url: str | None = Field(
         None, pattern=r"^https?://",
-        json_schema_extra={"expect": "a URL for the gate (default: the API server's proxy)"},
+        json_schema_extra={"expect": "a URL for the gate (default: the API server's proxy)",
+                           "access": True},
     )
     create_namespace: bool = Field(True, json_schema_extra={"expect": "true or false"})
-    lock_ttl: float = Field(900.0, gt=0, le=86400, json_schema_extra={"expect": "seconds"})
+    lock_ttl: float = Field(
+        900.0, gt=0, le=86400, json_schema_extra={"expect": "seconds", "access": True}
+    )
 
     def exclusive(self, app: str, env: str) -> dict[str, tuple[str, Any]]:
         return {"namespace": ("namespace", f"{self.context or ''}/{self.namespace}")}

@@ -9,16 +9,24 @@ from pydantic import Field
 from cockpit.provider import ProviderSettings
 
 
-def _port(text: str = "an integer 1-65535") -> dict[str, Any]:
-    return {"json_schema_extra": {"expect": text}}
+def _port(text: str = "an integer 1-65535", *, access: bool = False) -> dict[str, Any]:
+    return {"json_schema_extra": {"expect": text, "access": access}}
+
+
+ACCESS = {"access": True}  # how cockpit reaches the host, not what runs there
 
 
 class VpsSettings(ProviderSettings):
     host: str = Field(min_length=1, json_schema_extra={"expect": "a host name or address"})
-    user: str = Field("root", min_length=1, json_schema_extra={"expect": "an SSH user name"})
-    ssh_port: int = Field(22, ge=1, le=65535, **_port())
-    identity_file: str | None = Field(None, json_schema_extra={"expect": "a private key path"})
-    ssh_timeout: float = Field(10.0, gt=0, le=300, json_schema_extra={"expect": "seconds"})
+    user: str = Field(
+        "root", min_length=1, json_schema_extra={"expect": "an SSH user name", **ACCESS}
+    )
+    ssh_port: int = Field(22, ge=1, le=65535, **_port(access=True))
+    identity_file: str | None = Field(
+        None, json_schema_extra={"expect": "a private key path", **ACCESS}
+    )
+    ssh_timeout: float = Field(10.0, gt=0, le=300,
+                                json_schema_extra={"expect": "seconds", **ACCESS})
     registry: str | None = Field(None, json_schema_extra={"expect": "a registry like host:5000"})
     container_name: str | None = Field(
         None, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", json_schema_extra={"expect": "a name"}
@@ -31,25 +39,26 @@ class VpsSettings(ProviderSettings):
         "bridge", json_schema_extra={"expect": "\"bridge\" or \"host\""}
     )
     keep_releases: int = Field(5, ge=1, le=50, json_schema_extra={"expect": "an integer 1-50"})
-    lock_ttl: float = Field(900.0, gt=0, json_schema_extra={"expect": "seconds"})
+    lock_ttl: float = Field(900.0, gt=0, json_schema_extra={"expect": "seconds", **ACCESS})
     drain_seconds: float = Field(
         10.0, ge=0, le=600, json_schema_extra={"expect": "seconds to wait for open requests"}
     )
     stop_timeout: int = Field(10, ge=0, le=600, json_schema_extra={"expect": "seconds"})
     http_port: int = Field(80, ge=1, le=65535, **_port())
     https_port: int = Field(443, ge=1, le=65535, **_port())
-    edge_admin_port: int = Field(2019, ge=1, le=65535, **_port())
-    switch_admin_port: int = Field(9901, ge=1, le=65535, **_port())
+    edge_admin_port: int = Field(2019, ge=1, le=65535, **_port(access=True))
+    switch_admin_port: int = Field(9901, ge=1, le=65535, **_port(access=True))
     edge_ca_file: str | None = Field(
-        None, json_schema_extra={"expect": "a PEM file trusted for the edge's certificate"}
+        None,
+        json_schema_extra={"expect": "a PEM file trusted for the edge's certificate", **ACCESS},
     )
     public_address: str | None = Field(
         None, json_schema_extra={"expect": "the address the domain's DNS must point at"}
     )
     dns_resolver: str | None = Field(
-        None, json_schema_extra={"expect": "a resolver address like 127.0.0.1:8053"}
+        None, json_schema_extra={"expect": "a resolver address like 127.0.0.1:8053", **ACCESS}
     )
-    min_free_mb: int = Field(1024, ge=0, json_schema_extra={"expect": "megabytes"})
+    min_free_mb: int = Field(1024, ge=0, json_schema_extra={"expect": "megabytes", **ACCESS})
 
     @property
     def slot_ports(self) -> dict[str, int]:

@@ -55,6 +55,37 @@ def test_good_file_loads_into_typed_models():
     assert prod.config_hash != cfg.env("staging").config_hash
 
 
+def test_the_config_hash_covers_what_runs_not_how_cockpit_reaches_it():
+    base = config.loads(GOOD).env("staging").config_hash
+
+    def hash_with(old: str, new: str) -> str:
+        assert old in GOOD
+        return config.loads(GOOD.replace(old, new, 1)).env("staging").config_hash
+
+    # access: the SSH key, admin port, gate timing, where secrets live: not drift
+    reach = 'host_port = 8101\nidentity_file = "~/.ssh/other"\nedge_admin_port = 2020\n' \
+            'ssh_timeout = 30.0\nsecret_scope = "elsewhere"\ngate = { deadline = 90.0 }'
+    assert hash_with("host_port = 8101", reach) == base
+    # what the release runs with: a different port, domain, replicas or secret names
+    assert hash_with("host_port = 8101", "host_port = 8301") != base
+    assert hash_with('domain = "staging.hello.test"', 'domain = "s.hello.test"') != base
+    assert hash_with("host_port = 8101", "host_port = 8101\nreplicas = 2") != base
+    assert hash_with('staging = ["SECRET_KEY"]', 'staging = ["SECRET_KEY", "X"]') != base
+
+
+def test_every_provider_marks_its_endpoints_and_credentials_as_access_keys():
+    from cockpit.providers.fly.settings import FlySettings
+    from cockpit.providers.kubernetes.settings import KubernetesSettings
+    from cockpit.providers.vps.settings import VpsSettings
+
+    assert {"identity_file", "ssh_port", "edge_admin_port"} <= VpsSettings.access_keys()
+    assert {"kubeconfig", "health_url"} <= KubernetesSettings.access_keys()
+    assert {"api_url", "logs_url", "lease_ttl"} <= FlySettings.access_keys()
+    assert not {"host_port", "container_name"} & VpsSettings.access_keys()
+    assert not {"namespace", "replicas", "cpu"} & KubernetesSettings.access_keys()
+    assert not {"app", "regions", "vm_size", "env"} & FlySettings.access_keys()
+
+
 def test_error_names_file_line_column_key_and_expectation():
     text = GOOD.replace("host_port = 8201", 'host_port = "80a"')
     message = error_of(text)
