@@ -129,8 +129,9 @@ class KubernetesProvider:
         try:
             version = kube.version()
             findings.append(Finding("k8s.reachable", "info",
-                                    f"API server {kube.host} answers (Kubernetes "
-                                    f"{version.get('gitVersion', '?')})", where=where))
+                                    f"the API server of context {s.context or 'current-context'}"
+                                    f" answers (Kubernetes {version.get('gitVersion', '?')})",
+                                    where=kube.host))
         except ApiFailure as exc:
             return [*findings, Finding("k8s.reachable", "error", exc.what, where=where,
                                        fix=exc.hint)]
@@ -699,7 +700,9 @@ class KubernetesProvider:
     # ------------------------------------------------------------------ logs
 
     def logs(self, env: Environment, *, follow: bool, since: str | None = None,
-             tail: int | None = None) -> Iterator[LogLine]:
+             tail: int | None = None, stop: Any = None) -> Iterator[LogLine]:
+        """`stop` (a threading.Event) ends a follow even while no line arrives: the readers'
+        streams and the pod watch are closed then."""
         from cockpit.providers.kubernetes.logs import LogFollower, parse_since
 
         try:
@@ -708,7 +711,8 @@ class KubernetesProvider:
             raise ProviderError(str(exc)) from None
         follower = LogFollower(self.kube(env), f"app={env.app.name},env={env.name}", env.name,
                                follow=follow, since_seconds=since_seconds,
-                               tail=tail if tail is not None else (100 if follow else None))
+                               tail=tail if tail is not None else (100 if follow else None),
+                               cancel=stop)
         return iter(follower)
 
     # ------------------------------------------------------------------ secrets / domain

@@ -10,6 +10,7 @@ do. Imported lazily: `kubernetes` costs ~0.5 s to import.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,8 @@ class Kube:
         from kubernetes import client, config
         from kubernetes.config.config_exception import ConfigException
 
-        path = kubeconfig
+        # $KUBECONFIG read now, not when the client was imported (it caches it at import).
+        path = kubeconfig or os.environ.get("KUBECONFIG") or None
         if path and root is not None and not Path(path).expanduser().is_absolute():
             path = str(root / path)
         if path:

@@ -1,6 +1,8 @@
 """Follow the logs of every pod of an environment, the way k9s and kubectl should.
 
-- One reader thread per pod (`follow`, `timestamps`), new pods join as a pod watch sees them start.
+- The backlog (`tail` lines or `since`) of every running pod is read at once and handed out
+  merged in time order, so the first screen reads like one log; then one reader thread per pod
+  follows from where its backlog ended, and new pods join as a pod watch sees them start.
 - A stream that ends while its pod lives (apiserver/kubelet timeouts, load balancers, a crash and
   restart) is reopened with `sinceSeconds` (the log API has no `sinceTime`) and the overlap is
   dropped by timestamp, as elastic/cloud-on-k8s does.
@@ -62,7 +64,8 @@ def split_timestamp(line: str) -> tuple[tuple[int, int] | None, str]:
 class LogFollower:
     def __init__(self, kube: Any, selector: str, env_name: str, *, follow: bool,
                  since_seconds: int | None = None, tail: int | None = None,
-                 buffer: int = 10_000, read_timeout: float = 60.0, max_retries: int = 20) -> None:
+                 buffer: int = 10_000, read_timeout: float = 60.0, max_retries: int = 20,
+                 cancel: threading.Event | None = None) -> None:
         self.kube = kube
         self.selector = selector
         self.env_name = env_name
@@ -75,6 +78,7 @@ class LogFollower:
         self.dropped = 0
         self.reconnects = 0
         self.stop = threading.Event()
+        self.cancel = cancel  # the caller's stop: ends the iteration between lines
         self._lock = threading.Lock()
         self._readers: dict[str, threading.Thread] = {}
         self._responses: set[Any] = set()
@@ -87,6 +91,8 @@ class LogFollower:
             self._start()
             reported = 0
             while not self.stop.is_set():
+                if self.cancel is not None and self.cancel.is_set():
+                    return
                 try:
                     yield self.queue.get(timeout=0.1)
                 except queue.Empty:
@@ -118,20 +124,75 @@ class LogFollower:
             return all(not t.is_alive() for t in self._readers.values())
 
     def _start(self) -> None:
-        pods = self.kube.pods(self.selector)
-        for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
-            self._maybe_read(pod)
+        pods = [p for p in sorted(self.kube.pods(self.selector),
+                                  key=lambda p: p["metadata"]["name"]) if _has_started(p)]
+        resume = self._backlog([p["metadata"]["name"] for p in pods])
+        if not self.follow:
+            # Pods whose backlog could not be read (container waiting, a reset) get one more
+            # try by a reader; the others are complete.
+            pods = [p for p in pods if p["metadata"]["name"] not in resume]
+        for pod in pods:
+            self._maybe_read(pod, resume.get(pod["metadata"]["name"]))
         if self.follow:
             threading.Thread(target=self._discover, name="k8s-log-watch", daemon=True).start()
 
-    def _maybe_read(self, pod: dict[str, Any]) -> None:
+    def _backlog(self, pods: list[str]) -> dict[str, tuple[Any, set[str]]]:
+        """Every pod's backlog read at once and queued in time order (stable per pod). Returns,
+        per pod read, where its follower resumes: (last timestamp, raw lines at it)."""
+        got: dict[str, list[tuple[tuple[int, int] | None, str, str]]] = {}
+
+        def fetch(pod: str) -> None:
+            kwargs: dict[str, Any] = {"container": "app", "timestamps": True, "follow": False,
+                                      "_request_timeout": (5, self.read_timeout)}
+            if self.since_seconds is not None:
+                kwargs["since_seconds"] = self.since_seconds
+            elif self.tail is not None:
+                kwargs["tail_lines"] = self.tail
+            try:
+                resp = self.kube.core.read_namespaced_pod_log(
+                    pod, self.kube.namespace, _preload_content=False, **kwargs)
+                try:
+                    lines = [(*split_timestamp(raw), raw) for raw in _lines(resp)]
+                finally:
+                    _shutdown(resp)
+            except Exception:  # ApiException (container waiting), resets: its reader retries
+                return
+            got[pod] = [(stamp, raw, text) for stamp, text, raw in lines]
+
+        threads = [threading.Thread(target=fetch, args=(pod,), name=f"k8s-log-tail-{pod}",
+                                    daemon=True) for pod in pods]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(self.read_timeout + 5)
+        merged = []
+        resume: dict[str, tuple[Any, set[str]]] = {}
+        for order, pod in enumerate(pods):
+            if pod not in got:
+                continue
+            last: tuple[int, int] | None = None
+            seen: set[str] = set()
+            for index, (stamp, raw, text) in enumerate(got[pod]):
+                if stamp is not None:
+                    if stamp != last:
+                        last, seen = stamp, set()
+                    seen.add(raw)
+                # A line without a timestamp keeps its place after the previous one.
+                merged.append((last or (0, 0), order, index, pod, text, stamp))
+            resume[pod] = (last, seen)
+        for *_, pod, text, stamp in sorted(merged, key=lambda m: m[:3]):
+            self._put(pod, text, stamp)
+        return resume
+
+    def _maybe_read(self, pod: dict[str, Any], resume: tuple[Any, set[str]] | None = None
+                    ) -> None:
         name = pod["metadata"]["name"]
         if not _has_started(pod):
             return
         with self._lock:
             if name in self._readers and self._readers[name].is_alive():
                 return
-            t = threading.Thread(target=self._read, args=(name, name in self._readers),
+            t = threading.Thread(target=self._read, args=(name, name in self._readers, resume),
                                  name=f"k8s-log-{name}", daemon=True)
             self._readers[name] = t
         t.start()
@@ -159,11 +220,15 @@ class LogFollower:
                     return
                 self.stop.wait(min(5.0, 0.2 * 2 ** retries))
 
-    def _read(self, pod: str, joined_later: bool) -> None:
-        """Stream one pod; reopen with sinceSeconds and drop the overlap by timestamp."""
+    def _read(self, pod: str, joined_later: bool,
+              resume: tuple[Any, set[str]] | None = None) -> None:
+        """Stream one pod; reopen with sinceSeconds and drop the overlap by timestamp. With
+        `resume` (its backlog was read already) the first stream starts where that ended."""
         last: tuple[int, int] | None = None
         seen_at_last: set[str] = set()
         attempt, first = 0, True
+        if resume is not None:
+            (last, seen_at_last), first = resume, False
         while not self.stop.is_set():
             kwargs: dict[str, Any] = {"container": "app", "timestamps": True,
                                       "follow": self.follow,

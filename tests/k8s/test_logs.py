@@ -67,6 +67,26 @@ def test_non_follow_returns_the_existing_lines_of_every_pod(project, ticking):
     assert any(line.line.startswith("listening on") for line in lines)
 
 
+def test_the_backlog_of_all_pods_comes_merged_in_time_order_then_follows(project, ticking):
+    ctx = project()
+    pipeline.deploy(ctx, "staging", Recorder(), image=TICK_V1)
+    time.sleep(0.5)  # both pods have logged several ticks
+    env = ctx.config.env("staging")
+    provider = pipeline.provider_for(ctx, env)
+    backlog = list(provider.logs(env, follow=False, tail=5))
+    assert len({line.source for line in backlog}) == 2 and len(backlog) == 10
+    assert [line.ts for line in backlog] == sorted(line.ts for line in backlog)
+
+    collector = Collector(provider.logs(env, follow=True, tail=5))
+    collector.wait_for(lambda ls: len(ls) >= 20)
+    collector.stop()
+    head = collector.lines[:10]
+    assert [line.ts for line in head] == sorted(line.ts for line in head)
+    for pod in {line.source for line in collector.lines}:  # then each pod, without a repeat
+        ticks = [line.line for line in collector.lines if line.source == pod]
+        assert len(ticks) == len(set(ticks)), f"{pod} repeated a line after its backlog"
+
+
 def test_tail_limits_lines_per_pod(project, ticking):
     ctx = project(replicas=1)
     pipeline.deploy(ctx, "staging", Recorder(), image=TICK_V1)
@@ -156,3 +176,22 @@ def test_lines_survive_chunks_that_split_a_character_or_a_line():
     assert lines == text.split("\n")
     stamp, rest = split_timestamp(lines[0])
     assert stamp == (1704164645, 500_000_000) and rest == "héllo wörld"
+
+
+def test_a_stop_event_ends_a_quiet_follow_and_closes_its_streams(project, emulator):
+    ctx = project(replicas=1)
+    pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_LEAKY.replace("e" * 64, "f" * 64))
+    env = ctx.config.env("staging")
+    stop = threading.Event()
+    collector = Collector(pipeline.provider_for(ctx, env).logs(env, follow=True, stop=stop))
+    collector.wait_for(lambda ls: any(line.line.startswith("listening") for line in ls))
+    time.sleep(0.3)  # nothing more comes: the reader waits on a quiet stream
+    stop.set()
+    collector.thread.join(timeout=5)
+    assert not collector.thread.is_alive(), "the follow kept running after stop was set"
+    names = {t.name for t in threading.enumerate()}
+    deadline = time.monotonic() + 5
+    while any(n.startswith("k8s-log") for n in names) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        names = {t.name for t in threading.enumerate()}
+    assert not any(n.startswith("k8s-log-shop") for n in names), names
