@@ -102,7 +102,9 @@ class EnvPanel(Vertical, can_focus=True):
         if sample is not None:
             self.last_sample = sample
             self.latencies.append(sample.latency_ms or 0.0)
-            self.query_one("#latency", Sparkline).data = list(self.latencies)
+            # One sample is no trend (Textual draws it as a full block): a baseline until two.
+            trend = list(self.latencies) if len(self.latencies) > 1 else []
+            self.query_one("#latency", Sparkline).data = trend
             if sample.ok:
                 lines["health"] = Text.assemble(
                     ("● ", "green"), ("healthy", "bold green"),
