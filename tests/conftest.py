@@ -158,3 +158,36 @@ def os_keyring(keyring_backend) -> Iterator[KeyringView]:  # noqa: ANN001
             keyring_backend.delete_password(service, name)
         except Exception:  # already gone
             pass
+
+
+@pytest.fixture
+def no_blink(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Snapshot frames without a blinking cursor, and a fixed operator identity (who deployed
+    shows user@hostname otherwise, which differs between machines)."""
+    from textual.widgets import Input
+
+    from tests.tui_snapshots import OPERATOR
+
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+    monkeypatch.setattr(Input, "cursor_blink", False)
+    monkeypatch.setenv("COCKPIT_OPERATOR", OPERATOR)
+
+
+@pytest.fixture
+def steady_latency(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dashboard's probes stay real (status, verdict); only their milliseconds are pinned."""
+    import dataclasses
+
+    from cockpit.screens.session import Session
+
+    from tests.tui_snapshots import LATENCY_MS
+
+    real = Session.health
+
+    def health(self, env_name, live=None):  # noqa: ANN001
+        sample = real(self, env_name, live)
+        if sample is None or sample.latency_ms is None:
+            return sample
+        return dataclasses.replace(sample, latency_ms=LATENCY_MS)
+
+    monkeypatch.setattr(Session, "health", health)

@@ -1,0 +1,137 @@
+"""SVG snapshots of the TUI on Kubernetes environments, through the provider contract, against
+the API emulator: the wizard's provider step (preflight against the emulator), the dashboard,
+the releases screen and the logs screen. Files: snapshots/k8s/test_tui_snapshots/*.svg.
+
+Deterministic by construction: a fixed clock for cockpit (release ids, ages), the emulator's
+counter-based pod names and content-hashed ReplicaSet names, a fixed operator identity, and the
+dashboard's measured latency pinned (the probe itself is real: its status and verdict show).
+Update with `pytest tests/k8s/test_tui_snapshots.py --snapshot-update`, then look at each SVG."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.tui.helpers import click, settle, type_into, wait_until
+from tests.tui_snapshots import REPO, SIZE, T0, clean_lab_env, fixed_context, ready
+
+from .conftest import IMAGE_V1, IMAGE_V2, Recorder
+
+pytestmark = [pytest.mark.timeout(180)]
+
+
+@pytest.fixture
+def deployed(project, no_blink, steady_latency):
+    """staging with two releases (v2 serving), prod promoted from staging's first."""
+    from cockpit import pipeline
+
+    base = project()
+    ctx = fixed_context(base, at=T0)
+    first = pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    pipeline.promote(fixed_context(base, at=T0 + 600), "staging", "prod", Recorder())
+    pipeline.deploy(fixed_context(base, at=T0 + 3600), "staging", Recorder(), image=IMAGE_V2)
+    return fixed_context(base, at=T0 + 2 * 3600), first
+
+
+def _app(ctx):
+    from cockpit.screens.app import CockpitApp
+    from cockpit.screens.session import Session
+
+    return CockpitApp(Session(ctx.config.path, ctx=ctx), poll_interval=3600)
+
+
+async def _polled(pilot) -> None:
+    """Both panels show live state and a health sample (each env polls in its own worker)."""
+    await settle(pilot)
+    panels = pilot.app.screen.panels
+    await wait_until(pilot, lambda: all(p.last_sample is not None for p in panels.values()),
+                     tries=400)
+    await ready(pilot)
+
+
+def test_dashboard(snap_compare, deployed):
+    ctx, _ = deployed
+    assert snap_compare(_app(ctx), terminal_size=SIZE, run_before=_polled)
+
+
+def test_releases(snap_compare, deployed):
+    ctx, _ = deployed
+
+    async def run_before(pilot):
+        from textual.widgets import DataTable
+
+        await _polled(pilot)
+        await pilot.press("h")
+        await settle(pilot)
+        await wait_until(pilot, lambda: pilot.app.screen.query_one(DataTable).row_count >= 2)
+        await pilot.press("down")
+        await ready(pilot)
+
+    assert snap_compare(_app(ctx), terminal_size=SIZE, run_before=run_before)
+
+
+def test_rollback_confirmation(snap_compare, deployed):
+    ctx, _ = deployed
+
+    async def run_before(pilot):
+        from textual.widgets import DataTable
+
+        await _polled(pilot)
+        await pilot.press("h")
+        await settle(pilot)
+        await wait_until(pilot, lambda: pilot.app.screen.query_one(DataTable).row_count >= 2)
+        await pilot.press("down", "r")
+        await ready(pilot)
+
+    assert snap_compare(_app(ctx), terminal_size=SIZE, run_before=run_before)
+
+
+def test_logs(snap_compare, deployed):
+    ctx, _ = deployed
+
+    async def run_before(pilot):
+        await _polled(pilot)
+        await pilot.press("l")  # a follow stream: its worker never completes, so no settle()
+        await wait_until(pilot, lambda: len(getattr(pilot.app.screen, "view", None).lines) >= 2
+                         if hasattr(pilot.app.screen, "view") else False, tries=400)
+        await pilot.pause(0.2)
+
+    assert snap_compare(_app(ctx), terminal_size=SIZE, run_before=run_before)
+
+
+# --------------------------------------------------------------------------- the wizard
+
+
+@pytest.fixture
+def wizard_app(tmp_path, emulator, os_keyring, tmp_state, monkeypatch, no_blink):
+    """The wizard on a copy of examples/hello-app, KUBECONFIG pointing at the emulator."""
+    import shutil
+
+    from cockpit.screens.app import CockpitApp
+    from cockpit.screens.session import Session
+
+    clean_lab_env(monkeypatch)
+    root = tmp_path / "hello"
+    shutil.copytree(REPO / "examples" / "hello-app", root)
+    monkeypatch.setenv("KUBECONFIG", str(emulator.write_kubeconfig(tmp_path / "kubeconfig",
+                                                                   context="lab-cluster")))
+    emulator.deny("create", "namespaces", "*")  # namespaces exist already: a typical tenant
+    for ns in ("hello-staging", "hello-prod"):
+        emulator.create("v1", "namespaces", "", {"metadata": {"name": ns}})
+    return CockpitApp(Session(root / "cockpit.toml", clock=lambda: T0), poll_interval=3600)
+
+
+def test_wizard_provider_checked(snap_compare, wizard_app):
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        await click(pilot, "#provider-kubernetes")
+        await type_into(pilot, "#kubernetes-context", "lab-cluster")
+        await click(pilot, "#check")
+        screen = pilot.app.screen
+        await wait_until(pilot, lambda: screen.checks >= 1, tries=600)
+        assert screen.checked is not None, str(screen.query_one("#preflight").render())
+        await ready(pilot)
+
+    assert snap_compare(wizard_app, terminal_size=SIZE, run_before=run_before)
+
