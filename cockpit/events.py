@@ -77,6 +77,7 @@ class HealthSample(Event):
     url: str = ""
     error: str = ""
     env: str | None = None
+    detail: str = ""  # what was measured when it is not one HTTP answer, e.g. "checks 4/4"
 
 
 @dataclass(frozen=True)

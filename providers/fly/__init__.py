@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from cockpit.providers.fly.settings import FlySettings
 
 from cockpit.errors import ProviderError, SecretStoreError, UsageError
-from cockpit.events import Emit, LogLine, Message, StepFinished, StepStarted
+from cockpit.events import Emit, HealthSample, LogLine, Message, StepFinished, StepStarted
 from cockpit.models import (
     DomainStatus,
     Finding,
@@ -185,6 +185,38 @@ class FlyProvider:
                         + f"; addresses: {', '.join(i.get('ip', '?') for i in ips)}")]
 
     # ------------------------------------------------------------------ live state
+
+    def health(self, env: Environment) -> HealthSample:
+        """One sample for the dashboard: the checks Fly's proxy runs on the serving machines
+        (it routes only to machines whose checks pass), read from the Machines API."""
+        from cockpit.providers.fly.machines import GONE
+
+        api = self._api(env)
+        url = f"{env.settings.api_url}/apps/{env.settings.app}/machines"
+        started = time.monotonic()
+        try:
+            machines = [m for m in api.list_machines() if m.get("state") not in GONE]
+        except ProviderError as exc:  # FlyApiError, timeouts, a refused token
+            return HealthSample(ok=False, status=None, latency_ms=None, url=url, error=exc.what,
+                                env=env.name)
+        ms = round((time.monotonic() - started) * 1000, 1)
+        serving = [m for m in machines if m.get("state") == "started" and not m.get("cordoned")]
+        checks = [(m["id"], c) for m in serving for c in m.get("checks") or []]
+        passing = sum(1 for _, c in checks if c.get("status") == "passing")
+        failing = [(mid, c) for mid, c in checks if c.get("status") != "passing"]
+        if not serving:
+            error = f"no machine serves ({len(machines)} in the app)"
+        elif not checks:
+            error = "no checks configured on the serving machines"
+        elif failing:
+            mid, c = failing[0]
+            error = (f"check {c.get('name', '?')} on {mid}: {c.get('status', '?')}"
+                     + (f" ({c['output']})" if c.get("output") else ""))
+        else:
+            error = ""
+        return HealthSample(ok=not error, status=None, latency_ms=ms, url=url, error=error,
+                            env=env.name, detail=f"checks {passing}/{len(checks)} passing on "
+                                                 f"{len(serving)} machines")
 
     def live(self, env: Environment) -> LiveState:
         from cockpit.providers.fly.machines import (

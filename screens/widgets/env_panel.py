@@ -106,10 +106,11 @@ class EnvPanel(Vertical, can_focus=True):
             trend = list(self.latencies) if len(self.latencies) > 1 else []
             self.query_one("#latency", Sparkline).data = trend
             if sample.ok:
+                what = sample.detail or str(sample.status)
                 lines["health"] = Text.assemble(
                     ("● ", "green"), ("healthy", "bold green"),
-                    f" {sample.status} · {sample.latency_ms:.0f} ms"
-                    if sample.latency_ms is not None else "")
+                    f" {what} · {sample.latency_ms:.0f} ms"
+                    if sample.latency_ms is not None else f" {what}")
             else:
                 reason = sample.error or f"HTTP {sample.status}"
                 self.failures.append(reason)

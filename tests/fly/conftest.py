@@ -28,15 +28,20 @@ IMAGE_BAD = "registry.fly.io/shop@sha256:" + "b" * 64
 IMAGE_CRASH = "registry.fly.io/shop@sha256:" + "c" * 64
 
 
-@pytest.fixture
-def emu():
+def new_emulator(seed: str | None = None) -> FlyEmulator:
+    """The tests' emulator: two users of org acme, a failing and a crashing image."""
     emulator = FlyEmulator(tokens={
         TOKEN: User("ops@example.com", {"acme"}),
         OTHER_TOKEN: User("alice@example.com", {"acme"}),
-    })
+    }, seed=seed)
     emulator.fail_images[IMAGE_BAD] = "HTTP GET /up: 500 Internal Server Error: db down"
     emulator.crash_images[IMAGE_CRASH] = 3
-    with emulator:
+    return emulator
+
+
+@pytest.fixture
+def emu():
+    with new_emulator() as emulator:
         yield emulator
 
 

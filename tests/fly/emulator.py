@@ -158,7 +158,10 @@ class FlyEmulator:
         stop_delay: float = 0.02,
         cert_issue_after: int = 2,
         page_size: int = 50,
+        seed: str | None = None,
     ) -> None:
+        """`seed`: ids (apps, machines, instances, lease nonces) from a counter per kind hashed
+        with it, so the same requests give the same ids (TUI snapshots); random otherwise."""
         self.tokens = tokens if tokens is not None else {
             "fly-test-token": User("ops@example.com", {"personal"})
         }
@@ -180,6 +183,8 @@ class FlyEmulator:
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._seq = 0
+        self.seed = seed
+        self._counters: dict[str, int] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -236,7 +241,7 @@ class FlyEmulator:
 
     def create_app(self, name: str, org: str = "personal") -> App:
         with self.lock:
-            app = App(id=self._id(8), name=name, org=org)
+            app = App(id=self._id(8, "app"), name=name, org=org)
             self.apps[name] = app
             return app
 
@@ -270,7 +275,8 @@ class FlyEmulator:
                    description: str = "someone else's deploy") -> str:
         with self.lock:
             m = self.apps[app].machines[machine_id]
-            m.lease = Lease(self._id(16), owner, description, time.time() + ttl, m.instance_id)
+            m.lease = Lease(self._id(16, "lease"), owner, description, time.time() + ttl,
+                            m.instance_id)
             return m.lease.nonce
 
     def machine_env(self, app: str, machine_id: str) -> dict[str, str]:
@@ -282,8 +288,11 @@ class FlyEmulator:
 
     # ------------------------------------------------------------------ internals
 
-    def _id(self, n: int = 14) -> str:
-        return _secrets.token_hex(n // 2 + 1)[:n]
+    def _id(self, n: int = 14, kind: str = "") -> str:
+        if self.seed is None:
+            return _secrets.token_hex(n // 2 + 1)[:n]
+        count = self._counters[kind] = self._counters.get(kind, 0) + 1
+        return hashlib.sha256(f"{self.seed}:{kind}:{count}".encode()).hexdigest()[:n]
 
     def _serves(self, m: Machine) -> bool:
         return m.state == "started" and not m.cordoned
@@ -373,7 +382,7 @@ class FlyEmulator:
 
     def _launch(self, app: App, m: Machine) -> None:
         m.generation += 1
-        m.instance_id = "01" + self._id(24).upper()
+        m.instance_id = "01" + self._id(24, "instance").upper()
         m.checks = []
         self._schedule(self.start_delay, app, m, "started")
 
@@ -606,7 +615,7 @@ class FlyEmulator:
     def _create_machine(self, app: App, body: dict[str, Any], user: User) -> tuple[int, Any]:
         config = self._machine_body(app, body)
         region = body.get("region") or "iad"
-        mid = self._id(14)
+        mid = self._id(14, "machine")
         m = Machine(id=mid, name=body.get("name") or f"m-{mid[:6]}", app=app.name, region=region,
                     config=config, private_ip=f"fdaa:0:1:a7b:{len(app.machines) + 1:x}::2")
         m.cordoned = bool(body.get("skip_service_registration"))
@@ -615,11 +624,11 @@ class FlyEmulator:
         self._event(app, m, "launch", "created")
         data_nonce = None
         if body.get("lease_ttl"):
-            m.lease = Lease(self._id(16), user.email, "created with lease",
+            m.lease = Lease(self._id(16, "lease"), user.email, "created with lease",
                             time.time() + float(body["lease_ttl"]), "")
             data_nonce = m.lease.nonce
         if body.get("skip_launch"):
-            m.instance_id = "01" + self._id(24).upper()
+            m.instance_id = "01" + self._id(24, "instance").upper()
         else:
             self._launch(app, m)
         if m.lease:
@@ -694,7 +703,7 @@ class FlyEmulator:
             if nonce:
                 raise ApiError(409, {"status": "error", "code": "invalid",
                                      "message": f"lease for machine {m.id} not found or expired"})
-            m.lease = Lease(self._id(16), user.email, str(body.get("description", "")),
+            m.lease = Lease(self._id(16, "lease"), user.email, str(body.get("description", "")),
                             now + ttl, m.instance_id)
             return 201, {"status": "success", "data": m.lease.data()}
         if method == "DELETE":

@@ -1,0 +1,144 @@
+"""SVG snapshots of the TUI on Fly environments, through the provider contract, against the
+Machines API emulator: the wizard's provider step (preflight with the token from the keyring),
+the dashboard, the releases screen, the rollback confirmation and the logs screen.
+Files: snapshots/fly/test_tui_snapshots/*.svg.
+
+Deterministic by construction: a fixed clock for cockpit, a seeded emulator (machine ids, instance
+ids and lease nonces come from counters, so the same requests give the same ids), a fixed
+operator identity and pinned latency milliseconds (tests/tui_snapshots.py says why).
+Update with `pytest tests/fly/test_tui_snapshots.py --snapshot-update`, then look at each SVG."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.tui.helpers import click, settle, type_into, wait_until
+from tests.tui_snapshots import REPO, SIZE, T0, clean_lab_env, fixed_context, ready
+
+from .conftest import IMAGE_V1, IMAGE_V2, TOKEN, Recorder, new_emulator
+
+pytestmark = [pytest.mark.timeout(180)]
+
+
+@pytest.fixture
+def emu():
+    """The conftest's emulator, seeded: ids repeat from run to run."""
+    with new_emulator(seed="snapshots") as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def deployed(project, no_blink, steady_latency):
+    """staging with two releases (v2 serving), prod promoted from staging's first."""
+    from cockpit import pipeline
+
+    base = project()
+    pipeline.deploy(fixed_context(base, at=T0), "staging", Recorder(), image=IMAGE_V1)
+    pipeline.promote(fixed_context(base, at=T0 + 600), "staging", "prod", Recorder())
+    pipeline.deploy(fixed_context(base, at=T0 + 3600), "staging", Recorder(), image=IMAGE_V2)
+    return fixed_context(base, at=T0 + 2 * 3600)
+
+
+def _app(ctx):
+    from cockpit.screens.app import CockpitApp
+    from cockpit.screens.session import Session
+
+    return CockpitApp(Session(ctx.config.path, ctx=ctx), poll_interval=3600)
+
+
+async def _polled(pilot) -> None:
+    """Both panels show live state and a health sample (each env polls in its own worker)."""
+    await settle(pilot)
+    panels = pilot.app.screen.panels
+    await wait_until(pilot, lambda: all(p.last_sample is not None for p in panels.values()),
+                     tries=400)
+    await ready(pilot)
+
+
+async def _releases(pilot) -> None:
+    from textual.widgets import DataTable
+
+    await _polled(pilot)
+    await pilot.press("h")
+    await settle(pilot)
+    await wait_until(pilot, lambda: pilot.app.screen.query_one(DataTable).row_count >= 2)
+
+
+def test_dashboard(snap_compare, deployed):
+    assert snap_compare(_app(deployed), terminal_size=SIZE, run_before=_polled)
+
+
+def test_releases(snap_compare, deployed):
+    async def run_before(pilot):
+        await _releases(pilot)
+        await pilot.press("down")
+        await ready(pilot)
+
+    assert snap_compare(_app(deployed), terminal_size=SIZE, run_before=run_before)
+
+
+def test_rollback_confirmation(snap_compare, deployed):
+    async def run_before(pilot):
+        await _releases(pilot)
+        await pilot.press("down", "r")
+        await ready(pilot)
+
+    assert snap_compare(_app(deployed), terminal_size=SIZE, run_before=run_before)
+
+
+def test_logs(snap_compare, deployed):
+    async def run_before(pilot):
+        await _polled(pilot)
+        await pilot.press("l")  # a follow: its worker never completes, so no settle()
+
+        def lines() -> int:
+            view = getattr(pilot.app.screen, "view", None)
+            return len(view.lines) if view is not None else 0
+
+        await wait_until(pilot, lambda: lines() >= 8, tries=400)  # 2 machines x 2 starts x 2
+        await pilot.pause(0.2)
+
+    assert snap_compare(_app(deployed), terminal_size=SIZE, run_before=run_before)
+
+
+# --------------------------------------------------------------------------- the wizard
+
+
+@pytest.fixture
+def wizard_app(tmp_path, emu, os_keyring, tmp_state, monkeypatch, no_blink):
+    """The wizard on a copy of examples/hello-app; the Fly token is in the keyring already
+    (`cockpit secrets set ENV FLY_API_TOKEN`) and the apps' API is the emulator."""
+    import shutil
+
+    from cockpit.screens.app import CockpitApp
+    from cockpit.screens.session import Session
+
+    clean_lab_env(monkeypatch)
+    monkeypatch.delenv("FLY_API_TOKEN", raising=False)
+    root = tmp_path / "hello"
+    shutil.copytree(REPO / "examples" / "hello-app", root)
+    for env in ("staging", "prod"):
+        os_keyring[(f"cockpit:hello:{env}", "FLY_API_TOKEN")] = TOKEN
+    emu.create_app("hello-staging", org="acme")  # prod's app does not exist yet
+    app = CockpitApp(Session(root / "cockpit.toml", clock=lambda: T0), poll_interval=3600)
+    app.emu = emu
+    return app
+
+
+def test_wizard_provider_checked(snap_compare, wizard_app):
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        screen = pilot.app.screen
+        for env in ("staging", "prod"):  # where the Machines API is: not a wizard question
+            screen.draft.overrides[env] = {"api_url": pilot.app.emu.api_url,
+                                           "logs_url": pilot.app.emu.logs_url}
+        await click(pilot, "#provider-fly")
+        await type_into(pilot, "#fly-org", "acme")
+        await click(pilot, "#check")
+        await wait_until(pilot, lambda: screen.checks >= 1, tries=600)
+        assert screen.checked is not None, str(screen.query_one("#preflight").render())
+        await ready(pilot)
+
+    assert snap_compare(wizard_app, terminal_size=SIZE, run_before=run_before)
