@@ -45,3 +45,95 @@ async def ready(pilot) -> None:
     await settle(pilot)
     pilot.app.clear_notifications()
     await pilot.pause()
+
+
+def history(ctx, first: str, second: str):
+    """staging runs `first`, prod gets it promoted, staging moves on to `second` (an hour
+    apart, on the fixed clock); the context returned reads it all an hour later."""
+    from cockpit import pipeline
+    from tests.recorder import Recorder
+
+    pipeline.deploy(fixed_context(ctx, at=T0), "staging", Recorder(), image=first)
+    pipeline.promote(fixed_context(ctx, at=T0 + 600), "staging", "prod", Recorder())
+    pipeline.deploy(fixed_context(ctx, at=T0 + 3600), "staging", Recorder(), image=second)
+    return fixed_context(ctx, at=T0 + 2 * 3600)
+
+
+def dashboard_app(ctx):
+    from cockpit.screens.app import CockpitApp
+    from cockpit.screens.session import Session
+
+    return CockpitApp(Session(ctx.config.path, ctx=ctx), poll_interval=3600)
+
+
+async def polled(pilot) -> None:
+    """Every panel shows live state and a health sample (each env polls in its own worker)."""
+    from tests.tui.helpers import settle, wait_until
+
+    await settle(pilot)
+    panels = pilot.app.screen.panels
+    await wait_until(pilot, lambda: all(p.last_sample is not None for p in panels.values()),
+                     tries=400)
+    await ready(pilot)
+
+
+async def releases_shown(pilot) -> None:
+    """The dashboard polled, then `h`: staging's history listed."""
+    from textual.widgets import DataTable
+
+    from tests.tui.helpers import settle, wait_until
+
+    await polled(pilot)
+    await pilot.press("h")
+    await settle(pilot)
+    await wait_until(pilot, lambda: pilot.app.screen.query_one(DataTable).row_count >= 2)
+
+
+async def logs_shown(pilot, lines: int) -> None:
+    """The dashboard polled, then `l` until `lines` lines are in the view (a follow: its
+    worker never completes, so no settle() after it)."""
+    from tests.tui.helpers import wait_until
+
+    await polled(pilot)
+    await pilot.press("l")
+
+    def count() -> int:
+        view = getattr(pilot.app.screen, "view", None)
+        return len(view.lines) if view is not None else 0
+
+    await wait_until(pilot, lambda: count() >= lines, tries=400)
+    await pilot.pause(0.2)
+
+
+class ProviderScreens:
+    """The dashboard, releases, rollback confirmation and logs snapshots of one provider's
+    environments. A test module subclasses it (`class TestScreens(ProviderScreens)`) and gives
+    a `deployed` fixture (a context after `history(...)`) and LOG_LINES, the lines its logs
+    screen shows once everything logged has arrived."""
+
+    LOG_LINES = 1
+
+    def test_dashboard(self, snap_compare, deployed):
+        assert snap_compare(dashboard_app(deployed), terminal_size=SIZE, run_before=polled)
+
+    def test_releases(self, snap_compare, deployed):
+        async def run_before(pilot):
+            await releases_shown(pilot)
+            await pilot.press("down")
+            await ready(pilot)
+
+        assert snap_compare(dashboard_app(deployed), terminal_size=SIZE, run_before=run_before)
+
+    def test_rollback_confirmation(self, snap_compare, deployed):
+        async def run_before(pilot):
+            await releases_shown(pilot)
+            await pilot.press("down", "r")
+            await ready(pilot)
+
+        assert snap_compare(dashboard_app(deployed), terminal_size=SIZE, run_before=run_before)
+
+    def test_logs(self, snap_compare, deployed):
+        async def run_before(pilot):
+            await logs_shown(pilot, self.LOG_LINES)
+
+        assert snap_compare(dashboard_app(deployed), terminal_size=SIZE, run_before=run_before)

@@ -12,9 +12,17 @@ from __future__ import annotations
 import pytest
 
 from tests.tui.helpers import click, settle, type_into, wait_until
-from tests.tui_snapshots import REPO, SIZE, T0, clean_lab_env, fixed_context, ready
+from tests.tui_snapshots import (
+    REPO,
+    SIZE,
+    T0,
+    ProviderScreens,
+    clean_lab_env,
+    history,
+    ready,
+)
 
-from .conftest import IMAGE_V1, IMAGE_V2, Recorder
+from .conftest import IMAGE_V1, IMAGE_V2
 
 pytestmark = [pytest.mark.timeout(180)]
 
@@ -22,80 +30,11 @@ pytestmark = [pytest.mark.timeout(180)]
 @pytest.fixture
 def deployed(project, no_blink, steady_latency):
     """staging with two releases (v2 serving), prod promoted from staging's first."""
-    from cockpit import pipeline
-
-    base = project()
-    ctx = fixed_context(base, at=T0)
-    first = pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
-    pipeline.promote(fixed_context(base, at=T0 + 600), "staging", "prod", Recorder())
-    pipeline.deploy(fixed_context(base, at=T0 + 3600), "staging", Recorder(), image=IMAGE_V2)
-    return fixed_context(base, at=T0 + 2 * 3600), first
+    return history(project(), IMAGE_V1, IMAGE_V2)
 
 
-def _app(ctx):
-    from cockpit.screens.app import CockpitApp
-    from cockpit.screens.session import Session
-
-    return CockpitApp(Session(ctx.config.path, ctx=ctx), poll_interval=3600)
-
-
-async def _polled(pilot) -> None:
-    """Both panels show live state and a health sample (each env polls in its own worker)."""
-    await settle(pilot)
-    panels = pilot.app.screen.panels
-    await wait_until(pilot, lambda: all(p.last_sample is not None for p in panels.values()),
-                     tries=400)
-    await ready(pilot)
-
-
-def test_dashboard(snap_compare, deployed):
-    ctx, _ = deployed
-    assert snap_compare(_app(ctx), terminal_size=SIZE, run_before=_polled)
-
-
-def test_releases(snap_compare, deployed):
-    ctx, _ = deployed
-
-    async def run_before(pilot):
-        from textual.widgets import DataTable
-
-        await _polled(pilot)
-        await pilot.press("h")
-        await settle(pilot)
-        await wait_until(pilot, lambda: pilot.app.screen.query_one(DataTable).row_count >= 2)
-        await pilot.press("down")
-        await ready(pilot)
-
-    assert snap_compare(_app(ctx), terminal_size=SIZE, run_before=run_before)
-
-
-def test_rollback_confirmation(snap_compare, deployed):
-    ctx, _ = deployed
-
-    async def run_before(pilot):
-        from textual.widgets import DataTable
-
-        await _polled(pilot)
-        await pilot.press("h")
-        await settle(pilot)
-        await wait_until(pilot, lambda: pilot.app.screen.query_one(DataTable).row_count >= 2)
-        await pilot.press("down", "r")
-        await ready(pilot)
-
-    assert snap_compare(_app(ctx), terminal_size=SIZE, run_before=run_before)
-
-
-def test_logs(snap_compare, deployed):
-    ctx, _ = deployed
-
-    async def run_before(pilot):
-        await _polled(pilot)
-        await pilot.press("l")  # a follow stream: its worker never completes, so no settle()
-        await wait_until(pilot, lambda: len(getattr(pilot.app.screen, "view", None).lines) >= 2
-                         if hasattr(pilot.app.screen, "view") else False, tries=400)
-        await pilot.pause(0.2)
-
-    assert snap_compare(_app(ctx), terminal_size=SIZE, run_before=run_before)
+class TestScreens(ProviderScreens):
+    LOG_LINES = 2  # "listening" from each of the two pods of v2
 
 
 # --------------------------------------------------------------------------- the wizard
