@@ -1,16 +1,17 @@
-"""TUI fixtures: an app over the in-memory provider with a fixed clock, isolated state and a
-process-local keyring; snapshots go to snapshots/tui/<module>/ (see tests/conftest.py)."""
+"""TUI fixtures: an app over the in-memory provider with a fixed clock, isolated state and the
+real OS keyring (`os_keyring`, tests/conftest.py); snapshots go to snapshots/tui/<module>/."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from memory_provider import T0, TARGETS, MemoryKeyring, seed  # noqa: E402
+from memory_provider import T0, TARGETS, seed  # noqa: E402
 
 TOML = """\
 # test app for the TUI
@@ -41,19 +42,43 @@ def register_memory_provider(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(plugins._targets(), "memory", "memory_provider:MemoryProvider")
 
 
-@pytest.fixture
-def memory_keyring(monkeypatch: pytest.MonkeyPatch) -> MemoryKeyring:
-    import keyring
-
-    backend = MemoryKeyring()
-    previous = keyring.get_keyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
+# The keyring items the TUI tests store or show: the app is "hello" (examples/hello-app too).
+ITEMS = [("cockpit:hello:staging", "SECRET_KEY"), ("cockpit:hello:prod", "SECRET_KEY"),
+         ("cockpit:hello:prod", "DATABASE_URL")]
 
 
 @pytest.fixture
-def project(tmp_path: Path, tmp_state: Path, memory_keyring: MemoryKeyring,
+def hello_aside(os_keyring) -> Iterator[None]:  # noqa: ANN001
+    """None of ITEMS in the real keyring when the test starts. The lab's keyring is shared
+    (scripts/demo keeps the hello app's SECRET_KEY there): a value another run left is set aside
+    and put back afterwards, so no screen shows a secret as set because of another run and no
+    test overwrites someone else's value for good. Depends on `os_keyring`, so this is undone
+    first; `os_keyring` then removes whatever else the test stored under `cockpit:`.
+
+    Not a lock: a session running at the same time with the same items (tests/k8s and tests/fly
+    drive the wizard on examples/hello-app too) still races with this one."""
+    aside = {key: value for key in ITEMS if (value := _take(os_keyring, key)) is not None}
+    try:
+        yield
+    finally:
+        for key in ITEMS:
+            _take(os_keyring, key)
+        for key, value in aside.items():
+            os_keyring[key] = value
+
+
+def _take(view, key: tuple[str, str]) -> str | None:  # noqa: ANN001
+    """Remove one item and return its value; None when there is none (or it just went)."""
+    from keyring.errors import PasswordDeleteError
+
+    try:
+        return view.pop(key)
+    except (KeyError, PasswordDeleteError):
+        return None
+
+
+@pytest.fixture
+def project(tmp_path: Path, tmp_state: Path, os_keyring, hello_aside: None,
             monkeypatch: pytest.MonkeyPatch) -> Path:
     """A configured project over the memory provider, two environments, seeded history."""
     register_memory_provider(monkeypatch)
@@ -62,9 +87,9 @@ def project(tmp_path: Path, tmp_state: Path, memory_keyring: MemoryKeyring,
     seed("memory/hello-prod", "hello", "prod", 2)
     path = tmp_path / "cockpit.toml"
     path.write_text(TOML)
-    memory_keyring.values[("cockpit:hello:staging", "SECRET_KEY")] = "staging-secret-value"
-    memory_keyring.values[("cockpit:hello:prod", "SECRET_KEY")] = "prod-secret-value"
-    memory_keyring.values[("cockpit:hello:prod", "DATABASE_URL")] = "postgres://prod-db"
+    os_keyring[("cockpit:hello:staging", "SECRET_KEY")] = "staging-secret-value"
+    os_keyring[("cockpit:hello:prod", "SECRET_KEY")] = "prod-secret-value"
+    os_keyring[("cockpit:hello:prod", "DATABASE_URL")] = "postgres://prod-db"
     return path
 
 
@@ -99,7 +124,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def fresh(tmp_path: Path, tmp_state: Path, memory_keyring: MemoryKeyring,
+def fresh(tmp_path: Path, tmp_state: Path, hello_aside: None,
           monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of examples/hello-app with no cockpit.toml: the wizard's first run."""
     import shutil

@@ -1,4 +1,4 @@
-"""An in-memory provider and keyring, ONLY for the TUI's own tests.
+"""An in-memory provider, ONLY for the TUI's own tests (secrets go to the real OS keyring).
 
 It implements the provider contract over a dict so dashboard, logs, releases and rollback
 screens can be driven and snapshotted without the timing of a real target. The real flows are
@@ -14,7 +14,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from keyring.backend import KeyringBackend
 from pydantic import Field
 
 from cockpit.events import Emit, HealthSample, LogLine, StepFinished, StepStarted
@@ -185,24 +184,3 @@ class MemoryProvider:
     def reconcile(self, env, journal: list[dict[str, Any]], emit: Emit) -> str:
         return "nothing was left half-done"
 
-
-class MemoryKeyring(KeyringBackend):
-    """A process-local keyring for UI tests that do not need the OS keyring."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.values: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.values.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.values[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        from keyring.errors import PasswordDeleteError
-
-        if self.values.pop((service, username), None) is None:
-            raise PasswordDeleteError(username)

@@ -11,7 +11,7 @@ from textual.widgets import Input
 
 pytestmark = pytest.mark.anyio
 
-async def test_whole_wizard_to_a_first_deploy_and_promote(wizard_app, fresh, memory_keyring):
+async def test_whole_wizard_to_a_first_deploy_and_promote(wizard_app, fresh, os_keyring):
     from cockpit.screens.dashboard import DashboardScreen
     from cockpit.screens.widgets.run_panel import RunPanel
 
@@ -24,7 +24,7 @@ async def test_whole_wizard_to_a_first_deploy_and_promote(wizard_app, fresh, mem
         assert screen.query_one("#port", Input).value == "8000"  # from the scan
         await walk_to_secrets(pilot)
         await type_secrets(pilot)
-        assert memory_keyring.values[("cockpit:hello:staging", "SECRET_KEY")] == SECRET
+        assert os_keyring[("cockpit:hello:staging", "SECRET_KEY")] == SECRET
         await pilot.press("ctrl+n")  # secrets → domain
         await pilot.pause()
         await type_into(pilot, "#domain-staging", "staging.hello.test")
@@ -83,7 +83,8 @@ async def test_next_is_refused_until_the_preflight_passes(wizard_app):
         assert app.screen.page == 1
 
 
-async def test_a_typed_secret_leaves_no_trace(wizard_app, fresh, tmp_state, tmp_path):
+async def test_a_typed_secret_leaves_no_trace(wizard_app, fresh, tmp_state, tmp_path,
+                                              os_keyring):
     """Not in the screen (SVG), not in files under the project or the state dir, not in the
     app's log view; only in the keyring."""
     from cockpit.screens.widgets.log_view import LogView
@@ -107,6 +108,8 @@ async def test_a_typed_secret_leaves_no_trace(wizard_app, fresh, tmp_state, tmp_
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
+    for env in ("staging", "prod"):  # where it went: the OS keyring
+        assert os_keyring[(f"cockpit:hello:{env}", "SECRET_KEY")] == SECRET
 
 
 def test_draft_renders_a_valid_commented_config_for_each_provider(tmp_path):
