@@ -157,13 +157,8 @@ class Session:
             return None
         from cockpit.probes import http_health
 
-        settings = env.settings
-        port = getattr(settings, "https_port", 443)
-        url = f"https://{env.domain}:{port}{env.app.health_path}"
-        host = getattr(settings, "host", None)
-        sample = http_health(url, host_header=env.domain, timeout=min(env.gate.timeout, 3.0),
-                             verify=getattr(settings, "edge_ca_file", None) or True,
-                             connect_to=(host, port) if host else None)
+        url = f"https://{env.domain}{env.app.health_path}"
+        sample = http_health(url, timeout=min(env.gate.timeout, 3.0))
         return dataclasses.replace(sample, env=env_name)
 
     def releases(self, env_name: str, live: LiveState | None = None) -> list[Release]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from cockpit.providers.vps.settings import VpsSettings
 
-from cockpit.events import Emit, LogLine
+from cockpit.events import Emit, HealthSample, LogLine
 from cockpit.models import DomainStatus, Finding, LiveState, Plan, Release
 
 
@@ -106,6 +106,15 @@ class VpsProvider:
         from cockpit.providers.vps import flow
 
         return flow.rollback(self, env, to, emit)
+
+    def health(self, env) -> HealthSample | None:
+        """One sample for the dashboard, the way users arrive: HTTPS to the domain through this
+        host's edge (Caddy), trusting `edge_ca_file` when set. None without a domain."""
+        from cockpit.providers.vps import flow
+
+        if not env.domain:
+            return None
+        return flow.edge_sample(env, timeout=min(env.gate.timeout, 3.0))()
 
     def logs(self, env, *, follow: bool, since: str | None = None,
              tail: int | None = None, stop: Any = None) -> Iterator[LogLine]:

@@ -305,8 +305,11 @@ def _gate_pre(env, host: Host, slot: str, emit: Emit) -> tuple[bool, list]:
                         g.count, g.interval, g.deadline, emit)
 
 
-def edge_sample(env):
+def edge_sample(env, timeout: float | None = None):
+    """A function taking one health sample through the edge (HTTPS, the domain's Host and SNI,
+    dialling this host), the CA context loaded once for all its calls."""
     s = env.settings
+    timeout = env.gate.timeout if timeout is None else timeout
     url = f"https://{env.domain}:{s.https_port}{env.app.health_path}"
     verify = _verify(s.edge_ca_file)
 
@@ -314,7 +317,7 @@ def edge_sample(env):
         import dataclasses
 
         return dataclasses.replace(
-            http_health(url, host_header=env.domain, timeout=env.gate.timeout, verify=verify,
+            http_health(url, host_header=env.domain, timeout=timeout, verify=verify,
                         connect_to=(s.host, s.https_port)), env=env.name)
 
     return sample

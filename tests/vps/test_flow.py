@@ -65,6 +65,11 @@ def test_domain_has_a_pebble_certificate_dns_and_redirect(project):
     assert status.tls.names == [env.domain] and status.tls.days_left > 30
     assert status.redirects_to_https is True
 
+    # the dashboard's sample takes the same path: HTTPS through the edge, Host and SNI
+    sample = provider_for(ctx, env).health(env)
+    assert sample.ok and sample.status == 200 and sample.env == "staging", sample
+    assert sample.url == f"https://{env.domain}:{env.settings.https_port}{env.app.health_path}"
+
 
 def test_deploy_a_new_version_under_load_drops_nothing(project, load_loop):
     with load_loop("staging") as loop:
