@@ -93,7 +93,14 @@ def keyring_backend(lab) -> Iterator[object]:  # noqa: ANN001
     of KeyringBackend register themselves) would otherwise make keyring pick its chainer.
     A subprocess (e.g. the `cockpit` CLI) started with the lab's environment detects
     SecretService on its own. The previous backend is restored afterwards.
+
+    The lab's keyring is one per machine: two test sessions at once (two developers' runs, a
+    run beside `scripts/test`) would read and clean up each other's items (the same app and
+    environment names), so a test holds the lab-wide lock `keyring-tests.lock` while it uses
+    the keyring. A single run (CI) never waits on it.
     """
+    import fcntl
+
     import keyring
     from keyring.backends import SecretService
 
@@ -101,11 +108,13 @@ def keyring_backend(lab) -> Iterator[object]:  # noqa: ANN001
     assert SecretService.Keyring.viable, "SecretService is not usable on the lab's D-Bus session"
     previous = keyring.get_keyring()
     backend = SecretService.Keyring()
-    keyring.set_keyring(backend)
-    try:
-        yield backend
-    finally:
-        keyring.set_keyring(previous)
+    with open(Path(lab.lab_dir) / "keyring-tests.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        keyring.set_keyring(backend)
+        try:
+            yield backend
+        finally:
+            keyring.set_keyring(previous)
 
 
 class KeyringView:
