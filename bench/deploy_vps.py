@@ -31,29 +31,8 @@ GATE = {"count": 3, "interval": 0.1, "timeout": 3.0, "deadline": 30.0}
 
 
 def toml(lab) -> str:
-    gate = ", ".join(f"{k} = {v}" for k, v in GATE.items())
-    envs = ""
-    for name, port in PORTS.items():
-        envs += f"""
-[environments.{name}]
-provider = "vps"
-host = "{lab.ssh_host}"
-ssh_port = {lab.ssh_port}
-user = "{lab.ssh_user}"
-identity_file = "{lab.ssh_key}"
-network = "host"
-host_port = {port}
-http_port = {lab.http_port}
-https_port = {lab.https_port}
-edge_admin_port = {lab.caddy_admin.rsplit(':', 1)[1]}
-domain = "{name}.{ZONE}"
-acme_ca = "{lab.acme_ca}"
-acme_ca_root = "{lab.acme_ca_root}"
-edge_ca_file = "{lab.acme_issuer_root}"
-dns_resolver = "{lab.dns}"
-keep_releases = 3
-gate = {{ {gate} }}
-"""
+    envs = "".join("\n" + lab.vps_table(name, port, domain=f"{name}.{ZONE}", keep_releases=3,
+                                         gate=GATE) for name, port in PORTS.items())
     return f"""[app]
 name = "{APP}"
 build_args = {{ BASE_IMAGE = "{lab.base_image}" }}

@@ -89,6 +89,33 @@ class LabEnv:
     caddy_bin: str
     haproxy_bin: str
 
+    def vps_table(self, name: str, host_port: int, *, network: str = "host",
+                  domain: str | None = None, edge_ca: bool = True, **keys: object) -> str:
+        """`[environments.<name>]` of a VPS environment on this lab (its sshd, edge, Pebble
+        and DNS), plus `keys` as TOML values (a dict becomes an inline table)."""
+
+        def value(v: object) -> str:
+            if isinstance(v, dict):
+                return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
+            if isinstance(v, bool):
+                return str(v).lower()
+            return f'"{v}"' if isinstance(v, str) else str(v)
+
+        lines = [f"[environments.{name}]", 'provider = "vps"', f'host = "{self.ssh_host}"',
+                 f"ssh_port = {self.ssh_port}", f'user = "{self.ssh_user}"',
+                 f'identity_file = "{self.ssh_key}"', f'network = "{network}"',
+                 f"host_port = {host_port}", f"http_port = {self.http_port}",
+                 f"https_port = {self.https_port}",
+                 f"edge_admin_port = {self.caddy_admin.rsplit(':', 1)[1]}",
+                 f'acme_ca = "{self.acme_ca}"', f'acme_ca_root = "{self.acme_ca_root}"',
+                 f'dns_resolver = "{self.dns}"']
+        if domain:
+            lines.append(f'domain = "{domain}"')
+        if edge_ca:
+            lines.append(f'edge_ca_file = "{self.acme_issuer_root}"')
+        lines += [f"{k} = {value(v)}" for k, v in keys.items()]
+        return "\n".join(lines) + "\n"
+
     def as_env(self) -> dict[str, str]:
         out = {
             "DOCKER_HOST": self.docker_host,

@@ -21,6 +21,28 @@ from pathlib import Path
 
 from ._proc import LabError, State, port_open, spawn, stop_pid, wait_for
 
+# Pebble validates for real (no always-valid), answers without its random sleeps, and does not
+# reject nonces at random: fast and deterministic, still a real ACME exchange.
+PEBBLE_ENV = {"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0",
+              "PEBBLE_VA_ALWAYS_VALID": "0"}
+
+
+def pebble_config(p: dict[str, Path], api: int, mgmt: int, http: int, https: int) -> dict:
+    """Pebble's config: loopback API and management ports, the lab's TLS key pair, and the
+    ports it validates http-01 and tls-alpn-01 challenges on."""
+    return {
+        "pebble": {
+            "listenAddress": f"127.0.0.1:{api}",
+            "managementListenAddress": f"127.0.0.1:{mgmt}",
+            "certificate": str(p["cert"]),
+            "privateKey": str(p["key"]),
+            "httpPort": http,
+            "tlsPort": https,
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": False,
+        }
+    }
+
 
 def paths(root: Path) -> dict[str, Path]:
     d = root / "acme"
@@ -188,32 +210,11 @@ def ensure(state: State, ports: dict[str, int]) -> dict[str, object]:
     ):
         if pid:
             stop_pid(pid)
-        p["config"].write_text(
-            json.dumps(
-                {
-                    "pebble": {
-                        "listenAddress": f"127.0.0.1:{api}",
-                        "managementListenAddress": f"127.0.0.1:{mgmt}",
-                        "certificate": str(p["cert"]),
-                        "privateKey": str(p["key"]),
-                        "httpPort": http,
-                        "tlsPort": https,
-                        "ocspResponderURL": "",
-                        "externalAccountBindingRequired": False,
-                    }
-                },
-                indent=2,
-            )
-        )
-        env = {
-            "PEBBLE_VA_NOSLEEP": "1",
-            "PEBBLE_WFE_NONCEREJECT": "0",
-            "PEBBLE_VA_ALWAYS_VALID": "0",
-        }
+        p["config"].write_text(json.dumps(pebble_config(p, api, mgmt, http, https), indent=2))
         proc = spawn(
             ["pebble", "-config", str(p["config"]), "-dnsserver", f"127.0.0.1:{dns}"],
             p["pebble_log"],
-            env=env,
+            env=PEBBLE_ENV,
         )
         state.record("pebble", proc.pid, **want)
         wait_for(

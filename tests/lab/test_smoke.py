@@ -273,25 +273,10 @@ def _acme_for_edge(lab, tmp_path: Path):  # noqa: ANN001, ANN202
         used.add(free_port(used))
     http, https, api, mgmt = sorted(used)
     config = tmp_path / "pebble.json"
-    config.write_text(
-        json.dumps(
-            {
-                "pebble": {
-                    "listenAddress": f"127.0.0.1:{api}",
-                    "managementListenAddress": f"127.0.0.1:{mgmt}",
-                    "certificate": str(p["cert"]),
-                    "privateKey": str(p["key"]),
-                    "httpPort": http,
-                    "tlsPort": https,
-                    "ocspResponderURL": "",
-                    "externalAccountBindingRequired": False,
-                }
-            }
-        )
-    )
+    config.write_text(json.dumps(acme.pebble_config(p, api, mgmt, http, https)))
     log = tmp_path / "pebble.log"
-    env = {"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_VA_ALWAYS_VALID": "0"}
-    proc = spawn(["pebble", "-config", str(config), "-dnsserver", lab.dns], log, env=env)
+    proc = spawn(["pebble", "-config", str(config), "-dnsserver", lab.dns], log,
+                 env=acme.PEBBLE_ENV)
     ctx = ssl.create_default_context(cafile=lab.acme_ca_root)
 
     def root() -> bytes | None:

@@ -46,47 +46,13 @@ def domain(env: str) -> str:
 def toml_for(lab, *, gate_deadline: float = 8.0) -> str:
     envs = []
     for name, port in PORTS.items():
-        envs.append(f"""
-[environments.{name}]
-provider = "vps"
-host = "{lab.ssh_host}"
-ssh_port = {lab.ssh_port}
-user = "{lab.ssh_user}"
-identity_file = "{lab.ssh_key}"
-network = "host"
-host_port = {port}
-http_port = {lab.http_port}
-https_port = {lab.https_port}
-edge_admin_port = {lab.caddy_admin.rsplit(':', 1)[1]}
-domain = "{domain(name)}"
-acme_ca = "{lab.acme_ca}"
-acme_ca_root = "{lab.acme_ca_root}"
-edge_ca_file = "{lab.acme_issuer_root}"
-dns_resolver = "{lab.dns}"
-drain_seconds = 5.0
-stop_timeout = 5
-keep_releases = 3
-lock_ttl = 6.0
-gate = {{ count = 3, interval = 0.2, timeout = 3.0, deadline = {gate_deadline} }}
-""")
-    envs.append(f"""
-[environments.bare]
-provider = "vps"
-host = "{lab.ssh_host}"
-ssh_port = {lab.ssh_port}
-user = "{lab.ssh_user}"
-identity_file = "{lab.ssh_key}"
-network = "bridge"
-host_port = 8800
-edge_admin_port = {lab.caddy_admin.rsplit(':', 1)[1]}
-acme_ca = "{lab.acme_ca}"
-acme_ca_root = "{lab.acme_ca_root}"
-dns_resolver = "{lab.dns}"
-http_port = {lab.http_port}
-https_port = {lab.https_port}
-keep_releases = 1
-gate = {{ count = 2, interval = 0.2, timeout = 3.0, deadline = 20.0 }}
-""")
+        envs.append("\n" + lab.vps_table(
+            name, port, domain=domain(name), drain_seconds=5.0, stop_timeout=5, keep_releases=3,
+            lock_ttl=6.0,
+            gate={"count": 3, "interval": 0.2, "timeout": 3.0, "deadline": gate_deadline}))
+    envs.append("\n" + lab.vps_table(
+        "bare", 8800, network="bridge", edge_ca=False, keep_releases=1,
+        gate={"count": 2, "interval": 0.2, "timeout": 3.0, "deadline": 20.0}))
     return f"""[app]
 name = "{APP}"
 port = 8000
