@@ -12,12 +12,82 @@ async def settle(pilot, rounds: int = 3) -> None:
         await pilot.pause(0.06)  # one drain tick of the log pumps (50 ms)
 
 
-async def wait_until(pilot, predicate, tries: int = 200) -> None:
+async def wait_until(pilot, predicate, tries: int = 300) -> None:
+    """Poll `predicate` every 50 ms (15 s by default); fail if it never holds."""
     for _ in range(tries):
         if predicate():
             return
         await pilot.pause(0.05)
     raise AssertionError("condition not reached")
+
+
+async def wait_run(pilot, selector: str | None = None):
+    """The screen's RunPanel (the one matching `selector`) once its run has started and
+    finished."""
+    from cockpit.screens.widgets.run_panel import RunPanel
+
+    screen = pilot.app.screen
+    panel = screen.query_one(selector, RunPanel) if selector else screen.query_one(RunPanel)
+    await wait_until(pilot, lambda: panel.worker is not None and not panel.running)
+    return panel
+
+
+async def finish_run(pilot):
+    """The RunScreen on top: its panel once the run finished and its messages were handled."""
+    from cockpit.screens.run import RunScreen
+
+    assert isinstance(pilot.app.screen, RunScreen), pilot.app.screen
+    panel = await wait_run(pilot)
+    await settle(pilot)
+    return panel
+
+
+async def open_logs(pilot, lines: int | None = 30):
+    """From the dashboard, `l`: the LogsScreen once it holds `lines` lines (None: any)."""
+    from cockpit.screens.logs import LogsScreen
+
+    await settle(pilot)
+    await pilot.press("l")
+    await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, LogsScreen), screen
+    if lines is not None:
+        await wait_until(pilot, lambda: len(screen.view.lines) == lines)
+    return screen
+
+
+async def open_releases(pilot, env_key: str = "", rows: int = 1):
+    """From the dashboard, the env's number key (if given) then `h`: the ReleasesScreen once
+    its table has at least `rows` rows."""
+    from cockpit.screens.releases import ReleasesScreen
+    from textual.widgets import DataTable
+
+    await settle(pilot)
+    await pilot.press(*env_key, "h")
+    await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, ReleasesScreen), screen
+    await wait_until(pilot, lambda: screen.query_one(DataTable).row_count >= rows)
+    return screen
+
+
+async def ask_rollback(pilot, env_key: str = "", rows: int = 1):
+    """Open the releases, select the previous one and press `r`: its confirmation is on top.
+    Returns the ReleasesScreen."""
+    screen = await open_releases(pilot, env_key, rows)
+    await pilot.press("down", "r")
+    await pilot.pause()
+    return screen
+
+
+async def run_command(pilot, text: str) -> None:
+    """Type `text` into the command palette (`:`) and run the first match."""
+    await pilot.press("colon")
+    await pilot.pause()
+    await pilot.press(*text)
+    await pilot.pause(0.3)
+    await pilot.press("enter")
+    await settle(pilot)
 
 
 def error_text(app) -> str:
@@ -75,3 +145,36 @@ async def type_secrets(pilot, secret: str = SECRET) -> None:
         await settle(pilot)
         assert not error_text(pilot.app), error_text(pilot.app)
     await wait_until(pilot, lambda: screen.secret_state.get("prod", {}).get("SECRET_KEY"))
+
+
+async def walk_past_secrets(pilot, pages: int = 1) -> None:
+    """Through the secrets page (both typed) and `pages` pages on: 1 is the domain page,
+    2 the review."""
+    await walk_to_secrets(pilot)
+    await type_secrets(pilot)
+    await pilot.press(*["ctrl+n"] * pages)
+    await pilot.pause()
+
+
+async def check_domain(pilot) -> None:
+    """On the domain page: staging's domain typed and checked through to its certificate."""
+    await type_into(pilot, "#domain-staging", "staging.hello.test")
+    await click(pilot, "#domain-check-staging")
+    await wait_until(pilot, lambda: pilot.app.screen.query_one("#domain-steps-staging")
+                     .states().get("tls") == "done")
+
+
+async def run_review(pilot, button: str = "#deploy"):
+    """On the review page: press `button` (#plan or #deploy); the finished #review-run."""
+    await click(pilot, button)
+    return await wait_run(pilot, "#review-run")
+
+
+async def promote_in_wizard(pilot):
+    """From the review page after a deploy: promote to prod (typed name); the finished
+    #promote-run."""
+    await pilot.press("ctrl+n")
+    await pilot.pause()
+    await type_into(pilot, "#typed", "prod")
+    await click(pilot, "#promote-go")
+    return await wait_run(pilot, "#promote-run")

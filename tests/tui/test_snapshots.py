@@ -6,9 +6,24 @@ Update with `pytest tests/tui/test_snapshots.py --snapshot-update`, then look at
 from __future__ import annotations
 
 import pytest
-from helpers import SECRET, click, settle, type_into, type_secrets, wait_until, walk_to_secrets
+from helpers import (
+    SECRET,
+    ask_rollback,
+    check_domain,
+    click,
+    open_logs,
+    open_releases,
+    promote_in_wizard,
+    run_review,
+    settle,
+    type_into,
+    wait_run,
+    wait_until,
+    walk_past_secrets,
+    walk_to_secrets,
+)
 
-SIZE = (120, 40)
+from tests.tui_snapshots import SIZE, ready
 
 
 @pytest.fixture(autouse=True)
@@ -19,98 +34,89 @@ def _no_blink(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Input, "cursor_blink", False)
 
 
-async def _ready(pilot) -> None:
-    await settle(pilot)
-    pilot.app.clear_notifications()
+def _snap(snap_compare, app, *steps) -> bool:
+    """Compare `app`'s frame after `steps` (each `async step(pilot)`, run once the dashboard
+    settled) with its SVG; without steps, the first frame."""
+
+    async def run_before(pilot) -> None:
+        if steps:
+            await settle(pilot)
+        for step in steps:
+            await step(pilot)
+        await ready(pilot)
+
+    return snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def snapshot_test(fixture: str, *steps):
+    """A snapshot test of the app from `fixture` (app: the dashboard, wizard_app: the wizard)
+    after `steps`; its SVG is named after the name it is bound to."""
+
+    def test(snap_compare, request) -> None:
+        assert _snap(snap_compare, request.getfixturevalue(fixture), *steps)
+
+    return test
+
+
+def keys(*pressed: str):
+    """A step: press these keys, then let the app handle them."""
+
+    async def step(pilot) -> None:
+        await pilot.press(*pressed)
+        await pilot.pause()
+
+    return step
+
+
+async def _rollback_to_finished(pilot) -> None:
+    await ask_rollback(pilot)
+    await pilot.press("enter")
     await pilot.pause()
+    await wait_run(pilot)
 
 
-def test_dashboard(snap_compare, app):
-    assert snap_compare(app, terminal_size=SIZE, run_before=_ready)
+async def _memory_provider_checked(pilot) -> None:
+    await pilot.press("ctrl+n")
+    await pilot.pause()
+    await click(pilot, "#provider-vps")  # shows what a VPS needs
+    await pilot.pause()
+    await click(pilot, "#provider-memory")
+    await click(pilot, "#check")
+    await wait_until(pilot, lambda: pilot.app.screen.checked is not None)
 
 
-def test_help_overlay(snap_compare, app):
-    async def run_before(pilot):
-        await settle(pilot)
-        await pilot.press("question_mark")
-        await _ready(pilot)
-
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+async def _secret_typed(pilot) -> None:
+    await walk_to_secrets(pilot)
+    await type_into(pilot, "#secret-staging-SECRET_KEY", SECRET)
 
 
-def test_logs_filtered(snap_compare, app):
-    async def run_before(pilot):
-        await settle(pilot)
-        await pilot.press("l")
-        await settle(pilot)
-        await wait_until(pilot, lambda: len(pilot.app.screen.view.lines) == 30)
-        await pilot.press("slash", *"error", "enter")
-        await _ready(pilot)
-
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+async def _domain_checked(pilot) -> None:
+    await walk_past_secrets(pilot, pages=1)
+    await check_domain(pilot)
 
 
-def test_logs_timestamps_and_wrap(snap_compare, app):
-    async def run_before(pilot):
-        await settle(pilot)
-        await pilot.press("l")
-        await settle(pilot)
-        await wait_until(pilot, lambda: len(pilot.app.screen.view.lines) == 30)
-        await pilot.press("t", "w")
-        await _ready(pilot)
-
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+async def _plan_reviewed(pilot) -> None:
+    await walk_past_secrets(pilot, pages=2)
+    await run_review(pilot, "#plan")
 
 
-def test_releases(snap_compare, app):
-    async def run_before(pilot):
-        await settle(pilot)
-        await pilot.press("h")
-        await settle(pilot)
-        await pilot.press("down")
-        await _ready(pilot)
-
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+async def _deployed_and_promoted(pilot) -> None:
+    await walk_past_secrets(pilot, pages=2)
+    await run_review(pilot, "#deploy")
+    await promote_in_wizard(pilot)
 
 
-def test_rollback_confirmation_for_prod(snap_compare, app):
-    async def run_before(pilot):
-        await settle(pilot)
-        await pilot.press("2", "h")
-        await settle(pilot)
-        await pilot.press("down", "r")
-        await pilot.pause()
-        await pilot.press(*"pro")
-        await _ready(pilot)
+# --------------------------------------------------------------------------- the dashboard
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
-
-
-def test_rollback_progress_finished(snap_compare, app):
-    async def run_before(pilot):
-        from cockpit.screens.widgets.run_panel import RunPanel
-
-        await settle(pilot)
-        await pilot.press("h")
-        await settle(pilot)
-        await pilot.press("down", "r")
-        await pilot.pause()
-        await pilot.press("enter")
-        await pilot.pause()
-        panel = pilot.app.screen.query_one(RunPanel)
-        await wait_until(pilot, lambda: panel.worker is not None and not panel.running)
-        await _ready(pilot)
-
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
-
-
-def test_promote_confirmation(snap_compare, app):
-    async def run_before(pilot):
-        await settle(pilot)
-        await pilot.press("p")
-        await _ready(pilot)
-
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+test_dashboard = snapshot_test("app")
+test_help_overlay = snapshot_test("app", keys("question_mark"))
+test_logs_filtered = snapshot_test("app", open_logs, keys("slash", *"error", "enter"))
+test_logs_timestamps_and_wrap = snapshot_test("app", open_logs, keys("t", "w"))
+test_releases = snapshot_test("app", open_releases, keys("down"))
+test_rollback_confirmation_for_prod = snapshot_test(
+    "app", lambda pilot: ask_rollback(pilot, "2"), keys(*"pro"))
+test_rollback_progress_finished = snapshot_test("app", _rollback_to_finished)
+test_promote_confirmation = snapshot_test("app", keys("p"))
 
 
 def test_error_panel(snap_compare, app):
@@ -118,105 +124,22 @@ def test_error_panel(snap_compare, app):
 
     TARGETS["memory/hello-staging"].current.status = "failed"
 
-    async def run_before(pilot):
+    async def error_shown(pilot) -> None:
         from cockpit.screens.widgets.error import ErrorScreen
 
-        await settle(pilot)
-        await pilot.press("p")
-        await pilot.pause()
-        await pilot.press(*"prod", "enter")
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, ErrorScreen))
-        await _ready(pilot)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    assert _snap(snap_compare, app, keys("p"), keys(*"prod", "enter"), error_shown)
 
 
 # --------------------------------------------------------------------------- the wizard
 
-
-def test_wizard_scan(snap_compare, wizard_app):
-    assert snap_compare(wizard_app, terminal_size=SIZE, run_before=_ready)
-
-
-def test_wizard_provider_checked(snap_compare, wizard_app):
-    async def run_before(pilot):
-        await settle(pilot)
-        await pilot.press("ctrl+n")
-        await pilot.pause()
-        await click(pilot, "#provider-vps")  # shows what a VPS needs
-        await pilot.pause()
-        await click(pilot, "#provider-memory")
-        await click(pilot, "#check")
-        await wait_until(pilot, lambda: pilot.app.screen.checked is not None)
-        await _ready(pilot)
-
-    assert snap_compare(wizard_app, terminal_size=SIZE, run_before=run_before)
-
-
-def test_wizard_secrets_typed_masked(snap_compare, wizard_app):
-    async def run_before(pilot):
-        await settle(pilot)
-        await walk_to_secrets(pilot)
-        await type_into(pilot, "#secret-staging-SECRET_KEY", SECRET)
-        await _ready(pilot)
-
-    assert snap_compare(wizard_app, terminal_size=SIZE, run_before=run_before)
-
-
-def test_wizard_domain_checked(snap_compare, wizard_app):
-    async def run_before(pilot):
-        await settle(pilot)
-        await walk_to_secrets(pilot)
-        await type_secrets(pilot)
-        await pilot.press("ctrl+n")
-        await pilot.pause()
-        await type_into(pilot, "#domain-staging", "staging.hello.test")
-        await click(pilot, "#domain-check-staging")
-        await wait_until(pilot, lambda: pilot.app.screen.query_one("#domain-steps-staging")
-                         .states().get("tls") == "done")
-        await _ready(pilot)
-
-    assert snap_compare(wizard_app, terminal_size=SIZE, run_before=run_before)
-
-
-def test_wizard_review_plan(snap_compare, wizard_app):
-    async def run_before(pilot):
-        from cockpit.screens.widgets.run_panel import RunPanel
-
-        await settle(pilot)
-        await walk_to_secrets(pilot)
-        await type_secrets(pilot)
-        await pilot.press("ctrl+n", "ctrl+n")
-        await pilot.pause()
-        await click(pilot, "#plan")
-        panel = pilot.app.screen.query_one("#review-run", RunPanel)
-        await wait_until(pilot, lambda: panel.worker is not None and not panel.running)
-        await _ready(pilot)
-
-    assert snap_compare(wizard_app, terminal_size=SIZE, run_before=run_before)
-
-
-def test_wizard_promoted(snap_compare, wizard_app):
-    async def run_before(pilot):
-        from cockpit.screens.widgets.run_panel import RunPanel
-
-        await settle(pilot)
-        await walk_to_secrets(pilot)
-        await type_secrets(pilot)
-        await pilot.press("ctrl+n", "ctrl+n")
-        await pilot.pause()
-        await click(pilot, "#deploy")
-        panel = pilot.app.screen.query_one("#review-run", RunPanel)
-        await wait_until(pilot, lambda: panel.worker is not None and not panel.running)
-        await pilot.press("ctrl+n")
-        await pilot.pause()
-        await type_into(pilot, "#typed", "prod")
-        await click(pilot, "#promote-go")
-        panel = pilot.app.screen.query_one("#promote-run", RunPanel)
-        await wait_until(pilot, lambda: panel.worker is not None and not panel.running)
-        await _ready(pilot)
-
-    assert snap_compare(wizard_app, terminal_size=SIZE, run_before=run_before)
+test_wizard_scan = snapshot_test("wizard_app")
+test_wizard_provider_checked = snapshot_test("wizard_app", _memory_provider_checked)
+test_wizard_secrets_typed_masked = snapshot_test("wizard_app", _secret_typed)
+test_wizard_domain_checked = snapshot_test("wizard_app", _domain_checked)
+test_wizard_review_plan = snapshot_test("wizard_app", _plan_reviewed)
+test_wizard_promoted = snapshot_test("wizard_app", _deployed_and_promoted)
 
 
 def test_broken_config(snap_compare, tmp_path, tmp_state):
@@ -225,4 +148,4 @@ def test_broken_config(snap_compare, tmp_path, tmp_state):
 
     (tmp_path / "cockpit.toml").write_text('[app]\nname = "x"\nport = "80a"\n')
     app = CockpitApp(Session(tmp_path / "cockpit.toml"))
-    assert snap_compare(app, terminal_size=SIZE, run_before=_ready)
+    assert _snap(snap_compare, app)
