@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from cockpit.screens.widgets.help import HelpScreen
-from helpers import settle
+from helpers import run_command, settle
 
 pytestmark = pytest.mark.anyio
 
@@ -46,12 +46,7 @@ async def test_command_palette_opens_logs_of_an_environment(app):
 
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        await pilot.press("colon")
-        await pilot.pause()
-        await pilot.press(*"logs staging")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        await settle(pilot)
+        await run_command(pilot, "logs staging")
         assert isinstance(app.screen, LogsScreen) and app.screen.env == "staging"
 
 
@@ -89,10 +84,5 @@ async def test_command_palette_offers_deploy_promote_rollback_logs_switch_and_th
 async def test_switch_environment_from_the_palette_focuses_its_panel(app):
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        await pilot.press("colon")
-        await pilot.pause()
-        await pilot.press(*"switch environment: prod")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        await settle(pilot)
+        await run_command(pilot, "switch environment: prod")
         assert app.current_env == "prod" and app.screen.selected_env == "prod"

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from cockpit.screens.logs import LogsScreen
-from helpers import settle, wait_until
+from helpers import open_logs
 
 pytestmark = pytest.mark.anyio
 
 async def test_filter_shows_only_matching_lines_and_esc_clears_the_input(app):
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        await pilot.press("l")
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, LogsScreen)
-        await wait_until(pilot, lambda: len(screen.view.lines) == 30)
+        screen = await open_logs(pilot, lines=30)  # asserts a LogsScreen
         await pilot.press("slash", *"error", "enter")
         await pilot.pause()
         shown = screen.view.visible_lines
@@ -28,11 +22,7 @@ async def test_filter_shows_only_matching_lines_and_esc_clears_the_input(app):
 
 async def test_invalid_regex_keeps_the_previous_filter(app):
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        await pilot.press("l")
-        await settle(pilot)
-        screen = app.screen
-        await wait_until(pilot, lambda: len(screen.view.lines) == 30)
+        screen = await open_logs(pilot, lines=30)
         await pilot.press("slash", *"(unclosed", "enter")
         await pilot.pause()
         assert screen.view.filter_pattern is None
@@ -41,11 +31,7 @@ async def test_invalid_regex_keeps_the_previous_filter(app):
 
 async def test_pause_holds_new_lines_until_resumed(app):
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        await pilot.press("l")
-        await settle(pilot)
-        screen = app.screen
-        await wait_until(pilot, lambda: len(screen.view.lines) == 30)
+        screen = await open_logs(pilot, lines=30)
         await pilot.press("p")
         screen.view.feed([(None, "web", "late line")])
         assert len(screen.view.lines) == 30 and screen.view.pending_count == 1
@@ -72,11 +58,7 @@ async def test_buffer_drops_oldest_lines_past_its_bound():
 
 async def test_save_writes_the_shown_lines(app, tmp_path):
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        await pilot.press("l")
-        await settle(pilot)
-        screen = app.screen
-        await wait_until(pilot, lambda: len(screen.view.lines) == 30)
+        await open_logs(pilot, lines=30)
         await pilot.press("slash", *"error", "enter")
         target = tmp_path / "errors.txt"
         await pilot.press("s")
@@ -90,10 +72,7 @@ async def test_save_writes_the_shown_lines(app, tmp_path):
 
 async def test_wrap_and_timestamps_toggle(app):
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        await pilot.press("l")
-        await settle(pilot)
-        view = app.screen.view
+        view = (await open_logs(pilot, lines=None)).view
         await pilot.press("w", "t")
         assert view.wrap and view.timestamps
         await pilot.press("w", "t")
