@@ -3,38 +3,24 @@
 from __future__ import annotations
 
 import pytest
-from cockpit.screens.releases import ReleasesScreen
 from cockpit.screens.run import RunScreen
 from cockpit.screens.widgets.confirmation import ConfirmChange
-from cockpit.screens.widgets.run_panel import RunPanel
-from helpers import settle, wait_until
+from helpers import ask_rollback, finish_run, open_releases, settle, wait_run
 from memory_provider import TARGETS
-from textual.widgets import DataTable
 
 pytestmark = pytest.mark.anyio
-
-async def _open_releases(pilot, env_key: str) -> ReleasesScreen:
-    await settle(pilot)
-    await pilot.press(env_key, "h")
-    await settle(pilot)
-    screen = pilot.app.screen
-    assert isinstance(screen, ReleasesScreen)
-    await wait_until(pilot, lambda: screen.query_one(DataTable).row_count > 0)
-    return screen
 
 
 async def test_releases_list_history_newest_first_with_the_serving_one_marked(app):
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await _open_releases(pilot, "1")
+        screen = await open_releases(pilot, "1")  # asserts a ReleasesScreen with rows
         assert [r.id[:4] for r in screen.releases] == ["r003", "r002", "r001"]
         assert screen.current.id.startswith("r003")
 
 
 async def test_rollback_staging_from_the_releases_screen(app):
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await _open_releases(pilot, "1")
-        await pilot.press("down", "r")
-        await pilot.pause()
+        screen = await ask_rollback(pilot, "1")
         confirm = app.screen
         assert isinstance(confirm, ConfirmChange)
         rows = {what: (old, new) for what, old, new in confirm.changes}
@@ -45,10 +31,7 @@ async def test_rollback_staging_from_the_releases_screen(app):
         await pilot.press("enter")
         await pilot.pause()
         run = app.screen
-        assert isinstance(run, RunScreen)
-        panel = run.query_one(RunPanel)
-        await wait_until(pilot, lambda: not panel.running and panel.worker is not None)
-        await settle(pilot)
+        panel = await finish_run(pilot)  # asserts a RunScreen
         assert panel.error is None, panel.error
         target = TARGETS["memory/hello-staging"]
         assert target.current.id.startswith("r002")
@@ -62,9 +45,7 @@ async def test_rollback_staging_from_the_releases_screen(app):
 
 async def test_rollback_of_prod_needs_the_typed_name(app):
     async with app.run_test(size=(120, 40)) as pilot:
-        await _open_releases(pilot, "2")
-        await pilot.press("down", "r")
-        await pilot.pause()
+        await ask_rollback(pilot, "2")
         confirm = app.screen
         assert isinstance(confirm, ConfirmChange) and confirm.protected
         await pilot.press("enter")  # nothing typed: refused, still asking
@@ -74,17 +55,14 @@ async def test_rollback_of_prod_needs_the_typed_name(app):
         await pilot.pause()
         run = app.screen
         assert isinstance(run, RunScreen) and run.typed == "prod"
-        panel = run.query_one(RunPanel)
-        await wait_until(pilot, lambda: not panel.running and panel.worker is not None)
+        panel = await wait_run(pilot)
         assert panel.error is None, panel.error
         assert TARGETS["memory/hello-prod"].current.id.startswith("r001")
 
 
 async def test_escape_cancels_a_rollback(app):
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await _open_releases(pilot, "1")
-        await pilot.press("down", "r")
-        await pilot.pause()
+        screen = await ask_rollback(pilot, "1")
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is screen

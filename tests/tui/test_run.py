@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from cockpit.screens.run import RunScreen
 from cockpit.screens.widgets.confirmation import Confirm, ConfirmChange
 from cockpit.screens.widgets.error import ErrorScreen
-from cockpit.screens.widgets.run_panel import RunPanel
-from helpers import settle, wait_until
+from helpers import finish_run, settle, wait_until
 from memory_provider import TARGETS
 
 pytestmark = pytest.mark.anyio
-
-async def _finish(pilot) -> RunPanel:
-    run = pilot.app.screen
-    assert isinstance(run, RunScreen)
-    panel = run.query_one(RunPanel)
-    await wait_until(pilot, lambda: panel.worker is not None and not panel.running)
-    await settle(pilot)
-    return panel
 
 
 async def test_deploy_staging_shows_the_checklist_and_the_app_log(app):
@@ -29,7 +19,7 @@ async def test_deploy_staging_shows_the_checklist_and_the_app_log(app):
         assert isinstance(app.screen, ConfirmChange) and not app.screen.protected
         await pilot.press("enter")
         await pilot.pause()
-        panel = await _finish(pilot)
+        panel = await finish_run(pilot)
         assert panel.error is None, panel.error
         states = panel.query_one("#checklist").states()
         assert list(states) == ["build", "ship", "start", "gate", "switch"]
@@ -53,7 +43,7 @@ async def test_promote_shows_what_differs_and_needs_the_typed_name(app):
         assert rows["secret names"] == ("SECRET_KEY", "SECRET_KEY, DATABASE_URL")
         await pilot.press(*"prod", "enter")
         await pilot.pause()
-        panel = await _finish(pilot)
+        panel = await finish_run(pilot)
         assert panel.error is None, panel.error
         staging = TARGETS["memory/hello-staging"].current
         prod = TARGETS["memory/hello-prod"].current

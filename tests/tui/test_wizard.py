@@ -5,7 +5,18 @@ from __future__ import annotations
 
 import pytest
 from cockpit.screens.wizard.draft import Draft
-from helpers import SECRET, click, settle, type_into, type_secrets, wait_until, walk_to_secrets
+from helpers import (
+    SECRET,
+    check_domain,
+    click,
+    promote_in_wizard,
+    run_review,
+    settle,
+    type_into,
+    type_secrets,
+    walk_past_secrets,
+    walk_to_secrets,
+)
 from memory_provider import TARGETS
 from textual.widgets import Input
 
@@ -13,7 +24,6 @@ pytestmark = pytest.mark.anyio
 
 async def test_whole_wizard_to_a_first_deploy_and_promote(wizard_app, fresh, os_keyring):
     from cockpit.screens.dashboard import DashboardScreen
-    from cockpit.screens.widgets.run_panel import RunPanel
 
     from cockpit.config import load
 
@@ -22,32 +32,19 @@ async def test_whole_wizard_to_a_first_deploy_and_promote(wizard_app, fresh, os_
         await settle(pilot)
         screen = app.screen
         assert screen.query_one("#port", Input).value == "8000"  # from the scan
-        await walk_to_secrets(pilot)
-        await type_secrets(pilot)
+        await walk_past_secrets(pilot, pages=1)  # both secrets typed, on to the domain
         assert os_keyring[("cockpit:hello:staging", "SECRET_KEY")] == SECRET
-        await pilot.press("ctrl+n")  # secrets → domain
-        await pilot.pause()
-        await type_into(pilot, "#domain-staging", "staging.hello.test")
-        await click(pilot, "#domain-check-staging")
-        await wait_until(pilot, lambda: screen.query_one("#domain-steps-staging").states()
-                         .get("tls") == "done")
+        await check_domain(pilot)
         await pilot.press("ctrl+n")  # domain → review
         await pilot.pause()
-        await click(pilot, "#deploy")
-        panel = screen.query_one("#review-run", RunPanel)
-        await wait_until(pilot, lambda: panel.worker is not None and not panel.running)
+        panel = await run_review(pilot, "#deploy")
         assert panel.error is None, panel.error
         assert screen.deployed
         config = load(fresh / "cockpit.toml")
         assert config.env("staging").domain == "staging.hello.test"
         assert config.env("prod").secret_names == ["SECRET_KEY"]
         assert (fresh / "cockpit.toml").read_text().startswith("# Written by the cockpit wizard")
-        await pilot.press("ctrl+n")  # review → promote
-        await pilot.pause()
-        await type_into(pilot, "#typed", "prod")
-        await click(pilot, "#promote-go")
-        promote = screen.query_one("#promote-run", RunPanel)
-        await wait_until(pilot, lambda: promote.worker is not None and not promote.running)
+        promote = await promote_in_wizard(pilot)  # review → promote, typed, run
         assert promote.error is None, promote.error
         staging, prod = (TARGETS[f"memory/hello-{e}"].current for e in ("staging", "prod"))
         assert prod.digest == staging.digest
