@@ -6,6 +6,8 @@ import pytest
 from textual.widgets import DataTable, Static
 
 from cockpit import pipeline
+from tests.tui.helpers import settle
+from tests.tui_snapshots import dashboard_app
 
 from .conftest import IMAGE_V1, IMAGE_V2, Recorder
 
@@ -15,13 +17,6 @@ pytestmark = [pytest.mark.timeout(60), pytest.mark.anyio]
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-async def _settle(pilot, rounds: int = 3) -> None:
-    for _ in range(rounds):
-        await pilot.pause()
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause(0.06)
 
 
 @pytest.fixture
@@ -48,28 +43,23 @@ async def _text(pilot, env: str, want: str, tries: int = 200) -> str:
 
 
 async def test_dashboard_shows_the_fly_environment_from_live_state(deployed):
-    from cockpit.screens.app import CockpitApp
-    from cockpit.screens.session import Session
-
     ctx, _, second = deployed
-    app = CockpitApp(Session(ctx.config.path, ctx=ctx), poll_interval=3600)
+    app = dashboard_app(ctx)
     async with app.run_test(size=(120, 40)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         assert second.id in await _text(pilot, "staging", second.id)
         assert "2/2 running" in await _text(pilot, "staging", "2/2 running")
 
 
 async def test_releases_screen_lists_fly_releases_with_the_current_marked(deployed):
-    from cockpit.screens.app import CockpitApp
     from cockpit.screens.releases import ReleasesScreen
-    from cockpit.screens.session import Session
 
     ctx, first, second = deployed
-    app = CockpitApp(Session(ctx.config.path, ctx=ctx), poll_interval=3600)
+    app = dashboard_app(ctx)
     async with app.run_test(size=(140, 40)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         app.open_releases("staging")
-        await _settle(pilot)
+        await settle(pilot)
         screen = app.screen
         assert isinstance(screen, ReleasesScreen)
         ids = [r.id for r in screen.releases]
