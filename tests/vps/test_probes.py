@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-import datetime
 import socket
-import ssl
-import threading
 
 import pytest
 
 from cockpit.events import HealthSample
 from cockpit.probes import check_dns, check_tls, describe_failure, wait_healthy
+from tests import certs
 
 
 def _samples(*oks: bool):
@@ -39,51 +37,8 @@ def test_gate_fails_at_its_deadline_and_says_why():
 
 @pytest.fixture
 def tls_server(tmp_path):
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Probe Test CA")])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=10))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("probe.test")]), False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-            .sign(key, hashes.SHA256()))
-    pem = tmp_path / "cert.pem"
-    pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    keyfile = tmp_path / "key.pem"
-    keyfile.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                          serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(pem, keyfile)
-    listener = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
-
-    def serve() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                continue
-            try:
-                with ctx.wrap_socket(conn, server_side=True) as tls:
-                    tls.recv(1)
-            except (OSError, ssl.SSLError):
-                pass
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1], str(pem)
-    stop.set()
-    thread.join(timeout=2)
-    listener.close()
+    with certs.tls_server(tmp_path, "probe.test", "Probe Test CA", days=10) as server:
+        yield server
 
 
 def test_tls_details_come_from_the_live_handshake(tls_server):

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from tests import certs
 from tests.vps.conftest import LAB_HOME, LoadLoop, domain
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.timeout(120)]
@@ -42,35 +43,13 @@ def test_setup_restarts_a_dead_edge_and_switch_with_the_same_release(ready, proj
     assert loop.failures == [] and set(loop.releases) == {serving}
 
 
-def _self_signed(domain: str) -> tuple[bytes, bytes]:
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "An Earlier Root")])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=90))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(domain)]), False)
-            .sign(key, hashes.SHA256()))
-    return (cert.public_bytes(serialization.Encoding.PEM),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()))
-
-
 def test_setup_replaces_a_stored_certificate_from_an_earlier_ca_root(ready, project):
     """What a restarted test CA (a new Pebble root) leaves behind: Caddy still has, and would
     keep serving, a certificate that no longer chains to the CA cockpit verifies against."""
     name = domain("staging")
     stored = list((LAB_HOME / ".cockpit" / "edge" / "data" / "certificates").glob(f"*/{name}"))
     assert stored, "the edge has no stored certificate for the staging domain"
-    crt, key = _self_signed(name)
+    crt, key = certs.self_signed(name, "An Earlier Root", days=90)
     folder = stored[0]
     (folder / f"{name}.crt").write_bytes(crt)
     (folder / f"{name}.key").write_bytes(key)
