@@ -4,7 +4,6 @@ sshd "VPS", Docker, Caddy + HAProxy, Pebble, the OS keyring (SecretService)."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -12,41 +11,29 @@ import pytest
 from helpers import click, error_text, settle, type_into, wait_until
 from textual.widgets import Input
 
+from tests.vps.conftest import clean_host
+
 pytestmark = [pytest.mark.anyio, pytest.mark.lab, pytest.mark.slow, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[2]
 APP = "tuiwiz"
 SECRET = "tui-Lab-Secret-4410"
-LAB_HOME = Path("/home/deploy")
-
-
-def _vps_has_apply() -> bool:
-    from cockpit.providers.vps import VpsProvider
-
-    return callable(getattr(VpsProvider, "apply", None))
-
-
-def _clean_host() -> None:
-    ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=cockpit.app={APP}"],
-                         capture_output=True, text=True).stdout.split()
-    if ids:
-        subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
-    shutil.rmtree(LAB_HOME / ".cockpit" / "apps" / APP, ignore_errors=True)
 
 
 @pytest.fixture
-def lab_project(lab, tmp_path: Path, tmp_state: Path, keyring_backend):
+def lab_project(lab, tmp_path: Path, tmp_state: Path, os_keyring):
+    """hello-app as a fresh project; the lab VPS without this app; the keyring items the wizard
+    stores are removed afterwards (os_keyring)."""
     root = tmp_path / APP
     root.mkdir()
     for name in ("Dockerfile", "app.py", ".dockerignore"):
         if (REPO / "examples" / "hello-app" / name).exists():
             shutil.copy(REPO / "examples" / "hello-app" / name, root / name)
-    _clean_host()
+    clean_host(APP)
     yield root
-    _clean_host()
+    clean_host(APP)
 
 
-@pytest.mark.skipif(not _vps_has_apply(), reason="the VPS provider has no apply() yet")
 async def test_wizard_first_deploy_and_promote_on_the_lab_vps(lab, lab_project: Path):
     import time
 

@@ -118,12 +118,13 @@ class Project:
         return emit
 
 
-def _clean_host() -> None:
-    ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=cockpit.app={APP}"],
+def clean_host(app: str = APP) -> None:
+    """Remove an app's containers and its directory from the lab VPS (a clean first deploy)."""
+    ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=cockpit.app={app}"],
                          capture_output=True, text=True).stdout.split()
     if ids:
         subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
-    shutil.rmtree(LAB_HOME / ".cockpit" / "apps" / APP, ignore_errors=True)
+    shutil.rmtree(LAB_HOME / ".cockpit" / "apps" / app, ignore_errors=True)
 
 
 def _build(tag: str, lab, app_dir: Path, **args: str) -> str:
@@ -153,7 +154,7 @@ def project(lab, tmp_path_factory) -> Project:
     previous = keyring.get_keyring()
     keyring.set_keyring(SecretService.Keyring())
     (app_dir / "cockpit.toml").write_text(toml_for(lab))
-    _clean_host()
+    clean_host()
     p = Project(lab=lab, root=root, app_dir=app_dir, state_dir=state)
     from cockpit.secrets import SecretStore
 
@@ -166,7 +167,7 @@ def project(lab, tmp_path_factory) -> Project:
     p.images["v3"] = _build(f"{APP}:v3", lab, app_dir, HELLO_VERSION="3")
     p.images["broken"] = _build(f"{APP}:broken", lab, app_dir, HELLO_BROKEN="1")
     yield p
-    _clean_host()
+    clean_host()
     keyring.set_keyring(previous)
     if old_state is None:
         os.environ.pop("COCKPIT_STATE_DIR", None)
