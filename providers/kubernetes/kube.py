@@ -37,12 +37,13 @@ class Kube:
         from kubernetes import client, config
         from kubernetes.config.config_exception import ConfigException
 
-        # $KUBECONFIG read now, not when the client was imported (it caches it at import).
-        path = kubeconfig or os.environ.get("KUBECONFIG") or None
+        path = kubeconfig
         if path and root is not None and not Path(path).expanduser().is_absolute():
-            path = str(root / path)
+            path = str(root / path)  # relative to cockpit.toml
         if path:
             path = str(Path(path).expanduser())
+        else:  # $KUBECONFIG read now: the client reads it once, when it is imported
+            path = os.environ.get("KUBECONFIG") or None
         cfg = client.Configuration()
         try:
             config.load_kube_config(config_file=path, context=context, client_configuration=cfg,
