@@ -344,13 +344,7 @@ def _fix_dev_start(work: _Work, result: ScanResult, f: ScanFinding) -> bool:
         prod = _prod_for(command, result)
         if text is None or not prod:
             return False
-        pattern = re.compile(r'("start"\s*:\s*)"' + re.escape(command.replace('"', '\\"')) + '"')
-        new, n = pattern.subn(
-            lambda m: m.group(1) + '"' + prod.replace('"', '\\"') + '"', text, count=1
-        )
-        if n:
-            work.put("package.json", new, "start with the production server")
-        return bool(n)
+        return _set_start_script(work, text, command, prod, "start with the production server")
     if f.path == "Procfile" and result.start_command and f.line:
         text = work.get("Procfile")
         if text is None:
@@ -371,12 +365,18 @@ def _fix_start_port(work: _Work, f: ScanFinding) -> bool:
     if text is None or not command:
         return False
     fixed = re.sub(r"\s(?:-p|--port)[ =]\d{2,5}\b", "", command, count=1)
+    return _set_start_script(work, text, command, fixed, "let the server read $PORT")
+
+
+def _set_start_script(work: _Work, text: str, command: str, new_command: str, why: str) -> bool:
+    """package.json's `"start": "<command>"` becomes `new_command` (JSON-escaped); False when
+    the script is not there as the scan saw it."""
     pattern = re.compile(r'("start"\s*:\s*)"' + re.escape(command.replace('"', '\\"')) + '"')
     new, n = pattern.subn(
-        lambda m: m.group(1) + '"' + fixed.replace('"', '\\"') + '"', text, count=1
+        lambda m: m.group(1) + '"' + new_command.replace('"', '\\"') + '"', text, count=1
     )
     if n:
-        work.put("package.json", new, "let the server read $PORT")
+        work.put("package.json", new, why)
     return bool(n)
 
 
