@@ -38,6 +38,25 @@ def clean_lab_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key)
 
 
+def hello_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of examples/hello-app with no cockpit.toml (the wizard's first run), and no lab
+    variables to prefill it from."""
+    import shutil
+
+    clean_lab_env(monkeypatch)
+    root = tmp_path / "hello"
+    shutil.copytree(REPO / "examples" / "hello-app", root)
+    return root
+
+
+def wizard(root: Path):
+    """The app on a project without cockpit.toml: it opens the wizard (fixed clock)."""
+    from cockpit.screens.app import CockpitApp
+    from cockpit.screens.session import Session
+
+    return CockpitApp(Session(root / "cockpit.toml", clock=lambda: T0), poll_interval=3600)
+
+
 async def ready(pilot) -> None:
     """Workers done, messages handled, toasts gone: the frame to compare."""
     from tests.tui.helpers import settle

@@ -14,13 +14,12 @@ import pytest
 
 from tests.tui.helpers import click, settle, type_into, wait_until
 from tests.tui_snapshots import (
-    REPO,
     SIZE,
-    T0,
     ProviderScreens,
-    clean_lab_env,
+    hello_project,
     history,
     ready,
+    wizard,
 )
 
 from .conftest import IMAGE_V1, IMAGE_V2, TOKEN, new_emulator
@@ -52,32 +51,22 @@ class TestScreens(ProviderScreens):
 def wizard_app(tmp_path, emu, os_keyring, tmp_state, monkeypatch, no_blink):
     """The wizard on a copy of examples/hello-app; the Fly token is in the keyring already
     (`cockpit secrets set ENV FLY_API_TOKEN`) and the apps' API is the emulator."""
-    import shutil
-
-    from cockpit.screens.app import CockpitApp
-    from cockpit.screens.session import Session
-
-    clean_lab_env(monkeypatch)
     monkeypatch.delenv("FLY_API_TOKEN", raising=False)
-    root = tmp_path / "hello"
-    shutil.copytree(REPO / "examples" / "hello-app", root)
+    root = hello_project(tmp_path, monkeypatch)
     for env in ("staging", "prod"):
         os_keyring[(f"cockpit:hello:{env}", "FLY_API_TOKEN")] = TOKEN
     emu.create_app("hello-staging", org="acme")  # prod's app does not exist yet
-    app = CockpitApp(Session(root / "cockpit.toml", clock=lambda: T0), poll_interval=3600)
-    app.emu = emu
-    return app
+    return wizard(root)
 
 
-def test_wizard_provider_checked(snap_compare, wizard_app):
+def test_wizard_provider_checked(snap_compare, wizard_app, emu):
     async def run_before(pilot):
         await settle(pilot)
         await pilot.press("ctrl+n")
         await pilot.pause()
         screen = pilot.app.screen
         for env in ("staging", "prod"):  # where the Machines API is: not a wizard question
-            screen.draft.overrides[env] = {"api_url": pilot.app.emu.api_url,
-                                           "logs_url": pilot.app.emu.logs_url}
+            screen.draft.overrides[env] = {"api_url": emu.api_url, "logs_url": emu.logs_url}
         await click(pilot, "#provider-fly")
         await type_into(pilot, "#fly-org", "acme")
         await click(pilot, "#check")

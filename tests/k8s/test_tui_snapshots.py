@@ -13,13 +13,12 @@ import pytest
 
 from tests.tui.helpers import click, settle, type_into, wait_until
 from tests.tui_snapshots import (
-    REPO,
     SIZE,
-    T0,
     ProviderScreens,
-    clean_lab_env,
+    hello_project,
     history,
     ready,
+    wizard,
 )
 
 from .conftest import IMAGE_V1, IMAGE_V2
@@ -43,20 +42,13 @@ class TestScreens(ProviderScreens):
 @pytest.fixture
 def wizard_app(tmp_path, emulator, os_keyring, tmp_state, monkeypatch, no_blink):
     """The wizard on a copy of examples/hello-app, KUBECONFIG pointing at the emulator."""
-    import shutil
-
-    from cockpit.screens.app import CockpitApp
-    from cockpit.screens.session import Session
-
-    clean_lab_env(monkeypatch)
-    root = tmp_path / "hello"
-    shutil.copytree(REPO / "examples" / "hello-app", root)
+    root = hello_project(tmp_path, monkeypatch)
     monkeypatch.setenv("KUBECONFIG", str(emulator.write_kubeconfig(tmp_path / "kubeconfig",
                                                                    context="lab-cluster")))
     emulator.deny("create", "namespaces", "*")  # namespaces exist already: a typical tenant
     for ns in ("hello-staging", "hello-prod"):
         emulator.create("v1", "namespaces", "", {"metadata": {"name": ns}})
-    return CockpitApp(Session(root / "cockpit.toml", clock=lambda: T0), poll_interval=3600)
+    return wizard(root)
 
 
 def test_wizard_provider_checked(snap_compare, wizard_app):

@@ -120,30 +120,19 @@ def anyio_backend() -> str:
 
 
 
-REPO = Path(__file__).resolve().parents[2]
-
-
 @pytest.fixture
 def fresh(tmp_path: Path, tmp_state: Path, hello_aside: None,
           monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of examples/hello-app with no cockpit.toml: the wizard's first run."""
-    import shutil
+    from tests.tui_snapshots import hello_project
 
     register_memory_provider(monkeypatch)
     TARGETS.clear()
-    root = tmp_path / "hello"
-    shutil.copytree(REPO / "examples" / "hello-app", root)
-    return root
+    return hello_project(tmp_path, monkeypatch)
 
 
 @pytest.fixture
-def wizard_app(fresh: Path, monkeypatch: pytest.MonkeyPatch):
-    import os
+def wizard_app(fresh: Path):
+    from tests.tui_snapshots import wizard
 
-    from cockpit.screens.app import CockpitApp
-    from cockpit.screens.session import Session
-
-    for key in list(os.environ):
-        if key.startswith("COCKPIT_LAB_"):
-            monkeypatch.delenv(key)
-    return CockpitApp(Session(fresh / "cockpit.toml", clock=lambda: T0), poll_interval=3600)
+    return wizard(fresh)

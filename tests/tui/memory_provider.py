@@ -29,8 +29,7 @@ from cockpit.models import (
     TlsInfo,
 )
 from cockpit.provider import ProviderSettings
-
-T0 = 1_800_000_000.0  # 2027-01-15 08:00 UTC: the fixed clock of every TUI test
+from tests.tui_snapshots import T0  # the fixed clock of every TUI test
 
 
 class MemorySettings(ProviderSettings):
