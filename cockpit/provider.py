@@ -78,6 +78,17 @@ class Context:
 
 @runtime_checkable
 class Provider(Protocol):
+    """What every provider implements. Optional, found with getattr by their callers:
+
+    - `health(env) -> HealthSample | None`: one sample for the dashboard, the way users arrive
+      (VPS: HTTPS through the edge; Kubernetes: the Service; Fly: the serving machines'
+      checks). Without it the dashboard requests https://<domain><health_path>.
+    - `logs(..., stop=threading.Event)`: a follow that ends when `stop` is set, even while no
+      line arrives (the logs screen sets it when it closes).
+    - `settings_model.access_keys()`: the settings that say how cockpit reaches the target
+      (marked `json_schema_extra={"access": True}`), left out of the config hash.
+    """
+
     name: ClassVar[str]
     settings_model: ClassVar[type[ProviderSettings]]
 
