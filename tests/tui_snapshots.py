@@ -8,7 +8,11 @@ Fly snapshot tests (tests/k8s/test_tui_snapshots.py, tests/fly/test_tui_snapshot
 - the dashboard's measured latency pinned (`steady_latency`): the probe itself is real, its
   HTTP status and verdict are what the snapshot shows; only the milliseconds would wobble.
 
-The fixtures `no_blink` and `steady_latency` are in tests/conftest.py.
+The fixtures `no_blink` and `steady_latency` are in tests/conftest.py. Also here, shared by
+the TUI tests of every provider: the wizard on a copy of examples/hello-app (`hello_project`,
+`wizard`), a deploy history (`history`), the dashboard app and its steps (`polled`,
+`releases_shown`, `logs_shown`), and `ProviderScreens`, the snapshot tests a provider's test
+module subclasses.
 """
 
 from __future__ import annotations
