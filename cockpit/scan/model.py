@@ -29,6 +29,8 @@ FINDING_IDS = (
     "no-lockfile",
     "no-dockerignore",
     "root-container",
+    "weak-secret",  # a well-known default ("dev", "changeme", django-insecure-...) as a secret
+    "worker-not-deployed",  # a Procfile process other than web/release: cockpit runs web only
 )
 
 
@@ -71,7 +73,9 @@ class ScanResult:
     services: list[str] = field(default_factory=list)  # postgres | redis | mysql | mongodb
     findings: list[ScanFinding] = field(default_factory=list)
     build_command: str | None = None
-    release_command: str | None = None  # migrations, run once per release
+    # one-time step before traffic moves, ONE `sh -c` string, safe to repeat (a destructive
+    # schema script carries its own "only when the schema is absent" guard)
+    release_command: str | None = None
     install_command: str | None = None
     package_manager: str | None = None  # pip | uv | poetry | pipenv | npm | yarn | pnpm | bun | go
     lockfile: str | None = None
@@ -79,6 +83,12 @@ class ScanResult:
     app_module: str | None = None  # python "pkg.module:app"
     entry_file: str | None = None
     static_dir: str | None = None  # what a static site / SPA serves
+    # directories (relative to the app root) the app writes at run time: Flask instance/,
+    # upload folders, a SQLite file's folder; the image creates them owned by the runtime user
+    data_dirs: list[str] = field(default_factory=list)
+    # plain (non-secret) env the image itself sets, e.g. DJANGO_SETTINGS_MODULE for split
+    # settings: what `manage.py` and the WSGI server must agree on
+    image_env: dict[str, str] = field(default_factory=dict)
     has_dockerfile: bool = False
     has_dockerignore: bool = False
     files_scanned: int = 0
