@@ -56,6 +56,13 @@ class DockerfileInfo:
     cmd: Declared | None = None
     entrypoint: Declared | None = None
     copies_context: int | None = None  # line of `COPY . ...`
+    expose: list[tuple[int, int]] = field(default_factory=list)  # (line, port) in last stage
+    top_args: dict[str, str] = field(default_factory=dict)  # ARG NAME=default before 1st FROM
+
+    @property
+    def exposed_port(self) -> int | None:
+        """The first port the last stage EXPOSEs (what `fly launch` reads), else None."""
+        return self.expose[0][1] if self.expose else None
 
 
 class Project:
@@ -101,7 +108,7 @@ class Project:
     def py_deps(self) -> dict[str, tuple[str, int]]:
         """normalized dependency name -> (file, line) over requirements, pyproject, Pipfile."""
         deps: dict[str, tuple[str, int]] = {}
-        for rel in self.requirement_files:
+        for rel in self.requirement_closure:
             text = self.text(rel) or ""
             for i, line in enumerate(text.splitlines(), start=1):
                 line = line.split("#", 1)[0].strip()
@@ -138,15 +145,39 @@ class Project:
 
     @cached_property
     def requirement_files(self) -> list[str]:
+        """Requirement files present, the one a production build installs first: the root
+        requirements.txt (Heroku's convention; it often `-r`s a production file), else
+        requirements/production.txt or prod.txt, else base/common, else requirements.in."""
         names = [
             "requirements.txt",
-            "requirements/base.txt",
-            "requirements/prod.txt",
             "requirements/production.txt",
+            "requirements/prod.txt",
+            "requirements/base.txt",
             "requirements/common.txt",
             "requirements.in",
         ]
         return [n for n in names if self.has(n)]
+
+    @cached_property
+    def requirement_closure(self) -> list[str]:
+        """The first requirement file and every file it includes with `-r`/`--requirement`
+        (paths relative to the including file), in include order, each once. Only when no
+        file is present is this empty; an include that does not exist is skipped."""
+        if not self.requirement_files:
+            return []
+        out: list[str] = []
+        todo = [self.requirement_files[0]]
+        while todo:
+            rel = todo.pop(0)
+            if rel in out or not self.has(rel):
+                continue
+            out.append(rel)
+            base = rel.rsplit("/", 1)[0] + "/" if "/" in rel else ""
+            for m in re.finditer(
+                r"(?m)^\s*(?:-r|--requirement)[ =]?\s*(\S+)", self.text(rel) or ""
+            ):
+                todo.append(_normpath(base + m.group(1)))
+        return out
 
     @cached_property
     def pyproject(self) -> dict:
@@ -248,6 +279,7 @@ class Project:
             buf = ""
         if buf:
             logical.append((start, buf))
+        values: dict[str, str] = {}  # ARG/ENV defaults of the current stage, for EXPOSE $PORT
         for line_no, instr in logical:
             word, _, rest = instr.partition(" ")
             word = word.upper()
@@ -257,6 +289,21 @@ class Project:
                 info.stages.append((line_no, image[0] if image else ""))
                 info.final_users = []
                 info.cmd = info.entrypoint = None
+                info.expose = []
+                values = {}
+            elif word in ("ARG", "ENV"):
+                for name, value in _assignments(rest):
+                    values[name] = value
+                    if word == "ARG" and not info.stages:
+                        info.top_args[name] = value
+            elif word == "EXPOSE":
+                for token in rest.split():
+                    token = token.split("/")[0]
+                    var = re.fullmatch(r"\$\{?(\w+)(?::-(\d+))?\}?", token)
+                    if var:
+                        token = values.get(var.group(1)) or var.group(2) or ""
+                    if token.isdigit() and 0 < int(token) < 65536:
+                        info.expose.append((line_no, int(token)))
             elif word == "USER":
                 info.final_users.append((line_no, rest))
             elif word == "CMD":
@@ -291,6 +338,31 @@ class Project:
         if isinstance(build_args, dict):
             names.update(build_args)
         return names
+
+
+def _assignments(rest: str) -> list[tuple[str, str]]:
+    """`NAME=value NAME2="v"` (or the legacy `NAME value`) of an ARG/ENV line; "" if none."""
+    try:
+        import shlex
+
+        tokens = shlex.split(rest)
+    except ValueError:
+        tokens = rest.split()
+    if len(tokens) >= 2 and "=" not in tokens[0]:
+        return [(tokens[0], " ".join(tokens[1:]))]
+    out = []
+    for token in tokens:
+        name, _, value = token.partition("=")
+        if re.fullmatch(r"[A-Za-z_]\w*", name):
+            out.append((name, value))
+    return out
+
+
+def _normpath(rel: str) -> str:
+    """`requirements/../x.txt` -> `x.txt` (a project-relative path, posix separators)."""
+    import posixpath
+
+    return posixpath.normpath(rel).lstrip("./") if rel.startswith("./") else posixpath.normpath(rel)
 
 
 def _exec_form(rest: str) -> str:
