@@ -1,95 +1,559 @@
-"""`cockpit demo`: the whole last mile on examples/hello-app, against the local lab.
+"""`cockpit demo [--app PATH] [--dir WORK]`: any app directory, from its folder to prod on the
+local lab, in one command.
 
-Brings the lab up (a real Docker engine, sshd "VPS", Caddy, HAProxy, Pebble, keyring), copies the
-example app to a work folder, writes its cockpit.toml for the lab, stores a generated SECRET_KEY in
-the keyring, prepares both environments, then opens the cockpit there. Without a terminal (or with
-`--headless`) it runs the same flow as plain commands: deploy staging, promote to prod, status.
+Stages, each named in an error together with what to do:
+  copy      the app is copied to WORK (default: in cockpit's state dir); the app's own folder
+            is only read, never written
+  lab       the lab comes up (a real Docker engine, sshd "VPS", Caddy, HAProxy, Pebble, keyring)
+  scan      what stack this is, how it starts, what blocks a first deploy
+  fix       the safe fixes, the same as `cockpit scan --fix --yes` (in WORK only)
+  generate  what is missing: Dockerfile, .dockerignore (`cockpit generate`)
+  config    a lab cockpit.toml named after the app, with its own host ports and domains
+  secrets   a generated value for each secret the app needs, into the OS keyring
+  setup     both environments prepared (edge, switch, directories)
+  deploy    staging built, gated and switched
+  promote   the same image promoted to prod
+Afterwards the ordinary commands work in WORK (`cd WORK && cockpit deploy prod --confirm prod`).
+Without a terminal (or with `--headless`/`--json`) the whole flow runs as plain commands; on a
+terminal the cockpit opens once both environments are set up.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import secrets as pysecrets
 import shutil
 import sys
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from cockpit.commands._common import common, renderer
-from cockpit.errors import UsageError
+from cockpit.errors import CockpitError, ProviderError, UsageError
 
 REPO = Path(__file__).resolve().parents[2]
+DEFAULT_APP = REPO / "examples" / "hello-app"
+MARKER = ".cockpit-demo.json"  # marks a work folder the demo made (and may refresh)
+ENVS = ("staging", "prod")
+# Never copied into the work folder: version control, local environments, caches, the app's
+# own cockpit config (the demo writes a lab one).
+IGNORED = (".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".mypy_cache",
+           ".pytest_cache", ".ruff_cache", ".tox", "cockpit.toml", "cockpit.toml.bak", MARKER)
+# Lab host ports: each environment takes host_port, +1 and +2 (its two slots).
+PORT_RANGE = (9100, 9900)
+GENERIC_NAMES = {"app", "src", "web", "code", "project", "repo", "main", "api", "site", "server",
+                 "work", "demo", "tmp"}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", parents=[common()], help="the cockpit on the example app, "
-                       "against the local lab", description=__doc__)
-    p.add_argument("--app", default=str(REPO / "examples" / "hello-app"),
-                   help="the app to deploy (default: examples/hello-app)")
-    p.add_argument("--dir", default=None, help="work folder (default: in cockpit's state dir)")
+    p = sub.add_parser("demo", parents=[common()], help="take an app to prod on the local lab "
+                       "(default: examples/hello-app)", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--app", default=str(DEFAULT_APP),
+                   help="the app's directory (default: examples/hello-app); only read")
+    p.add_argument("--dir", default=None,
+                   help="work folder (default: <state dir>/demo/<app>); empty, new, or an "
+                        "earlier demo's")
     p.add_argument("--headless", action="store_true",
                    help="run the flow as plain commands instead of opening the TUI")
     p.set_defaults(func=run)
 
 
-def prepare(app: Path, workdir: Path, out) -> Path:
-    """Lab up, app copied, cockpit.toml written for the lab, secrets present. Returns the toml."""
-    from cockpit import lab
-    from cockpit.commands.init import lab_values, render
-    from cockpit.config import load, loads, write_atomic
-    from cockpit.secrets import SecretStore
+# ----------------------------------------------------------------------------- stages
 
-    if not (app / "Dockerfile").is_file():
-        raise UsageError(f"{app} has no Dockerfile", hint="pass --app with a deployable app")
-    out.text("bringing up the lab (first run builds the offline base image) ...")
-    labenv = lab.up()
-    os.environ.update(labenv.as_env())
-    import keyring.core
 
-    keyring.core.init_backend()
+STAGE_HINTS = {
+    "copy": "pass --app with an app directory and --dir with a new or empty folder",
+    "lab": "see `scripts/lab status`; `scripts/lab up` brings it up",
+    "scan": "run `cockpit scan {work}` to see what the scanner reads",
+    "fix": "run `cockpit scan {work} --fix` to see the proposed changes",
+    "generate": "run `cockpit generate dockerfile --dir {work}` to see what it writes",
+    "config": "run `cockpit config check` in {work}",
+    "secrets": "is the lab's keyring up? `eval \"$(scripts/lab env)\"` then "
+               "`cockpit secrets list staging` in {work}",
+    "setup": "run `cockpit setup staging` in {work} for the details",
+    "deploy": "run `cockpit deploy staging` in {work}; `cockpit logs staging` shows the app",
+    "promote": "run `cockpit promote staging prod --confirm prod` in {work}",
+}
 
-    workdir.mkdir(parents=True, exist_ok=True)
-    for item in app.iterdir():
-        if item.name in ("cockpit.toml", "cockpit.toml.bak") or item.name.startswith(".git"):
+
+@contextmanager
+def stage(name: str, work: Path | None = None) -> Iterator[None]:
+    """Name the stage in any error raised inside: `demo <stage>: <what>`, the error's own hint
+    first, then what to do at this stage. CockpitErrors keep their class (so their exit code:
+    2 bad input, 1 failed, 3 gate, 4 locked, 5 refused); anything else becomes a ProviderError
+    (exit 1) for the lab, a UsageError (exit 2) for file-system problems in copy."""
+    hint = STAGE_HINTS[name].format(work=work or "the work folder")
+    try:
+        yield
+    except CockpitError as exc:
+        exc.what = f"demo {name}: {exc.what}"
+        exc.hint = f"{exc.hint}; {hint}" if exc.hint else hint
+        exc.args = (exc.message,)
+        raise
+    except OSError as exc:
+        cls = UsageError if name == "copy" else ProviderError
+        raise cls(f"demo {name}: {exc}", hint=hint) from exc
+    except Exception as exc:
+        if type(exc).__name__ == "LabError":
+            raise ProviderError(f"demo {name}: {exc}", hint=hint) from exc
+        raise
+
+
+# ----------------------------------------------------------------------------- copy
+
+
+def app_name(app: Path) -> str:
+    """The lab app name: a slug of the folder name (a-z, 0-9, '-', at most 40 characters), or
+    of the package name (pyproject.toml [project] name, package.json name, go.mod module) when
+    the folder's name is a generic one like `app` or `src`. examples/hello-app keeps the name
+    `hello` it always had in the demo (its keyring item and state)."""
+    from cockpit.commands.init import _slug
+
+    if app.resolve() == DEFAULT_APP.resolve():
+        return "hello"
+    folder = _slug(app.resolve().name)
+    if folder not in GENERIC_NAMES:
+        return folder
+    package = _package_name(app)
+    return _slug(package) if package else folder
+
+
+def _package_name(app: Path) -> str | None:
+    import tomllib
+
+    try:
+        data = tomllib.loads((app / "pyproject.toml").read_text(encoding="utf-8"))
+        name = (data.get("project") or {}).get("name") or \
+            ((data.get("tool") or {}).get("poetry") or {}).get("name")
+        if name:
+            return str(name)
+    except (OSError, ValueError):
+        pass
+    try:
+        name = json.loads((app / "package.json").read_text(encoding="utf-8")).get("name")
+        if isinstance(name, str) and name:
+            return name.rsplit("/", 1)[-1]
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        text = (app / "go.mod").read_text(encoding="utf-8")
+        if m := re.search(r"^module\s+(\S+)", text, re.M):
+            return m.group(1).rstrip("/").rsplit("/", 1)[-1]
+    except OSError:
+        pass
+    return None
+
+
+def copy_app(app: Path, work: Path) -> dict[str, Any]:
+    """Copy `app` into `work` (never writing under `app`): symlinks stay links, IGNORED names
+    are left out. `work` must be new, empty, or a folder an earlier demo made (MARKER): that one
+    is emptied first except its cockpit.toml, whose ports and domains are kept. Returns the
+    earlier cockpit.toml's text (or None) under "previous_toml".
+
+    Raises UsageError when `app` is not a directory, when one folder holds the other, or when
+    `work` holds files the demo did not put there."""
+    if not app.is_dir():
+        raise UsageError(f"{app} is not a directory", hint="pass --app with the app's folder")
+    if work == app or app in work.parents or work in app.parents:
+        raise UsageError(f"the work folder {work} and the app {app} overlap",
+                         hint="pick a --dir outside the app (the app's folder is never written)")
+    previous = None
+    if work.exists():
+        if not work.is_dir():
+            raise UsageError(f"{work} is a file", hint="pick a --dir that is a folder")
+        entries = list(work.iterdir())
+        if entries and not (work / MARKER).is_file():
+            raise UsageError(f"{work} is not empty and no earlier demo made it",
+                             hint="pick a new or empty --dir")
+        toml = work / "cockpit.toml"
+        previous = toml.read_text(encoding="utf-8") if toml.is_file() else None
+        for item in entries:
+            if item.is_dir() and not item.is_symlink():
+                shutil.rmtree(item)
+            else:
+                item.unlink()
+    work.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(app, work, symlinks=True, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns(*IGNORED))
+    (work / MARKER).write_text(json.dumps({"source": str(app)}) + "\n", encoding="utf-8")
+    return {"previous_toml": previous}
+
+
+# ----------------------------------------------------------------------------- fix, generate
+
+
+def fix_plan(work: Path, result: Any):
+    """The safe fixes of `cockpit scan --fix` for this scan (cockpit.scan.fixes.plan_fixes):
+    a FixPlan, nothing written yet."""
+    from cockpit.scan.fixes import plan_fixes
+
+    return plan_fixes(work, result)
+
+
+def missing_artifacts(work: Path, result: Any) -> list[Any]:
+    """What a first deploy needs and the folder lacks, rendered by `cockpit generate` (nothing
+    written): a FileChange (before None) for a missing Dockerfile and .dockerignore, in that
+    order. An app that ships its own Dockerfile gets none."""
+    from cockpit.generate import artifacts
+    from cockpit.scan.fixes import FileChange
+
+    out = []
+    for kind, path in (("dockerfile", "Dockerfile"), ("dockerignore", ".dockerignore")):
+        if (work / path).exists():
             continue
-        target = workdir / item.name
-        if item.is_dir():
-            shutil.copytree(item, target, dirs_exist_ok=True)
+        for art in artifacts(kind, work, result):
+            if not (work / art.path).exists():
+                out.append(FileChange(art.path, None, art.content, [f"generate {art.kind}"]))
+    return out
+
+
+def write_changes(work: Path, changes: list[Any], secrets: list[Any] | None = None) -> Any:
+    """Write these FileChanges with `apply_fixes` (atomic, refuses files changed since the
+    plan, `.orig` backups of files git cannot restore). Returns its ApplyReport."""
+    from cockpit.scan.fixes import FixPlan, apply_fixes
+
+    return apply_fixes(FixPlan(root=work, changes=list(changes), secrets=list(secrets or [])))
+
+
+def _drop_backups(work: Path, backups: list[str]) -> None:
+    """The work folder is a copy: the app's own folder is the original, so the `.orig` backups
+    apply_fixes keeps (which can hold a moved secret's old value) do not stay in the build
+    context."""
+    for rel in backups:
+        path = Path(rel) if Path(rel).is_absolute() else work / rel
+        if work in path.resolve().parents:
+            path.unlink(missing_ok=True)
+
+
+# ----------------------------------------------------------------------------- config
+
+
+def _listening_ports() -> set[int]:
+    """TCP ports something listens on here (/proc/net/tcp and tcp6, state 0A)."""
+    ports: set[int] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            if len(parts) > 3 and parts[3] == "0A":
+                ports.add(int(parts[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def _switch_ports(exclude_keys: set[str]) -> tuple[set[int], dict[str, int]]:
+    """Ports in the lab VPS's switch configs (`~deploy/.cockpit/switch/envs/<app>-<env>.cfg`,
+    the frontend bind and both slots of every app set up there, running or not), and the bind
+    port of each key in `exclude_keys` (kept out of the first set)."""
+    import pwd
+
+    from cockpit.lab import vps
+
+    used: set[int] = set()
+    own: dict[str, int] = {}
+    try:
+        folder = Path(pwd.getpwnam(vps.USER).pw_dir) / ".cockpit" / "switch" / "envs"
+        files = sorted(folder.glob("*.cfg"))
+    except (KeyError, OSError):
+        return used, own
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError:
+            continue
+        ports = [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", text)]
+        if path.stem in exclude_keys:
+            if m := re.search(r"bind 127\.0\.0\.1:(\d+)", text):
+                own[path.stem] = int(m.group(1))
         else:
-            shutil.copy2(item, target)
-    toml = workdir / "cockpit.toml"
-    if not toml.exists():
+            used.update(ports)
+    return used, own
+
+
+def _docker_ports() -> set[int]:
+    """Host ports published by any container (`docker ps`), never its environment."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["docker", "ps", "--all", "--format", "{{.Ports}}"],
+                             capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return set()
+    return {int(p) for p in re.findall(r":(\d+)->", out)}
+
+
+def _other_demo_ports(work: Path) -> set[int]:
+    """host_port (+1, +2) of the other demo work folders' cockpit.toml (set up or not yet)."""
+    import tomllib
+
+    from cockpit.state import state_root
+
+    used: set[int] = set()
+    for toml in (state_root() / "demo").glob("*/cockpit.toml"):
+        if toml.parent.resolve() == work.resolve():
+            continue
+        try:
+            data = tomllib.loads(toml.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        for table in (data.get("environments") or {}).values():
+            port = table.get("host_port") if isinstance(table, dict) else None
+            if isinstance(port, int):
+                used.update((port, port + 1, port + 2))
+    return used
+
+
+def _previous_settings(text: str | None) -> dict[str, dict[str, Any]]:
+    import tomllib
+
+    if not text:
+        return {}
+    try:
+        data = tomllib.loads(text)
+    except ValueError:
+        return {}
+    out = {}
+    for env, table in (data.get("environments") or {}).items():
+        if isinstance(table, dict):
+            out[env] = {k: table[k] for k in ("host_port", "domain") if k in table}
+    return out
+
+
+def choose_host_ports(name: str, work: Path, keep: dict[str, int] | None = None
+                      ) -> dict[str, int]:
+    """A host_port per environment of ENVS on the lab VPS such that host_port, +1 and +2 are
+    free: nothing listens there, no other app's switch config (running or not) names them, no
+    container publishes them, no other demo folder's cockpit.toml claims them. An environment
+    this app already has on the lab (its switch config, or `keep` from the work folder's
+    earlier cockpit.toml) keeps its port. The search starts at a place derived from the app
+    name (crc32) in PORT_RANGE and steps by 3. Raises UsageError when the range is full."""
+    from cockpit.lab._proc import port_bindable
+
+    keys = {f"{name}-{env}" for env in ENVS}
+    used, own = _switch_ports(keys)
+    used |= _docker_ports() | _other_demo_ports(work)
+    listening = _listening_ports()
+    chosen: dict[str, int] = {}
+    for env in ENVS:
+        mine = own.get(f"{name}-{env}") or (keep or {}).get(env)
+        if mine and not ({mine, mine + 1, mine + 2} & used):
+            chosen[env] = mine
+            used.update((mine, mine + 1, mine + 2))
+    lo, hi = PORT_RANGE
+    slots = (hi - lo) // 3
+    start = zlib.crc32(name.encode()) % slots
+    for env in ENVS:
+        if env in chosen:
+            continue
+        for i in range(slots):
+            port = lo + ((start + i) % slots) * 3
+            trio = {port, port + 1, port + 2}
+            if trio & used or trio & listening:
+                continue
+            if not all(port_bindable(p) for p in trio):
+                continue
+            chosen[env] = port
+            used |= trio
+            break
+        else:
+            raise UsageError(f"no free host ports left in {lo}-{hi} on the lab",
+                             hint="remove old demo apps' containers, or pass a --dir whose "
+                                  "cockpit.toml sets host_port")
+    return chosen
+
+
+def domains_for(name: str) -> dict[str, str]:
+    """`<env>.<app>.lab.test` per environment: the lab's DNS (pebble-challtestsrv) answers
+    127.0.0.1 for every name, so Pebble validates them on the lab's edge
+    (cockpit/lab/acme.py)."""
+    return {env: f"{env}.{name}.lab.test" for env in ENVS}
+
+
+def secret_names(result: Any) -> list[str]:
+    """The secrets the app reads, by the scanner's judgement (`EnvVar.secret`) or by name like
+    `cockpit init` (SECRET, TOKEN, PASSWORD, *_KEY ...); platform variables (PORT ...) never."""
+    from cockpit.commands.init import SECRETISH
+    from cockpit.scan.detect import is_platform_env
+
+    names = []
+    for var in result.env_vars:
+        if is_platform_env(var.name) or var.build_time:
+            continue
+        if (var.secret or SECRETISH.search(var.name)) and var.name not in names:
+            names.append(var.name)
+    return names
+
+
+def _render(name: str, result: Any, secrets: list[str], lab_vals: dict[str, Any]) -> str:
+    """init's renderer: `render_for_scan` when CONFIG's is there, else `render`."""
+    from cockpit.commands import init
+
+    vps = {k: lab_vals[k] for k in ("host", "user", "ssh_port")}
+    port = int(result.port or 8000)
+    health = result.health_path or "/up"
+    for_scan = getattr(init, "render_for_scan", None)
+    if for_scan is not None:
+        import inspect
+
+        offered = {"name": name, "provider": "vps", "result": result, "scan": result,
+                   "port": port, "health": health, "health_path": health, "secrets": secrets,
+                   "vps": vps, "lab": lab_vals}
+        params = inspect.signature(for_scan).parameters
+        return for_scan(**{k: v for k, v in offered.items() if k in params})
+    return init.render(name, "vps", port, health, secrets, vps, lab_vals)
+
+
+def lab_toml(name: str, work: Path, result: Any, secrets: list[str], lab_vals: dict[str, Any],
+             ports: dict[str, int], domains: dict[str, str]) -> str:
+    """The lab cockpit.toml text: init's renderer, then this app's host ports and domains, and
+    `[app] build_args` = cockpit.lab.images.build_args_for(WORK/<dockerfile>) (the lab images
+    standing in for the official ones the Dockerfile names). Validated before it is returned
+    (ConfigError names line and key)."""
+    import tomlkit
+
+    from cockpit.config import loads
+
+    doc = tomlkit.parse(_render(name, result, secrets, lab_vals))
+    app = doc["app"]
+    dockerfile = work / str(app.get("dockerfile", "Dockerfile"))
+    build_args = _build_args(dockerfile, lab_vals)
+    if "build_args" in app:
+        del app["build_args"]
+    if build_args:
+        table = tomlkit.table()
+        for key, value in sorted(build_args.items()):
+            table[key] = value
+        table.add(tomlkit.nl())
+        app["build_args"] = table
+    for env in ENVS:
+        table = doc["environments"][env]
+        table["host_port"] = ports[env]
+        table["domain"] = domains[env]
+    text = tomlkit.dumps(doc)
+    loads(text, work / "cockpit.toml")
+    return text
+
+
+def _build_args(dockerfile: Path, lab_vals: dict[str, Any]) -> dict[str, str]:
+    try:
+        from cockpit.lab.images import build_args_for
+    except ImportError:  # a lab without per-stack images: its one base image
+        base = lab_vals.get("base_image")
+        if not base or not dockerfile.is_file():
+            return {}
+        text = dockerfile.read_text(encoding="utf-8", errors="replace")
+        return {"BASE_IMAGE": base} if re.search(r"^\s*ARG\s+BASE_IMAGE\b", text, re.M) else {}
+    return dict(build_args_for(dockerfile)) if dockerfile.is_file() else {}
+
+
+# ----------------------------------------------------------------------------- the flow
+
+
+def prepare(app: Path, work: Path, out) -> tuple[Path, dict[str, Any]]:
+    """Stages copy → secrets: returns (WORK/cockpit.toml, a report dict with app, dir, fixed,
+    generated, secrets) for the result object. Raises CockpitError naming the stage."""
+    report: dict[str, Any] = {"app": None, "source": str(app), "dir": str(work)}
+    with stage("copy", work):
+        copied = copy_app(app, work)
+        out.text(f"copied {app} to {work} (the app's own folder is only read)")
+    with stage("lab", work):
+        from cockpit import lab
+
+        out.text("bringing up the lab (the first run builds its images) ...")
+        labenv = lab.up()
+        os.environ.update(labenv.as_env())
+        import keyring.core
+
+        keyring.core.init_backend()
+    with stage("scan", work):
+        from cockpit.scan import scan
+
+        result = scan(work)
+        errors = sum(1 for f in result.findings if f.severity == "error")
+        out.text(f"scan: {result.stack}" + (f" / {result.framework}" if result.framework else "")
+                 + f", {len(result.findings)} finding(s), {errors} error(s)")
+    with stage("fix", work):
+        plan = fix_plan(work, result)
+        applied = write_changes(work, plan.changes) if not plan.empty else None
+        if applied is not None:
+            _drop_backups(work, applied.backups)
+            for item in plan.fixed:
+                out.text(f"fixed: {item}")
+            result = scan(work)
+        report["fixed"] = list(plan.fixed)
+        report["manual"] = [f"{f.id} {f.where or ''}".strip() for f in plan.manual]
+        for item in report["manual"]:
+            out.text(f"left for a person: {item}")
+    with stage("generate", work):
+        missing = missing_artifacts(work, result)
+        if missing:
+            written = write_changes(work, missing)
+            _drop_backups(work, written.backups)
+            for change in missing:
+                out.text(f"generated {change.path} (the app had none)")
+            result = scan(work)
+        report["generated"] = [c.path for c in missing]
+    name = app_name(app)
+    report["app"] = name
+    toml = work / "cockpit.toml"
+    with stage("config", work):
+        from cockpit.commands.init import lab_values
+        from cockpit.config import load, write_atomic
+
         lab_vals = lab_values()
-        vps = {k: lab_vals[k] for k in ("host", "user", "ssh_port")}
-        text = render("hello", "vps", 8000, "/up", ["SECRET_KEY"], vps, lab_vals)
-        loads(text, toml)
+        previous = _previous_settings(copied["previous_toml"])
+        keep = {e: v["host_port"] for e, v in previous.items() if "host_port" in v}
+        ports = choose_host_ports(name, work, keep)
+        secrets = secret_names(result)
+        if app.resolve() == DEFAULT_APP.resolve() and "SECRET_KEY" not in secrets:
+            secrets.append("SECRET_KEY")  # hello-app reads it through a variable name
+        text = lab_toml(name, work, result, secrets, lab_vals, ports, domains_for(name))
         write_atomic(toml, text)
-        out.text(f"wrote {toml} for the lab")
-    cfg = load(toml)
-    store = SecretStore(cfg.app.name)
-    for env in cfg.environments.values():
-        for name in env.secret_names:
-            if store.get(env, name) is None:
-                store.set(env, name, pysecrets.token_urlsafe(24))
-                out.text(f"{env.name}: generated {name} and stored it in the OS keyring")
-    return toml
+        cfg = load(toml)
+        out.text(f"wrote {toml} for the lab: app {name!r}, "
+                 + ", ".join(f"{e} on host port {ports[e]} as {cfg.env(e).domain}" for e in ENVS))
+    with stage("secrets", work):
+        from cockpit.secrets import SecretStore
+
+        store = SecretStore(cfg.app.name)
+        made: dict[str, list[str]] = {}
+        for env in cfg.environments.values():
+            for secret in env.secret_names:
+                if store.get(env, secret) is None:
+                    store.set(env, secret, pysecrets.token_urlsafe(24))
+                    made.setdefault(env.name, []).append(secret)
+                    out.text(f"{env.name}: generated {secret} and stored it in the OS keyring")
+        report["secrets_generated"] = made
+    return toml, report
 
 
 def run(args: argparse.Namespace) -> int:
     from cockpit.state import state_root
 
     out = renderer(args)
-    app = Path(args.app).resolve()
-    workdir = Path(args.dir).resolve() if args.dir else state_root() / "demo" / app.name
-    toml = prepare(app, workdir, out)
+    app = Path(args.app).expanduser().resolve()
+    if args.dir:
+        work = Path(args.dir).expanduser().resolve()
+    else:
+        work = state_root().resolve() / "demo" / (app_name(app) if app.is_dir() else "app")
+    toml, report = prepare(app, work, out)
     trust = os.environ.get("COCKPIT_LAB_SSH_HOSTKEY_SHA256", "")
     if sys.stdout.isatty() and sys.stdin.isatty() and not args.headless and not args.json:
-        _setup_all(toml, trust, out)
+        with stage("setup", work):
+            _setup_all(toml, trust, out)
         from cockpit.screens.app import run as run_tui
 
-        os.chdir(workdir)
+        os.chdir(work)
         return run_tui(toml)
-    return _headless(toml, trust, out)
+    return _headless(toml, trust, out, report)
 
 
 def _context(toml: Path, trust: str, confirm: str | None = None):
@@ -112,22 +576,28 @@ def _setup_all(toml: Path, trust: str, out) -> None:
         provider_for(ctx, env).setup(env, out.emit)
 
 
-def _headless(toml: Path, trust: str, out) -> int:
+def _headless(toml: Path, trust: str, out, report: dict[str, Any]) -> int:
     from cockpit import pipeline
+    from cockpit.commands.status import env_url
 
-    _setup_all(toml, trust, out)
+    work = toml.parent
+    with stage("setup", work):
+        _setup_all(toml, trust, out)
     ctx = _context(toml, trust, confirm="prod")
-    staging = pipeline.deploy(ctx, "staging", out.emit)
-    out.text(f"staging: release {staging.id} is live ({staging.status})")
-    prod = pipeline.promote(ctx, "staging", "prod", out.emit)
-    out.text(f"prod: release {prod.id} is live, same image {prod.short_digest}")
-    for name in ctx.config.environments:
-        state = pipeline.live(ctx, name)
+    with stage("deploy", work):
+        staging = pipeline.deploy(ctx, "staging", out.emit)
+        out.text(f"staging: release {staging.id} is live ({staging.status})")
+    with stage("promote", work):
+        prod = pipeline.promote(ctx, "staging", "prod", out.emit)
+        out.text(f"prod: release {prod.id} is live, same image {prod.short_digest}")
+    environments = {}
+    for name, release in (("staging", staging), ("prod", prod)):
         env = ctx.config.env(name)
-        port = env.settings.https_port
-        tls = f", TLS days left {state.tls.days_left}" if state.tls and state.tls.ok else ""
-        out.text(f"  {name}: https://{env.domain}:{port}/ serves release "
-                 f"{state.current.id if state.current else '-'}{tls}")
-    out.result({"staging": staging.to_dict(), "prod": prod.to_dict()},
-               human=f"done. Open the cockpit there: cd {toml.parent} && cockpit")
+        url = env_url(env)
+        environments[name] = {"url": url, "release": release.id, "image": release.image,
+                              "digest": release.digest, "domain": env.domain}
+        out.text(f"  {name}: {url or '(no domain)'} serves release {release.id}")
+    report["environments"] = environments
+    report["config"] = str(toml)
+    out.result(report, human=f"done. The ordinary commands work there: cd {work} && cockpit")
     return 0

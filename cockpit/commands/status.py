@@ -36,6 +36,16 @@ def _age(ts: float | None) -> str:
     return f"{secs}s"
 
 
+def env_url(env) -> str | None:
+    """The environment's public URL, "https://<domain>" (":<https_port>" when the provider
+    serves HTTPS on another port than 443, as the lab's edge does), or None without a domain.
+    `env` is a cockpit.config.Environment; the port is its provider's `https_port` setting."""
+    if not env.domain:
+        return None
+    port = getattr(env.settings, "https_port", None)
+    return f"https://{env.domain}" + (f":{port}" if port and port != 443 else "")
+
+
 def run_status(args: argparse.Namespace) -> int:
     from cockpit import pipeline
 
@@ -45,9 +55,11 @@ def run_status(args: argparse.Namespace) -> int:
     states, lines, failing = {}, [], False
     for name in names:
         state = pipeline.live(ctx, name)
-        states[name] = state.to_dict()
+        url = env_url(ctx.config.env(name))
+        states[name] = state.to_dict() | {"url": url}
         cur = state.current
         lines.append(f"{name} ({state.provider}):")
+        lines.append(f"  url      {url or 'none (no domain set)'}")
         if cur:
             lines.append(f"  release  {cur.id}  {cur.short_digest}  {cur.status}  "
                          f"age {_age(cur.created_at)}")
