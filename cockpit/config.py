@@ -40,6 +40,17 @@ class AppConfig(BaseModel):
     port: int = Field(8000, ge=1, le=65535, **_expect("an integer 1-65535"))
     health_path: str = Field("/up", pattern=r"^/[^\s]*$", **_expect("a path starting with '/'"))
     build_args: dict[str, str] = Field(default_factory=dict, **_expect("a table of strings"))
+    release_command: str | None = Field(
+        None, min_length=1,
+        **_expect("one shell command run once per release before traffic moves (sh -c)"),
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict, **_expect("a table of plain configuration strings (not secrets)")
+    )
+    volumes: dict[str, str] = Field(
+        default_factory=dict,
+        **_expect("a table of volume name -> absolute path in the container"),
+    )
 
 
 class GateConfig(BaseModel):
@@ -68,6 +79,10 @@ class EnvironmentConfig(BaseModel):
     secret_scope: str | None = Field(None, min_length=1, **_expect("a keyring scope name"))
     protected: bool | None = Field(None, **_expect("true or false"))
     gate: GateConfig = Field(default_factory=GateConfig, **_expect("a table"))
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        **_expect("a table of plain configuration strings (not secrets); over [app.env]"),
+    )
 
     COMMON_KEYS: frozenset[str] = frozenset()  # filled below
 
@@ -98,6 +113,26 @@ class Environment:
         return self.common.gate
 
     @property
+    def plain_env(self) -> dict[str, str]:
+        """The environment's plain configuration: `[app.env]` overlaid by
+        `[environments.<name>.env]` (name -> value, sorted by name). Never secrets: a name
+        that is also a secret of this environment is refused when the file loads."""
+        merged = {**self.app.env, **self.common.env}
+        return {k: merged[k] for k in sorted(merged)}
+
+    @property
+    def volumes(self) -> dict[str, str]:
+        """`[app.volumes]`: volume name -> absolute path in the container (same for every
+        environment; each environment gets its own volume on its host)."""
+        return dict(self.app.volumes)
+
+    @property
+    def release_command(self) -> str | None:
+        """`[app] release_command`: one shell command run with `sh -c` in a one-off container
+        of the new image before traffic moves (once per deploy and per promote)."""
+        return self.app.release_command
+
+    @property
     def secret_scope(self) -> str:
         return self.common.secret_scope or f"{self.app.name}:{self.name}"
 
@@ -113,10 +148,15 @@ class Environment:
         """What a release runs with: app, environment and provider keys, secret names. How
         cockpit reaches the target (the provider's access keys) and gates it are left out."""
         access = getattr(type(self.settings), "access_keys", frozenset)()
+        # keys added later count only when set, so an unchanged file keeps its hash
+        later = {"release_command", "env", "volumes"}
+        app = {k: v for k, v in self.app.model_dump().items() if k not in later or v}
+        common = {k: v for k, v in self.common.model_dump(exclude={"gate", "secret_scope"}).items()
+                  if k != "env" or v}
         return stable_hash(
             {
-                "app": self.app.model_dump(),
-                "env": self.common.model_dump(exclude={"gate", "secret_scope"}),
+                "app": app,
+                "env": common,
                 "settings": self.settings.model_dump(exclude=set(access)),
                 "secrets": sorted(self.secret_names),
             }
@@ -126,6 +166,9 @@ class Environment:
         return {
             "name": self.name,
             **self.common.model_dump(),
+            "env": self.plain_env,
+            "volumes": self.volumes,
+            "release_command": self.release_command,
             "settings": self.settings.model_dump(),
             "secrets": list(self.secret_names),
             "secret_scope": self.secret_scope,
@@ -322,8 +365,62 @@ def _validate(data: dict[str, Any], text: str, path: Path, doc: Any) -> Config:
         if name not in environments:
             raise _err(text, label, ["secrets", name], f"no environment named {name!r}")
 
+    _check_plain(app, environments, data, text, label)
     _check_separation(environments, text, label)
     return Config(path=path, app=app, environments=environments, text=text, doc=doc)
+
+
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+VOLUME_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+# set by cockpit on every provider: a value in cockpit.toml would be overridden or break it
+RESERVED_ENV = {"PORT": "cockpit sets it from [app] port", "COCKPIT_RELEASE": "cockpit sets it",
+                "COCKPIT_ENV": "cockpit sets it"}
+
+
+def _check_plain(app: AppConfig, envs: dict[str, Environment], data: dict[str, Any],
+                 text: str, label: str) -> None:
+    """`[app.env]`, `[environments.*.env]` and `[app.volumes]`: names, values, no secrets."""
+    tables: list[tuple[list[str], dict[str, str]]] = [(["app", "env"], app.env)]
+    tables += [(["environments", e.name, "env"], e.common.env) for e in envs.values()]
+    for where, table in tables:
+        for key, value in table.items():
+            path = [*where, key]
+            if not ENV_NAME_RE.match(key):
+                raise _err(text, label, path, "expected an environment variable name "
+                           "(letters, digits and '_', not starting with a digit)")
+            if key in RESERVED_ENV:
+                raise _err(text, label, path, f"{key} is reserved: {RESERVED_ENV[key]}")
+            if "\n" in value or "\r" in value or "\0" in value:
+                raise _err(text, label, path, "a value must be one line (env files hold one "
+                           "line per variable)")
+            owners = [e for e in envs.values() if (where[0] == "app" or e.name == where[1])
+                      and key in e.secret_names]
+            if owners:
+                raise _err(text, label, path,
+                           f"{key} is also a secret of environment {owners[0].name!r}; plain "
+                           "configuration is written in cockpit.toml, secrets only in the "
+                           f"keyring: remove it from one of [secrets].{owners[0].name} or here")
+    for name, target in app.volumes.items():
+        path = ["app", "volumes", name]
+        if not VOLUME_NAME_RE.match(name):
+            raise _err(text, label, path, "expected a volume name (lowercase a-z, 0-9, "
+                       "'_', '.', '-', up to 63 chars)")
+        if not target.startswith("/") or target == "/" or any(
+                part in ("..", ".") for part in target.split("/")) or ":" in target:
+            raise _err(text, label, path, f"expected an absolute path in the container like "
+                       f"\"/app/{name}\", got {_show(target)}")
+    mounts = list(app.volumes.values())
+    for name, target in app.volumes.items():
+        if mounts.count(target) > 1:
+            raise _err(text, label, ["app", "volumes", name],
+                       f"path {target} is mounted by two volumes")
+    if app.volumes:
+        for env in envs.values():
+            if env.provider != "vps":
+                raise _err(text, label, ["environments", env.name, "provider"],
+                           f"volumes need provider vps: environment {env.name!r} uses "
+                           f"{env.provider!r}, where [app.volumes] are not supported yet "
+                           "(remove [app.volumes] or keep the app's data in a database)")
 
 
 def _check_separation(envs: dict[str, Environment], text: str, label: str) -> None:

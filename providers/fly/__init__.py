@@ -440,6 +440,10 @@ class FlyProvider:
         if "@sha256:" not in release.image:
             notes.append(f"image {release.image} is not pinned by digest; rollback may not "
                          "find the same bits")
+        if env.release_command:
+            notes.append(f"warning: release_command {env.release_command!r} is NOT run on Fly "
+                         "yet (only the VPS provider runs it); run it yourself before this "
+                         "release takes traffic, e.g. `fly machine run` with the same image")
         return Plan(env=env.name, action="deploy", release=release, steps=steps,
                     previous=previous, notes=notes, changes=changes,
                     data={"app": s.app, "strategy": s.strategy, "config": config,

@@ -56,7 +56,7 @@ def base_config(env: Environment, image: str) -> dict[str, Any]:
     config: dict[str, Any] = {
         "image": image,
         "guest": {"cpu_kind": kind, "cpus": int(size.rstrip("x") or 1), "memory_mb": s.memory_mb},
-        "env": {"PORT": str(port), **dict(s.env)},
+        "env": {**env.plain_env, "PORT": str(port)},  # [app.env] < [environments.*.env]
         "services": [{
             "protocol": "tcp", "internal_port": port, "autostop": "off", "autostart": False,
             "ports": [{"port": 80, "handlers": ["http"], "force_https": True},

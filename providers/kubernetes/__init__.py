@@ -348,6 +348,11 @@ class KubernetesProvider:
         if "@sha256:" not in release.image:
             notes.append(f"image {release.image} is not pinned by digest; the deploy pins it "
                          "(push it to image_repository or pass repo@sha256:...)")
+        if env.release_command:
+            notes.append(f"warning: release_command {env.release_command!r} is NOT run on "
+                         "Kubernetes yet (only the VPS provider runs it); run it as a Job with "
+                         "the same image before this release takes traffic "
+                         "(`cockpit generate kubernetes` writes one)")
         if previous is not None:
             notes.append(f"on a failed gate: automatic undo to release {previous.id} "
                          f"(revision {previous.meta.get('revision')})")

@@ -130,7 +130,10 @@ def deployment(env: Environment, release: Release, *, with_secret: bool) -> dict
         "image": release.image,
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": "http", "containerPort": env.app.port, "protocol": "TCP"}],
-        "env": [{"name": "PORT", "value": str(env.app.port)},
+        # plain configuration ([app.env] < [environments.*.env]) in the pod template, so a
+        # rollback (an undo to an earlier ReplicaSet) brings back the values it ran with
+        "env": [*({"name": k, "value": v} for k, v in env.plain_env.items()),
+                {"name": "PORT", "value": str(env.app.port)},
                 {"name": "COCKPIT_ENV", "value": env.name},
                 {"name": "COCKPIT_RELEASE", "value": release.id}],
         "readinessProbe": _probe(env, liveness=False),

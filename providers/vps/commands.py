@@ -180,7 +180,12 @@ def labels_for(
     *, app: str, env: str, release: str, image: str, digest: str, config_hash: str,
     secrets_digest: str, slot: str, created_at: float, created_by: str,
     source_rev: str | None = None, promoted_from: str | None = None,
+    volumes: dict[str, str] | None = None,
 ) -> dict[str, str]:
+    """`volumes` (volume name on the host -> path in the container) is kept as a JSON label, so
+    a rollback that re-creates the container mounts what that release mounted."""
+    import json
+
     labels = {
         "app": app, "env": env, "release": release, "image": image, "digest": digest,
         "config-hash": config_hash, "secrets-digest": secrets_digest, "slot": slot,
@@ -190,17 +195,57 @@ def labels_for(
         labels["source-rev"] = source_rev
     if promoted_from:
         labels["promoted-from"] = promoted_from
+    if volumes:
+        labels["volumes"] = json.dumps(volumes, sort_keys=True, separators=(",", ":"))
     return {f"{LABEL}.{k}": v for k, v in labels.items()}
+
+
+def volume_name(app: str, env: str, name: str) -> str:
+    """The docker volume of `[app.volumes] name` in one environment: `cockpit-<app>-<env>-<name>`
+    (each environment its own; staging never touches prod's data)."""
+    return f"cockpit-{app}-{env}-{name}"
+
+
+def docker_volume_create(name: str, *, app: str, env: str) -> list[str]:
+    """Create a named local volume (idempotent: an existing volume is kept, data and all)."""
+    return ["docker", "volume", "create", "--label", f"{LABEL}.app={app}",
+            "--label", f"{LABEL}.env={env}", name]
+
+
+def _mounts(volumes: dict[str, str] | None) -> list[str]:
+    argv: list[str] = []
+    for source in sorted(volumes or {}):
+        argv += ["--mount", f"type=volume,source={source},target={volumes[source]}"]
+    return argv
+
+
+def docker_run_release_command(
+    *, name: str, image: str, env_file: str, network: str, container_port: int, release: str,
+    volumes: dict[str, str] | None, command: str, app: str, env: str,
+) -> list[str]:
+    """Run the release command once, attached (its output is the step's log), in a one-off
+    container of the release's image: same env file, volumes and network as the app, the
+    image's own user, WORKDIR and entrypoint; `--rm` so nothing is left when it ends. It has
+    no `cockpit.app` label: it is never taken for a release's container."""
+    argv = ["docker", "run", "--rm", "--name", name, "--init", "--env-file", env_file,
+            "--label", f"{LABEL}.release-command={app}-{env}"]
+    if network == "host":
+        argv += ["--network", "host"]
+    argv += ["--env", f"PORT={container_port}", "--env", f"COCKPIT_RELEASE={release}"]
+    argv += _mounts(volumes)
+    return argv + [image, "sh", "-c", command]
 
 
 def docker_run(
     *, name: str, image: str, env_file: str, labels: dict[str, str], network: str,
     slot_port: int, container_port: int, release: str, health_path: str | None = None,
+    volumes: dict[str, str] | None = None,
 ) -> list[str]:
     """Start a release's container detached, beside whatever runs now.
 
     With the host network the app listens on the slot port (PORT); with a bridge network the
-    container port is published on the host's loopback only.
+    container port is published on the host's loopback only. `volumes`: docker volume name ->
+    absolute path in the container, each mounted with `--mount type=volume`.
     """
     argv = ["docker", "run", "--detach", "--name", name, "--init",
             "--restart", "unless-stopped", "--env-file", env_file,
@@ -211,6 +256,7 @@ def docker_run(
         argv += ["--publish", f"127.0.0.1:{slot_port}:{container_port}",
                  "--env", f"PORT={container_port}"]
     argv += ["--env", f"COCKPIT_RELEASE={release}"]
+    argv += _mounts(volumes)
     for key in sorted(labels):
         argv += ["--label", f"{key}={labels[key]}"]
     argv.append(image)

@@ -1,7 +1,11 @@
 """Deploy, rollback, live state and reconcile for the VPS provider.
 
+The order of a deploy (and a promote):
+    lock → ship image → env file (0600: plain configuration and secrets) → volumes → release
+    command (once, in a one-off container of the new image; a non-zero exit stops here) →
+    the switch below.
 The order of a switch (deploy and rollback share it):
-    lock → ship image → env file (0600) → start beside the old one → pre-switch gate on the
+    start beside the old one → pre-switch gate on the
     host (Host header) → HAProxy runtime switch → post-switch gate through the edge (HTTPS) →
     drain and stop the old one (kept for rollback) → prune → unlock.
 A failed pre-switch gate removes the new container (the old one never stopped serving); a
@@ -186,7 +190,20 @@ def plan_deploy(provider, env, release: Release) -> Plan:
         Step("lock", "take the deploy lock on the host"),
         Step("ship", f"make sure {s.host} has image {release.short_digest or release.image}"
              + (f" (pull from {s.registry})" if s.registry else " (docker save | docker load)")),
-        Step("env_file", "write this release's env file (mode 0600) from the keyring"),
+        Step("env_file", "write this release's env file (mode 0600): "
+             + (f"{len(env.plain_env)} plain variable(s) from cockpit.toml and "
+                if env.plain_env else "") + "secrets from the keyring"),
+    ]
+    volumes = volume_mounts(env)
+    if volumes:
+        steps.append(Step("volumes", "make sure the volume(s) exist: " + ", ".join(
+            f"{v} at {p}" for v, p in volumes.items())))
+    if env.release_command:
+        steps.append(Step("release_command", "run the release command once in a one-off "
+                          f"container of the new image: sh -c {env.release_command!r} (env "
+                          "file, volumes, network of the app); a non-zero exit stops the "
+                          "deploy before traffic moves"))
+    steps += [
         Step("start", "start the new container on the free slot, beside the current one"),
         Step("gate_pre", f"gate: {env.app.health_path} answers 2xx {env.gate.count}× in a row "
              f"on the host (Host: {host_header(env)})"),
@@ -212,6 +229,11 @@ def plan_deploy(provider, env, release: Release) -> Plan:
         plan.data["active_slot"] = state.extra.get("active_slot")
     except ProviderError as exc:
         plan.notes.append(f"could not read the host's live state: {exc.what}")
+    if volumes:
+        plan.notes.append(
+            f"volume(s) {', '.join(volumes)} live on {s.host}: {env.name} runs one instance "
+            f"there (a local volume pins the environment to this host; during the switch the "
+            "old and the new container share it for a moment)")
     if not env.domain:
         plan.notes.append(f"{env.name} has no domain: it is served on 127.0.0.1:{s.host_port} "
                           "of the host only, and the post-switch gate is skipped")
@@ -233,6 +255,16 @@ def apply(provider, plan: Plan, emit: Emit) -> Release:
         with _Step(emit, "env_file", "write the release's env file (0600)", env.name) as st:
             _write_env_file(values, env, host, release)
             st.detail = host.layout.env_file(release.id)
+        volumes = volume_mounts(env)
+        if volumes:
+            with _Step(emit, "volumes", "make sure the environment's volumes exist",
+                       env.name) as st:
+                host.run(cmd.chain(*[cmd.docker_volume_create(v, app=env.app.name,
+                                                              env=env.name)
+                                     for v in volumes]), step="volumes", idempotent=True)
+                st.detail = ", ".join(f"{v} at {p}" for v, p in volumes.items())
+        if env.release_command:
+            _release_command(env, host, release, volumes, emit, plan.previous)
 
         def start(slot: str) -> Container | None:
             _run_container(env, host, release, slot, host.container_name(release.id),
@@ -266,8 +298,86 @@ def _ship(provider, env, host: Host, release: Release, emit: Emit) -> None:
         st.detail = "docker save | docker load over SSH"
 
 
+def volume_mounts(env) -> dict[str, str]:
+    """The environment's docker volumes: `cockpit-<app>-<env>-<name>` -> path in the container,
+    from `[app.volumes]` (the same volume for every container and the release command)."""
+    return {cmd.volume_name(env.app.name, env.name, name): path
+            for name, path in sorted(env.volumes.items())}
+
+
+class ReleaseCommandFailed(ProviderError):
+    """The release command exited non-zero: nothing was started; `logs` is its output tail."""
+
+    def __init__(self, what: str, *, where: str | None = None, hint: str | None = None,
+                 logs: list[str] | None = None) -> None:
+        super().__init__(what, where=where, hint=hint)
+        self.logs = logs or []
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "logs": self.logs}
+
+
+RELEASE_TAIL = 30  # output lines a failed release command reports
+
+
+def _release_command(env, host: Host, release: Release, volumes: dict[str, str], emit: Emit,
+                     previous: Release | None) -> None:
+    """Run `[app] release_command` once, before the new release starts: a one-off container
+    of the new image with the release's env file, the environment's volumes and network, as
+    the image's user. Each output line is a LogLine (source "release"); a non-zero exit raises
+    ReleaseCommandFailed (exit 1) with the exit status and the output tail, and records the
+    release as failed: the serving release is untouched."""
+    from collections import deque
+
+    from cockpit.events import LogLine
+    from cockpit.redaction import redact
+
+    name = f"{host.base_name}-release-{cmd.safe_name(release.id)}"
+    argv = cmd.docker_run_release_command(
+        name=name, image=release.image, env_file=host.layout.env_file(release.id),
+        network=env.settings.network, container_port=env.app.port, release=release.id,
+        volumes=volumes, command=env.release_command, app=env.app.name, env=env.name)
+    with _Step(emit, "release_command", f"release command: {env.release_command}",
+               env.name) as st:
+        host.run(cmd.quiet(cmd.docker_rm(name)), step="release_command", check=False)
+        tail: deque[str] = deque(maxlen=RELEASE_TAIL)
+        chan = host.t.open_lines(argv)
+        try:
+            buf = b""
+            while True:
+                chunk = chan.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                for raw in lines:
+                    line = redact(raw.decode(errors="replace").rstrip("\r"))
+                    tail.append(line)
+                    emit(LogLine(source="release", line=line, env=env.name))
+            if buf:
+                line = redact(buf.decode(errors="replace").rstrip("\r"))
+                tail.append(line)
+                emit(LogLine(source="release", line=line, env=env.name))
+            rc = chan.recv_exit_status()
+        finally:
+            chan.close()
+        if rc != 0:
+            _record_failed(host, release)
+            serving = (f"release {previous.id} keeps serving" if previous is not None
+                       else "nothing serves yet")
+            last = tail[-1] if tail else "(no output)"
+            raise ReleaseCommandFailed(
+                f"the release command of release {release.id} exited with status {rc} "
+                f"({last}); the new release was not started and {serving}",
+                where=f"{host.t.where} step release_command",
+                hint="fix the command ([app] release_command in cockpit.toml) or the app, "
+                     "then deploy again; its output is above",
+                logs=list(tail))
+        st.detail = f"exit 0, {len(tail)} line(s) of output" if tail else "exit 0"
+
+
 def _write_env_file(values: dict[str, str], env, host: Host, release: Release) -> None:
-    lines = []
+    lines = [f"{name}={value}" for name, value in env.plain_env.items() if name not in values]
     for name in sorted(values):
         value = values[name]
         if "\n" in value or "\r" in value:
@@ -281,18 +391,20 @@ def _write_env_file(values: dict[str, str], env, host: Host, release: Release) -
 
 
 def _run_container(env, host: Host, release: Release, slot: str, name: str,
-                   replace: bool = False) -> None:
+                   replace: bool = False, volumes: dict[str, str] | None = None) -> None:
+    """`volumes`: the mounts (docker volume -> path); default: the environment's today."""
+    volumes = volume_mounts(env) if volumes is None else volumes
     labels = cmd.labels_for(
         app=env.app.name, env=env.name, release=release.id, image=release.image,
         digest=release.digest, config_hash=release.config_hash,
         secrets_digest=release.secrets_digest, slot=slot, created_at=release.created_at,
         created_by=release.created_by, source_rev=release.source_rev,
-        promoted_from=release.promoted_from,
+        promoted_from=release.promoted_from, volumes=volumes,
     )
     argv = cmd.docker_run(name=name, image=release.image, env_file=host.layout.env_file(release.id),
                           labels=labels, network=env.settings.network,
                           slot_port=env.settings.slot_ports[slot], container_port=env.app.port,
-                          release=release.id)
+                          release=release.id, volumes=volumes)
     if replace:  # a container of that name left by an interrupted run
         argv = cmd.chain(cmd.quiet(cmd.docker_rm(name)), argv)
     host.run(argv, step="start")
@@ -499,9 +611,10 @@ def rollback(provider, env, to: Release, emit: Emit) -> Release:
             if target.slot == slot:  # (a stop may still be in progress: wait for it)
                 host.run(cmd.chain(cmd.docker_stop(target.name, env.settings.stop_timeout),
                                    cmd.docker_start(target.name)), step="start")
-            else:  # its slot is taken: the same image, env file and labels on the free slot
+            else:  # its slot is taken: the same image, env file, labels, volumes on the free slot
                 host.run(cmd.docker_rm(target.name), step="start")
-                _run_container(env, host, release, slot, target.name)
+                _run_container(env, host, release, slot, target.name,
+                               volumes=_volumes_of(target))
 
         previous = next((c.release_id for c in containers if c.running), None)
         result = _switch_to(provider, env, host, release, emit, start)
@@ -509,6 +622,18 @@ def rollback(provider, env, to: Release, emit: Emit) -> Release:
             records = host.release_records()
             host.set_status(records, previous, "rolled_back")
         return result
+
+
+def _volumes_of(c: Container) -> dict[str, str]:
+    """The volumes a release's container was started with (its `cockpit.volumes` label)."""
+    import json
+
+    raw = c.label("volumes")
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
 # --------------------------------------------------------------------------- reconcile
