@@ -244,3 +244,113 @@ def test_arbitrary_field_values_give_a_located_error_or_load(field, value):
         name, line, col = where.split(":")
         assert name == "cockpit.toml" and int(line) >= 1 and int(col) >= 1
         assert rest
+
+
+# --------------------------------------------------------------------------- env, volumes, release
+
+PLAIN = GOOD.replace('port = 8000\n', '''port = 8000
+release_command = "python3 -m flask --app flaskr init-db"
+
+[app.env]
+LOG_LEVEL = "info"
+PUBLIC_URL = "https://hello.test"
+
+[app.volumes]
+data = "/app/instance"
+''', 1).replace('domain = "staging.hello.test"\n', '''domain = "staging.hello.test"
+
+[environments.staging.env]
+LOG_LEVEL = "debug"
+DJANGO_ALLOWED_HOSTS = "staging.hello.test"
+''', 1)
+
+
+def test_plain_env_merges_environment_over_app_and_is_shown():
+    cfg = config.loads(PLAIN)
+    staging, prod = cfg.env("staging"), cfg.env("prod")
+    assert staging.plain_env == {"DJANGO_ALLOWED_HOSTS": "staging.hello.test",
+                                 "LOG_LEVEL": "debug", "PUBLIC_URL": "https://hello.test"}
+    assert prod.plain_env == {"LOG_LEVEL": "info", "PUBLIC_URL": "https://hello.test"}
+    assert staging.volumes == {"data": "/app/instance"}
+    assert staging.release_command == "python3 -m flask --app flaskr init-db"
+    shown = staging.to_dict()
+    assert shown["env"]["LOG_LEVEL"] == "debug" and shown["volumes"] == {"data": "/app/instance"}
+    assert shown["release_command"].startswith("python3")
+
+
+def test_env_volumes_and_release_command_are_part_of_the_config_hash():
+    base = config.loads(PLAIN)
+
+    def hashes(old: str, new: str) -> tuple[str, str]:
+        assert old in PLAIN
+        cfg = config.loads(PLAIN.replace(old, new, 1))
+        return cfg.env("staging").config_hash, cfg.env("prod").config_hash
+
+    staging, prod = base.env("staging").config_hash, base.env("prod").config_hash
+    # an environment's own table changes only that environment
+    assert hashes('LOG_LEVEL = "debug"', 'LOG_LEVEL = "warn"') != (staging, prod)
+    assert hashes('LOG_LEVEL = "debug"', 'LOG_LEVEL = "warn"')[1] == prod
+    # [app.env], volumes and the release command change every environment
+    for old, new in (('LOG_LEVEL = "info"', 'LOG_LEVEL = "error"'),
+                     ('data = "/app/instance"', 'data = "/data"'),
+                     ("init-db", "init-db --quiet")):
+        s, p = hashes(old, new)
+        assert s != staging and p != prod, (old, new)
+    # a file without the new keys keeps the hash it had before they existed
+    assert config.loads(GOOD).env("prod").config_hash == config.loads(
+        GOOD.replace("port = 8000\n", "port = 8000\n\n[app.env]\n", 1)).env("prod").config_hash
+
+
+def test_a_plain_variable_that_is_also_a_secret_is_refused_with_file_line_key():
+    text = PLAIN.replace('LOG_LEVEL = "info"', 'LOG_LEVEL = "info"\nSECRET_KEY = "dev"')
+    message = error_of(text)
+    assert message.startswith("cockpit.toml:9:14: app.env.SECRET_KEY: SECRET_KEY is also a "
+                              "secret of environment 'staging'")
+    text = PLAIN.replace('LOG_LEVEL = "debug"', 'LOG_LEVEL = "debug"\nSECRET_KEY = "x"')
+    assert error_of(text).startswith("cockpit.toml:22:14: environments.staging.env.SECRET_KEY:")
+
+
+def test_plain_env_names_and_values_are_checked():
+    bad_name = error_of(PLAIN.replace('LOG_LEVEL = "info"', '"LOG-LEVEL" = "info"'))
+    assert "app.env.LOG-LEVEL: expected an environment variable name" in bad_name
+    assert bad_name.startswith("cockpit.toml:8:")
+    newline = error_of(PLAIN.replace('LOG_LEVEL = "info"', 'LOG_LEVEL = "a\\nb"'))
+    assert newline.startswith("cockpit.toml:8:13: app.env.LOG_LEVEL: a value must be one line")
+    assert "PORT is reserved" in error_of(PLAIN.replace('LOG_LEVEL = "info"', 'PORT = "80"'))
+    not_string = error_of(PLAIN.replace('LOG_LEVEL = "info"', "LOG_LEVEL = 3"))
+    assert "app.env.LOG_LEVEL: expected" in not_string and not_string.endswith("got 3")
+
+
+def test_volumes_need_absolute_paths_and_a_vps_provider():
+    relative = error_of(PLAIN.replace('data = "/app/instance"', 'data = "instance"'))
+    assert relative.startswith("cockpit.toml:12:8: app.volumes.data: expected an absolute path")
+    twice = error_of(PLAIN.replace('data = "/app/instance"',
+                                   'data = "/app/instance"\nmore = "/app/instance"'))
+    assert "mounted by two volumes" in twice
+    kube = """[app]\nname = "a"\n[app.volumes]\ndata = "/data"\n[environments.staging]
+provider = "kubernetes"\nnamespace = "a"\n"""
+    message = error_of(kube)
+    assert message.startswith("cockpit.toml:6:12: environments.staging.provider: volumes need "
+                              "provider vps")
+    empty = error_of(PLAIN.replace("release_command = ", 'release_command = ""\n# '))
+    assert "app.release_command: expected" in empty
+
+
+def test_config_check_shows_plain_env_volumes_and_the_release_command(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    (tmp_path / "cockpit.toml").write_text(PLAIN)
+    run = [sys.executable, "-m", "cockpit", "config", "check"]
+    human = subprocess.run(run, cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    assert "env LOG_LEVEL = 'debug' (from [environments.staging.env])" in human
+    assert "env PUBLIC_URL = 'https://hello.test' (from [app.env])" in human
+    assert "volume data: mounted at /app/instance" in human
+    assert "release command (once per release, before traffic moves): python3 -m flask" in human
+    out = subprocess.run([*run, "--json"], cwd=tmp_path, capture_output=True, text=True,
+                         check=True).stdout
+    data = json.loads(out.splitlines()[-1])["data"]
+    assert data["environments"]["prod"]["env"] == {"LOG_LEVEL": "info",
+                                                   "PUBLIC_URL": "https://hello.test"}
+    assert data["app"]["volumes"] == {"data": "/app/instance"}
