@@ -339,6 +339,16 @@ class Project:
             names.update(build_args)
         return names
 
+    @property
+    def config_env_names(self) -> set[str]:
+        """Plain configuration cockpit.toml declares: `[app.env]` and every
+        `[environments.<name>.env]` (names only; the values are not secrets but are not read)."""
+        data = self._toml("cockpit.toml")
+        tables = [(data.get("app") or {}).get("env")]
+        tables += [(e or {}).get("env") for e in (data.get("environments") or {}).values()
+                   if isinstance(e, dict)]
+        return {k for t in tables if isinstance(t, dict) for k in t}
+
 
 def _assignments(rest: str) -> list[tuple[str, str]]:
     """`NAME=value NAME2="v"` (or the legacy `NAME value`) of an ARG/ENV line; "" if none."""

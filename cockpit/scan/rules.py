@@ -513,7 +513,7 @@ def no_build_step(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding
 
 
 def undeclared_env(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding]:
-    declared = set(p.config_secret_names)
+    declared = set(p.config_secret_names) | p.config_env_names
     for rel in (".env.example", ".env.sample", ".env.template", ".env.dist", "example.env"):
         text = p.text(rel)
         if text:

@@ -354,3 +354,20 @@ def test_config_check_shows_plain_env_volumes_and_the_release_command(tmp_path):
     assert data["environments"]["prod"]["env"] == {"LOG_LEVEL": "info",
                                                    "PUBLIC_URL": "https://hello.test"}
     assert data["app"]["volumes"] == {"data": "/app/instance"}
+
+
+def test_undeclared_env_stops_firing_for_plain_configuration(tmp_path):
+    from cockpit.scan import scan
+
+    (tmp_path / "app.py").write_text('import os\nLEVEL = os.environ["LOG_LEVEL"]\n'
+                                     'HOSTS = os.environ["ALLOWED_HOSTS"]\n')
+
+    def undeclared() -> set[str]:
+        return {f.data.get("name") for f in scan(tmp_path).findings if f.id == "undeclared-env"}
+
+    assert undeclared() == {"LOG_LEVEL", "ALLOWED_HOSTS"}
+    (tmp_path / "cockpit.toml").write_text(
+        '[app]\nname = "u"\n[app.env]\nLOG_LEVEL = "info"\n'
+        '[environments.staging]\nprovider = "vps"\nhost = "h"\n'
+        '[environments.staging.env]\nALLOWED_HOSTS = "staging.u.test"\n')
+    assert undeclared() == set()
