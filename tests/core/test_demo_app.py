@@ -1,0 +1,190 @@
+"""`cockpit demo --app` on the lab, end to end: an app with no Dockerfile and no cockpit.toml (a
+copy of examples/hello-app without them) goes from its folder to prod. Its folder is never
+written; both URLs answer through the edge (HTTPS, Pebble's certificate, SNI = the domain); prod
+serves the digest staging was built with; afterwards the ordinary commands work in the work
+folder. Only this test's containers (its own unique app name) are removed afterwards."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def tree_hash(root: Path) -> str:
+    """sha256 over every path (files, folders, links) under `root` and each file's bytes."""
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        h.update(rel.encode() + b"\0")
+        if path.is_symlink():
+            h.update(b"L" + os.readlink(path).encode())
+        elif path.is_file():
+            h.update(b"F" + path.read_bytes())
+        else:
+            h.update(b"D")
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def fetch(lab, url: str, path: str = "/") -> tuple[int, dict[str, str], str]:
+    """GET `url` + `path` through the lab's edge on loopback (Host and SNI = the URL's host),
+    verifying the certificate against the lab's Pebble issuing root."""
+    parts = urlsplit(url)
+    ctx = ssl.create_default_context(cafile=lab.acme_issuer_root)
+    with socket.create_connection(("127.0.0.1", parts.port or 443), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname=parts.hostname) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: {parts.hostname}\r\nConnection: close\r\n\r\n"
+                  .encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode(errors="replace").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    return int(lines[0].split(" ")[1]), {k.lower(): v for k, v in headers.items()}, \
+        body.decode(errors="replace")
+
+
+def clean(app: str) -> None:
+    """This app's containers, its folder, switch configs and edge sites on the lab VPS (all
+    named after the app), nothing else."""
+    import pwd
+
+    ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=cockpit.app={app}"],
+                         capture_output=True, text=True).stdout.split()
+    if ids:
+        subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
+    home = Path(pwd.getpwnam("deploy").pw_dir) / ".cockpit"
+    shutil.rmtree(home / "apps" / app, ignore_errors=True)
+    for env_name in ("staging", "prod"):
+        (home / "switch" / "envs" / f"{app}-{env_name}.cfg").unlink(missing_ok=True)
+        (home / "edge" / "sites" / f"{app}-{env_name}.caddy").unlink(missing_ok=True)
+
+
+@pytest.fixture
+def demo_app(tmp_path: Path, lab):
+    name = f"demo-{os.urandom(3).hex()}"
+    src = tmp_path / "src" / name
+    shutil.copytree(REPO / "examples" / "hello-app", src)
+    for generated in ("Dockerfile", ".dockerignore", "cockpit.toml"):
+        (src / generated).unlink(missing_ok=True)
+    code = (src / "app.py").read_text()  # a secret the app reads, for the keyring stage
+    (src / "app.py").write_text(code.replace(
+        'SECRET_NAME = "SECRET_KEY"',
+        'SECRET_NAME = "SECRET_KEY"\nAPI_TOKEN = os.environ.get("API_TOKEN")', 1))
+    clean(name)
+    yield name, src
+    clean(name)
+
+
+def test_demo_takes_an_app_without_dockerfile_to_prod(demo_app, tmp_path, lab, os_keyring):
+    name, src = demo_app
+    work = tmp_path / "work"
+    state = tmp_path / "state"
+    env = dict(os.environ) | lab.as_env() | {"COCKPIT_STATE_DIR": str(state)}
+    before = tree_hash(src)
+
+    proc = subprocess.run([sys.executable, "-m", "cockpit", "demo", "--app", str(src),
+                           "--dir", str(work), "--headless", "--json"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["type"] == "result" and result["ok"], result
+
+    assert tree_hash(src) == before  # the user's tree was only read
+    data = result["data"]
+    assert data["app"] == name
+    assert sorted(data["generated"]) == [".dockerignore", "Dockerfile"]
+    assert (work / "Dockerfile").is_file()
+    assert not list(work.rglob("*.orig"))
+
+    envs = data["environments"]
+    for env_name in ("staging", "prod"):
+        url = envs[env_name]["url"]
+        assert url.startswith(f"https://{env_name}.{name}."), url
+        status, headers, body = fetch(lab, url)
+        assert status == 200, body
+        assert headers.get("x-release") == envs[env_name]["release"]
+        assert "hello from hello-app" in body
+    assert "@sha256:" in envs["prod"]["image"] or envs["prod"]["image"].startswith("sha256:")
+    assert envs["prod"]["digest"] == envs["staging"]["digest"]
+
+    # The ordinary commands work in the work folder.
+    status = subprocess.run([sys.executable, "-m", "cockpit", "status", "--json"], cwd=work,
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert status.returncode == 0, status.stdout[-2000:] + status.stderr[-2000:]
+    live = json.loads(status.stdout.strip().splitlines()[-1])["data"]["environments"]
+    for env_name in ("staging", "prod"):
+        assert live[env_name]["url"] == envs[env_name]["url"]
+        assert live[env_name]["current"]["digest"] == envs["staging"]["digest"]
+
+    # Values were generated into the keyring, never into files or output.
+    assert data["secrets_generated"] == {"staging": ["API_TOKEN"], "prod": ["API_TOKEN"]}
+    assert len(_stored_values(os_keyring, name)) == 2
+    for value in _stored_values(os_keyring, name):
+        assert value not in proc.stdout and value not in proc.stderr
+        for path in work.rglob("*"):
+            if path.is_file():
+                assert value.encode() not in path.read_bytes(), path
+
+
+def _stored_values(view, app: str) -> list[str]:
+    import keyring
+
+    values = []
+    for env_name in ("staging", "prod"):
+        for secret in ("API_TOKEN",):
+            value = keyring.get_password(f"cockpit:{app}:{env_name}", secret)
+            if value:
+                values.append(value)
+    return values
+
+
+def test_two_apps_get_their_own_ports_and_domains(tmp_path, lab, monkeypatch):
+    """Two apps demoed one after the other never claim the same host port or domain; an app
+    demoed again keeps its own."""
+    from cockpit.commands import demo
+
+    monkeypatch.setenv("COCKPIT_STATE_DIR", str(tmp_path / "state"))
+    first = demo.choose_host_ports("demo-aaa", tmp_path / "state" / "demo" / "a")
+    folder = tmp_path / "state" / "demo" / "a"
+    folder.mkdir(parents=True)
+    (folder / "cockpit.toml").write_text(
+        "".join(f"[environments.{e}]\nhost_port = {p}\n" for e, p in first.items()))
+    second = demo.choose_host_ports("demo-bbb", tmp_path / "state" / "demo" / "b")
+    taken = {p + i for p in first.values() for i in range(3)}
+    assert not taken & {p + i for p in second.values() for i in range(3)}
+    assert len({p + i for p in second.values() for i in range(3)}) == 6
+    again = demo.choose_host_ports("demo-aaa", folder, keep=first)
+    assert again == first
+    assert demo.domains_for("demo-aaa") != demo.domains_for("demo-bbb")
+
+
+def test_an_error_names_the_stage_and_what_to_do(tmp_path):
+    env = dict(os.environ) | {"COCKPIT_STATE_DIR": str(tmp_path / "state")}
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "keep.txt").write_text("not a demo's\n")
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "app.py").write_text("print('hi')\n")
+    proc = subprocess.run([sys.executable, "-m", "cockpit", "demo", "--app", str(app), "--dir",
+                           str(work), "--json"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2
+    error = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert error["error"].startswith("demo copy: ")
+    assert "--dir" in error["hint"]
+    assert (work / "keep.txt").read_text() == "not a demo's\n"
