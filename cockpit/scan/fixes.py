@@ -479,8 +479,8 @@ def _move_secret(work: _Work, result: ScanResult, f: ScanFinding, plan: FixPlan)
         return False
     name = str(f.data.get("name") or "SECRET")
     for leak in find_leaks(f.path, text):
-        if leak.line != f.line or not leak.quoted:
-            continue
+        if leak.line != f.line or not leak.quoted or leak.exposure != "secret":
+            continue  # test fixtures and browser-public keys are never rewritten
         a, b = leak.start - 1, leak.end + 1  # include the quotes
         if f.path.endswith(".py"):
             new = text[:a] + f'os.environ["{name}"]' + text[b:]

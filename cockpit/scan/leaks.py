@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 _SPECIFIC: list[tuple[str, re.Pattern[str], int]] = [
     ("aws-access-key", re.compile(r"\b((?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})\b"), 1),
     ("stripe-secret-key", re.compile(r"\b((?:sk|rk)_(?:test|live|prod)_[a-zA-Z0-9]{10,99})\b"), 1),
+    # Publishable keys are meant for the browser (Stripe.js); reported as public, never an error.
+    ("stripe-publishable-key", re.compile(r"\b(pk_(?:test|live)_[a-zA-Z0-9]{10,99})\b"), 1),
     (
         "openai-api-key",
         re.compile(
@@ -29,6 +31,15 @@ _SPECIFIC: list[tuple[str, re.Pattern[str], int]] = [
     ),
     ("google-api-key", re.compile(r"\b(AIza[\w-]{35})(?![\w-])"), 1),
     ("slack-token", re.compile(r"\b(xox[baprs]-[0-9A-Za-z-]{10,})"), 1),
+    # gitleaks `slack-webhook-url`; the whole URL is the credential (anyone can post with it).
+    (
+        "slack-webhook",
+        re.compile(
+            r"((?:https?://)?hooks\.slack\.com/(?:services|workflows|triggers)/"
+            r"[A-Za-z0-9_-]{6,}/[A-Za-z0-9_-]{6,}/[A-Za-z0-9_-]{12,})"
+        ),
+        1,
+    ),
     ("sendgrid-api-key", re.compile(r"\b(SG\.[\w-]{22}\.[\w-]{43})"), 1),
     (
         "private-key",
@@ -45,10 +56,34 @@ _SPECIFIC: list[tuple[str, re.Pattern[str], int]] = [
         ),
         1,
     ),
+    # A literal signing key handed to a JWT library: jwt.sign(payload, "k") (jsonwebtoken),
+    # jwt.encode(payload, "k", algorithm=...) / jwt.decode(token, "k", ...) (PyJWT),
+    # JWT.encode(payload, 'k', 'HS256') (ruby-jwt), token.SignedString([]byte("k")) (golang-jwt).
+    (
+        "jwt-signing-key",
+        re.compile(
+            r"(?i)\bjwt\.(?:sign|verify|encode|decode)\s*\(\s*"
+            r"(?:\{[^{}]*\}|\([^()]*\)|\[[^\[\]]*\]|[^,(){}\[\];\n])+?,\s*"
+            r"[rbu]?(['\"`])([^'\"`\n\r]{3,200})\1"
+        ),
+        2,
+    ),
+    (
+        "jwt-signing-key",
+        re.compile(r"\.SignedString\(\s*\[\]byte\(\s*(\"|`)([^\"`\n]{3,200})\1\s*\)"),
+        2,
+    ),
 ]
 _PREFILTER = re.compile(
-    r"AKIA|ASIA|A3T|ABIA|ACCA|sk_|rk_|sk-|gh[pousr]_|github_pat_|AIza|xox|SG\.|PRIVATE KEY|://"
+    r"AKIA|ASIA|A3T|ABIA|ACCA|sk_|rk_|pk_|sk-|gh[pousr]_|github_pat_|AIza|xox|SG\.|PRIVATE KEY|"
+    r"://|hooks\.slack|(?i:jwt)\.|SignedString"
 )
+# Kinds whose literal is a credential by its name in the code, not by its shape: the fixer
+# names the env var after the library's convention.
+_NAMED_KINDS = {"jwt-signing-key": "JWT_SECRET"}
+# Kinds that identify a credential by shape alone (a test fixture holding one is still worth a
+# note); the keyword rules (api-key, password, token, secret...) are not among them.
+SHAPED_KINDS = frozenset(kind for kind, _, _ in _SPECIFIC) | {"firebase-web-api-key"}
 
 _KEYWORD = re.compile(r"(?i)key|secret|token|passw|pwd|credential")
 _NAME = (
@@ -110,6 +145,50 @@ PLACEHOLDER_FILES = re.compile(
     r"\.(?:example|sample|template|tmpl|tpl)$"
 )
 DOTENV_FILE = re.compile(r"(?:^|/)\.env(?:\.[\w-]+)?$")
+# Files of `NAME = value` / `name: value` lines whose values are not quoted.
+_ASSIGN_FILE = re.compile(r"(?i)\.(?:ini|cfg|conf|properties)$")
+_YAML_FILE = re.compile(r"(?i)\.ya?ml$")
+
+# Test code and fixtures: a credential there is test data (info at most, never moved by --fix).
+TEST_PATH = re.compile(
+    r"(?:^|/)(?:tests?|__tests__|__mocks__|__fixtures__|spec|specs|e2e|cypress|fixtures?|"
+    r"testdata|test_data|testing)/|"
+    r"(?:^|/)(?:test_[^/]*\.py|[^/]*_test\.(?:py|go|rb|exs?)|conftest\.py|[^/]*_spec\.rb|"
+    r"[^/]*\.(?:test|spec|e2e|stories)\.[cm]?[jt]sx?)$|(?:^|/)\.env\.test(?:\.local)?$"
+)
+# Variables a bundler inlines into the browser bundle: public by design.
+PUBLIC_ENV_NAME = re.compile(
+    r"^(?:NEXT_PUBLIC_|VITE_|REACT_APP_|EXPO_PUBLIC_|GATSBY_|NUXT_PUBLIC_|PUBLIC_|VUE_APP_|"
+    r"STORYBOOK_)"
+)
+_CLIENT_EXT = (".jsx", ".tsx", ".vue", ".svelte", ".astro", ".html", ".htm")
+_JS_EXT = (".js", ".mjs", ".cjs", ".ts", ".mts", ".cts")
+_CLIENT_DIR = re.compile(
+    r"(?:^|/)(?:src|public|static|assets|components|pages|client|frontend|web|www|ui)/"
+)
+_SERVER_PATH = re.compile(
+    r"(?:^|/)(?:server|api|backend|functions|lambda|routes|controllers|middlewares?|cmd|"
+    r"internal|workers?|jobs)/|(?:^|/)(?:server|app|index|main|worker)\.[cm]?[jt]s$|"
+    r"(?:^|/)(?:src/)?app/(?:.+/)?route\.[jt]sx?$|(?:^|/)middleware\.[jt]s$"
+)
+_SERVER_SIGNAL = re.compile(
+    r"""require\(\s*['"](?:express|fastify|koa|hapi|http|https|fs|child_process|"""
+    r"""firebase-admin|pg|mysql2?|mongoose)['"]|"""
+    r"""from\s+['"](?:express|fastify|koa|node:[\w/]+|fs|http|https|child_process|"""
+    r"""firebase-admin(?:/[\w-]+)?|next/server|server-only|pg|mongoose)['"]|"""
+    r"""\bprocess\.env\.(?!NEXT_PUBLIC_|REACT_APP_|VITE_|EXPO_PUBLIC_|GATSBY_|NODE_ENV\b)\w|"""
+    r"""\.listen\(|createServer\(|^\s*['"]use server['"]""",
+    re.M,
+)
+_CLIENT_SIGNAL = re.compile(
+    r"""^\s*['"]use client['"]|\bimport\.meta\.env\b|"""
+    r"""from\s+['"](?:react|react-dom(?:/client)?|vue|svelte|solid-js|preact|@angular/core|"""
+    r"""firebase/(?:app|auth|firestore|analytics|storage|database|messaging|functions))['"]|"""
+    r"""\b(?:document|window|localStorage|sessionStorage|navigator)\.""",
+    re.M,
+)
+# A Firebase web config object: apiKey next to these keys (the console prints them together).
+_FIREBASE_NEIGHBOUR = re.compile(r"\b(?:authDomain|projectId|messagingSenderId|storageBucket)\b")
 
 
 @dataclass
@@ -122,10 +201,25 @@ class Leak:
     end: int
     quoted: bool  # the value is an entire string literal (the fixer may replace it)
     value: str = field(repr=False, compare=False, default="")
+    # "secret": a credential in code that runs on a server (an error);
+    # "public": a browser-public key, shipped to every visitor by design (info at most);
+    # "test": in test code or a test fixture (info at most, never rewritten by --fix).
+    exposure: str = "secret"
+    why: str = ""  # for public/test: why it is not an error (never holds the value)
 
     @property
     def where(self) -> str:
         return f"{self.path}:{self.line}"
+
+    @property
+    def severity(self) -> str:
+        """"error" for a secret, "info" for a browser-public key or a test fixture."""
+        return "error" if self.exposure == "secret" else "info"
+
+    @property
+    def shaped(self) -> bool:
+        """Found by the value's shape (a provider's key format), not only by a keyword."""
+        return self.kind in SHAPED_KINDS
 
     def label(self) -> str:
         from cockpit.redaction import MASK
@@ -134,6 +228,7 @@ class Leak:
 
 
 def entropy(value: str) -> float:
+    """Shannon entropy of `value` in bits per character (0.0 for an empty string)."""
     if not value:
         return 0.0
     counts: dict[str, int] = {}
@@ -144,6 +239,9 @@ def entropy(value: str) -> float:
 
 
 def is_placeholder(value: str) -> bool:
+    """A value that stands for a secret rather than being one: `<token>`, `${X}`, `changeme`,
+    `xxxx`, `abcdef...`, shorter than 6 characters (detect-secrets' templated/sequential filters,
+    gitleaks' stopwords)."""
     v = value.strip()
     if len(v) < 6 or _PLACEHOLDER.search(v):
         return True
@@ -162,6 +260,15 @@ def _sequential(v: str) -> bool:
             "qwertyuiopasdfghjklzxcvbnm",
         )
     )
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+def _name_excluded(name: str) -> bool:
+    """`TOKEN_URL`, `secretName`, `passwordField`, `publicKey`: names that hold no credential."""
+    return bool(_NAME_EXCLUDE.search(name) or _NAME_EXCLUDE.search(_snake(name)))
 
 
 def _line_of(text: str, offset: int) -> int:
@@ -188,8 +295,193 @@ def _is_quoted(text: str, start: int, end: int) -> bool:
     return q in "'\"`" and text[end] == q
 
 
+def is_client_code(rel: str, text: str) -> bool:
+    """Code that runs in the browser (its literals ship to every visitor).
+
+    True for markup and component files (.html, .jsx/.tsx, .vue, .svelte, .astro) and for
+    JavaScript/TypeScript that says so ("use client", `import.meta.env`, imports of react/vue/
+    svelte or the Firebase web SDK, `window.`/`document.`) or lives in a front-end folder
+    (src/, public/, components/, pages/...) without any server signal (express, node:fs,
+    firebase-admin, a non-public `process.env.X`, `.listen(`, "use server"). Next.js server
+    files (pages/api/, app/**/route.js, middleware, server components without "use client")
+    are server code.
+    """
+    if not rel.endswith(_CLIENT_EXT + _JS_EXT):
+        return False
+    if rel.endswith((".html", ".htm")):
+        return True
+    if _SERVER_SIGNAL.search(text) or re.search(r"(?:^|/)pages/api/", rel):
+        return False
+    if re.search(r"""^\s*['"]use client['"]""", text, re.M):
+        return True
+    if re.search(r"(?:^|/)(?:src/)?app/", rel) and re.search(r"['\"]next[/'\"]", text):
+        return False  # a Next.js server component
+    if _SERVER_PATH.search(rel):
+        return bool(_CLIENT_SIGNAL.search(text)) and not rel.endswith(("server.js", "server.ts"))
+    return bool(
+        rel.endswith(_CLIENT_EXT) or _CLIENT_SIGNAL.search(text) or _CLIENT_DIR.search(rel)
+    )
+
+
+def _firebase_config(text: str, start: int) -> bool:
+    """The value at `start` is the apiKey of a Firebase web config (authDomain/projectId... in
+    the same object, i.e. within a few lines)."""
+    if not re.search(r"apiKey['\"]?\s*[:=]\s*['\"`]?$", text[max(0, start - 40) : start]):
+        return False
+    lo = text.rfind("{", 0, start)
+    hi = text.find("}", start)
+    lo = max(lo, start - 400) if lo >= 0 else max(0, start - 400)
+    hi = min(hi, start + 600) if hi >= 0 else start + 600
+    return bool(_FIREBASE_NEIGHBOUR.search(text[lo:hi]))
+
+
+def _classify(leak: Leak, text: str) -> Leak:
+    """Set `exposure` (and `why`) from where the leak sits: test code, or a browser-public key."""
+    if TEST_PATH.search(leak.path):
+        leak.exposure, leak.why = "test", "in test code or a test fixture"
+        return leak
+    public_name = bool(leak.name and PUBLIC_ENV_NAME.match(leak.name))
+    if leak.kind == "stripe-publishable-key":
+        leak.exposure = "public"
+        leak.why = "a Stripe publishable key is meant for the browser"
+    elif leak.kind == "google-api-key" and _firebase_config(text, leak.start):
+        leak.kind, leak.exposure = "firebase-web-api-key", "public"
+        leak.why = (
+            "a Firebase web config identifies the project and is public by design; "
+            "restrict the key (HTTP referrers, APIs) in the Google Cloud console"
+        )
+    elif leak.kind == "google-api-key" and (
+        public_name or is_client_code(leak.path, text)
+    ):
+        leak.exposure = "public"
+        leak.why = (
+            "a browser key ships to every visitor; restrict it (HTTP referrers, APIs) in the "
+            "Google Cloud console"
+        )
+    elif public_name and not leak.shaped:
+        leak.exposure = "public"
+        leak.why = f"{leak.name} is inlined into the browser bundle: it is public by design"
+    return leak
+
+
+def _k8s_secret_spans(text: str) -> list[tuple[int, int]]:
+    """Offsets of the `data:`/`stringData:` blocks of every `kind: Secret` document."""
+    spans = []
+    docs = [m.start() for m in re.finditer(r"(?m)^---[^\n]*$", text)]
+    bounds = list(zip([0, *docs], [*docs, len(text)], strict=True))
+    for lo, hi in bounds:
+        doc = text[lo:hi]
+        if not re.search(r"(?m)^kind:[ \t]*['\"]?Secret['\"]?[ \t]*(?:#.*)?$", doc):
+            continue
+        for m in re.finditer(r"(?m)^(?:stringData|data):[ \t]*(?:#.*)?\n", doc):
+            end = re.search(r"(?m)^\S", doc[m.end() :])
+            spans.append((lo + m.start(), lo + m.end() + (end.start() if end else len(doc))))
+    return spans
+
+
+_YAML_KV = re.compile(
+    r"(?m)^[ \t]*(?:-[ \t]+)?([A-Za-z_][\w.-]*)[ \t]*:[ \t]+"
+    r"(?:(['\"])([^'\"\n]*)\2|([^\s'\"#{\[|>&*!][^\s#]*))[ \t]*(?:#.*)?$"
+)
+_YAML_LIST_ENV = re.compile(r"(?m)^[ \t]*-[ \t]+['\"]?([A-Za-z_]\w*)=([^\s'\"#]+)['\"]?[ \t]*$")
+_ASSIGN = re.compile(
+    r"(?m)^[ \t]*([A-Za-z_][\w.-]*)[ \t]*[=:][ \t]*(['\"]?)([^\s'\"#;]{6,})\2[ \t]*$"
+)
+
+
+def _looks_random(value: str, floor: float = 3.0) -> bool:
+    """Not a word or an identifier (`db-password`, `my_app.key`), and entropy >= floor."""
+    if entropy(value) < floor or _IDENTIFIER.match(value):
+        return False
+    return not re.fullmatch(r"[a-z]+(?:[-_.][a-z]+)*", value)
+
+
+def _yaml_leaks(rel: str, text: str, taken: dict[int, Leak]) -> None:
+    """Unquoted values in YAML: every entry of a Kubernetes Secret's data/stringData (data
+    values are base64: judged decoded), and secret-named keys elsewhere (compose environment,
+    Helm values, CI files)."""
+    spans = _k8s_secret_spans(text)
+    for m in _YAML_KV.finditer(text):
+        name = m.group(1)
+        grp = 3 if m.group(2) else 4
+        raw = m.group(grp)
+        start, end = m.span(grp)
+        if _overlaps(taken, start, end) or not raw:
+            continue
+        in_secret = next((s for s in spans if s[0] <= start < s[1]), None)
+        if in_secret is not None:
+            value = raw
+            if text.startswith("data:", in_secret[0]):
+                value = _b64(raw)
+                if value is None:
+                    continue
+            if is_placeholder(value) or "{{" in value or _NAME_EXCLUDE.search(_snake(name)):
+                continue
+            if not (_SECRETISH_NAME.search(name) and len(value) >= 6) and not _looks_random(
+                value, 3.5
+            ):
+                continue  # username, host, database name: configuration, not a credential
+            taken[start] = Leak(
+                "kubernetes-secret",
+                rel,
+                _line_of(text, start),
+                name,
+                start,
+                end,
+                grp == 3,
+                value,
+            )
+            continue
+        if grp == 3:
+            continue  # quoted values outside a Secret: the generic rule judges them
+        if _secret_named_value(name, raw):
+            taken[start] = Leak(
+                _generic_kind(name, rel), rel, _line_of(text, start), name, start, end, False, raw
+            )
+    for m in _YAML_LIST_ENV.finditer(text):
+        name, raw = m.group(1), m.group(2)
+        start, end = m.span(2)
+        if not _overlaps(taken, start, end) and _secret_named_value(name, raw):
+            taken[start] = Leak(
+                _generic_kind(name, rel), rel, _line_of(text, start), name, start, end, False, raw
+            )
+
+
+def _secret_named_value(name: str, value: str) -> bool:
+    return bool(
+        _SECRETISH_NAME.search(name)
+        and not _name_excluded(name)
+        and not is_placeholder(value)
+        and "$" not in value
+        and not value.startswith(("http", "./", "/"))
+        and _looks_random(value)
+    )
+
+
+def _b64(raw: str) -> str | None:
+    import base64
+    import binascii
+
+    try:
+        return base64.b64decode(raw, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _overlaps(taken: dict[int, Leak], start: int, end: int) -> bool:
+    return any(s <= start < leak.end or start <= s < end for s, leak in taken.items())
+
+
 def find_leaks(rel: str, text: str) -> list[Leak]:
-    """Every credential in one file's text, de-duplicated by position."""
+    """Every credential in one file's text, de-duplicated by position, ordered by offset.
+
+    `rel` is the file's path relative to the app root ("/"-separated): it decides test code
+    (TEST_PATH), dotenv/YAML/ini handling and placeholder files (.env.example: nothing found).
+    Each Leak carries `exposure`: "secret" (an error), "public" (a browser-public key: Firebase
+    web config, Stripe publishable key, a Google key in client code, NEXT_PUBLIC_/VITE_...
+    values) or "test" (test code and fixtures). The value stays in the unrepresented
+    `Leak.value`; nothing else holds it.
+    """
     if PLACEHOLDER_FILES.search(rel):
         return []
     found: dict[int, Leak] = {}
@@ -198,6 +490,8 @@ def find_leaks(rel: str, text: str) -> list[Leak]:
             for m in regex.finditer(text):
                 value = m.group(group)
                 start, end = m.span(group)
+                if _overlaps(found, start, end):
+                    continue
                 if kind == "password-in-url":
                     host = m.group(2)
                     if (
@@ -205,6 +499,10 @@ def find_leaks(rel: str, text: str) -> list[Leak]:
                         or value.lower() in _WEAK_WORDS
                         or is_placeholder(value)
                     ):
+                        continue
+                elif kind == "jwt-signing-key":
+                    # A weak literal ("secret") signs tokens anyone can forge: still reported.
+                    if re.search(r"\$\{|\{\{|<[^>]*>|%\(|%s|^process\.env", value):
                         continue
                 elif kind != "private-key" and is_placeholder(value):
                     continue
@@ -214,21 +512,22 @@ def find_leaks(rel: str, text: str) -> list[Leak]:
                     kind,
                     rel,
                     _line_of(text, start),
-                    _assigned_name(text, start),
+                    _NAMED_KINDS.get(kind) or _assigned_name(text, start),
                     start,
                     end,
                     _is_quoted(text, start, end),
                     value,
                 )
-    if DOTENV_FILE.search(rel):
-        for m in _DOTENV.finditer(text):
+    if DOTENV_FILE.search(rel) or _ASSIGN_FILE.search(rel):
+        regex = _DOTENV if DOTENV_FILE.search(rel) else _ASSIGN
+        for m in regex.finditer(text):
             name, value = m.group(1), m.group(3)
             start, end = m.span(3)
-            if any(start <= s < end or s <= start < leak.end for s, leak in found.items()):
+            if _overlaps(found, start, end):
                 continue
             if (
                 not _SECRETISH_NAME.search(name)
-                or _NAME_EXCLUDE.search(name)
+                or _name_excluded(name)
                 or is_placeholder(value)
                 or entropy(value) < 3.0
             ):
@@ -236,23 +535,30 @@ def find_leaks(rel: str, text: str) -> list[Leak]:
             found[start] = Leak(
                 _generic_kind(name, rel), rel, _line_of(text, start), name, start, end, False, value
             )
-    elif _KEYWORD.search(text):
-        for m in _GENERIC.finditer(text):
-            name, value = m.group(1), m.group(3)
-            start, end = m.span(3)
-            if any(s <= start < leak.end or start <= s < end for s, leak in found.items()):
-                continue
-            bare = name.strip("'\"").rsplit(".", 1)[-1]
-            if _NAME_EXCLUDE.search(bare) or " " in value.strip() or is_placeholder(value):
-                continue
-            if entropy(value) < 3.2 or value.count("/") > 2 or value.startswith(("http", "./")):
-                continue
-            if _IDENTIFIER.match(value):
-                continue  # a key name such as "cockpit_secrets_digest", not a credential
-            found[start] = Leak(
-                _generic_kind(bare, rel), rel, _line_of(text, start), bare, start, end, True, value
-            )
-    return [found[k] for k in sorted(found)]
+    else:
+        if _YAML_FILE.search(rel):
+            _yaml_leaks(rel, text, found)
+        if _KEYWORD.search(text):
+            _generic_leaks(rel, text, found)
+    return [_classify(found[k], text) for k in sorted(found)]
+
+
+def _generic_leaks(rel: str, text: str, found: dict[int, Leak]) -> None:
+    for m in _GENERIC.finditer(text):
+        name, value = m.group(1), m.group(3)
+        start, end = m.span(3)
+        if _overlaps(found, start, end):
+            continue
+        bare = name.strip("'\"").rsplit(".", 1)[-1]
+        if _name_excluded(bare) or " " in value.strip() or is_placeholder(value):
+            continue
+        if entropy(value) < 3.2 or value.count("/") > 2 or value.startswith(("http", "./")):
+            continue
+        if _IDENTIFIER.match(value):
+            continue  # a key name such as "cockpit_secrets_digest", not a credential
+        found[start] = Leak(
+            _generic_kind(bare, rel), rel, _line_of(text, start), bare, start, end, True, value
+        )
 
 
 def _generic_kind(name: str, rel: str) -> str:

@@ -25,6 +25,8 @@ FINDING_IDS = (
     "local-uploads",
     "no-health-endpoint",
     "hardcoded-secret",
+    "public-client-key",
+    "test-fixture-secret",
     "sqlite-in-prod",
     "no-lockfile",
     "no-dockerignore",

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 
 from cockpit.scan.detect import DEV_COMMANDS, AppInfo, is_platform_env
-from cockpit.scan.leaks import find_leaks
+from cockpit.scan.leaks import find_leaks, is_client_code
 from cockpit.scan.model import ScanFinding, ScanResult
 from cockpit.scan.project import GO_EXT, JS_EXT, PY_EXT, Project
 
@@ -739,7 +739,29 @@ def hardcoded_secrets(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFin
             continue
         for leak in find_leaks(rel, text):
             label = leak.name or leak.kind
-            fixable = leak.quoted and bool(leak.name) and rel.endswith(PY_EXT + JS_EXT)
+            if leak.exposure != "secret":
+                # A browser-public key or a test fixture: a note, never an error, never moved.
+                if leak.exposure == "test" and not leak.shaped:
+                    continue  # a keyword match in a test (password = "...") is test data
+                out.append(
+                    _f(
+                        "public-client-key" if leak.exposure == "public" else "test-fixture-secret",
+                        "info",
+                        f"{leak.kind.replace('-', ' ')} ({leak.label()}): {leak.why}",
+                        "nothing to move; if it was ever a live credential, rotate it"
+                        if leak.exposure == "test"
+                        else "keep it in the client code; limit what the key may do",
+                        rel,
+                        leak.line,
+                        kind=leak.kind,
+                        masked=MASK,
+                    )
+                )
+                continue
+            # In browser code process.env.X is undefined after bundling: the user moves the
+            # call to a server, --fix does not.
+            fixable = (leak.quoted and bool(leak.name) and rel.endswith(PY_EXT + JS_EXT)
+                       and not is_client_code(rel, text))
             out.append(
                 _f(
                     "hardcoded-secret",
@@ -973,6 +995,98 @@ def start_script_port(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFin
     ]
 
 
+# ----------------------------------------------------------------------------- entry, own image
+
+
+def ambiguous_entry(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding]:
+    """Which package is the app: a workspace root with no single deployable package (error:
+    nothing would start), several Go main packages that serve (warning: one was picked), a
+    Node app with no start command and no entry file (error)."""
+    out: list[ScanFinding] = []
+    if "workspace_candidates" in app.extra:
+        cands = [c for c in app.extra["workspace_candidates"].split(",") if c]
+        where = "pnpm-workspace.yaml" if p.has("pnpm-workspace.yaml") else "package.json"
+        if cands:
+            msg = (f"a workspace with {len(cands)} deployable packages "
+                   f"({', '.join(cands)}): cockpit cannot tell which one to deploy")
+        else:
+            pkgs = app.extra.get("workspace_packages", "").replace(",", ", ") or "none"
+            msg = ("a workspace whose packages (" + pkgs + ") have no production start script: "
+                   "nothing would start")
+        out.append(_f(
+            "ambiguous-entry", "error", msg,
+            "scan and deploy one package (cockpit scan <dir>, built from the workspace root "
+            "with `pnpm --filter <name> build`), or give that package a `start` script",
+            where, 1, candidates=",".join(cands),
+        ))
+    elif res.stack == "node" and not res.start_command and not res.has_dockerfile:
+        out.append(_f(
+            "ambiguous-entry", "error",
+            "no start script and no entry file (server.js, index.js, src/index.ts...): "
+            "nothing says how this app starts",
+            'add a "start" script to package.json (e.g. "node server.js")',
+            "package.json", p.script_line("start") if "start" in p.scripts else 1,
+        ))
+    if res.stack == "go" and app.extra.get("go_candidates"):
+        cands = app.extra["go_candidates"].split(",")
+        chosen = app.extra.get("go_chosen", cands[0])
+        kind = "serve HTTP" if app.extra.get("go_serving") else "are main packages"
+        out.append(_f(
+            "ambiguous-entry", "warning",
+            f"{len(cands)} packages {kind} ({', '.join(cands)}); the image builds ./{chosen}",
+            f"if ./{chosen} is not the web server, build the right one: edit the `go build` "
+            "line of the Dockerfile (or keep one main package under cmd/ that listens)",
+            f"{chosen}/main.go" if p.has(f"{chosen}/main.go") else (res.dependency_file or None),
+            1, candidates=",".join(cands),
+        ))
+    return out
+
+
+_ARG_REF = re.compile(r"^\$\{?(\w+)\}?$")
+
+
+def own_dockerfile(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding]:
+    """The project's own Dockerfile: cockpit builds it as it is. A FROM that names an image
+    literally (not through a top-level ARG) can only be built where that image can be
+    pulled: the lab substitutes ARG-named bases only (`build_args_for`). And with no health
+    route cockpit can read, the gate's health path is a guess."""
+    df = p.dockerfile
+    if df is None:
+        return []
+    out: list[ScanFinding] = []
+    stage_names = set(re.findall(r"(?im)^\s*FROM\s+\S+\s+AS\s+(\S+)", df.text))
+    literal = []
+    for line, image in df.stages:
+        if not image or image.lower() == "scratch" or image in stage_names:
+            continue
+        if _ARG_REF.match(image) or "$" in image:
+            continue
+        literal.append((line, image))
+    if literal:
+        line, image = literal[0]
+        names = ", ".join(dict.fromkeys(i for _, i in literal))
+        out.append(_f(
+            "official-base-image", "info",
+            f"the project's Dockerfile builds from {names}: each must be pullable where "
+            "the image is built (the lab's offline engine substitutes only ARG-named bases)",
+            "to let a mirror or the lab stand in: `ARG BASE_IMAGE=" + image
+            + "` before the first FROM and `FROM ${BASE_IMAGE}`",
+            df.path, line, images=names,
+        ))
+    if res.stack == "unknown" and not res.health_path:
+        from cockpit.scan.detect import DEFAULT_HEALTH_PATH
+
+        port = f" on port {res.port} (its EXPOSE)" if res.port else ""
+        out.append(_f(
+            "no-health-endpoint", "info",
+            f"cockpit cannot read this stack's routes: the gate will probe "
+            f"{DEFAULT_HEALTH_PATH}{port}, a guess",
+            "set health_path in cockpit.toml to a route the app answers with 2xx",
+            df.path, (df.expose[0][0] if df.expose else 1),
+        ))
+    return out
+
+
 RULES: list[Rule] = [
     python_server,
     node_server,
@@ -989,4 +1103,6 @@ RULES: list[Rule] = [
     no_lockfile,
     dockerfile_rules,
     start_script_port,
+    ambiguous_entry,
+    own_dockerfile,
 ]
