@@ -134,6 +134,7 @@ def confirm(ctx: Context, env: Environment, action: str) -> None:
     if given is None and ctx.options.confirm_typed is not None:
         given = ctx.options.confirm_typed(env.name)
     if given == env.name:
+        ctx.options.confirm = env.name  # asked once per invocation, not once per step
         return
     if given:
         raise Refused(f"{action} on {env.name!r} refused: confirmation {given!r} does not match",
@@ -237,9 +238,9 @@ def deploy(ctx: Context, env_name: str, emit: Emit, image: str | None = None,
     if dry_run:
         return plan_deploy(ctx, env_name, emit, image).release
     provider = provider_for(ctx, env)
+    confirm(ctx, env, "deploy")  # before anything changes, reconcile included
     reconcile(ctx, env_name, emit)
     ctx.secrets.require(env)  # before building: a missing secret is a quick, clear error
-    confirm(ctx, env, "deploy")
     if image:
         digest = digest_of(image)
     else:
@@ -270,6 +271,7 @@ def promote(ctx: Context, src_name: str, dst_name: str, emit: Emit,
         )
     provider = provider_for(ctx, dst)
     if not dry_run and not ctx.options.dry_run:
+        confirm(ctx, dst, "promote")  # before anything changes, reconcile included
         reconcile(ctx, dst_name, emit)
     release = make_release(ctx, dst, current.image, current.digest,
                            promoted_from=f"{src_name}/{current.id}",
@@ -324,6 +326,7 @@ def rollback(ctx: Context, env_name: str, emit: Emit, to: str | None = None,
     env = ctx.config.env(env_name)
     provider = provider_for(ctx, env)
     if not (dry_run or ctx.options.dry_run):
+        confirm(ctx, env, "rollback")  # before anything changes, reconcile included
         reconcile(ctx, env_name, emit)
     target, current = rollback_target(ctx, env_name, to)
     changes: dict[str, tuple[Any, Any]] = {}
@@ -393,4 +396,11 @@ def reconcile(ctx: Context, env_name: str, emit: Emit) -> list[str]:
     runs = ctx.store.unfinished_runs(env.name)
     if not runs:
         return []
+    if env.protected:
+        commands = ", ".join(f"{r.command} ({r.run_id})" for r in runs)
+        try:
+            confirm(ctx, env, "reconcile")
+        except Refused as exc:
+            raise Refused(f"{env.name!r} has interrupted runs to finish or undo first: {commands}; "
+                          f"{exc.message}", hint=exc.hint) from None
     return _reconcile_run(ctx, env, runs, emit)
