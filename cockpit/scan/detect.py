@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cockpit.scan.model import EnvVar, ScanResult
 from cockpit.scan.project import GO_EXT, JS_EXT, PHP_EXT, PY_EXT, RB_EXT, Project
@@ -101,6 +102,10 @@ PLATFORM_PREFIXES = (
 )
 SECRET_NAME = re.compile(
     r"(?i)key|secret|token|passw|pwd|credential|dsn|private|DATABASE_URL|MONGO\w*_UR[IL]|REDIS_URL")
+
+# The path a gate probes when the scan found no health route: a guess, reported as one
+# (finding `no-health-endpoint`); `cockpit init` and every generator use this same default.
+DEFAULT_HEALTH_PATH = "/health"
 
 HEALTH_RE = re.compile(
     r"""['"`]/?(health|healthz|healthcheck|health-check|_health|up|ready|readyz|livez|ping|status)/?['"`]"""
@@ -206,6 +211,11 @@ def detect(p: Project) -> tuple[ScanResult, AppInfo]:
         res.start_command = "caddy file-server --root /srv --listen :${PORT:-8080}"
         res.port = 8080
         res.health_path = "/health"  # served by the generated Caddy config
+    df = p.dockerfile
+    if df is not None and df.exposed_port:
+        # the project's own Dockerfile is what gets built: its last stage's EXPOSE is the
+        # port the image serves on (fly launch reads `^EXPOSE\s+(\d+)` the same way)
+        res.port = df.exposed_port
     res.env_vars = env_vars(p)
     res.services = services(p, res)
     if res.health_path is None:
@@ -483,6 +493,14 @@ _NODE_INSTALL = {
 
 
 def _node(p: Project, res: ScanResult, app: AppInfo) -> None:
+    packages = workspace_packages(p)
+    if packages is not None and not _root_is_app(p):
+        _node_workspace(p, res, app, packages)
+        return
+    _node_app(p, res, app)
+
+
+def _node_app(p: Project, res: ScanResult, app: AppInfo) -> None:
     res.stack = "node"
     deps = p.node_deps
     scripts = p.scripts
@@ -511,6 +529,9 @@ def _node(p: Project, res: ScanResult, app: AppInfo) -> None:
         res.start_command = (
             f"{pm} start" if re.search(r"\bnext\s+start\b", start) else "npx next start"
         )
+        if next_output(p.root) == "standalone":
+            # `next start` refuses this output; the build writes its own minimal server
+            res.start_command = "node .next/standalone/server.js"
     elif any(d.startswith("@remix-run/") for d in deps) or "@react-router/serve" in deps:
         res.framework = "remix"
         res.port = 3000
@@ -521,16 +542,7 @@ def _node(p: Project, res: ScanResult, app: AppInfo) -> None:
         )
     elif "vite" in deps and not (deps & {"express", "fastify", "koa", "hono", "@sveltejs/kit"}):
         res.framework = "vite"
-        config = next(
-            (
-                p.text(n) or ""
-                for n in ("vite.config.js", "vite.config.ts", "vite.config.mjs")
-                if p.has(n)
-            ),
-            "",
-        )
-        m = re.search(r"outDir\s*:\s*['\"](.+?)['\"]", config)
-        res.static_dir = m.group(1) if m else "dist"
+        res.static_dir = vite_out_dir(p)
         res.port = 8080
         res.health_path = "/health"  # served by the generated Caddy config
         res.start_command = "caddy run --config /etc/caddy/Caddyfile"
@@ -555,6 +567,276 @@ def _node(p: Project, res: ScanResult, app: AppInfo) -> None:
     for rel in ("prisma/schema.prisma",):
         if p.has(rel) and p.has_dir("prisma/migrations"):
             res.release_command = "npx prisma migrate deploy"
+
+
+NEXT_CONFIGS = ("next.config.js", "next.config.mjs", "next.config.ts", "next.config.cjs")
+VITE_CONFIGS = ("vite.config.ts", "vite.config.js", "vite.config.mjs", "vite.config.mts",
+                "vite.config.cjs", "vite.config.cts")
+
+
+def next_output(root: Path | str) -> str | None:
+    """`output` of next.config.{js,mjs,ts,cjs} in `root`: "standalone", "export" or None.
+
+    Source: Next.js docs, `output` option (next.config.js reference)."""
+    for name in NEXT_CONFIGS:
+        try:
+            text = (Path(root) / name).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        m = re.search(r"""\boutput\s*:\s*['"`](standalone|export)['"`]""", text)
+        return m.group(1) if m else None
+    return None
+
+
+_OUTDIR_FLAG = re.compile(r"""\bvite\s+build\b[^&|;]*?\s--outDir(?:=|\s+)(['"]?)([^\s'"&|;]+)\1""")
+
+
+def vite_out_dir(p: Project) -> str:
+    """Where `vite build` writes, relative to the project: `--outDir X` / `--outDir=X` in the
+    build script (the CLI overrides the config), else `build.outDir` in vite.config.*, else
+    "dist" (Vite's default). Source: Vite docs, build.outDir and the `vite build` CLI."""
+    scripts = p.scripts
+    seen = set()
+    queue = ["build"]
+    while queue:
+        name = queue.pop(0)
+        if name in seen or name not in scripts:
+            continue
+        seen.add(name)
+        m = _OUTDIR_FLAG.search(scripts[name])
+        if m:
+            return _clean_dir(m.group(2))
+        queue += re.findall(r"\b(?:npm\s+run|pnpm(?:\s+run)?|yarn(?:\s+run)?|bun\s+run)\s+"
+                            r"([\w:.-]+)", scripts[name])
+    for name in VITE_CONFIGS:
+        text = p.text(name)
+        if text:
+            m = re.search(r"""\boutDir\s*:\s*['"`]([^'"`]+)['"`]""", text)
+            if m:
+                return _clean_dir(m.group(1))
+    return "dist"
+
+
+def _clean_dir(raw: str) -> str:
+    out = raw.strip().rstrip("/")
+    while out.startswith("./"):
+        out = out[2:]
+    return out or "."
+
+
+# ----------------------------------------------------------------------------- node version
+
+# The Node major a generated Dockerfile defaults to when the project pins none: Node 26, the
+# Active LTS line since 2026-10-28 (nodejs/Release schedule: 24 moved to Maintenance on
+# 2026-10-20, 22 is in Maintenance until 2027-04, 20 reached end of life on 2026-04-30).
+NODE_LTS = 26
+_LTS_CODENAMES = {"argon": 4, "boron": 6, "carbon": 8, "dubnium": 10, "erbium": 12,
+                  "fermium": 14, "gallium": 16, "hydrogen": 18, "iron": 20, "jod": 22,
+                  "krypton": 24}
+
+
+def node_major(root: Path | str) -> tuple[int, str]:
+    """(Node major, where it came from) for a project's image.
+
+    An exact pin in `.nvmrc` or `.node-version` wins when it satisfies package.json
+    `engines.node` (or there is none); else the highest major `engines.node` allows, preferring
+    even (LTS) lines up to `NODE_LTS`; else `NODE_LTS` ("default"). Unreadable values are
+    ignored. Sources: nvm's .nvmrc format (a version, `lts/<codename>`, `lts/*`, `node`),
+    npm's semver ranges for `engines`."""
+    import json
+
+    root = Path(root)
+    engines = None
+    try:
+        data = json.loads((root / "package.json").read_text(encoding="utf-8"))
+        node = (data.get("engines") or {}).get("node") if isinstance(data, dict) else None
+        engines = node if isinstance(node, str) and node.strip() else None
+    except (OSError, ValueError, AttributeError):
+        pass
+    for name in (".nvmrc", ".node-version"):
+        try:
+            raw = (root / name).read_text(encoding="utf-8").strip().splitlines()[0].strip()
+        except (OSError, IndexError):
+            continue
+        major = _pinned_major(raw)
+        if major and (engines is None or _range_allows(engines, major)):
+            return major, name
+    if engines:
+        allowed = [m for m in range(4, NODE_LTS + 4) if _range_allows(engines, m)]
+        if allowed:
+            lts = [m for m in allowed if m <= NODE_LTS and m % 2 == 0]
+            return (max(lts) if lts else min(allowed)), "package.json engines.node"
+    return NODE_LTS, "default"
+
+
+def _pinned_major(raw: str) -> int | None:
+    raw = raw.lower().lstrip("v")
+    if raw in ("node", "stable", "latest", "current", "lts/*", "lts"):
+        return NODE_LTS
+    if raw.startswith("lts/"):
+        return _LTS_CODENAMES.get(raw[4:])
+    m = re.match(r"(\d+)", raw)
+    return int(m.group(1)) if m else None
+
+
+def _range_allows(spec: str, major: int) -> bool:
+    """Whether an npm semver range admits some version of `major` (tried at .0.0, at a high
+    minor of that line and at each version of that line the range names)."""
+    tried = {(major, 0, 0), (major, 99, 99)}
+    for m in re.finditer(r"(\d+)\.(\d+)(?:\.(\d+))?", spec):
+        if int(m.group(1)) == major:
+            tried.add((major, int(m.group(2)), int(m.group(3) or 0)))
+    return any(_range_has(spec, v) for v in tried)
+
+
+def _range_has(spec: str, v: tuple[int, int, int]) -> bool:
+    for alt in spec.split("||"):
+        alt = re.sub(r"\s*-\s+", " - ", alt.strip())
+        hyphen = re.fullmatch(r"(\S+) - (\S+)", alt)
+        comps = ([f">={hyphen.group(1)}", f"<={hyphen.group(2)}"] if hyphen
+                 else re.findall(r"(?:[<>]=?|=|\^|~)?\s*[v\dx*.]+", alt) or ["*"])
+        if all(_comp_has(c.replace(" ", ""), v) for c in comps):
+            return True
+    return False
+
+
+def _comp_has(comp: str, v: tuple[int, int, int]) -> bool:
+    m = re.fullmatch(r"([<>]=?|=|\^|~)?v?(\d+|[x*])?(?:\.(\d+|[x*]))?(?:\.(\d+|[x*]))?.*", comp)
+    if not m:
+        return True
+    op = m.group(1) or ""
+    parts = [None if (g is None or g in "x*") else int(g) for g in m.group(2, 3, 4)]
+    if parts[0] is None:
+        return True
+    lo = tuple(x or 0 for x in parts)
+    known = len([x for x in parts if x is not None])
+    if op in ("", "="):
+        return v[:known] == tuple(parts[:known])
+    if op == "^":
+        return v >= lo and v[0] == lo[0] if lo[0] else v >= lo and v[:2] == lo[:2]
+    if op == "~":
+        return v >= lo and v[: max(1, min(2, known))] == lo[: max(1, min(2, known))]
+    if op == ">=":
+        return v >= lo
+    if op == ">":
+        return v[:known] > tuple(parts[:known])
+    if op == "<=":
+        return v[:known] <= tuple(parts[:known])
+    if op == "<":
+        return v < lo
+    return True
+
+
+# ----------------------------------------------------------------------------- node workspaces
+
+
+def workspace_packages(p: Project) -> list[str] | None:
+    """Package directories of an npm/yarn/pnpm workspace rooted here (sorted), None if the
+    root is not a workspace. Globs come from pnpm-workspace.yaml `packages:` or package.json
+    `workspaces` (a list or `{packages: [...]}`); `!` globs exclude."""
+    import fnmatch
+
+    globs: list[str] = []
+    text = p.text("pnpm-workspace.yaml")
+    if text is not None:
+        in_packages = False
+        for line in text.splitlines():
+            if re.match(r"^packages\s*:", line):
+                in_packages = True
+                continue
+            if in_packages:
+                m = re.match(r"""^\s+-\s*['"]?([^'"#]+?)['"]?\s*(?:#.*)?$""", line)
+                if m:
+                    globs.append(m.group(1))
+                elif line.strip() and not line.startswith((" ", "\t", "#")):
+                    in_packages = False
+    ws = p.package_json.get("workspaces")
+    if isinstance(ws, dict):
+        ws = ws.get("packages")
+    if isinstance(ws, list):
+        globs += [g for g in ws if isinstance(g, str)]
+    if text is None and not globs:
+        return None
+    include = [g.strip().rstrip("/").removeprefix("./") for g in globs if not g.startswith("!")]
+    exclude = [g[1:].strip().rstrip("/").removeprefix("./") for g in globs if g.startswith("!")]
+
+    def matches(d: str, g: str) -> bool:
+        if "**" not in g and d.count("/") != g.count("/"):
+            return False
+        return fnmatch.fnmatchcase(d, g)
+
+    dirs = sorted(f[: -len("/package.json")] for f in p.tree.files if f.endswith("/package.json"))
+    return [d for d in dirs if any(matches(d, g) for g in include)
+            and not any(matches(d, g) for g in exclude)]
+
+
+_WS_RUNNER = re.compile(r"\s-r\b|--recursive|--filter|\bturbo\b|\blerna\b|\bnx\b|"
+                        r"--workspaces?\b|\bworkspaces\s+foreach\b|\bconcurrently\b")
+
+
+def _root_is_app(p: Project) -> bool:
+    """A workspace root that is itself the app: a production start script of its own."""
+    start = p.scripts.get("start", "")
+    return bool(start) and not _is_dev_command(start) and not _WS_RUNNER.search(start)
+
+
+def _deployable(sub: Project) -> bool:
+    start = sub.scripts.get("start", "")
+    if start and not _is_dev_command(start):
+        return True
+    deps = sub.node_deps
+    return "next" in deps or ("vite" in deps and "build" in sub.scripts and sub.has("index.html"))
+
+
+def _node_workspace(p: Project, res: ScanResult, app: AppInfo, packages: list[str]) -> None:
+    """A workspace scanned from its root: the one deployable package (a production start, a
+    Next.js app or a Vite SPA) gets filter-aware commands run from the root (one install over
+    the whole workspace, the package's build with its workspace dependencies, its start with
+    paths from the root); none or several leave `start_command` None and
+    `app.extra["workspace_candidates"]` for the `ambiguous-entry` error."""
+    res.stack = "node"
+    pm, lock = node_package_manager(p)
+    res.package_manager, res.lockfile = pm, lock
+    res.dependency_file = "package.json"
+    res.install_command = _NODE_INSTALL[pm] if lock else f"{pm} install"
+    subs = {d: Project(p.root / d) for d in packages}
+    deployable = [d for d in packages if _deployable(subs[d])]
+    app.extra["workspace_packages"] = ",".join(packages)
+    if len(deployable) != 1:
+        app.extra["workspace_candidates"] = ",".join(deployable)
+        return
+    d = deployable[0]
+    sub = subs[d]
+    name = str(sub.package_json.get("name") or d)
+    inner, inner_app = ScanResult(root=str(sub.root), stack="unknown"), AppInfo()
+    _node_app(sub, inner, inner_app)
+    res.framework, res.port = inner.framework, inner.port
+    res.release_command = inner.release_command
+    res.health_path = inner.health_path if inner.framework == "vite" else None
+    res.static_dir = f"{d}/{inner.static_dir}" if inner.static_dir else None
+    res.entry_file = f"{d}/{inner.entry_file}" if inner.entry_file else None
+    if inner_app.path:
+        app.path, app.line, app.var = f"{d}/{inner_app.path}", inner_app.line, inner_app.var
+    app.runs_main = inner_app.runs_main
+    app.extra.update(workspace_package=d, workspace_name=name)
+    if "build" in sub.scripts:
+        res.build_command = {
+            "pnpm": f"pnpm --filter {name}... build",
+            "yarn": f"yarn workspace {name} run build",
+            "bun": f"bun run --filter {name} build",
+        }.get(pm, f"npm run build --workspace {d}")
+    start = sub.scripts.get("start", "")
+    m = re.fullmatch(r"\s*node\s+((?:--?\S+\s+)*)(\S+)(.*)", start)
+    if inner.framework == "vite" or inner.framework == "nextjs-static":
+        res.start_command = inner.start_command
+    elif inner.start_command and inner.start_command.startswith("node .next/standalone/"):
+        res.start_command = f"node {d}/.next/standalone/{d}/server.js"
+    elif m:
+        res.start_command = f"node {m.group(1)}{d}/{m.group(2).removeprefix('./')}{m.group(3)}"
+    elif start:
+        res.start_command = f"cd {d} && {start}"
+    elif inner.start_command:
+        res.start_command = f"cd {d} && {inner.start_command}"
 
 
 def _node_entry(p: Project) -> str | None:
@@ -627,16 +909,12 @@ def _go(p: Project, res: ScanResult, app: AppInfo) -> None:
         if needle in mod:
             res.framework = fw
             break
-    target = "."
-    if not p.has("main.go"):
-        mains = [f for f in p.tree.files if f.startswith("cmd/") and f.endswith("/main.go")]
-        if mains:
-            target = "./" + mains[0].rsplit("/", 1)[0]
+    target, files = _go_target(p, app)
     res.build_command = f"CGO_ENABLED=0 go build -ldflags='-s -w' -o server {target}"
     res.install_command = "go mod download"
     res.start_command = "./server"
     port = None
-    for rel in p.files_with(GO_EXT):
+    for rel in files + [f for f in p.files_with(GO_EXT) if f not in files]:
         text = p.text(rel) or ""
         m = re.search(
             r"(?:ListenAndServe(?:TLS)?|\.Run|\.Start|\.Listen)\(\s*\"[^\":]*:(\d{2,5})\"", text
@@ -645,11 +923,57 @@ def _go(p: Project, res: ScanResult, app: AppInfo) -> None:
             port = int(m.group(1))
             app.path, app.line = rel, p.line_of(text, m.start())
             break
+        m = _GO_PORT_DEFAULT.search(text) if rel in files else None
+        if m and port is None:
+            port = int(m.group(1))
         if "ListenAndServe" in text or "func main()" in text:
             app.path = app.path or rel
     res.port = port or 8080
     res.entry_file = app.path
     app.runs_main = True
+
+
+_GO_SERVES = re.compile(
+    r"\bListenAndServe(?:TLS)?\(|\bhttp\.Serve\(|\.Serve\(\s*\w+\s*\)|\.Run\(\s*(?:\"|\w)|"
+    r"\bgin\.(?:Default|New)\(\)|\becho\.New\(\)|\bfiber\.New\(|"
+    r"\.Start\(\s*(?:\"|\w)|\.Listen\(\s*(?:\"|\w)|\bnet\.Listen\("
+)
+# port := os.Getenv("PORT"); if port == "" { port = "8080" }
+_GO_PORT_DEFAULT = re.compile(r"\b\w*[pP]ort\w*\s*:?=\s*\"(\d{2,5})\"")
+_GO_PREFERRED = ("server", "api", "web", "app", "http", "httpd", "serve", "service")
+
+
+def _go_target(p: Project, app: AppInfo) -> tuple[str, list[str]]:
+    """(package to build, its .go files): the root package when it is `package main`, else
+    the one main package under cmd/ that serves HTTP (ListenAndServe, http.Serve, a router's
+    Run/Start/Listen). Several servers: the one with a conventional name (server, api, web...)
+    or the first, with `app.extra["go_candidates"]` set for the `ambiguous-entry` warning;
+    no server: the same choice among all main packages."""
+    pkgs: dict[str, list[str]] = {}
+    for rel in p.files_with(GO_EXT):
+        d = rel.rsplit("/", 1)[0] if "/" in rel else "."
+        pkgs.setdefault(d, []).append(rel)
+
+    def is_main(files: list[str]) -> bool:
+        return any(re.search(r"(?m)^package\s+main\b", p.text(f) or "") for f in files)
+
+    if "." in pkgs and is_main(pkgs["."]):
+        return ".", pkgs["."]
+    mains = sorted(d for d, fs in pkgs.items() if d.startswith("cmd/") and is_main(fs))
+    if not mains:
+        mains = sorted(d for d, fs in pkgs.items() if is_main(fs))
+    if not mains:
+        return ".", []
+    serving = [d for d in mains if any(_GO_SERVES.search(p.text(f) or "") for f in pkgs[d])]
+    pool = serving or mains
+    if len(pool) == 1:
+        return "./" + pool[0], pkgs[pool[0]]
+    named = [d for name in _GO_PREFERRED for d in pool if d.rsplit("/", 1)[-1] == name]
+    chosen = named[0] if named else pool[0]
+    app.extra["go_candidates"] = ",".join(pool)
+    app.extra["go_chosen"] = chosen
+    app.extra["go_serving"] = "1" if serving else ""
+    return "./" + chosen, pkgs[chosen]
 
 
 def _ruby(p: Project, res: ScanResult, app: AppInfo) -> None:

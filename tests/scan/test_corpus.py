@@ -36,6 +36,7 @@ EXPECTED: dict[str, set[tuple[str, str]]] = {
         ("root-container", "Dockerfile:1"),
         ("no-lockfile", "package.json:1"),
         ("no-health-endpoint", "package.json:1"),
+        ("official-base-image", "Dockerfile:1"),
     },
     "django-sqlite": {
         ("hardcoded-secret", "mysite/settings.py:6"),
