@@ -452,6 +452,16 @@ def _django_project(p: Project) -> str | None:
     return None
 
 
+def _django_production_settings(p: Project) -> str | None:
+    """The production module of split settings (`<proj>/settings/production.py` or prod.py),
+    None when settings are a single file."""
+    cands = sorted(
+        (r for r in p.tree.files if re.search(r"(?:^|/)settings/(?:production|prod)\.py$", r)),
+        key=lambda r: (r.count("/"), r),
+    )
+    return cands[0] if cands else None
+
+
 def _django_settings(p: Project) -> str | None:
     cands = [
         r

@@ -372,7 +372,7 @@ def _normpath(rel: str) -> str:
     """`requirements/../x.txt` -> `x.txt` (a project-relative path, posix separators)."""
     import posixpath
 
-    return posixpath.normpath(rel).lstrip("./") if rel.startswith("./") else posixpath.normpath(rel)
+    return posixpath.normpath(rel)
 
 
 def _exec_form(rest: str) -> str:
