@@ -36,6 +36,7 @@ class EnvSpec:
     provider: str | None = None
     fly_app: str | None = None
     region: str | None = None
+    env: dict[str, str] = field(default_factory=dict)  # plain configuration (name -> value)
 
 
 @dataclass
@@ -50,6 +51,9 @@ class Spec:
     secrets: list[str] = field(default_factory=list)  # names only
     env: list[str] = field(default_factory=list)  # non-secret env var names the code reads
     build_args: dict[str, str] = field(default_factory=dict)
+    release_command: str | None = None  # cockpit.toml's, else the scan's
+    volumes: dict[str, str] = field(default_factory=dict)  # volume name -> path in container
+    app_env: dict[str, str] = field(default_factory=dict)  # [app.env]: plain, every environment
 
     @property
     def staging(self) -> EnvSpec:
@@ -101,15 +105,22 @@ def spec_for(root: Path | str, result: ScanResult | None = None, config: Any = N
                     namespace=getattr(settings, "namespace", None),
                     fly_app=getattr(settings, "app", None) if env.provider == "fly" else None,
                     region=(list(getattr(settings, "regions", None) or []) or [None])[0],
+                    env=env.plain_env,
                 )
             )
             secret_names += [n for n in env.secret_names if n not in secret_names]
+        release_command = config.app.release_command or result.release_command
+        volumes = dict(config.app.volumes)
+        app_env = dict(config.app.env)
     else:
         app = app_name(root)
         port = result.port or 8000
         health = result.health_path or "/health"
         build_args = {}
         envs = [EnvSpec("staging"), EnvSpec("prod", protected=True, replicas=2)]
+        release_command = result.release_command
+        volumes = scan_volumes(result)
+        app_env = {}
     for var in result.env_vars:
         if var.secret and not is_platform_env(var.name) and var.name not in secret_names:
             secret_names.append(var.name)
@@ -129,7 +140,24 @@ def spec_for(root: Path | str, result: ScanResult | None = None, config: Any = N
         secrets=secret_names,
         env=plain,
         build_args=build_args,
+        release_command=release_command,
+        volumes=volumes,
+        app_env=app_env,
     )
+
+
+def scan_volumes(result: ScanResult, workdir: str = "/app") -> dict[str, str]:
+    """Volumes for the directories the app writes at run time (ScanResult.data_dirs, relative
+    to the app root): volume name (the directory, '/' -> '-') -> `<workdir>/<dir>` (the
+    generated images' WORKDIR is /app). `instance` -> {"instance": "/app/instance"}."""
+    out: dict[str, str] = {}
+    for rel in getattr(result, "data_dirs", None) or []:
+        rel = rel.strip("/").removeprefix("./")
+        if not rel or ".." in rel.split("/"):
+            continue
+        name = re.sub(r"[^a-z0-9_.-]+", "-", rel.lower()).strip("-.")[:63] or "data"
+        out.setdefault(name, f"{workdir.rstrip('/')}/{rel}")
+    return out
 
 
 def var_is_secret(name: str, secrets: list[str]) -> bool:

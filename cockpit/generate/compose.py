@@ -1,5 +1,7 @@
 """compose.yaml for running the app locally with the services it needs, each health-checked,
-and the app started only once they answer (`depends_on: condition: service_healthy`).
+and the app started only once they answer (`depends_on: condition: service_healthy`). The
+release command runs first as a one-off `release` service (same image, env and volumes; the
+app waits for `service_completed_successfully`); `[app.volumes]` are named volumes.
 
 Written in the Compose Specification (no `version:`), which docker-compose 1.27+ and
 `docker compose` v2 both read. Local-only credentials come from `${VAR:-default}` so a real
@@ -81,34 +83,46 @@ def render(spec: Spec) -> str:
         if s == "mongodb":
             name = next((n for n in ("MONGODB_URI", "MONGO_URL", "MONGODB_URL") if n in read), name)
         env.setdefault(name, url)
+    for name, value in spec.app_env.items():  # [app.env]: plain, overridable from the shell
+        literal = value.replace("$", "$$")
+        env.setdefault(name, literal if "}" in value else "${" + name + ":-" + literal + "}")
     for name in spec.secrets + spec.env:
         env.setdefault(name, "${" + name + ":-}")
+    mounts = [f"{name}:{path}" for name, path in sorted(spec.volumes.items())]
     app: dict = {
         "build": {"context": "."},
         "image": f"{spec.app}:dev",
         "ports": [f"127.0.0.1:{spec.port}:{spec.port}"],
         "environment": env,
     }
+    if mounts:
+        app["volumes"] = list(mounts)
     if services:
         app["depends_on"] = {s: {"condition": "service_healthy"} for s in services}
-    if spec.scan.release_command:
-        migrate = {
+    release = None
+    if spec.release_command:
+        # the one-time step: the same image, env and volumes, run to completion before the app
+        release = {
             "build": {"context": "."},
             "image": f"{spec.app}:dev",
-            "command": ["sh", "-c", spec.scan.release_command],
+            "command": ["sh", "-c", spec.release_command],
             "environment": env,
+            "restart": "no",
         }
+        if mounts:
+            release["volumes"] = list(mounts)
         if services:
-            migrate["depends_on"] = {s: {"condition": "service_healthy"} for s in services}
-        app.setdefault("depends_on", {})["migrate"] = {
+            release["depends_on"] = {s: {"condition": "service_healthy"} for s in services}
+        app.setdefault("depends_on", {})["release"] = {
             "condition": "service_completed_successfully"
         }
     doc: dict = {"services": {"app": app}}
-    if spec.scan.release_command:
-        doc["services"]["migrate"] = migrate
+    if release is not None:
+        doc["services"]["release"] = release
     for s in services:
         doc["services"][s] = SERVICES[s]
     vols = {VOLUMES[s]: {} for s in services if s in VOLUMES}
+    vols.update({name: {} for name in sorted(spec.volumes)})
     if vols:
         doc["volumes"] = vols
     head = (

@@ -1,5 +1,6 @@
-"""fly.toml: the app on $PORT with an HTTP health check, rolling deploys, and the migration as
-a `release_command` (run once per release, before machines are replaced).
+"""fly.toml: the app on $PORT with an HTTP health check, rolling deploys, plain configuration
+in `[env]`, and the release command as `[deploy] release_command` (run once per release, in a
+temporary machine of the new image, before machines are replaced).
 """
 
 from __future__ import annotations
@@ -32,12 +33,14 @@ def render(spec: Spec) -> str:
         "[deploy]",
         '  strategy = "rolling"',
     ]
-    if spec.scan.release_command:
-        lines.append(f"  release_command = {_q(spec.scan.release_command)}")
+    if spec.release_command:
+        lines.append(f"  release_command = {_q(spec.release_command)}")
+    plain = {**spec.app_env, **env.env}  # [app.env] < [environments.<env>.env], never secrets
     lines += [
         "",
         "[env]",
         f"  PORT = {_q(str(spec.port))}",
+        *(f"  {name} = {_q(plain[name])}" for name in sorted(plain) if name != "PORT"),
         "",
         "[http_service]",
         f"  internal_port = {spec.port}",

@@ -1,7 +1,7 @@
 """A Helm chart with the same objects as the plain manifests (Deployment with probes and
 `maxUnavailable: 0`, Service, Ingress with cert-manager TLS, PodDisruptionBudget, HPA, a
-pre-upgrade migration Job), a `values.schema.json` that Helm checks on every install, and one
-values file per environment.
+pre-install/pre-upgrade hook Job running the release command), a `values.schema.json` that
+Helm checks on every install, and one values file per environment (its plain env).
 """
 
 from __future__ import annotations
@@ -222,11 +222,11 @@ spec:
 {{- end }}
 """
 
-_JOB = """{{- if .Values.migrate.enabled }}
+_JOB = """{{- if .Values.release.enabled }}
 apiVersion: batch/v1
 kind: Job
 metadata:
-  name: {{ include "app.fullname" . }}-migrate
+  name: {{ include "app.fullname" . }}-release
   labels:
     {{- include "app.labels" . | nindent 4 }}
   annotations:
@@ -244,9 +244,9 @@ spec:
       securityContext:
         runAsNonRoot: true
       containers:
-        - name: migrate
+        - name: release
           {{- include "app.container" . | nindent 10 }}
-          command: ["sh", "-c", {{ .Values.migrate.command | quote }}]
+          command: ["sh", "-c", {{ .Values.release.command | quote }}]
       volumes:
         - name: tmp
           emptyDir: {}
@@ -269,7 +269,8 @@ def values(spec: Spec, env: EnvSpec | None = None) -> dict:
         "replicaCount": replicas,
         "port": spec.port,
         "healthPath": spec.health_path,
-        "env": {},
+        "env": {k: v for k, v in sorted({**spec.app_env, **(env.env if env else {})}.items())
+                if k != "PORT"},
         "secrets": {"name": f"{spec.app}-secrets", "names": list(spec.secrets)},
         "service": {"port": 80},
         "ingress": {"enabled": True, "className": "nginx", "clusterIssuer": "letsencrypt",
@@ -280,8 +281,8 @@ def values(spec: Spec, env: EnvSpec | None = None) -> dict:
                         "maxReplicas": max(replicas * 4, 4),
                         "targetCPUUtilizationPercentage": 70},
         "pdb": {"enabled": True, "minAvailable": 1},
-        "migrate": {"enabled": bool(spec.scan.release_command),
-                    "command": spec.scan.release_command or ""},
+        "release": {"enabled": bool(spec.release_command),
+                    "command": spec.release_command or ""},
     }
 
 
@@ -322,7 +323,7 @@ def schema() -> dict:
                                     "type": "integer", "minimum": 1, "maximum": 100}}),
             "pdb": obj({"enabled": {"type": "boolean"},
                         "minAvailable": {"type": ["integer", "string"]}}),
-            "migrate": obj({"enabled": {"type": "boolean"}, "command": {"type": "string"}}),
+            "release": obj({"enabled": {"type": "boolean"}, "command": {"type": "string"}}),
         }, ["image", "replicaCount", "port", "healthPath", "service", "ingress"]),
     }
 
@@ -343,13 +344,14 @@ def render_all(spec: Spec) -> list[tuple[str, str]]:
         (f"{base}/templates/ingress.yaml", _INGRESS),
         (f"{base}/templates/pdb.yaml", _PDB),
         (f"{base}/templates/hpa.yaml", _HPA),
-        (f"{base}/templates/migrate-job.yaml", _JOB),
+        (f"{base}/templates/release-job.yaml", _JOB),
         (f"{base}/templates/NOTES.txt", _NOTES),
         (f"{base}/.helmignore", ".git\n*.orig\n*.bak\n"),
     ]
     for env in spec.environments:
         v = values(spec, env)
         override = {"replicaCount": v["replicaCount"], "ingress": {"host": v["ingress"]["host"]},
+                    "env": v["env"],
                     "autoscaling": {"enabled": v["autoscaling"]["enabled"],
                                     "minReplicas": v["autoscaling"]["minReplicas"],
                                     "maxReplicas": v["autoscaling"]["maxReplicas"]}}

@@ -1,8 +1,10 @@
 """Kubernetes manifests, one file per environment: Deployment (readiness + liveness probes on
 the health path, `maxUnavailable: 0`, non-root, read-only root filesystem), Service, Ingress
-with cert-manager TLS, PodDisruptionBudget, HorizontalPodAutoscaler, and a migration Job when
-the app has migrations. Secrets are referenced (`<app>-secrets`), never written: cockpit's
-Kubernetes provider creates that Secret from the keyring.
+with cert-manager TLS, PodDisruptionBudget, HorizontalPodAutoscaler, and a Job running the
+release command (migrations, schema creation) when there is one. Plain configuration
+(`[app.env]` < `[environments.<env>.env]`) is in the container's env. Secrets are referenced
+(`<app>-secrets`), never written: cockpit's Kubernetes provider creates that Secret from the
+keyring.
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ def container(spec: Spec, env: EnvSpec, image: str = IMAGE_PLACEHOLDER) -> dict:
         "name": "app",
         "image": image,
         "ports": [{"name": "http", "containerPort": spec.port}],
-        "env": [{"name": "PORT", "value": str(spec.port)}],
+        "env": [{"name": "PORT", "value": str(spec.port)},
+                *({"name": k, "value": v} for k, v in sorted({**spec.app_env, **env.env}.items())
+                  if k != "PORT")],
         "readinessProbe": {**probe, "periodSeconds": 5, "failureThreshold": 3},
         "livenessProbe": {
             **probe,
@@ -164,20 +168,20 @@ def manifests(spec: Spec, env: EnvSpec) -> list[dict]:
             },
         },
     ]
-    release = spec.scan.release_command
-    if release:
+    release = spec.release_command
+    if release:  # the release command, once per release: apply this Job and wait for it first
         job_container = {
             k: v
             for k, v in container(spec, env).items()
             if k not in ("readinessProbe", "livenessProbe", "startupProbe", "ports")
         }
-        job_container["name"] = "migrate"
+        job_container["name"] = "release"
         job_container["command"] = ["sh", "-c", release]
         docs.append(
             {
                 "apiVersion": "batch/v1",
                 "kind": "Job",
-                "metadata": {**meta, "name": f"{spec.app}-migrate"},
+                "metadata": {**meta, "name": f"{spec.app}-release"},
                 "spec": {
                     "backoffLimit": 1,
                     "ttlSecondsAfterFinished": 3600,
