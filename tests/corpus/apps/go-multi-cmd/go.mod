@@ -1,0 +1,3 @@
+module github.com/example/shortlinks
+
+go 1.19

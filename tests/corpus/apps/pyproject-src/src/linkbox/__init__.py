@@ -1,0 +1,3 @@
+"""linkbox: a tiny bookmark board."""
+
+__version__ = "0.3.0"
