@@ -1,7 +1,9 @@
 """The local lab: the real parts Cockpit talks to, brought up on this machine.
 
-Docker Engine, an offline base image, a registry, an sshd "VPS", Caddy and HAProxy binaries
-with free edge ports, Pebble with its DNS, and a D-Bus session with an unlocked gnome-keyring.
+Docker Engine, an offline base image and the per-stack images built from it (`images.py`:
+Python, Node, Go, a minimal runtime and Caddy, standing in for the official bases that cannot
+be pulled here), a registry, an sshd "VPS", Caddy and HAProxy binaries with free edge ports,
+Pebble with its DNS, and a D-Bus session with an unlocked gnome-keyring.
 `up()` is idempotent and fast when everything already runs; `down()` stops only what the lab
 started (recorded with pids in the lab dir, `$COCKPIT_LAB_DIR`, default /var/tmp/cockpit-lab).
 Keys and certificates are generated there at run time and never committed.
@@ -22,7 +24,7 @@ import shutil
 import time
 from pathlib import Path
 
-from . import acme, engine, registry, secretservice, vps
+from . import acme, engine, images, registry, secretservice, vps
 from ._proc import (
     LabError,
     State,
@@ -36,7 +38,7 @@ from ._proc import (
 
 __all__ = ["PARTS", "LabEnv", "LabError", "down", "env", "lab_dir", "status", "up"]
 
-PARTS = ("engine", "image", "keyring", "vps", "registry", "acme", "edge")
+PARTS = ("engine", "image", "images", "keyring", "vps", "registry", "acme", "edge")
 
 # key -> (default port, needs UDP too)
 DEFAULT_PORTS: dict[str, tuple[int, bool]] = {
@@ -232,6 +234,8 @@ def up(parts: tuple[str, ...] | list[str] | None = None) -> LabEnv:
     unknown = wanted - set(PARTS)
     if unknown:
         raise LabError(f"unknown lab parts {sorted(unknown)}; known: {', '.join(PARTS)}")
+    if "images" in wanted:
+        wanted.add("image")
     if wanted & {"image", "vps"}:
         wanted.add("engine")
     root = lab_dir()
@@ -250,6 +254,7 @@ def up(parts: tuple[str, ...] | list[str] | None = None) -> LabEnv:
 
         step("engine", lambda: engine.ensure_engine(state))
         step("image", lambda: engine.ensure_base_image(state))
+        step("images", lambda: images.ensure(state))
         step("keyring", lambda: secretservice.ensure(state))
         step("vps", lambda: vps.ensure(state, ports["ssh"]))
         step("registry", lambda: registry.ensure(state, ports["registry"]))
@@ -316,6 +321,11 @@ def status() -> dict[str, dict[str, object]]:
             "image": {
                 "up": engine.ping() and engine.image_exists(),
                 "address": e.base_image,
+                "pid": None,
+            },
+            "images": {
+                "up": engine.ping() and images.images_ok(),
+                "address": f"cockpit-lab/{{{','.join(images.IMAGES)}}}:{images.TAG}",
                 "pid": None,
             },
             "keyring": {

@@ -118,7 +118,12 @@ IMAGES: dict[str, Recipe] = {
             (
                 *_CA_STEPS,
                 _apt("python3-pip") + " \\\n    && update-ca-certificates",
-                "ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_DEFAULT_TIMEOUT=60 PIP_RETRIES=5",
+                # Debian's pip trusts the system bundle; a pip, uv or requests (poetry) from
+                # PyPI brings its own roots and needs to be told.
+                "ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_DEFAULT_TIMEOUT=60 PIP_RETRIES=5 "
+                "PIP_CERT=/etc/ssl/certs/ca-certificates.crt "
+                "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt "
+                "REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt",
             ),
             machine_ca=True,
         ),
@@ -129,8 +134,14 @@ IMAGES: dict[str, Recipe] = {
             (
                 *_CA_STEPS,
                 _apt("npm") + " \\\n    && update-ca-certificates",
+                # This machine's registry egress strips `dist.signatures`, which corepack
+                # verifies for its default versions (COREPACK_INTEGRITY_KEYS=0; the tarball's
+                # integrity hash is still checked); corepack's own known-good versions run on
+                # Node 18 where "latest" may not, and it must not rewrite package.json.
                 "ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt "
-                "COREPACK_ENABLE_DOWNLOAD_PROMPT=0 npm_config_update_notifier=false "
+                "COREPACK_ENABLE_DOWNLOAD_PROMPT=0 COREPACK_INTEGRITY_KEYS=0 "
+                "COREPACK_DEFAULT_TO_LATEST=0 COREPACK_ENABLE_AUTO_PIN=0 "
+                "npm_config_update_notifier=false "
                 "npm_config_fund=false npm_config_audit=false npm_config_fetch_retries=5",
                 # corepack first (its package also ships pnpm/yarn shims); then the real pnpm
                 # and yarn replace those shims. `corepack enable` in a Dockerfile re-shims them,
