@@ -35,6 +35,7 @@ from typing import Any
 
 from cockpit.commands._common import common, renderer
 from cockpit.errors import CockpitError, ProviderError, UsageError
+from cockpit.scan.detect import DEFAULT_HEALTH_PATH  # one default for init, generate, demo
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_APP = REPO / "examples" / "hello-app"
@@ -398,7 +399,7 @@ def _render(name: str, result: Any, secrets: list[str], lab_vals: dict[str, Any]
 
     vps = {k: lab_vals[k] for k in ("host", "user", "ssh_port")}
     port = int(result.port or 8000)
-    health = result.health_path or "/up"
+    health = result.health_path or DEFAULT_HEALTH_PATH
     for_scan = getattr(init, "render_for_scan", None)
     if for_scan is not None:
         import inspect

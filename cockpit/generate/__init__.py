@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cockpit.scan.detect import DEFAULT_HEALTH_PATH  # one default for init, generate, demo
 from cockpit.scan.model import ScanResult
 
 KINDS = ("dockerfile", "dockerignore", "compose", "github", "kubernetes", "helm", "fly")
@@ -115,7 +116,7 @@ def spec_for(root: Path | str, result: ScanResult | None = None, config: Any = N
     else:
         app = app_name(root)
         port = result.port or 8000
-        health = result.health_path or "/health"
+        health = result.health_path or DEFAULT_HEALTH_PATH
         build_args = {}
         envs = [EnvSpec("staging"), EnvSpec("prod", protected=True, replicas=2)]
         release_command = result.release_command

@@ -128,22 +128,60 @@ def _has_hashes(spec: Spec) -> bool:
         return False
 
 
-def _node_install(spec: Spec, prod: bool) -> list[str]:
+def node_image(spec: Spec) -> str:
+    """The official Node image for this project: `node:<major>-bookworm-slim`, the major from
+    package.json `engines.node`, `.nvmrc` or `.node-version`, else `NODE_LTS` (see
+    `cockpit.scan.detect.node_major` for the order and why the default is that line)."""
+    from cockpit.scan.detect import node_major
+
+    major, _source = node_major(spec.scan.root)
+    return f"node:{major}-bookworm-slim"
+
+
+def _node_args(spec: Spec, runtime: bool = True, caddy: bool = False) -> list[str]:
+    image = node_image(spec)
+    lines = [f"ARG BUILD_IMAGE={image}"]
+    if runtime:
+        lines.append(f"ARG BASE_IMAGE={image}")
+    if caddy:
+        lines.append("ARG CADDY_IMAGE=caddy:2.8-alpine")
+    return lines
+
+
+def _package_manager_setup(spec: Spec) -> list[str]:
+    """pnpm/yarn/bun for the build stage: the build image's own copy when it has one (the lab's
+    node-build image does), else installed with npm at the version `packageManager` pins.
+    Not `corepack enable` alone: Node 25+ no longer ships corepack."""
+    pm = spec.scan.package_manager or "npm"
+    if pm == "npm":
+        return []
+    declared = str(_package_json(spec).get("packageManager") or "")
+    version = declared.split("@", 1)[1].split("+", 1)[0] if declared.startswith(pm + "@") else ""
+    pin = {"pnpm": version or "9", "yarn": "1", "bun": version or "1"}[pm]
+    return [f"RUN command -v {pm} >/dev/null || npm install -g {pm}@{pin}"]
+
+
+def _install_cmd(spec: Spec, prod: bool) -> str:
     r = spec.scan
     pm = r.package_manager or "npm"
-    lock = r.lockfile
-    copy = "COPY package.json " + (f"{lock} " if lock else "") + "./"
-    pre = [] if pm == "npm" else ["RUN corepack enable"]
-    if not lock:
-        cmd = f"{pm} install" + (" --omit=dev" if prod and pm == "npm" else "")
-        note = "# no lockfile: commit one so this becomes a frozen install"
-        return [copy, *pre, note, f"RUN {cmd}"]
+    if not r.lockfile:
+        return f"{pm} install" + (" --omit=dev" if prod and pm == "npm" else "")
     cmd = {"npm": "npm ci", "pnpm": "pnpm install --frozen-lockfile",
            "yarn": "yarn install --frozen-lockfile", "bun": "bun install --frozen-lockfile"}[pm]
     if prod:
         cmd += {"npm": " --omit=dev", "pnpm": " --prod", "yarn": " --production",
                 "bun": " --production"}[pm]
-    return [copy, *pre, f"RUN {cmd}"]
+    return cmd
+
+
+def _node_install(spec: Spec, prod: bool) -> list[str]:
+    r = spec.scan
+    lock = r.lockfile
+    copy = "COPY package.json " + (f"{lock} " if lock else "") + "./"
+    out = [copy, *_package_manager_setup(spec)]
+    if not lock:
+        out.append("# no lockfile: commit one so this becomes a frozen install")
+    return [*out, f"RUN {_install_cmd(spec, prod)}"]
 
 
 def _node_start(spec: Spec) -> str:
@@ -161,21 +199,30 @@ def _node_start(spec: Spec) -> str:
     return start
 
 
-def _scripts(spec: Spec) -> dict[str, str]:
+def _package_json(spec: Spec) -> dict:
     import json as _json
     from pathlib import Path
 
     try:
         data = _json.loads((Path(spec.scan.root) / "package.json").read_text())
-        scripts = data.get("scripts") or {}
-        return {k: v for k, v in scripts.items() if isinstance(v, str)}
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError):
         return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _scripts(spec: Spec) -> dict[str, str]:
+    scripts = _package_json(spec).get("scripts") or {}
+    if not isinstance(scripts, dict):
+        return {}
+    return {k: v for k, v in scripts.items() if isinstance(v, str)}
 
 
 def _build_args(spec: Spec) -> list[str]:
     names = [v.name for v in spec.scan.env_vars if v.build_time] + list(spec.build_args)
-    return [f"ARG {n}" for n in dict.fromkeys(names)]
+    return [f"ARG {n}" for n in dict.fromkeys(names) if n not in _IMAGE_ARGS]
+
+
+_IMAGE_ARGS = ("BUILD_IMAGE", "BASE_IMAGE", "CADDY_IMAGE")
 
 
 def node_probe(path: str, port: int = 3000) -> list[str]:
@@ -184,12 +231,47 @@ def node_probe(path: str, port: int = 3000) -> list[str]:
     return ["node", "-e", code]
 
 
+def _has_route(spec: Spec) -> bool:
+    """A HEALTHCHECK only probes a route the scan found in the app (or the one the generated
+    Caddy config serves); the deploy gate still probes `spec.health_path` either way."""
+    return bool(spec.scan.health_path)
+
+
+def _node_healthcheck(spec: Spec) -> list[str]:
+    if not _has_route(spec):
+        return ["# no HEALTHCHECK: the scan found no health route in the app (the deploy gate "
+                f"probes {spec.health_path})"]
+    return [_healthcheck(node_probe(spec.health_path, spec.port)).rstrip("\n")]
+
+
+def _workspace(spec: Spec) -> str | None:
+    """The deployed package's directory when the scan chose one package of a workspace."""
+    from pathlib import Path
+
+    entry = spec.scan.entry_file or spec.scan.static_dir or ""
+    root = Path(spec.scan.root)
+    if not ((root / "pnpm-workspace.yaml").exists() or _package_json(spec).get("workspaces")):
+        return None
+    parts = entry.split("/")
+    for n in range(len(parts) - 1, 0, -1):
+        d = "/".join(parts[:n])
+        if (root / d / "package.json").is_file():
+            return d
+    return None
+
+
 def _node(spec: Spec) -> str:
+    from cockpit.scan.detect import next_output
+
     r = spec.scan
+    if r.framework == "nextjs" and next_output(r.root) == "standalone":
+        return _next_standalone(spec)
+    if _workspace(spec):
+        return _node_workspace(spec)
     build = r.build_command
-    lines = ["ARG BASE_IMAGE=node:20-bookworm-slim", "", "FROM ${BASE_IMAGE} AS deps",
+    lines = [*_node_args(spec), "", "FROM ${BUILD_IMAGE} AS deps",
              "WORKDIR /app", *_node_install(spec, prod=True), "",
-             "FROM ${BASE_IMAGE} AS build", "WORKDIR /app", *_node_install(spec, prod=False),
+             "FROM ${BUILD_IMAGE} AS build", "WORKDIR /app", *_node_install(spec, prod=False),
              "COPY . .", *_build_args(spec)]
     if r.framework == "nextjs":
         lines.append("ENV NEXT_TELEMETRY_DISABLED=1")
@@ -202,11 +284,91 @@ def _node(spec: Spec) -> str:
               + (" NEXT_TELEMETRY_DISABLED=1 HOSTNAME=0.0.0.0" if r.framework == "nextjs" else ""),
               "COPY --from=build /app /app",
               "COPY --from=deps /app/node_modules /app/node_modules",
+              *_writable(spec),
               f"USER {UID}:{UID}", f"EXPOSE {spec.port}",
-              _healthcheck(node_probe(spec.health_path, spec.port)).rstrip("\n"),
+              *_node_healthcheck(spec),
               "STOPSIGNAL SIGTERM",
               f"CMD {_cmd(_node_start(spec))}"]
     return "\n".join(lines) + "\n"
+
+
+def _writable(spec: Spec, extra: tuple[str, ...] = ()) -> list[str]:
+    """Directories the app writes at run time, created and owned by the runtime user."""
+    dirs = [d.strip("/") for d in (*getattr(spec.scan, "data_dirs", []), *extra) if d.strip("/")]
+    if not dirs:
+        return []
+    paths = " ".join(f"/app/{d}" for d in dict.fromkeys(dirs))
+    return [f"RUN mkdir -p {paths} && chown {UID}:{UID} {paths}"]
+
+
+def _next_standalone(spec: Spec) -> str:
+    """`output: "standalone"`: Next's traced server (`.next/standalone/server.js`) with its
+    own minimal node_modules, plus `.next/static` and `public/`, which the trace leaves out.
+    Source: Next.js docs, `output` (Automatically Copying Traced Files)."""
+    from pathlib import Path
+
+    r = spec.scan
+    lines = [*_node_args(spec), "", "FROM ${BUILD_IMAGE} AS build", "WORKDIR /app",
+             *_node_install(spec, prod=False), "COPY . .", *_build_args(spec),
+             "ENV NEXT_TELEMETRY_DISABLED=1", f"RUN {r.build_command or 'npx next build'}", "",
+             "FROM ${BASE_IMAGE} AS runtime", "WORKDIR /app",
+             f"ENV NODE_ENV=production PORT={spec.port} HOSTNAME=0.0.0.0 "
+             "NEXT_TELEMETRY_DISABLED=1",
+             "# the traced server and its own node_modules: no full node_modules stage",
+             "COPY --from=build /app/.next/standalone ./",
+             "COPY --from=build /app/.next/static ./.next/static"]
+    if (Path(r.root) / "public").is_dir():
+        lines.append("COPY --from=build /app/public ./public")
+    lines += ["# Next writes its image and fetch caches under .next/cache at run time",
+              *_writable(spec, (".next/cache",)),
+              f"USER {UID}:{UID}", f"EXPOSE {spec.port}", *_node_healthcheck(spec),
+              "STOPSIGNAL SIGTERM", 'CMD ["node", "server.js"]']
+    return "\n".join(lines) + "\n"
+
+
+def _node_workspace(spec: Spec) -> str:
+    """One package of a workspace: the whole workspace is installed from the root lockfile
+    (workspace:* dependencies resolve to the sibling packages), the package is built with
+    its workspace dependencies, and its start runs from the root."""
+    r = spec.scan
+    d = _workspace(spec) or "."
+    start = r.start_command or f"cd {d} && node index.js"
+    if start.startswith("cd "):
+        where, _, rest = start[3:].partition(" && ")
+        word = rest.split()[0] if rest.split() else "node"
+        if word in ("npm", "pnpm", "yarn", "npx", "bun") and rest.split()[1:2] == ["start"]:
+            rest = _scripts_of(spec, where).get("start", rest)
+            word = rest.split()[0] if rest.split() else "node"
+        if word not in ("node", "sh", "bun") and not word.startswith(("/", "./")):
+            rest = f"node_modules/.bin/{rest}"
+        cmd = json.dumps(["sh", "-c", f"cd {where} && exec {rest}"])
+    else:
+        cmd = _cmd(start)
+    lines = [*_node_args(spec), "", "FROM ${BUILD_IMAGE} AS build", "WORKDIR /app",
+             *_package_manager_setup(spec),
+             "# every package.json of the workspace takes part in the install",
+             "COPY . .", f"RUN {_install_cmd(spec, prod=False)}", *_build_args(spec)]
+    if r.build_command:
+        lines.append(f"RUN {r.build_command}")
+    lines += ["", "FROM ${BASE_IMAGE} AS runtime", "WORKDIR /app",
+              f"ENV NODE_ENV=production PORT={spec.port}",
+              "# the workspace as built: the package's node_modules link into the root's",
+              "COPY --from=build /app /app", *_writable(spec),
+              f"USER {UID}:{UID}", f"EXPOSE {spec.port}", *_node_healthcheck(spec),
+              "STOPSIGNAL SIGTERM", f"CMD {cmd}"]
+    return "\n".join(lines) + "\n"
+
+
+def _scripts_of(spec: Spec, d: str) -> dict[str, str]:
+    import json as _json
+    from pathlib import Path
+
+    try:
+        data = _json.loads((Path(spec.scan.root) / d / "package.json").read_text())
+        scripts = data.get("scripts") or {}
+        return {k: v for k, v in scripts.items() if isinstance(v, str)}
+    except (OSError, ValueError, AttributeError):
+        return {}
 
 
 _CADDYFILE = (
@@ -216,12 +378,16 @@ _CADDYFILE = (
 )
 
 
-def _caddy_runtime(spec: Spec, source: str) -> list[str]:
+def _caddy_runtime(spec: Spec, source: str | None) -> list[str]:
+    """Caddy serving `source` (a build stage path; None: the build context) on $PORT, with
+    the /health route the generated Caddyfile answers."""
+    copy = (f"COPY --from=build {source} /srv" if source
+            else f"COPY {spec.scan.static_dir or '.'} /srv")
     return [
         "", "FROM ${CADDY_IMAGE} AS runtime",
         "ENV XDG_CONFIG_HOME=/tmp/caddy XDG_DATA_HOME=/tmp/caddy PORT=8080",
         f"RUN printf '{_CADDYFILE.format()}' > /etc/caddy/Caddyfile",
-        f"COPY --from=build {source} /srv",
+        copy,
         f"USER {UID}:{UID}", "EXPOSE 8080",
         "HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \\\n"
         '  CMD ["sh", "-c", '
@@ -232,19 +398,24 @@ def _caddy_runtime(spec: Spec, source: str) -> list[str]:
 
 def _spa(spec: Spec) -> str:
     r = spec.scan
-    out_dir = (r.static_dir or "dist").strip("./") or "dist"
-    lines = ["ARG BASE_IMAGE=node:20-bookworm-slim", "ARG CADDY_IMAGE=caddy:2.8-alpine", "",
-             "FROM ${BASE_IMAGE} AS build", "WORKDIR /app", *_node_install(spec, prod=False),
-             "COPY . .", *_build_args(spec), f"RUN {r.build_command or 'npm run build'}"]
+    out_dir = (r.static_dir or "dist").strip("/").removeprefix("./") or "dist"
+    build = r.build_command or "npm run build"
+    if _workspace(spec):
+        install = [*_package_manager_setup(spec), "COPY . .",
+                   f"RUN {_install_cmd(spec, prod=False)}"]
+    else:
+        install = [*_node_install(spec, prod=False), "COPY . ."]
+    lines = [*_node_args(spec, runtime=False, caddy=True), "",
+             "FROM ${BUILD_IMAGE} AS build", "WORKDIR /app", *install,
+             *_build_args(spec), f"RUN {build}"]
     lines += _caddy_runtime(spec, f"/app/{out_dir}")
     return "\n".join(lines) + "\n"
 
 
 def _static(spec: Spec) -> str:
-    src = spec.scan.static_dir or "."
-    lines = ["ARG BASE_IMAGE=busybox:1.36", "ARG CADDY_IMAGE=caddy:2.8-alpine", "",
-             "FROM ${BASE_IMAGE} AS build", "WORKDIR /site", f"COPY {src} /site"]
-    lines += _caddy_runtime(spec, "/site")
+    """Files served as they are: no build stage, Caddy copies them from the build context."""
+    lines = ["ARG CADDY_IMAGE=caddy:2.8-alpine"]
+    lines += _caddy_runtime(spec, None)
     return "\n".join(lines) + "\n"
 
 
@@ -258,26 +429,59 @@ _GO_PROBE = (
 )
 
 
+def go_image(spec: Spec) -> str:
+    """`golang:<major.minor>-bookworm` from go.mod's `go` line, at least 1.22 (the interface
+    default): with GOTOOLCHAIN=local the build never downloads a toolchain."""
+    import re
+    from pathlib import Path
+
+    try:
+        text = (Path(spec.scan.root) / "go.mod").read_text(encoding="utf-8")
+    except OSError:
+        text = ""
+    m = re.search(r"(?m)^go\s+(\d+)\.(\d+)", text)
+    version = (int(m.group(1)), int(m.group(2))) if m else (1, 22)
+    version = max(version, (1, 22))
+    return f"golang:{version[0]}.{version[1]}-bookworm"
+
+
+def _go_download(spec: Spec) -> list[str]:
+    """Module download: none with vendored modules (go build then uses vendor/); else
+    `go mod download && go mod verify`, which also succeed with no requirements and no
+    go.sum ("no module dependencies to download", "all modules verified": go 1.23)."""
+    from pathlib import Path
+
+    root = Path(spec.scan.root)
+    if (root / "vendor" / "modules.txt").is_file():
+        return ["COPY . .", "# vendored modules: go build reads vendor/, nothing to download"]
+    # go.sum is optional: with no required modules both commands succeed without one
+    return ["COPY go.mod go.sum* ./", "RUN go mod download && go mod verify", "COPY . ."]
+
+
 def _go(spec: Spec) -> str:
     r = spec.scan
     build = r.build_command or "CGO_ENABLED=0 go build -o server ."
     build = build.replace("-o server", "-o /out/server")
-    probe = _GO_PROBE.format(port=spec.port, path=spec.health_path)
-    lines = ["ARG BUILD_IMAGE=golang:1.22-bookworm",
+    lines = [f"ARG BUILD_IMAGE={go_image(spec)}",
              "ARG BASE_IMAGE=gcr.io/distroless/static-debian12:nonroot", "",
-             "FROM ${BUILD_IMAGE} AS build", "WORKDIR /src",
-             "COPY go.mod go.sum* ./", "RUN go mod download && go mod verify", "COPY . .",
-             f"RUN {build}",
-             "# a tiny health probe: the runtime image has no shell and no curl",
-             f"RUN mkdir -p /probe && cd /probe && printf '{probe}' > main.go \\",
-             "    && go mod init probe && CGO_ENABLED=0 go build -o /out/healthcheck .", "",
-             "FROM ${BASE_IMAGE} AS runtime", "WORKDIR /app",
-             f"ENV PORT={spec.port}",
-             "COPY --from=build /out/server /app/server",
-             "COPY --from=build /out/healthcheck /app/healthcheck",
-             f"USER {UID}:{UID}", f"EXPOSE {spec.port}",
-             _healthcheck(["/app/healthcheck"]).rstrip("\n"), "STOPSIGNAL SIGTERM",
-             'CMD ["/app/server"]']
+             "FROM ${BUILD_IMAGE} AS build", "WORKDIR /src", "ENV GOTOOLCHAIN=local",
+             *_go_download(spec), f"RUN {build}"]
+    health: list[str] = []
+    if _has_route(spec):
+        probe = _GO_PROBE.format(port=spec.port, path=spec.health_path)
+        lines += ["# a tiny health probe: the runtime image has no shell and no curl",
+                  f"RUN mkdir -p /probe && cd /probe && printf '{probe}' > main.go \\",
+                  "    && go mod init probe && CGO_ENABLED=0 go build -o /out/healthcheck ."]
+        health = ["COPY --from=build /out/healthcheck /app/healthcheck",
+                  _healthcheck(["/app/healthcheck"]).rstrip("\n")]
+    else:
+        health = ["# no HEALTHCHECK: the scan found no health route in the app (the deploy "
+                  f"gate probes {spec.health_path})"]
+    lines += ["", "FROM ${BASE_IMAGE} AS runtime", "WORKDIR /app",
+              f"ENV PORT={spec.port}",
+              "COPY --from=build /out/server /app/server",
+              f"USER {UID}:{UID}", f"EXPOSE {spec.port}", *health, "STOPSIGNAL SIGTERM",
+              'CMD ["/app/server"]']
     return "\n".join(lines) + "\n"
 
 
@@ -286,7 +490,8 @@ def _generic(spec: Spec) -> str:
     start = r.start_command or 'sh -c "echo set a start command in the Dockerfile; exit 1"'
     return "\n".join([
         "# cockpit could not tell this stack apart; adjust the stages below.",
-        "ARG BASE_IMAGE=debian:bookworm-slim", "", "FROM ${BASE_IMAGE} AS build", "WORKDIR /app",
+        "ARG BUILD_IMAGE=debian:bookworm-slim", "ARG BASE_IMAGE=debian:bookworm-slim", "",
+        "FROM ${BUILD_IMAGE} AS build", "WORKDIR /app",
         "COPY . .", "", "FROM ${BASE_IMAGE} AS runtime", "WORKDIR /app",
         f"ENV PORT={spec.port}", "COPY --from=build /app /app", f"USER {UID}:{UID}",
         f"EXPOSE {spec.port}", f"CMD {_cmd(start)}",

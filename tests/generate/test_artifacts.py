@@ -87,7 +87,9 @@ def test_dockerfile_shape(app: str, install: str) -> None:
     text = artifacts("dockerfile", APPS / app)[0].content
     lines = text.splitlines()
     assert sum(ln.startswith("FROM ") for ln in lines) >= 2
-    assert any(ln.startswith("ARG BASE_IMAGE=") for ln in lines)
+    # the runtime stage's image is an ARG: BASE_IMAGE, or CADDY_IMAGE for a static server
+    assert any(ln.startswith(("ARG BASE_IMAGE=", "ARG CADDY_IMAGE=")) for ln in lines)
+    assert all("${" in ln for ln in lines if ln.startswith("FROM "))
     assert "USER 10001:10001" in lines
     assert "HEALTHCHECK" in text
     cmd = [ln for ln in lines if ln.startswith("CMD ")][-1]
