@@ -113,6 +113,7 @@ class _Work:
         self.text: dict[str, str] = {}
         self.reasons: dict[str, list[str]] = {}
         self.needs_os: set[str] = set()
+        self.declare: list[str] = []  # env var names a fix made the code read (.env.example)
 
     def get(self, rel: str) -> str | None:
         if rel not in self.text:
@@ -167,11 +168,13 @@ def plan_fixes(root: Path | str, result: ScanResult | None = None) -> FixPlan:
         range(len(result.findings)),
         key=lambda i: (result.findings[i].path or "", -(result.findings[i].line or 0)),
     )
+    touched: dict[str, set[str]] = {}  # "id where" -> files its fix changed
     for i in order:
         f = result.findings[i]
         if i in done or not f.fixable:
             continue
         ok = False
+        before = dict(work.text)
         if f.id == "hardcoded-port" and f.path == "package.json":
             ok = _fix_start_port(work, f)
         elif f.id in ("bind-localhost", "hardcoded-port"):
@@ -179,7 +182,9 @@ def plan_fixes(root: Path | str, result: ScanResult | None = None) -> FixPlan:
         elif f.id == "dev-server" and "server" in f.data:
             if f.path and f.path.endswith(".py"):
                 _fix_server_line(work, result, f, by_line)
-            ok = _add_server_dep(work, result, str(f.data["server"]))
+            ok = _add_server_dep(work, result, f)
+        elif f.id == "weak-secret":
+            ok = _fix_weak_secret(work, f)
         elif f.id == "dev-server":
             ok = _fix_dev_start(work, result, f)
         elif f.id == "no-health-endpoint":
@@ -192,16 +197,60 @@ def plan_fixes(root: Path | str, result: ScanResult | None = None) -> FixPlan:
             ok = True  # handled by the .env.example writer below
         if ok:
             plan.fixed.append(f"{f.id} {f.where}")
+            touched[f"{f.id} {f.where}"] = {
+                rel for rel, text in work.text.items() if before.get(rel) != text
+            }
         done.add(i)
     for rel in work.needs_os:
         text = work.get(rel)
         if text is not None:
             work.put(rel, _ensure_import_os(text), "import os")
     _write_env_example(work, result, plan)
+    broken = _refuse_unparsable(work)
+    if broken:
+        plan.fixed = [k for k in plan.fixed if not (touched.get(k, set()) & broken)]
+        plan.secrets = [s for s in plan.secrets if s.where.rsplit(":", 1)[0] not in broken]
     plan.changes = work.changes()
     fixed = set(plan.fixed)
     plan.manual = [f for f in result.findings if f"{f.id} {f.where}" not in fixed]
     return plan
+
+
+def parses(rel: str, text: str) -> bool:
+    """Whether `text` is valid for the file type of `rel`: Python through `ast.parse`, TOML
+    through tomllib, JSON through json; other files always pass."""
+    import ast
+    import json
+    import tomllib
+
+    try:
+        if rel.endswith((".py", ".pyi")):
+            ast.parse(text, filename=rel)
+        elif rel.endswith(".toml") or rel.rsplit("/", 1)[-1] == "Pipfile":
+            tomllib.loads(text)
+        elif rel.endswith(".json"):
+            json.loads(text)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def _refuse_unparsable(work: _Work) -> set[str]:
+    """Every planned file change is kept only when the result parses (`parses`): a change that
+    breaks a file is dropped whole, back to the original text. Returns the dropped paths."""
+    broken: set[str] = set()
+    for rel in list(work.reasons):
+        after = work.text.get(rel)
+        if after is None or after == work.original.get(rel) or parses(rel, after):
+            continue
+        broken.add(rel)
+        original = work.original.get(rel)
+        if original is None:
+            work.text.pop(rel, None)
+        else:
+            work.text[rel] = original
+        work.reasons.pop(rel, None)
+    return broken
 
 
 def _ensure_import_os(text: str) -> str:
@@ -321,17 +370,82 @@ def _fix_server_line(
     return False
 
 
-def _add_server_dep(work: _Work, result: ScanResult, server: str) -> bool:
-    rel = "requirements.txt"
+def _add_server_dep(work: _Work, result: ScanResult, f: ScanFinding) -> bool:
+    """Add gunicorn (WSGI) or uvicorn (ASGI) to the file the build installs from, as the scan
+    found it (finding data `dep_file`, `dep_format`; see `rules.server_dep_target`):
+    a requirements file (pinned line), pyproject `[project] dependencies`, poetry's
+    `[tool.poetry.dependencies]` or Pipfile `[packages]` (through tomlkit: comments, order and
+    layout kept). True when the dependency is there afterwards."""
+    server = str(f.data.get("server") or "gunicorn")
+    name = "gunicorn" if server == "gunicorn" else "uvicorn"
+    rel = str(f.data.get("dep_file") or "requirements.txt")
+    fmt = str(f.data.get("dep_format") or "requirements")
     text = work.get(rel)
     if text is None:
         return False
-    name = "gunicorn" if server == "gunicorn" else "uvicorn"
-    if re.search(rf"(?im)^\s*{name}\b", text):
-        return True
     req = GUNICORN_REQ if name == "gunicorn" else UVICORN_REQ
-    sep = "" if not text or text.endswith("\n") else "\n"
-    work.put(rel, f"{text}{sep}{req}\n", f"add the production server ({name})")
+    version = req.split("==", 1)[1]
+    why = f"add the production server ({name})"
+    if fmt == "requirements":
+        if re.search(rf"(?im)^\s*{name}\b", text):
+            return True
+        sep = "" if not text or text.endswith("\n") else "\n"
+        work.put(rel, f"{text}{sep}{req}\n", why)
+        return True
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
+    from cockpit.scan.project import norm_dep
+
+    try:
+        doc = tomlkit.parse(text)
+        if fmt == "pyproject":
+            project = doc["project"]
+            deps = project.get("dependencies")
+            if deps is None:
+                project["dependencies"] = tomlkit.array()
+                deps = project["dependencies"]
+            names = {norm_dep(re.split(r"[\s\[<>=!~;@]", str(d), maxsplit=1)[0]) for d in deps}
+            if name in names:
+                return True
+            deps.append(f"{name}>={version}")
+        else:
+            table = (
+                doc["tool"]["poetry"].setdefault("dependencies", tomlkit.table())
+                if fmt == "poetry"
+                else doc.setdefault("packages", tomlkit.table())
+            )
+            if name in {norm_dep(k) for k in table}:
+                return True
+            table[name] = f"^{version}" if fmt == "poetry" else f"=={version}"
+    except (TOMLKitError, KeyError, TypeError, AttributeError):
+        return False
+    work.put(rel, tomlkit.dumps(doc), why)
+    return True
+
+
+def _fix_weak_secret(work: _Work, f: ScanFinding) -> bool:
+    """The weak literal at finding data `span` becomes `os.environ["NAME"]`, when the text there
+    is still that quoted weak default."""
+    from cockpit.scan.rules import weak_value
+
+    span = f.data.get("span")
+    name = str(f.data.get("name") or "SECRET_KEY")
+    if not f.path or not f.path.endswith(".py") or not span:
+        return False
+    text = work.get(f.path)
+    if text is None:
+        return False
+    a, b = int(span[0]), int(span[1])
+    literal = text[a:b]
+    if len(literal) < 2 or literal[0] != literal[-1] or literal[0] not in "'\"":
+        return False
+    if weak_value(literal[1:-1]) is None:
+        return False
+    new = text[:a] + f'os.environ["{name}"]' + text[b:]
+    work.put(f.path, new, f"read {name} from the environment")
+    work.needs_os.add(f.path)
+    work.declare.append(name)
     return True
 
 
@@ -411,6 +525,8 @@ def _add_health(work: _Work, result: ScanResult, f: ScanFinding) -> bool:
             new = "".join(lines)
         work.put(f.path, new, "add GET /health")
         return True
+    if f.path.endswith(".py") and fw in ("flask", "fastapi"):
+        return _add_python_health(work, result, f)
     start, _ = _line_span(text, f.line)
     if fw in ("flask", "fastapi", "express", "fastify", "koa", "hono") or f.path.endswith(".py"):
         m = re.compile(r"\(").search(text, start)
@@ -436,6 +552,177 @@ def _add_health(work: _Work, result: ScanResult, f: ScanFinding) -> bool:
         prefix = text[:eol] if text[:eol].endswith("\n") else text[:eol] + "\n"
         work.put(f.path, prefix + block + text[eol:], "add GET /health")
         return True
+    return False
+
+
+_PY_APP_CLASSES = {"flask": ("Flask",), "fastapi": ("FastAPI",)}
+_PY_ROUTER_CLASSES = {"flask": ("Blueprint",), "fastapi": ("APIRouter",)}
+_ROUTE_ATTRS = {"route", "get", "post", "put", "patch", "delete", "api_route", "websocket",
+                "add_url_rule", "add_api_route"}
+
+
+def _made_by(node: object, classes: tuple[str, ...]) -> bool:
+    import ast
+
+    if not isinstance(node, ast.Call):
+        return False
+    fn = node.func
+    name = fn.id if isinstance(fn, ast.Name) else fn.attr if isinstance(fn, ast.Attribute) else ""
+    return name in classes
+
+
+def _routes_on(tree: object, var: str) -> int:
+    """How many routes `var` registers in a module: `@var.route(...)`/`@var.get(...)`
+    decorators and `var.add_url_rule(...)`/`var.add_api_route(...)` calls."""
+    import ast
+
+    n = 0
+    for node in ast.walk(tree):  # type: ignore[arg-type]
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == var
+            and node.func.attr in _ROUTE_ATTRS
+        ):
+            n += 1
+    return n
+
+
+def _health_block(fw: str, var: str, indent: str, taken: set[str]) -> str:
+    name = next(n for n in ("health", "health_check", "cockpit_health") if n not in taken)
+    deco = f'@{var}.route("/health")' if fw == "flask" else f'@{var}.get("/health")'
+    return (f"{indent}{deco}\n{indent}def {name}():\n"
+            f'{indent}    return {{"status": "ok"}}\n')
+
+
+def _add_python_health(work: _Work, result: ScanResult, f: ScanFinding) -> bool:
+    """GET /health where the app registers its routes, found with `ast`, never by line text:
+
+    - an app factory (`def create_app(): app = Flask(...) ... return app`): inside the
+      factory, just before `return app`, at the body's indentation;
+    - a module-level app that registers routes itself (or when no router is a better place):
+      at module level after the app, before any `if __name__ == "__main__":` block;
+    - an app that only mounts routers (FastAPI `APIRouter`, Flask `Blueprint`) with no URL
+      prefix: on the first such router that has routes, in its own module, so the path stays
+      /health.
+    Returns False when no app object is found; the caller's parse check guards the result."""
+    import ast
+
+    assert f.path
+    fw = result.framework or "flask"
+    text = work.get(f.path)
+    if text is None:
+        return False
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return False
+    taken = {n.name for n in ast.walk(tree)
+             if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+    # 1. an app factory
+    for func in ast.walk(tree):
+        if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        var = None
+        for stmt in func.body:
+            if (
+                isinstance(stmt, ast.Assign)
+                and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)
+                and _made_by(stmt.value, _PY_APP_CLASSES[fw])
+            ):
+                var = stmt.targets[0].id
+        if var is None:
+            continue
+        ret = next(
+            (
+                st
+                for st in reversed(func.body)
+                if isinstance(st, ast.Return) and isinstance(st.value, ast.Name)
+                and st.value.id == var
+            ),
+            None,
+        )
+        if ret is None:
+            continue
+        lines = text.splitlines(keepends=True)
+        indent = " " * ret.col_offset
+        block = _health_block(fw, var, indent, taken)
+        at = ret.lineno - 1
+        lines.insert(at, block + "\n")
+        work.put(f.path, "".join(lines), "add GET /health in the app factory")
+        return True
+    # 2. a module-level app
+    app_var = None
+    for stmt in tree.body:
+        targets = (
+            stmt.targets if isinstance(stmt, ast.Assign)
+            else [stmt.target] if isinstance(stmt, ast.AnnAssign) and stmt.value else []
+        )
+        value = getattr(stmt, "value", None)
+        if len(targets) == 1 and isinstance(targets[0], ast.Name) and _made_by(
+            value, _PY_APP_CLASSES[fw]
+        ):
+            app_var = targets[0].id
+            break
+    if app_var is None:
+        return False
+    if _routes_on(tree, app_var) == 0 and _add_router_health(work, result, f.path, text, fw):
+        return True
+    block = _health_block(fw, app_var, "", taken)
+    main = re.search(r"(?m)^if __name__\s*==", text)
+    at = main.start() if main else len(text)
+    head = text[:at].rstrip("\n")
+    new = head + "\n\n\n" + block + ("\n\n" + text[at:] if main else "")
+    work.put(f.path, new, "add GET /health")
+    return True
+
+
+def _add_router_health(work: _Work, result: ScanResult, app_rel: str, app_text: str,
+                       fw: str) -> bool:
+    """Put /health on a prefix-less APIRouter/Blueprint that has routes and that the app
+    mounts without a prefix; False when there is none."""
+    import ast
+
+    from cockpit.scan.project import PY_EXT, Project
+
+    mounts = re.findall(
+        r"\.(?:include_router|register_blueprint)\(\s*([\w.]+)\s*(,[^)]*)?\)", app_text
+    )
+    unprefixed = {m[0].rsplit(".", 1)[-1] for m in mounts if "prefix" not in (m[1] or "")}
+    if not unprefixed:
+        return False
+    project = Project(work.root)
+    for rel in [r for r in project.files_with(PY_EXT) if r != app_rel]:
+        text = work.get(rel)
+        if not text or not any(c in text for c in _PY_ROUTER_CLASSES[fw]):
+            continue
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        for stmt in tree.body:
+            if not (
+                isinstance(stmt, ast.Assign)
+                and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)
+                and _made_by(stmt.value, _PY_ROUTER_CLASSES[fw])
+            ):
+                continue
+            var = stmt.targets[0].id
+            call = stmt.value
+            assert isinstance(call, ast.Call)
+            if any(k.arg in ("prefix", "url_prefix") for k in call.keywords):
+                continue
+            if var not in unprefixed or _routes_on(tree, var) == 0:
+                continue
+            taken = {n.name for n in ast.walk(tree)
+                     if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+            block = _health_block(fw, var, "", taken)
+            new = text.rstrip("\n") + "\n\n\n" + block
+            work.put(rel, new, f"add GET /health on the {var} router")
+            return True
     return False
 
 
@@ -508,7 +795,7 @@ def _write_env_example(work: _Work, result: ScanResult, plan: FixPlan) -> None:
         re.findall(r"(?m)^\s*#?\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=", existing or "")
     )
     required = [v.name for v in result.env_vars if v.required and not is_platform_env(v.name)]
-    required += [s.name for s in plan.secrets]
+    required += [s.name for s in plan.secrets] + work.declare
     optional = [v.name for v in result.env_vars if not v.required and not is_platform_env(v.name)]
     required = [n for n in _unique(required) if n not in declared]
     optional = [n for n in _unique(optional) if n not in declared and n not in required]

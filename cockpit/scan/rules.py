@@ -86,18 +86,26 @@ def python_server(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding
         server = {"flask": "gunicorn", "django": "gunicorn", "fastapi": "uvicorn"}[fw]
         run_call = _find_run_call(p, app.path) if fw == "flask" else None
         if run_call is None:
-            dep = res.dependency_file or ("manage.py" if fw == "django" else app.path)
+            target = server_dep_target(p, res)
+            dep = (target[0] if target else res.dependency_file) or (
+                "manage.py" if fw == "django" else app.path
+            )
+            how = (
+                f"add {server} to {target[0]}"
+                if target
+                else _lock_add_hint(res, server)
+            )
             out.append(
                 _f(
                     "dev-server",
                     "error",
                     f"no production server in the dependencies: {fw} would run on its dev server",
-                    f"add {server} to {res.dependency_file or 'the dependencies'} and start with "
-                    f"`{res.start_command}`",
+                    f"{how} and start with `{res.start_command}`",
                     dep,
                     1,
-                    fixable=res.dependency_file == "requirements.txt",
+                    fixable=target is not None,
                     server=server,
+                    **({"dep_file": target[0], "dep_format": target[1]} if target else {}),
                 )
             )
     if not app.runs_main or not app.path:
@@ -115,6 +123,7 @@ def python_server(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding
         line = p.line_of(text, m.start())
         is_flask_run = fw == "flask" and var == app.var
         if is_flask_run:
+            target = server_dep_target(p, res)
             out.append(
                 _f(
                     "dev-server",
@@ -123,8 +132,9 @@ def python_server(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding
                     f"add gunicorn to the dependencies and start with `{res.start_command}`",
                     app.path,
                     line,
-                    fixable=p.has("requirements.txt"),
+                    fixable=target is not None,
                     server="gunicorn",
+                    **({"dep_file": target[0], "dep_format": target[1]} if target else {}),
                 )
             )
         host = kwargs.get("host")
@@ -210,6 +220,35 @@ def python_server(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding
                     )
                 )
     return out
+
+
+def server_dep_target(p: Project, res: ScanResult) -> tuple[str, str] | None:
+    """(file, format) where `scan --fix` adds a production server: the file the generated
+    Dockerfile installs from. Formats: "requirements" (the requirements file production
+    installs, e.g. requirements.txt or requirements/production.txt), "pyproject" (`[project]
+    dependencies`), "poetry" (`[tool.poetry.dependencies]`), "pipfile" (`[packages]`).
+    None when a lockfile pins the install (uv.lock, poetry.lock, Pipfile.lock, pdm.lock): an
+    edited manifest would make the frozen install fail, so the lock tool must add it."""
+    if res.stack != "python" or any(
+        p.has(lock) for lock in ("uv.lock", "poetry.lock", "Pipfile.lock", "pdm.lock")
+    ):
+        return None
+    if res.dependency_file and res.dependency_file.endswith((".txt", ".in")):
+        return (res.dependency_file, "requirements")
+    if res.dependency_file == "pyproject.toml" and p.pyproject:
+        if isinstance(p.pyproject.get("project"), dict):
+            return ("pyproject.toml", "pyproject")
+        if isinstance((p.pyproject.get("tool") or {}).get("poetry"), dict):
+            return ("pyproject.toml", "poetry")
+    if p.has("Pipfile"):
+        return ("Pipfile", "pipfile")
+    return None
+
+
+def _lock_add_hint(res: ScanResult, server: str) -> str:
+    tool = {"uv": f"uv add {server}", "poetry": f"poetry add {server}",
+            "pipenv": f"pipenv install {server}"}.get(res.package_manager or "")
+    return f"run `{tool}` (the lockfile pins the install)" if tool else f"add {server}"
 
 
 def _find_run_call(p: Project, rel: str | None) -> int | None:
@@ -560,6 +599,8 @@ def migrations_not_wired(p: Project, res: ScanResult, app: AppInfo) -> list[Scan
         command = "python manage.py migrate --noinput"
     elif p.has("alembic.ini"):
         where, command = ("alembic.ini", 1), "alembic upgrade head"
+    elif res.stack == "python" and res.release_command:
+        where, command = _python_step_where(p, res.release_command), res.release_command
     elif p.has("prisma/schema.prisma") and p.has_dir("prisma/migrations"):
         where, command = ("prisma/schema.prisma", 1), "npx prisma migrate deploy"
     elif p.has_dir("db/migrate") and res.stack == "ruby":
@@ -591,6 +632,8 @@ def migrations_not_wired(p: Project, res: ScanResult, app: AppInfo) -> list[Scan
         text = p.text(rel)
         if text and _MIGRATE.search(text):
             return []
+    if "release" in p.procfile or _configured_release(p):
+        return []  # the project declares its one-time step; cockpit runs it
     for rel in p.app_code:
         text = p.text(rel) or ""
         if ("migrate" in text or "upgrade(" in text) and _MIGRATE.search(text):
@@ -606,6 +649,28 @@ def migrations_not_wired(p: Project, res: ScanResult, app: AppInfo) -> list[Scan
             command=command,
         )
     ]
+
+
+def _configured_release(p: Project) -> bool:
+    """cockpit.toml sets `[app] release_command`: the deploy runs it before traffic moves."""
+    data = p._toml("cockpit.toml")
+    return bool(((data.get("app") or {}).get("release_command") or "").strip())
+
+
+def _python_step_where(p: Project, command: str) -> tuple[str, int]:
+    """Where a Python one-time step is defined: migrations/env.py for `db upgrade`, else the
+    line declaring the CLI command (`@click.command("init-db")`), else the dependency file."""
+    if "db upgrade" in command and p.has("migrations/env.py"):
+        return ("migrations/env.py", 1)
+    m = re.search(r"flask --app \S+ ([\w:-]+)", command)
+    if m:
+        name = m.group(1)
+        for rel in p.files_with(PY_EXT):
+            text = p.text(rel) or ""
+            hit = re.search(r"""\.command\(\s*['"]""" + re.escape(name) + "['\"]", text)
+            if hit:
+                return (rel, p.line_of(text, hit.start()))
+    return (p.requirement_files[0] if p.requirement_files else "pyproject.toml", 1)
 
 
 _UPLOAD_CONST = re.compile(
@@ -777,6 +842,110 @@ def hardcoded_secrets(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFin
                     name=_env_name(label),
                 )
             )
+    return out
+
+
+# ----------------------------------------------------------------------------- weak defaults
+
+# Well-known placeholder secrets (compared lower-cased, without -, _ and spaces): what tutorials,
+# framework templates and AI assistants write as a "for now" value.
+WEAK_SECRETS = frozenset({
+    "dev", "development", "changeme", "changethis", "changeit", "secret", "secretkey",
+    "mysecret", "mysecretkey", "supersecret", "supersecretkey", "yoursecretkey", "yoursecret",
+    "password", "passw0rd", "insecure", "default", "admin", "test", "testing", "keyboardcat",
+    "12345", "123456", "qwerty", "notasecret", "replaceme", "todo", "xxx",
+})
+_WEAK_ASSIGN = re.compile(
+    r"""(?P<name>\b[A-Za-z_]*(?:SECRET|secret|Secret|PASSWORD|password|Password|PASSWD|passwd|"""
+    r"""TOKEN|token|_KEY|_key|Key)[A-Za-z_]*)(?P<close>['"]\s*\])?\s*(?::\s*[\w.\[\]]+\s*)?"""
+    r"""(?:=(?!=)|:)\s*(?P<q>['"])(?P<val>[^'"\n]{1,80})(?P=q)"""
+)
+
+
+def weak_value(value: str) -> str | None:
+    """How to show `value` when it is a well-known weak default, else None: the word itself
+    for the public placeholders ("dev"), `django-insecure-…` for Django's template key (its
+    random tail is not shown)."""
+    if value.startswith("django-insecure-"):
+        return "django-insecure-…"
+    if re.sub(r"[\s_-]+", "", value.lower()) in WEAK_SECRETS:
+        return value
+    return None
+
+
+def weak_secrets(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding]:
+    """A secret-named setting (SECRET_KEY, app.secret_key, JWT_SECRET, ADMIN_PASSWORD, ...)
+    assigned a well-known default in Python app code: `weak-secret`, an error, because anyone
+    can sign sessions or log in with it. Env lookups with such a default are not reported (the
+    deploy sets the variable); a line the general secret scan already reports as
+    `hardcoded-secret` is not reported twice. Fixable: the literal becomes
+    `os.environ["NAME"]` (data `span` = the literal's offsets, quotes included)."""
+    from cockpit.scan.leaks import find_leaks
+
+    out: list[ScanFinding] = []
+    for rel in p.files_with(PY_EXT):
+        text = p.text(rel) or ""
+        if not re.search(r"(?i)secret|passw|token|key", text):
+            continue
+        hits = []
+        for m in _WEAK_ASSIGN.finditer(text):
+            shown = weak_value(m.group("val"))
+            if shown is None:
+                continue
+            line_start = text.rfind("\n", 0, m.start()) + 1
+            line_end = text.find("\n", m.end())
+            line = text[line_start : line_end if line_end >= 0 else len(text)]
+            if re.search(r"environ|getenv|\benv\(|config\(", line):
+                continue
+            hits.append((m, shown))
+        if not hits:
+            continue
+        leak_lines = {leak.line for leak in find_leaks(rel, text)}
+        for m, shown in hits:
+            line = p.line_of(text, m.start())
+            if line in leak_lines:
+                continue
+            name = _env_name(m.group("name").split(".")[-1])
+            out.append(
+                _f(
+                    "weak-secret",
+                    "error",
+                    f"{m.group('name')} is the well-known default \"{shown}\": anyone can "
+                    "forge sessions or sign in with it",
+                    f"read it from the environment ({name}) and set a random value per "
+                    f"environment (cockpit secrets set ENV {name})",
+                    rel,
+                    line,
+                    fixable=True,
+                    name=name,
+                    span=(m.start("q"), m.end("val") + 1),
+                )
+            )
+    return out
+
+
+# ----------------------------------------------------------------------------- processes
+
+
+def procfile_processes(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding]:
+    """Procfile processes other than `web` and `release` (a worker, a clock): cockpit deploys
+    the web process and runs release as the release command; the others are not deployed."""
+    out = []
+    for name, decl in p.procfile.items():
+        if name in ("web", "release"):
+            continue
+        out.append(
+            _f(
+                "worker-not-deployed",
+                "info",
+                f"Procfile `{name}` ({decl.command}) is not deployed: cockpit runs the web "
+                "process and the release command",
+                "run it as a separate app or accessory, or fold it into the web process",
+                decl.path,
+                decl.line,
+                command=decl.command,
+            )
+        )
     return out
 
 
@@ -1099,6 +1268,8 @@ RULES: list[Rule] = [
     local_uploads,
     no_health_endpoint,
     hardcoded_secrets,
+    weak_secrets,
+    procfile_processes,
     sqlite_in_prod,
     no_lockfile,
     dockerfile_rules,
