@@ -11,6 +11,7 @@ from pathlib import Path
 from cockpit.commands._common import common, renderer
 from cockpit.config import FILENAME, loads, write_atomic
 from cockpit.errors import UsageError
+from cockpit.scan.detect import DEFAULT_HEALTH_PATH  # one default for init, generate, demo
 
 SECRETISH = re.compile(r"(SECRET|TOKEN|PASSWORD|PASSWD|API_KEY|PRIVATE|CREDENTIAL|_KEY$)")
 
@@ -41,27 +42,169 @@ def _slug(name: str) -> str:
     return slug or "app"
 
 
-def _scan_defaults(root: Path) -> dict:
+def _scan(root: Path):
+    """The scan of `root` (a ScanResult), or None when the scan cannot run."""
     try:
         from cockpit.scan import scan  # the scanner, when present
     except ImportError:
+        return None
+    try:
+        return scan(root)
+    except Exception:
+        return None
+
+
+ENVS = (("staging", 8101, "staging"), ("prod", 8201, "prod"))
+# plain variables whose value is the environment's own name: allowed hosts, public URLs
+_HOSTS = re.compile(r"(^|_)(ALLOWED_HOSTS?|HOSTNAMES?|DOMAIN|SERVER_NAME|HOST)$")
+_URLS = re.compile(r"(^|_)(BASE_URL|PUBLIC_URL|SITE_URL|APP_URL|ORIGIN|TRUSTED_ORIGINS|"
+                   r"CSRF_TRUSTED_ORIGINS|NEXTAUTH_URL|EXTERNAL_URL)$")
+_KNOWN = {"NODE_ENV": "production", "LOG_LEVEL": "info", "RAILS_ENV": "production",
+          "APP_ENV": "production", "FLASK_ENV": "production", "ENVIRONMENT": "production"}
+
+
+def domain_for(name: str, env: str, sub: str, lab: dict | None) -> str:
+    """The domain init writes (lab) or suggests (commented) for an environment."""
+    return f"{sub}.{name}.test" if lab else f"{sub}.example.com"
+
+
+def _secretish(var) -> bool:
+    return bool(getattr(var, "secret", False) or SECRETISH.search(var.name))
+
+
+def plain_env_for_scan(result, domains: dict[str, str]) -> tuple[dict[str, str],
+                                                                 dict[str, dict[str, str]],
+                                                                 list[str]]:
+    """Plain configuration for the variables a scan says the app reads: ([app.env],
+    {env: [environments.<env>.env]}, names still needing a value).
+
+    Values init knows: allowed hosts / host names = the environment's domain; public URLs =
+    `https://<domain>`; NODE_ENV (and every Node app) = production; LOG_LEVEL = info. A
+    required variable with no known value is returned in the third list (init writes it as a
+    commented line). Secret-like names (SECRETISH, `EnvVar.secret`), build-time variables
+    and platform variables (PORT ...) are never plain configuration."""
+    from cockpit.scan.detect import is_platform_env
+
+    app_env: dict[str, str] = {}
+    per_env: dict[str, dict[str, str]] = {e: {} for e in domains}
+    unknown: list[str] = []
+    for var in getattr(result, "env_vars", None) or []:
+        name = var.name
+        if is_platform_env(name) or var.build_time or _secretish(var):
+            continue
+        if name in (getattr(result, "image_env", None) or {}):
+            continue  # the image sets it (e.g. DJANGO_SETTINGS_MODULE)
+        if _HOSTS.search(name):
+            for env, domain in domains.items():
+                per_env[env][name] = domain
+        elif _URLS.search(name):
+            for env, domain in domains.items():
+                per_env[env][name] = f"https://{domain}"
+        elif name in _KNOWN:
+            app_env[name] = _KNOWN[name]
+        elif var.required and name not in unknown:
+            unknown.append(name)
+    if getattr(result, "stack", None) == "node":
+        app_env.setdefault("NODE_ENV", "production")
+    return app_env, {e: v for e, v in per_env.items() if v}, unknown
+
+
+def secrets_for_scan(result) -> list[str]:
+    """The secret names a scan says the app reads (credential-like names), platform and
+    build-time variables left out."""
+    from cockpit.scan.detect import is_platform_env
+
+    names: list[str] = []
+    for var in getattr(result, "env_vars", None) or []:
+        if is_platform_env(var.name) or var.build_time:
+            continue
+        if _secretish(var) and var.name not in names:
+            names.append(var.name)
+    return names
+
+
+def lab_build_args(dockerfile: Path, lab: dict | None) -> dict[str, str]:
+    """`[app] build_args` for the lab: cockpit.lab.images.build_args_for(dockerfile) (the lab
+    images standing in for the official ones the Dockerfile's ARGs name); while that module is
+    missing, the lab's one base image for an `ARG BASE_IMAGE`. {} without a Dockerfile."""
+    if not dockerfile.is_file():
         return {}
     try:
-        result = scan(root)
-    except Exception:
-        return {}
-    data = result.to_dict() if hasattr(result, "to_dict") else {}
-    return data
+        from cockpit.lab.images import build_args_for
+    except ImportError:
+        base = (lab or {}).get("base_image")
+        text = dockerfile.read_text(encoding="utf-8", errors="replace")
+        has_arg = re.search(r"(?m)^\s*ARG\s+BASE_IMAGE\b", text)
+        return {"BASE_IMAGE": base} if base and has_arg else {}
+    return dict(build_args_for(dockerfile))
+
+
+def render_for_scan(name: str, result, provider: str = "vps", vps: dict | None = None,
+                    lab: dict | None = None, build_args: dict[str, str] | None = None, *,
+                    port: int | None = None, health: str | None = None,
+                    secrets: list[str] | None = None,
+                    domains: dict[str, str] | None = None) -> str:
+    """A commented cockpit.toml for an app from its scan (a `cockpit.scan.model.ScanResult`).
+
+    - name: the app name (lowercase a-z0-9-); provider: "vps" | "kubernetes" | "fly";
+    - vps: {"host", "user", "ssh_port"} for provider vps (None values: placeholders);
+    - lab: `lab_values()` for the local lab (addresses, ACME, DNS), or None;
+    - build_args: `[app] build_args`; None with `lab` = `lab_build_args(<root>/Dockerfile)`;
+    - port / health / secrets: override the scan's port (else 8000), health path (else /up)
+      and secret names (else `secrets_for_scan`);
+    - domains: {env: domain} per environment (default: `<env>.<name>.test` with the lab,
+      else `<env>.example.com`, written commented out); plain variables such as allowed hosts
+      take these values, so pass the domains the environments will really have.
+    Fills `[app] release_command` (ScanResult.release_command), `[app.volumes]` (one per
+    ScanResult.data_dirs entry, at /app/<dir>), `[app.env]` and `[environments.<env>.env]`
+    (`plain_env_for_scan`). Returns TOML text that `cockpit.config.loads` accepts for provider
+    vps; for kubernetes/fly, volumes are left as a comment (they need provider vps)."""
+    from cockpit.generate import scan_volumes
+
+    root = Path(getattr(result, "root", ".") or ".")
+    given_domains = dict(domains or {})
+    domains = {env: given_domains.get(env) or domain_for(name, env, sub, lab)
+               for env, _, sub in ENVS}
+    if secrets is None:
+        secrets = secrets_for_scan(result)
+    app_env, env_env, unknown = plain_env_for_scan(result, domains)
+    if build_args is None and lab:
+        build_args = lab_build_args(root / "Dockerfile", lab)
+    return render(
+        name, provider, int(port or getattr(result, "port", None) or 8000),
+        health or getattr(result, "health_path", None) or DEFAULT_HEALTH_PATH, list(secrets),
+        vps, lab,
+        release_command=getattr(result, "release_command", None),
+        volumes=scan_volumes(result), app_env=app_env, env_env=env_env, unknown_env=unknown,
+        build_args=build_args, domains=given_domains or None,
+    )
 
 
 def render(name: str, provider: str, port: int, health: str, secrets: list[str],
-           vps: dict | None = None, lab: dict | None = None) -> str:
+           vps: dict | None = None, lab: dict | None = None, *,
+           release_command: str | None = None, volumes: dict[str, str] | None = None,
+           app_env: dict[str, str] | None = None,
+           env_env: dict[str, dict[str, str]] | None = None,
+           unknown_env: list[str] | None = None, build_args: dict[str, str] | None = None,
+           domains: dict[str, str] | None = None) -> str:
+    """A commented cockpit.toml with a staging and a prod environment (text; not validated).
+
+    The keyword arguments are the scan's answers (see `render_for_scan`): the release command,
+    volumes (name -> absolute path), plain configuration for every environment (`app_env`) or
+    one (`env_env[env]`), required variables with no known value (commented lines), build
+    args (else `BASE_IMAGE` = the lab's base image with `lab`) and domains per environment."""
     lab = lab or {}
     vps = vps or {}
     q = json.dumps
+    secrets = list(secrets)
+    app_env = {k: v for k, v in (app_env or {}).items() if k not in secrets}
+    env_env = {e: {k: v for k, v in t.items() if k not in secrets}
+               for e, t in (env_env or {}).items()}
+    domains = domains or {}
     lines = [
         "# cockpit.toml: how this app is built, where it runs, which secrets it needs.",
-        "# Secret VALUES never go here: `cockpit secrets set ENV NAME` puts them in the OS keyring.",
+        "# Secret VALUES never go here: `cockpit secrets set ENV NAME` puts them in the OS "
+        "keyring.",
         "",
         "[app]",
         f"name = {q(name)}",
@@ -70,9 +213,31 @@ def render(name: str, provider: str, port: int, health: str, secrets: list[str],
         f"port = {port}               # the port the app listens on inside its container",
         f"health_path = {q(health)}       # must answer 2xx when the app can serve",
     ]
-    if lab.get("base_image"):
-        lines += ["", "[app.build_args]", f"BASE_IMAGE = {q(lab['base_image'])}"]
-    envs = [("staging", 8101, "staging"), ("prod", 8201, "prod")]
+    if release_command:
+        lines += ["# run once per deploy and promote, in a one-off container of the new image,",
+                  "# before the new release takes traffic (a non-zero exit stops the deploy)",
+                  f"release_command = {q(release_command)}"]
+    if build_args is None and lab.get("base_image"):
+        build_args = {"BASE_IMAGE": lab["base_image"]}
+    if build_args:
+        lines += ["", "[app.build_args]"]
+        lines += [f"{k} = {q(v)}" for k, v in sorted(build_args.items())]
+    if app_env or unknown_env:
+        lines += ["", "[app.env]  # plain configuration for every environment (never secrets)"]
+        lines += [f"{k} = {q(v)}" for k, v in sorted(app_env.items())]
+        lines += [f"# {k} = \"\"  # the app reads it without a default: give it a value"
+                  for k in unknown_env or [] if k not in app_env and k not in secrets]
+    if volumes:
+        if provider == "vps":
+            lines += ["", "# where the app writes at run time; each environment gets its own",
+                      "# docker volume on its host (and runs one instance there)",
+                      "[app.volumes]"]
+            lines += [f"{k if re.fullmatch(r'[A-Za-z0-9_-]+', k) else q(k)} = {q(v)}"
+                      for k, v in sorted(volumes.items())]
+        else:
+            lines += ["", "# [app.volumes] need provider vps; the app writes to: "
+                      + ", ".join(sorted(volumes.values()))]
+    envs = ENVS
     for env, host_port, sub in envs:
         lines += ["", f"[environments.{env}]", f"provider = {q(provider)}"]
         if env == "prod":
@@ -95,7 +260,7 @@ def render(name: str, provider: str, port: int, health: str, secrets: list[str],
                 if lab.get("registry"):
                     lines.append(f"registry = {q(lab['registry'])}")
                 lines += [
-                    f"domain = {q(f'{sub}.{name}.test')}",
+                    f"domain = {q(domains.get(env) or f'{sub}.{name}.test')}",
                     f"acme_ca = {q(lab['acme_ca'])}",
                     f"acme_ca_root = {q(lab['acme_ca_root'])}",
                 ]
@@ -105,7 +270,7 @@ def render(name: str, provider: str, port: int, health: str, secrets: list[str],
                 if admin.isdigit() and admin != "2019":
                     lines.append(f"edge_admin_port = {admin}")
             else:
-                lines.append(f"# domain = \"{sub}.example.com\"")
+                lines.append(f"# domain = {q(domains.get(env) or f'{sub}.example.com')}")
         elif provider == "kubernetes":
             lines += [f"namespace = {q(f'{name}-{env}')}",
                       '# kubeconfig = "~/.kube/config"',
@@ -118,6 +283,9 @@ def render(name: str, provider: str, port: int, health: str, secrets: list[str],
         lines += ["replicas = 1", "", f"[environments.{env}.gate]",
                   "count = 3                  # consecutive 2xx answers before traffic switches",
                   "deadline = 60.0            # seconds before the gate gives up"]
+        if env_env.get(env):
+            lines += ["", f"[environments.{env}.env]  # over [app.env] in {env}"]
+            lines += [f"{k} = {q(v)}" for k, v in sorted(env_env[env].items())]
     lines += ["", "[secrets]", "# the names each environment needs"]
     for env, _, _ in envs:
         lines.append(f"{env} = {q(secrets)}")
@@ -155,21 +323,22 @@ def run(args: argparse.Namespace) -> int:
     target = root / FILENAME
     if target.exists() and not args.force:
         raise UsageError(f"{target} already exists", hint="use --force to replace it (keeps .bak)")
-    scanned = _scan_defaults(root)
-    port = args.port or scanned.get("port") or 8000
-    health = args.health_path or scanned.get("health_path") or "/up"
+    result = _scan(root)
     secrets = list(args.secret)
-    for var in scanned.get("env_vars", []) or []:
-        name = var if isinstance(var, str) else var.get("name", "")
-        if name and SECRETISH.search(name) and name not in secrets:
-            secrets.append(name)
+    if result is not None:
+        secrets += [n for n in secrets_for_scan(result) if n not in secrets]
     lab = lab_values() if args.lab else None
     vps = {"host": args.host, "user": args.user, "ssh_port": args.ssh_port}
     if lab:
         vps = {"host": args.host or lab["host"], "user": args.user or lab["user"],
                "ssh_port": args.ssh_port or lab["ssh_port"]}
     name = _slug(args.name or root.name)
-    text = render(name, args.provider, int(port), health, secrets, vps, lab)
+    if result is not None:
+        text = render_for_scan(name, result, args.provider, vps, lab, port=args.port,
+                               health=args.health_path, secrets=secrets)
+    else:
+        text = render(name, args.provider, int(args.port or 8000),
+                      args.health_path or DEFAULT_HEALTH_PATH, secrets, vps, lab)
     loads(text, target)  # never write a file that does not load
     write_atomic(target, text)
     out.result({"path": str(target), "app": name, "provider": args.provider},

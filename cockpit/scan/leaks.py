@@ -41,6 +41,18 @@ _SPECIFIC: list[tuple[str, re.Pattern[str], int]] = [
         1,
     ),
     ("sendgrid-api-key", re.compile(r"\b(SG\.[\w-]{22}\.[\w-]{43})"), 1),
+    # gitleaks `npm-access-token`, and any registry token in an .npmrc line.
+    ("npm-token", re.compile(r"\b(npm_[A-Za-z0-9]{36})\b"), 1),
+    ("npm-token", re.compile(r"(?m):_(?:authToken|auth|password)[ \t]*=[ \t]*([^\s$'\"]{8,})$"), 1),
+    # A literal credential in an Authorization header (a dict, a fetch() init, a curl -H).
+    (
+        "bearer-token",
+        re.compile(
+            r"(?i)\bauthorization['\"]?[ \t]*[:=,][ \t]*['\"`]?(?:bearer|token|basic)[ \t]+"
+            r"([A-Za-z0-9._~+/=-]{16,})['\"`]"
+        ),
+        1,
+    ),
     (
         "private-key",
         re.compile(
@@ -76,7 +88,7 @@ _SPECIFIC: list[tuple[str, re.Pattern[str], int]] = [
 ]
 _PREFILTER = re.compile(
     r"AKIA|ASIA|A3T|ABIA|ACCA|sk_|rk_|pk_|sk-|gh[pousr]_|github_pat_|AIza|xox|SG\.|PRIVATE KEY|"
-    r"://|hooks\.slack|(?i:jwt)\.|SignedString"
+    r"://|hooks\.slack|(?i:jwt)\.|SignedString|npm_|:_auth|:_password|(?i:authorization)"
 )
 # Kinds whose literal is a credential by its name in the code, not by its shape: the fixer
 # names the env var after the library's convention.
@@ -117,6 +129,8 @@ _PLACEHOLDER = re.compile(
     r"^\$|^[{(\[]|^(?:none|null|nil|true|false|undefined|secret|password|token|test|testing|"
     r"dev|development|local|default|empty|unset|string|value)$|^process\.env|^os\.environ"
 )
+# `example_token = "eyJ..."`, `SAMPLE_API_KEY`, `fake_password`: named as not a real one.
+_PLACEHOLDER_NAME = re.compile(r"(?i)example|sample|dummy|fake|mock|placeholder")
 _URL_LOCAL_HOSTS = re.compile(
     r"(?i)^(?:localhost|127\.0\.0\.1|0\.0\.0\.0|db|database|postgres|"
     r"postgresql|mysql|mariadb|redis|mongo|mongodb|rabbitmq|host|hostname)$"
@@ -447,6 +461,57 @@ def _yaml_leaks(rel: str, text: str, taken: dict[int, Leak]) -> None:
             )
 
 
+_DOCKERFILE = re.compile(r"(?i)(?:^|/)(?:[\w.-]*\.)?(?:dockerfile|containerfile)(?:\.[\w.-]+)?$")
+_DOCKER_ENV = re.compile(r"(?im)^[ \t]*(?:ENV|ARG)[ \t]+([^\n]+)$")
+_DOCKER_PAIR = re.compile(r"([A-Za-z_]\w*)=(?:\"([^\"\n]*)\"|'([^'\n]*)'|([^\s\"']*))")
+
+
+def _dockerfile_leaks(rel: str, text: str, taken: dict[int, Leak]) -> None:
+    """`ENV NAME=value` / `ARG NAME=value` / legacy `ENV NAME value` with a secret-named NAME:
+    the value is baked into the image's layers and history (BuildKit's SecretsUsedInArgOrEnv)."""
+    for m in _DOCKER_ENV.finditer(text):
+        body, base = m.group(1), m.start(1)
+        pairs = [
+            (p.group(1), next(g for g in (2, 3, 4) if p.group(g) is not None), p)
+            for p in _DOCKER_PAIR.finditer(body)
+        ]
+        if not pairs:
+            legacy = re.match(r"([A-Za-z_]\w*)[ \t]+(\S+)[ \t]*$", body)
+            if legacy:
+                pairs = [(legacy.group(1), 2, legacy)]
+        for name, grp, pm in pairs:
+            value = pm.group(grp)
+            start, end = base + pm.start(grp), base + pm.end(grp)
+            if value and not _overlaps(taken, start, end) and _secret_named_value(name, value):
+                taken[start] = Leak(
+                    _generic_kind(name, rel), rel, _line_of(text, start), name, start, end,
+                    False, value,
+                )
+
+
+# ADO.NET / JDBC / ODBC connection strings: `Server=...;User Id=...;Password=...;`.
+_CONN_PASSWORD = re.compile(r"(?i)(?:^|[;\"'\s])(?:password|pwd)[ \t]*=[ \t]*([^;'\"\s]{4,})")
+_CONN_CONTEXT = re.compile(r"(?i)\b(?:server|data source|host|user id|uid|database|initial catalog)=")
+
+
+def _conn_string_leaks(rel: str, text: str, taken: dict[int, Leak]) -> None:
+    for m in _CONN_PASSWORD.finditer(text):
+        value = m.group(1)
+        start, end = m.span(1)
+        line_start = text.rfind("\n", 0, start) + 1
+        line_end = text.find("\n", end)
+        line = text[line_start : line_end if line_end >= 0 else len(text)]
+        if not _CONN_CONTEXT.search(line) or _overlaps(taken, start, end):
+            continue
+        if is_placeholder(value) or value.lower() in _WEAK_WORDS or "$" in value:
+            continue
+        taken[start] = Leak(
+            "password-in-connection-string", rel, _line_of(text, start),
+            None,
+            start, end, False, value,
+        )
+
+
 def _secret_named_value(name: str, value: str) -> bool:
     return bool(
         _SECRETISH_NAME.search(name)
@@ -506,6 +571,8 @@ def find_leaks(rel: str, text: str) -> list[Leak]:
                         continue
                 elif kind != "private-key" and is_placeholder(value):
                     continue
+                elif kind == "bearer-token" and entropy(value) < 3.0:
+                    continue
                 if kind == "aws-access-key" and entropy(value) < 3.0:
                     continue
                 found[start] = Leak(
@@ -536,8 +603,12 @@ def find_leaks(rel: str, text: str) -> list[Leak]:
                 _generic_kind(name, rel), rel, _line_of(text, start), name, start, end, False, value
             )
     else:
+        if _DOCKERFILE.search(rel):
+            _dockerfile_leaks(rel, text, found)
         if _YAML_FILE.search(rel):
             _yaml_leaks(rel, text, found)
+        if _CONN_CONTEXT.search(text):
+            _conn_string_leaks(rel, text, found)
         if _KEYWORD.search(text):
             _generic_leaks(rel, text, found)
     return [_classify(found[k], text) for k in sorted(found)]
@@ -551,6 +622,8 @@ def _generic_leaks(rel: str, text: str, found: dict[int, Leak]) -> None:
             continue
         bare = name.strip("'\"").rsplit(".", 1)[-1]
         if _name_excluded(bare) or " " in value.strip() or is_placeholder(value):
+            continue
+        if _PLACEHOLDER_NAME.search(bare):
             continue
         if entropy(value) < 3.2 or value.count("/") > 2 or value.startswith(("http", "./")):
             continue

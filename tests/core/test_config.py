@@ -371,3 +371,68 @@ def test_undeclared_env_stops_firing_for_plain_configuration(tmp_path):
         '[environments.staging]\nprovider = "vps"\nhost = "h"\n'
         '[environments.staging.env]\nALLOWED_HOSTS = "staging.u.test"\n')
     assert undeclared() == set()
+
+
+# --------------------------------------------------------------------------- init from a scan
+
+
+def _scan_result(**kw):
+    from cockpit.scan.model import EnvVar, ScanResult
+
+    env = [EnvVar("DJANGO_ALLOWED_HOSTS", True, "mysite/settings.py:20"),
+           EnvVar("CSRF_TRUSTED_ORIGINS", True, "mysite/settings.py:21"),
+           EnvVar("LOG_LEVEL", False, "mysite/settings.py:22"),
+           EnvVar("FEATURE_FLAGS", True, "mysite/settings.py:23"),
+           EnvVar("SECRET_KEY", True, "mysite/settings.py:10", secret=True),
+           EnvVar("DATABASE_PASSWORD", True, "mysite/settings.py:11"),
+           EnvVar("PORT", False, "mysite/settings.py:12"),
+           EnvVar("NEXT_PUBLIC_X", True, "a.js:1", build_time=True)]
+    return ScanResult(**{"root": ".", "stack": "python", "framework": "django", "port": 8000,
+                         "health_path": "/healthz", "env_vars": env,
+                         "release_command": "python manage.py migrate --noinput",
+                         "data_dirs": ["media", "var/db"], **kw})
+
+
+def test_render_for_scan_fills_release_command_volumes_env_and_secrets():
+    from cockpit.commands.init import render_for_scan
+
+    text = render_for_scan("shop", _scan_result(), "vps", {"host": "h", "user": "u"},
+                           domains={"staging": "staging.shop.example", "prod": "shop.example"})
+    cfg = config.loads(text)
+    assert cfg.app.release_command == "python manage.py migrate --noinput"
+    assert cfg.app.volumes == {"media": "/app/media", "var-db": "/app/var/db"}
+    assert cfg.app.port == 8000 and cfg.app.health_path == "/healthz"
+    staging, prod = cfg.env("staging"), cfg.env("prod")
+    assert staging.plain_env == {"CSRF_TRUSTED_ORIGINS": "https://staging.shop.example",
+                                 "DJANGO_ALLOWED_HOSTS": "staging.shop.example",
+                                 "LOG_LEVEL": "info"}
+    assert prod.plain_env["DJANGO_ALLOWED_HOSTS"] == "shop.example"
+    assert staging.secret_names == ["SECRET_KEY", "DATABASE_PASSWORD"]
+    assert '# FEATURE_FLAGS = ""' in text  # required, no value known: said, not invented
+
+
+def test_render_for_scan_on_the_lab_adds_build_args_for_the_dockerfile(tmp_path):
+    from cockpit.commands import init
+
+    (tmp_path / "Dockerfile").write_text("ARG BASE_IMAGE=python:3.12-slim\nFROM ${BASE_IMAGE}\n")
+    lab = {"host": "127.0.0.1", "user": "deploy", "ssh_port": 2222, "ssh_key": "/k",
+           "http_port": 8080, "https_port": 8443, "dns": "127.0.0.1:8053", "registry": "",
+           "acme_ca": "https://127.0.0.1:14000/dir", "acme_ca_root": "/ca.pem",
+           "acme_issuer_root": "", "caddy_admin": "", "base_image": "cockpit-lab/base:bookworm"}
+    result = _scan_result(root=str(tmp_path), stack="node", framework="express",
+                          data_dirs=[], release_command=None)
+    text = init.render_for_scan("shop", result, "vps", lab, lab)
+    cfg = config.loads(text)
+    assert cfg.app.build_args == init.lab_build_args(tmp_path / "Dockerfile", lab)
+    assert cfg.app.build_args  # the lab's stand-in for the official base image
+    assert cfg.env("staging").plain_env["DJANGO_ALLOWED_HOSTS"] == cfg.env("staging").domain
+    assert cfg.app.env["NODE_ENV"] == "production"
+    assert cfg.app.release_command is None and cfg.app.volumes == {}
+
+
+def test_render_for_scan_leaves_volumes_as_a_comment_off_the_vps():
+    from cockpit.commands.init import render_for_scan
+
+    text = render_for_scan("shop", _scan_result(), "kubernetes")
+    cfg = config.loads(text)
+    assert cfg.app.volumes == {} and "# [app.volumes] need provider vps" in text

@@ -1,0 +1,10 @@
+package config
+
+const (
+	TokenCookie      = "orders_token"
+	SecretsMountPath = "/run/secrets"
+	PasswordEnv      = "DB_PASSWORD"
+	APITokenPrefix   = "Bearer "
+)
+
+var DocsKey = "AKIAIOSFODNN7EXAMPLE"
