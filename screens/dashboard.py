@@ -19,7 +19,12 @@ from textual.widgets import Footer, Static
 
 
 class ConfigLoaded(Message):
-    """The full config loaded (validated) in a worker: polling may start."""
+    """The full config loaded (validated) in a worker: polling may start. `urls`: environment
+    -> its public URL (https://domain[:port]) or None without a domain."""
+
+    def __init__(self, urls: dict[str, str | None] | None = None) -> None:
+        super().__init__()
+        self.urls = urls or {}
 
 
 class DashboardScreen(CockpitScreen):
@@ -67,13 +72,19 @@ class DashboardScreen(CockpitScreen):
         session = self.session
 
         def load() -> None:
-            _ = session.ctx  # the full, validated config and the state store, off-thread
-            self.post_message(ConfigLoaded())
+            from cockpit.commands.status import env_url
+
+            cfg = session.ctx.config  # the full, validated config and the state store
+            self.post_message(ConfigLoaded({name: env_url(env) for name, env in
+                                            cfg.environments.items()}))
 
         self.run_worker(load, thread=True, exclusive=True, exit_on_error=False, group="config",
                         description="loading cockpit.toml")
 
-    def on_config_loaded(self, _message: ConfigLoaded) -> None:
+    def on_config_loaded(self, message: ConfigLoaded) -> None:
+        for name, url in message.urls.items():
+            if name in self.panels:
+                self.panels[name].show_url(url)
         self.action_refresh()
 
     # ------------------------------------------------------------------ polling

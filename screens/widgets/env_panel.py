@@ -34,6 +34,7 @@ class EnvPanel(Vertical, can_focus=True):
         self.latencies: deque[float] = deque(maxlen=40)
         self.failures: deque[str] = deque(maxlen=3)
         self.last_sample: HealthSample | None = None
+        self.url: str | None = None
 
     def compose(self) -> ComposeResult:
         self.border_title = f"{self.number} {self.env} · {self.provider}" + (
@@ -48,6 +49,11 @@ class EnvPanel(Vertical, can_focus=True):
         yield Static(self._text("release", "health"), id="top")
         yield Sparkline(list(self.latencies), id="latency")
         yield Static(self._text("failures", "instances", "tls", "drift", "lock"), id="bottom")
+
+    def show_url(self, url: str | None) -> None:
+        """The environment's public URL on the panel's bottom border ("no domain" without)."""
+        self.url = url
+        self.border_subtitle = url or "no domain"
 
     def _text(self, *keys: str) -> Text:
         return Text("\n").join(self.lines[k] for k in keys)
