@@ -24,8 +24,10 @@ from tests.vps.conftest import clean_host
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.timeout(600)]
 
 APP = "relstep"
-PORT = 8960  # the environment's loopback port on the lab host (+1, +2: its slots)
+PORT = 8960  # staging's loopback port on the lab host (+1, +2: its slots)
+PROD_PORT = 8970
 VOLUME = f"cockpit-{APP}-staging-data"
+PROD_VOLUME = f"cockpit-{APP}-prod-data"
 
 APP_PY = '''\
 import json, os, sqlite3
@@ -94,8 +96,11 @@ CMD ["python3", "/app/app.py"]
 
 
 def _toml(lab, release_command: str) -> str:
-    env = lab.vps_table("staging", PORT, keep_releases=3, drain_seconds=1.0, stop_timeout=2,
-                        gate={"count": 2, "interval": 0.2, "timeout": 3.0, "deadline": 20.0})
+    env = ""
+    for name, port in (("staging", PORT), ("prod", PROD_PORT)):
+        env += lab.vps_table(name, port, keep_releases=3, drain_seconds=1.0, stop_timeout=2,
+                             gate={"count": 2, "interval": 0.2, "timeout": 3.0,
+                                   "deadline": 20.0}) + "\n"
     return textwrap.dedent(f"""\
         [app]
         name = "{APP}"
@@ -114,7 +119,7 @@ def _toml(lab, release_command: str) -> str:
 
 
 def _remove_volume() -> None:
-    subprocess.run(["docker", "volume", "rm", "-f", VOLUME], capture_output=True)
+    subprocess.run(["docker", "volume", "rm", "-f", VOLUME, PROD_VOLUME], capture_output=True)
 
 
 @pytest.fixture(scope="module")
@@ -135,10 +140,11 @@ def site(lab, tmp_path_factory):
         ["docker", "build", "-q", "--build-arg", f"BASE_IMAGE={lab.base_image}",
          "-t", f"{APP}:test", str(app_dir)], capture_output=True, text=True, check=True,
     ).stdout.strip().splitlines()[-1]
-    proc = subprocess.run([sys.executable, "-m", "cockpit", "setup", "staging", "--trust-host",
-                           lab.ssh_hostkey_sha256], cwd=app_dir, env=env, capture_output=True,
-                          text=True, timeout=180)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in ("staging", "prod"):
+        proc = subprocess.run([sys.executable, "-m", "cockpit", "setup", name, "--trust-host",
+                               lab.ssh_hostkey_sha256], cwd=app_dir, env=env,
+                              capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
     yield {"dir": app_dir, "env": env, "image": image, "lab": lab}
     clean_host(APP)
     _remove_volume()
@@ -150,8 +156,9 @@ def cli(site, *args: str) -> subprocess.CompletedProcess:
                           env=site["env"], capture_output=True, text=True, timeout=300)
 
 
-def request(method: str, path: str, body: str | None = None) -> tuple[int, str]:
-    conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=5)
+def request(method: str, path: str, body: str | None = None, port: int = PORT
+            ) -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
         conn.request(method, path, body=body, headers={"Host": "localhost"})
         resp = conn.getresponse()
@@ -217,3 +224,35 @@ def test_a_failing_release_command_stops_the_deploy_and_the_old_release_serves(s
     assert page["notes"] == ["kept across deploys"]
     journal = cli(site, "releases", "staging", "--json")
     assert "failed" in journal.stdout
+
+
+def test_promote_runs_the_release_command_against_prods_own_volume(site):
+    proc = cli(site, "promote", "staging", "prod", "--confirm", "prod", "--json")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "schema created in /data" in proc.stdout  # prod's volume was empty: its own data
+    status, body = request("GET", "/", port=PROD_PORT)
+    page = json.loads(body)
+    assert status == 200 and page["notes"] == [] and page["greeting"] == "from app"
+    assert json.loads(request("GET", "/")[1])["notes"] == ["kept across deploys"]
+
+
+def test_the_commands_mount_the_volume_and_run_the_release_command_as_the_image_user():
+    from cockpit.providers.vps import commands as cmd
+
+    vols = {VOLUME: "/data"}
+    argv = cmd.docker_run_release_command(
+        name="x-release-r1", image="img@sha256:ab", env_file="/h/r1.env", network="bridge",
+        container_port=8000, release="r1", volumes=vols, command="flask init-db", app=APP,
+        env="staging")
+    assert argv[:3] == ["docker", "run", "--rm"] and "--user" not in argv
+    assert argv[-4:] == ["img@sha256:ab", "sh", "-c", "flask init-db"]
+    assert ["--env-file", "/h/r1.env"] == argv[argv.index("--env-file"):][:2]
+    assert f"type=volume,source={VOLUME},target=/data" in argv
+    assert not any(a.startswith("cockpit.app=") for a in argv)  # never taken for a release
+    run = cmd.docker_run(name="n", image="i", env_file="/e", labels={}, network="host",
+                         slot_port=8961, container_port=8000, release="r1", volumes=vols)
+    assert run[run.index("--mount") + 1] == f"type=volume,source={VOLUME},target=/data"
+    labels = cmd.labels_for(app=APP, env="staging", release="r1", image="i", digest="d",
+                            config_hash="c", secrets_digest="s", slot="blue", created_at=1.0,
+                            created_by="me", volumes=vols)
+    assert json.loads(labels["cockpit.volumes"]) == vols
