@@ -230,9 +230,71 @@ def parses(rel: str, text: str) -> bool:
             tomllib.loads(text)
         elif rel.endswith(".json"):
             json.loads(text)
+        elif rel.endswith(JS_CHECKED):
+            return node_check(rel, text) is None
     except (SyntaxError, ValueError):
         return False
     return True
+
+
+JS_CHECKED = (".js", ".mjs", ".cjs", ".ts", ".mts", ".cts")
+_TS_CHECK: list[bool] = []  # cached: whether this machine's node can syntax-check TypeScript
+
+
+def node_check(rel: str, text: str) -> str | None:
+    """None when `node --check` accepts `text` as the file `rel`, else why not (str).
+
+    .js is tried as CommonJS, then as an ES module (a bundler or `"type": "module"` decides
+    which one it is; either parse is a valid file). .ts/.mts/.cts need a node that strips
+    types (`--experimental-strip-types`, Node >= 22.6); without one the fix is refused with
+    that reason, never written unchecked. No node on PATH: refused too. The text is checked
+    in a temporary directory; nothing is written into the project."""
+    import shutil
+
+    node = shutil.which("node")
+    if node is None:
+        return "node is not on PATH: cannot check the result with `node --check`"
+    ext = "." + rel.rsplit(".", 1)[-1]
+    flags: list[str] = []
+    if ext in (".ts", ".mts", ".cts"):
+        if not _node_strips_types(node):
+            return "this node cannot check TypeScript (needs --experimental-strip-types)"
+        flags = ["--experimental-strip-types"]
+    tries = {".js": (".cjs", ".mjs"), ".ts": (".cts", ".mts")}.get(ext, (ext,))
+    why = ""
+    with tempfile.TemporaryDirectory(prefix="cockpit-check-") as tmp:
+        for i, try_ext in enumerate(tries):
+            path = Path(tmp) / f"check{i}{try_ext}"
+            path.write_text(text, encoding="utf-8")
+            try:
+                proc = subprocess.run([node, *flags, "--check", str(path)], capture_output=True,
+                                      text=True, timeout=30)
+            except (OSError, subprocess.SubprocessError) as exc:
+                return f"node --check could not run: {exc}"
+            if proc.returncode == 0:
+                return None
+            lines = [ln for ln in proc.stderr.splitlines() if "Error" in ln]
+            why = why or (lines[0].strip() if lines else "node --check failed")
+    return why
+
+
+def _node_strips_types(node: str) -> bool:
+    if not _TS_CHECK:
+        ok = False
+        with tempfile.TemporaryDirectory(prefix="cockpit-check-") as tmp:
+            good, bad = Path(tmp) / "good.mts", Path(tmp) / "bad.mts"
+            good.write_text("const n: number = 1;\nexport default n;\n", encoding="utf-8")
+            bad.write_text("const n: number = ;\n", encoding="utf-8")
+            try:
+                run = [node, "--experimental-strip-types", "--no-warnings", "--check"]
+                ok = (subprocess.run([*run, str(good)], capture_output=True, timeout=30)
+                      .returncode == 0
+                      and subprocess.run([*run, str(bad)], capture_output=True, timeout=30)
+                      .returncode != 0)
+            except (OSError, subprocess.SubprocessError):
+                ok = False
+        _TS_CHECK.append(ok)
+    return _TS_CHECK[0]
 
 
 def _refuse_unparsable(work: _Work) -> set[str]:
@@ -545,14 +607,112 @@ def _add_health(work: _Work, result: ScanResult, f: ScanFinding) -> bool:
             new = head + "\n\n\n" + block + ("\n\n" + text[at:] if main else "")
             work.put(f.path, new, "add GET /health")
             return True
-        if fw == "express":
-            block = f"{var}.get('/health', (req, res) => res.json({{ status: 'ok' }}));\n"
-        else:
-            return False
-        prefix = text[:eol] if text[:eol].endswith("\n") else text[:eol] + "\n"
-        work.put(f.path, prefix + block + text[eol:], "add GET /health")
-        return True
+        if fw in ("express", "fastify", "hono"):
+            return _add_js_health(work, result, f)
+        return False
     return False
+
+
+_JS_HEALTH = {
+    "express": "{v}.get('/health', (req, res) => res.json({{ status: 'ok' }}));",
+    "fastify": "{v}.get('/health', async () => ({{ status: 'ok' }}));",
+    "hono": "{v}.get('/health', (c) => c.json({{ status: 'ok' }}));",
+}
+_JS_MAKERS = {
+    "express": r"express\(\s*\)",
+    "fastify": r"(?:[Ff]astify|require\(\s*['\"]fastify['\"]\s*\))\(",
+    "hono": r"new\s+Hono\s*(?:<[^>]*>)?\(",
+}
+_JS_ROUTE = r"(?:get|post|put|patch|delete|all|use|route|register|options|head)"
+
+
+def _add_js_health(work: _Work, result: ScanResult, f: ScanFinding) -> bool:
+    """GET /health where the app registers its routes: on the app object (before its first
+    route or middleware, so no auth or body parser runs for it), else on an express.Router
+    that is mounted without a path prefix. The app may live in another file than the entry
+    (`server.js` importing `app.js`). The result must pass `node --check` (`parses`)."""
+    from cockpit.scan.project import JS_EXT
+
+    fw = result.framework or "express"
+    maker = _JS_MAKERS[fw]
+    files = [f.path] if f.path else []
+    files += sorted(
+        (str(p.relative_to(work.root)) for p in work.root.rglob("*")
+         if p.suffix in JS_EXT and "node_modules" not in p.parts and p.is_file()),
+        key=lambda r: (r.count("/"), r),
+    )
+    for rel in dict.fromkeys(files):
+        text = work.get(rel)
+        if not text:
+            continue
+        m = re.search(r"(?m)^([ \t]*)(?:export\s+)?(?:const|let|var)\s+(\w+)\s*(?::[^=]+)?=\s*"
+                      + maker, text)
+        if m and _insert_route(work, rel, text, m, _JS_HEALTH[fw]):
+            return True
+    if fw != "express":
+        return False
+    mounts = "".join(work.get(r) or "" for r in files[:200])
+    for rel in dict.fromkeys(files):
+        text = work.get(rel)
+        if not text or "Router" not in text:
+            continue
+        m = re.search(r"(?m)^([ \t]*)(?:export\s+)?(?:const|let|var)\s+(\w+)\s*=\s*"
+                      r"(?:express\.)?Router\(\s*\)", text)
+        if not m:
+            continue
+        # the router's routes are served at the root only when some file mounts a router
+        # with no path (`app.use(router)`, `app.use('/', router)`)
+        if not re.search(r"\.use\(\s*(?:['\"]/['\"]\s*,\s*)?\w+\s*\)", mounts):
+            continue
+        if _insert_route(work, rel, text, m, _JS_HEALTH["express"]):
+            return True
+    return False
+
+
+def _insert_route(work: _Work, rel: str, text: str, made: re.Match[str], template: str) -> bool:
+    """Insert the route line on `made`'s variable: before the first statement that registers a
+    route or middleware on it, else right after the statement that creates it."""
+    var = made.group(2)
+    indent = made.group(1)
+    line = template.format(v=var)
+    first = re.compile(rf"(?m)^([ \t]*){re.escape(var)}\s*\.\s*{_JS_ROUTE}\s*\(").search(
+        text, made.end())
+    if first:
+        at = first.start()
+        new = text[:at] + first.group(1) + line + "\n" + text[at:]
+    else:
+        end = _statement_end(text, text.rfind("(", made.start(), made.end()))
+        if end is None:
+            return False
+        new = text[:end] + "\n" + indent + line + text[end:]
+    work.put(rel, new, "add GET /health")
+    return True
+
+
+def _statement_end(text: str, open_paren: int) -> int | None:
+    """Offset just after the statement whose call opens at `open_paren` (chained calls such as
+    `express()\n  .use(x)` and a trailing `;` included); None when it cannot tell."""
+    from cockpit.scan.rules import _call_args
+
+    i = open_paren
+    while True:
+        if i >= len(text) or text[i] != "(":
+            return None
+        _, close = _call_args(text, i)
+        j = close + 1
+        k = j
+        while k < len(text) and text[k] in " \t\r\n":
+            k += 1
+        chain = re.match(r"\.\s*\w+\s*\(", text[k:])
+        if not chain:
+            break
+        i = k + chain.end() - 1
+    while j < len(text) and text[j] in " \t":
+        j += 1
+    if j < len(text) and text[j] == ";":
+        j += 1
+    eol = text.find("\n", j)
+    return len(text) if eol < 0 else eol
 
 
 _PY_APP_CLASSES = {"flask": ("Flask",), "fastapi": ("FastAPI",)}
