@@ -14,6 +14,13 @@ def _q(value: str) -> str:
     return json.dumps(value)  # a TOML basic string is a JSON string for our values
 
 
+def _guess(spec: Spec) -> str:
+    """A note on the check path when the scan found no health route in the app's code."""
+    if spec.scan.health_path:
+        return ""
+    return "  # a guess: no health route found; set health_path in cockpit.toml"
+
+
 def render(spec: Spec) -> str:
     fly_envs = [e for e in spec.environments if e.provider == "fly"] or spec.environments
     env = next((e for e in fly_envs if e.protected), fly_envs[-1])
@@ -59,7 +66,7 @@ def render(spec: Spec) -> str:
         '    interval = "15s"',
         '    method = "GET"',
         '    timeout = "5s"',
-        f"    path = {_q(spec.health_path)}",
+        f"    path = {_q(spec.health_path)}" + _guess(spec),
         "",
         "[[vm]]",
         '  memory = "512mb"',
