@@ -122,9 +122,12 @@ def _notes(result) -> list[str]:
     notes = []
     blocking = {f.id for f in result.findings if f.severity == "error"}
     if "dev-server" in blocking:
+        fixable = any(f.id == "dev-server" and f.fixable for f in result.findings)
+        fix = next((f.fix for f in result.findings if f.id == "dev-server"), "")
         notes.append(
             "the scan found a development server; the artifacts use "
-            f"`{result.start_command}` (cockpit scan --fix adds the server dependency)"
+            f"`{result.start_command}` "
+            + ("(cockpit scan --fix adds the server dependency)" if fixable else f"({fix})")
         )
     if "hardcoded-secret" in blocking:
         notes.append("a hardcoded secret is still in the source: cockpit scan --fix moves it")

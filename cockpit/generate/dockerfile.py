@@ -10,6 +10,7 @@ both need BuildKit and the first needs the network.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 
 from cockpit.generate import Spec
@@ -38,11 +39,28 @@ def render(spec: Spec) -> str:
     return HEADER.format(app=spec.app) + body
 
 
+_SHELL_ONLY = ("$", "&&", "||", ";", "|", ">", "<", "`", "*", "?", "~")
+
+
 def _cmd(command: str) -> str:
-    """Exec form always; `${PORT}` needs a shell, so those run as `sh -c "exec ..."`."""
-    if "$" in command:
-        return json.dumps(["sh", "-c", f"exec {command}"])
-    return json.dumps(shlex.split(command))
+    """The JSON exec-form argv of a CMD for `command`, a shell command string (quotes allowed).
+
+    A plain command becomes its argv (shlex: `'flaskr:create_app()'` -> `flaskr:create_app()`).
+    One that needs a shell (`${PORT:-8000}`, globs, redirections) runs as
+    `["sh", "-c", "exec <command>"]` so the server is PID 1 and gets SIGTERM; a compound one
+    (`&&`, `;`, `|`) runs as `["sh", "-c", "<command>"]`. `command` is passed to sh verbatim,
+    so its own quoting is what sh parses. Raises ValueError on unbalanced quotes."""
+    tokens = shlex.split(command)  # validates quoting
+    if not any(mark in command for mark in _SHELL_ONLY):
+        return json.dumps(tokens)
+    if re.search(r"&&|\|\||;|(?<![|])\|(?![|])", _unquoted(command)):
+        return json.dumps(["sh", "-c", command])
+    return json.dumps(["sh", "-c", f"exec {command}"])
+
+
+def _unquoted(command: str) -> str:
+    """`command` with single- and double-quoted parts blanked (for operator checks)."""
+    return re.sub(r"'[^']*'|\"(?:[^\"\\]|\\.)*\"", "''", command)
 
 
 def _healthcheck(argv: list[str]) -> str:
@@ -60,9 +78,19 @@ def python_probe(path: str, port: int = 8000) -> list[str]:
     return ["python3", "-c", code]
 
 
+PYTHON_IMAGE = "python:3.12-slim"
+
+
 def _python(spec: Spec) -> str:
+    """The Python image: a build stage that makes /opt/venv from the file production installs
+    (uv/poetry/pipenv lock, the requirements file and every file it `-r`-includes, or
+    pyproject via `pip install .`) and runs the build step (Django collectstatic with
+    placeholder values for the settings' required env vars, in that RUN only); a runtime stage
+    with the venv, the code root-owned and read-only, the scan's data_dirs created and owned
+    by uid 10001, the scan's image_env (DJANGO_SETTINGS_MODULE) and the start command."""
     r = spec.scan
-    lines = ["ARG BASE_IMAGE=python:3.12-slim", "", "FROM ${BASE_IMAGE} AS build",
+    lines = [f"ARG BUILD_IMAGE={PYTHON_IMAGE}", f"ARG BASE_IMAGE={PYTHON_IMAGE}", "",
+             "FROM ${BUILD_IMAGE} AS build",
              "WORKDIR /app",
              "ENV PYTHONDONTWRITEBYTECODE=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1"]
     has_venv = True
@@ -81,10 +109,10 @@ def _python(spec: Spec) -> str:
         lines += ["COPY Pipfile Pipfile.lock ./",
                   "RUN python3 -m venv /opt/venv && python3 -m pip install pipenv==2024.4.0 \\",
                   "    && PATH=/opt/venv/bin:$PATH pipenv install --deploy --system"]
-    elif r.dependency_file and r.dependency_file.endswith(".txt"):
+    elif r.dependency_file and r.dependency_file.endswith((".txt", ".in")):
         hashes = "--require-hashes " if _has_hashes(spec) else ""
-        lines += [f"COPY {r.dependency_file} ./{r.dependency_file}",
-                  "# pinned requirements are the lock: the install fails rather than drift",
+        lines += [f"COPY {rel} ./{rel}" for rel in _requirement_files(spec)]
+        lines += ["# pinned requirements are the lock: the install fails rather than drift",
                   "RUN python3 -m venv /opt/venv \\\n"
                   f"    && /opt/venv/bin/pip install {hashes}-r {r.dependency_file}"]
     elif r.dependency_file == "pyproject.toml":
@@ -96,24 +124,63 @@ def _python(spec: Spec) -> str:
     if r.dependency_file != "pyproject.toml" or pm in ("uv", "poetry"):
         lines.append("COPY . .")
     if r.build_command:
-        placeholders = " ".join(f"{n}=build-only" for n in spec.secrets[:5])
-        lines.append(f"RUN {placeholders + ' ' if placeholders else ''}"
+        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in _build_env(spec).items())
+        lines.append("# placeholder values exist only for this step; the image never holds them")
+        lines.append(f"RUN {env + ' ' if env else ''}"
                      f"{'/opt/venv/bin/' if has_venv else ''}{r.build_command}")
+    image_env = "".join(f" {k}={v}" for k, v in sorted(r.image_env.items()))
     lines += ["", "FROM ${BASE_IMAGE} AS runtime", "WORKDIR /app",
               f"ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PORT={spec.port}"
-              + (" PATH=/opt/venv/bin:$PATH" if has_venv else "")]
+              + (" PATH=/opt/venv/bin:$PATH" if has_venv else "") + image_env]
     if has_venv:
         lines.append("COPY --from=build /opt/venv /opt/venv")
     lines += ["# code stays root-owned and read-only; the app runs unprivileged",
-              "COPY --from=build /app /app",
-              f"USER {UID}:{UID}", f"EXPOSE {spec.port}",
-              _healthcheck(python_probe(spec.health_path, spec.port)).rstrip("\n"),
-              "STOPSIGNAL SIGTERM"]
+              "COPY --from=build /app /app"]
+    dirs = [f"/app/{d.strip('/')}" for d in r.data_dirs if d.strip("/")]
+    if dirs:
+        lines += ["# where the app writes at run time (a volume mounts here): the app user owns it",
+                  f"RUN mkdir -p {' '.join(dirs)} && chown {UID}:{UID} {' '.join(dirs)}"]
+    health = (
+        _healthcheck(python_probe(spec.health_path, spec.port)).rstrip("\n")
+        if r.health_path
+        else "# no HEALTHCHECK: the scan found no health route in the app (the deploy gate "
+        f"probes {spec.health_path})"
+    )
+    lines += [f"USER {UID}:{UID}", f"EXPOSE {spec.port}", health, "STOPSIGNAL SIGTERM"]
     start = r.start_command or "python3 app.py"
-    if not has_venv:
-        start = start.replace("python ", "python3 ", 1) if start.startswith("python ") else start
+    if start.startswith("python "):
+        start = "python3 " + start[len("python "):]
     lines.append(f"CMD {_cmd(start)}")
     return "\n".join(lines) + "\n"
+
+
+def _requirement_files(spec: Spec) -> list[str]:
+    """The requirements file production installs and every file it includes with -r."""
+    from cockpit.scan.project import Project
+
+    dep = spec.scan.dependency_file or "requirements.txt"
+    closure = Project(spec.scan.root).requirement_closure
+    return closure if dep in closure else [dep]
+
+
+def _build_env(spec: Spec) -> dict[str, str]:
+    """Env for the build step only: the scan's image_env plus a placeholder for each env var
+    the code reads without a default (Django settings import at collectstatic and fail on a
+    missing SECRET_KEY); URLs get a harmless URL (DATABASE_URL: in-memory SQLite)."""
+    from cockpit.scan.detect import is_platform_env
+
+    env = dict(spec.scan.image_env)
+    names = [v.name for v in spec.scan.env_vars if v.required and not is_platform_env(v.name)]
+    for name in dict.fromkeys(names + list(spec.secrets[:5])):
+        if name == "DATABASE_URL":
+            env[name] = "sqlite://"
+        elif name.endswith("_URL"):
+            env[name] = "http://build-only.invalid"
+        elif name.endswith("HOSTS"):
+            env[name] = "localhost"
+        else:
+            env[name] = "build-only"
+    return env
 
 
 def _has_hashes(spec: Spec) -> bool:

@@ -58,7 +58,11 @@ def test_generated_dockerfile_builds_and_container_is_healthy(
     name = f"cockpit-gen-{uuid.uuid4().hex[:8]}"
     port = free_port()
     try:
-        docker("build", "-q", "--build-arg", f"BASE_IMAGE={lab.base_image}", "-t", tag, str(app))
+        from cockpit.lab.images import build_args_for
+
+        args = [a for k, v in build_args_for(app / "Dockerfile").items()
+                for a in ("--build-arg", f"{k}={v}")]
+        docker("build", "-q", *args, "-t", tag, str(app))
         assert docker("image", "inspect", "-f", "{{.Config.User}}", tag) == "10001:10001"
         docker("run", "-d", "--name", name, "--network", "host", "-e", f"PORT={port}", tag)
         deadline = time.monotonic() + 90
