@@ -114,6 +114,7 @@ class _Work:
         self.reasons: dict[str, list[str]] = {}
         self.needs_os: set[str] = set()
         self.declare: list[str] = []  # env var names a fix made the code read (.env.example)
+        self.needs_secrets: set[str] = set()  # files that now call secrets.token_hex
 
     def get(self, rel: str) -> str | None:
         if rel not in self.text:
@@ -183,14 +184,14 @@ def plan_fixes(root: Path | str, result: ScanResult | None = None) -> FixPlan:
             if f.path and f.path.endswith(".py"):
                 _fix_server_line(work, result, f, by_line)
             ok = _add_server_dep(work, result, f)
-        elif f.id == "weak-secret":
-            ok = _fix_weak_secret(work, f)
         elif f.id == "dev-server":
             ok = _fix_dev_start(work, result, f)
         elif f.id == "no-health-endpoint":
             ok = _add_health(work, result, f)
         elif f.id == "no-dockerignore":
             ok = _write_dockerignore(work, result)
+        elif f.id == "hardcoded-secret" and f.data.get("kind") == "weak-default":
+            ok = _fix_weak_secret(work, f)
         elif f.id == "hardcoded-secret":
             ok = _move_secret(work, result, f, plan)
         elif f.id == "undeclared-env":
@@ -205,6 +206,13 @@ def plan_fixes(root: Path | str, result: ScanResult | None = None) -> FixPlan:
         text = work.get(rel)
         if text is not None:
             work.put(rel, _ensure_import_os(text), "import os")
+    for rel in work.needs_secrets:
+        text = work.get(rel)
+        if text is not None and not re.search(r"(?m)^import secrets\b", text):
+            lines = text.splitlines(keepends=True)
+            at = next(i for i, ln in enumerate(lines) if re.match(r"import os\b", ln))
+            lines.insert(at + 1, "import secrets\n")
+            work.put(rel, "".join(lines), "import os")
     _write_env_example(work, result, plan)
     broken = _refuse_unparsable(work)
     if broken:
@@ -487,9 +495,9 @@ def _add_server_dep(work: _Work, result: ScanResult, f: ScanFinding) -> bool:
 
 
 def _fix_weak_secret(work: _Work, f: ScanFinding) -> bool:
-    """The weak literal at finding data `span` becomes `os.environ["NAME"]`, when the text there
-    is still that quoted weak default."""
-    from cockpit.scan.rules import weak_value
+    """What finding data `span` covers becomes `os.environ["NAME"]` (a required variable), when
+    the text there is still the quoted weak default or the env lookup falling back to one."""
+    from cockpit.scan.rules import _WEAK_FALLBACK, weak_value
 
     span = f.data.get("span")
     name = str(f.data.get("name") or "SECRET_KEY")
@@ -500,13 +508,20 @@ def _fix_weak_secret(work: _Work, f: ScanFinding) -> bool:
         return False
     a, b = int(span[0]), int(span[1])
     literal = text[a:b]
-    if len(literal) < 2 or literal[0] != literal[-1] or literal[0] not in "'\"":
+    lookup = _WEAK_FALLBACK.fullmatch(literal)
+    if lookup:
+        if weak_value(lookup.group("val") or lookup.group("val2")) is None:
+            return False
+    elif len(literal) < 2 or literal[0] != literal[-1] or literal[0] not in "'\"":
         return False
-    if weak_value(literal[1:-1]) is None:
+    elif weak_value(literal[1:-1]) is None:
         return False
-    new = text[:a] + f'os.environ["{name}"]' + text[b:]
+    # No known value is left anywhere: unset, the app gets a random per-process key (sessions
+    # do not survive a restart; never forgeable), so the app's own tests keep running.
+    new = text[:a] + f'os.environ.get("{name}") or secrets.token_hex(32)' + text[b:]
     work.put(f.path, new, f"read {name} from the environment")
     work.needs_os.add(f.path)
+    work.needs_secrets.add(f.path)
     work.declare.append(name)
     return True
 

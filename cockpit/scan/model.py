@@ -31,7 +31,6 @@ FINDING_IDS = (
     "no-lockfile",
     "no-dockerignore",
     "root-container",
-    "weak-secret",  # a well-known default ("dev", "changeme", django-insecure-...) as a secret
     "worker-not-deployed",  # a Procfile process other than web/release: cockpit runs web only
     "ambiguous-entry",  # several cmd/ servers or workspace packages: which one is deployed
     "official-base-image",  # the project's own Dockerfile pulls a literal image (no ARG)

@@ -854,6 +854,9 @@ WEAK_SECRETS = frozenset({
     "mysecret", "mysecretkey", "supersecret", "supersecretkey", "yoursecretkey", "yoursecret",
     "password", "passw0rd", "insecure", "default", "admin", "test", "testing", "keyboardcat",
     "12345", "123456", "qwerty", "notasecret", "replaceme", "todo", "xxx",
+    "youwillneverguess", "hardtoguessstring", "keepitsecret", "keepitsecretkeepitsafe",
+    "thisisasecret", "topsecret", "secret123", "changemeplease", "devkey", "devsecret",
+    "developmentkey", "unsafe", "notsecure", "insecurekey",
 })
 _WEAK_ASSIGN = re.compile(
     r"""(?P<name>\b[A-Za-z_]*(?:SECRET|secret|Secret|PASSWORD|password|Password|PASSWD|passwd|"""
@@ -862,10 +865,21 @@ _WEAK_ASSIGN = re.compile(
 )
 
 
-def weak_value(value: str) -> str | None:
+# `os.environ.get("X") or "dev"`, `os.environ.get("X", "dev")`, `os.getenv("X", "dev")`: a
+# weak value used whenever the variable is missing
+_WEAK_FALLBACK = re.compile(
+    r"""os\.(?:environ\.get|getenv)\(\s*(['"])(?P<env>[A-Za-z_]\w*)\1\s*"""
+    r"""(?:,\s*(?P<q>['"])(?P<val>[^'"\n]{1,80})(?P=q)\s*\)|\)\s*or\s*(?P<q2>['"])"""
+    r"""(?P<val2>[^'"\n]{1,80})(?P=q2))"""
+)
+
+
+def weak_value(value: str | None) -> str | None:
     """How to show `value` when it is a well-known weak default, else None: the word itself
     for the public placeholders ("dev"), `django-insecure-…` for Django's template key (its
     random tail is not shown)."""
+    if value is None:
+        return None
     if value.startswith("django-insecure-"):
         return "django-insecure-…"
     if re.sub(r"[\s_-]+", "", value.lower()) in WEAK_SECRETS:
@@ -875,11 +889,13 @@ def weak_value(value: str) -> str | None:
 
 def weak_secrets(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding]:
     """A secret-named setting (SECRET_KEY, app.secret_key, JWT_SECRET, ADMIN_PASSWORD, ...)
-    assigned a well-known default in Python app code: `weak-secret`, an error, because anyone
-    can sign sessions or log in with it. Env lookups with such a default are not reported (the
-    deploy sets the variable); a line the general secret scan already reports as
-    `hardcoded-secret` is not reported twice. Fixable: the literal becomes
-    `os.environ["NAME"]` (data `span` = the literal's offsets, quotes included)."""
+    assigned a well-known default in Python app code, or an env lookup falling back to one
+    (`os.environ.get("SECRET_KEY") or "you-will-never-guess"`): `hardcoded-secret` with data
+    kind "weak-default", an error, because anyone can sign sessions or log in with it. A line
+    the general secret scan already reports is not reported twice. Fixable: the literal (or
+    the whole lookup with its fallback) becomes `os.environ["NAME"]` (data `span` = offsets of
+    what is replaced). The value shown (`masked`) is the public placeholder, never a random
+    tail."""
     from cockpit.scan.leaks import find_leaks
 
     out: list[ScanFinding] = []
@@ -892,33 +908,42 @@ def weak_secrets(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding]
             shown = weak_value(m.group("val"))
             if shown is None:
                 continue
-            line_start = text.rfind("\n", 0, m.start()) + 1
-            line_end = text.find("\n", m.end())
-            line = text[line_start : line_end if line_end >= 0 else len(text)]
-            if re.search(r"environ|getenv|\benv\(|config\(", line):
-                continue
             hits.append((m, shown))
+        for m in _WEAK_FALLBACK.finditer(text):
+            shown = weak_value(m.group("val") or m.group("val2"))
+            if shown is not None:
+                hits.append((m, shown))
         if not hits:
             continue
         leak_lines = {leak.line for leak in find_leaks(rel, text)}
+        seen: set[int] = set()
         for m, shown in hits:
             line = p.line_of(text, m.start())
-            if line in leak_lines:
+            if line in leak_lines or line in seen:
                 continue
-            name = _env_name(m.group("name").split(".")[-1])
+            seen.add(line)
+            fallback = "env" in m.groupdict()
+            label = m.group("env") if fallback else m.group("name")
+            name = m.group("env") if fallback else _env_name(label.split(".")[-1])
+            # the span replaced by the fix: the literal, or the whole env-lookup-with-fallback
+            span = (m.start(), m.end()) if fallback else (m.start("q"), m.end("val") + 1)
             out.append(
                 _f(
-                    "weak-secret",
+                    "hardcoded-secret",
                     "error",
-                    f"{m.group('name')} is the well-known default \"{shown}\": anyone can "
-                    "forge sessions or sign in with it",
-                    f"read it from the environment ({name}) and set a random value per "
-                    f"environment (cockpit secrets set ENV {name})",
+                    f"weak default secret: {label} "
+                    + ("falls back to" if fallback else "is")
+                    + f" the well-known value \"{shown}\"; anyone can forge sessions or sign "
+                    "in with it",
+                    f"read it from the environment ({name}) with no default and set a random "
+                    f"value per environment (cockpit secrets set ENV {name})",
                     rel,
                     line,
                     fixable=True,
+                    kind="weak-default",
+                    masked=shown,
                     name=name,
-                    span=(m.start("q"), m.end("val") + 1),
+                    span=span,
                 )
             )
     return out
