@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
             source = "environment" if key in env.common.env else "app"
             lines.append(f"      env {key} = {value!r} (from [{_table(env, source)}.env])")
         for key, value in env.settings.model_dump().items():
-            lines.append(f"      {key} = {value!r}")
+            if key not in env.common.COMMON_KEYS:  # (a provider field shadowed by a common key)
+                lines.append(f"      {key} = {value!r}")
     out.result(data, human="\n".join(lines))
     return 0
 

@@ -43,6 +43,11 @@ class FlySettings(ProviderSettings):
     check_interval: str = Field("10s", pattern=r"^\d+(ms|s|m)$", **_expect("a duration like 10s"))
     check_timeout: str = Field("2s", pattern=r"^\d+(ms|s|m)$", **_expect("a duration like 2s"))
     check_grace: str = Field("5s", pattern=r"^\d+(ms|s|m)$", **_expect("a duration like 5s"))
+    # `env` in an environment's table is plain configuration for every provider
+    # ([environments.<env>.env], read by cockpit.config before these settings): this field
+    # stays empty. It is kept so the config hash of releases made before that (it covers these
+    # settings) does not change, and a deploy is not reported as drift after an upgrade.
+    env: dict[str, str] = Field(default_factory=dict, **_expect("a table of strings"))
     wait_timeout: float = Field(
         300.0, gt=0, le=3600, **_expect("seconds to wait for a machine to start", access=True)
     )
