@@ -186,6 +186,15 @@ TEST_PATH = re.compile(
     r"(?:^|/)(?:test_[^/]*\.py|[^/]*_test\.(?:py|go|rb|exs?)|conftest\.py|[^/]*_spec\.rb|"
     r"[^/]*\.(?:test|spec|e2e|stories)\.[cm]?[jt]sx?)$|(?:^|/)\.env\.test(?:\.local)?$"
 )
+# Settings for local development only, by the frameworks' conventions (Django split settings,
+# Rails environments, .env.development, appsettings.Development.json): production loads others.
+DEV_PATH = re.compile(
+    r"(?i)(?:^|/)settings/(?:dev|development|local)\w*\.py$|"
+    r"(?:^|/)settings_(?:dev|development|local)\.py$|"
+    r"(?:^|/)config/environments/development\.rb$|(?:^|/)appsettings\.Development\.json$|"
+    r"(?:^|/)\.env\.development(?:\.local)?$|"
+    r"(?:^|/)config/(?:development|dev|local)\.(?:[cm]?js|json|ya?ml)$"
+)
 # Variables a bundler inlines into the browser bundle: public by design.
 PUBLIC_ENV_NAME = re.compile(
     r"^(?:NEXT_PUBLIC_|VITE_|REACT_APP_|EXPO_PUBLIC_|GATSBY_|NUXT_PUBLIC_|PUBLIC_|VUE_APP_|"
@@ -233,7 +242,8 @@ class Leak:
     value: str = field(repr=False, compare=False, default="")
     # "secret": a credential in code that runs on a server (an error);
     # "public": a browser-public key, shipped to every visitor by design (info at most);
-    # "test": in test code or a test fixture (info at most, never rewritten by --fix).
+    # "test": in test code or a test fixture (info at most, never rewritten by --fix);
+    # "dev": a keyword match in development-only settings (info at most, never rewritten).
     exposure: str = "secret"
     why: str = ""  # for public/test: why it is not an error (never holds the value)
 
@@ -369,6 +379,12 @@ def _classify(leak: Leak, text: str) -> Leak:
     """Set `exposure` (and `why`) from where the leak sits: test code, or a browser-public key."""
     if TEST_PATH.search(leak.path):
         leak.exposure, leak.why = "test", "in test code or a test fixture"
+        return leak
+    if DEV_PATH.search(leak.path) and not leak.shaped:
+        # e.g. Django's `django-insecure-...` key in settings/development.py; a provider-shaped
+        # key (sk_live_..., AKIA...) there is still a live credential and stays an error.
+        leak.exposure = "dev"
+        leak.why = "in development-only settings that production does not load"
         return leak
     public_name = bool(leak.name and PUBLIC_ENV_NAME.match(leak.name))
     if leak.kind == "stripe-publishable-key":

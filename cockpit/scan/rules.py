@@ -806,8 +806,8 @@ def hardcoded_secrets(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFin
             label = leak.name or leak.kind
             if leak.exposure != "secret":
                 # A browser-public key or a test fixture: a note, never an error, never moved.
-                if leak.exposure == "test" and not leak.shaped:
-                    continue  # a keyword match in a test (password = "...") is test data
+                if leak.exposure in ("test", "dev") and not leak.shaped:
+                    continue  # a keyword match in a test or dev-only settings: not deployed
                 out.append(
                     _f(
                         "public-client-key" if leak.exposure == "public" else "test-fixture-secret",
