@@ -293,6 +293,8 @@ def _python(p: Project, res: ScanResult, app: AppInfo) -> None:
         fw = "fastapi"
     elif p.has_py_dep("flask") or "flask" in imports:
         fw = "flask"
+    elif p.has_py_dep("starlette") or "starlette" in imports:
+        fw = "starlette"  # ASGI like FastAPI: uvicorn serves `module:app`
     res.framework = fw
     app.prod_server = p.has_py_dep(*PY_SERVERS)
     port_default = 8000
@@ -308,29 +310,47 @@ def _python(p: Project, res: ScanResult, app: AppInfo) -> None:
             res.start_command = (
                 f"gunicorn --bind 0.0.0.0:${{PORT:-{port_default}}} {proj or 'app'}.wsgi"
             )
-        res.release_command = "python manage.py migrate --noinput"
+        if p.has("manage.py"):
+            res.release_command = "python manage.py migrate --noinput"
         settings = _django_settings(p)
-        if settings and "STATIC_ROOT" in (p.text(settings) or ""):
+        prod_settings = _django_production_settings(p)
+        if prod_settings and proj:
+            res.image_env["DJANGO_SETTINGS_MODULE"] = _module(prod_settings)
+        if p.has("manage.py") and any(
+            "STATIC_ROOT" in (p.text(s) or "") for s in (settings, prod_settings) if s
+        ):
             res.build_command = "python manage.py collectstatic --noinput"
         res.port = port_default
-    elif fw in ("flask", "fastapi"):
+    elif fw in ("flask", "fastapi", "starlette"):
         _find_app_object(p, py_files, fw, app)
-        module = _module(app.path) if app.path else ("main" if fw == "fastapi" else "app")
+        src = _src_root(p, app.path)
+        module = (
+            _module(app.path, src) if app.path else ("main" if fw == "fastapi" else "app")
+        )
         var = app.var or "app"
         res.entry_file = app.path
         literal = _python_literal_port(p, app.path)
         port = _python_env_port(p, py_files) or literal or port_default
         res.port = port
+        # a src/ package is importable once installed (`pip install .`); otherwise the
+        # server is told where the code lives
+        installs_project = res.install_command == "pip install --no-cache-dir ." or pm_installs(res)
         if fw == "flask":
             target = f"{module}:{var}()" if app.factory else f"{module}:{var}"
             res.app_module = target
-            res.start_command = f"gunicorn --bind 0.0.0.0:${{PORT:-{port}}} {target}"
+            path_flag = f" --pythonpath {src}" if src and not installs_project else ""
+            res.start_command = (
+                f"gunicorn --bind 0.0.0.0:${{PORT:-{port}}}{path_flag} {shell_quote(target)}"
+            )
             app.runs_main = not app.prod_server
         else:
             target = f"{module}:{var}"
             res.app_module = target
             factory = " --factory" if app.factory else ""
-            res.start_command = f"uvicorn {target}{factory} --host 0.0.0.0 --port ${{PORT:-{port}}}"
+            path_flag = f" --app-dir {src}" if src and not installs_project else ""
+            res.start_command = (
+                f"uvicorn {target}{factory}{path_flag} --host 0.0.0.0 --port ${{PORT:-{port}}}"
+            )
     else:
         main = _python_main(p)
         res.entry_file = main
@@ -347,24 +367,326 @@ def _python(p: Project, res: ScanResult, app: AppInfo) -> None:
             app.runs_main
             and not re.search(r"gunicorn|uvicorn|waitress|hypercorn|daphne|uwsgi", cmd)
         )
+    res.data_dirs = python_data_dirs(p, py_files, fw)
+    if fw in ("flask", "fastapi") or res.release_command is None:
+        step = python_release_step(p, res, fw)
+        if step:
+            res.release_command = step
+    if "release" in p.procfile:
+        res.release_command = p.procfile["release"].command
+
+
+def shell_quote(word: str) -> str:
+    """`word` as one POSIX shell word: unchanged when it has no shell metacharacters, else in
+    single quotes (`flaskr:create_app()` -> `'flaskr:create_app()'`); `sh -c` gets it back
+    verbatim."""
+    import shlex
+
+    return shlex.quote(word)
+
+
+def pm_installs(res: ScanResult) -> bool:
+    """The install step installs the project itself (uv sync / poetry install without
+    --no-root), so a src/ package is importable without a path flag."""
+    cmd = res.install_command or ""
+    return cmd.startswith("uv sync") and "--no-install-project" not in cmd
+
+
+def _src_root(p: Project, rel: str | None) -> str | None:
+    """"src" when the app file lives in a src/ layout package (src/<pkg>/...), else None."""
+    if rel and rel.startswith("src/") and rel.count("/") >= 2 and not p.has("src/__init__.py"):
+        return "src"
+    return None
+
+
+# ----------------------------------------------------------------------------- python: data, steps
+
+_INSTANCE = re.compile(r"\binstance_path\b|instance_relative_config\s*=\s*True")
+_DATA_ASSIGN = re.compile(
+    r"(?m)^[ \t]*(?:app\.config\[\s*['\"]|\w+\.)?"
+    r"(UPLOAD_(?:FOLDER|DIR|DIRECTORY|PATH|ROOT)|MEDIA_ROOT|DATA_(?:DIR|FOLDER|PATH))"
+    r"(?:['\"]\s*\])?\s*(?::\s*[\w\[\]. |]+\s*)?=\s*(.+)$"
+)
+_DATA_KW = re.compile(
+    r"\b(UPLOAD_(?:FOLDER|DIR|DIRECTORY|PATH|ROOT)|DATA_(?:DIR|FOLDER|PATH))\s*=\s*([^\n]+)"
+)
+_STR = re.compile(r"""(?<![\w])[rbuf]?(['"])((?:(?!\1)[^\\\n])*)\1""")
+_SQLITE_URL = re.compile(r"""sqlite(?:\+\w+)?:///([^'"\s?]+)""")
+_SQLITE_CONNECT = re.compile(r"""sqlite3\.connect\(\s*(['"])([^'"]+)\1""")
+_SQLITE_FILE = re.compile(r"""(['"])([\w./-]+\.(?:sqlite3?|db))\1""")
+
+
+def python_data_dirs(p: Project, files: list[str], fw: str | None) -> list[str]:
+    """Directories, relative to the app root, the Python app writes at run time.
+
+    Sources: Flask's instance folder (`app.instance_path` or `instance_relative_config=True`
+    in app code -> "instance"; Flask puts it beside the package or module that makes the app);
+    UPLOAD_FOLDER / MEDIA_ROOT / DATA_DIR-style assignments whose value names a relative folder
+    (joined with `instance_path` -> under instance/, with `__file__`/`root_path`/`basedir` ->
+    beside that file, else from the working directory = app root); SQLite files named by a
+    relative path or a `sqlite:///relative` URL (Flask-SQLAlchemy 3 resolves those in the
+    instance folder). The app root itself and absolute or temporary paths are never returned:
+    the root stays read-only. Returns a sorted, de-duplicated list such as ["instance"].
+    """
+    out: set[str] = set()
+    flask_sqla = p.has_py_dep("flask-sqlalchemy")
+    for rel in files:
+        text = p.text(rel) or ""
+        here = rel.rsplit("/", 1)[0] if "/" in rel else ""
+        if fw == "flask" and _INSTANCE.search(text) and "Flask(" in text:
+            if not here.startswith("src/") and here != "src":
+                out.add(_join(_package_parent(p, here), "instance"))
+        if (
+            "UPLOAD" in text or "MEDIA_ROOT" in text or "DATA_" in text
+        ):
+            for m in list(_DATA_ASSIGN.finditer(text)) + list(_DATA_KW.finditer(text)):
+                value = m.group(2)
+                if re.search(r"tempfile|gettempdir|['\"]/tmp", value):
+                    continue
+                d = _dir_of_value(p, value, here, is_file=False)
+                if d:
+                    out.add(d)
+        if "sqlite" in text or ".db" in text or ".sqlite" in text:
+            for m in _SQLITE_URL.finditer(text):
+                path = m.group(1)
+                if path.startswith("/") or path.startswith(":memory:"):
+                    continue
+                if flask_sqla and fw == "flask":
+                    out.add(_join("instance", _dirname(path)))
+                else:
+                    out.add(_dirname(path))
+            for m in _SQLITE_CONNECT.finditer(text):
+                if not m.group(2).startswith("/") and m.group(2) != ":memory:":
+                    out.add(_dirname(m.group(2)))
+            for m in _SQLITE_FILE.finditer(text):
+                line_start = text.rfind("\n", 0, m.start()) + 1
+                line = text[line_start : m.end()]
+                if "instance_path" in line:
+                    out.add(_join(_package_parent(p, here), "instance"))
+                elif "/" in m.group(2) and not m.group(2).startswith(("/", "~")):
+                    out.add(_dirname(m.group(2)))  # "data/guestbook.db": from the app root
+    return sorted(d for d in out if d and d != "." and not d.startswith(("..", "/")))
+
+
+def _package_parent(p: Project, here: str) -> str:
+    """The directory holding the top-level package `here` belongs to ("" = the app root)."""
+    parts = here.split("/") if here else []
+    while parts and p.has("/".join(parts) + "/__init__.py"):
+        parts.pop()
+    return "/".join(parts)
+
+
+def _join(base: str, rel: str) -> str:
+    import posixpath
+
+    return posixpath.normpath(posixpath.join(base, rel)) if base else posixpath.normpath(rel)
+
+
+def _dirname(path: str) -> str:
+    import posixpath
+
+    return posixpath.normpath(posixpath.dirname(path)) if "/" in path else "."
+
+
+def _dir_of_value(p: Project, value: str, here: str, is_file: bool) -> str | None:
+    """The app-relative folder an UPLOAD_FOLDER-style expression names, or None."""
+    strings = [m.group(2) for m in _STR.finditer(value)]
+    if not strings:
+        return None
+    last = strings[-1].strip()
+    if not last or last.startswith("/") or last.startswith("~") or "{" in last:
+        return None
+    if "instance_path" in value:
+        base = _join(_package_parent(p, here), "instance")
+    elif re.search(r"__file__|root_path|\bbasedir\b|BASE_PATH|APP_ROOT", value):
+        base = here
+    else:
+        base = ""  # BASE_DIR (Django: the project root) or the working directory
+    joined = _join(base, "/".join(s.strip("/") for s in strings if not s.startswith("/")))
+    return _dirname(joined) if is_file else joined
+
+
+_CLI_COMMAND = re.compile(
+    r"""@(?:click|(\w+)\.cli)\.command\(\s*(?:(['"])([\w:-]+)\2)?[^)]*\)\s*\n"""
+    r"""(?:\s*@[^\n]+\n)*\s*def\s+(\w+)\("""
+)
+
+
+def python_release_step(p: Project, res: ScanResult, fw: str | None) -> str | None:
+    """The one-time step a Python app needs before it serves, as one `sh -c` string, or None.
+
+    In order: Alembic through Flask-Migrate (`migrations/` with alembic's env.py and the
+    flask-migrate dependency -> `flask --app <app> db upgrade`), plain Alembic (`alembic.ini`
+    -> `alembic upgrade head`), then a Flask CLI command registered with `app.cli` that runs
+    a schema (`executescript` / `open_resource("*.sql")` / `create_all(`), e.g. the tutorial's
+    `init-db`. A schema script that DROPs tables is destructive when repeated: the command then
+    runs only when the SQLite file has no table yet (a python3 check, no sqlite3 binary
+    needed); when the file cannot be located no step is returned (never guess a wipe).
+    """
+    flask_app = _flask_app_arg(res)
+    if (
+        fw == "flask"
+        and p.has_py_dep("flask-migrate")
+        and (p.has("migrations/env.py") or p.has("migrations/alembic.ini"))
+    ):
+        return f"flask --app {flask_app} db upgrade"
+    if p.has("alembic.ini"):
+        return "alembic upgrade head"
+    if fw != "flask":
+        return None
+    for rel in p.files_with(PY_EXT):
+        text = p.text(rel) or ""
+        if ".command(" not in text:
+            continue
+        for m in _CLI_COMMAND.finditer(text):
+            name = m.group(3) or m.group(4).removesuffix("_command").replace("_", "-")
+            owner = m.group(1)  # `@app.cli.command`; None for `@click.command`
+            if owner is not None and re.search(
+                rf"(?m)^{re.escape(owner)}\s*=\s*(?:\w+\.)?Blueprint\(", text
+            ):
+                continue  # a blueprint's command is namespaced: `flask <bp> <name>`
+            if owner is None and not re.search(
+                rf"\.cli\.add_command\(\s*{re.escape(m.group(4))}\b", text
+            ):
+                continue
+            schema = _schema_of(p, rel, text, m.group(4))
+            if schema is None:
+                continue
+            destructive, _sql = schema
+            command = f"flask --app {flask_app} {name}"
+            if not destructive:
+                return command
+            db = _sqlite_file(p, res)
+            if db is None:
+                return None
+            return sqlite_guard(db, command)
+    return None
+
+
+def sqlite_guard(db: str, command: str) -> str:
+    """`command` run only when the SQLite file `db` (app-relative) holds no table yet.
+
+    The check is a python3 one-liner (the runtime image has python3, not the sqlite3 CLI): it
+    exits 0 (run the step) when the file is missing or has no table, 1 otherwise, and also 1
+    when the file cannot be read, so a doubtful case never runs a script that drops tables.
+    """
+    check = (
+        "import os,sqlite3,sys; p=" + json_str(db) + "; "
+        "sys.exit(1 if os.path.exists(p) and sqlite3.connect(p).execute("
+        '"select count(*) from sqlite_master where type=?", ("table",)).fetchone()[0] else 0)'
+    )
+    return (
+        f"if python3 -c {shell_quote(check)}; then {command}; "
+        f"else echo 'schema present: {command.split()[-1]} skipped'; fi"
+    )
+
+
+def json_str(value: str) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+def _flask_app_arg(res: ScanResult) -> str:
+    """What `flask --app` takes: the module for a `create_app`/`make_app` factory (Flask finds
+    it) or a plain `app` object, else `module:name`, shell-quoted."""
+    target = res.app_module or "app"
+    module, _, obj = target.partition(":")
+    if obj in ("create_app()", "make_app()", "app", "application", ""):
+        return module
+    return shell_quote(target)
+
+
+def _schema_of(p: Project, rel: str, text: str, func: str) -> tuple[bool, str | None] | None:
+    """(destructive, sql file) when CLI function `func` in `rel` builds a schema, else None.
+
+    Follows calls one level: the command's body, and the bodies of same-module functions it
+    calls (the tutorial's `init_db_command` -> `init_db`)."""
+    bodies = [_func_body(text, func)]
+    for called in re.findall(r"\b(\w+)\(", bodies[0] or ""):
+        if called != func:
+            body = _func_body(text, called)
+            if body:
+                bodies.append(body)
+    joined = "\n".join(b for b in bodies if b)
+    if "create_all(" in joined:
+        return ("drop_all(" in joined, None)
+    m = re.search(r"""(?:open_resource|open)\(\s*(?:[^)'"]*)(['"])([\w./-]+\.sql)\1""", joined)
+    if not m and "executescript" not in joined:
+        return None
+    sql_name = m.group(2) if m else None
+    sql = ""
+    if sql_name:
+        here = rel.rsplit("/", 1)[0] if "/" in rel else ""
+        for cand in (_join(here, sql_name), sql_name):
+            if p.has(cand):
+                sql = p.tree.read(cand) or ""
+                break
+    destructive = bool(re.search(r"(?i)\bdrop\s+table\b|\bdelete\s+from\b", sql)) or (
+        not sql and sql_name is not None
+    )
+    return (destructive, sql_name)
+
+
+def _func_body(text: str, name: str) -> str | None:
+    m = re.search(rf"(?m)^([ \t]*)def {re.escape(name)}\(", text)
+    if not m:
+        return None
+    indent = len(m.group(1))
+    lines = text[m.end() :].split("\n")
+    body = [lines[0]]
+    for line in lines[1:]:
+        if line.strip() and len(line) - len(line.lstrip()) <= indent:
+            break
+        body.append(line)
+    return "\n".join(body)
+
+
+def _sqlite_file(p: Project, res: ScanResult) -> str | None:
+    """The app-relative SQLite file the app opens: `os.path.join(app.instance_path, "x.sqlite")`
+    -> instance/x.sqlite, a relative `sqlite:///` URL, or a relative `sqlite3.connect` path."""
+    for rel in p.files_with(PY_EXT):
+        text = p.text(rel) or ""
+        here = rel.rsplit("/", 1)[0] if "/" in rel else ""
+        m = re.search(
+            r"""instance_path\s*,\s*(['"])([\w./-]+\.(?:sqlite3?|db))\1""", text
+        )
+        if m:
+            return _join(_join(_package_parent(p, here), "instance"), m.group(2))
+        m = _SQLITE_URL.search(text)
+        if m and not m.group(1).startswith("/"):
+            base = "instance" if p.has_py_dep("flask-sqlalchemy") else ""
+            return _join(base, m.group(1))
+        m = _SQLITE_CONNECT.search(text)
+        if m and not m.group(2).startswith("/") and m.group(2) != ":memory:":
+            return m.group(2)
+    return None
 
 
 def _python_imports(p: Project, files: list[str]) -> set[str]:
     found: set[str] = set()
-    pat = re.compile(r"(?m)^\s*(?:from|import)\s+(flask|fastapi|django)\b")
+    pat = re.compile(r"(?m)^\s*(?:from|import)\s+(flask|fastapi|django|starlette)\b")
     for rel in files[:400]:
         text = p.text(rel)
-        if text and ("flask" in text or "fastapi" in text or "django" in text):
+        if text and any(n in text for n in ("flask", "fastapi", "django", "starlette")):
             found.update(pat.findall(text))
     return found
 
 
-def _module(rel: str) -> str:
-    return rel[:-3].replace("/", ".") if rel.endswith(".py") else rel
+def _module(rel: str, src: str | None = None) -> str:
+    """The importable module name of a file: `flaskr/__init__.py` -> `flaskr`,
+    `src/pkg/app.py` (src layout, src="src") -> `pkg.app`, `app.py` -> `app`."""
+    if src and rel.startswith(src + "/"):
+        rel = rel[len(src) + 1 :]
+    if rel.endswith(".py"):
+        rel = rel[:-3]
+    if rel.endswith("/__init__"):
+        rel = rel[: -len("/__init__")]
+    return rel.replace("/", ".")
 
 
 def _find_app_object(p: Project, files: list[str], fw: str, app: AppInfo) -> None:
-    cls = "Flask" if fw == "flask" else "FastAPI"
+    cls = {"flask": "Flask", "starlette": "Starlette"}.get(fw, "FastAPI")
     pat = re.compile(rf"(?m)^(\w+)\s*(?::\s*[\w.]+\s*)?=\s*(?:\w+\.)?{cls}\(")
     factory = re.compile(r"(?m)^def (create_app|make_app|app_factory)\(")
     best: tuple[int, str, int, str, bool] | None = None

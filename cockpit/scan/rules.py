@@ -108,14 +108,18 @@ def python_server(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding
                     **({"dep_file": target[0], "dep_format": target[1]} if target else {}),
                 )
             )
-    if not app.runs_main or not app.path:
+    text = p.text(app.path) if app.path else None
+    # `uvicorn.run(app)` is how the author starts it (python main.py): uvicorn's defaults bind
+    # 127.0.0.1:8000 even when a production start command exists
+    uvicorn_main = bool(text and fw in ("fastapi", "starlette") and "uvicorn.run(" in text)
+    if not app.path or not (app.runs_main or uvicorn_main):
         return out
-    text = p.text(app.path) or ""
+    text = text or ""
     reads_port = _reads_port(text)
     for m in re.finditer(
         r"\b(?:(\w+)\.run|uvicorn\.run|(?:waitress\.)?serve|web\.run_app|run_simple)\(", text
     ):
-        var = m.group(1)
+        var = m.group(1) if m.group(1) != "uvicorn" else None
         if var and var not in (app.var, "socketio") and not (fw is None and var == "app"):
             continue
         args, _ = _call_args(text, m.end() - 1)
@@ -153,10 +157,11 @@ def python_server(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding
                 )
             )
         port = kwargs.get("port")
-        if (port is None and is_flask_run and not reads_port) or (
+        uvicorn_default = m.group(0).startswith("uvicorn")
+        if (port is None and (is_flask_run or uvicorn_default) and not reads_port) or (
             port and port.isdigit() and not reads_port
         ):
-            shown = port or "5000"
+            shown = port or ("8000" if uvicorn_default else "5000")
             out.append(
                 _f(
                     "hardcoded-port",
