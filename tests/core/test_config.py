@@ -436,3 +436,24 @@ def test_render_for_scan_leaves_volumes_as_a_comment_off_the_vps():
     text = render_for_scan("shop", _scan_result(), "kubernetes")
     cfg = config.loads(text)
     assert cfg.app.volumes == {} and "# [app.volumes] need provider vps" in text
+
+
+def test_plain_env_reaches_the_kubernetes_pod_and_the_fly_machine():
+    from cockpit.models import Release
+    from cockpit.providers.fly.machines import base_config
+    from cockpit.providers.kubernetes import manifests
+
+    text = """[app]\nname = "shop"\n[app.env]\nLOG_LEVEL = "info"\nPUBLIC_URL = "https://a"
+[environments.staging]\nprovider = "kubernetes"\nnamespace = "shop-staging"
+[environments.staging.env]\nLOG_LEVEL = "debug"
+[environments.prod]\nprovider = "fly"\napp = "shop-prod"\n"""
+    cfg = config.loads(text)
+    k8s = cfg.env("staging")
+    release = Release(id="r1", app="shop", env="staging", image="img@sha256:" + "a" * 64,
+                      digest="sha256:" + "a" * 64, config_hash=k8s.config_hash)
+    pod = manifests.deployment(k8s, release, with_secret=False)["spec"]["template"]["spec"]
+    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    assert env["LOG_LEVEL"] == "debug" and env["PUBLIC_URL"] == "https://a"
+    assert env["PORT"] == "8000" and env["COCKPIT_RELEASE"] == "r1"
+    fly = base_config(cfg.env("prod"), "registry.fly.io/shop@sha256:" + "b" * 64)["env"]
+    assert fly == {"LOG_LEVEL": "info", "PUBLIC_URL": "https://a", "PORT": "8000"}
