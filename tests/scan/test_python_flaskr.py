@@ -172,9 +172,9 @@ def test_app_own_tests_pass_after_fix(tmp_path: Path, venv: Path) -> None:
     app = fixed_flaskr(tmp_path)
     subprocess.run([str(venv / "bin/pip"), "install", "-q", "pytest"], check=True,
                    capture_output=True, timeout=600)
-    proc = subprocess.run([str(venv / "bin/python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-                          cwd=app, env=app_env(venv, PYTHONPATH=str(app)), capture_output=True,
-                          text=True, timeout=300)
+    pytest_cmd = [str(venv / "bin/python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    proc = subprocess.run(pytest_cmd, cwd=app, env=app_env(venv, PYTHONPATH=str(app)),
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:]
 
 
