@@ -1,12 +1,18 @@
 """Build the app's image locally with the Docker SDK, and optionally push it to a registry.
 
 The build streams its output as LogLine events. Build args come from `[app].build_args`
-(e.g. BASE_IMAGE). The result is pinned: a registry push returns `repo@sha256:...`; a local
-build returns the image id (`sha256:...`), which the VPS provider can ship without a registry.
+(e.g. BUILD_IMAGE, BASE_IMAGE, CADDY_IMAGE: the images a generated Dockerfile's FROM lines name,
+official ones by default). The result is pinned: a registry push returns `repo@sha256:...`; a
+local build returns the image id (`sha256:...`), which the VPS provider can ship without a
+registry. A failed build says which step failed and, for the two failures a machine without
+the official images or the registry's CA hits (a base image that cannot be pulled, a TLS
+certificate a build step cannot verify), what to set.
 """
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cockpit.errors import ProviderError, UsageError
@@ -55,15 +61,77 @@ def build_image(config: Config, emit: Emit, *, tag: str | None = None) -> tuple[
             if "aux" in chunk and "ID" in chunk["aux"]:
                 image_id = chunk["aux"]["ID"]
             if "error" in chunk:
-                raise ProviderError(f"docker build failed: {chunk['error'].strip()}",
-                                    where=f"build {tag}",
-                                    hint="the build output above says which step failed")
+                error = chunk["error"].strip()
+                raise ProviderError(f"docker build failed: {error}", where=f"build {tag}",
+                                    hint=build_hint(error, last_lines, context / app.dockerfile,
+                                                    dict(app.build_args)))
     except (APIError, BuildError) as exc:
         raise ProviderError(f"docker build failed: {exc}", where=f"build {tag}") from None
     if image_id is None:
         image_id = client.images.get(tag).id
     emit(StepFinished("build", f"{tag} {image_id[7:19]}", seconds=timer.seconds()))
     return image_id, image_id
+
+
+_STEP_FROM = re.compile(r"^Step \d+/\d+ : FROM\s+(?:--\S+\s+)*(\S+)", re.IGNORECASE)
+_TLS_ERRORS = ("CERTIFICATE_VERIFY_FAILED", "SELF_SIGNED_CERT_IN_CHAIN",
+               "unable to get local issuer certificate", "self-signed certificate in certificate",
+               "x509: certificate signed by unknown authority")
+
+
+def _arg_defaults(dockerfile: Path) -> dict[str, str]:
+    """`ARG NAME=value` pairs declared before the first FROM (what `${NAME}` in FROM means)."""
+    out: dict[str, str] = {}
+    try:
+        lines = dockerfile.read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        word = line.strip().split(None, 1)
+        if not word or word[0].startswith("#"):
+            continue
+        if word[0].upper() == "FROM":
+            break
+        if word[0].upper() == "ARG" and len(word) == 2:
+            for pair in word[1].split():
+                name, eq, value = pair.partition("=")
+                if eq:
+                    out[name] = value.strip("\"'")
+    return out
+
+
+def build_hint(error: str, last_lines: list[str], dockerfile: Path,
+               build_args: dict[str, str]) -> str:
+    """What to do about a failed build: `error` is the engine's message, `last_lines` the
+    build output before it (classic builder: "Step 2/9 : FROM ${BASE_IMAGE} AS build").
+
+    A FROM step that fails names the image and the ARG that chose it: on a machine that cannot
+    pull official images (the lab) `[app].build_args` points those ARGs at images it has
+    (`cockpit init --lab` writes them). A TLS verification error in a step means the build's
+    container does not trust the registry's certificate (a TLS-inspecting egress).
+    """
+    step = next((ln for ln in reversed(last_lines) if ln.startswith("Step ")), "")
+    m = _STEP_FROM.match(step)
+    if m:
+        ref = m.group(1)
+        arg = re.fullmatch(r"\$\{?(\w+)\}?", ref)
+        if arg:
+            name = arg.group(1)
+            image = build_args.get(name) or _arg_defaults(dockerfile).get(name, ref)
+            source = ("[app].build_args" if name in build_args
+                      else f"the default of ARG {name} in {dockerfile.name}")
+            return (f"the base image {image} ({source}) could not be pulled or found. "
+                    f"Where official images cannot be pulled, set [app].build_args = "
+                    f'{{ {name} = "<an image this engine has>" }} in cockpit.toml; on the lab, '
+                    "run `cockpit init --lab`, which writes the lab's images for every ARG")
+        return (f"the base image {ref} could not be pulled or found, and {dockerfile.name} "
+                "names it directly: make it an ARG (`ARG BASE_IMAGE=...` before FROM, as "
+                "`cockpit generate dockerfile` writes) so [app].build_args can replace it")
+    if any(t.lower() in (error + "\n".join(last_lines)).lower() for t in _TLS_ERRORS):
+        return ("a build step could not verify a registry's TLS certificate: this machine's "
+                "egress uses its own CA, which the build's base image does not trust; on the "
+                "lab, `cockpit init --lab` points the build stages at images that carry it")
+    return "the build output above says which step failed"
 
 
 def push_image(image_id: str, repository: str, tag: str, emit: Emit) -> tuple[str, str]:
