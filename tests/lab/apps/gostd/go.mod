@@ -1,0 +1,3 @@
+module example.com/labgo
+
+go 1.22
