@@ -130,7 +130,8 @@ def _python(spec: Spec) -> str:
                      f"{'/opt/venv/bin/' if has_venv else ''}{r.build_command}")
     image_env = "".join(f" {k}={v}" for k, v in sorted(r.image_env.items()))
     lines += ["", "FROM ${BASE_IMAGE} AS runtime", "WORKDIR /app",
-              f"ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PORT={spec.port}"
+              # HOME: uid 10001 has no home; servers keep sockets/caches there (gunicorn)
+              f"ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 HOME=/tmp PORT={spec.port}"
               + (" PATH=/opt/venv/bin:$PATH" if has_venv else "") + image_env]
     if has_venv:
         lines.append("COPY --from=build /opt/venv /opt/venv")

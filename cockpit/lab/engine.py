@@ -9,9 +9,10 @@ Builds (checked on this machine, engine 20.10 from docker.io, client 28 without 
 docker SDK's `images.build(..., buildargs={"BASE": ...})` works with the default network and
 with `network_mode="none"`; the CLI's `docker build` falls back to the legacy builder with a
 deprecation notice (`DOCKER_BUILDKIT=0` silences it). `FROM cockpit-lab/base:bookworm` with
-RUN/COPY/ENV/CMD works; a RUN step's container sits on the default bridge, which is fine as
-long as it sends no traffic (`network_mode="none"` makes that explicit). Containers that serve
-something run with `--network host` and listen on loopback (the network rule).
+RUN/COPY/ENV/CMD works. A RUN step's container sits on the default bridge and reaches the
+Debian mirror over http and PyPI/npm over https (with the machine's CA: images.py builds the
+per-stack images on this). Containers that serve something run with `--network host` and
+listen on loopback (the network rule).
 """
 
 from __future__ import annotations
