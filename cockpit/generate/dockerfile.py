@@ -439,9 +439,14 @@ def _scripts_of(spec: Spec, d: str) -> dict[str, str]:
         return {}
 
 
+# No admin endpoint (it would bind 127.0.0.1:2019, taken on a host network, and nothing
+# reloads this config at run time); deployment files copied with a static site are not served.
 _CADDYFILE = (
+    "{{\\n\\tadmin off\\n}}\\n"
     ":{{$PORT:8080}} {{\\n\\troot * /srv\\n\\tencode gzip\\n\\trespond /health 200\\n"
-    "\\t@hidden path /.env* /.git*\\n\\trespond @hidden 404\\n\\ttry_files {{path}} /index.html\\n"
+    "\\t@hidden path /.env* /.git* /.dockerignore /Dockerfile /cockpit.toml /fly.toml "
+    "/compose.yaml /Caddyfile\\n"
+    "\\trespond @hidden 404\\n\\ttry_files {{path}} /index.html\\n"
     "\\tfile_server\\n}}\\n"
 )
 
