@@ -46,7 +46,10 @@ BY_STACK = {
         "build",
         "dist",
         "db.sqlite3",
-        "*.sqlite3",
+        "**/*.sqlite3",
+        "**/*.sqlite",
+        "# Flask's instance folder: local config and data, created empty in the image",
+        "instance",
     ],
     "node": [
         "# Node",
