@@ -10,7 +10,7 @@ Dockerfile uses the official images on a normal machine.
   cockpit-lab/runtime       for distroless, debian, busybox: ca-certificates
   cockpit-lab/python        for python:* runtime stages: python3, python3-venv
   cockpit-lab/python-build  for python:* build stages: + python3-pip, the machine's CA
-  cockpit-lab/node          for node:* runtime stages: nodejs (18)
+  cockpit-lab/node          for node:* runtime stages: nodejs (18), the `node` user (1000)
   cockpit-lab/node-build    for node:* build stages: + npm; npm -g corepack, pnpm, yarn;
                             the machine's CA
   cockpit-lab/golang        for golang:*: golang-go from bookworm-backports (1.23); the CA
@@ -131,7 +131,16 @@ IMAGES: dict[str, Recipe] = {
             ),
             machine_ca=True,
         ),
-        Recipe("node", "runtime", (_apt("nodejs"),)),
+        Recipe(
+            "node",
+            "runtime",
+            (
+                _apt("nodejs"),
+                # The official image's `node` user (uid/gid 1000): Dockerfiles say `USER node`.
+                "RUN groupadd --gid 1000 node \\\n"
+                "    && useradd --uid 1000 --gid node --shell /bin/bash --create-home node",
+            ),
+        ),
         Recipe(
             "node-build",
             "node",
