@@ -131,6 +131,20 @@ def test_build_images_reach_pypi_and_npm(lab_images: dict[str, str]) -> None:
                         docker("run", "--rm", image_ref("golang"), "go", "version"))
 
 
+@pytest.mark.parametrize(("name", "command", "expected"), [
+    ("node", "id -u node && id -g node", "1000\n1000"),
+    ("python", "python --version >/dev/null && ls /usr/lib/python3.*/EXTERNALLY-MANAGED "
+               "2>/dev/null; echo pip-may-install", "pip-may-install"),
+    ("caddy", "test -f /etc/caddy/Caddyfile && command -v wget && caddy version >/dev/null",
+     "/usr/local/bin/wget"),
+    ("golang", "go env GOTOOLCHAIN GOPATH", "local\n/go"),
+])
+def test_lab_images_keep_what_dockerfiles_expect_of_the_official_ones(
+        lab_images: dict[str, str], name: str, command: str, expected: str) -> None:
+    assert docker("run", "--rm", "--network", "none", image_ref(name),
+                  "sh", "-c", command) == expected
+
+
 def test_without_the_machine_ca_pip_gets_a_certificate_error(lab_images: dict[str, str]) -> None:
     """Why the build images carry it: the runtime python image's pip cannot reach PyPI."""
     out = docker("run", "--rm", image_ref("python"), "sh", "-c",
