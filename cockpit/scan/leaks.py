@@ -158,7 +158,8 @@ _PLACEHOLDER = re.compile(
     r"(?i)your|xxx|changeme|change[_-]?me|change[_-]?this|example|placeholder|dummy|sample|"
     r"insert|replace|todo|fixme|redacted|fake|mock|\*\*\*|\.\.\.|<[^>]*>|\$\{|\{\{|%\(|%s|"
     r"^\$|^[{(\[]|^(?:none|null|nil|true|false|undefined|secret|password|token|test|testing|"
-    r"dev|development|local|default|empty|unset|string|value)$|^process\.env|^os\.environ"
+    r"dev|development|local|default|empty|unset|string|value)$|^process\.env|^os\.environ|"
+    r"^ENC\[|^\$ANSIBLE_VAULT"  # encrypted in place (sops, ansible-vault): safe to commit
 )
 # `example_token = "eyJ..."`, `SAMPLE_API_KEY`, `fake_password`: named as not a real one.
 _PLACEHOLDER_NAME = re.compile(r"(?i)example|sample|dummy|fake|mock|placeholder")
@@ -440,6 +441,16 @@ def _k8s_secret_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def _sealed_spans(text: str) -> list[tuple[int, int]]:
+    """Offsets of the `encryptedData:` blocks (Bitnami SealedSecret): encrypted values."""
+    spans = []
+    for m in re.finditer(r"(?m)^([ \t]*)encryptedData:[ \t]*\n", text):
+        indent = len(m.group(1))
+        end = re.search(rf"(?m)^[ \t]{{0,{indent}}}\S", text[m.end() :])
+        spans.append((m.start(), m.end() + (end.start() if end else len(text))))
+    return spans
+
+
 _YAML_KV = re.compile(
     r"(?m)^[ \t]*(?:-[ \t]+)?([A-Za-z_][\w.-]*)[ \t]*:[ \t]+"
     r"(?:(['\"])([^'\"\n]*)\2|([^\s'\"#{\[|>&*!][^\s#]*))[ \t]*(?:#.*)?$"
@@ -462,6 +473,7 @@ def _yaml_leaks(rel: str, text: str, taken: dict[int, Leak]) -> None:
     values are base64: judged decoded), and secret-named keys elsewhere (compose environment,
     Helm values, CI files)."""
     spans = _k8s_secret_spans(text)
+    sealed = _sealed_spans(text)
     for m in _YAML_KV.finditer(text):
         name = m.group(1)
         grp = 3 if m.group(2) else 4
@@ -469,6 +481,8 @@ def _yaml_leaks(rel: str, text: str, taken: dict[int, Leak]) -> None:
         start, end = m.span(grp)
         if _overlaps(taken, start, end) or not raw:
             continue
+        if any(a <= start < b for a, b in sealed):
+            continue  # a SealedSecret's encryptedData: ciphertext, made to be committed
         in_secret = next((s for s in spans if s[0] <= start < s[1]), None)
         if in_secret is not None:
             value = raw
