@@ -139,6 +139,28 @@ def lab_build_args(dockerfile: Path, lab: dict | None) -> dict[str, str]:
     return dict(build_args_for(dockerfile))
 
 
+def image_workdir(dockerfile: Path, default: str = "/app") -> str:
+    """The WORKDIR of a Dockerfile's last stage (where the app's relative paths resolve at run
+    time), `default` (the generated Dockerfiles' /app) without a Dockerfile or an absolute
+    WORKDIR. Source: the file's own FROM/WORKDIR lines."""
+    try:
+        text = dockerfile.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return default
+    workdir = default
+    for line in text.splitlines():
+        word, _, rest = line.strip().partition(" ")
+        if word.upper() == "FROM":
+            workdir = default  # a new stage: the base image's WORKDIR is not known here
+        elif word.upper() == "WORKDIR" and rest.strip():
+            value = rest.strip().strip("\"'")
+            if value.startswith("/"):
+                workdir = value.rstrip("/") or "/"
+            elif "$" not in value:
+                workdir = f"{workdir.rstrip('/')}/{value}"
+    return workdir
+
+
 def render_for_scan(name: str, result, provider: str = "vps", vps: dict | None = None,
                     lab: dict | None = None, build_args: dict[str, str] | None = None, *,
                     port: int | None = None, health: str | None = None,
@@ -156,9 +178,10 @@ def render_for_scan(name: str, result, provider: str = "vps", vps: dict | None =
       else `<env>.example.com`, written commented out); plain variables such as allowed hosts
       take these values, so pass the domains the environments will really have.
     Fills `[app] release_command` (ScanResult.release_command), `[app.volumes]` (one per
-    ScanResult.data_dirs entry, at /app/<dir>), `[app.env]` and `[environments.<env>.env]`
-    (`plain_env_for_scan`). Returns TOML text that `cockpit.config.loads` accepts for provider
-    vps; for kubernetes/fly, volumes are left as a comment (they need provider vps)."""
+    ScanResult.data_dirs entry, at `image_workdir(<root>/Dockerfile)`/<dir>), `[app.env]` and
+    `[environments.<env>.env]` (`plain_env_for_scan`). Returns TOML text that
+    `cockpit.config.loads` accepts; for kubernetes/fly, volumes are left as a comment (they
+    need provider vps)."""
     from cockpit.generate import scan_volumes
 
     root = Path(getattr(result, "root", ".") or ".")
@@ -175,7 +198,8 @@ def render_for_scan(name: str, result, provider: str = "vps", vps: dict | None =
         health or getattr(result, "health_path", None) or DEFAULT_HEALTH_PATH, list(secrets),
         vps, lab,
         release_command=getattr(result, "release_command", None),
-        volumes=scan_volumes(result), app_env=app_env, env_env=env_env, unknown_env=unknown,
+        volumes=scan_volumes(result, image_workdir(root / "Dockerfile")), app_env=app_env,
+        env_env=env_env, unknown_env=unknown,
         build_args=build_args, domains=given_domains or None,
     )
 

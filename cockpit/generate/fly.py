@@ -42,6 +42,10 @@ def render(spec: Spec) -> str:
     ]
     if spec.release_command:
         lines.append(f"  release_command = {_q(spec.release_command)}")
+    if spec.volumes:  # not generated: a Fly volume pins each machine to one volume's region
+        lines += ["", "# the app writes to " + ", ".join(sorted(spec.volumes.values()))
+                  + ": on Fly that needs a [mounts] volume (not generated; cockpit",
+                  "# supports volumes on provider vps only for now)"]
     plain = {**spec.app_env, **env.env}  # [app.env] < [environments.<env>.env], never secrets
     lines += [
         "",

@@ -207,5 +207,9 @@ def render_all(spec: Spec) -> list[tuple[str, str]]:
             f"# `{IMAGE_PLACEHOLDER}` is replaced by cockpit deploy with the digest-pinned "
             "image.\n"
         )
+        if spec.volumes:  # said, not silently left out
+            head += ("# The app writes to " + ", ".join(sorted(spec.volumes.values()))
+                     + ": these manifests mount no volume there (the root filesystem is\n"
+                     "# read-only); use a database or add a PersistentVolumeClaim yourself.\n")
         out.append((f"deploy/kubernetes/{env.name}.yaml", head + dump_all(manifests(spec, env))))
     return out

@@ -457,3 +457,12 @@ def test_plain_env_reaches_the_kubernetes_pod_and_the_fly_machine():
     assert env["PORT"] == "8000" and env["COCKPIT_RELEASE"] == "r1"
     fly = base_config(cfg.env("prod"), "registry.fly.io/shop@sha256:" + "b" * 64)["env"]
     assert fly == {"LOG_LEVEL": "info", "PUBLIC_URL": "https://a", "PORT": "8000"}
+
+
+def test_render_for_scan_mounts_volumes_under_the_apps_own_workdir(tmp_path):
+    from cockpit.commands.init import render_for_scan
+
+    (tmp_path / "Dockerfile").write_text("FROM python:3.12-slim AS build\nWORKDIR /build\n"
+                                         "FROM python:3.12-slim\nWORKDIR /srv/site\n")
+    text = render_for_scan("shop", _scan_result(root=str(tmp_path), data_dirs=["instance"]))
+    assert config.loads(text).app.volumes == {"instance": "/srv/site/instance"}

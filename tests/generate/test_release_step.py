@@ -166,3 +166,10 @@ def test_helm_chart_has_a_hook_job_and_per_environment_env(root: Path) -> None:
         job_doc = next(d for d in rendered if d["kind"] == "Job")
         c = job_doc["spec"]["template"]["spec"]["containers"][0]
         assert {"name": "LOG_LEVEL", "value": "debug"} in c["env"]
+
+
+def test_fly_and_kubernetes_say_the_volumes_they_do_not_mount(root: Path) -> None:
+    assert "the app writes to /app/instance: on Fly that needs a [mounts]" in one("fly", root)
+    text = one("kubernetes", root, "staging.yaml")
+    assert "# The app writes to /app/instance: these manifests mount no volume" in text
+    tomllib.loads(one("fly", root))
