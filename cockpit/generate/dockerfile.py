@@ -68,11 +68,21 @@ def _healthcheck(argv: list[str]) -> str:
             f"  CMD {json.dumps(argv)}\n")
 
 
-def python_probe(path: str, port: int = 8000) -> list[str]:
+def python_probe(path: str, port: int = 8000, hosts_env: str | None = None) -> list[str]:
+    """HEALTHCHECK argv: python3 sends `GET <path>` to 127.0.0.1:$PORT and passes on a 2xx.
+
+    `hosts_env` names an env var holding the allowed hosts (Django's ALLOWED_HOSTS read from
+    e.g. DJANGO_ALLOWED_HOSTS, comma-separated): the probe then sends the first of them as the
+    Host header (a leading dot dropped, `*` -> localhost), so host validation does not answer
+    400 to the container's own check."""
+    host = "b'localhost'"
+    if hosts_env:
+        host = (f"(os.environ.get('{hosts_env}','localhost').split(',')[0].strip().lstrip('.')"
+                ".replace('*','localhost') or 'localhost').encode()")
     code = (
         "import os,socket,sys; "
         f"s=socket.create_connection(('127.0.0.1',int(os.environ.get('PORT','{port}'))),4); "
-        f"s.sendall(b'GET {path} HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n'); "
+        f"s.sendall(b'GET {path} HTTP/1.0\\r\\nHost: '+{host}+b'\\r\\n\\r\\n'); "
         "sys.exit(0 if s.recv(16).split(b' ')[1][:1]==b'2' else 1)"
     )
     return ["python3", "-c", code]
@@ -142,7 +152,7 @@ def _python(spec: Spec) -> str:
         lines += ["# where the app writes at run time (a volume mounts here): the app user owns it",
                   f"RUN mkdir -p {' '.join(dirs)} && chown {UID}:{UID} {' '.join(dirs)}"]
     health = (
-        _healthcheck(python_probe(spec.health_path, spec.port)).rstrip("\n")
+        _healthcheck(python_probe(spec.health_path, spec.port, _hosts_env(spec))).rstrip("\n")
         if r.health_path
         else "# no HEALTHCHECK: the scan found no health route in the app (the deploy gate "
         f"probes {spec.health_path})"
@@ -153,6 +163,13 @@ def _python(spec: Spec) -> str:
         start = "python3 " + start[len("python "):]
     lines.append(f"CMD {_cmd(start)}")
     return "\n".join(lines) + "\n"
+
+
+def _hosts_env(spec: Spec) -> str | None:
+    """The env var a Django app reads its ALLOWED_HOSTS from, if any (DJANGO_ALLOWED_HOSTS)."""
+    if spec.scan.framework != "django":
+        return None
+    return next((v.name for v in spec.scan.env_vars if v.name.endswith("ALLOWED_HOSTS")), None)
 
 
 def _requirement_files(spec: Spec) -> list[str]:

@@ -216,6 +216,40 @@ def test_django_build_step_and_release_command_run_for_real(
     assert "No migrations to apply" in proc.stdout
 
 
+def test_django_container_healthcheck_passes_host_validation(
+        django_app: Path, django_venv: Path) -> None:
+    """After --fix adds /health, the generated HEALTHCHECK argv (run as the container runs it)
+    passes against the real app served with production settings: it sends an allowed Host."""
+    apply_fixes(plan_fixes(django_app))
+    all_parse(django_app)
+    text = artifacts("dockerfile", django_app)[0].content
+    probe = json.loads(text.split("HEALTHCHECK", 1)[1].split("CMD ", 1)[1].splitlines()[0])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env |= {"PATH": f"{django_venv / 'bin'}:{env['PATH']}", "DJANGO_SECRET_KEY": "x" * 50,
+            "DJANGO_SETTINGS_MODULE": "mysite.settings.production",
+            "DJANGO_ALLOWED_HOSTS": "notes.example.test"}
+    serve = ("import sys; from wsgiref.simple_server import make_server; "
+             "from mysite.wsgi import application; "
+             "s = make_server('127.0.0.1', 0, application); "
+             "print(s.server_port, flush=True); s.serve_forever()")
+    server = subprocess.Popen([str(django_venv / "bin/python"), "-c", serve], cwd=django_app,
+                              env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        port = server.stdout.readline().strip()
+        assert port.isdigit()
+        ok = subprocess.run(probe, env=env | {"PORT": port}, capture_output=True)
+        assert ok.returncode == 0, ok.stderr
+        # a Host the running app does not allow answers 400: host validation is really on
+        bad = subprocess.run(probe, env=env | {"PORT": port, "DJANGO_ALLOWED_HOSTS": "x.test"},
+                             capture_output=True)
+        assert bad.returncode != 0
+        assert subprocess.run([probe[0], probe[1], probe[2].replace("/health", "/nope")],
+                              env=env | {"PORT": port}, capture_output=True).returncode != 0
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 # ----------------------------------------------------------------------------- FastAPI
 
 FASTAPI = {
