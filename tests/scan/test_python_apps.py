@@ -474,3 +474,28 @@ def test_flask_debug_fixture_still_fixed_in_requirements(tmp_path: Path) -> None
     apply_fixes(plan_fixes(app))
     all_parse(app)
     assert "gunicorn==23.0.0" in (app / "requirements.txt").read_text()
+
+
+def test_flask_migrate_and_alembic_steps(tmp_path: Path) -> None:
+    migrate = write(tmp_path / "tasks", {
+        "requirements.txt": "Flask==3.1.0\nFlask-SQLAlchemy==3.1.1\nFlask-Migrate==4.0.7\n"
+                            "gunicorn==23.0.0\n",
+        "app/__init__.py": "import os\n\nfrom flask import Flask\nfrom flask_migrate import "
+                           "Migrate\nfrom flask_sqlalchemy import SQLAlchemy\n\napp = Flask("
+                           "__name__)\napp.config['SQLALCHEMY_DATABASE_URI'] = os.environ.get("
+                           "'DATABASE_URL') or 'sqlite:///app.db'\ndb = SQLAlchemy(app)\n"
+                           "migrate = Migrate(app, db)\n",
+        "migrations/alembic.ini": "[alembic]\n",
+        "migrations/env.py": "from alembic import context\n",
+        "migrations/versions/1a2b_tasks.py": "revision = '1a2b'\n",
+    })
+    r = scan(migrate)
+    assert r.release_command == "flask --app app db upgrade"
+    assert r.data_dirs == ["instance"]  # Flask-SQLAlchemy 3 puts sqlite:///app.db there
+    assert ("migrations-not-wired", "migrations/env.py:1") in r.finding_keys()
+    alembic = write(tmp_path / "api", {
+        "requirements.txt": "fastapi==0.115.6\nuvicorn==0.32.1\nalembic==1.14.0\n",
+        "main.py": "from fastapi import FastAPI\n\napp = FastAPI()\n",
+        "alembic.ini": "[alembic]\nscript_location = alembic\n",
+    })
+    assert scan(alembic).release_command == "alembic upgrade head"
