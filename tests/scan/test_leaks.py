@@ -60,3 +60,63 @@ def test_leak_repr_and_label_never_show_the_value() -> None:
     leak = find_leaks("k.py", 'API_KEY = "f3a9c2e8b7d14f6a9e0c5b2d8a7f1e3c"\n')[0]
     assert "f3a9c2e8" not in repr(leak) and "f3a9c2e8" not in leak.label()
     assert leak.label() == "API_KEY = ••••"
+
+
+CLIENT = [
+    ("src/firebase.js", 'import { initializeApp } from "firebase/app";\n', True),
+    ("src/App.jsx", "export default function App() { return null; }\n", True),
+    ("components/Pay.tsx", '"use client";\nexport const x = 1;\n', True),
+    ("index.html", "<script></script>\n", True),
+    ("server.js", 'const express = require("express");\n', False),
+    ("src/index.ts", 'import express from "express";\napp.listen(3000);\n', False),
+    ("pages/api/pay.js", "export default function handler(req, res) {}\n", False),
+    ("app/page.tsx", 'import Link from "next/link";\nexport default function P() {}\n', False),
+    ("app/api/pay/route.ts", "export async function POST() {}\n", False),
+    ("src/db.js", "const key = process.env.DB_KEY;\n", False),
+    ("main.py", "print(1)\n", False),
+]
+
+
+@pytest.mark.parametrize(("rel", "text", "client"), CLIENT)
+def test_client_code_is_told_from_server_code(rel: str, text: str, client: bool) -> None:
+    from cockpit.scan.leaks import is_client_code
+
+    assert is_client_code(rel, text) is client
+
+
+EXPOSURE = [
+    (".env.test", "STRIPE_SECRET_KEY=sk_test_51E1Ki3ylOjt6o0NpUmkVO8JmR8y4EMf\n", "test"),
+    ("spec/models/user_spec.rb", "KEY = 'AKIA454ML6LG4TJFCZ4K'\n", "test"),
+    ("pkg/api/client_test.go", 'const t = "ghp_pXjYdOhCgOIPOZx9eRmm0EqlTaWEITclorXw"\n', "test"),
+    ("src/stripe.ts", 'export const pk = "pk_live_51NNern66nVberACpdclsxHKifxi5CvQ";\n', "public"),
+    (".env", "VITE_MAPS_API_KEY=Xk9vT2mQ7nW4rL8pZ5bD4sF1\n", "public"),
+    (".env", "NEXT_PUBLIC_STRIPE_KEY=sk_live_51KgcjnCqaXNv1syeefnLOpaMxxNDi9L\n", "secret"),
+    ("server/maps.js", 'const express = require("express");\n'
+     'const key = "AIzaXNQ6Fq5axtjRNmHkW5vQ7CF5puzQqmOBZZW";\n', "secret"),
+]
+
+
+@pytest.mark.parametrize(("rel", "text", "exposure"), EXPOSURE)
+def test_exposure_follows_where_the_value_ships(rel: str, text: str, exposure: str) -> None:
+    leaks = find_leaks(rel, text)
+    assert [leak.exposure for leak in leaks] == [exposure]
+    assert leaks[0].severity == ("error" if exposure == "secret" else "info")
+
+
+NOT_FOUND_NEW = [
+    ("a.js", 'jwt.sign(payload, "${JWT_SECRET}")\n'),
+    ("a.js", "jwt.sign(payload, process.env.JWT_SECRET)\n"),
+    ("a.py", 'jwt.decode(token, key, algorithms=["HS256"])\n'),
+    ("a.py", 'URL = "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"\n'),
+    ("a.js", "fetch(u, { headers: { Authorization: `Bearer ${token}` } })\n"),
+    ("s.yaml", "kind: Secret\nstringData:\n  password: '{{ .Values.password }}'\n  user: app\n"),
+    ("s.yaml", "kind: Secret\ndata:\n  LOG_LEVEL: aW5mbw==\n"),
+    ("c.yml", "services:\n  db:\n    environment:\n      POSTGRES_PASSWORD: postgres\n"),
+    ("ingress.yaml", "spec:\n  tls:\n    - secretName: orders-tls-cert\n"),
+    ("Dockerfile", "ARG NPM_TOKEN\nENV API_KEY=$API_KEY\n"),
+]
+
+
+@pytest.mark.parametrize(("rel", "text"), NOT_FOUND_NEW)
+def test_new_rules_skip_references_templates_and_samples(rel: str, text: str) -> None:
+    assert find_leaks(rel, text) == []
