@@ -190,9 +190,7 @@ def plan_deploy(provider, env, release: Release) -> Plan:
         Step("lock", "take the deploy lock on the host"),
         Step("ship", f"make sure {s.host} has image {release.short_digest or release.image}"
              + (f" (pull from {s.registry})" if s.registry else " (docker save | docker load)")),
-        Step("env_file", "write this release's env file (mode 0600): "
-             + (f"{len(env.plain_env)} plain variable(s) from cockpit.toml and "
-                if env.plain_env else "") + "secrets from the keyring"),
+        Step("env_file", f"write this release's env file (mode 0600): {_env_file_says(env)}"),
     ]
     volumes = volume_mounts(env)
     if volumes:
@@ -296,6 +294,15 @@ def _ship(provider, env, host: Host, release: Release, emit: Emit) -> None:
                                 where="ship", hint="build it again with `cockpit deploy`") from None
         host.t.stream_in(cmd.docker_load(), iter(chunks), step="ship")
         st.detail = "docker save | docker load over SSH"
+
+
+def _env_file_says(env) -> str:
+    parts = []
+    if env.plain_env:
+        parts.append(f"{len(env.plain_env)} plain variable(s) from cockpit.toml")
+    if env.secret_names:
+        parts.append(f"{len(env.secret_names)} secret(s) from the keyring")
+    return " and ".join(parts) or "no variables"
 
 
 def volume_mounts(env) -> dict[str, str]:
