@@ -123,6 +123,22 @@ def test_generated_chart_passes_helm_lint_strict_and_renders(
         assert len(proc.stdout.split()) == len(workloads)
 
 
+@pytest.mark.parametrize("app", APPS, ids=APP_IDS)
+def test_generated_kubernetes_manifests_decode_in_kubectl(
+    app: Path, tmp_path: Path, k8s_tools: dict[str, str]
+) -> None:
+    for art in artifacts("kubernetes", app):
+        docs = [d for d in yaml.safe_load_all(art.content) if d]
+        workloads = [d for d in docs if d["kind"] in ("Deployment", "Job", "CronJob")]
+        assert workloads, art.path
+        path = tmp_path / Path(art.path).name
+        path.write_text(yaml.safe_dump_all(workloads))
+        proc = _run([k8s_tools["kubectl"], "set", "env", "--local", "-f", str(path),
+                     "COCKPIT_CHECK=1", "-o", "name"], cwd=tmp_path)
+        assert proc.returncode == 0, f"{art.path}: {proc.stderr}"
+        assert len(proc.stdout.split()) == len(workloads)
+
+
 def test_kubectl_local_decoding_really_rejects_a_bad_workload(
     tmp_path: Path, k8s_tools: dict[str, str]
 ) -> None:
