@@ -198,9 +198,9 @@ def plan_deploy(provider, env, release: Release) -> Plan:
             f"{v} at {p}" for v, p in volumes.items())))
     if env.release_command:
         steps.append(Step("release_command", "run the release command once in a one-off "
-                          f"container of the new image: sh -c {env.release_command!r} (env "
-                          "file, volumes, network of the app); a non-zero exit stops the "
-                          "deploy before traffic moves"))
+                          "container of the new image (env file, volumes, network of the "
+                          "app; a non-zero exit stops the deploy before traffic moves): "
+                          f"{env.release_command}"))
     steps += [
         Step("start", "start the new container on the free slot, beside the current one"),
         Step("gate_pre", f"gate: {env.app.health_path} answers 2xx {env.gate.count}× in a row "
