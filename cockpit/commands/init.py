@@ -56,9 +56,11 @@ def _scan(root: Path):
 
 ENVS = (("staging", 8101, "staging"), ("prod", 8201, "prod"))
 # plain variables whose value is the environment's own name: allowed hosts, public URLs
-_HOSTS = re.compile(r"(^|_)(ALLOWED_HOSTS?|HOSTNAMES?|DOMAIN|SERVER_NAME|HOST)$")
-_URLS = re.compile(r"(^|_)(BASE_URL|PUBLIC_URL|SITE_URL|APP_URL|ORIGIN|TRUSTED_ORIGINS|"
-                   r"CSRF_TRUSTED_ORIGINS|NEXTAUTH_URL|EXTERNAL_URL)$")
+# (exact names: DB_HOST or API_BASE_URL name some other service, never this app's domain)
+_HOSTS = re.compile(r"^(\w+_)?ALLOWED_HOSTS$|^(SERVER_NAME|DOMAIN|APP_DOMAIN|SITE_DOMAIN|"
+                    r"APP_HOST|PUBLIC_HOST|VIRTUAL_HOST)$")
+_URLS = re.compile(r"^(\w+_)?(CSRF_)?TRUSTED_ORIGINS$|^(BASE_URL|PUBLIC_URL|SITE_URL|APP_URL|"
+                   r"ORIGIN|PUBLIC_BASE_URL|APP_BASE_URL|NEXTAUTH_URL|EXTERNAL_URL)$")
 _KNOWN = {"NODE_ENV": "production", "LOG_LEVEL": "info", "RAILS_ENV": "production",
           "APP_ENV": "production", "FLASK_ENV": "production", "ENVIRONMENT": "production"}
 

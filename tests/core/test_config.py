@@ -383,6 +383,8 @@ def _scan_result(**kw):
            EnvVar("CSRF_TRUSTED_ORIGINS", True, "mysite/settings.py:21"),
            EnvVar("LOG_LEVEL", False, "mysite/settings.py:22"),
            EnvVar("FEATURE_FLAGS", True, "mysite/settings.py:23"),
+           EnvVar("DB_HOST", True, "mysite/settings.py:24"),
+           EnvVar("API_BASE_URL", False, "mysite/settings.py:25"),
            EnvVar("SECRET_KEY", True, "mysite/settings.py:10", secret=True),
            EnvVar("DATABASE_PASSWORD", True, "mysite/settings.py:11"),
            EnvVar("PORT", False, "mysite/settings.py:12"),
@@ -409,6 +411,7 @@ def test_render_for_scan_fills_release_command_volumes_env_and_secrets():
     assert prod.plain_env["DJANGO_ALLOWED_HOSTS"] == "shop.example"
     assert staging.secret_names == ["SECRET_KEY", "DATABASE_PASSWORD"]
     assert '# FEATURE_FLAGS = ""' in text  # required, no value known: said, not invented
+    assert '# DB_HOST = ""' in text and "API_BASE_URL" not in text  # another service's
 
 
 def test_render_for_scan_on_the_lab_adds_build_args_for_the_dockerfile(tmp_path):
