@@ -329,12 +329,14 @@ def test_a_static_site_is_served_by_the_caddy_image_as_non_root(
 ])
 def test_the_generated_dockerfile_builds_on_the_lab_and_serves_as_non_root(
         lab_images: dict[str, str], tmp_path: Path, run_app,  # noqa: ANN001
-        source: str, page: str, text: str) -> None:
+        source: str, page: str, text: str, machine_only_certs: list[str]) -> None:
     built = _build(tmp_path, source, None)
     assert built.build_args, "the generated Dockerfile names no official image to replace"
     assert docker("image", "inspect", "-f", "{{.Config.User}}", built.tag) == "10001:10001"
     name, port = run_app(built)
     assert text in _serves(name, port, page)
+    digest = hashlib.sha256(images.CA_BUNDLE.read_bytes()).hexdigest()
+    assert _files_holding(built.tag, _needles(machine_only_certs), digest) == []
 
 
 # --- build errors say what to set --------------------------------------------------------------
