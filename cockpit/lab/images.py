@@ -282,7 +282,8 @@ def _build(name: str, want: str, log: Path, ca_bundle: Path) -> float:
             out.write(f"\n=== build {recipe.ref} ({LABEL}={want})\n".encode())
             out.flush()
             res = subprocess.run(
-                ["docker", "build", "--label", f"{LABEL}={want}", "-t", recipe.ref, ctx],
+                ["docker", "build", "--force-rm", "--label", f"{LABEL}={want}", "-t",
+                 recipe.ref, ctx],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "DOCKER_BUILDKIT": "0"},

@@ -109,6 +109,22 @@ def test_ensure_images_returns_every_image_and_reuses_them(lab_images: dict[str,
         assert label == images.recipe_hash(name)
 
 
+def test_a_failing_recipe_names_the_image_its_log_and_the_failing_step(
+        lab_images: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cockpit.lab._proc import LabError, State
+
+    broken = images.Recipe("broken-test", None, ("RUN echo lab-broken-step && false",))
+    monkeypatch.setattr(images, "IMAGES", {"broken-test": broken})
+    with pytest.raises(LabError) as err:
+        images.ensure(State(tmp_path))
+    message = str(err.value)
+    assert "cockpit-lab/broken-test:bookworm failed" in message
+    assert str(tmp_path / "images.log") in message and "lab-broken-step" in message
+    missing = subprocess.run(["docker", "image", "inspect", "cockpit-lab/broken-test:bookworm"],
+                             capture_output=True)
+    assert missing.returncode != 0
+
+
 def test_a_changed_ca_bundle_changes_only_the_build_images_recipes(tmp_path: Path) -> None:
     other = tmp_path / "ca.crt"
     other.write_text(images.CA_BUNDLE.read_text() + "\n")
