@@ -457,14 +457,18 @@ def _scripts_of(spec: Spec, d: str) -> dict[str, str]:
 
 
 # No admin endpoint (it would bind 127.0.0.1:2019, taken on a host network, and nothing
-# reloads this config at run time); deployment files copied with a static site are not served.
+# reloads this config at run time); deployment files copied with a static site are not served;
+# try_files runs before respond in Caddy's directive order, so /health gets its own `handle`
+# (handle blocks are exclusive, tried in order) outside the index.html fallback.
 _CADDYFILE = (
     "{{\\n\\tadmin off\\n}}\\n"
-    ":{{$PORT:8080}} {{\\n\\troot * /srv\\n\\tencode gzip\\n\\trespond /health 200\\n"
-    "\\t@hidden path /.env* /.git* /.dockerignore /Dockerfile /cockpit.toml /fly.toml "
+    ":{{$PORT:8080}} {{\\n\\troot * /srv\\n\\tencode gzip\\n"
+    "\\thandle /health {{\\n\\t\\trespond 200\\n\\t}}\\n"
+    "\\thandle {{\\n"
+    "\\t\\t@hidden path /.env* /.git* /.dockerignore /Dockerfile /cockpit.toml /fly.toml "
     "/compose.yaml /Caddyfile\\n"
-    "\\trespond @hidden 404\\n\\ttry_files {{path}} /index.html\\n"
-    "\\tfile_server\\n}}\\n"
+    "\\t\\trespond @hidden 404\\n\\t\\ttry_files {{path}} /index.html\\n"
+    "\\t\\tfile_server\\n\\t}}\\n}}\\n"
 )
 
 

@@ -129,7 +129,7 @@ def test_static_site_is_served_by_caddy_with_its_health_route(tmp_path: Path) ->
     text = dockerfile(tmp_path)
     assert re.findall(r"(?m)^FROM (\S+)", text) == ["${CADDY_IMAGE}"]
     assert "COPY . /srv" in text
-    assert "respond /health 200" in text and "/health" in text.split("HEALTHCHECK", 1)[1]
+    assert "handle /health {" in text and "/health" in text.split("HEALTHCHECK", 1)[1]
 
 
 def test_go_vendored_modules_download_nothing(tmp_path: Path) -> None:
