@@ -316,6 +316,10 @@ def _python(p: Project, res: ScanResult, app: AppInfo) -> None:
         prod_settings = _django_production_settings(p)
         if prod_settings and proj:
             res.image_env["DJANGO_SETTINGS_MODULE"] = _module(prod_settings)
+        if _django_sqlite_from_url(p, prod_settings or settings):
+            # the app's SQLite default sits in the read-only app root; the image points
+            # DATABASE_URL (a default: the environment's own value wins) at a data folder
+            res.image_env["DATABASE_URL"] = DJANGO_SQLITE_URL
         if p.has("manage.py") and any(
             "STATIC_ROOT" in (p.text(s) or "") for s in (settings, prod_settings) if s
         ):
@@ -368,6 +372,8 @@ def _python(p: Project, res: ScanResult, app: AppInfo) -> None:
             and not re.search(r"gunicorn|uvicorn|waitress|hypercorn|daphne|uwsgi", cmd)
         )
     res.data_dirs = python_data_dirs(p, py_files, fw)
+    if res.image_env.get("DATABASE_URL") == DJANGO_SQLITE_URL:
+        res.data_dirs = sorted(set(res.data_dirs) | {"data"})
     if fw in ("flask", "fastapi") or res.release_command is None:
         step = python_release_step(p, res, fw)
         if step:
@@ -774,6 +780,25 @@ def _django_project(p: Project) -> str | None:
     return None
 
 
+DJANGO_SQLITE_URL = "sqlite:////app/data/db.sqlite3"
+
+
+def _django_sqlite_from_url(p: Project, settings: str | None) -> bool:
+    """The settings take the database from DATABASE_URL (dj-database-url's `config()`,
+    django-environ's `env.db()`) with a SQLite default: the image can then point the default
+    at a writable folder without touching the code."""
+    text = p.text(settings) if settings else None
+    if not text:
+        return False
+    m = re.search(r"dj_database_url\.config\(|\benv\.db(?:_url)?\(", text)
+    if not m:
+        return False
+    from cockpit.scan.rules import _call_args
+
+    args, _ = _call_args(text, text.index("(", m.start()))
+    return "sqlite" in args
+
+
 def _django_production_settings(p: Project) -> str | None:
     """The production module of split settings (`<proj>/settings/production.py` or prod.py),
     None when settings are a single file."""
@@ -1169,6 +1194,66 @@ def _node_workspace(p: Project, res: ScanResult, app: AppInfo, packages: list[st
         res.start_command = f"cd {d} && {start}"
     elif inner.start_command:
         res.start_command = f"cd {d} && {inner.start_command}"
+
+
+_JS_STR = r"""['"`]([^'"`$\n]+)['"`]"""
+_JS_DIRNAME = re.compile(r"path\.(?:join|resolve)\(\s*(?:__dirname|process\.cwd\(\))\s*,\s*"
+                         r"((?:['\"`][^'\"`$\n]+['\"`]\s*,?\s*)+)\)")
+_JS_PATH = r"|path\.(?:join|resolve)\([^)\n]*\)"
+_JS_DATA = [
+    # multer({ dest: 'uploads/' }), diskStorage({ destination: 'uploads' }) or cb(null, 'x')
+    (re.compile(r"\b(?:dest|destination)\s*:\s*(" + _JS_STR + _JS_PATH + ")"), False),
+    (re.compile(r"\bcb\(\s*null\s*,\s*(" + _JS_STR + _JS_PATH + ")"), False),
+    # fs.mkdirSync('data', ...) / mkdir('uploads', { recursive: true })
+    (re.compile(r"\bmkdir(?:Sync)?\(\s*(" + _JS_STR + _JS_PATH + ")"), False),
+    # better-sqlite3 / sqlite3 / sqlite: new Database('data/app.db'), filename: 'x.db'
+    (re.compile(r"\b(?:new\s+)?(?:\w+\.)?Database\(\s*(" + _JS_STR + _JS_PATH + ")"), True),
+    (re.compile(r"\bfilename\s*:\s*(" + _JS_STR + _JS_PATH + ")"), True),
+]
+
+
+def node_data_dirs(p: Project) -> tuple[list[str], bool]:
+    """(directories relative to the app root that the Node app writes at run time, whether it
+    writes files directly in the app root).
+
+    Sources: multer's `dest` / diskStorage `destination`, `fs.mkdir(Sync)` of a literal
+    folder, SQLite files opened by better-sqlite3 / sqlite3 (`new Database(path)`,
+    `filename:`). Paths are literals or `path.join(__dirname | process.cwd(), 'a', 'b')`
+    (from the file's folder or the app root). Absolute, temporary and `:memory:` paths are
+    skipped; the app root itself is never a data dir (it stays read-only; the second value
+    says the root directory must accept new files, e.g. `new Database('app.db')`)."""
+    import posixpath
+
+    out: set[str] = set()
+    root_files = False
+    for rel in p.files_with(JS_EXT):
+        text = p.text(rel) or ""
+        if not re.search(r"dest|mkdir|Database|filename|\bcb\(", text):
+            continue
+        here = rel.rsplit("/", 1)[0] if "/" in rel else ""
+        for regex, is_file in _JS_DATA:
+            for m in regex.finditer(text):
+                expr = m.group(1)
+                literal = m.group(2)
+                if literal is not None:
+                    path = literal
+                else:
+                    j = _JS_DIRNAME.match(expr)
+                    if not j:
+                        continue
+                    parts = re.findall(r"['\"`]([^'\"`]+)['\"`]", j.group(1))
+                    base = here if "__dirname" in expr else ""
+                    path = posixpath.join(base, *parts) if base else posixpath.join(*parts)
+                if (path.startswith(("/", "~", ":memory:", "file:")) or "tmp" in path.split("/")
+                        or "://" in path or not re.fullmatch(r"[\w./-]+", path)):
+                    continue
+                path = posixpath.normpath(path)
+                d = posixpath.dirname(path) if is_file else path
+                if d in ("", "."):
+                    root_files = root_files or is_file
+                elif not d.startswith(".."):
+                    out.add(d)
+    return sorted(out), root_files
 
 
 def _node_entry(p: Project) -> str | None:

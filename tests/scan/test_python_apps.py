@@ -167,6 +167,20 @@ def test_django_split_settings_and_requirements(django_app: Path) -> None:
     assert "debug-enabled" not in ids  # DEBUG = True is in development.py only
 
 
+def test_django_sqlite_default_from_database_url_moves_to_a_data_folder(
+        django_app: Path) -> None:
+    prod = django_app / "mysite/settings/production.py"
+    prod.write_text(prod.read_text() + (
+        "\nimport dj_database_url\n\nDATABASES = {\"default\": dj_database_url.config("
+        "default=f\"sqlite:///{BASE_DIR / 'db.sqlite3'}\")}\n"))
+    r = scan(django_app)
+    assert r.image_env["DATABASE_URL"] == "sqlite:////app/data/db.sqlite3"
+    assert "data" in r.data_dirs
+    runtime = artifacts("dockerfile", django_app)[0].content.split("AS runtime", 1)[1]
+    assert "DATABASE_URL=sqlite:////app/data/db.sqlite3" in runtime
+    assert "chown 10001:10001 /app/data" in runtime
+
+
 def test_django_dockerfile_installs_production_and_collects_static_at_build(
         django_app: Path) -> None:
     text = artifacts("dockerfile", django_app)[0].content
