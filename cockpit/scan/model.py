@@ -24,6 +24,8 @@ FINDING_IDS = (
     "migrations-not-wired",
     "local-uploads",
     "no-health-endpoint",
+    # also a weak default secret (data kind "weak-default"): SECRET_KEY = "dev", "changeme",
+    # django-insecure-..., or an env lookup falling back to one (rules.weak_secrets)
     "hardcoded-secret",
     "public-client-key",
     "test-fixture-secret",
