@@ -35,7 +35,6 @@ from typing import Any
 
 from cockpit.commands._common import common, renderer
 from cockpit.errors import CockpitError, ProviderError, UsageError
-from cockpit.scan.detect import DEFAULT_HEALTH_PATH  # one default for init, generate, demo
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_APP = REPO / "examples" / "hello-app"
@@ -379,80 +378,39 @@ def domains_for(name: str) -> dict[str, str]:
 
 
 def secret_names(result: Any) -> list[str]:
-    """The secrets the app reads, by the scanner's judgement (`EnvVar.secret`) or by name like
-    `cockpit init` (SECRET, TOKEN, PASSWORD, *_KEY ...); platform variables (PORT ...) never."""
-    from cockpit.commands.init import SECRETISH
-    from cockpit.scan.detect import is_platform_env
+    """The secrets the app reads: `cockpit init`'s choice (cockpit.commands.init
+    .secrets_for_scan: credential-like names by the scanner's judgement or by name; platform
+    and build-time variables never)."""
+    from cockpit.commands.init import secrets_for_scan
 
-    names = []
-    for var in result.env_vars:
-        if is_platform_env(var.name) or var.build_time:
-            continue
-        if (var.secret or SECRETISH.search(var.name)) and var.name not in names:
-            names.append(var.name)
-    return names
-
-
-def _render(name: str, result: Any, secrets: list[str], lab_vals: dict[str, Any]) -> str:
-    """init's renderer: `render_for_scan` when CONFIG's is there, else `render`."""
-    from cockpit.commands import init
-
-    vps = {k: lab_vals[k] for k in ("host", "user", "ssh_port")}
-    port = int(result.port or 8000)
-    health = result.health_path or DEFAULT_HEALTH_PATH
-    for_scan = getattr(init, "render_for_scan", None)
-    if for_scan is not None:
-        import inspect
-
-        offered = {"name": name, "provider": "vps", "result": result, "scan": result,
-                   "port": port, "health": health, "health_path": health, "secrets": secrets,
-                   "vps": vps, "lab": lab_vals}
-        params = inspect.signature(for_scan).parameters
-        return for_scan(**{k: v for k, v in offered.items() if k in params})
-    return init.render(name, "vps", port, health, secrets, vps, lab_vals)
+    return list(secrets_for_scan(result))
 
 
 def lab_toml(name: str, work: Path, result: Any, secrets: list[str], lab_vals: dict[str, Any],
              ports: dict[str, int], domains: dict[str, str]) -> str:
-    """The lab cockpit.toml text: init's renderer, then this app's host ports and domains, and
-    `[app] build_args` = cockpit.lab.images.build_args_for(WORK/<dockerfile>) (the lab images
-    standing in for the official ones the Dockerfile names). Validated before it is returned
-    (ConfigError names line and key)."""
+    """The lab cockpit.toml text, through init's renderer (`render_for_scan`: release command,
+    volumes, plain configuration from the scan) with this app's secrets, domains and
+    `[app] build_args` = cockpit.lab.images.build_args_for(WORK/Dockerfile) (the lab images
+    standing in for the official ones the Dockerfile names), then this app's host ports.
+    Validated before it is returned (ConfigError names line and key)."""
     import tomlkit
 
+    from cockpit.commands.init import lab_build_args, render_for_scan
     from cockpit.config import loads
 
-    doc = tomlkit.parse(_render(name, result, secrets, lab_vals))
-    app = doc["app"]
-    dockerfile = work / str(app.get("dockerfile", "Dockerfile"))
-    build_args = _build_args(dockerfile, lab_vals)
-    if "build_args" in app:
-        del app["build_args"]
-    if build_args:
-        table = tomlkit.table()
-        for key, value in sorted(build_args.items()):
-            table[key] = value
-        table.add(tomlkit.nl())
-        app["build_args"] = table
+    vps = {k: lab_vals[k] for k in ("host", "user", "ssh_port")}
+    text = render_for_scan(name, result, "vps", vps, lab_vals,
+                           build_args=lab_build_args(work / "Dockerfile", lab_vals),
+                           secrets=secrets, domains=domains)
+    doc = tomlkit.parse(text)
     for env in ENVS:
         table = doc["environments"][env]
         table["host_port"] = ports[env]
-        table["domain"] = domains[env]
+        if table.get("domain") != domains[env]:
+            table["domain"] = domains[env]
     text = tomlkit.dumps(doc)
     loads(text, work / "cockpit.toml")
     return text
-
-
-def _build_args(dockerfile: Path, lab_vals: dict[str, Any]) -> dict[str, str]:
-    try:
-        from cockpit.lab.images import build_args_for
-    except ImportError:  # a lab without per-stack images: its one base image
-        base = lab_vals.get("base_image")
-        if not base or not dockerfile.is_file():
-            return {}
-        text = dockerfile.read_text(encoding="utf-8", errors="replace")
-        return {"BASE_IMAGE": base} if re.search(r"^\s*ARG\s+BASE_IMAGE\b", text, re.M) else {}
-    return dict(build_args_for(dockerfile)) if dockerfile.is_file() else {}
 
 
 # ----------------------------------------------------------------------------- the flow

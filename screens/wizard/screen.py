@@ -13,6 +13,7 @@ from cockpit.screens.base import CockpitScreen
 from cockpit.screens.messages import CoreEvent, RunFinished
 from cockpit.screens.widgets.checklist import Checklist
 from cockpit.screens.widgets.run_panel import RunPanel
+from cockpit.screens.wizard.changes import ChangeQueue, ChangeReview, ChangesDecided
 from cockpit.screens.wizard.draft import ENVS, PROVIDERS, Draft, lab_defaults, scan_project, slug
 from rich.text import Text
 from textual import on
@@ -100,6 +101,7 @@ class WizardScreen(CockpitScreen):
         super().__init__()
         self.root = Path(root).resolve()
         self.summary = scan_project(self.root)
+        self.changes = ChangeQueue(self.root)  # fixes, then missing files: accept or skip each
         self.draft = Draft(root=self.root, name=slug(self.root.name),
                            port=self.summary.port or 8000,
                            health_path=self.summary.health_path or "/up",
@@ -127,6 +129,7 @@ class WizardScreen(CockpitScreen):
             with ContentSwitcher(initial="scan", id="pages"):
                 with VerticalScroll(id="scan", classes="page"):
                     yield Static(self._scan_text(), id="scan-summary")
+                    yield ChangeReview(self.changes, id="changes")
                     yield from _field("name", "App name", self.draft.name)
                     yield from _field("port", "Port", str(self.draft.port))
                     yield from _field("health", "Health path", self.draft.health_path)
@@ -188,6 +191,10 @@ class WizardScreen(CockpitScreen):
         self.sub_title = self.root.name
         self._show_provider_fields()
         self._go(0)
+        if not self.changes.done:
+            review = self.query_one("#changes", ChangeReview)
+            review.focus()
+            self.call_after_refresh(review.scroll_visible, animate=False)
 
     def _initial(self, provider: str, key: str) -> str:
         if provider == "vps":
@@ -217,6 +224,30 @@ class WizardScreen(CockpitScreen):
         else:
             text.append("  findings: none\n", style="green")
         return text
+
+    def on_changes_decided(self, message: ChangesDecided) -> None:
+        """A stage's accepted changes are written: scan again, so the summary, port, health
+        path and secret names follow the fixed code (fields still holding the old scan's value
+        are updated)."""
+        old = self.summary
+        self.summary = scan_project(self.root)
+        self.query_one("#scan-summary", Static).update(self._scan_text())
+        new = self.summary
+        for field_id, before, after in (("port", old.port or 8000, new.port),
+                                        ("health", old.health_path or "/up", new.health_path)):
+            widget = self.query_one(f"#{field_id}", Input)
+            if after and widget.value.strip() == str(before):
+                widget.value = str(after)
+        added = [n for n in new.secret_vars if n not in self.draft.secrets]
+        if added:
+            self.draft.secrets += added
+            self.query_one("#secret-names", Input).value = ", ".join(self.draft.secrets)
+        written = len(self.changes.written)
+        if not message.final:
+            return
+        self.query_one("#name", Input).focus()
+        self.notify(f"{written} file(s) written; Next (ctrl+n) goes on" if written
+                    else "nothing written; Next (ctrl+n) goes on")
 
     # ------------------------------------------------------------------ navigation
 
@@ -257,6 +288,10 @@ class WizardScreen(CockpitScreen):
     def _blocker(self) -> str | None:
         key = PAGES[self.page][0]
         if key == "scan":
+            if not self.changes.done:
+                left = len(self.changes.items) - self.changes.index
+                return (f"accept (a) or skip (s) each proposed change first ({left} left in "
+                        f"this step)")
             return self._read_scan()
         if key == "provider":
             self._read_provider()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.helpers import click, settle, type_into, wait_until
+from tests.tui.helpers import click, leave_scan, settle, type_into, wait_until
 from tests.tui_snapshots import (
     SIZE,
     ProviderScreens,
@@ -62,8 +62,7 @@ def wizard_app(tmp_path, emu, os_keyring, tmp_state, monkeypatch, no_blink):
 def test_wizard_provider_checked(snap_compare, wizard_app, emu):
     async def run_before(pilot):
         await settle(pilot)
-        await pilot.press("ctrl+n")
-        await pilot.pause()
+        await leave_scan(pilot)
         screen = pilot.app.screen
         for env in ("staging", "prod"):  # where the Machines API is: not a wizard question
             screen.draft.overrides[env] = {"api_url": emu.api_url, "logs_url": emu.logs_url}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.helpers import click, settle, type_into, wait_until
+from tests.tui.helpers import click, leave_scan, settle, type_into, wait_until
 from tests.tui_snapshots import (
     SIZE,
     ProviderScreens,
@@ -54,8 +54,7 @@ def wizard_app(tmp_path, emulator, os_keyring, tmp_state, monkeypatch, no_blink)
 def test_wizard_provider_checked(snap_compare, wizard_app):
     async def run_before(pilot):
         await settle(pilot)
-        await pilot.press("ctrl+n")
-        await pilot.pause()
+        await leave_scan(pilot)
         await click(pilot, "#provider-kubernetes")
         await type_into(pilot, "#kubernetes-context", "lab-cluster")
         await click(pilot, "#check")

@@ -136,3 +136,45 @@ def wizard_app(fresh: Path):
     from tests.tui_snapshots import wizard
 
     return wizard(fresh)
+
+
+
+REPO = Path(__file__).resolve().parents[2]
+FLASK_DEBUG = REPO / "tests" / "scan" / "apps" / "flask-debug"
+
+
+def corpus_app_source() -> Path:
+    """A real-world-shaped app with fixable findings and no Dockerfile: the corpus's Flask
+    tutorial app when tests/corpus has it, else tests/scan/apps/flask-debug."""
+    corpus = REPO / "tests" / "corpus" / "apps" / "flask-tutorial"
+    return corpus if (corpus / "pyproject.toml").is_file() else FLASK_DEBUG
+
+
+def _copy_app(src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of `src` under its own folder name (no corpus.toml, cockpit.toml, instance data,
+    caches), no lab variables, the memory provider registered."""
+    import shutil
+
+    from tests.tui_snapshots import clean_lab_env
+
+    clean_lab_env(monkeypatch)
+    register_memory_provider(monkeypatch)
+    TARGETS.clear()
+    root = tmp_path / src.name
+    shutil.copytree(src, root, ignore=shutil.ignore_patterns(
+        "corpus.toml", "cockpit.toml", "*.sqlite", "__pycache__", ".pytest_cache"))
+    return root
+
+
+@pytest.fixture
+def corpus_app(tmp_path: Path, tmp_state: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of `corpus_app_source()`: the wizard's scan step has fixes and files to write."""
+    return _copy_app(corpus_app_source(), tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def flask_debug_wizard(tmp_path: Path, tmp_state: Path, monkeypatch: pytest.MonkeyPatch):
+    """The wizard on a copy of tests/scan/apps/flask-debug (stable input for snapshots)."""
+    from tests.tui_snapshots import wizard
+
+    return wizard(_copy_app(FLASK_DEBUG, tmp_path, monkeypatch))

@@ -120,10 +120,28 @@ async def click(pilot, selector: str) -> None:
     await pilot.pause()
 
 
+async def decide_changes(pilot, key: str = "s") -> None:
+    """On the wizard's scan step: answer every proposed change (fixes, then missing files)
+    with `key`: "s" skips (nothing written), "a" accepts."""
+    screen = pilot.app.screen
+    queue = getattr(screen, "changes", None)
+    while queue is not None and not queue.done:
+        screen.query_one("#changes").focus()
+        await pilot.press(key)
+        await pilot.pause()
+
+
+async def leave_scan(pilot, key: str = "s") -> None:
+    """From the wizard's scan step to the provider step: every proposed change answered with
+    `key`, then Next."""
+    await decide_changes(pilot, key)
+    await pilot.press("ctrl+n")
+    await pilot.pause()
+
+
 async def walk_to_secrets(pilot, provider: str = "memory") -> None:
     screen = pilot.app.screen
-    await pilot.press("ctrl+n")  # scan → provider
-    await pilot.pause()
+    await leave_scan(pilot)  # scan → provider
     await click(pilot, f"#provider-{provider}")
     await click(pilot, "#check")
     await wait_until(pilot, lambda: screen.checked is not None or error_text(pilot.app),

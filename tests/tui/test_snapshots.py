@@ -11,6 +11,8 @@ from helpers import (
     ask_rollback,
     check_domain,
     click,
+    decide_changes,
+    leave_scan,
     open_logs,
     open_releases,
     promote_in_wizard,
@@ -76,8 +78,7 @@ async def _rollback_to_finished(pilot) -> None:
 
 
 async def _memory_provider_checked(pilot) -> None:
-    await pilot.press("ctrl+n")
-    await pilot.pause()
+    await leave_scan(pilot)
     await click(pilot, "#provider-vps")  # shows what a VPS needs
     await pilot.pause()
     await click(pilot, "#provider-memory")
@@ -140,6 +141,28 @@ test_wizard_secrets_typed_masked = snapshot_test("wizard_app", _secret_typed)
 test_wizard_domain_checked = snapshot_test("wizard_app", _domain_checked)
 test_wizard_review_plan = snapshot_test("wizard_app", _plan_reviewed)
 test_wizard_promoted = snapshot_test("wizard_app", _deployed_and_promoted)
+
+
+# The scan step of an app with fixable findings and no Dockerfile (flask-debug, copied): the
+# first fix's diff to accept or skip; after accepting the fixes, the Dockerfile shown before it
+# is written; after every decision, what was written and skipped.
+
+
+async def _fixes_accepted(pilot) -> None:
+    screen = pilot.app.screen
+    while screen.changes.stage == "fixes":
+        await pilot.press("a")
+        await pilot.pause()
+
+
+async def _all_decided(pilot) -> None:
+    await _fixes_accepted(pilot)
+    await decide_changes(pilot, "a")
+
+
+test_wizard_scan_fix_diff = snapshot_test("flask_debug_wizard")
+test_wizard_scan_generate_dockerfile = snapshot_test("flask_debug_wizard", _fixes_accepted)
+test_wizard_scan_changes_written = snapshot_test("flask_debug_wizard", _all_decided)
 
 
 def test_broken_config(snap_compare, tmp_path, tmp_state):

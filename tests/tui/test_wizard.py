@@ -9,6 +9,7 @@ from helpers import (
     SECRET,
     check_domain,
     click,
+    leave_scan,
     promote_in_wizard,
     run_review,
     settle,
@@ -58,8 +59,7 @@ async def test_back_and_forward_keep_what_was_entered(wizard_app):
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await type_into(pilot, "#name", "my-shop")
-        await pilot.press("ctrl+n")
-        await pilot.pause()
+        await leave_scan(pilot)
         await type_into(pilot, "#vps-host", "shop.example.com")
         await pilot.press("ctrl+b")
         await pilot.pause()
@@ -73,8 +73,7 @@ async def test_next_is_refused_until_the_preflight_passes(wizard_app):
     app = wizard_app
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        await pilot.press("ctrl+n")
-        await pilot.pause()
+        await leave_scan(pilot)
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert app.screen.page == 1

@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from helpers import click, error_text, settle, type_into, wait_until
+from helpers import click, error_text, leave_scan, settle, type_into, wait_until
 from textual.widgets import Input
 
 from tests.vps.conftest import clean_host
@@ -60,8 +60,7 @@ async def test_wizard_first_deploy_and_promote_on_the_lab_vps(lab, lab_project: 
         for env, port in (("staging", 8510), ("prod", 8610)):
             screen.draft.overrides[env] = {"host_port": port, "drain_seconds": 1.0,
                                            "stop_timeout": 2}
-        await pilot.press("ctrl+n")  # scan → provider (vps, prefilled from the lab)
-        await pilot.pause()
+        await leave_scan(pilot)  # scan → provider (vps, prefilled from the lab)
         assert screen.query_one("#vps-host", Input).value == lab.ssh_host
         await click(pilot, "#check")
         await wait_until(pilot, lambda: screen.checks or error_text(app), tries=1200)
