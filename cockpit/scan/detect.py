@@ -341,6 +341,7 @@ def _python(p: Project, res: ScanResult, app: AppInfo) -> None:
         installs_project = res.install_command == "pip install --no-cache-dir ." or pm_installs(res)
         if fw == "flask":
             target = f"{module}:{var}()" if app.factory else f"{module}:{var}"
+            target = app.extra.get("instance", target)
             res.app_module = target
             path_flag = f" --pythonpath {src}" if src and not installs_project else ""
             res.start_command = (
@@ -348,9 +349,9 @@ def _python(p: Project, res: ScanResult, app: AppInfo) -> None:
             )
             app.runs_main = not app.prod_server
         else:
-            target = f"{module}:{var}"
+            target = app.extra.get("instance", f"{module}:{var}")
             res.app_module = target
-            factory = " --factory" if app.factory else ""
+            factory = " --factory" if app.factory and "instance" not in app.extra else ""
             path_flag = f" --app-dir {src}" if src and not installs_project else ""
             res.start_command = (
                 f"uvicorn {target}{factory}{path_flag} --host 0.0.0.0 --port ${{PORT:-{port}}}"
@@ -714,6 +715,16 @@ def _find_app_object(p: Project, files: list[str], fw: str, app: AppInfo) -> Non
             best = cand
     if best:
         _, app.path, app.line, app.var, app.factory = best
+    if app.factory and app.var:
+        # `app = create_app(os.getenv("FLASK_CONFIG") or "default")` at module level (flasky,
+        # cookiecutters): the server imports that instance; the factory may need arguments
+        inst = re.compile(rf"(?m)^(\w+)\s*=\s*(?:\w+\.)?{re.escape(app.var)}\(")
+        for rel in sorted(files, key=lambda r: (r.count("/"), r)):
+            text = p.text(rel) or ""
+            m = inst.search(text) if app.var in text else None
+            if m and rel != app.path:
+                app.extra["instance"] = f"{_module(rel, _src_root(p, rel))}:{m.group(1)}"
+                break
 
 
 def _python_main(p: Project) -> str | None:

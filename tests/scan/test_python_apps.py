@@ -513,3 +513,21 @@ def test_flask_migrate_and_alembic_steps(tmp_path: Path) -> None:
         "alembic.ini": "[alembic]\nscript_location = alembic\n",
     })
     assert scan(alembic).release_command == "alembic upgrade head"
+
+
+def test_factory_with_arguments_starts_from_its_module_level_instance(tmp_path: Path) -> None:
+    """flasky's layout: `create_app(config_name)` in app/, `app = create_app(...)` in flasky.py;
+    the server imports flasky:app (calling the factory bare would fail) and /health goes in
+    the factory."""
+    app = write(tmp_path / "flasky", {
+        "requirements.txt": "flask==3.1.0\ngunicorn==23.0.0\n",
+        "app/__init__.py": "from flask import Flask\n\n\ndef create_app(config_name):\n"
+                           "    app = Flask(__name__)\n    return app\n",
+        "flasky.py": "import os\n\nfrom app import create_app\n\n"
+                     "app = create_app(os.getenv('FLASK_CONFIG') or 'default')\n",
+    })
+    r = scan(app)
+    assert r.start_command == "gunicorn --bind 0.0.0.0:${PORT:-8000} flasky:app"
+    apply_fixes(plan_fixes(app))
+    all_parse(app)
+    assert '@app.route("/health")' in (app / "app/__init__.py").read_text()
