@@ -16,6 +16,7 @@ COMMON = [
     "**/.env.*",
     "*.pem",
     "*.key",
+    "cockpit.toml",
     "cockpit.toml.bak",
     "**/*.orig",
     "# History, editors, CI",
