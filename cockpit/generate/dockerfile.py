@@ -369,7 +369,8 @@ def _node(spec: Spec) -> str:
               + (" NEXT_TELEMETRY_DISABLED=1 HOSTNAME=0.0.0.0" if r.framework == "nextjs" else ""),
               "COPY --from=build /app /app",
               "COPY --from=deps /app/node_modules /app/node_modules",
-              *_writable(spec),
+              *_writable(spec, (".next/cache",) if r.framework == "nextjs" else ()),
+              *_root_writable(spec),
               f"USER {UID}:{UID}", f"EXPOSE {spec.port}",
               *_node_healthcheck(spec),
               "STOPSIGNAL SIGTERM",
@@ -384,6 +385,20 @@ def _writable(spec: Spec, extra: tuple[str, ...] = ()) -> list[str]:
         return []
     paths = " ".join(f"/app/{d}" for d in dict.fromkeys(dirs))
     return [f"RUN mkdir -p {paths} && chown {UID}:{UID} {paths}"]
+
+
+def _root_writable(spec: Spec) -> list[str]:
+    """The app creates files directly in its root (an SQLite file such as `new
+    Database('app.db')`): the /app directory, not the code in it, is owned by the runtime
+    user so the file can be created; the code files stay root-owned and read-only."""
+    from cockpit.scan.detect import node_data_dirs
+    from cockpit.scan.project import Project
+
+    if not node_data_dirs(Project(spec.scan.root))[1]:
+        return []
+    return ["# the app creates files in /app (SQLite): the directory is the runtime user's, "
+            "the code is not",
+            f"RUN chown {UID}:{UID} /app"]
 
 
 def _next_standalone(spec: Spec) -> str:

@@ -866,6 +866,9 @@ def _node(p: Project, res: ScanResult, app: AppInfo) -> None:
         _node_workspace(p, res, app, packages)
         return
     _node_app(p, res, app)
+    above = workspace_root_above(p.root)
+    if above is not None:
+        app.extra["workspace_root"] = above
 
 
 def _node_app(p: Project, res: ScanResult, app: AppInfo) -> None:
@@ -935,6 +938,8 @@ def _node_app(p: Project, res: ScanResult, app: AppInfo) -> None:
     for rel in ("prisma/schema.prisma",):
         if p.has(rel) and p.has_dir("prisma/migrations"):
             res.release_command = "npx prisma migrate deploy"
+    if res.framework not in ("vite", "nextjs-static"):
+        res.data_dirs = node_data_dirs(p)[0]
 
 
 NEXT_CONFIGS = ("next.config.js", "next.config.mjs", "next.config.ts", "next.config.cjs")
@@ -1136,6 +1141,30 @@ def workspace_packages(p: Project) -> list[str] | None:
     dirs = sorted(f[: -len("/package.json")] for f in p.tree.files if f.endswith("/package.json"))
     return [d for d in dirs if any(matches(d, g) for g in include)
             and not any(matches(d, g) for g in exclude)]
+
+
+def workspace_root_above(root: Path) -> str | None:
+    """The relative path ("../..") to a workspace root above `root` that lists it as one of
+    its packages (pnpm-workspace.yaml or package.json `workspaces`), None when there is
+    none within four levels (a `.git` directory stops the search)."""
+    here = Path(root).resolve()
+    for depth in range(1, 5):
+        if (here / ".git").exists():
+            return None
+        parent = here.parent
+        if parent == here:
+            return None
+        here = parent
+        if not ((here / "pnpm-workspace.yaml").is_file() or (here / "package.json").is_file()):
+            continue
+        if not (here / "pnpm-workspace.yaml").is_file():
+            text = (here / "package.json").read_text(encoding="utf-8", errors="replace")
+            if '"workspaces"' not in text:
+                continue
+        rel = Path(root).resolve().relative_to(here).as_posix()
+        if rel in (workspace_packages(Project(here)) or []):
+            return "/".join([".."] * depth)
+    return None
 
 
 _WS_RUNNER = re.compile(r"\s-r\b|--recursive|--filter|\bturbo\b|\blerna\b|\bnx\b|"

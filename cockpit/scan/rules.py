@@ -1041,7 +1041,8 @@ _FROZEN = {
 def no_lockfile(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding]:
     out = []
     locks = ("poetry.lock", "uv.lock", "Pipfile.lock", "pdm.lock")
-    if res.stack == "node" and p.node_deps and not res.lockfile:
+    if res.stack == "node" and p.node_deps and not res.lockfile \
+            and "workspace_root" not in app.extra:  # the lockfile is the workspace's
         out.append(
             _f(
                 "no-lockfile",
@@ -1225,6 +1226,19 @@ def ambiguous_entry(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFindi
             "nothing says how this app starts",
             'add a "start" script to package.json (e.g. "node server.js")',
             "package.json", p.script_line("start") if "start" in p.scripts else 1,
+        ))
+    if "workspace_root" in app.extra:
+        root = app.extra["workspace_root"]
+        linked = sorted(n for n, v in (p.package_json.get("dependencies") or {}).items()
+                        if isinstance(v, str) and v.startswith("workspace:"))
+        why = (f"it depends on {', '.join(linked)} from the workspace" if linked
+               else "its lockfile is the workspace's")
+        out.append(_f(
+            "ambiguous-entry", "error" if linked else "warning",
+            f"this directory is one package of the workspace at {root}: built alone, {why}",
+            f"scan and deploy from the workspace root (cockpit scan {root}): it builds this "
+            "package with the workspace's lockfile and filter-aware commands",
+            "package.json", 1, workspace_root=root,
         ))
     if res.stack == "go" and app.extra.get("go_candidates"):
         cands = app.extra["go_candidates"].split(",")

@@ -259,3 +259,12 @@ def test_vite_outdir_order_flag_then_config_then_dist(
             f"  {config},\n}});\n")
     assert scan(app).static_dir == expected
     assert f"COPY --from=build /app/{expected} /srv" in dockerfile(app)
+
+
+def test_a_workspace_package_scanned_alone_points_at_the_workspace_root() -> None:
+    result = scan(CASES / "pnpm-monorepo/apps/api")
+    found = [f for f in result.findings if f.id == "ambiguous-entry"]
+    # it links @acme/types with workspace:*, so it cannot be built alone
+    assert len(found) == 1 and found[0].severity == "error"
+    assert "../.." in found[0].message and "@acme/types" in found[0].message
+    assert not [f for f in result.findings if f.id == "no-lockfile"]  # the lock is the root's

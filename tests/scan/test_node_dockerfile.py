@@ -176,3 +176,30 @@ def test_own_dockerfile_is_used_and_a_literal_base_is_reported(
         assert found[0].severity == "info" and "node:20" in found[0].message
         assert found[0].where == "Dockerfile:1"
     assert not result.errors
+
+
+def test_node_data_dirs_are_owned_by_the_runtime_user_and_the_code_is_not(
+        tmp_path: Path) -> None:
+    express_app(tmp_path)
+    (tmp_path / "server.js").write_text(
+        "const express = require('express');\n"
+        "const path = require('path');\n"
+        "const multer = require('multer');\n"
+        "const Database = require('better-sqlite3');\n"
+        "const upload = multer({ dest: path.join(__dirname, 'public', 'uploads') });\n"
+        "const db = new Database('data/app.db');\n"
+        "const cache = new Database('cache.db');\n"
+        "const mem = new Database(':memory:');\n"
+        "const app = express();\n"
+        "app.get('/healthz', (req, res) => res.send('ok'));\n"
+        "app.post('/', upload.single('f'), (req, res) => res.send('ok'));\n"
+        "app.listen(process.env.PORT || 3000);\n")
+    result = scan(tmp_path)
+    assert result.data_dirs == ["data", "public/uploads"]
+    text = dockerfile(tmp_path)
+    assert ("RUN mkdir -p /app/data /app/public/uploads "
+            "&& chown 10001:10001 /app/data /app/public/uploads") in text
+    assert "RUN chown 10001:10001 /app\n" in text  # cache.db is created in the app root
+    assert "chown -R" not in text
+    runtime = text[text.index("AS runtime"):]
+    assert runtime.index("chown") < runtime.index("USER 10001:10001")
