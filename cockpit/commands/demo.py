@@ -124,6 +124,42 @@ def app_name(app: Path) -> str:
     return _slug(package) if package else folder
 
 
+def taken_on_lab(name: str) -> bool:
+    """True when the lab VPS has containers labelled `cockpit.app=<name>` or an app folder
+    `~deploy/.cockpit/apps/<name>`: another app deployed there under this name."""
+    import pwd
+    import subprocess
+
+    from cockpit.lab import vps
+
+    try:
+        ids = subprocess.run(["docker", "ps", "--all", "--quiet", "--filter",
+                              f"label=cockpit.app={name}"], capture_output=True, text=True,
+                             timeout=30).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        ids = []
+    try:
+        folder = Path(pwd.getpwnam(vps.USER).pw_dir) / ".cockpit" / "apps" / name
+        exists = folder.exists()
+    except (KeyError, OSError):
+        exists = False
+    return bool(ids) or exists
+
+
+def unique_name(name: str, previous: str | None) -> str:
+    """`name`, unless another app already runs on the lab under it: then `<name>-2`, `-3` ...
+    (at most 40 characters). A work folder's earlier demo (`previous`, the app name of its
+    cockpit.toml) keeps its name, so a re-run updates the same app."""
+    if name == previous or not taken_on_lab(name):
+        return name
+    for n in range(2, 100):
+        candidate = f"{name[:40 - len(str(n)) - 1].rstrip('-')}-{n}"
+        if candidate == previous or not taken_on_lab(candidate):
+            return candidate
+    raise UsageError(f"the lab already runs apps named {name} and {name}-2 ... {name}-99",
+                     hint="remove old demo apps' containers on the lab")
+
+
 def _package_name(app: Path) -> str | None:
     import tomllib
 
@@ -311,6 +347,15 @@ def _other_demo_ports(work: Path) -> set[int]:
     return used
 
 
+def _previous_name(text: str | None) -> str | None:
+    import tomllib
+
+    try:
+        return str(tomllib.loads(text or "").get("app", {}).get("name") or "") or None
+    except ValueError:
+        return None
+
+
 def _previous_settings(text: str | None) -> dict[str, dict[str, Any]]:
     import tomllib
 
@@ -460,13 +505,15 @@ def prepare(app: Path, work: Path, out) -> tuple[Path, dict[str, Any]]:
                 out.text(f"generated {change.path} (the app had none)")
             result = scan(work)
         report["generated"] = [c.path for c in missing]
-    name = app_name(app)
-    report["app"] = name
     toml = work / "cockpit.toml"
     with stage("config", work):
         from cockpit.commands.init import lab_values
         from cockpit.config import load, write_atomic
 
+        name = unique_name(app_name(app), _previous_name(copied["previous_toml"]))
+        if name != app_name(app):
+            out.text(f"the lab already runs an app named {app_name(app)!r}; this one is {name!r}")
+        report["app"] = name
         lab_vals = lab_values()
         previous = _previous_settings(copied["previous_toml"])
         keep = {e: v["host_port"] for e, v in previous.items() if "host_port" in v}
