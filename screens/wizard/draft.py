@@ -103,8 +103,14 @@ class Draft:
 
         vps = {"host": self.vps.get("host") or None, "user": self.vps.get("user") or None,
                "ssh_port": int(self.vps.get("ssh_port") or 22)}
+        lab = self.lab if self.provider == "vps" else None
+        build_args = None
+        if lab:  # the lab images standing in for the official ones the Dockerfile names
+            from cockpit.commands.init import lab_build_args
+
+            build_args = lab_build_args(self.root / "Dockerfile", lab) or None
         text = render(self.name, self.provider, int(self.port), self.health_path,
-                      list(self.secrets), vps, self.lab if self.provider == "vps" else None)
+                      list(self.secrets), vps, lab, build_args=build_args)
         text = "# Written by the cockpit wizard; edit freely, comments are kept.\n" + text
         doc = tomlkit.parse(text)
         envs = doc["environments"]

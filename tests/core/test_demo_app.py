@@ -71,6 +71,10 @@ def clean(app: str) -> None:
     for env_name in ("staging", "prod"):
         (home / "switch" / "envs" / f"{app}-{env_name}.cfg").unlink(missing_ok=True)
         (home / "edge" / "sites" / f"{app}-{env_name}.caddy").unlink(missing_ok=True)
+    volumes = subprocess.run(["docker", "volume", "ls", "-q", "--filter", f"name=cockpit-{app}-"],
+                             capture_output=True, text=True).stdout.split()
+    if volumes:
+        subprocess.run(["docker", "volume", "rm", *volumes], capture_output=True)
 
 
 @pytest.fixture
@@ -191,3 +195,27 @@ def test_an_error_names_the_stage_and_what_to_do(tmp_path):
     assert error["error"].startswith("demo copy: ")
     assert "--dir" in error["hint"]
     assert (work / "keep.txt").read_text() == "not a demo's\n"
+
+
+def test_env_url_is_https_on_the_domain_with_the_edge_port_when_not_443(tmp_path):
+    from cockpit.commands.status import env_url
+    from cockpit.config import loads
+
+    cfg = loads("""[app]
+name = "u"
+[environments.staging]
+provider = "vps"
+host = "h"
+domain = "staging.u.test"
+https_port = 8443
+[environments.prod]
+provider = "vps"
+host = "h"
+domain = "u.test"
+[environments.dev]
+provider = "vps"
+host = "h"
+""", tmp_path / "cockpit.toml")
+    assert env_url(cfg.env("staging")) == "https://staging.u.test:8443"
+    assert env_url(cfg.env("prod")) == "https://u.test"
+    assert env_url(cfg.env("dev")) is None
