@@ -212,9 +212,11 @@ https_port = 8443
 provider = "vps"
 host = "h"
 domain = "u.test"
+host_port = 8200
 [environments.dev]
 provider = "vps"
 host = "h"
+host_port = 8300
 """, tmp_path / "cockpit.toml")
     assert env_url(cfg.env("staging")) == "https://staging.u.test:8443"
     assert env_url(cfg.env("prod")) == "https://u.test"
