@@ -604,6 +604,8 @@ def _add_health(work: _Work, result: ScanResult, f: ScanFinding) -> bool:
         return True
     if f.path.endswith(".py") and fw in ("flask", "fastapi"):
         return _add_python_health(work, result, f)
+    if f.path.endswith(".py") and fw == "starlette":
+        return _add_starlette_health(work, f)
     start, _ = _line_span(text, f.line)
     if fw in ("flask", "fastapi", "express", "fastify", "koa", "hono") or f.path.endswith(".py"):
         m = re.compile(r"\(").search(text, start)
@@ -852,6 +854,73 @@ def _add_python_health(work: _Work, result: ScanResult, f: ScanFinding) -> bool:
     new = head + "\n\n\n" + block + ("\n\n" + text[at:] if main else "")
     work.put(f.path, new, "add GET /health")
     return True
+
+
+_STARLETTE_HEALTH = (
+    "async def {name}(request):\n"
+    "    from starlette.responses import JSONResponse\n\n"
+    '    return JSONResponse({{"status": "ok"}})\n\n\n'
+)
+
+
+def _add_starlette_health(work: _Work, f: ScanFinding) -> bool:
+    """Starlette declares routes in a list: `Route("/health", health)` goes first in the list
+    passed as `Starlette(routes=...)` (inline, or the module-level list it names), the handler
+    is defined just above that list's statement, and `Route` is imported when missing."""
+    import ast
+
+    assert f.path
+    text = work.get(f.path)
+    if text is None:
+        return False
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return False
+    target = None  # the ast.List of routes
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and _made_by(node, ("Starlette",)):
+            kw = next((k.value for k in node.keywords if k.arg == "routes"), None)
+            if isinstance(kw, ast.List):
+                target = kw
+            elif isinstance(kw, ast.Name):
+                for stmt in tree.body:
+                    if (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.List)
+                            and any(isinstance(t, ast.Name) and t.id == kw.id
+                                    for t in stmt.targets)):
+                        target = stmt.value
+            break
+    if target is None:
+        return False
+    stmt = next(st for st in tree.body if st.lineno <= target.lineno <= (st.end_lineno or 0))
+    taken = {n.name for n in ast.walk(tree)
+             if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+    name = next(n for n in ("health", "health_check", "cockpit_health") if n not in taken)
+    lines = text.splitlines(keepends=True)
+    route = f'Route("/health", {name})'
+    first = target.elts[0] if target.elts else None
+    if first is not None and first.lineno > target.lineno:  # one route per line
+        lines.insert(first.lineno - 1, " " * first.col_offset + route + ",\n")
+    else:  # inline: right after the `[` (col_offset counts UTF-8 bytes)
+        row = lines[target.lineno - 1]
+        col = len(row.encode()[: target.col_offset].decode(errors="ignore"))
+        sep = ", " if first is not None else ""
+        lines[target.lineno - 1] = row[: col + 1] + route + sep + row[col + 1 :]
+    lines.insert(stmt.lineno - 1, _STARLETTE_HEALTH.format(name=name))
+    new = "".join(lines)
+    if not re.search(r"(?m)^from starlette\.routing import [^\n]*\bRoute\b", new):
+        new = _after_imports(new, "from starlette.routing import Route\n")
+    work.put(f.path, new, "add GET /health")
+    return True
+
+
+def _after_imports(text: str, line: str) -> str:
+    """`line` inserted after the module's last top-level import."""
+    lines = text.splitlines(keepends=True)
+    last = max((i for i, ln in enumerate(lines) if ln.startswith(("import ", "from "))),
+               default=_after_docstring(lines) - 1)
+    lines.insert(last + 1, line)
+    return "".join(lines)
 
 
 def _add_router_health(work: _Work, result: ScanResult, app_rel: str, app_text: str,

@@ -780,7 +780,8 @@ def no_health_endpoint(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFi
             "add GET /health answering 200 (cheap, no auth, no database)",
             path,
             line or 1,
-            fixable=res.framework in ("flask", "fastapi", "express", "fastify", "hono", "django")
+            fixable=res.framework
+            in ("flask", "fastapi", "starlette", "express", "fastify", "hono", "django")
             or (res.framework == "nextjs" and _next_router_dir(p) is not None),
         )
     ]

@@ -531,3 +531,26 @@ def test_factory_with_arguments_starts_from_its_module_level_instance(tmp_path: 
     apply_fixes(plan_fixes(app))
     all_parse(app)
     assert '@app.route("/health")' in (app / "app/__init__.py").read_text()
+
+
+@pytest.mark.parametrize("layout", ["named", "inline"])
+def test_starlette_health_goes_into_the_routes_list(tmp_path: Path, layout: str) -> None:
+    head = ("from starlette.applications import Starlette\n"
+            "from starlette.responses import PlainTextResponse\n"
+            "from starlette.routing import Mount, Route\n\n\n"
+            "async def home(request):\n    return PlainTextResponse('links')\n\n\n")
+    body = ("routes = [\n    Route('/', home),\n]\n\napp = Starlette(routes=routes)\n"
+            if layout == "named" else "app = Starlette(debug=False, routes=[Route('/', home)])\n")
+    app = write(tmp_path / "links", {
+        "pyproject.toml": '[project]\nname = "links"\nversion = "1"\n'
+                          'dependencies = ["starlette>=0.40", "uvicorn>=0.30"]\n',
+        "src/links/__init__.py": "", "src/links/app.py": head + body,
+    })
+    r = scan(app)
+    assert r.start_command == "uvicorn links.app:app --host 0.0.0.0 --port ${PORT:-8000}"
+    apply_fixes(plan_fixes(app))
+    all_parse(app)
+    text = (app / "src/links/app.py").read_text()
+    assert 'Route("/health", health)' in text
+    assert text.index("async def health(") < text.index('Route("/health"')
+    assert scan(app).health_path == "/health"
