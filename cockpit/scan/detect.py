@@ -1396,7 +1396,8 @@ _GO_SERVES = re.compile(
     r"\.Start\(\s*(?:\"|\w)|\.Listen\(\s*(?:\"|\w)|\bnet\.Listen\("
 )
 # port := os.Getenv("PORT"); if port == "" { port = "8080" }
-_GO_PORT_DEFAULT = re.compile(r"\b\w*[pP]ort\w*\s*:?=\s*\"(\d{2,5})\"")
+_GO_PORT_DEFAULT = re.compile(
+    r"(?i)\b(?:http_?|listen_?|server_?|web_?|app_?)?port\s*:?=\s*\":?(\d{2,5})\"")
 _GO_PREFERRED = ("server", "api", "web", "app", "http", "httpd", "serve", "service")
 
 

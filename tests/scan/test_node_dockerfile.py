@@ -203,3 +203,15 @@ def test_node_data_dirs_are_owned_by_the_runtime_user_and_the_code_is_not(
     assert "chown -R" not in text
     runtime = text[text.index("AS runtime"):]
     assert runtime.index("chown") < runtime.index("USER 10001:10001")
+
+
+def test_go_port_is_the_default_of_the_port_variable_not_another_one(tmp_path: Path) -> None:
+    (tmp_path / "go.mod").write_text("module example.com/x\n\ngo 1.22\n")
+    (tmp_path / "main.go").write_text(
+        'package main\n\nimport (\n\t"net/http"\n\t"os"\n)\n\nfunc main() {\n'
+        '\tdbPort := "5432"\n\t_ = dbPort\n'
+        '\tport := os.Getenv("PORT")\n\tif port == "" {\n\t\tport = "9090"\n\t}\n'
+        '\thttp.ListenAndServe(":"+port, nil)\n}\n')
+    result = scan(tmp_path)
+    assert result.port == 9090
+    assert "EXPOSE 9090" in dockerfile(tmp_path)
