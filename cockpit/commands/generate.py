@@ -131,6 +131,11 @@ def _notes(result) -> list[str]:
         )
     if "hardcoded-secret" in blocking:
         notes.append("a hardcoded secret is still in the source: cockpit scan --fix moves it")
-    if result.stack == "unknown":
+    from cockpit.generate import dockerfile_findings, own_dockerfile
+
+    if own_dockerfile(Path(result.root)) and not dockerfile_findings(result):
+        notes.append("the project's own Dockerfile is the image cockpit builds; it was left "
+                     "as it is (`cockpit generate dockerfile` shows what cockpit would write)")
+    elif result.stack == "unknown":
         notes.append("the stack was not recognised; review the generated Dockerfile")
     return notes
