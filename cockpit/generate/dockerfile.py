@@ -335,15 +335,19 @@ def _workspace(spec: Spec) -> str | None:
     """The deployed package's directory when the scan chose one package of a workspace."""
     from pathlib import Path
 
-    entry = spec.scan.entry_file or spec.scan.static_dir or ""
-    root = Path(spec.scan.root)
+    r = spec.scan
+    root = Path(r.root)
     if not ((root / "pnpm-workspace.yaml").exists() or _package_json(spec).get("workspaces")):
         return None
-    parts = entry.split("/")
-    for n in range(len(parts) - 1, 0, -1):
-        d = "/".join(parts[:n])
-        if (root / d / "package.json").is_file():
-            return d
+    start = r.start_command or ""
+    hints = [r.entry_file or "", r.static_dir or "",
+             start[3:].split(" && ", 1)[0] + "/x" if start.startswith("cd ") else ""]
+    for hint in hints:
+        parts = hint.split("/")
+        for n in range(len(parts) - 1, 0, -1):
+            d = "/".join(parts[:n])
+            if (root / d / "package.json").is_file():
+                return d
     return None
 
 
@@ -455,7 +459,8 @@ def _node_workspace(spec: Spec) -> str:
     lines += ["", "FROM ${BASE_IMAGE} AS runtime", "WORKDIR /app",
               f"ENV NODE_ENV=production PORT={spec.port}",
               "# the workspace as built: the package's node_modules link into the root's",
-              "COPY --from=build /app /app", *_writable(spec),
+              "COPY --from=build /app /app",
+              *_writable(spec, (f"{d}/.next/cache",) if r.framework == "nextjs" else ()),
               f"USER {UID}:{UID}", f"EXPOSE {spec.port}", *_node_healthcheck(spec),
               "STOPSIGNAL SIGTERM", f"CMD {cmd}"]
     return "\n".join(lines) + "\n"

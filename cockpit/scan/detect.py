@@ -1227,7 +1227,9 @@ def _node_workspace(p: Project, res: ScanResult, app: AppInfo, packages: list[st
     if inner.framework == "vite" or inner.framework == "nextjs-static":
         res.start_command = inner.start_command
     elif inner.start_command and inner.start_command.startswith("node .next/standalone/"):
-        res.start_command = f"node {d}/.next/standalone/{d}/server.js"
+        # where the traced server lands depends on outputFileTracingRoot; `next start` in
+        # the package works either way (it warns that standalone output exists)
+        res.start_command = f"cd {d} && {start or 'next start'}"
     elif m:
         res.start_command = f"node {m.group(1)}{d}/{m.group(2).removeprefix('./')}{m.group(3)}"
     elif start:

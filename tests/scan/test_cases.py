@@ -268,3 +268,32 @@ def test_a_workspace_package_scanned_alone_points_at_the_workspace_root() -> Non
     assert len(found) == 1 and found[0].severity == "error"
     assert "../.." in found[0].message and "@acme/types" in found[0].message
     assert not [f for f in result.findings if f.id == "no-lockfile"]  # the lock is the root's
+
+
+@pytest.mark.parametrize("kind", ["next", "vite"])
+def test_workspace_web_package_runs_from_its_folder(tmp_path: Path, kind: str) -> None:
+    app = copy_case(tmp_path, "pnpm-monorepo")
+    shutil.rmtree(app / "apps/api")
+    web = app / "apps/web"
+    web.mkdir(parents=True)
+    if kind == "next":
+        pkg = {"name": "@acme/web", "scripts": {"build": "next build", "start": "next start"},
+               "dependencies": {"next": "15.1.0", "@acme/types": "workspace:*"}}
+        (web / "app").mkdir()
+        (web / "app/page.jsx").write_text("export default function P() { return null; }\n")
+    else:
+        pkg = {"name": "@acme/web", "scripts": {"build": "vite build --outDir site"},
+               "devDependencies": {"vite": "6.0.5"}}
+        (web / "index.html").write_text("<div id=app></div>")
+    (web / "package.json").write_text(json.dumps(pkg))
+    result = scan(app)
+    assert not result.errors
+    assert result.build_command == "pnpm --filter @acme/web... build"
+    lines = dockerfile(app).splitlines()
+    assert "RUN pnpm --filter @acme/web... build" in lines
+    if kind == "next":
+        assert lines[-1] == ('CMD ["sh", "-c", '
+                             '"cd apps/web && exec node_modules/.bin/next start"]')
+    else:
+        assert result.static_dir == "apps/web/site"
+        assert "COPY --from=build /app/apps/web/site /srv" in lines
