@@ -190,7 +190,7 @@ def plan_fixes(root: Path | str, result: ScanResult | None = None) -> FixPlan:
             ok = _add_health(work, result, f)
         elif f.id == "no-dockerignore":
             ok = _write_dockerignore(work, result)
-        elif f.id == "hardcoded-secret" and f.data.get("kind") == "weak-default":
+        elif f.id == "weak-secret":
             ok = _fix_weak_secret(work, f)
         elif f.id == "hardcoded-secret":
             ok = _move_secret(work, result, f, plan)

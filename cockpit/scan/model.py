@@ -24,9 +24,10 @@ FINDING_IDS = (
     "migrations-not-wired",
     "local-uploads",
     "no-health-endpoint",
-    # also a weak default secret (data kind "weak-default"): SECRET_KEY = "dev", "changeme",
-    # django-insecure-..., or an env lookup falling back to one (rules.weak_secrets)
     "hardcoded-secret",
+    # a well-known default as a secret: SECRET_KEY = "dev", "changeme", django-insecure-...,
+    # or an env lookup falling back to one (rules.weak_secrets)
+    "weak-secret",
     "public-client-key",
     "test-fixture-secret",
     "sqlite-in-prod",

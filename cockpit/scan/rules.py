@@ -108,13 +108,11 @@ def python_server(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding
                     **({"dep_file": target[0], "dep_format": target[1]} if target else {}),
                 )
             )
-    text = p.text(app.path) if app.path else None
-    # `uvicorn.run(app)` is how the author starts it (python main.py): uvicorn's defaults bind
-    # 127.0.0.1:8000 even when a production start command exists
-    uvicorn_main = bool(text and fw in ("fastapi", "starlette") and "uvicorn.run(" in text)
-    if not app.path or not (app.runs_main or uvicorn_main):
+    # Only when production runs this file (python main.py): under gunicorn/uvicorn's CLI an
+    # `if __name__ == "__main__": uvicorn.run(app)` block never runs (no false alarm)
+    if not app.runs_main or not app.path:
         return out
-    text = text or ""
+    text = p.text(app.path) or ""
     reads_port = _reads_port(text)
     for m in re.finditer(
         r"\b(?:(\w+)\.run|uvicorn\.run|(?:waitress\.)?serve|web\.run_app|run_simple)\(", text
@@ -896,8 +894,10 @@ def weak_value(value: str | None) -> str | None:
 def weak_secrets(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding]:
     """A secret-named setting (SECRET_KEY, app.secret_key, JWT_SECRET, ADMIN_PASSWORD, ...)
     assigned a well-known default in Python app code, or an env lookup falling back to one
-    (`os.environ.get("SECRET_KEY") or "you-will-never-guess"`): `hardcoded-secret` with data
-    kind "weak-default", an error, because anyone can sign sessions or log in with it. A line
+    (`os.environ.get("SECRET_KEY") or "you-will-never-guess"`): `weak-secret` with data
+    kind "weak-default" (id `weak-secret`, apart from leaked credentials: the value is public
+    knowledge, rotating means choosing one), an error, because anyone can sign sessions or
+    log in with it. A line
     the general secret scan already reports is not reported twice. Fixable: the literal (or
     the whole lookup with its fallback) becomes `os.environ["NAME"]` (data `span` = offsets of
     what is replaced). The value shown (`masked`) is the public placeholder, never a random
@@ -935,7 +935,7 @@ def weak_secrets(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding]
             span = (m.start(), m.end()) if fallback else (m.start("q"), m.end("val") + 1)
             out.append(
                 _f(
-                    "hardcoded-secret",
+                    "weak-secret",
                     "error",
                     f"weak default secret: {label} "
                     + ("falls back to" if fallback else "is")

@@ -47,9 +47,6 @@ EXPECTED: dict[str, set[tuple[str, str]]] = {
         ("no-health-endpoint", "mysite/urls.py:6"),
     },
     "fastapi-uploads": {
-        # `python main.py` runs uvicorn.run(app, host="127.0.0.1", port=8000)
-        ("bind-localhost", "main.py:30"),
-        ("hardcoded-port", "main.py:30"),
         ("local-uploads", "main.py:8"),
         ("no-health-endpoint", "main.py:6"),
         ("undeclared-env", "main.py:11"),

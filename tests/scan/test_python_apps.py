@@ -294,11 +294,19 @@ async def list_items():
 }
 
 
-def test_fastapi_uvicorn_run_binds_loopback_and_health_goes_on_the_router(
-        tmp_path: Path) -> None:
-    app = write(tmp_path / "inventory", FASTAPI)
-    r = scan(app)
+def test_fastapi_on_the_uvicorn_cli_ignores_the_main_block(tmp_path: Path) -> None:
+    """The image starts `uvicorn main:app --host 0.0.0.0`: the `uvicorn.run(app)` under
+    `__main__` never runs there, so its loopback default is no finding (no false alarm)."""
+    r = scan(write(tmp_path / "inventory", FASTAPI))
     assert r.start_command == "uvicorn main:app --host 0.0.0.0 --port ${PORT:-8000}"
+    assert set(r.finding_keys()) == {("no-health-endpoint", "main.py:5")}
+
+
+def test_fastapi_started_by_python_main_binds_loopback_and_health_goes_on_the_router(
+        tmp_path: Path) -> None:
+    """Started as its author wrote (`python main.py`): uvicorn.run(app) binds 127.0.0.1:8000."""
+    app = write(tmp_path / "inventory", FASTAPI | {"Procfile": "web: python main.py\n"})
+    r = scan(app)
     keys = set(r.finding_keys())
     assert {("bind-localhost", "main.py:12"), ("hardcoded-port", "main.py:12"),
             ("no-health-endpoint", "main.py:5")} <= keys

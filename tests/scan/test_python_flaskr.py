@@ -85,7 +85,7 @@ def test_scan_reports_the_tutorial_app_as_a_reviewer_would() -> None:
     ids = {f.id: f for f in r.findings}
     assert ids["dev-server"].fixable and ids["dev-server"].path == "pyproject.toml"
     assert ids["no-health-endpoint"].fixable
-    weak = ids["hardcoded-secret"]
+    weak = ids["weak-secret"]
     assert (weak.where, weak.severity, weak.fixable) == ("flaskr/__init__.py:11", "error", True)
     assert weak.data["kind"] == "weak-default" and '"dev"' in weak.message
     steps = ids["migrations-not-wired"]
