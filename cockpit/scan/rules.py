@@ -985,6 +985,18 @@ def _env_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", snake).strip("_").upper() or "SECRET"
 
 
+def _python_sqlite_in_tests_only(text: str, offset: int) -> bool:
+    """The SQLite URL sits in a testing branch (`if app.testing`, `TESTING = True` config
+    class, `:memory:`): not what production runs."""
+    line_start = text.rfind("\n", 0, offset) + 1
+    line = text[line_start : text.find("\n", offset) if "\n" in text[offset:] else len(text)]
+    if ":memory:" in line or re.search(r"sqlite(?:\+\w+)?://(?:['\"]|$)", line):
+        return True
+    head = text[max(0, offset - 400) : offset]
+    return bool(re.search(r"(?i)class \w*test\w*\b[^\n]*:\s*(?:\n[ \t]+[^\n]*){0,8}$|"
+                          r"\bif\b[^\n]*test", head))
+
+
 def sqlite_in_prod(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding]:
     out = []
     why = "SQLite lives on the container's disk: data is lost on deploy and not shared by replicas"
@@ -998,7 +1010,9 @@ def sqlite_in_prod(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFindin
             line_start = text.rfind("\n", 0, m.start()) + 1
             line_end = text.find("\n", m.end())
             line = text[line_start : line_end if line_end >= 0 else len(text)]
-            if re.search(r"environ|getenv|process\.env|env\(|config\(|\bor\b|\|\||\?\?", line):
+            if rel.endswith(PY_EXT) and not _python_sqlite_in_tests_only(text, m.start()):
+                pass  # Python: an env fallback to SQLite is what production runs unless set
+            elif re.search(r"environ|getenv|process\.env|env\(|config\(|\bor\b|\|\||\?\?", line):
                 continue  # a default for local runs; production sets DATABASE_URL
             out.append(_f("sqlite-in-prod", "warning", why, fix, rel, p.line_of(text, m.start())))
             break

@@ -515,6 +515,8 @@ def test_flask_migrate_and_alembic_steps(tmp_path: Path) -> None:
     assert r.release_command == "flask --app app db upgrade"
     assert r.data_dirs == ["instance"]  # Flask-SQLAlchemy 3 puts sqlite:///app.db there
     assert ("migrations-not-wired", "migrations/env.py:1") in r.finding_keys()
+    # DATABASE_URL unset -> SQLite: what production runs unless someone sets it
+    assert ("sqlite-in-prod", "app/__init__.py:8") in r.finding_keys()
     alembic = write(tmp_path / "api", {
         "requirements.txt": "fastapi==0.115.6\nuvicorn==0.32.1\nalembic==1.14.0\n",
         "main.py": "from fastapi import FastAPI\n\napp = FastAPI()\n",
