@@ -360,28 +360,49 @@ def _node(spec: Spec) -> str:
     if _workspace(spec):
         return _node_workspace(spec)
     build = r.build_command
-    lines = [*_node_args(spec), "", "FROM ${BUILD_IMAGE} AS deps",
-             "WORKDIR /app", *_node_install(spec, prod=True), "",
-             "FROM ${BUILD_IMAGE} AS build", "WORKDIR /app", *_node_install(spec, prod=False),
-             "COPY . .", *_build_args(spec)]
+    start = _node_start(spec)
+    dev_start = _dev_only(spec, start)
+    lines = [*_node_args(spec), ""]
+    if not dev_start:
+        lines += ["FROM ${BUILD_IMAGE} AS deps", "WORKDIR /app",
+                  *_node_install(spec, prod=True), ""]
+    lines += ["FROM ${BUILD_IMAGE} AS build", "WORKDIR /app", *_node_install(spec, prod=False),
+              "COPY . .", *_build_args(spec)]
     if r.framework == "nextjs":
         lines.append("ENV NEXT_TELEMETRY_DISABLED=1")
     if build:
         lines.append(f"RUN {build}")
-    lines.append("# production node_modules come from the deps stage")
-    lines.append("RUN rm -rf node_modules")
+    if dev_start:
+        lines.append(f"# the start command runs {dev_start}, a devDependency: node_modules "
+                     "keeps dev dependencies")
+    else:
+        lines.append("# production node_modules come from the deps stage")
+        lines.append("RUN rm -rf node_modules")
     lines += ["", "FROM ${BASE_IMAGE} AS runtime", "WORKDIR /app",
               f"ENV NODE_ENV=production PORT={spec.port}"
               + (" NEXT_TELEMETRY_DISABLED=1 HOSTNAME=0.0.0.0" if r.framework == "nextjs" else ""),
               "COPY --from=build /app /app",
-              "COPY --from=deps /app/node_modules /app/node_modules",
+              *([] if dev_start else ["COPY --from=deps /app/node_modules /app/node_modules"]),
               *_writable(spec, (".next/cache",) if r.framework == "nextjs" else ()),
               *_root_writable(spec),
               f"USER {UID}:{UID}", f"EXPOSE {spec.port}",
               *_node_healthcheck(spec),
               "STOPSIGNAL SIGTERM",
-              f"CMD {_cmd(_node_start(spec))}"]
+              f"CMD {_cmd(start)}"]
     return "\n".join(lines) + "\n"
+
+
+def _dev_only(spec: Spec, start: str) -> str | None:
+    """The package the start command runs when only devDependencies have it (tsx, ts-node):
+    pruning dev dependencies would remove what starts the app."""
+    word = start.split()[0] if start.split() else ""
+    word = word.removeprefix("node_modules/.bin/")
+    pkg = _package_json(spec)
+    dev, prod = pkg.get("devDependencies") or {}, pkg.get("dependencies") or {}
+    name = {"nest": "@nestjs/cli"}.get(word, word)
+    if isinstance(dev, dict) and name in dev and not (isinstance(prod, dict) and name in prod):
+        return name
+    return None
 
 
 def _writable(spec: Spec, extra: tuple[str, ...] = ()) -> list[str]:

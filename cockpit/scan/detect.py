@@ -926,7 +926,13 @@ def _node_app(p: Project, res: ScanResult, app: AppInfo) -> None:
         res.entry_file = entry
         app.path, app.runs_main = entry, True
         res.port = _node_port(p, entry) or 3000
-        if start and not _is_dev_command(start):
+        prod = next((scripts[n] for n in ("start:prod", "start:production")
+                     if re.match(r"\s*node\s", scripts.get(n, ""))), None)
+        if prod and (not start or _is_dev_command(start) or _dev_tool_start(p, start)):
+            # `nest start` and the like run a CLI from devDependencies; the project's own
+            # production script runs the build output with node
+            res.start_command = prod.strip()
+        elif start and not _is_dev_command(start):
             res.start_command = f"{pm} start"
         elif entry:
             res.start_command = f"node {entry}"
@@ -1296,6 +1302,16 @@ def node_data_dirs(p: Project) -> tuple[list[str], bool]:
                 elif not d.startswith(".."):
                     out.add(d)
     return sorted(out), root_files
+
+
+def _dev_tool_start(p: Project, start: str) -> bool:
+    """The start script's command is a package that is only a devDependency (nest, ts-node,
+    tsx...): gone once dev dependencies are pruned from the image."""
+    word = start.split()[0] if start.split() else ""
+    dev = p.package_json.get("devDependencies") or {}
+    names = {"nest": "@nestjs/cli"}
+    pkg = names.get(word, word)
+    return isinstance(dev, dict) and pkg in dev and pkg not in p.node_prod_deps
 
 
 def _node_entry(p: Project) -> str | None:
