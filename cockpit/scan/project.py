@@ -109,6 +109,8 @@ class Project:
         """normalized dependency name -> (file, line) over requirements, pyproject, Pipfile."""
         deps: dict[str, tuple[str, int]] = {}
         for rel in self.requirement_closure:
+            if rel in self.constraint_files:
+                continue
             text = self.text(rel) or ""
             for i, line in enumerate(text.splitlines(), start=1):
                 line = line.split("#", 1)[0].strip()
@@ -161,23 +163,32 @@ class Project:
     @cached_property
     def requirement_closure(self) -> list[str]:
         """The first requirement file and every file it includes with `-r`/`--requirement`
-        (paths relative to the including file), in include order, each once. Only when no
-        file is present is this empty; an include that does not exist is skipped."""
+        or `-c`/`--constraint` (paths relative to the including file), in include order,
+        each once: what a build must copy. Empty when no file is present; an include that
+        does not exist is skipped. `constraint_files` says which only constrain."""
         if not self.requirement_files:
             return []
         out: list[str] = []
-        todo = [self.requirement_files[0]]
+        todo = [(self.requirement_files[0], False)]
         while todo:
-            rel = todo.pop(0)
+            rel, constraint = todo.pop(0)
             if rel in out or not self.has(rel):
                 continue
             out.append(rel)
+            if constraint:
+                self.constraint_files.add(rel)
             base = rel.rsplit("/", 1)[0] + "/" if "/" in rel else ""
             for m in re.finditer(
-                r"(?m)^\s*(?:-r|--requirement)[ =]?\s*(\S+)", self.text(rel) or ""
+                r"(?m)^\s*(-r|--requirement|-c|--constraint)[ =]?\s*(\S+)", self.text(rel) or ""
             ):
-                todo.append(_normpath(base + m.group(1)))
+                todo.append((_normpath(base + m.group(2)), constraint or m.group(1) in ("-c",
+                             "--constraint")))
         return out
+
+    @cached_property
+    def constraint_files(self) -> set[str]:
+        """Files of `requirement_closure` reached only through `-c`: pins, not dependencies."""
+        return set()
 
     @cached_property
     def pyproject(self) -> dict:

@@ -564,3 +564,20 @@ def test_starlette_health_goes_into_the_routes_list(tmp_path: Path, layout: str)
     assert 'Route("/health", health)' in text
     assert text.index("async def health(") < text.index('Route("/health"')
     assert scan(app).health_path == "/health"
+
+
+def test_requirements_includes_and_constraints_are_copied_not_counted(tmp_path: Path) -> None:
+    app = write(tmp_path / "inc", {
+        "requirements.txt": "-r requirements/prod.txt\n-c constraints.txt\n",
+        "requirements/prod.txt": "-r base.txt\n",
+        "requirements/base.txt": "flask==3.1.0\n",
+        "constraints.txt": "gunicorn==23.0.0\n",
+        "app.py": "from flask import Flask\n\napp = Flask(__name__)\n",
+    })
+    r = scan(app)
+    dev = [f for f in r.findings if f.id == "dev-server"]
+    assert dev and dev[0].path == "requirements.txt"  # a constraint installs nothing
+    build = artifacts("dockerfile", app, r)[0].content.split("AS runtime")[0]
+    for rel in ("requirements.txt", "requirements/prod.txt", "requirements/base.txt",
+                "constraints.txt"):
+        assert f"COPY {rel} ./{rel}" in build
