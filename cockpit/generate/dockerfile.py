@@ -242,15 +242,45 @@ def _package_manager_setup(spec: Spec) -> list[str]:
     pm = spec.scan.package_manager or "npm"
     if pm == "npm":
         return []
+    if _yarn_berry(spec):
+        # Yarn 2+ is pinned by the project (packageManager / yarnPath); corepack runs that
+        # version, and is installed from npm where the image lacks it (Node 25+)
+        return ["RUN command -v corepack >/dev/null || npm install -g corepack@0.31",
+                "RUN corepack enable"]
     declared = str(_package_json(spec).get("packageManager") or "")
     version = declared.split("@", 1)[1].split("+", 1)[0] if declared.startswith(pm + "@") else ""
     pin = {"pnpm": version or "9", "yarn": "1", "bun": version or "1"}[pm]
     return [f"RUN command -v {pm} >/dev/null || npm install -g {pm}@{pin}"]
 
 
+def _yarn_berry(spec: Spec) -> bool:
+    """Yarn 2+ (berry): `packageManager: yarn@2..` or a .yarnrc.yml in the project."""
+    from pathlib import Path
+
+    if spec.scan.package_manager != "yarn":
+        return False
+    declared = str(_package_json(spec).get("packageManager") or "")
+    return bool(re.match(r"yarn@(?:[2-9]|\d{2})", declared)) or (
+        Path(spec.scan.root) / ".yarnrc.yml").is_file()
+
+
+def _yarn_pnp(spec: Spec) -> bool:
+    """Berry's default Plug'n'Play install (no node_modules) unless .yarnrc.yml says
+    `nodeLinker: node-modules` (or pnpm)."""
+    from pathlib import Path
+
+    try:
+        text = (Path(spec.scan.root) / ".yarnrc.yml").read_text(encoding="utf-8")
+    except OSError:
+        text = ""
+    return not re.search(r"(?m)^nodeLinker:\s*['\"]?(?:node-modules|pnpm)", text)
+
+
 def _install_cmd(spec: Spec, prod: bool) -> str:
     r = spec.scan
     pm = r.package_manager or "npm"
+    if _yarn_berry(spec):
+        return "yarn install --immutable"
     if not r.lockfile:
         return f"{pm} install" + (" --omit=dev" if prod and pm == "npm" else "")
     cmd = {"npm": "npm ci", "pnpm": "pnpm install --frozen-lockfile",
@@ -357,7 +387,7 @@ def _node(spec: Spec) -> str:
     r = spec.scan
     if r.framework == "nextjs" and next_output(r.root) == "standalone":
         return _next_standalone(spec)
-    if _workspace(spec):
+    if _workspace(spec) or _yarn_berry(spec):
         return _node_workspace(spec)
     build = r.build_command
     start = _node_start(spec)
@@ -456,11 +486,19 @@ def _next_standalone(spec: Spec) -> str:
 def _node_workspace(spec: Spec) -> str:
     """One package of a workspace: the whole workspace is installed from the root lockfile
     (workspace:* dependencies resolve to the sibling packages), the package is built with
-    its workspace dependencies, and its start runs from the root."""
+    its workspace dependencies, and its start runs from the root. Also a Yarn 2+ project
+    (its install needs .yarnrc.yml and .yarn/ from the whole tree; with Plug'n'Play node
+    loads dependencies through .pnp.cjs, required by NODE_OPTIONS)."""
     r = spec.scan
-    d = _workspace(spec) or "."
-    start = r.start_command or f"cd {d} && node index.js"
-    if start.startswith("cd "):
+    d = _workspace(spec)
+    pnp = _yarn_berry(spec) and _yarn_pnp(spec)
+    start = r.start_command or (f"cd {d} && node index.js" if d else "node index.js")
+    if not d:
+        cmd = _cmd(_node_start(spec))
+        if pnp and not _node_start(spec).startswith("node "):
+            cmd += ("\n# Plug'n'Play has no node_modules/.bin: set nodeLinker: node-modules in "
+                    ".yarnrc.yml, or a start script that runs node")
+    elif start.startswith("cd "):
         where, _, rest = start[3:].partition(" && ")
         word = rest.split()[0] if rest.split() else "node"
         if word in ("npm", "pnpm", "yarn", "npx", "bun") and rest.split()[1:2] == ["start"]:
@@ -471,17 +509,21 @@ def _node_workspace(spec: Spec) -> str:
         cmd = json.dumps(["sh", "-c", f"cd {where} && exec {rest}"])
     else:
         cmd = _cmd(start)
+    why = ("# every package.json of the workspace takes part in the install" if d
+           else "# Yarn 2+ installs from .yarnrc.yml and .yarn/ as well as the lockfile")
     lines = [*_node_args(spec), "", "FROM ${BUILD_IMAGE} AS build", "WORKDIR /app",
-             *_package_manager_setup(spec),
-             "# every package.json of the workspace takes part in the install",
+             *_package_manager_setup(spec), why,
              "COPY . .", f"RUN {_install_cmd(spec, prod=False)}", *_build_args(spec)]
     if r.build_command:
         lines.append(f"RUN {r.build_command}")
+    cache = f"{d}/.next/cache" if d else ".next/cache"
     lines += ["", "FROM ${BASE_IMAGE} AS runtime", "WORKDIR /app",
-              f"ENV NODE_ENV=production PORT={spec.port}",
-              "# the workspace as built: the package's node_modules link into the root's",
+              f"ENV NODE_ENV=production PORT={spec.port}"
+              + (" NODE_OPTIONS=--require=/app/.pnp.cjs" if pnp else ""),
+              "# the tree as built: node_modules (or .pnp.cjs and .yarn/cache) come with it",
               "COPY --from=build /app /app",
-              *_writable(spec, (f"{d}/.next/cache",) if r.framework == "nextjs" else ()),
+              *_writable(spec, (cache,) if r.framework == "nextjs" else ()),
+              *_root_writable(spec),
               f"USER {UID}:{UID}", f"EXPOSE {spec.port}", *_node_healthcheck(spec),
               "STOPSIGNAL SIGTERM", f"CMD {cmd}"]
     return "\n".join(lines) + "\n"

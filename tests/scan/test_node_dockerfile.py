@@ -254,3 +254,22 @@ def test_start_with_a_dev_only_tool_keeps_it_and_nest_uses_start_prod(tmp_path: 
     assert scan(nest).start_command == "node dist/main"
     text = dockerfile(nest)
     assert 'CMD ["node", "dist/main"]' in text and "RUN npm ci --omit=dev" in text
+
+
+@pytest.mark.parametrize("linker", [None, "node-modules"])
+def test_yarn_berry_installs_through_corepack_and_runs_its_linker(
+        tmp_path: Path, linker: str | None) -> None:
+    express_app(tmp_path)
+    (tmp_path / "package-lock.json").unlink()
+    (tmp_path / "yarn.lock").write_text("__metadata:\n  version: 8\n")
+    pkg = json.loads((tmp_path / "package.json").read_text())
+    pkg["packageManager"] = "yarn@4.5.3"
+    (tmp_path / "package.json").write_text(json.dumps(pkg))
+    if linker:
+        (tmp_path / ".yarnrc.yml").write_text(f"nodeLinker: {linker}\n")
+    text = dockerfile(tmp_path)
+    assert "RUN corepack enable" in text and "RUN yarn install --immutable" in text
+    assert "--frozen-lockfile" not in text and "yarn@1" not in text
+    assert text.index("COPY . .") < text.index("RUN yarn install --immutable")
+    assert ("NODE_OPTIONS=--require=/app/.pnp.cjs" in text) == (linker is None)
+    assert 'CMD ["node", "server.js"]' in text
