@@ -338,7 +338,9 @@ def _python(p: Project, res: ScanResult, app: AppInfo) -> None:
         res.port = port
         # a src/ package is importable once installed (`pip install .`); otherwise the
         # server is told where the code lives
-        installs_project = res.install_command == "pip install --no-cache-dir ." or pm_installs(res)
+        # (the generated Dockerfile installs the project itself only with pip; its uv and
+        # poetry installs use --no-install-project / --no-root)
+        installs_project = res.install_command == "pip install --no-cache-dir ."
         if fw == "flask":
             target = f"{module}:{var}()" if app.factory else f"{module}:{var}"
             target = app.extra.get("instance", target)
@@ -390,13 +392,6 @@ def shell_quote(word: str) -> str:
     import shlex
 
     return shlex.quote(word)
-
-
-def pm_installs(res: ScanResult) -> bool:
-    """The install step installs the project itself (uv sync / poetry install without
-    --no-root), so a src/ package is importable without a path flag."""
-    cmd = res.install_command or ""
-    return cmd.startswith("uv sync") and "--no-install-project" not in cmd
 
 
 def _src_root(p: Project, rel: str | None) -> str | None:

@@ -581,3 +581,14 @@ def test_requirements_includes_and_constraints_are_copied_not_counted(tmp_path: 
     for rel in ("requirements.txt", "requirements/prod.txt", "requirements/base.txt",
                 "constraints.txt"):
         assert f"COPY {rel} ./{rel}" in build
+
+
+def test_src_layout_not_installed_by_the_build_gets_a_path_flag(tmp_path: Path) -> None:
+    """uv/poetry installs in the generated Dockerfile skip the project itself
+    (--no-install-project / --no-root): the server is told where src/ is."""
+    files = {"pyproject.toml": '[project]\nname = "x"\nversion = "1"\n'
+                               'dependencies = ["fastapi", "uvicorn"]\n',
+             "uv.lock": "", "src/x/__init__.py": "",
+             "src/x/main.py": "from fastapi import FastAPI\n\napp = FastAPI()\n"}
+    r = scan(write(tmp_path / "x", files))
+    assert r.start_command == "uvicorn x.main:app --app-dir src --host 0.0.0.0 --port ${PORT:-8000}"
