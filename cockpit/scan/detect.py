@@ -855,6 +855,17 @@ _NODE_INSTALL = {
 }
 
 
+def _node_install_command(p: Project, pm: str, lock: str | None) -> str:
+    """The frozen install for the package manager; Yarn 2+ (packageManager yarn@2.., or a
+    .yarnrc.yml) spells it `--immutable`."""
+    if not lock:
+        return f"{pm} install"
+    declared = str(p.package_json.get("packageManager") or "")
+    if pm == "yarn" and (re.match(r"yarn@(?:[2-9]|\d{2})", declared) or p.has(".yarnrc.yml")):
+        return "yarn install --immutable"
+    return _NODE_INSTALL[pm]
+
+
 def _node(p: Project, res: ScanResult, app: AppInfo) -> None:
     packages = workspace_packages(p)
     if packages is not None and not _root_is_app(p):
@@ -873,7 +884,7 @@ def _node_app(p: Project, res: ScanResult, app: AppInfo) -> None:
     pm, lock = node_package_manager(p)
     res.package_manager, res.lockfile = pm, lock
     res.dependency_file = "package.json"
-    res.install_command = _NODE_INSTALL[pm] if lock else f"{pm} install"
+    res.install_command = _node_install_command(p, pm, lock)
     run = "npm run" if pm == "npm" else pm
     if "build" in scripts:
         res.build_command = f"{run} build"
@@ -1196,7 +1207,7 @@ def _node_workspace(p: Project, res: ScanResult, app: AppInfo, packages: list[st
     pm, lock = node_package_manager(p)
     res.package_manager, res.lockfile = pm, lock
     res.dependency_file = "package.json"
-    res.install_command = _NODE_INSTALL[pm] if lock else f"{pm} install"
+    res.install_command = _node_install_command(p, pm, lock)
     subs = {d: Project(p.root / d) for d in packages}
     deployable = [d for d in packages if _deployable(subs[d])]
     app.extra["workspace_packages"] = ",".join(packages)

@@ -269,6 +269,7 @@ def test_yarn_berry_installs_through_corepack_and_runs_its_linker(
         (tmp_path / ".yarnrc.yml").write_text(f"nodeLinker: {linker}\n")
     text = dockerfile(tmp_path)
     assert "RUN corepack enable" in text and "RUN yarn install --immutable" in text
+    assert scan(tmp_path).install_command == "yarn install --immutable"
     assert "--frozen-lockfile" not in text and "yarn@1" not in text
     assert text.index("COPY . .") < text.index("RUN yarn install --immutable")
     assert ("NODE_OPTIONS=--require=/app/.pnp.cjs" in text) == (linker is None)
