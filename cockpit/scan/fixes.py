@@ -1141,7 +1141,9 @@ def _backup_path(path: Path) -> Path:
 
 
 def apply_fixes(plan: FixPlan) -> ApplyReport:
-    """Write the plan. Files not tracked-and-clean in git get a `<file>.orig` backup first."""
+    """Write the plan. Files not tracked-and-clean in git get a `<file>.orig` backup first.
+    A change is skipped (listed in `skipped`) when the file changed since the plan or when its
+    new text does not parse (`parses`: Python, TOML, JSON), however the plan was made."""
     report = ApplyReport()
     existing = [c.path for c in plan.changes if not c.new]
     in_git, dirty = git_state(plan.root, existing) if existing else (False, set())
@@ -1158,6 +1160,9 @@ def apply_fixes(plan: FixPlan) -> ApplyReport:
             continue
         if current != ch.before:
             report.skipped.append(ch.path)  # changed since the plan: never clobber
+            continue
+        if not parses(ch.path, ch.after):
+            report.skipped.append(ch.path)  # a plan edited after planning: never break code
             continue
         if current is not None and (not in_git or ch.path in dirty):
             backup = _backup_path(path)

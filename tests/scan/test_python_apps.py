@@ -592,3 +592,16 @@ def test_src_layout_not_installed_by_the_build_gets_a_path_flag(tmp_path: Path) 
              "src/x/main.py": "from fastapi import FastAPI\n\napp = FastAPI()\n"}
     r = scan(write(tmp_path / "x", files))
     assert r.start_command == "uvicorn x.main:app --app-dir src --host 0.0.0.0 --port ${PORT:-8000}"
+
+
+def test_apply_refuses_a_change_that_does_not_parse(tmp_path: Path) -> None:
+    """Also at write time: a plan whose change was edited after planning (e.g. a partially
+    accepted diff) never writes code that does not parse."""
+    app = write(tmp_path / "a", {"app.py": "from flask import Flask\n\napp = Flask(__name__)\n",
+                                 "requirements.txt": "flask==3.1.0\ngunicorn==23.0.0\n"})
+    plan = plan_fixes(app)
+    change = next(c for c in plan.changes if c.path == "app.py")
+    change.after = change.after.replace("def health", "def def")
+    report = apply_fixes(plan)
+    assert "app.py" in report.skipped
+    assert "def def" not in (app / "app.py").read_text()
