@@ -78,37 +78,52 @@ def clean(app: str) -> None:
 
 
 @pytest.fixture
-def demo_app(tmp_path: Path, lab):
-    name = f"demo-{os.urandom(3).hex()}"
-    src = tmp_path / "src" / name
-    shutil.copytree(REPO / "examples" / "hello-app", src)
-    for generated in ("Dockerfile", ".dockerignore", "cockpit.toml"):
-        (src / generated).unlink(missing_ok=True)
-    code = (src / "app.py").read_text()  # a secret the app reads, for the keyring stage
-    (src / "app.py").write_text(code.replace(
-        'SECRET_NAME = "SECRET_KEY"',
-        'SECRET_NAME = "SECRET_KEY"\nAPI_TOKEN = os.environ.get("API_TOKEN")', 1))
-    clean(name)
-    yield name, src
-    clean(name)
+def make_app(tmp_path: Path, lab):
+    """A factory: a copy of examples/hello-app under a unique app name, without its
+    Dockerfile, .dockerignore and cockpit.toml, reading one more secret (API_TOKEN). Returns
+    (name, folder); every app made is removed from the lab afterwards (by its own name)."""
+    names = []
+
+    def make() -> tuple[str, Path]:
+        name = f"demo-{os.urandom(3).hex()}"
+        names.append(name)
+        src = tmp_path / "src" / name
+        shutil.copytree(REPO / "examples" / "hello-app", src)
+        for generated in ("Dockerfile", ".dockerignore", "cockpit.toml"):
+            (src / generated).unlink(missing_ok=True)
+        code = (src / "app.py").read_text()  # a secret the app reads, for the keyring stage
+        (src / "app.py").write_text(code.replace(
+            'SECRET_NAME = "SECRET_KEY"',
+            'SECRET_NAME = "SECRET_KEY"\nAPI_TOKEN = os.environ.get("API_TOKEN")', 1))
+        clean(name)
+        return name, src
+
+    yield make
+    for name in names:
+        clean(name)
 
 
-def test_demo_takes_an_app_without_dockerfile_to_prod(demo_app, tmp_path, lab, os_keyring):
-    name, src = demo_app
+def demo(src: Path, work: Path, env: dict[str, str]) -> tuple[dict, subprocess.CompletedProcess]:
+    """`cockpit demo --app src --dir work --headless --json`: (result data, the process)."""
+    proc = subprocess.run([sys.executable, "-m", "cockpit", "demo", "--app", str(src),
+                           "--dir", str(work), "--headless", "--json"],
+                          cwd=work.parent, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["type"] == "result" and result["ok"], result
+    return result["data"], proc
+
+
+def test_demo_takes_an_app_without_dockerfile_to_prod(make_app, tmp_path, lab, os_keyring):
+    name, src = make_app()
     work = tmp_path / "work"
     state = tmp_path / "state"
     env = dict(os.environ) | lab.as_env() | {"COCKPIT_STATE_DIR": str(state)}
     before = tree_hash(src)
 
-    proc = subprocess.run([sys.executable, "-m", "cockpit", "demo", "--app", str(src),
-                           "--dir", str(work), "--headless", "--json"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["type"] == "result" and result["ok"], result
+    data, proc = demo(src, work, env)
 
     assert tree_hash(src) == before  # the user's tree was only read
-    data = result["data"]
     assert data["app"] == name
     assert sorted(data["generated"]) == [".dockerignore", "Dockerfile"]
     assert (work / "Dockerfile").is_file()
@@ -157,6 +172,26 @@ def _stored_values(app: str, made: dict[str, list[str]]) -> list[str]:
             if value:
                 values.append(value)
     return values
+
+
+def test_a_second_app_demoed_after_the_first_does_not_disturb_it(make_app, tmp_path, lab,
+                                                                  os_keyring):
+    """Two apps demoed one after the other (one state dir, as one user would): their own
+    host ports and domains; both keep answering through the edge."""
+    env = dict(os.environ) | lab.as_env() | {"COCKPIT_STATE_DIR": str(tmp_path / "state")}
+    apps = [make_app(), make_app()]
+    results = [demo(src, tmp_path / f"work-{name}", env)[0] for name, src in apps]
+    ports = []
+    for (name, _), data in zip(apps, results, strict=True):
+        text = (tmp_path / f"work-{name}" / "cockpit.toml").read_text()
+        ports += [int(line.split("=")[1].split("#")[0]) for line in text.splitlines()
+                  if line.startswith("host_port")]
+        for entry in data["environments"].values():
+            status, headers, _ = fetch(lab, entry["url"])
+            assert status == 200 and headers.get("x-release") == entry["release"], entry
+    assert len({p + i for p in ports for i in range(3)}) == 3 * len(ports) == 12
+    urls = [e["url"] for data in results for e in data["environments"].values()]
+    assert len(set(urls)) == 4
 
 
 def test_two_apps_get_their_own_ports_and_domains(tmp_path, lab, monkeypatch):
