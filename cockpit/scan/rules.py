@@ -641,12 +641,23 @@ def migrations_not_wired(p: Project, res: ScanResult, app: AppInfo) -> list[Scan
         text = p.text(rel) or ""
         if ("migrate" in text or "upgrade(" in text) and _MIGRATE.search(text):
             return []
+    message = "the project has database migrations but nothing runs them on deploy"
+    fix = f"run `{command}` once per release (a release step, not on every replica's boot)"
+    step = re.search(r"flask --app \S+ (?!db upgrade)([\w:-]+)", command or "")
+    if step:  # a Flask CLI schema command (the tutorial's init-db)
+        guarded = command.startswith("if ")
+        message = (f"the app creates its schema with `flask {step.group(1)}`, which nothing runs "
+                   "on deploy: every page that reads the database fails")
+        fix = ("run it once per release as the release command (`cockpit init` writes "
+               "[app] release_command)"
+               + ("; it drops tables, so the command runs it only while the schema is absent"
+                  if guarded else ""))
     return [
         _f(
             "migrations-not-wired",
             "warning",
-            "the project has database migrations but nothing runs them on deploy",
-            f"run `{command}` once per release (a release step, not on every replica's boot)",
+            message,
+            fix,
             where[0],
             where[1],
             command=command,
