@@ -99,6 +99,12 @@ def run(cmd: list[str], *, cwd: Path | None = None, env: dict[str, str] | None =
     return proc
 
 
+def logs(name: str) -> str:
+    """A container's output, stdout and stderr (where most servers log)."""
+    proc = subprocess.run(["docker", "logs", name], capture_output=True, text=True, timeout=60)
+    return proc.stdout + proc.stderr
+
+
 def docker(*args: str, timeout: float = 600, check: bool = True, what: str = "") -> str:
     return run(["docker", *args], timeout=timeout, check=check,
                what=what or f"docker {' '.join(args[:2])}").stdout.strip()
@@ -280,9 +286,12 @@ def apply_fixes(root: Path, expect: dict[str, Any], env: dict[str, str]) -> list
 def go_in_lab(root: Path, command: str, *, check: bool = True) -> subprocess.CompletedProcess:
     """`command` in the lab's golang image with `root` mounted at /src (stdlib-only modules:
     nothing is downloaded)."""
+    gocache = CACHE / "gocache"  # compiled packages, reused between runs (go's own cache)
+    gocache.mkdir(parents=True, exist_ok=True)
     return run(["docker", "run", "--rm", "-v", f"{root}:/src", "-w", "/src",
+                "-v", f"{gocache}:/gocache", "-e", "GOCACHE=/gocache",
                 "-e", "GOFLAGS=-buildvcs=false", "-e", "GOTOOLCHAIN=local",
-                "-e", "GOCACHE=/tmp/gocache", lab_image("golang"), "sh", "-c", command],
+                lab_image("golang"), "sh", "-c", command],
                timeout=600, check=check, what=command)
 
 
@@ -455,7 +464,9 @@ def container_env(result, expect: dict[str, Any]) -> dict[str, str]:
     corpus' plain configuration."""
     env = {}
     for var in getattr(result, "env_vars", []) or []:
-        if var.secret and not var.build_time:
+        # a connection string is configuration of a service, not a value to generate
+        connection = var.name.endswith(("_URL", "_URI", "_DSN"))
+        if var.secret and not var.build_time and not connection:
             env[var.name] = pysecrets.token_urlsafe(24)
     env.update(expect.get("env") or {})
     return env
@@ -491,7 +502,7 @@ def run_container(tag: str, app: str, result, expect: dict[str, Any], work: Path
         info["listening"] = sorted(addrs)
         if not addrs & {"0.0.0.0", "::"}:
             raise StageError(f"listens on {sorted(addrs)} only, not on all interfaces\n"
-                             f"{tail(docker('logs', name, check=False))}")
+                             f"{tail(logs(name))}")
         uid = _container_uid(name, tag)
         info["uid"] = uid
         if uid == 0:
@@ -500,17 +511,58 @@ def run_container(tag: str, app: str, result, expect: dict[str, Any], work: Path
         status, body = _first_answer(name, host, port, expect["health_path"])
         if not 200 <= status < 300:
             raise StageError(f"GET {expect['health_path']} answered {status}\n{tail(body, 10)}"
-                             f"\n  container log:\n{tail(docker('logs', name, check=False))}")
+                             f"\n  container log:\n{tail(logs(name))}")
         status, body = http_get(host, port, expect["page"])
         if not 200 <= status < 300 or expect["page_contains"] not in body:
             raise StageError(f"GET {expect['page']} answered {status} without "
                              f"{expect['page_contains']!r}\n{tail(body, 15)}\n  container log:\n"
-                             f"{tail(docker('logs', name, check=False))}")
+                             f"{tail(logs(name))}")
+        if "persist" in expect:
+            info["persist"] = _redeploy_keeps_data(name, tag, host, port, result, expect,
+                                                   [*mounts, "--env-file", str(env_file)])
         return info
     finally:
         docker("rm", "-f", name, check=False)
         for vol in volumes:
             docker("volume", "rm", "-f", vol, check=False)
+
+
+def _redeploy_keeps_data(name: str, tag: str, host: str, port: int, result,
+                         expect: dict[str, Any], opts: list[str]) -> str:
+    """Write through the app (`[persist] post` + `form`), then redeploy as a deploy would (the
+    release command again, a new container on the same volumes) and check the write is there:
+    GET `page` contains `contains`, or (`check = "repost"`) the same POST answers `contains`."""
+    spec = expect["persist"]
+    status, body = http_post(host, port, spec["post"], spec["form"])
+    if status >= 400:
+        raise StageError(f"POST {spec['post']} answered {status}\n{tail(body, 10)}")
+    docker("rm", "-f", name)
+    if result.release_command:
+        run(["docker", "run", "--rm", "--network", "host", *opts, "--entrypoint", "sh", tag,
+             "-c", result.release_command], timeout=300, what="release command (redeploy)")
+    docker("run", "-d", "--name", name, "--network", "host", "-e", f"PORT={port}", *opts, tag)
+    _wait_listening(name, port)
+    if spec.get("check") == "repost":
+        status, body = http_post(host, port, spec["post"], spec["form"])
+    else:
+        status, body = _first_answer(name, host, port, expect["page"])
+    if spec["contains"] not in body:
+        raise StageError(f"after a redeploy (release command again, new container, same "
+                         f"volumes) the data written before is gone: {spec['contains']!r} not in "
+                         f"the answer ({status})\n{tail(body, 10)}")
+    return "kept"
+
+
+def http_post(host: str, port: int, path: str, form: str) -> tuple[int, str]:
+    """One form POST (Host: localhost); redirects are not followed."""
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    try:
+        conn.request("POST", path, body=form.encode(), headers={
+            "Host": "localhost", "Content-Type": "application/x-www-form-urlencoded"})
+        resp = conn.getresponse()
+        return resp.status, resp.read(2_000_000).decode(errors="replace")
+    finally:
+        conn.close()
 
 
 def _wait_listening(name: str, port: int, limit: float = 120) -> set[str]:
@@ -523,10 +575,10 @@ def _wait_listening(name: str, port: int, limit: float = 120) -> set[str]:
                        check=False)
         if not state.startswith("running"):
             raise StageError(f"the container stopped ({state}) before listening on {port}\n"
-                             f"{tail(docker('logs', name, check=False))}")
+                             f"{tail(logs(name))}")
         time.sleep(0.5)
     raise StageError(f"nothing listens on port {port} after {limit:.0f} s (is $PORT read?)\n"
-                     f"{tail(docker('logs', name, check=False))}")
+                     f"{tail(logs(name))}")
 
 
 def _first_answer(name: str, host: str, port: int, path: str, limit: float = 60
@@ -541,7 +593,7 @@ def _first_answer(name: str, host: str, port: int, path: str, limit: float = 60
             last = exc
             time.sleep(0.5)
     raise StageError(f"no HTTP answer on {host}:{port}{path} ({last})\n"
-                     f"{tail(docker('logs', name, check=False))}")
+                     f"{tail(logs(name))}")
 
 
 def _container_uid(name: str, tag: str) -> int:
