@@ -305,13 +305,27 @@ def _node_strips_types(node: str) -> bool:
     return _TS_CHECK[0]
 
 
+def breaks(rel: str, before: str | None, after: str) -> bool:
+    """Whether a change from `before` to `after` breaks `rel`: the result does not parse
+    (`parses`) while the original did. A Python file is held to it even when its original did
+    not parse (nothing can vouch for the edit); a JSON-with-comments or otherwise unreadable
+    data file that was already unparsable is left to its own tooling."""
+    if parses(rel, after):
+        return False
+    # code is held to it always (Python; JavaScript/TypeScript through `node --check`, which
+    # also refuses what this machine's node cannot check): a fix is never written unchecked
+    return rel.endswith((".py", ".pyi", *JS_CHECKED)) or before is None or parses(rel, before)
+
+
 def _refuse_unparsable(work: _Work) -> set[str]:
     """Every planned file change is kept only when the result parses (`parses`): a change that
     breaks a file is dropped whole, back to the original text. Returns the dropped paths."""
     broken: set[str] = set()
     for rel in list(work.reasons):
         after = work.text.get(rel)
-        if after is None or after == work.original.get(rel) or parses(rel, after):
+        if after is None or after == work.original.get(rel):
+            continue
+        if not breaks(rel, work.original.get(rel), after):
             continue
         broken.add(rel)
         original = work.original.get(rel)
@@ -1161,7 +1175,7 @@ def apply_fixes(plan: FixPlan) -> ApplyReport:
         if current != ch.before:
             report.skipped.append(ch.path)  # changed since the plan: never clobber
             continue
-        if not parses(ch.path, ch.after):
+        if breaks(ch.path, ch.before, ch.after):
             report.skipped.append(ch.path)  # a plan edited after planning: never break code
             continue
         if current is not None and (not in_git or ch.path in dirty):
