@@ -1248,6 +1248,10 @@ def _node_workspace(p: Project, res: ScanResult, app: AppInfo, packages: list[st
         res.start_command = f"cd {d} && {start}"
     elif inner.start_command:
         res.start_command = f"cd {d} && {inner.start_command}"
+    if inner.framework not in ("vite", "nextjs-static"):
+        # relative paths resolve from where the start command runs: the root, or the package
+        runs_in = d if (res.start_command or "").startswith(f"cd {d} ") else ""
+        res.data_dirs = node_data_dirs(sub, prefix=d, cwd=runs_in)[0]
 
 
 _JS_STR = r"""['"`]([^'"`$\n]+)['"`]"""
@@ -1266,9 +1270,13 @@ _JS_DATA = [
 ]
 
 
-def node_data_dirs(p: Project) -> tuple[list[str], bool]:
+def node_data_dirs(p: Project, prefix: str = "", cwd: str = "") -> tuple[list[str], bool]:
     """(directories relative to the app root that the Node app writes at run time, whether it
     writes files directly in the app root).
+
+    `p` may be one package of a workspace deployed from the workspace root: `__dirname`
+    paths are then reported under `prefix` (the package's folder) and working-directory
+    relative paths under `cwd` (where the start command runs, relative to that root).
 
     Sources: multer's `dest` / diskStorage `destination`, `fs.mkdir(Sync)` of a literal
     folder, SQLite files opened by better-sqlite3 / sqlite3 (`new Database(path)`,
@@ -1296,11 +1304,15 @@ def node_data_dirs(p: Project) -> tuple[list[str], bool]:
                     if not j:
                         continue
                     parts = re.findall(r"['\"`]([^'\"`]+)['\"`]", j.group(1))
-                    base = here if "__dirname" in expr else ""
+                    base = (posixpath.join(prefix, here) if prefix else here) \
+                        if "__dirname" in expr else cwd
                     path = posixpath.join(base, *parts) if base else posixpath.join(*parts)
+                    literal = None
                 if (path.startswith(("/", "~", ":memory:", "file:")) or "tmp" in path.split("/")
                         or "://" in path or not re.fullmatch(r"[\w./-]+", path)):
                     continue
+                if literal is not None and cwd:
+                    path = posixpath.join(cwd, path)
                 path = posixpath.normpath(path)
                 d = posixpath.dirname(path) if is_file else path
                 if d in ("", "."):

@@ -297,3 +297,16 @@ def test_workspace_web_package_runs_from_its_folder(tmp_path: Path, kind: str) -
     else:
         assert result.static_dir == "apps/web/site"
         assert "COPY --from=build /app/apps/web/site /srv" in lines
+
+
+def test_workspace_package_data_dirs_are_under_its_folder(tmp_path: Path) -> None:
+    app = copy_case(tmp_path, "pnpm-monorepo")
+    code = (app / "apps/api/src/app.ts").read_text()
+    (app / "apps/api/src/app.ts").write_text(
+        "import path from 'path';\nimport multer from 'multer';\n"
+        "const upload = multer({ dest: 'uploads/' });\n"
+        "const files = multer({ dest: path.join(__dirname, '..', 'files') });\n" + code)
+    # `node apps/api/dist/app.js` runs from the workspace root: 'uploads/' is the root's,
+    # __dirname paths are the package's
+    assert scan(app).data_dirs == ["apps/api/files", "uploads"]
+    assert "chown 10001:10001 /app/apps/api/files /app/uploads" in dockerfile(app)
