@@ -118,9 +118,11 @@ def _python(spec: Spec) -> str:
                   "    && VIRTUAL_ENV=/opt/venv \\\n"
                   "       poetry install --only main --no-root --no-interaction"]
     elif pm == "pipenv":
-        lines += ["COPY Pipfile Pipfile.lock ./",
+        locked = bool(r.lockfile)
+        lines += ["COPY Pipfile Pipfile.lock ./" if locked else "COPY Pipfile ./",
                   "RUN python3 -m venv /opt/venv && python3 -m pip install pipenv==2024.4.0 \\",
-                  "    && PATH=/opt/venv/bin:$PATH pipenv install --deploy --system"]
+                  "    && PATH=/opt/venv/bin:$PATH pipenv install "
+                  + ("--deploy --system" if locked else "--skip-lock --system")]
     elif r.dependency_file and r.dependency_file.endswith((".txt", ".in")):
         hashes = "--require-hashes " if _has_hashes(spec) else ""
         lines += [f"COPY {rel} ./{rel}" for rel in _requirement_files(spec)]

@@ -268,6 +268,7 @@ def _python(p: Project, res: ScanResult, app: AppInfo) -> None:
         res.install_command = "poetry install --only main --no-root"
     elif p.has("Pipfile.lock"):
         res.package_manager, res.lockfile = "pipenv", "Pipfile.lock"
+        res.dependency_file = "Pipfile" if p.has("Pipfile") else None
         res.install_command = "pipenv install --deploy --system"
     elif p.requirement_files:
         res.package_manager = "pip"
@@ -276,6 +277,9 @@ def _python(p: Project, res: ScanResult, app: AppInfo) -> None:
     elif p.pyproject:
         res.package_manager, res.dependency_file = "pip", "pyproject.toml"
         res.install_command = "pip install --no-cache-dir ."
+    elif p.has("Pipfile"):  # no lock yet: install what the Pipfile lists
+        res.package_manager, res.dependency_file = "pipenv", "Pipfile"
+        res.install_command = "pipenv install --skip-lock --system"
     if res.dependency_file is None:
         res.dependency_file = (
             p.requirement_files[0]

@@ -605,3 +605,13 @@ def test_apply_refuses_a_change_that_does_not_parse(tmp_path: Path) -> None:
     report = apply_fixes(plan)
     assert "app.py" in report.skipped
     assert "def def" not in (app / "app.py").read_text()
+
+
+def test_pipfile_without_lock_is_installed_from_the_pipfile(tmp_path: Path) -> None:
+    """(Built and served on the lab by hand: pipenv --skip-lock --system fills /opt/venv.)"""
+    app = write(tmp_path / "p", {"Pipfile": '[packages]\nflask = "*"\n',
+                                 "app.py": "from flask import Flask\n\napp = Flask(__name__)\n"})
+    r = scan(app)
+    assert (r.package_manager, r.dependency_file) == ("pipenv", "Pipfile")
+    text = artifacts("dockerfile", app, r)[0].content
+    assert "COPY Pipfile ./" in text and "pipenv install --skip-lock --system" in text
