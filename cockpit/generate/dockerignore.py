@@ -18,6 +18,7 @@ COMMON = [
     "*.key",
     "cockpit.toml",
     "cockpit.toml.bak",
+    ".cockpit-demo.json",
     "**/*.orig",
     "# History, editors, CI",
     ".git",
