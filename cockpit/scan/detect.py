@@ -276,7 +276,10 @@ def _python(p: Project, res: ScanResult, app: AppInfo) -> None:
         res.install_command = f"pip install --no-cache-dir -r {res.dependency_file}"
     elif p.pyproject:
         res.package_manager, res.dependency_file = "pip", "pyproject.toml"
-        res.install_command = "pip install --no-cache-dir ."
+        res.install_command = (
+            "pip install --no-cache-dir ." if pyproject_installs_project(p)
+            else PYPROJECT_DEPS_INSTALL
+        )
     elif p.has("Pipfile"):  # no lock yet: install what the Pipfile lists
         res.package_manager, res.dependency_file = "pipenv", "Pipfile"
         res.install_command = "pipenv install --skip-lock --system"
@@ -387,6 +390,31 @@ def _python(p: Project, res: ScanResult, app: AppInfo) -> None:
             res.release_command = step
     if "release" in p.procfile:
         res.release_command = p.procfile["release"].command
+
+
+# An app (not a package) with a pyproject: install its [project] dependencies only. Building
+# the project itself fails for many apps (setuptools refuses a flat layout with several
+# top-level modules; hatchling wants a package named like the project) and is not needed:
+# the server imports the code from the working directory.
+PYPROJECT_DEPS_INSTALL = (
+    "python3 -c 'import tomllib; print(\"\\n\".join(tomllib.load(open(\"pyproject.toml\", "
+    "\"rb\"))[\"project\"][\"dependencies\"]))' > /tmp/requirements.txt "
+    "&& pip install --no-cache-dir -r /tmp/requirements.txt"
+)
+
+
+def pyproject_installs_project(p: Project) -> bool:
+    """Whether the build must `pip install .` a pyproject project: a src/ layout (the code is
+    importable only once installed), or dependencies that are not a static `[project]
+    dependencies` list (dynamic, or poetry's own table). Otherwise only the listed
+    dependencies are installed (`PYPROJECT_DEPS_INSTALL`)."""
+    project = p.pyproject.get("project")
+    if not isinstance(project, dict) or not isinstance(project.get("dependencies"), list):
+        return True
+    if "dependencies" in (project.get("dynamic") or []):
+        return True
+    return any(f.startswith("src/") and f.count("/") == 2 and f.endswith("/__init__.py")
+               for f in p.tree.files)
 
 
 def shell_quote(word: str) -> str:

@@ -615,3 +615,23 @@ def test_pipfile_without_lock_is_installed_from_the_pipfile(tmp_path: Path) -> N
     assert (r.package_manager, r.dependency_file) == ("pipenv", "Pipfile")
     text = artifacts("dockerfile", app, r)[0].content
     assert "COPY Pipfile ./" in text and "pipenv install --skip-lock --system" in text
+
+
+def test_a_pyproject_app_installs_its_dependencies_not_a_build_of_itself(tmp_path: Path) -> None:
+    """Flat layout, several top-level modules, no build backend: `pip install .` would fail
+    (setuptools refuses the flat layout); the build installs the [project] dependencies. The
+    extraction step runs here for real."""
+    app = write(tmp_path / "flat", {
+        "pyproject.toml": '[project]\nname = "flat"\nversion = "1"\ndependencies = [\n'
+                          '    "flask>=3",\n    "gunicorn>=23; python_version >= \'3.8\'",\n]\n',
+        "app.py": "from flask import Flask\n\nfrom config import NAME\n\napp = Flask(NAME)\n",
+        "config.py": "NAME = 'flat'\n", "models.py": "",
+    })
+    r = scan(app)
+    text = artifacts("dockerfile", app, r)[0].content
+    assert "pip install ." not in text and "COPY pyproject.toml ./" in text
+    extract = r.install_command.split(" && ")[0].replace("/tmp/requirements.txt",
+                                                         str(tmp_path / "req.txt"))
+    subprocess.run(["sh", "-c", extract], cwd=app, check=True)
+    assert (tmp_path / "req.txt").read_text().splitlines() == [
+        "flask>=3", "gunicorn>=23; python_version >= '3.8'"]
