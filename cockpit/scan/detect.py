@@ -527,6 +527,8 @@ def _dir_of_value(p: Project, value: str, here: str, is_file: bool) -> str | Non
     strings = [m.group(2) for m in _STR.finditer(value)]
     if not strings:
         return None
+    if re.search(r"environ|getenv", value):
+        strings = strings[-1:]  # os.environ.get("DATA_DIR", "var/data"): the default
     last = strings[-1].strip()
     if not last or last.startswith("/") or last.startswith("~") or "{" in last:
         return None

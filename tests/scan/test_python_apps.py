@@ -635,3 +635,23 @@ def test_a_pyproject_app_installs_its_dependencies_not_a_build_of_itself(tmp_pat
     subprocess.run(["sh", "-c", extract], cwd=app, check=True)
     assert (tmp_path / "req.txt").read_text().splitlines() == [
         "flask>=3", "gunicorn>=23; python_version >= '3.8'"]
+
+
+@pytest.mark.parametrize("line, expected", [
+    ('UPLOAD_FOLDER = "uploads"', ["uploads"]),
+    ('UPLOAD_FOLDER = os.path.join(basedir, "static", "uploads")', ["web/static/uploads"]),
+    ('app.config["UPLOAD_FOLDER"] = os.path.join(app.instance_path, "uploads")',
+     ["instance", "instance/uploads"]),
+    ('UPLOAD_FOLDER = os.path.join(app.root_path, "media")', ["web/media"]),
+    ('DATA_DIR = os.environ.get("DATA_DIR", "var/data")', ["var/data"]),
+    ('UPLOAD_FOLDER = tempfile.mkdtemp()', []),
+    ('UPLOAD_FOLDER = "/srv/uploads"', []),
+    ('DATABASE = "data/app.db"', ["data"]),
+])
+def test_data_dirs_are_where_the_app_writes(tmp_path: Path, line: str, expected: list[str]) -> None:
+    code = ("import os\nimport tempfile\n\nfrom flask import Flask\n\n"
+            "basedir = os.path.abspath(os.path.dirname(__file__))\n"
+            f"app = Flask(__name__)\n{line}\n")
+    app = write(tmp_path / "w", {"requirements.txt": "flask==3.1.0\ngunicorn==23.0.0\n",
+                                 "web/__init__.py": code})
+    assert scan(app).data_dirs == expected
