@@ -873,6 +873,7 @@ WEAK_SECRETS = frozenset({
     "thisisasecret", "topsecret", "secret123", "changemeplease", "devkey", "devsecret",
     "developmentkey", "unsafe", "notsecure", "insecurekey",
 })
+_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")  # "SECRET_KEY" names a variable
 _WEAK_ASSIGN = re.compile(
     r"""(?P<name>\b[A-Za-z_]*(?:SECRET|secret|Secret|PASSWORD|password|Password|PASSWD|passwd|"""
     r"""TOKEN|token|_KEY|_key|Key)[A-Za-z_]*)(?P<close>['"]\s*\])?\s*(?::\s*[\w.\[\]]+\s*)?"""
@@ -887,6 +888,20 @@ _WEAK_FALLBACK = re.compile(
     r"""(?:,\s*(?P<q>['"])(?P<val>[^'"\n]{1,80})(?P=q)\s*\)|\)\s*or\s*(?P<q2>['"])"""
     r"""(?P<val2>[^'"\n]{1,80})(?P=q2))"""
 )
+
+
+_SECRET_WORD = re.compile(r"(?i)secret|passw|token|(?:^|_|\b)key$|api_?key|private|credential")
+# a name that labels a secret rather than holding one: SECRET_NAME, TOKEN_HEADER, KEY_FILE
+_LABEL_SUFFIX = re.compile(r"(?i)_(?:name|names|id|header|field|env|var|path|file|url|len|length"
+                           r"|prefix|type|scope|ttl|expiry|expires|timeout|version)$")
+
+
+def secret_like(name: str) -> bool:
+    """True when a variable or setting name says it holds a credential (SECRET_KEY, JWT_SECRET,
+    ADMIN_PASSWORD, api_token), false for names that label one (SECRET_NAME, TOKEN_HEADER) and
+    for names with no such word (COCKPIT_RELEASE, LOG_LEVEL)."""
+    last = name.split(".")[-1]
+    return bool(_SECRET_WORD.search(last)) and not _LABEL_SUFFIX.search(last)
 
 
 def weak_value(value: str | None) -> str | None:
@@ -923,12 +938,12 @@ def weak_secrets(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding]
         hits = []
         for m in _WEAK_ASSIGN.finditer(text):
             shown = weak_value(m.group("val"))
-            if shown is None:
+            if shown is None or not secret_like(m.group("name")) or _ENV_NAME.match(m.group("val")):
                 continue
             hits.append((m, shown))
         for m in _WEAK_FALLBACK.finditer(text):
             shown = weak_value(m.group("val") or m.group("val2"))
-            if shown is not None:
+            if shown is not None and secret_like(m.group("env")):
                 hits.append((m, shown))
         if not hits:
             continue
