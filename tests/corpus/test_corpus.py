@@ -707,8 +707,22 @@ def clean_lab_app(app: str) -> None:
 # --------------------------------------------------------------------------- the test
 
 
+@pytest.fixture
+def workdir() -> Path:
+    """A private work folder under $COCKPIT_CORPUS_CACHE/work, removed afterwards. Not pytest's
+    tmp_path: another pytest session on the machine prunes old basetemps while this one runs."""
+    import tempfile
+
+    base = CACHE / "work"
+    base.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="corpus-", dir=base))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.mark.parametrize("app", APPS)
-def test_corpus_app(app: str, lab, tmp_path: Path) -> None:  # noqa: ANN001
+def test_corpus_app(app: str, lab, workdir: Path) -> None:  # noqa: ANN001
+    tmp_path = workdir
     expect = load_expect(app)
     stage = Stages(app)
     pristine = copy_app(app, tmp_path / "pristine" / app)
