@@ -680,13 +680,21 @@ def deploy(pristine: Path, app: str, expect: dict[str, Any], work: Path, lab) ->
             raise StageError("\n".join(problems))
         return {e: envs[e].get("url") for e in envs}
     finally:
-        clean_lab_app(app)
+        clean_lab_app(_deployed_name(demo_dir) or app)
         for service, name in _cockpit_items(backend) - items_before:
             try:
                 backend.delete_password(service, name)
             except Exception:  # noqa: BLE001 - already gone
                 pass
         lock.close()
+
+
+def _deployed_name(demo_dir: Path) -> str | None:
+    """The app name the demo deployed under ([app] name of the cockpit.toml it wrote)."""
+    try:
+        return tomllib.loads((demo_dir / "cockpit.toml").read_text())["app"]["name"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return None
 
 
 def clean_lab_app(app: str) -> None:
