@@ -21,7 +21,9 @@ shows everything that is wrong with an app:
   container   the release command (twice: it must be safe to repeat) in a one-off container
               with the data volumes, then the app with -e PORT=<free port> --network host: not
               root, listening on all interfaces at $PORT, health path 2xx and the real page 2xx
-              containing `page_contains` through a non-loopback address of this machine.
+              containing `page_contains` through a non-loopback address of this machine;
+              with `[persist]`, data written through the app survives a redeploy (release
+              command again, new container, same volumes).
   deploy      `cockpit demo --app <pristine copy> --dir <work> --headless --json`: staging and
               prod answer the health path and the page through the lab's edge (HTTPS, Pebble CA),
               prod runs the same image digest as staging, the pristine copy is unchanged.
