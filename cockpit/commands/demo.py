@@ -531,9 +531,17 @@ def prepare(app: Path, work: Path, out) -> tuple[Path, dict[str, Any]]:
 
         store = SecretStore(cfg.app.name)
         made: dict[str, list[str]] = {}
+        from cockpit.commands.init import is_connection_string
+
         for env in cfg.environments.values():
             for secret in env.secret_names:
                 if store.get(env, secret) is None:
+                    if is_connection_string(secret):
+                        raise UsageError(
+                            f"{env.name}: the app requires {secret}, a connection string to "
+                            "another service; a random value cannot stand in for it",
+                            hint=f"cockpit secrets set {env.name} {secret} (in {work}), then "
+                                 "run the demo again")
                     store.set(env, secret, pysecrets.token_urlsafe(24))
                     made.setdefault(env.name, []).append(secret)
                     out.text(f"{env.name}: generated {secret} and stored it in the OS keyring")

@@ -111,14 +111,28 @@ def plain_env_for_scan(result, domains: dict[str, str]) -> tuple[dict[str, str],
     return app_env, {e: v for e, v in per_env.items() if v}, unknown
 
 
+# A connection string (DATABASE_URL, REDIS_URL, SENTRY_DSN ...): secret when set, but no value
+# can be generated for it, and one the code defaults (`or "sqlite:///app.db"`) is optional.
+CONNECTION_STRING = re.compile(r"(?i)(^|_)(URL|URI|DSN)$")
+
+
+def is_connection_string(name: str) -> bool:
+    """True for names of connection strings: a value names another service (a database, a
+    cache, an error tracker) and cannot be a random token."""
+    return bool(CONNECTION_STRING.search(name))
+
+
 def secrets_for_scan(result) -> list[str]:
     """The secret names a scan says the app reads (credential-like names), platform and
-    build-time variables left out."""
+    build-time variables left out, and connection strings the code has a default for (the app
+    runs without them; a required one stays, for the user to set)."""
     from cockpit.scan.detect import is_platform_env
 
     names: list[str] = []
     for var in getattr(result, "env_vars", None) or []:
         if is_platform_env(var.name) or var.build_time:
+            continue
+        if is_connection_string(var.name) and not var.required:
             continue
         if _secretish(var) and var.name not in names:
             names.append(var.name)
