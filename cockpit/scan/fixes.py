@@ -226,7 +226,8 @@ def plan_fixes(root: Path | str, result: ScanResult | None = None) -> FixPlan:
 
 def parses(rel: str, text: str) -> bool:
     """Whether `text` is valid for the file type of `rel`: Python through `ast.parse`, TOML
-    through tomllib, JSON through json; other files always pass."""
+    through tomllib, JSON through json, JavaScript/TypeScript through `node --check`, Go
+    through `gofmt -e`; other files always pass."""
     import ast
     import json
     import tomllib
@@ -240,6 +241,8 @@ def parses(rel: str, text: str) -> bool:
             json.loads(text)
         elif rel.endswith(JS_CHECKED):
             return node_check(rel, text) is None
+        elif rel.endswith(".go"):
+            return go_check(rel, text) is None
     except (SyntaxError, ValueError):
         return False
     return True
@@ -314,7 +317,8 @@ def breaks(rel: str, before: str | None, after: str) -> bool:
         return False
     # code is held to it always (Python; JavaScript/TypeScript through `node --check`, which
     # also refuses what this machine's node cannot check): a fix is never written unchecked
-    return rel.endswith((".py", ".pyi", *JS_CHECKED)) or before is None or parses(rel, before)
+    return (rel.endswith((".py", ".pyi", ".go", *JS_CHECKED)) or before is None
+            or parses(rel, before))
 
 
 def _refuse_unparsable(work: _Work) -> set[str]:
@@ -590,6 +594,8 @@ def _add_health(work: _Work, result: ScanResult, f: ScanFinding) -> bool:
 
     if result.framework == "nextjs":
         return _add_next_health(work)
+    if result.stack == "go":
+        return _add_go_health(work)
     if not f.path or not f.line:
         return False
     text = work.get(f.path)
@@ -642,6 +648,43 @@ def _add_health(work: _Work, result: ScanResult, f: ScanFinding) -> bool:
             return _add_js_health(work, result, f)
         return False
     return False
+
+
+_GO_HEALTH = ("{i}{v}.HandleFunc(\"/health\", func(w http.ResponseWriter, r *http.Request) {{\n"
+              "{i}\tw.WriteHeader(http.StatusOK)\n"
+              "{i}}})\n")
+
+
+def _add_go_health(work: _Work) -> bool:
+    """GET /health on the app's ServeMux, right after `mux := http.NewServeMux()` (an exact
+    pattern wins over the mux's "/" catch-all). Checked with `gofmt -e` (`parses`)."""
+    from cockpit.scan.project import Project
+    from cockpit.scan.rules import go_mux_site
+
+    site = go_mux_site(Project(work.root))
+    if site is None:
+        return False
+    rel, m = site
+    text = work.get(rel)
+    if text is None or m.group(0) not in text:
+        return False
+    at = text.index(m.group(0)) + len(m.group(0)) + 1
+    block = _GO_HEALTH.format(i=m.group("indent"), v=m.group("var"))
+    work.put(rel, text[:at] + block + text[at:], "add GET /health")
+    return True
+
+
+def go_check(rel: str, text: str) -> str | None:
+    """None when `gofmt -e` parses `text` as Go, else why not. No gofmt on PATH: refused with
+    that reason (a Go fix is never written unchecked). Reads stdin; writes nothing."""
+    import shutil
+    import subprocess
+
+    gofmt = shutil.which("gofmt")
+    if gofmt is None:
+        return "gofmt is not installed: the Go fix stays manual"
+    proc = subprocess.run([gofmt, "-e"], input=text, capture_output=True, text=True, timeout=30)
+    return None if proc.returncode == 0 else (proc.stderr.strip() or "gofmt failed")
 
 
 _JS_HEALTH = {

@@ -791,9 +791,26 @@ def no_health_endpoint(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFi
             line or 1,
             fixable=res.framework
             in ("flask", "fastapi", "starlette", "express", "fastify", "hono", "django")
-            or (res.framework == "nextjs" and _next_router_dir(p) is not None),
+            or (res.framework == "nextjs" and _next_router_dir(p) is not None)
+            or (res.stack == "go" and go_mux_site(p) is not None),
         )
     ]
+
+
+_GO_MUX = re.compile(r"(?m)^(?P<indent>[ \t]+)(?P<var>\w+)\s*:=\s*http\.NewServeMux\(\)[ \t]*$")
+
+
+def go_mux_site(p: Project) -> tuple[str, re.Match[str]] | None:
+    """Where a Go app makes its net/http ServeMux (`mux := http.NewServeMux()`): (file, match
+    with groups indent and var), the first in path order outside tests and vendor/; None when
+    the app has none (a router library or http.HandleFunc on the default mux)."""
+    for rel in sorted(p.files_with(GO_EXT)):
+        if rel.endswith("_test.go") or rel.startswith("vendor/"):
+            continue
+        m = _GO_MUX.search(p.text(rel) or "")
+        if m:
+            return rel, m
+    return None
 
 
 def _next_router_dir(p: Project) -> str | None:
