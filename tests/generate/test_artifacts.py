@@ -366,3 +366,17 @@ def test_chart_templates_have_balanced_actions() -> None:
         actions = re.findall(r"\{\{-?\s*(\w+)", text)
         opens = sum(a in ("if", "with", "range", "define") for a in actions)
         assert opens == actions.count("end"), path
+
+
+def test_dockerignore_keeps_every_fix_backup_out_of_the_image(tmp_path: Path) -> None:
+    """`scan --fix` backups are app.py.orig, then app.py.orig.1, .2 ...: all hold the text
+    before the fix, a moved secret included, so none may reach the build context."""
+    import fnmatch
+
+    (tmp_path / "app.py").write_text("print('hi')\n")
+    text = artifacts("dockerignore", tmp_path)[0].content
+    patterns = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+    for backup in ("app.py.orig", "app.py.orig.1", "src/app.py.orig.12"):
+        assert any(fnmatch.fnmatch(backup, pat.removeprefix("**/"))
+                   or fnmatch.fnmatch(backup.rsplit("/", 1)[-1], pat.removeprefix("**/"))
+                   for pat in patterns), backup
