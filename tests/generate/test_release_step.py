@@ -19,7 +19,9 @@ import yaml
 from cockpit.generate import artifacts, scan_volumes
 from cockpit.scan.model import ScanResult
 
-APPS = Path(__file__).parent.parent / "scan" / "apps"
+FLASKR = Path(__file__).parents[1] / "corpus" / "apps" / "flask-tutorial"
+# what a run of the app or the corpus test may leave in that folder, and its expectations
+CORPUS_ONLY = shutil.ignore_patterns("instance", "corpus.toml", "__pycache__", ".pytest_cache")
 
 TOML = """\
 [app]
@@ -63,7 +65,7 @@ prod = ["SECRET_KEY"]
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     dest = tmp_path / "blog"
-    shutil.copytree(APPS / "flaskr", dest)
+    shutil.copytree(FLASKR, dest, ignore=CORPUS_ONLY)
     (dest / "cockpit.toml").write_text(TOML)
     return dest
 
@@ -94,7 +96,7 @@ def test_compose_without_cockpit_toml_mounts_the_scans_data_dirs(tmp_path: Path)
                                                                         "var/uploads/"])) == {
         "instance": "/app/instance", "var-uploads": "/app/var/uploads"}
     dest = tmp_path / "flaskr"
-    shutil.copytree(APPS / "flaskr", dest)
+    shutil.copytree(FLASKR, dest, ignore=CORPUS_ONLY)
     result = __import__("cockpit.scan", fromlist=["scan"]).scan(dest)
     result.data_dirs = ["instance"]
     result.release_command = "python3 -m flask --app flaskr init-db"

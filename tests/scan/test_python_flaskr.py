@@ -24,8 +24,9 @@ from cockpit.generate import artifacts
 from cockpit.scan import scan
 from cockpit.scan.fixes import apply_fixes, plan_fixes
 
-APPS = Path(__file__).parent / "apps"
-FLASKR = APPS / "flaskr"
+FLASKR = Path(__file__).parents[1] / "corpus" / "apps" / "flask-tutorial"  # the corpus copy
+# what a run of the app or the corpus test may leave in that folder, and its expectations
+CORPUS_ONLY = shutil.ignore_patterns("instance", "corpus.toml", "__pycache__", ".pytest_cache")
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def fixed_flaskr(tmp_path: Path) -> Path:
     app = tmp_path / "flaskr"
-    shutil.copytree(FLASKR, app)
+    shutil.copytree(FLASKR, app, ignore=CORPUS_ONLY)
     apply_fixes(plan_fixes(app))
     return app
 
@@ -95,7 +96,7 @@ def test_scan_reports_the_tutorial_app_as_a_reviewer_would() -> None:
 
 def test_a_declared_release_command_wires_the_schema_step(tmp_path: Path) -> None:
     app = tmp_path / "flaskr"
-    shutil.copytree(FLASKR, app)
+    shutil.copytree(FLASKR, app, ignore=CORPUS_ONLY)
     (app / "cockpit.toml").write_text('[app]\nname = "flaskr"\nrelease_command = "x"\n')
     assert "migrations-not-wired" not in {f.id for f in scan(app).findings}
 
@@ -219,7 +220,7 @@ def test_generate_does_not_claim_a_fix_scan_fix_does_not_do(tmp_path: Path) -> N
     from cockpit.commands.generate import _notes
 
     app = tmp_path / "flaskr"
-    shutil.copytree(FLASKR, app)
+    shutil.copytree(FLASKR, app, ignore=CORPUS_ONLY)
     (app / "poetry.lock").write_text("")  # a lock: --fix cannot add the server
     notes = " ".join(_notes(scan(app)))
     assert "scan --fix adds the server dependency" not in notes
