@@ -613,5 +613,19 @@ def _headless(toml: Path, trust: str, out, report: dict[str, Any]) -> int:
         out.text(f"  {name}: {url or '(no domain)'} serves release {release.id}")
     report["environments"] = environments
     report["config"] = str(toml)
-    out.result(report, human=f"done. The ordinary commands work there: cd {work} && cockpit")
+    out.result(report, human="done. The ordinary commands work there, with the lab's variables:\n"
+               f"  {next_steps(work)}")
     return 0
+
+
+def next_steps(work: Path) -> str:
+    """The shell line that runs `cockpit status` in WORK from a fresh shell: the lab's
+    variables (keyring session, Docker host) and this install's `cockpit`, by its full path
+    when the one on PATH is another (or none, as in a venv nobody activated)."""
+    exe = Path(sys.executable).parent / "cockpit"
+    found = shutil.which("cockpit")
+    cockpit = "cockpit" if found and exe.exists() and Path(found).resolve() == exe.resolve() \
+        else (str(exe) if exe.exists() else f"{sys.executable} -m cockpit")
+    lab = REPO / "scripts" / "lab"
+    setup = f'eval "$({lab} env)" && ' if lab.exists() else ""
+    return f"{setup}cd {work} && {cockpit} status"

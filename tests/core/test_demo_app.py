@@ -256,3 +256,17 @@ host_port = 8300
     assert env_url(cfg.env("staging")) == "https://staging.u.test:8443"
     assert env_url(cfg.env("prod")) == "https://u.test"
     assert env_url(cfg.env("dev")) is None
+
+
+def test_next_steps_name_a_cockpit_a_fresh_shell_can_run(tmp_path: Path) -> None:
+    """The line the demo ends with works in a shell where no venv is active: the lab's
+    variables come from scripts/lab env, cockpit by its full path when it is not on PATH."""
+    code = ("from pathlib import Path; from cockpit.commands.demo import next_steps; "
+            f"print(next_steps(Path({str(tmp_path)!r})))")
+    line = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={"PATH": "/usr/bin:/bin"}).stdout.strip()
+    lab_part, cd_part, run_part = line.split(" && ")
+    assert lab_part.startswith('eval "$(') and lab_part.endswith('/scripts/lab env)"')
+    assert cd_part == f"cd {tmp_path}"
+    exe = run_part.removesuffix(" status")
+    assert Path(exe).is_absolute() and os.access(exe, os.X_OK), line
