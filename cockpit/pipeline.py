@@ -28,7 +28,7 @@ from cockpit.events import (
     StepSkipped,
     StepStarted,
 )
-from cockpit.models import LiveState, Plan, Release, Step
+from cockpit.models import DomainStatus, Finding, LiveState, Plan, Release, Step
 from cockpit.state import whoami
 
 if TYPE_CHECKING:
@@ -126,8 +126,12 @@ def digest_of(image: str) -> str:
 # --------------------------------------------------------------------------- guardrails
 
 
-def confirm(ctx: Context, env: Environment, action: str) -> None:
-    """Protected environments (prod) need their name typed: `--confirm prod` or a prompt."""
+def confirm(ctx: Context, env: Environment, action: str, changes: str | None = None) -> None:
+    """Protected environments (`protected = true`, by default prod/production) need their name
+    typed: `--confirm prod` or a prompt. The one rule for every command that changes a target
+    (deploy, promote, rollback, reconcile, setup, domain, lock release); call it before anything
+    changes. `changes` says what the action would change, e.g. "create or replace the edge
+    route"; it goes into the refusal. Raises Refused (exit 5) when the name was not given."""
     if not env.protected:
         return
     given = ctx.options.confirm
@@ -136,11 +140,61 @@ def confirm(ctx: Context, env: Environment, action: str) -> None:
     if given == env.name:
         ctx.options.confirm = env.name  # asked once per invocation, not once per step
         return
+    would = f": it would {changes}" if changes else ""
     if given:
-        raise Refused(f"{action} on {env.name!r} refused: confirmation {given!r} does not match",
-                      hint=f"pass --confirm {env.name}")
-    raise Refused(f"{action} on {env.name!r} needs explicit confirmation",
+        raise Refused(f"{action} on {env.name!r} refused: confirmation {given!r} does not "
+                      f"match{would}", hint=f"pass --confirm {env.name}")
+    raise Refused(f"{action} on {env.name!r} needs explicit confirmation{would}",
                   hint=f"pass --confirm {env.name} (or type the name when asked)")
+
+
+# What `setup` prepares, per built-in provider; said before a protected environment is touched.
+SETUP_CHANGES = {
+    "vps": "create or replace the edge route (Caddy site), the switch backend (HAProxy) and "
+           "the host directories for {env}",
+    "kubernetes": "create the namespace for {env} when it is missing",
+    "fly": "create the Fly app for {env} and allocate its public IP addresses when missing",
+}
+
+
+def setup_changes(env: Environment) -> str:
+    """One line: what `cockpit setup ENV` would create or replace on env's target."""
+    text = SETUP_CHANGES.get(env.provider, "prepare {env}'s target on the {provider} provider "
+                             "(whatever it creates once)")
+    return text.format(env=env.name, provider=env.provider)
+
+
+def domain_changes(env: Environment, domain: str) -> str:
+    """One line: what `cockpit domain ENV DOMAIN` would change (the target always; cockpit.toml
+    when the domain is new)."""
+    toml = f" and write it to cockpit.toml (now {env.domain or 'none'})" if domain != env.domain \
+        else ""
+    return (f"point {domain} at {env.name} (the edge site, ingress or certificate on the "
+            f"{env.provider} target, and a certificate request){toml}")
+
+
+def setup(ctx: Context, env_name: str, emit: Emit) -> list[Finding]:
+    """Prepare env's target (`provider.setup`), confirmed first for a protected environment.
+    Returns the provider's findings; raises Refused (exit 5) unconfirmed, ProviderError."""
+    env = ctx.config.env(env_name)
+    confirm(ctx, env, "setup", setup_changes(env))
+    return provider_for(ctx, env).setup(env, emit)
+
+
+def configure_domain(ctx: Context, env_name: str, domain: str, emit: Emit) -> DomainStatus:
+    """Point `domain` at env on its target and report DNS/TLS (`provider.configure_domain`),
+    confirmed first for a protected environment (Refused, exit 5)."""
+    env = ctx.config.env(env_name)
+    confirm(ctx, env, "domain", domain_changes(env, domain))
+    return provider_for(ctx, env).configure_domain(env, domain, emit)
+
+
+def release_lock(ctx: Context, env_name: str, held_by: str) -> None:
+    """Remove env's deploy lock (`provider.lock_release`), `held_by` naming its holder for the
+    confirmation; a protected environment needs its name typed first (Refused, exit 5)."""
+    env = ctx.config.env(env_name)
+    confirm(ctx, env, "lock release", f"remove the deploy lock of {env.name} held by {held_by}")
+    provider_for(ctx, env).lock_release(env)
 
 
 def _merge_status(ctx: Context, env: Environment, releases: list[Release]) -> list[Release]:

@@ -1,5 +1,9 @@
 """`cockpit domain ENV [DOMAIN]`: point a domain at the environment and report DNS, the
-certificate (read from the live TLS handshake) and the HTTP→HTTPS redirect."""
+certificate (read from the live TLS handshake) and the HTTP→HTTPS redirect.
+
+Every run writes to the target (the edge site, the ingress or the certificate request), so a
+protected environment (prod) needs `--confirm ENV` before anything, cockpit.toml included
+(exit 5 without, saying what would change). A read-only look is `cockpit status ENV`."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from cockpit.commands._common import common, load_context, renderer
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("domain", parents=[common(yes=True, trust=True)],
+    p = sub.add_parser("domain", parents=[common(yes=True, confirm=True, trust=True)],
                        help="set up and check an environment's domain and certificate")
     p.add_argument("env")
     p.add_argument("domain", nargs="?", help="the domain (default: the one in cockpit.toml); "
@@ -19,8 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cockpit import config as config_mod
+    from cockpit import pipeline
     from cockpit.errors import UsageError
-    from cockpit.pipeline import provider_for
 
     out = renderer(args)
     ctx = load_context(args)
@@ -29,13 +33,14 @@ def run(args: argparse.Namespace) -> int:
     if not domain:
         raise UsageError(f"{env.name} has no domain",
                          hint=f"cockpit domain {env.name} app.example.com")
+    pipeline.confirm(ctx, env, "domain", pipeline.domain_changes(env, domain))  # before the write
     if domain != env.domain:
         def change(doc) -> None:
             doc["environments"][env.name]["domain"] = domain
 
         ctx.config = config_mod.edit(ctx.config.path, change)
         env = ctx.config.env(args.env)
-    status = provider_for(ctx, env).configure_domain(env, domain, out.emit)
+    status = pipeline.configure_domain(ctx, env.name, domain, out.emit)
     lines = [f"{domain}: {status.status}"]
     if status.dns:
         dns = status.dns

@@ -1,4 +1,7 @@
-"""`cockpit lock status|release ENV`: the deploy lock held on the target."""
+"""`cockpit lock status|release ENV`: the deploy lock held on the target.
+
+Releasing the lock of a protected environment (prod) needs `--confirm ENV` (exit 5 without,
+naming the holder); elsewhere `--yes` or a yes at the prompt. Status is a read: no confirmation."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from cockpit.commands._common import common, load_context, renderer
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("lock", parents=[common(yes=True, trust=True)],
+    p = sub.add_parser("lock", parents=[common(yes=True, confirm=True, trust=True)],
                        help="show or release an environment's deploy lock")
     p.add_argument("action", choices=["status", "release"])
     p.add_argument("env")
@@ -24,6 +27,7 @@ def describe(info) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cockpit import pipeline
     from cockpit.errors import Refused, UsageError
     from cockpit.pipeline import provider_for
 
@@ -46,11 +50,12 @@ def run(args: argparse.Namespace) -> int:
     if info is None:
         out.result({"env": env.name, "released": False}, human=f"{env.name}: not locked")
         return 0
-    if not ctx.options.yes and not (ctx.options.ask and ctx.options.ask(
+    # A protected environment: the typed name (release_lock asks) is the answer, no yes/no.
+    if not env.protected and not ctx.options.yes and not (ctx.options.ask and ctx.options.ask(
             f"Release the lock held by {describe(info)}?")):
         raise Refused(f"the lock of {env.name} is held by {describe(info)}",
                       hint="pass --yes to release it anyway")
-    provider.lock_release(env)
+    pipeline.release_lock(ctx, env.name, describe(info))
     ctx.store.audit("lock release", env.name, "ok", f"was held by {describe(info)}")
     out.result({"env": env.name, "released": True, "was": info.to_dict()},
                human=f"{env.name}: released the lock held by {describe(info)}")
