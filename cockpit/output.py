@@ -2,11 +2,17 @@
 
 Every event, result and error is redacted before it is written, whatever the renderer.
 The TUI is the third renderer (screens/); it consumes the same events.
+
+What an app writes is shown, never obeyed: `inert()` turns every terminal control (C0 but tab,
+DEL, C1, bidi overrides) into a visible mark and cuts a line past `LINE_LIMIT` characters, in the
+human renderer and the TUI log view; the NDJSON renderer escapes DEL and C1 as JSON `\\u` escapes
+(json already escapes C0), so a JSON line holds no raw control character and loses nothing.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 from typing import IO, Any
@@ -26,6 +32,64 @@ from cockpit.events import (
 )
 from cockpit.redaction import redact, redact_any
 
+LINE_LIMIT = 16 * 1024
+"""Characters of one log line shown (CLI and TUI); the rest is replaced by a "… (N bytes cut)"
+mark. A 1 MB line froze the logs screen for a minute on wrap; 16 Ki characters wrap in ~200 rows
+of 80 columns."""
+
+
+def _controls(keep_newline: bool) -> dict[int, str]:
+    table: dict[int, str] = {c: chr(0x2400 + c) for c in range(0x20)}  # ␀ .. ␟, ␛ for ESC
+    del table[0x09]  # tab is plain text
+    if keep_newline:
+        del table[0x0A]
+    table[0x7F] = "␡"
+    table.update({c: f"\\x{c:02x}" for c in range(0x80, 0xA0)})  # C1: 8-bit CSI, OSC, ST...
+    # bidi embeddings, overrides and isolates reorder what a reader sees; line/paragraph separators
+    table.update({c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A),
+                                             0x2028, 0x2029)})
+    return table
+
+
+_ONE_LINE = _controls(keep_newline=False)
+_MULTI_LINE = _controls(keep_newline=True)
+_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+_JSON_RAW = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def inert(text: str, *, limit: int | None = LINE_LIMIT, newlines: bool = False) -> str:
+    """`text` made safe to write to a terminal, every character still visible.
+
+    C0 controls but tab become Unicode control pictures (ESC -> "␛", CR -> "␍", LF -> "␊"),
+    DEL -> "␡", C1 controls -> "\\x9b"-style text, bidi overrides -> "\\u202e"-style text; a
+    line longer than `limit` characters keeps its first `limit` and ends with
+    "… (N bytes cut)" (N counted in UTF-8). `newlines=True` keeps line breaks (prose; CRLF
+    becomes LF) and applies `limit` to each line. Redact before calling this: the cut could
+    otherwise split a secret value the redactor would have recognised.
+    """
+    text = str(text)
+    if newlines:
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")
+        if limit is not None and len(text) > limit:
+            text = "\n".join(_cut(part, limit) for part in text.split("\n"))
+    else:
+        text = _cut(text, limit)
+    if _UNSAFE.search(text) is None:
+        return text
+    return text.translate(_MULTI_LINE if newlines else _ONE_LINE)
+
+
+def _cut(line: str, limit: int | None) -> str:
+    if limit is None or len(line) <= limit:
+        return line
+    cut = len(line[limit:].encode("utf-8", "surrogatepass"))
+    return f"{line[:limit]} … ({cut} bytes cut)"
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
 
 class JsonRenderer:
     """One JSON object per line on stdout: events, then a final `result` or `error` object."""
@@ -38,6 +102,8 @@ class JsonRenderer:
 
     def _write(self, obj: dict[str, Any]) -> None:
         line = json.dumps(redact_any(obj), default=str, ensure_ascii=False)
+        # json escapes C0 itself; DEL, C1 and bidi overrides only occur inside strings here
+        line = _JSON_RAW.sub(_json_escape, line)
         with self._lock:
             self.stream.write(line + "\n")
             self.stream.flush()
@@ -113,7 +179,7 @@ class HumanRenderer:
             else:
                 self._line(f"{env}[yellow]–[/] {_e(event.step)} skipped: {_e(event.reason)}")
         elif isinstance(event, LogLine):
-            self._line(f"[dim]{_e(event.source)} |[/] {_e(event.line)}")
+            self._line(f"[dim]{_e(event.source)} |[/] {_log(event.line)}")
         elif isinstance(event, HealthSample):
             mark = "[green]ok[/]" if event.ok else "[red]fail[/]"
             status = event.status if event.status is not None else event.error
@@ -148,7 +214,7 @@ class HumanRenderer:
         if getattr(exc, "logs", None):
             self._line("last log lines:")
             for line in exc.logs:
-                self._line(f"  {_e(line)}")
+                self._line(f"  {_log(line)}")
         if exc.hint:
             self._line(f"hint: {_e(exc.hint)}")
 
@@ -165,10 +231,18 @@ def _console(stream: IO[str]):
 
 
 def _e(text: str) -> str:
-    """User text (titles, log lines, errors): redacted, and never read as markup."""
+    """User text (titles, errors, prose): redacted, never read as markup, terminal controls shown
+    inert (its own line breaks kept)."""
     from rich.markup import escape
 
-    return escape(redact(str(text)))
+    return escape(inert(redact(str(text)), newlines=True))
+
+
+def _log(line: str) -> str:
+    """One log line: redacted, one line on screen, bounded, inert, never read as markup."""
+    from rich.markup import escape
+
+    return escape(inert(redact(str(line))))
 
 
 Renderer = JsonRenderer | HumanRenderer

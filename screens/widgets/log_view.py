@@ -4,6 +4,12 @@ Why not `textual.widgets.Log`: it measures every batch in a thread worker and to
 37k lines/s on textual 8.2.8. This widget keeps plain tuples, renders only the visible window
 (the Toolong way), and is fed from a `LinePump` drained on a ~50 ms timer, so a fast tail
 cannot starve the event loop.
+
+Each line is made inert when it is kept (`cockpit.output.inert`): terminal controls an app wrote
+(escape sequences, carriage returns, C1 controls, line breaks) are shown as visible marks, never
+written to the terminal, and a line longer than `line_limit` characters is cut with a
+"… (N bytes cut)" mark, so one huge line costs a bounded number of cells to wrap and render.
+Filter, highlight and save work on that shown text.
 """
 
 from __future__ import annotations
@@ -25,12 +31,14 @@ from textual.reactive import var
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-_CONTROL = re.compile("[\u0000-\u0008\u000b-\u001f\u007f]")
+from cockpit.output import LINE_LIMIT, inert
+
 _SOURCE_COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_magenta")
 
 
 class Record(NamedTuple):
-    """One log line as the widget keeps it: a sequence number makes pruning cheap."""
+    """One log line as the widget keeps it: a sequence number makes pruning cheap; `text` is
+    the inert, bounded text shown (see the module docstring)."""
 
     seq: int
     ts: float | None
@@ -116,6 +124,7 @@ class LogView(ScrollView, can_focus=True):
         max_lines: int = 100_000,
         *,
         show_source: bool = True,
+        line_limit: int = LINE_LIMIT,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -123,6 +132,7 @@ class LogView(ScrollView, can_focus=True):
         super().__init__(name=name, id=id, classes=classes)
         self.max_lines = max_lines
         self.show_source = show_source
+        self.line_limit = line_limit  # characters of one line kept and shown
         self._lines: list[Record] = []
         self._view: list[Record] = self._lines
         self._pending: list[tuple[float | None, str, str]] = []
@@ -155,7 +165,9 @@ class LogView(ScrollView, can_focus=True):
 
     def _append(self, items: Sequence[tuple[float | None, str, str]]) -> None:
         seq = self._seq
-        new = [Record(seq + i, ts, src, text) for i, (ts, src, text) in enumerate(items)]
+        limit = self.line_limit
+        new = [Record(seq + i, ts, inert(src, limit=64), inert(text, limit=limit))
+               for i, (ts, src, text) in enumerate(items)]
         self._seq = seq + len(new)
         self._lines.extend(new)
         if self._pattern is not None:
@@ -328,7 +340,7 @@ class LogView(ScrollView, can_focus=True):
             src = record.source[: self._source_width].ljust(self._source_width)
             segs.append(Segment(src, base + self._colour(record.source)))
             segs.append(Segment(" │ ", base + Style(dim=True)))
-        text = _CONTROL.sub("�", record.text.expandtabs())
+        text = record.text.expandtabs()
         pattern = self._pattern
         if pattern is None:
             segs.append(Segment(text, base))
