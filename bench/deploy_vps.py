@@ -102,7 +102,7 @@ def main() -> int:
                              capture_output=True, text=True, check=True)
         images.append(out.stdout.strip().splitlines()[-1])
     for name in PORTS:
-        cockpit("setup", name, "--trust-host", lab.ssh_hostkey_sha256)
+        cockpit("setup", name, "--confirm", name, "--trust-host", lab.ssh_hostkey_sha256)
     cockpit("domain", "staging")
     cockpit("deploy", "staging", "--image", images[0])  # warm: first release and certificate
 

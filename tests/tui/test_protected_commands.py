@@ -126,7 +126,6 @@ def test_a_new_domain_for_prod_is_not_written_before_confirmation(project, calls
 def test_setup_says_what_each_provider_would_change(project) -> None:
     """The refusal names the provider's own parts (the VPS: edge route, switch, directories)."""
     from cockpit import pipeline
-
     from tests.tui.conftest import make_context
 
     env = make_context(project).config.env("prod")

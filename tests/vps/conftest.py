@@ -251,7 +251,8 @@ def ready(project):
     from cockpit import pipeline
 
     for env in ("staging", "prod"):
-        project.cli("setup", env, "--trust-host", project.lab.ssh_hostkey_sha256, check=True)
+        project.cli("setup", env, "--confirm", env, "--trust-host", project.lab.ssh_hostkey_sha256,
+                    check=True)
     if pipeline.live(project.ctx(), "staging").current is None:
         pipeline.deploy(project.ctx(), "staging", project.collect(), image=project.images["v1"])
     return project

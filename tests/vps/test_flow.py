@@ -35,8 +35,8 @@ def _served_release(project, env: str) -> str | None:
 
 def test_setup_starts_the_edge_and_the_switch_and_is_idempotent(project):
     for env in ("staging", "prod"):
-        proc = project.cli("setup", env, "--trust-host", project.lab.ssh_hostkey_sha256,
-                           check=True)
+        proc = project.cli("setup", env, "--confirm", env, "--trust-host",
+                           project.lab.ssh_hostkey_sha256, check=True)
         assert f"{env}: ready" in proc.stdout
     again = project.cli("setup", "staging", check=True)
     assert "config unchanged" in again.stdout

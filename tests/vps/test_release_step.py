@@ -141,8 +141,8 @@ def site(lab, tmp_path_factory):
          "-t", f"{APP}:test", str(app_dir)], capture_output=True, text=True, check=True,
     ).stdout.strip().splitlines()[-1]
     for name in ("staging", "prod"):
-        proc = subprocess.run([sys.executable, "-m", "cockpit", "setup", name, "--trust-host",
-                               lab.ssh_hostkey_sha256], cwd=app_dir, env=env,
+        proc = subprocess.run([sys.executable, "-m", "cockpit", "setup", name, "--confirm", name,
+                               "--trust-host", lab.ssh_hostkey_sha256], cwd=app_dir, env=env,
                               capture_output=True, text=True, timeout=180)
         assert proc.returncode == 0, proc.stdout + proc.stderr
     yield {"dir": app_dir, "env": env, "image": image, "lab": lab}

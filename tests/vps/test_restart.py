@@ -36,7 +36,8 @@ def test_setup_restarts_a_dead_edge_and_switch_with_the_same_release(ready, proj
     _kill_from_pidfile(LAB_HOME / ".cockpit" / "edge" / "caddy.pid")
     proc = project.cli("setup", "staging", check=True)
     assert "started HAProxy" in proc.stdout and "started Caddy" in proc.stdout
-    project.cli("setup", "prod", check=True)  # loads prod's backend into the new switch
+    # loads prod's backend into the new switch
+    project.cli("setup", "prod", "--confirm", "prod", check=True)
     assert pipeline.live(project.ctx(), "staging").current.id == serving
     loop = LoadLoop(project.lab, domain("staging"), max_requests=20, max_seconds=20)
     loop._run()
