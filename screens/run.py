@@ -6,6 +6,7 @@ passed to the pipeline as the confirmation, exactly like `--confirm prod` on the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cockpit.screens.base import CockpitScreen
@@ -164,3 +165,32 @@ def confirm_promote(app: CockpitApp, src: str, dst: str) -> None:
     app.push_screen(ConfirmChange(
         f"Promote {src} → {dst}?", promote_changes(app, src, dst), dst, env.protected,
         [f"Ships the exact image {src} serves (it must have passed its gate); no rebuild."]), go)
+
+
+def confirm_protected(app: CockpitApp, envs: list[str], action: str,
+                      changes: Callable[[str], str], go: Callable[[dict[str, str]], None]) -> None:
+    """Before `action` (setup, domain) changes the protected environments among `envs`: one
+    ConfirmChange each, saying what would change (`changes(env)`, the pipeline's own text) and
+    taking the typed name; then `go({env: typed name})`. Cancelling any of them stops it all.
+    Unprotected environments are not asked; the pipeline still checks every name."""
+    from cockpit.screens.widgets.confirmation import ConfirmChange
+
+    typed: dict[str, str] = {}
+    pending = [env for env in envs if app.session.env(env).protected]
+
+    def ask_next() -> None:
+        if not pending:
+            go(typed)
+            return
+        env = pending.pop(0)
+
+        def answered(value: str | None) -> None:
+            if value is None:
+                return
+            typed[env] = value
+            ask_next()
+
+        app.push_screen(ConfirmChange(f"{action} {env}?", [], env, True,
+                                      [f"{action} would {changes(env)}."]), answered)
+
+    ask_next()

@@ -196,8 +196,21 @@ class Session:
     def set_secret(self, env_name: str, name: str, value: str) -> None:
         self.ctx.secrets.set(self.env(env_name), name, value)
 
-    def configure_domain(self, env_name: str, domain: str, emit: Emit) -> DomainStatus:
-        return self.provider(env_name).configure_domain(self.env(env_name), domain, emit)
+    def configure_domain(self, env_name: str, domain: str, emit: Emit,
+                         typed: str | None = None) -> DomainStatus:
+        """Point `domain` at the environment (the pipeline's; a protected one needs `typed`,
+        its name as the user typed it, else Refused)."""
+        from cockpit import pipeline
+
+        return pipeline.configure_domain(self._confirmed_ctx(env_name, typed), env_name, domain,
+                                         emit)
+
+    def setup(self, env_name: str, emit: Emit, typed: str | None = None) -> list[Finding]:
+        """Prepare the environment's target (the pipeline's; a protected one needs `typed`, its
+        name as the user typed it, else Refused)."""
+        from cockpit import pipeline
+
+        return pipeline.setup(self._confirmed_ctx(env_name, typed), env_name, emit)
 
     # ------------------------------------------------------------------ actions
 

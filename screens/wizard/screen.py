@@ -409,6 +409,19 @@ class WizardScreen(CockpitScreen):
 
             self.query_one("#preflight", Static).update(Text(summary(exc), style="red"))
             return
+        if setup:  # a protected environment (prod) is set up only after its name is typed
+            from cockpit.screens.run import confirm_protected
+
+            from cockpit.pipeline import setup_changes
+
+            session = self.session
+            confirm_protected(self.app, list(ENVS), "Set up",  # type: ignore[arg-type]
+                              lambda env: setup_changes(session.env(env)),
+                              lambda typed: self._run_check(True, typed))
+        else:
+            self._run_check(False, {})
+
+    def _run_check(self, setup: bool, typed: dict[str, str]) -> None:
         fingerprint = self._fingerprint()
         session = self.session
         self.query_one("#preflight", Static).update(Text("checking…", style="dim"))
@@ -423,7 +436,7 @@ class WizardScreen(CockpitScreen):
         def check() -> None:
             if setup:
                 for env in ENVS:
-                    session.provider(env).setup(session.env(env), emit)
+                    session.setup(env, emit, typed=typed.get(env))
             findings = []
             for env in ENVS:
                 findings += [(env, f) for f in session.preflight(env)]
@@ -549,6 +562,21 @@ class WizardScreen(CockpitScreen):
             self.notify(f"no domain for {env}: it is optional", severity="information")
             return
         self._use_draft()
+        from cockpit.screens.run import confirm_protected
+
+        from cockpit.pipeline import domain_changes, setup_changes
+
+        session = self.session
+
+        def changes(name: str) -> str:
+            env_ = session.env(name)
+            return f"{setup_changes(env_)}, and {domain_changes(env_, domain)}"
+
+        # a protected environment (prod): setup and the domain change only after its name is typed
+        confirm_protected(self.app, [env], "Set up the domain of",  # type: ignore[arg-type]
+                          changes, lambda typed: self._run_domain(env, domain, typed.get(env)))
+
+    def _run_domain(self, env: str, domain: str, typed: str | None) -> None:
         session = self.session
         steps = self.query_one(f"#domain-steps-{env}", Checklist)
         steps.reset()
@@ -557,9 +585,8 @@ class WizardScreen(CockpitScreen):
             self.post_message(CoreEvent(event, run=f"domain:{env}"))
 
         def check() -> None:
-            provider = session.provider(env)
-            provider.setup(session.env(env), emit)
-            status = session.configure_domain(env, domain, emit)
+            session.setup(env, emit, typed=typed)
+            status = session.configure_domain(env, domain, emit, typed=typed)
             self.post_message(DomainChecked(env, status))
 
         self.run_worker(check, thread=True, exclusive=True, exit_on_error=False,
@@ -620,14 +647,24 @@ class WizardScreen(CockpitScreen):
         self.draft.config()  # validated again right before the write
         write_atomic(self.draft.path, text)
         self.notify(f"wrote {self.draft.path}")
+        from cockpit.screens.run import confirm_protected
+
+        from cockpit.pipeline import setup_changes
+
         session = self.session
 
-        def body(emit):
-            session.provider("staging").setup(session.env("staging"), emit)
-            return session.deploy("staging", emit)
+        def start(typed: dict[str, str]) -> None:
+            def body(emit):
+                session.setup("staging", emit, typed=typed.get("staging"))
+                return session.deploy("staging", emit, typed=typed.get("staging"))
 
-        worker = panel.start("Deploy staging", body, "Deploy staging")
-        self.app.running = worker  # type: ignore[attr-defined]
+            worker = panel.start("Deploy staging", body, "Deploy staging")
+            self.app.running = worker  # type: ignore[attr-defined]
+
+        # staging asks only when cockpit.toml says `protected = true` for it
+        confirm_protected(self.app, ["staging"], "Deploy",  # type: ignore[arg-type]
+                          lambda env: f"{setup_changes(session.env(env))}, then deploy a new "
+                          "build of the app", start)
 
     def on_run_finished(self, message: RunFinished) -> None:
         if message.error is not None:
@@ -665,8 +702,8 @@ class WizardScreen(CockpitScreen):
             return
         session = self.session
 
-        def body(emit):
-            session.provider("prod").setup(session.env("prod"), emit)
+        def body(emit):  # the name typed on this page confirms prod's setup and the promote
+            session.setup("prod", emit, typed="prod")
             return session.promote("staging", "prod", emit, typed="prod")
 
         worker = panel.start("Promote staging → prod", body, "Promote staging → prod")

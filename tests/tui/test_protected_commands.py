@@ -140,3 +140,72 @@ def test_setup_says_what_each_provider_would_change(project) -> None:
 def test_lock_status_of_prod_is_a_read(project, calls, capsys):
     code, doc = cli(capsys, project, "lock", "status", "prod")
     assert code == 0 and doc["data"]["lock"]["holder"] == "alice@laptop" and calls == []
+
+
+# --------------------------------------------------------------------------- the TUI's paths
+
+
+@pytest.fixture
+def setups(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """(what, env) for every setup and domain change the wizard makes on the memory target."""
+    from memory_provider import MemoryProvider
+
+    seen: list[tuple[str, str]] = []
+    real_domain = MemoryProvider.configure_domain
+    monkeypatch.setattr(MemoryProvider, "setup",
+                        lambda self, env, emit: seen.append(("setup", env.name)) or [])
+    monkeypatch.setattr(MemoryProvider, "configure_domain",
+                        lambda self, env, domain, emit: seen.append(("domain", env.name))
+                        or real_domain(self, env, domain, emit))
+    return seen
+
+
+@pytest.mark.anyio
+async def test_wizard_setup_asks_prods_name_before_touching_any_target(wizard_app, setups):
+    from cockpit.screens.widgets.confirmation import ConfirmChange
+    from helpers import click, error_text, leave_scan, settle, type_into, wait_until
+
+    app = wizard_app
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        await leave_scan(pilot)
+        await click(pilot, "#provider-memory")
+        await click(pilot, "#setup")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmChange) and app.screen.env == "prod"
+        assert any("prepare prod's target" in note for note in app.screen.notes)
+        await pilot.press("escape")  # cancelled: nothing set up, staging included
+        await settle(pilot)
+        assert app.screen is screen and setups == []
+        await click(pilot, "#setup")
+        await settle(pilot)
+        await type_into(pilot, "#typed", "prod")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: screen.checks or error_text(app), tries=1200)
+        assert not error_text(app), error_text(app)
+        assert setups == [("setup", "staging"), ("setup", "prod")]
+
+
+@pytest.mark.anyio
+async def test_wizard_domain_check_of_prod_asks_its_name(wizard_app, setups):
+    from cockpit.screens.widgets.confirmation import ConfirmChange
+    from helpers import click, error_text, settle, type_into, wait_until, walk_past_secrets
+
+    app = wizard_app
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        await walk_past_secrets(pilot, pages=1)  # on the domain page
+        await type_into(pilot, "#domain-prod", "hello.test")
+        await click(pilot, "#domain-check-prod")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmChange) and app.screen.env == "prod"
+        assert any("point hello.test at prod" in note for note in app.screen.notes)
+        assert setups == []
+        await type_into(pilot, "#typed", "prod")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "prod" in screen.domain_status or error_text(app),
+                         tries=1200)
+        assert not error_text(app), error_text(app)
+        assert setups == [("setup", "prod"), ("domain", "prod")]

@@ -67,6 +67,9 @@ async def test_wizard_first_deploy_and_promote_on_the_lab_vps(lab, lab_project: 
         if screen.checked is None:  # e.g. the switch is not running yet: let the wizard set up
             assert "setup" in str(screen.query_one("#preflight").render())
             await click(pilot, "#setup")
+            await settle(pilot)  # prod is protected: its name is typed before setup touches it
+            await type_into(pilot, "#typed", "prod")
+            await pilot.press("enter")
             await wait_until(pilot, lambda: screen.checks == 2 or error_text(app), tries=2400)
         assert screen.checked is not None, (error_text(app) or
                                             str(screen.query_one("#preflight").render()))
