@@ -583,11 +583,12 @@ def _context(toml: Path, trust: str, confirm: str | None = None):
 
 
 def _setup_all(toml: Path, trust: str, out) -> None:
-    from cockpit.pipeline import provider_for
+    """Set up every environment of the demo's own lab app; asking for the demo confirms its
+    prod, as it does for the promote (the one rule: pipeline.confirm)."""
+    from cockpit import pipeline
 
-    ctx = _context(toml, trust)
-    for env in ctx.config.environments.values():
-        provider_for(ctx, env).setup(env, out.emit)
+    for name in _context(toml, trust).config.environments:
+        pipeline.setup(_context(toml, trust, confirm=name), name, out.emit)
 
 
 def _headless(toml: Path, trust: str, out, report: dict[str, Any]) -> int:
