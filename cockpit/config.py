@@ -72,9 +72,14 @@ class EnvironmentConfig(BaseModel):
         None, max_length=253, pattern=r"^([a-zA-Z0-9-]{1,63}\.)*[a-zA-Z0-9-]{1,63}$",
         **_expect("a DNS name like app.example.com"),
     )
-    acme_ca: str | None = Field(None, pattern=r"^https?://", **_expect("an ACME directory URL"))
-    acme_ca_root: str | None = Field(None, min_length=1, **_expect("a path to a PEM file"))
-    acme_email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+$", **_expect("an email"))
+    # braces, backticks and backslashes: Caddy reads them as placeholders ({$VAR} is replaced by
+    # its environment) and quotes; cockpit writes these keys into the edge's Caddyfile
+    acme_ca: str | None = Field(None, pattern=r"^https?://[^\s{}`\\\"]+$",
+                                **_expect("an ACME directory URL"))
+    acme_ca_root: str | None = Field(None, pattern=r"^[^{}`\\]+$",
+                                     **_expect("a path to a PEM file"))
+    acme_email: str | None = Field(None, pattern=r"^[^@\s{}`\\\"]+@[^@\s{}`\\\"]+$",
+                                   **_expect("an email"))
     replicas: int = Field(1, ge=1, le=100, **_expect("an integer 1-100"))
     secret_scope: str | None = Field(None, min_length=1, **_expect("a keyring scope name"))
     protected: bool | None = Field(None, **_expect("true or false"))
@@ -316,6 +321,7 @@ def _validate(data: dict[str, Any], text: str, path: Path, doc: Any) -> Config:
     from cockpit.plugins import provider_class
 
     label = path.name
+    _check_controls(data, text, label, [])
     unknown = set(data) - {"app", "environments", "secrets"}
     if unknown:
         key = sorted(unknown)[0]
@@ -368,6 +374,53 @@ def _validate(data: dict[str, Any], text: str, path: Path, doc: Any) -> Config:
     _check_plain(app, environments, data, text, label)
     _check_separation(environments, text, label)
     return Config(path=path, app=app, environments=environments, text=text, doc=doc)
+
+
+# Any C0 control (newline, CR, NUL, tab, ESC ...), DEL and C1, and the Unicode line separators.
+CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_NAMES = {"\n": "a newline", "\r": "a carriage return", "\x00": "a NUL",
+                  "\t": "a tab", "\x1b": "an escape (ESC)"}
+
+
+def _check_controls(value: Any, text: str, label: str, path: list[str]) -> None:
+    """Refuse a control character in any key or string value of the file, with file:line:key.
+
+    Values reach generated files line by line (the Caddyfile, env files, HAProxy's config, shell
+    commands): a newline in `acme_ca` once added an `import` to the Caddyfile. Only a tab is
+    allowed, and only in a plain configuration value (`[app.env]`, `[environments.<env>.env]`),
+    which an env file holds as it is.
+    """
+    if isinstance(value, dict):
+        for key, item in value.items():
+            key = str(key)
+            bad = CONTROL_RE.search(key)
+            if bad:
+                import json
+
+                raise _err(text, label, path or [key], f"the key {json.dumps(key)} holds "
+                           f"{_control_name(bad.group())}; keys are plain text")
+            _check_controls(item, text, label, [*path, key])
+    elif isinstance(value, list):
+        for item in value:
+            _check_controls(item, text, label, path)
+    elif isinstance(value, str):
+        in_env = len(path) >= 2 and path[-2] == "env" and path[0] in ("app", "environments")
+        for bad in CONTROL_RE.finditer(value):
+            if bad.group() == "\t" and in_env:
+                continue
+            found = f"{_control_name(bad.group())} at character {bad.start() + 1}"
+            if in_env:
+                raise _err(text, label, path, "a value must be one line (env files hold one "
+                           f"line per variable) without control characters; got "
+                           f"{_show(value)} ({found})")
+            raise _err(text, label, path, (
+                f"expected one line of text without control characters, got {_show(value)} "
+                f"({found}); values are written into generated files line by line, where it "
+                "could start a line of its own"))
+
+
+def _control_name(char: str) -> str:
+    return _CONTROL_NAMES.get(char, f"the control character U+{ord(char):04X}")
 
 
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
