@@ -11,8 +11,10 @@ plain file.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import re
+import secrets as _random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -27,10 +29,19 @@ INSTALL_HINT = (
     "session with the keyring unlocked (`scripts/lab up` does this for the lab); on macOS the "
     "Keychain works as is. Or select another backend with PYTHON_KEYRING_BACKEND."
 )
-# Backends that would store nothing, or store values in a plain file: never used.
-# CI runners have no OS keyring: with this set to 1, values come from the process environment
-# (`COCKPIT_SECRET_<ENV>_<NAME>` first, then `<NAME>`), as a CI system's secret store injects them.
+# CI runners have no OS keyring: with this set, values come from the process environment, as a
+# CI system's secret store injects them. `=1`: only scoped names, `COCKPIT_SECRET_<ENV>_<NAME>`.
+# `=<env>` (e.g. `=prod`, a job that serves one environment, as CI environments scope their
+# secrets): the scoped name first, then the bare `<NAME>`, for that environment only, so a process
+# holding staging's values never deploys them to prod.
 FROM_ENV = "COCKPIT_SECRETS_FROM_ENV"
+# The key of the secrets digest (an HMAC-SHA256). Set, it is the key in every mode (the same key
+# on a laptop and in CI gives the same digests); unset, the keyring keeps one per install.
+DIGEST_KEY_ENV = "COCKPIT_SECRETS_DIGEST_KEY"
+INSTALL_SERVICE = "cockpit:install"
+DIGEST_KEY_NAME = "secrets-digest-key"
+
+# Backends that would store nothing, or store values in a plain file: never used.
 
 _REFUSED_MODULES = ("keyring.backends.fail", "keyring.backends.null", "keyrings.alt")
 
@@ -55,15 +66,19 @@ class SecretStatus:
         return {"name": self.name, "set": self.is_set, "digest": self.digest}
 
 
-def value_digest(scope: str, name: str, value: str) -> str:
-    """A short, scope-bound digest: shows that a value changed without revealing it."""
-    return hashlib.sha256(f"cockpit:{scope}:{name}\0{value}".encode()).hexdigest()[:12]
+def value_digest(key: bytes, scope: str, name: str, value: str) -> str:
+    """12 hex chars of HMAC-SHA256(key, "cockpit:<scope>:<name>\\0<value>"): shows that a value
+    changed without revealing it. Keyed, so a short value cannot be recovered by hashing
+    guesses without the install's key (`SecretStore.digest_key`)."""
+    message = f"cockpit:{scope}:{name}\0{value}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:12]
 
 
 class SecretStore:
     def __init__(self, app: str) -> None:
         self.app = app
         self._backend = None
+        self._digest_key: bytes | None = None
 
     @staticmethod
     def service(env: Environment) -> str:
@@ -107,12 +122,19 @@ class SecretStore:
 
     @staticmethod
     def from_environment() -> bool:
-        return os.environ.get(FROM_ENV) == "1"
+        """True when `COCKPIT_SECRETS_FROM_ENV` is `1` or names an environment (not `0`)."""
+        return os.environ.get(FROM_ENV, "").strip() not in ("", "0")
 
     @staticmethod
     def env_var_names(env: Environment, name: str) -> list[str]:
+        """Variables a value is read from in the from-env mode, in order: the scoped
+        `COCKPIT_SECRET_<ENV>_<NAME>`, then the bare `<NAME>` only when
+        `COCKPIT_SECRETS_FROM_ENV` is this environment's name."""
         scoped = re.sub(r"[^A-Za-z0-9]", "_", env.name).upper()
-        return [f"COCKPIT_SECRET_{scoped}_{name}", name]
+        names = [f"COCKPIT_SECRET_{scoped}_{name}"]
+        if os.environ.get(FROM_ENV, "").strip() == env.name:
+            names.append(name)
+        return names
 
     def get(self, env: Environment, name: str) -> str | None:
         if self.from_environment():
@@ -128,7 +150,7 @@ class SecretStore:
         """Fail before a value is typed: no backend, or values come from the environment."""
         if self.from_environment():
             raise SecretStoreError(
-                f"{FROM_ENV}=1: secrets come from the environment, nothing is stored",
+                f"{FROM_ENV} is set: secrets come from the environment, nothing is stored",
                 hint=f"set {self.env_var_names(env, name)[0]} in your CI's secret store",
             )
         self._keyring()
@@ -156,6 +178,13 @@ class SecretStore:
             raise SecretStoreError(f"keyring delete failed: {type(exc).__name__}",
                                    hint=INSTALL_HINT) from None
 
+    def register(self, env: Environment) -> int:
+        """Read every configured secret value of `env` so the process-wide redactor masks it
+        in whatever is shown next (logs, status): a fresh `cockpit logs` process knows no value
+        otherwise. Returns how many values were found. Raises SecretStoreError when the
+        keyring is unusable: output that could carry a secret is not shown unredacted."""
+        return len(self.values(env))
+
     def values(self, env: Environment) -> dict[str, str]:
         found = {}
         for name in env.secret_names:
@@ -168,25 +197,75 @@ class SecretStore:
         found = self.values(env)
         missing = [n for n in env.secret_names if n not in found]
         if missing:
+            if self.from_environment():
+                hint = (f"{FROM_ENV}={os.environ.get(FROM_ENV)}: looked for "
+                        + ", ".join(" or ".join(self.env_var_names(env, n)) for n in missing)
+                        + f"; bare names are read only with {FROM_ENV}={env.name}")
+            else:
+                hint = " ; ".join(f"cockpit secrets set {env.name} {n}" for n in missing)
             raise SecretStoreError(
-                f"environment {env.name!r} is missing secret(s): {', '.join(missing)}",
-                hint=" ; ".join(f"cockpit secrets set {env.name} {n}" for n in missing),
-            )
+                f"environment {env.name!r} is missing secret(s): {', '.join(missing)}", hint=hint)
         return found
 
+    def digest_key(self) -> bytes:
+        """The key of every secrets digest, 32+ bytes. From `COCKPIT_SECRETS_DIGEST_KEY` when
+        set (any mode); else from the keyring (service `cockpit:install`, user
+        `secrets-digest-key`), created there with 32 random bytes on first use. In the
+        from-env mode without the variable: SecretStoreError, since a key made up per run would
+        make every run's digest differ (every deploy would look like a secrets change)."""
+        if self._digest_key is not None:
+            return self._digest_key
+        given = os.environ.get(DIGEST_KEY_ENV, "")
+        if given:
+            key = given
+        elif self.from_environment():
+            raise SecretStoreError(
+                f"{FROM_ENV} is set but {DIGEST_KEY_ENV} is not: the digest of secret values "
+                "that release records publish is keyed, and needs the same key on every run",
+                hint=f"store a random value (e.g. `openssl rand -hex 32`) as {DIGEST_KEY_ENV} "
+                     "in your CI's secret store and pass it to the job",
+            )
+        else:
+            backend = self._keyring()
+            key = self._call("read", backend.get_password, INSTALL_SERVICE, DIGEST_KEY_NAME)
+            if not key:
+                self._call("write", backend.set_password, INSTALL_SERVICE, DIGEST_KEY_NAME,
+                           _random.token_hex(32))
+                # read back: of two processes creating it at once, the one stored wins for both
+                key = self._call("read", backend.get_password, INSTALL_SERVICE, DIGEST_KEY_NAME)
+                if not key:
+                    raise SecretStoreError("keyring did not keep the secrets digest key",
+                                           hint=INSTALL_HINT)
+        REDACTOR.add(key)
+        self._digest_key = key.encode()
+        return self._digest_key
+
     def status_of(self, env: Environment, name: str) -> SecretStatus:
+        """Set or not, and the value's digest; the digest is None in the from-env mode without
+        a digest key (listing what is set must work before that key exists)."""
         value = self.get(env, name)
-        digest = value_digest(env.secret_scope, name, value) if value is not None else None
+        digest = None
+        if value is not None:
+            try:
+                digest = value_digest(self.digest_key(), env.secret_scope, name, value)
+            except SecretStoreError:
+                if not self.from_environment():
+                    raise
         return SecretStatus(name, value is not None, digest)
 
     def status(self, env: Environment) -> list[SecretStatus]:
         return [self.status_of(env, name) for name in env.secret_names]
 
     def digest(self, env: Environment, values: dict[str, str] | None = None) -> str:
-        """One digest over every configured secret (name + value digest), for release records."""
+        """16 hex chars: an HMAC-SHA256 (key: `digest_key`) over every configured secret's name
+        and value, for release records, labels and annotations. Raises SecretStoreError as
+        `digest_key` does."""
+        if not env.secret_names:  # nothing to hide: the same value as ever, no key needed
+            return hashlib.sha256(b"").hexdigest()[:16]
         values = self.values(env) if values is None else values
-        parts = [
-            f"{n}={value_digest(env.secret_scope, n, values[n]) if n in values else '-'}"
+        key = self.digest_key()
+        parts = [f"cockpit:{env.secret_scope}"] + [
+            f"{n}={value_digest(key, env.secret_scope, n, values[n]) if n in values else '-'}"
             for n in sorted(env.secret_names)
         ]
-        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+        return hmac.new(key, "\n".join(parts).encode(), hashlib.sha256).hexdigest()[:16]

@@ -54,6 +54,7 @@ def run_status(args: argparse.Namespace) -> int:
     names = [args.env] if args.env else list(ctx.config.environments)
     states, lines, failing = {}, [], False
     for name in names:
+        ctx.secrets.register(ctx.config.env(name))  # mask values before anything is shown
         state = pipeline.live(ctx, name)
         url = env_url(ctx.config.env(name))
         states[name] = state.to_dict() | {"url": url}
@@ -88,6 +89,7 @@ def run_releases(args: argparse.Namespace) -> int:
 
     out = renderer(args)
     ctx = load_context(args)
+    ctx.secrets.register(ctx.config.env(args.env))
     state = pipeline.live(ctx, args.env)
     current = state.current.id if state.current else None
     lines = [f"{'':2}{'RELEASE':<26} {'AGE':>5}  {'IMAGE':<12}  {'BY':<20} STATUS"]
@@ -106,6 +108,9 @@ def run_logs(args: argparse.Namespace) -> int:
     out = renderer(args)
     ctx = load_context(args)
     env = ctx.config.env(args.env)
+    # A fresh process knows no secret value: read this environment's values first so the
+    # redactor masks them in every line (an app that logs its secret is shown as ••••).
+    ctx.secrets.register(env)
     provider = provider_for(ctx, env)
     count = 0
     for line in provider.logs(env, follow=args.follow, since=args.since, tail=args.tail):
