@@ -180,6 +180,7 @@ def no_blink(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
     monkeypatch.setattr(Input, "cursor_blink", False)
     monkeypatch.setenv("COCKPIT_OPERATOR", OPERATOR)
+    monkeypatch.setenv("COCKPIT_SECRETS_DIGEST_KEY", "snapshot-digest-key")  # stable digests
 
 
 @pytest.fixture
