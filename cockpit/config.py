@@ -515,6 +515,8 @@ def _describe(model: type[BaseModel], error: Any, also: list[str]) -> str:
         return f"unknown key; expected one of: {known}"
     if error["type"] == "missing":
         return "missing required key"
+    if error["type"] == "value_error":  # a model's own check: its message says what and why
+        return str(error["msg"]).removeprefix("Value error, ")
     expect = _expectation(model, loc) or error["msg"].lower().removeprefix("input should be ")
     return f"expected {expect}, got {_show(error.get('input'))}"
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from cockpit.provider import ProviderSettings
 
@@ -13,6 +15,48 @@ def _expect(text: str, *, access: bool = False) -> dict[str, Any]:
     """`access`: how cockpit reaches and operates the app, not what its machines run (left out
     of the config hash)."""
     return {"json_schema_extra": {"expect": text, "access": access}}
+
+
+FLY_HOSTS = {"api_url": "api.machines.dev", "logs_url": "api.fly.io"}
+"""Where Fly's documentation says the Machines API and the logs API answer (fly.io/docs/machines/
+api/ and the flyctl logs client); the token goes there without an opt-in."""
+
+
+def is_loopback(host: str) -> bool:
+    """True for `localhost`, 127.0.0.0/8 and ::1 (a local emulator or proxy)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_token_url(url: str, *, key: str, default_host: str, trusted: bool) -> str:
+    """`url` if the Fly token may be sent to it, else ValueError saying why.
+
+    Rules: https, except plain http to a loopback host (the emulator the tests run on
+    127.0.0.1); no user:password@ part; the host is `default_host`, a loopback host, or any
+    host when `trusted` (the `trust_api_host = true` opt-in).
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise ValueError(f"{key} is not a URL: {url!r}") from None
+    loopback = is_loopback(host)
+    if not host or parts.username is not None or parts.password is not None:
+        raise ValueError(f"expected an https URL with a host and no user:password@ part "
+                         f"(the Fly token is sent there), got {url!r}")
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise ValueError(f"expected an https URL (the Fly token is sent there; plain http only "
+                         f"to a loopback host such as 127.0.0.1), got {url!r}")
+    if host.lower() != default_host and not loopback and not trusted:
+        raise ValueError(f"the Fly token is sent to {key}, whose host {host!r} is not Fly's "
+                         f"{default_host!r}: set `trust_api_host = true` in this environment "
+                         f"if {host} is yours (a proxy you run), or remove {key}")
+    return url
 
 
 class FlySettings(ProviderSettings):
@@ -75,6 +119,12 @@ class FlySettings(ProviderSettings):
     dns_resolver: str | None = Field(
         None, pattern=r"^[^\s:]+(:\d+)?$", **_expect("host:port of a DNS resolver", access=True)
     )
+    # read by the api_url / logs_url check below, so declared before them
+    trust_api_host: bool = Field(
+        False,
+        **_expect("true or false: true sends the Fly token to an api_url / logs_url host other "
+                  "than Fly's own (a proxy you run; https only)", access=True),
+    )
     api_url: str = Field(
         "https://api.machines.dev/v1", pattern=r"^https?://",
         **_expect("the Machines API base URL", access=True),
@@ -83,6 +133,13 @@ class FlySettings(ProviderSettings):
         "https://api.fly.io/api/v1", pattern=r"^https?://",
         **_expect("the logs API base URL", access=True),
     )
+
+    @field_validator("api_url", "logs_url")
+    @classmethod
+    def _token_goes_only_to_fly(cls, value: str, info: ValidationInfo) -> str:
+        key = info.field_name or "api_url"
+        return check_token_url(value, key=key, default_host=FLY_HOSTS[key],
+                               trusted=bool(info.data.get("trust_api_host", False)))
 
     def exclusive(self, app: str, env: str) -> dict[str, tuple[str, Any]]:
         return {"app": ("Fly app", self.app)}

@@ -113,3 +113,52 @@ def test_the_caddyfile_renderer_quotes_a_value_with_spaces_or_quotes():
                                storage="/var/lib/cockpit edge", sites_dir="/s")
     assert '\t\troot "/var/lib/cockpit edge"' in text.splitlines()
     assert text.rstrip().endswith("import /s/*.caddy")
+
+
+# --------------------------------------------------------------------------- where the Fly token goes
+
+FLY = """\
+[app]
+name = "shop"
+
+[environments.staging]
+provider = "fly"
+app = "shop-staging"
+"""
+
+
+def test_fly_defaults_send_the_token_to_fly_over_https():
+    s = config.loads(FLY).env("staging").settings
+    assert s.api_url == "https://api.machines.dev/v1" and s.logs_url == "https://api.fly.io/api/v1"
+    assert not s.trust_api_host
+    # an access key: opting in is not a change of what the release runs
+    trusted = FLY + 'trust_api_host = true\n'
+    assert config.loads(trusted).env("staging").config_hash == \
+        config.loads(FLY).env("staging").config_hash
+
+
+@pytest.mark.parametrize(("line", "key", "says"), [
+    ('api_url = "http://api.machines.dev/v1"', "api_url", "expected an https URL"),
+    ('logs_url = "http://api.fly.io/api/v1"', "logs_url", "expected an https URL"),
+    ('api_url = "https://evil.example/v1"', "api_url", "trust_api_host = true"),
+    ('logs_url = "https://evil.example/api/v1"', "logs_url", "trust_api_host = true"),
+    ('api_url = "https://api.machines.dev@evil.example/v1"', "api_url", "user:password@"),
+    ('api_url = "http://10.0.0.5:4280/v1"\ntrust_api_host = true', "api_url", "https"),
+])
+def test_fly_refuses_a_token_destination_that_is_not_fly_over_https(line, key, says):
+    exc = error_of(FLY + line + "\n")
+    assert exc.what.startswith(f"environments.staging.{key}: "), exc.what
+    assert says in exc.what, exc.what
+    assert exc.where.startswith("cockpit.toml:")
+
+
+@pytest.mark.parametrize("lines", [
+    'api_url = "http://127.0.0.1:4280/v1"\nlogs_url = "http://127.0.0.1:4280/api/v1"',  # emulator
+    'api_url = "http://localhost:4280/v1"',
+    'api_url = "http://[::1]:4280/v1"',
+    'api_url = "https://api.machines.dev/v1"',
+    'api_url = "https://fly-proxy.internal.example/v1"\ntrust_api_host = true',
+    'trust_api_host = true\nlogs_url = "https://logs.internal.example/api/v1"',
+])
+def test_fly_accepts_fly_loopback_or_an_opted_in_https_host(lines):
+    assert config.loads(FLY + lines + "\n").env("staging").settings.api_url
