@@ -185,6 +185,7 @@ class Session:
         extra = {}
         if stop is not None and "stop" in inspect.signature(provider.logs).parameters:
             extra["stop"] = stop
+        self.ctx.secrets.register(self.env(env_name))  # mask values a fresh process never read
         return provider.logs(self.env(env_name), follow=follow, tail=tail, **extra)
 
     def preflight(self, env_name: str) -> list[Finding]:
