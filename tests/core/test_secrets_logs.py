@@ -55,3 +55,45 @@ def test_a_fresh_logs_process_masks_a_secret_the_app_logs(fly_project, tmp_path,
     assert "s3cr3t" not in done.stdout + done.stderr
     assert "••••" in done.stdout
 
+
+
+def test_a_fresh_logs_process_masks_a_secret_a_kubernetes_pod_prints(k8s_project, tmp_path):
+    from cockpit import pipeline
+    from tests.k8s.conftest import IMAGE_LEAKY, SECRET_STAGING, Recorder
+
+    ctx = k8s_project(replicas=1)
+    pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_LEAKY)  # the pod prints SECRET_KEY
+    done = _cockpit("logs", "staging", "--config", str(ctx.config.path), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "config SECRET_KEY=••••" in done.stdout
+    assert SECRET_STAGING not in done.stdout + done.stderr
+
+
+@pytest.fixture
+def k8s_project(tmp_path, os_keyring, tmp_state):
+    from tests.k8s import conftest as k8s
+
+    emu = k8s.Emulator()
+    emu.image(k8s.IMAGE_LEAKY, log_env=["SECRET_KEY"], log_every=0.05)
+    with emu:
+        kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
+        made = []
+
+        def factory(**kw):
+            path = k8s.write_project(tmp_path, kubeconfig, **kw)
+            cfg = config_mod.load(path)
+            ctx = k8s.Context(config=cfg, store=k8s.Store.open("shop", root=tmp_state),
+                              secrets=SecretStore("shop"),
+                              options=k8s.Options(confirm="prod", yes=True))
+            ctx.secrets.set(cfg.env("staging"), "SECRET_KEY", k8s.SECRET_STAGING)
+            ctx.secrets.set(cfg.env("prod"), "SECRET_KEY", k8s.SECRET_PROD)
+            made.append(ctx)
+            return ctx
+
+        yield factory
+        for ctx in made:
+            for provider in getattr(ctx, "_providers", {}).values():
+                close = getattr(provider, "close", None)
+                if close:
+                    close()
+            ctx.store.close()
