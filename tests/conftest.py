@@ -15,6 +15,7 @@ Markers (`lab`, `slow`, `k8s_real`) are registered in pyproject.toml. Tests that
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,8 +100,6 @@ def keyring_backend(lab) -> Iterator[object]:  # noqa: ANN001
     environment names), so a test holds the lab-wide lock `keyring-tests.lock` while it uses
     the keyring. A single run (CI) never waits on it.
     """
-    import fcntl
-
     import keyring
     from keyring.backends import SecretService
 
@@ -108,13 +107,40 @@ def keyring_backend(lab) -> Iterator[object]:  # noqa: ANN001
     assert SecretService.Keyring.viable, "SecretService is not usable on the lab's D-Bus session"
     previous = keyring.get_keyring()
     backend = SecretService.Keyring()
-    with open(Path(lab.lab_dir) / "keyring-tests.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+    with keyring_lock(lab):
         keyring.set_keyring(backend)
         try:
             yield backend
         finally:
             keyring.set_keyring(previous)
+
+
+_keyring_lock_depth = 0  # this process's holds of the lab-wide keyring lock
+
+
+@contextlib.contextmanager
+def keyring_lock(lab) -> Iterator[None]:  # noqa: ANN001
+    """Hold the lab-wide `keyring-tests.lock` (flock), re-entrantly within this process: a
+    session fixture that keeps keyring items for many tests (tests/vps) holds it for the whole
+    session, and the per-test `keyring_backend` inside it does not wait on itself (two flocks
+    of one file in one process would)."""
+    import fcntl
+
+    global _keyring_lock_depth
+    if _keyring_lock_depth:
+        _keyring_lock_depth += 1
+        try:
+            yield
+        finally:
+            _keyring_lock_depth -= 1
+        return
+    with open(Path(lab.lab_dir) / "keyring-tests.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        _keyring_lock_depth = 1
+        try:
+            yield
+        finally:
+            _keyring_lock_depth = 0
 
 
 class KeyringView:

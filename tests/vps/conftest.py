@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,7 +138,17 @@ def _build(tag: str, lab, app_dir: Path, **args: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def project(lab, tmp_path_factory) -> Project:
+def project(lab, tmp_path_factory) -> Iterator[Project]:
+    """The hello app on the lab VPS for the whole session; its SECRET_KEY items live in the
+    lab's keyring for as long, so the session holds the lab-wide keyring lock (another test
+    run would otherwise clean them up under it)."""
+    from tests.conftest import keyring_lock
+
+    with keyring_lock(lab):
+        yield from _project(lab, tmp_path_factory)
+
+
+def _project(lab, tmp_path_factory) -> Iterator[Project]:  # noqa: ANN001
     import keyring
     from keyring.backends import SecretService
 
