@@ -10,6 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from cockpit.errors import CockpitError
+from cockpit.output import inert
 from cockpit.redaction import redact
 
 
@@ -26,7 +27,7 @@ def describe(error: BaseException) -> Text:
             text.append("what to do: ", style="bold green")
             text.append(redact(error.hint) + "\n")
         for line in getattr(error, "logs", None) or []:
-            text.append("  │ " + redact(str(line)) + "\n", style="dim")
+            text.append("  │ " + inert(redact(str(line))) + "\n", style="dim")  # app output
     else:
         text.append(f"{type(error).__name__}: ", style="bold red")
         text.append(redact(str(error)) + "\n")

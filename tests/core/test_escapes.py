@@ -179,3 +179,13 @@ async def test_log_view_renders_a_bounded_number_of_cells_for_a_one_megabyte_lin
         await pilot.pause()
         assert view.virtual_size.width < LINE_LIMIT + 100
         assert "after" in _screen_text(view)
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_the_tui_error_panel_shows_a_failed_gates_log_lines_inert(payload):
+    from cockpit.screens.widgets.error import describe
+
+    text = describe(GateFailed("health gate failed", logs=[payload])).plain
+    for row in text.splitlines():
+        assert not UNSAFE.search(row), repr(row)
+    assert len(text.splitlines()) == 2  # the error, then the one log line
