@@ -5,10 +5,10 @@ value as exactly one token, whatever reaches it."""
 from __future__ import annotations
 
 import pytest
+from cockpit.providers.vps import caddy
 
 from cockpit import config
 from cockpit.errors import ConfigError
-from cockpit.providers.vps import caddy
 
 BASE = """\
 [app]
@@ -115,7 +115,7 @@ def test_the_caddyfile_renderer_quotes_a_value_with_spaces_or_quotes():
     assert text.rstrip().endswith("import /s/*.caddy")
 
 
-# --------------------------------------------------------------------------- where the Fly token goes
+# ------------------------------------------------------------------ where the Fly token goes
 
 FLY = """\
 [app]

@@ -110,9 +110,8 @@ def anyio_backend() -> str:
 
 
 def _host(**kwargs):
-    from textual.app import App
-
     from cockpit.screens.widgets.log_view import LogView
+    from textual.app import App
 
     class Host(App):
         def compose(self):
