@@ -102,6 +102,23 @@ def run_releases(args: argparse.Namespace) -> int:
     return 0
 
 
+def print_logs(out, lines) -> int:  # noqa: ANN001
+    """Write LogLine events: NDJSON as they are, or one row per line on stdout with its
+    escapes made visible and a line break inside it shown as ␊ (never a forged second row).
+    Returns how many lines were written."""
+    from cockpit.output import inert
+    from cockpit.redaction import redact
+
+    count = 0
+    for line in lines:
+        if out.json:
+            out.emit(line)
+        else:
+            out.text(f"{line.source} | {inert(redact(line.line))}")
+        count += 1
+    return count
+
+
 def run_logs(args: argparse.Namespace) -> int:
     from cockpit.pipeline import provider_for
 
@@ -112,13 +129,8 @@ def run_logs(args: argparse.Namespace) -> int:
     # redactor masks them in every line (an app that logs its secret is shown as ••••).
     ctx.secrets.register(env)
     provider = provider_for(ctx, env)
-    count = 0
-    for line in provider.logs(env, follow=args.follow, since=args.since, tail=args.tail):
-        if out.json:
-            out.emit(line)
-        else:
-            out.text(f"{line.source} | {line.line}")
-        count += 1
+    count = print_logs(out, provider.logs(env, follow=args.follow, since=args.since,
+                                          tail=args.tail))
     if out.json:
         out.result({"env": env.name, "lines": count})
     return 0

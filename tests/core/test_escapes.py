@@ -188,3 +188,19 @@ def test_the_tui_error_panel_shows_a_failed_gates_log_lines_inert(payload):
     for row in text.splitlines():
         assert not UNSAFE.search(row), repr(row)
     assert len(text.splitlines()) == 2  # the error, then the one log line
+
+
+def test_a_log_line_with_a_line_break_prints_as_one_row() -> None:
+    """`cockpit logs` without --json: a log line that itself holds a newline (Fly's JSON log
+    messages can) must not forge a second row on stdout."""
+    import io
+
+    from cockpit.commands.status import print_logs
+    from cockpit.events import LogLine
+    from cockpit.output import HumanRenderer
+
+    out, err = io.StringIO(), io.StringIO()
+    line = LogLine(source="web-1", line="real line\nweb-2 | forged \x1b[2J line")
+    assert print_logs(HumanRenderer(out=out, err=err), [line]) == 1
+    printed = out.getvalue().rstrip("\n")
+    assert "\n" not in printed and "forged" in printed and "\x1b" not in printed
