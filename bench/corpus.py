@@ -7,7 +7,9 @@ For every app under tests/corpus/apps/ (or the ones named), in a fresh work fold
 which scans, applies the safe fixes, generates what is missing, builds on the lab, deploys staging
 behind its health gate and promotes the same image to prod. The app counts as passing when the
 command exits 0, its `result` names an https URL for both environments, both URLs answer 2xx on
-the app's health path through the lab's edge, and prod runs staging's image. The first run of an
+the app's health path through the lab's edge, and prod runs staging's image. An app whose
+corpus.toml says `lab = "no: <reason>"` is listed with its reason and left out of the rate. The
+first run of an
 app pays for its dependency downloads; `--rounds 2` shows the warm figure too (the engine's layer
 cache, as a developer's second deploy would).
 
@@ -128,6 +130,14 @@ def main(argv: list[str] | None = None) -> int:
         app = APPS / name
         if not app.is_dir():
             parser.error(f"no corpus app {name!r} in {APPS}")
+        lab = tomllib.loads((app / "corpus.toml").read_text()).get("lab", "")
+        if str(lab).startswith("no"):  # e.g. a Rust app: crates cannot be fetched here
+            why = str(lab).removeprefix("no: ")
+            rows.append({"app": name, "ok": None, "seconds": None, "first_s": None,
+                         "warm_s": None, "detail": f"not run on the lab: {why}"})
+            if not args.json:
+                print(f"{name:28s} n/a   {rows[-1]['detail']}", flush=True)
+            continue
         times, last = [], None
         for _ in range(args.rounds):
             work = Path(tempfile.mkdtemp(prefix=f"corpus-{name}-"))
@@ -147,12 +157,13 @@ def main(argv: list[str] | None = None) -> int:
             warm = f"{last['warm_s']:7.1f}" if last["warm_s"] is not None else "      -"
             print(f"{name:28s} {'pass' if last['ok'] else 'FAIL'}  first {last['first_s']:7.1f} s"
                   f"  warm {warm} s  {last['detail']}", flush=True)
-    passed = sum(r["ok"] for r in rows)
+    ran = [r for r in rows if r["ok"] is not None]
+    passed = sum(bool(r["ok"]) for r in ran)
     if args.json:
-        print(json.dumps({"rows": rows, "passed": passed, "total": len(rows)}, indent=2))
+        print(json.dumps({"rows": rows, "passed": passed, "total": len(ran)}, indent=2))
     else:
-        print(f"pass rate: {passed}/{len(rows)}")
-    return 0 if passed == len(rows) else 1
+        print(f"pass rate: {passed}/{len(ran)} ({len(rows) - len(ran)} the lab cannot run)")
+    return 0 if passed == len(ran) else 1
 
 
 if __name__ == "__main__":
