@@ -216,7 +216,8 @@ class Config:
 
 
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEYLINE = re.compile(r"^(\s*)((?:\"[^\"]*\"|'[^']*'|[A-Za-z0-9_-]+)(?:\s*\.\s*(?:\"[^\"]*\"|'[^']*'|[A-Za-z0-9_-]+))*)\s*=\s*")
+_KEYPART = r"""(?:"[^"]*"|'[^']*'|[A-Za-z0-9_-]+)"""
+_KEYLINE = re.compile(rf"^(\s*)({_KEYPART}(?:\s*\.\s*{_KEYPART})*)\s*=\s*")
 
 
 def _split_key(raw: str) -> list[str]:
@@ -287,7 +288,8 @@ def load(path: Path | str | None = None) -> Config:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path} does not exist", hint="run `cockpit init` to write one") from None
+        raise ConfigError(f"{path} does not exist",
+                          hint="run `cockpit init` to write one") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
     return loads(text, path)

@@ -442,9 +442,10 @@ def test_render_for_scan_leaves_volumes_as_a_comment_off_the_vps():
 
 
 def test_plain_env_reaches_the_kubernetes_pod_and_the_fly_machine():
-    from cockpit.models import Release
     from cockpit.providers.fly.machines import base_config
     from cockpit.providers.kubernetes import manifests
+
+    from cockpit.models import Release
 
     text = """[app]\nname = "shop"\n[app.env]\nLOG_LEVEL = "info"\nPUBLIC_URL = "https://a"
 [environments.staging]\nprovider = "kubernetes"\nnamespace = "shop-staging"
