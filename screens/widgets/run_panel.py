@@ -47,6 +47,7 @@ class RunPanel(Vertical):
         self.result: Any = None
         self.error: BaseException | None = None
         self.done_text: str | None = None
+        self._settled = True  # the last run's outcome (result or error) has been recorded
 
     def compose(self) -> ComposeResult:
         yield Static("", id="run-title")
@@ -63,7 +64,10 @@ class RunPanel(Vertical):
 
     @property
     def running(self) -> bool:
-        return self.worker is not None and not self.worker.is_finished
+        """True from `start` until the run's outcome is recorded here (`result` or `error`):
+        the thread can finish before its state change reaches this panel, and a caller that
+        sees "not running" reads the outcome next."""
+        return self.worker is not None and not self._settled
 
     def start(self, title: str, body: RunBody, description: str,
               done_text: str | None = None) -> Worker:
@@ -72,6 +76,7 @@ class RunPanel(Vertical):
         self.query_one(Checklist).reset()
         self.query_one("#run-result", Static).update("")
         self.result = self.error = None
+        self._settled = False
         self.name_of_run = description
         self.done_text = done_text
         pump = self.pump
@@ -116,6 +121,8 @@ class RunPanel(Vertical):
         if event.worker is not self.worker:
             return
         self._drain()
+        if event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            self._settled = True
         if event.state == WorkerState.SUCCESS:
             self.result = event.worker.result
             self.query_one("#run-result", Static).update(
