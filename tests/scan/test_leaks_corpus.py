@@ -4,14 +4,20 @@ tests/scan/leaks_corpus/ holds small apps in several languages and file kinds (P
 Go, Ruby, PHP, .NET, Java properties, .env, .npmrc, YAML for Kubernetes/compose/CI, Terraform,
 Dockerfile, shell, PEM); labels.toml says which lines hold a credential that is an error, and
 which hold browser-public keys or test fixtures (info at most). Every value is invented.
+
+Files whose very name says "secret" (`.env`, `server.key`) are kept as `<name>.in`, so the
+repository tracks nothing that looks like a credential; the tests read a copy of the corpus
+in a temporary folder where they have their real names back.
 """
 
 from __future__ import annotations
 
 import ast
+import atexit
 import json
 import shutil
 import subprocess
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -21,7 +27,20 @@ from cockpit.scan import scan
 from cockpit.scan.fixes import apply_fixes, plan_fixes
 from cockpit.scan.leaks import find_leaks
 
-CORPUS = Path(__file__).parent / "leaks_corpus"
+
+def _materialise(source: Path) -> Path:
+    """A copy of `source` in a temporary folder (removed at exit), every `<name>.in` file
+    renamed back to `<name>`."""
+    root = Path(tempfile.mkdtemp(prefix="leaks-corpus-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    copy = root / "leaks_corpus"
+    shutil.copytree(source, copy)
+    for held in list(copy.rglob("*.in")):
+        held.rename(held.with_name(held.name.removesuffix(".in")))
+    return copy
+
+
+CORPUS = _materialise(Path(__file__).parent / "leaks_corpus")
 LABELS = tomllib.loads((CORPUS / "labels.toml").read_text())["files"]
 
 
