@@ -608,3 +608,13 @@ def edit(path: Path, change) -> Config:
     config = load(path)
     change(config.doc)
     return save(config)
+
+
+def env_url(env) -> str | None:
+    """The environment's public URL, "https://<domain>" (":<https_port>" when the provider
+    serves HTTPS on another port than 443, as the lab's edge does), or None without a domain.
+    `env` is a cockpit.config.Environment; the port is its provider's `https_port` setting."""
+    if not env.domain:
+        return None
+    port = getattr(env.settings, "https_port", None)
+    return f"https://{env.domain}" + (f":{port}" if port and port != 443 else "")

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cockpit.screens.commands import CockpitCommands
-from cockpit.screens.session import Session
 from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker, WorkerState
+
+from cockpit.session import Session
 
 if TYPE_CHECKING:
     from textual.screen import Screen

@@ -72,7 +72,7 @@ class DashboardScreen(CockpitScreen):
         session = self.session
 
         def load() -> None:
-            from cockpit.commands.status import env_url
+            from cockpit.config import env_url
 
             cfg = session.ctx.config  # the full, validated config and the state store
             self.post_message(ConfigLoaded({name: env_url(env) for name, env in

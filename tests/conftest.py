@@ -214,8 +214,7 @@ def steady_latency(monkeypatch: pytest.MonkeyPatch) -> None:
     """The dashboard's probes stay real (status, verdict); only their milliseconds are pinned."""
     import dataclasses
 
-    from cockpit.screens.session import Session
-
+    from cockpit.session import Session
     from tests.tui_snapshots import LATENCY_MS
 
     real = Session.health

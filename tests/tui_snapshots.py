@@ -56,7 +56,8 @@ def hello_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def wizard(root: Path):
     """The app on a project without cockpit.toml: it opens the wizard (fixed clock)."""
     from cockpit.screens.app import CockpitApp
-    from cockpit.screens.session import Session
+
+    from cockpit.session import Session
 
     return CockpitApp(Session(root / "cockpit.toml", clock=lambda: T0), poll_interval=3600)
 
@@ -84,7 +85,8 @@ def history(ctx, first: str, second: str):
 
 def dashboard_app(ctx):
     from cockpit.screens.app import CockpitApp
-    from cockpit.screens.session import Session
+
+    from cockpit.session import Session
 
     return CockpitApp(Session(ctx.config.path, ctx=ctx), poll_interval=3600)
 

@@ -81,7 +81,7 @@ class ChangeQueue:
             return
         accepted = [i.change for i in self.items if i.decision == "accept"]
         if accepted:
-            from cockpit.commands.demo import write_changes
+            from cockpit.changes import write_changes
 
             report = write_changes(self.root, accepted, self._secrets)
             self.written += report.written
@@ -94,7 +94,7 @@ class ChangeQueue:
             self._finish()
 
     def _load_fixes(self) -> None:
-        from cockpit.commands.demo import fix_plan
+        from cockpit.changes import fix_plan
         from cockpit.scan import scan
         from cockpit.scan.fixes import FixPlan
 
@@ -108,7 +108,7 @@ class ChangeQueue:
             self._load_artifacts()
 
     def _load_artifacts(self) -> None:
-        from cockpit.commands.demo import missing_artifacts
+        from cockpit.changes import missing_artifacts
         from cockpit.scan import scan
         from cockpit.scan.fixes import FixPlan
 

@@ -70,7 +70,7 @@ def lab_defaults() -> dict[str, Any] | None:
     """The local lab's addresses when its variables are exported (`scripts/lab env`)."""
     if not os.environ.get("COCKPIT_LAB_SSH_PORT"):
         return None
-    from cockpit.commands.init import lab_values
+    from cockpit.template import lab_values
 
     return lab_values()
 
@@ -99,14 +99,14 @@ class Draft:
         """A commented cockpit.toml (the same template as `cockpit init`, then our answers)."""
         import tomlkit
 
-        from cockpit.commands.init import render
+        from cockpit.template import render
 
         vps = {"host": self.vps.get("host") or None, "user": self.vps.get("user") or None,
                "ssh_port": int(self.vps.get("ssh_port") or 22)}
         lab = self.lab if self.provider == "vps" else None
         build_args = None
         if lab:  # the lab images standing in for the official ones the Dockerfile names
-            from cockpit.commands.init import lab_build_args
+            from cockpit.template import lab_build_args
 
             build_args = lab_build_args(self.root / "Dockerfile", lab) or None
         text = render(self.name, self.provider, int(self.port), self.health_path,

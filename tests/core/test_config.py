@@ -396,7 +396,7 @@ def _scan_result(**kw):
 
 
 def test_render_for_scan_fills_release_command_volumes_env_and_secrets():
-    from cockpit.commands.init import render_for_scan
+    from cockpit.template import render_for_scan
 
     text = render_for_scan("shop", _scan_result(), "vps", {"host": "h", "user": "u"},
                            domains={"staging": "staging.shop.example", "prod": "shop.example"})
@@ -415,7 +415,7 @@ def test_render_for_scan_fills_release_command_volumes_env_and_secrets():
 
 
 def test_render_for_scan_on_the_lab_adds_build_args_for_the_dockerfile(tmp_path):
-    from cockpit.commands import init
+    from cockpit import template as init
 
     (tmp_path / "Dockerfile").write_text("ARG BASE_IMAGE=python:3.12-slim\nFROM ${BASE_IMAGE}\n")
     lab = {"host": "127.0.0.1", "user": "deploy", "ssh_port": 2222, "ssh_key": "/k",
@@ -434,7 +434,7 @@ def test_render_for_scan_on_the_lab_adds_build_args_for_the_dockerfile(tmp_path)
 
 
 def test_render_for_scan_leaves_volumes_as_a_comment_off_the_vps():
-    from cockpit.commands.init import render_for_scan
+    from cockpit.template import render_for_scan
 
     text = render_for_scan("shop", _scan_result(), "kubernetes")
     cfg = config.loads(text)
@@ -464,7 +464,7 @@ def test_plain_env_reaches_the_kubernetes_pod_and_the_fly_machine():
 
 
 def test_render_for_scan_mounts_volumes_under_the_apps_own_workdir(tmp_path):
-    from cockpit.commands.init import render_for_scan
+    from cockpit.template import render_for_scan
 
     (tmp_path / "Dockerfile").write_text("FROM python:3.12-slim AS build\nWORKDIR /build\n"
                                          "FROM python:3.12-slim\nWORKDIR /srv/site\n")

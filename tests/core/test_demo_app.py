@@ -197,7 +197,7 @@ def test_a_second_app_demoed_after_the_first_does_not_disturb_it(make_app, tmp_p
 def test_two_apps_get_their_own_ports_and_domains(tmp_path, lab, monkeypatch):
     """Two apps demoed one after the other never claim the same host port or domain; an app
     demoed again keeps its own."""
-    from cockpit.commands import demo
+    from cockpit.cli import demo
 
     monkeypatch.setenv("COCKPIT_STATE_DIR", str(tmp_path / "state"))
     first = demo.choose_host_ports("demo-aaa", tmp_path / "state" / "demo" / "a")
@@ -233,8 +233,7 @@ def test_an_error_names_the_stage_and_what_to_do(tmp_path):
 
 
 def test_env_url_is_https_on_the_domain_with_the_edge_port_when_not_443(tmp_path):
-    from cockpit.commands.status import env_url
-    from cockpit.config import loads
+    from cockpit.config import env_url, loads
 
     cfg = loads("""[app]
 name = "u"
@@ -261,7 +260,7 @@ host_port = 8300
 def test_next_steps_name_a_cockpit_a_fresh_shell_can_run(tmp_path: Path) -> None:
     """The line the demo ends with works in a shell where no venv is active: the lab's
     variables come from scripts/lab env, cockpit by its full path when it is not on PATH."""
-    code = ("from pathlib import Path; from cockpit.commands.demo import next_steps; "
+    code = ("from pathlib import Path; from cockpit.cli.demo import next_steps; "
             f"print(next_steps(Path({str(tmp_path)!r})))")
     line = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           env={"PATH": "/usr/bin:/bin"}).stdout.strip()

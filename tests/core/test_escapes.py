@@ -195,7 +195,7 @@ def test_a_log_line_with_a_line_break_prints_as_one_row() -> None:
     messages can) must not forge a second row on stdout."""
     import io
 
-    from cockpit.commands.status import print_logs
+    from cockpit.cli.status import print_logs
     from cockpit.events import LogLine
     from cockpit.output import HumanRenderer
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cockpit.commands.init import is_connection_string, secrets_for_scan
 from cockpit.scan import scan
+from cockpit.template import is_connection_string, secrets_for_scan
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "apps"
 

@@ -22,6 +22,8 @@ def test_wheel_has_only_the_cockpit_top_level_package(tmp_path):
     assert tops == {"cockpit"}
     assert "cockpit/providers/vps/__init__.py" in names
     assert "cockpit/screens/__init__.py" in names
+    assert "cockpit/session.py" in names and "cockpit/cli/__init__.py" in names
+    assert not [n for n in names if n.startswith("cockpit/lab/")], "the lab is not shipped"
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry).decode()
     assert "[cockpit.providers]" in text and "vps = cockpit.providers.vps:VpsProvider" in text

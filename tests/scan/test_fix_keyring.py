@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import cockpit.commands.scan as scan_cmd
+import cockpit.cli.scan as scan_cmd
 from cockpit import config
 from cockpit.cli import main
 from cockpit.secrets import SecretStore

@@ -217,7 +217,7 @@ def test_dockerfile_creates_instance_owned_by_the_app_user(tmp_path: Path) -> No
 
 
 def test_generate_does_not_claim_a_fix_scan_fix_does_not_do(tmp_path: Path) -> None:
-    from cockpit.commands.generate import _notes
+    from cockpit.cli.generate import _notes
 
     app = tmp_path / "flaskr"
     shutil.copytree(FLASKR, app, ignore=CORPUS_ONLY)

@@ -107,7 +107,8 @@ def make_context(path: Path):
 @pytest.fixture
 def app(project: Path):
     from cockpit.screens.app import CockpitApp
-    from cockpit.screens.session import Session
+
+    from cockpit.session import Session
 
     return CockpitApp(Session(project, ctx=make_context(project)), poll_interval=3600)
 

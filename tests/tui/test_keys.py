@@ -52,8 +52,9 @@ async def test_command_palette_opens_logs_of_an_environment(app):
 
 async def test_a_broken_cockpit_toml_shows_where_and_what_to_fix(tmp_path, tmp_state):
     from cockpit.screens.app import CockpitApp
-    from cockpit.screens.session import Session
     from cockpit.screens.widgets.error import BrokenConfigScreen
+
+    from cockpit.session import Session
 
     (tmp_path / "cockpit.toml").write_text('[app]\nname = "x"\n[environments.staging\n')
     app = CockpitApp(Session(tmp_path / "cockpit.toml"))

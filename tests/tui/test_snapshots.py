@@ -167,7 +167,8 @@ test_wizard_scan_changes_written = snapshot_test("flask_debug_wizard", _all_deci
 
 def test_broken_config(snap_compare, tmp_path, tmp_state):
     from cockpit.screens.app import CockpitApp
-    from cockpit.screens.session import Session
+
+    from cockpit.session import Session
 
     (tmp_path / "cockpit.toml").write_text('[app]\nname = "x"\nport = "80a"\n')
     app = CockpitApp(Session(tmp_path / "cockpit.toml"))

@@ -39,11 +39,11 @@ async def test_wizard_first_deploy_and_promote_on_the_lab_vps(lab, lab_project: 
 
     from cockpit.screens.app import CockpitApp
     from cockpit.screens.dashboard import DashboardScreen
-    from cockpit.screens.session import Session
     from cockpit.screens.widgets.run_panel import RunPanel
 
     from cockpit.config import load
     from cockpit.probes import http_health
+    from cockpit.session import Session
 
     marks: list[tuple[str, float]] = [("start", time.monotonic())]
 

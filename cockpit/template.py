@@ -1,48 +1,31 @@
-"""`cockpit init`: write a commented cockpit.toml with a staging and a prod environment."""
+"""The cockpit.toml template: what `cockpit init`, `cockpit demo` and the wizard write.
+
+One renderer for every caller (the CLI, the TUI wizard, the demo), so a file written by any of them
+loads with `cockpit.config.loads` and says the same things. Nothing here writes a file: callers
+validate the text with `loads` and write it with `write_atomic`.
+"""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
 from pathlib import Path
 
-from cockpit.commands._common import common, renderer
-from cockpit.config import FILENAME, loads, write_atomic
 from cockpit.errors import UsageError
 from cockpit.scan.detect import DEFAULT_HEALTH_PATH  # one default for init, generate, demo
 
 SECRETISH = re.compile(r"(SECRET|TOKEN|PASSWORD|PASSWD|API_KEY|PRIVATE|CREDENTIAL|_KEY$)")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("init", parents=[common()], help="write a commented cockpit.toml",
-                       description=__doc__)
-    p.add_argument("path", nargs="?", default=".", help="the app's directory (default: .)")
-    p.add_argument("--name", help="app name (default: the directory name)")
-    p.add_argument("--provider", default="vps", choices=["vps", "kubernetes", "fly"])
-    p.add_argument("--port", type=int, help="port the app listens on (default: from the scan)")
-    p.add_argument("--health-path", help="health endpoint (default: from the scan, else /up)")
-    p.add_argument("--host", default=None, help="VPS host (vps provider)")
-    p.add_argument("--user", default=None, help="SSH user (vps provider)")
-    p.add_argument("--ssh-port", type=int, default=None, help="SSH port (vps provider)")
-    p.add_argument("--secret", action="append", default=[], metavar="NAME",
-                   help="a secret name both environments need (repeatable)")
-    p.add_argument("--lab", action="store_true",
-                   help="fill in the local lab's addresses (from `scripts/lab env`)")
-    p.add_argument("--force", action="store_true",
-                   help="replace an existing cockpit.toml (the old one is kept as .bak)")
-    p.add_argument("--interactive", action="store_true", help="open the TUI wizard instead")
-    p.set_defaults(func=run)
-
-
-def _slug(name: str) -> str:
+def slug(name: str) -> str:
+    """`name` as an app name: lower-case letters, digits and dashes, at most 40 characters
+    ("My App!" -> "my-app"); "app" when nothing is left."""
     slug = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:40].strip("-")
     return slug or "app"
 
 
-def _scan(root: Path):
+def scan_or_none(root: Path):
     """The scan of `root` (a ScanResult), or None when the scan cannot run."""
     try:
         from cockpit.scan import scan  # the scanner, when present
@@ -351,37 +334,3 @@ def lab_values() -> dict:
         "caddy_admin": env.get("COCKPIT_LAB_CADDY_ADMIN", ""),
         "base_image": env.get("COCKPIT_LAB_BASE_IMAGE", ""),
     }
-
-
-def run(args: argparse.Namespace) -> int:
-    out = renderer(args)
-    root = Path(args.path).resolve()
-    if args.interactive:
-        from cockpit.screens.app import run as run_tui
-
-        return run_tui(root / FILENAME, interactive_init=True)
-    target = root / FILENAME
-    if target.exists() and not args.force:
-        raise UsageError(f"{target} already exists", hint="use --force to replace it (keeps .bak)")
-    result = _scan(root)
-    secrets = list(args.secret)
-    if result is not None:
-        secrets += [n for n in secrets_for_scan(result) if n not in secrets]
-    lab = lab_values() if args.lab else None
-    vps = {"host": args.host, "user": args.user, "ssh_port": args.ssh_port}
-    if lab:
-        vps = {"host": args.host or lab["host"], "user": args.user or lab["user"],
-               "ssh_port": args.ssh_port or lab["ssh_port"]}
-    name = _slug(args.name or root.name)
-    if result is not None:
-        text = render_for_scan(name, result, args.provider, vps, lab, port=args.port,
-                               health=args.health_path, secrets=secrets)
-    else:
-        text = render(name, args.provider, int(args.port or 8000),
-                      args.health_path or DEFAULT_HEALTH_PATH, secrets, vps, lab)
-    loads(text, target)  # never write a file that does not load
-    write_atomic(target, text)
-    out.result({"path": str(target), "app": name, "provider": args.provider},
-               human=f"wrote {target} (app {name!r}, environments staging and prod, "
-               f"provider {args.provider}). Next: `cockpit config check`.")
-    return 0

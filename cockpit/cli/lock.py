@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from cockpit.commands._common import common, load_context, renderer
+from cockpit.cli._common import common, load_context, renderer
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

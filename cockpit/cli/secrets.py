@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from cockpit.commands._common import common, load_config, read_secret_value, renderer
+from cockpit.cli._common import common, load_config, read_secret_value, renderer
 from cockpit.errors import UsageError
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cockpit.commands._common import common, load_config, renderer
+from cockpit.cli._common import common, load_config, renderer
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

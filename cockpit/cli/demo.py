@@ -33,7 +33,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from cockpit.commands._common import common, renderer
+from cockpit.changes import drop_backups, fix_plan, missing_artifacts, write_changes
+from cockpit.cli._common import common, renderer
 from cockpit.errors import CockpitError, ProviderError, UsageError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -113,15 +114,15 @@ def app_name(app: Path) -> str:
     of the package name (pyproject.toml [project] name, package.json name, go.mod module) when
     the folder's name is a generic one like `app` or `src`. examples/hello-app keeps the name
     `hello` it always had in the demo (its keyring item and state)."""
-    from cockpit.commands.init import _slug
+    from cockpit.template import slug
 
     if app.resolve() == DEFAULT_APP.resolve():
         return "hello"
-    folder = _slug(app.resolve().name)
+    folder = slug(app.resolve().name)
     if folder not in GENERIC_NAMES:
         return folder
     package = _package_name(app)
-    return _slug(package) if package else folder
+    return slug(package) if package else folder
 
 
 def taken_on_lab(name: str) -> bool:
@@ -219,52 +220,6 @@ def copy_app(app: Path, work: Path) -> dict[str, Any]:
                     ignore=shutil.ignore_patterns(*IGNORED))
     (work / MARKER).write_text(json.dumps({"source": str(app)}) + "\n", encoding="utf-8")
     return {"previous_toml": previous}
-
-
-# ----------------------------------------------------------------------------- fix, generate
-
-
-def fix_plan(work: Path, result: Any):
-    """The safe fixes of `cockpit scan --fix` for this scan (cockpit.scan.fixes.plan_fixes):
-    a FixPlan, nothing written yet."""
-    from cockpit.scan.fixes import plan_fixes
-
-    return plan_fixes(work, result)
-
-
-def missing_artifacts(work: Path, result: Any) -> list[Any]:
-    """What a first deploy needs and the folder lacks, rendered by `cockpit generate` (nothing
-    written): a FileChange (before None) for a missing Dockerfile and .dockerignore, in that
-    order. An app that ships its own Dockerfile gets none."""
-    from cockpit.generate import artifacts
-    from cockpit.scan.fixes import FileChange
-
-    out = []
-    for kind, path in (("dockerfile", "Dockerfile"), ("dockerignore", ".dockerignore")):
-        if (work / path).exists():
-            continue
-        for art in artifacts(kind, work, result):
-            if not (work / art.path).exists():
-                out.append(FileChange(art.path, None, art.content, [f"generate {art.kind}"]))
-    return out
-
-
-def write_changes(work: Path, changes: list[Any], secrets: list[Any] | None = None) -> Any:
-    """Write these FileChanges with `apply_fixes` (atomic, refuses files changed since the
-    plan, `.orig` backups of files git cannot restore). Returns its ApplyReport."""
-    from cockpit.scan.fixes import FixPlan, apply_fixes
-
-    return apply_fixes(FixPlan(root=work, changes=list(changes), secrets=list(secrets or [])))
-
-
-def _drop_backups(work: Path, backups: list[str]) -> None:
-    """The work folder is a copy: the app's own folder is the original, so the `.orig` backups
-    apply_fixes keeps (which can hold a moved secret's old value) do not stay in the build
-    context."""
-    for rel in backups:
-        path = Path(rel) if Path(rel).is_absolute() else work / rel
-        if work in path.resolve().parents:
-            path.unlink(missing_ok=True)
 
 
 # ----------------------------------------------------------------------------- config
@@ -423,10 +378,10 @@ def domains_for(name: str) -> dict[str, str]:
 
 
 def secret_names(result: Any) -> list[str]:
-    """The secrets the app reads: `cockpit init`'s choice (cockpit.commands.init
+    """The secrets the app reads: `cockpit init`'s choice (cockpit.cli.init
     .secrets_for_scan: credential-like names by the scanner's judgement or by name; platform
     and build-time variables never)."""
-    from cockpit.commands.init import secrets_for_scan
+    from cockpit.template import secrets_for_scan
 
     return list(secrets_for_scan(result))
 
@@ -440,8 +395,8 @@ def lab_toml(name: str, work: Path, result: Any, secrets: list[str], lab_vals: d
     Validated before it is returned (ConfigError names line and key)."""
     import tomlkit
 
-    from cockpit.commands.init import lab_build_args, render_for_scan
     from cockpit.config import loads
+    from cockpit.template import lab_build_args, render_for_scan
 
     vps = {k: lab_vals[k] for k in ("host", "user", "ssh_port")}
     text = render_for_scan(name, result, "vps", vps, lab_vals,
@@ -488,7 +443,7 @@ def prepare(app: Path, work: Path, out) -> tuple[Path, dict[str, Any]]:
         plan = fix_plan(work, result)
         applied = write_changes(work, plan.changes) if not plan.empty else None
         if applied is not None:
-            _drop_backups(work, applied.backups)
+            drop_backups(work, applied.backups)
             for item in plan.fixed:
                 out.text(f"fixed: {item}")
             result = scan(work)
@@ -500,15 +455,15 @@ def prepare(app: Path, work: Path, out) -> tuple[Path, dict[str, Any]]:
         missing = missing_artifacts(work, result)
         if missing:
             written = write_changes(work, missing)
-            _drop_backups(work, written.backups)
+            drop_backups(work, written.backups)
             for change in missing:
                 out.text(f"generated {change.path} (the app had none)")
             result = scan(work)
         report["generated"] = [c.path for c in missing]
     toml = work / "cockpit.toml"
     with stage("config", work):
-        from cockpit.commands.init import lab_values
         from cockpit.config import load, write_atomic
+        from cockpit.template import lab_values
 
         name = unique_name(app_name(app), _previous_name(copied["previous_toml"]))
         if name != app_name(app):
@@ -531,7 +486,7 @@ def prepare(app: Path, work: Path, out) -> tuple[Path, dict[str, Any]]:
 
         store = SecretStore(cfg.app.name)
         made: dict[str, list[str]] = {}
-        from cockpit.commands.init import is_connection_string
+        from cockpit.template import is_connection_string
 
         for env in cfg.environments.values():
             for secret in env.secret_names:
@@ -553,6 +508,12 @@ def run(args: argparse.Namespace) -> int:
     from cockpit.state import state_root
 
     out = renderer(args)
+    try:
+        import cockpit.lab  # noqa: F401  (a source checkout's lab; the wheel does not ship it)
+    except ImportError as exc:
+        raise UsageError("cockpit demo runs on the local lab, which comes with a source checkout "
+                         "of cockpit, not with the installed package",
+                         hint="clone the repository and run scripts/demo there") from exc
     app = Path(args.app).expanduser().resolve()
     if args.dir:
         work = Path(args.dir).expanduser().resolve()
@@ -593,7 +554,7 @@ def _setup_all(toml: Path, trust: str, out) -> None:
 
 def _headless(toml: Path, trust: str, out, report: dict[str, Any]) -> int:
     from cockpit import pipeline
-    from cockpit.commands.status import env_url
+    from cockpit.config import env_url
 
     work = toml.parent
     with stage("setup", work):

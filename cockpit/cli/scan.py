@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from cockpit.commands._common import ask, common, interactive, renderer
+from cockpit.cli._common import ask, common, interactive, renderer
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

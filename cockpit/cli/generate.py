@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from cockpit.commands._common import ask, common, renderer
+from cockpit.cli._common import ask, common, renderer
 
 KIND_CHOICES = (
     "dockerfile",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from cockpit.commands._common import common, load_context, renderer
+from cockpit.cli._common import common, load_context, renderer
+from cockpit.config import env_url
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,16 +35,6 @@ def _age(ts: float | None) -> str:
         if secs >= size:
             return f"{secs // size}{unit}"
     return f"{secs}s"
-
-
-def env_url(env) -> str | None:
-    """The environment's public URL, "https://<domain>" (":<https_port>" when the provider
-    serves HTTPS on another port than 443, as the lab's edge does), or None without a domain.
-    `env` is a cockpit.config.Environment; the port is its provider's `https_port` setting."""
-    if not env.domain:
-        return None
-    port = getattr(env.settings, "https_port", None)
-    return f"https://{env.domain}" + (f":{port}" if port and port != 443 else "")
 
 
 def run_status(args: argparse.Namespace) -> int:

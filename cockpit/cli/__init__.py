@@ -1,7 +1,8 @@
 """`cockpit` on the command line: every action as a plain command with `--json` output.
 
 With no arguments it opens the TUI (the wizard when no cockpit.toml is found). Subcommands live in
-`cockpit/commands/`, one module each, discovered at start; their heavy imports stay inside `run`.
+this package, one module each (`add_parser(sub)` and its `run(args) -> int`), discovered at start;
+their heavy imports stay inside `run`. Modules whose names start with `_` are shared helpers.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from cockpit.errors import EXIT_FAILED, CockpitError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    import cockpit.commands as package
+    import cockpit.cli as package
 
     parser = argparse.ArgumentParser(
         prog="cockpit",
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"cockpit.commands.{info.name}")
+        module = importlib.import_module(f"cockpit.cli.{info.name}")
         module.add_parser(sub)
     return parser
 

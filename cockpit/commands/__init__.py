@@ -1,1 +1,0 @@
-"""One module per subcommand; each defines `add_parser(sub)` and its `run(args) -> int`."""
