@@ -7,6 +7,7 @@ import time
 
 from cockpit.cli._common import common, load_context, renderer
 from cockpit.config import env_url
+from cockpit.timespec import cli_since
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="application logs of every instance (secrets redacted)")
     lg.add_argument("env")
     lg.add_argument("-f", "--follow", action="store_true", help="keep following")
-    lg.add_argument("--since", help="e.g. 10m, 1h, or an RFC 3339 time")
+    lg.add_argument("--since", type=cli_since,
+                    help="from this long ago (30s, 10m, 2h, 1d) or this time (RFC 3339)")
     lg.add_argument("--tail", type=int, default=None, help="lines per instance to start from")
     lg.set_defaults(func=run_logs)
 

@@ -32,14 +32,11 @@ def parse_ts(value: str | None) -> float | None:
 
 
 def parse_since(since: str | None, now: float | None = None) -> float | None:
-    """`5m`, `2h`, `30s`, `1d` ago, or an ISO timestamp."""
-    if not since:
-        return None
-    m = re.match(r"^(\d+(?:\.\d+)?)([smhd])$", since.strip())
-    if m:
-        mult = {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
-        return (now if now is not None else time.time()) - float(m.group(1)) * mult
-    return parse_ts(since.strip())
+    """`--since` (cockpit.timespec's grammar: `5m`, `2h`, an RFC 3339 time) as the epoch
+    seconds the log lines' timestamps are compared with. Raises UsageError."""
+    from cockpit.timespec import parse_since as core
+
+    return core(since, now)
 
 
 def poll(api: FlyApi, env: str, *, follow: bool, since: str | None = None,

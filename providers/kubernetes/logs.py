@@ -31,23 +31,11 @@ _TS = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z ")
 
 
 def parse_since(since: str | None, now: float | None = None) -> int | None:
-    """"30s", "5m", "2h", "1d", plain seconds, or an RFC 3339 time → seconds back from now.
+    """`--since` (cockpit.timespec's grammar) as seconds back from now: the pod-log API takes
+    only sinceSeconds (no sinceTime), so a time becomes an age. Raises UsageError."""
+    from cockpit.timespec import since_age
 
-    The pod-log API takes only sinceSeconds (no sinceTime), so a time becomes an age."""
-    if since is None or since == "":
-        return None
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", since)
-    if not m:
-        try:
-            when = datetime.fromisoformat(since.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"cannot read {since!r} as a duration or time; use e.g. 30s, 5m, "
-                             "2h, 1d or 2024-05-01T12:00:00Z") from None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        return max(1, math.ceil((now if now is not None else time.time()) - when.timestamp()))
-    factor = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
-    return max(1, math.ceil(float(m.group(1)) * factor))
+    return since_age(since, now)
 
 
 def split_timestamp(line: str) -> tuple[tuple[int, int] | None, str]:

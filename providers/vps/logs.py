@@ -43,6 +43,10 @@ def stream(provider, env, *, follow: bool, since: str | None = None,
         provider.ctx.secrets.values(env)
     except Exception:  # a missing keyring must not hide the logs; values are then unknown
         pass
+    if since:  # one grammar (cockpit.timespec); docker takes a Unix timestamp
+        from cockpit.timespec import parse_since
+
+        since = f"{parse_since(since):.3f}"
     host = provider.host(env)
     containers = host.containers()
     chosen = [c for c in containers if c.running] or containers[:1]
