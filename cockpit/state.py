@@ -24,7 +24,7 @@ from typing import Any
 from cockpit.models import Release
 from cockpit.redaction import redact, redact_any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -50,6 +50,17 @@ _MIGRATIONS: dict[int, str] = {
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE INDEX journal_run ON journal(run_id, seq);
     CREATE INDEX runs_env ON runs(env, status);
+    """,
+    3: """
+    CREATE TABLE samples (
+        env TEXT NOT NULL, ts REAL NOT NULL, ok INTEGER NOT NULL, status INTEGER,
+        latency_ms REAL, error TEXT NOT NULL DEFAULT '', source TEXT NOT NULL DEFAULT 'watch');
+    CREATE INDEX samples_env_ts ON samples(env, ts);
+    CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, env TEXT NOT NULL, kind TEXT NOT NULL,
+        opened_at REAL NOT NULL, last_alert_at REAL, alerts INTEGER NOT NULL DEFAULT 0,
+        resolved_at REAL, summary TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '{}');
+    CREATE INDEX incidents_env ON incidents(env, resolved_at);
     """,
 }
 
@@ -257,3 +268,76 @@ class Store:
         self._exec("INSERT INTO meta(key, value) VALUES (?,?) "
                    "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
                    (key, json.dumps(redact_any(value))))
+
+    # ------------------------------------------------------------------ health samples, incidents
+
+    def add_sample(self, env: str, ok: bool, status: int | None, latency_ms: float | None,
+                   error: str = "", source: str = "watch", ts: float | None = None) -> None:
+        """One health probe of `env` (`latency_ms` in milliseconds; `ts` epoch seconds, default
+        the store's clock). `source`: who probed ("watch", "dashboard")."""
+        self._exec("INSERT INTO samples(env, ts, ok, status, latency_ms, error, source) "
+                   "VALUES (?,?,?,?,?,?,?)",
+                   (env, self.clock() if ts is None else ts, int(bool(ok)), status, latency_ms,
+                    redact(error or "")[:300], source))
+
+    def samples(self, env: str, since: float | None = None,
+                limit: int = 20000) -> list[dict[str, Any]]:
+        """Samples of `env` taken at or after `since` (epoch s), oldest first: dicts with ts,
+        ok (bool), status, latency_ms, error, source."""
+        rows = self._exec(
+            "SELECT ts, ok, status, latency_ms, error, source FROM samples WHERE env=? AND ts>=? "
+            "ORDER BY ts DESC LIMIT ?", (env, since or 0.0, limit)).fetchall()
+        return [dict(r) | {"ok": bool(r["ok"])} for r in reversed(rows)]
+
+    def last_sample(self, env: str) -> dict[str, Any] | None:
+        row = self._exec("SELECT ts, ok, status, latency_ms, error, source FROM samples "
+                         "WHERE env=? ORDER BY ts DESC LIMIT 1", (env,)).fetchone()
+        return dict(row) | {"ok": bool(row["ok"])} if row else None
+
+    def prune_samples(self, before: float) -> int:
+        """Delete samples older than `before` (epoch s); returns how many."""
+        return self._exec("DELETE FROM samples WHERE ts<?", (before,)).rowcount
+
+    def open_incident(self, env: str, kind: str, summary: str,
+                      detail: dict[str, Any] | None = None, at: float | None = None) -> int:
+        """Record a new open incident; returns its id."""
+        cur = self._exec(
+            "INSERT INTO incidents(env, kind, opened_at, summary, detail) VALUES (?,?,?,?,?)",
+            (env, kind, self.clock() if at is None else at, redact(summary),
+             json.dumps(redact_any(detail or {}), sort_keys=True)))
+        return int(cur.lastrowid)
+
+    def update_incident(self, incident_id: int, *, summary: str | None = None,
+                        detail: dict[str, Any] | None = None, alerted_at: float | None = None,
+                        resolved_at: float | None = None) -> None:
+        """Change an incident: a new summary/detail, one more alert sent at `alerted_at`, or
+        resolved at `resolved_at` (epoch s)."""
+        if summary is not None:
+            self._exec("UPDATE incidents SET summary=? WHERE id=?", (redact(summary), incident_id))
+        if detail is not None:
+            self._exec("UPDATE incidents SET detail=? WHERE id=?",
+                       (json.dumps(redact_any(detail), sort_keys=True), incident_id))
+        if alerted_at is not None:
+            self._exec("UPDATE incidents SET last_alert_at=?, alerts=alerts+1 WHERE id=?",
+                       (alerted_at, incident_id))
+        if resolved_at is not None:
+            self._exec("UPDATE incidents SET resolved_at=? WHERE id=?",
+                       (resolved_at, incident_id))
+
+    def incidents(self, env: str | None = None, *, open_only: bool = False,
+                  since: float | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Incidents, newest first: dicts with id, env, kind, opened_at, last_alert_at, alerts,
+        resolved_at (None while open), summary, detail (a dict). `since`: those open at any
+        time after it (epoch s)."""
+        where, args = ["1=1"], []
+        if env:
+            where.append("env=?")
+            args.append(env)
+        if open_only:
+            where.append("resolved_at IS NULL")
+        if since is not None:
+            where.append("(resolved_at IS NULL OR resolved_at>=?)")
+            args.append(since)
+        rows = self._exec(f"SELECT * FROM incidents WHERE {' AND '.join(where)} "
+                          "ORDER BY opened_at DESC, id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [dict(r) | {"detail": json.loads(r["detail"] or "{}")} for r in rows]
