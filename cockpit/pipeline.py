@@ -126,12 +126,22 @@ def digest_of(image: str) -> str:
 # --------------------------------------------------------------------------- guardrails
 
 
+def refuse_read_only(ctx: Context, env_name: str, action: str) -> None:
+    """Raise Refused (exit 5) when this invocation is read-only (`Options.read_only`, e.g.
+    `cockpit mcp --read-only`): nothing changes a target then, an approved plan included."""
+    if getattr(ctx.options, "read_only", False):
+        raise Refused(f"{action} on {env_name!r} refused: this session is read-only",
+                      hint="run it from a session started without --read-only")
+
+
 def confirm(ctx: Context, env: Environment, action: str, changes: str | None = None) -> None:
     """Protected environments (`protected = true`, by default prod/production) need their name
     typed: `--confirm prod` or a prompt. The one rule for every command that changes a target
     (deploy, promote, rollback, reconcile, setup, domain, lock release); call it before anything
     changes. `changes` says what the action would change, e.g. "create or replace the edge
-    route"; it goes into the refusal. Raises Refused (exit 5) when the name was not given."""
+    route"; it goes into the refusal. Raises Refused (exit 5) when the name was not given, or
+    when the session is read-only (any environment)."""
+    refuse_read_only(ctx, env.name, action)
     if not env.protected:
         return
     given = ctx.options.confirm
@@ -225,6 +235,7 @@ def live(ctx: Context, env_name: str) -> LiveState:
 
 def _execute(ctx: Context, env: Environment, command: str, plan: Plan | None, emit: Emit,
              body: Callable[[Emit], Release], release: Release) -> Release:
+    refuse_read_only(ctx, env.name, command)
     store = ctx.store
     run_id = store.begin_run(env.name, command, plan.to_dict() if plan else None)
     store.save_release(release)
@@ -425,6 +436,8 @@ def _alive(pid: int | None) -> bool:
 
 def _reconcile_run(ctx: Context, env: Environment, runs, emit: Emit, only: str | None = None
                    ) -> list[str]:
+    if runs:
+        refuse_read_only(ctx, env.name, "reconcile")
     provider = provider_for(ctx, env)
     said = []
     for run in runs:
