@@ -24,7 +24,7 @@ from typing import Any
 from cockpit.models import Release
 from cockpit.redaction import redact, redact_any
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -61,6 +61,20 @@ _MIGRATIONS: dict[int, str] = {
         opened_at REAL NOT NULL, last_alert_at REAL, alerts INTEGER NOT NULL DEFAULT 0,
         resolved_at REAL, summary TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '{}');
     CREATE INDEX incidents_env ON incidents(env, resolved_at);
+    """,
+    4: """
+    CREATE TABLE plans (
+        plan_id TEXT PRIMARY KEY, env TEXT NOT NULL, action TEXT NOT NULL,
+        created_at REAL NOT NULL, expires_at REAL NOT NULL, created_by TEXT NOT NULL,
+        client TEXT, fingerprint TEXT NOT NULL, plan_hash TEXT NOT NULL, data TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'planned', applied_at REAL, applied_by TEXT,
+        outcome TEXT NOT NULL DEFAULT '');
+    CREATE INDEX plans_env ON plans(env, created_at);
+    CREATE TABLE approvals (
+        plan_id TEXT PRIMARY KEY REFERENCES plans(plan_id), plan_hash TEXT NOT NULL,
+        approved_by TEXT NOT NULL, approved_at REAL NOT NULL, expires_at REAL NOT NULL,
+        used_at REAL);
+    ALTER TABLE audit ADD COLUMN client TEXT;
     """,
 }
 
@@ -244,10 +258,13 @@ class Store:
     # ------------------------------------------------------------------ audit
 
     def audit(self, command: str, env: str | None, result: str, detail: str = "",
-              who: str | None = None) -> None:
+              who: str | None = None, client: str | None = None) -> None:
+        """Append one entry; `client` names an agent's MCP client ("claude-ai 1.2")."""
         self._exec(
-            "INSERT INTO audit(ts, who, command, env, result, detail) VALUES (?,?,?,?,?,?)",
-            (self.clock(), who or whoami(), redact(command), env, result, redact(detail)),
+            "INSERT INTO audit(ts, who, command, env, result, detail, client) "
+            "VALUES (?,?,?,?,?,?,?)",
+            (self.clock(), who or whoami(), redact(command), env, result, redact(detail),
+             redact(client) if client else None),
         )
 
     def audit_log(self, env: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
@@ -341,3 +358,80 @@ class Store:
         rows = self._exec(f"SELECT * FROM incidents WHERE {' AND '.join(where)} "
                           "ORDER BY opened_at DESC, id DESC LIMIT ?", (*args, limit)).fetchall()
         return [dict(r) | {"detail": json.loads(r["detail"] or "{}")} for r in rows]
+
+    # ------------------------------------------------------------------ plans and approvals
+
+    def save_plan(self, row: dict[str, Any]) -> None:
+        """Insert a saved plan (`cockpit.plans.SavedPlan.row()`); its data is redacted JSON."""
+        self._exec(
+            "INSERT INTO plans(plan_id, env, action, created_at, expires_at, created_by, client,"
+            " fingerprint, plan_hash, data) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (row["plan_id"], row["env"], row["action"], row["created_at"], row["expires_at"],
+             row["created_by"], row.get("client"), row["fingerprint"], row["plan_hash"],
+             json.dumps(redact_any(row["data"]), sort_keys=True)),
+        )
+
+    def get_plan(self, plan_id: str) -> dict[str, Any] | None:
+        row = self._exec("SELECT * FROM plans WHERE plan_id=?", (plan_id,)).fetchone()
+        if row is None:
+            return None
+        out = dict(row)
+        out["data"] = json.loads(out["data"])
+        return out
+
+    def plans(self, env: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Saved plans, newest first, each with its approval (or None)."""
+        where, args = ("WHERE env=?", (env,)) if env else ("", ())
+        rows = self._exec(f"SELECT plan_id FROM plans {where} ORDER BY created_at DESC LIMIT ?",
+                          (*args, limit)).fetchall()
+        found = [self.get_plan(r["plan_id"]) for r in rows]
+        return [p | {"approval": self.approval(p["plan_id"])} for p in found if p]
+
+    def claim_plan(self, plan_id: str, who: str, approval_hash: str | None = None) -> str | None:
+        """Mark a planned plan 'applying' in one IMMEDIATE transaction, consuming its approval
+        when `approval_hash` is given (it must match, be unused and unexpired). Of two
+        processes claiming at once exactly one gets None; the other gets the reason."""
+        now = self.clock()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            reason = None
+            try:
+                row = self._db.execute("SELECT status FROM plans WHERE plan_id=?",
+                                       (plan_id,)).fetchone()
+                if row is None:
+                    reason = "no such plan"
+                elif row["status"] != "planned":
+                    reason = f"the plan was already {row['status']}"
+                elif approval_hash is not None and self._db.execute(
+                        "UPDATE approvals SET used_at=? WHERE plan_id=? AND plan_hash=? "
+                        "AND used_at IS NULL AND expires_at>?",
+                        (now, plan_id, approval_hash, now)).rowcount != 1:
+                    reason = "no valid approval (missing, used, expired or for another plan)"
+                else:
+                    self._db.execute("UPDATE plans SET status='applying', applied_at=?, "
+                                     "applied_by=? WHERE plan_id=? AND status='planned'",
+                                     (now, who, plan_id))
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("ROLLBACK" if reason else "COMMIT")
+            return reason
+
+    def finish_plan(self, plan_id: str, status: str, outcome: str = "") -> None:
+        """'applied' or 'failed' after a claimed run, with a one-line outcome."""
+        self._exec("UPDATE plans SET status=?, outcome=? WHERE plan_id=?",
+                   (status, redact(outcome), plan_id))
+
+    def approve_plan(self, plan_id: str, plan_hash: str, who: str, expires_at: float) -> None:
+        """Record a human's approval of this exact plan (its hash); a second one replaces an
+        unused first one. Raises sqlite3.IntegrityError for an unknown plan."""
+        self._exec(
+            "INSERT INTO approvals(plan_id, plan_hash, approved_by, approved_at, expires_at) "
+            "VALUES (?,?,?,?,?) ON CONFLICT(plan_id) DO UPDATE SET plan_hash=excluded.plan_hash,"
+            " approved_by=excluded.approved_by, approved_at=excluded.approved_at,"
+            " expires_at=excluded.expires_at WHERE approvals.used_at IS NULL",
+            (plan_id, plan_hash, who, self.clock(), expires_at))
+
+    def approval(self, plan_id: str) -> dict[str, Any] | None:
+        row = self._exec("SELECT * FROM approvals WHERE plan_id=?", (plan_id,)).fetchone()
+        return dict(row) if row else None
