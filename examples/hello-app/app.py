@@ -3,6 +3,8 @@ that Debian's python3-minimal ships: no http.server, no json), so it runs on the
 
 - listens on 0.0.0.0:$PORT (default 8000)
 - GET /up   → 200 "ok" when healthy (500 when HELLO_BROKEN=1: a deliberately broken release)
+- HELLO_FAIL_AFTER_S=N: every path, /up included, answers 500 once N seconds have passed since
+  the process started (a release that passes its gate and goes bad after the switch)
 - GET /     → which release and version this is, and whether SECRET_KEY is set (never its value)
 - one log line per request on stdout; SIGTERM stops accepting, finishes requests, exits
 """
@@ -19,6 +21,8 @@ HOST = os.environ.get("HOST", "0.0.0.0")
 RELEASE = os.environ.get("COCKPIT_RELEASE", "dev")
 VERSION = os.environ.get("HELLO_VERSION", "1")
 BROKEN = os.environ.get("HELLO_BROKEN", "") == "1"
+FAIL_AFTER_S = float(os.environ.get("HELLO_FAIL_AFTER_S", "") or "-1")
+STARTED = time.monotonic()
 SECRET_NAME = "SECRET_KEY"
 
 stopping = threading.Event()
@@ -62,7 +66,9 @@ def handle(conn, addr):
             respond(conn, 400, "bad request\n")
             return
         method, path = parts[0], parts[1].split("?", 1)[0]
-        if method not in ("GET", "HEAD"):
+        if 0 <= FAIL_AFTER_S <= time.monotonic() - STARTED:
+            status, body = 500, f"gone bad on purpose after {FAIL_AFTER_S:g}s\n"
+        elif method not in ("GET", "HEAD"):
             status, body = 405, "method not allowed\n"
         elif path == "/up":
             status, body = (500, "broken on purpose\n") if BROKEN else (200, "ok\n")
@@ -89,7 +95,8 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     log(f"hello-app release {RELEASE} version {VERSION} listening on {HOST}:{PORT}"
-        + (" (broken on purpose)" if BROKEN else ""))
+        + (" (broken on purpose)" if BROKEN else "")
+        + (f" (goes bad after {FAIL_AFTER_S:g}s)" if FAIL_AFTER_S >= 0 else ""))
     while not stopping.is_set():
         try:
             conn, addr = server.accept()
