@@ -104,6 +104,9 @@ class Environment:
     settings: Any  # the provider's ProviderSettings model
     secret_names: list[str]
     app: AppConfig
+    # `[accessories.*]` (cockpit.accessories.AccessoryConfig by name), the same for every
+    # environment; each environment runs its own instance
+    accessories: dict[str, Any] = field(default_factory=dict)
 
     @property
     def provider(self) -> str:
@@ -164,6 +167,8 @@ class Environment:
                 "env": common,
                 "settings": self.settings.model_dump(exclude=set(access)),
                 "secrets": sorted(self.secret_names),
+                **({"accessories": {n: a.model_dump() for n, a in self.accessories.items()}}
+                   if self.accessories else {}),
             }
         )
 
@@ -179,6 +184,7 @@ class Environment:
             "secret_scope": self.secret_scope,
             "protected": self.protected,
             "config_hash": self.config_hash,
+            "accessories": {n: a.model_dump() for n, a in self.accessories.items()},
         }
 
 
@@ -324,10 +330,11 @@ def _validate(data: dict[str, Any], text: str, path: Path, doc: Any) -> Config:
 
     label = path.name
     _check_controls(data, text, label, [])
-    unknown = set(data) - {"app", "environments", "secrets"}
+    unknown = set(data) - {"app", "environments", "secrets", "accessories"}
     if unknown:
         key = sorted(unknown)[0]
-        raise _err(text, label, [key], "unknown table; expected [app], [environments.*], [secrets]")
+        raise _err(text, label, [key], "unknown table; expected [app], [environments.*], "
+                   "[accessories.*], [secrets]")
     if not isinstance(data.get("app"), dict):
         raise _err(text, label, ["app"], "expected an [app] table with at least `name`")
     app = _model(AppConfig, data["app"], text, label, ["app"])
@@ -373,6 +380,9 @@ def _validate(data: dict[str, Any], text: str, path: Path, doc: Any) -> Config:
         if name not in environments:
             raise _err(text, label, ["secrets", name], f"no environment named {name!r}")
 
+    from cockpit import accessories
+
+    accessories.load(data, environments, secrets_raw, text, label)
     _check_plain(app, environments, data, text, label)
     _check_separation(environments, text, label)
     return Config(path=path, app=app, environments=environments, text=text, doc=doc)
