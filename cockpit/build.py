@@ -12,8 +12,9 @@ certificate a build step cannot verify), what to set.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cockpit.errors import ProviderError, UsageError
 from cockpit.events import Emit, LogLine, StepFinished, StepStarted, Timer
@@ -157,3 +158,26 @@ def push_image(image_id: str, repository: str, tag: str, emit: Emit) -> tuple[st
         raise ProviderError("the registry returned no digest", where=f"push {repository}")
     emit(StepFinished("push", f"{repository}@{digest[:19]}", seconds=timer.seconds()))
     return f"{repository}@{digest}", digest
+
+
+def release_tag(env_name: str, image_id: str, now: float | None = None) -> str:
+    """The one tag scheme for pushed images: `<env>-<YYYYmmdd-HHMMSS UTC>-<12 hex of the image
+    id>` (e.g. `staging-20260529-120000-0123456789ab`), valid as a Docker tag (≤128 chars of
+    [A-Za-z0-9_.-]). Releases are pinned by digest; the tag only says where an image came from."""
+    import re
+    import time
+
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(time.time() if now is None else now))
+    env = re.sub(r"[^A-Za-z0-9_.-]+", "-", env_name).strip("-.") or "env"
+    return f"{env[:80]}-{stamp}-{image_id.split(':')[-1][:12]}"
+
+
+def build_and_push(config: Config, repository: str, emit: Emit, *, env_name: str,
+                   login: Callable[[Any], None] | None = None) -> tuple[str, str]:
+    """Build the app image and push it to `repository` (registry/name) under `release_tag`:
+    returns (`repository@sha256:...`, digest), so the target runs exactly what was pushed.
+    `login(client)` logs the docker client in first (Fly's registry). Raises ProviderError."""
+    image_id, _ = build_image(config, emit, tag=f"{config.app.name}:latest")
+    if login is not None:
+        login(docker_client())
+    return push_image(image_id, repository, release_tag(env_name, image_id), emit)

@@ -72,9 +72,10 @@ class Spec:
 
 
 def app_name(root: Path) -> str:
-    raw = root.resolve().name.lower()
-    name = re.sub(r"[^a-z0-9-]+", "-", raw).strip("-")[:40].strip("-")
-    return name or "app"
+    """The app name for a folder: its name as `cockpit.template.slug` makes it (one slug)."""
+    from cockpit.template import slug
+
+    return slug(root.resolve().name)
 
 
 def spec_for(root: Path | str, result: ScanResult | None = None, config: Any = None) -> Spec:

@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from cockpit.providers.vps import commands as cmd
-from cockpit.providers.vps import haproxy, lock
+from cockpit.providers.vps import haproxy, lock, ports
 from cockpit.providers.vps.host import Container, Host
 
 from cockpit.errors import GateFailed, ProviderError, UsageError
@@ -115,7 +115,7 @@ def preflight(provider, env) -> list[Finding]:
 
 def build(provider, env, emit: Emit) -> tuple[str, str]:
     """Build locally; push to the environment's registry when one is configured."""
-    from cockpit.build import build_image, push_image
+    from cockpit.build import build_image, push_image, release_tag
 
     config = provider.ctx.config
     image_id, digest = build_image(config, emit, tag=f"{config.app.name}:latest")
@@ -123,7 +123,7 @@ def build(provider, env, emit: Emit) -> tuple[str, str]:
     if not registry:
         return image_id, digest
     repository = f"{registry.rstrip('/')}/{config.app.name}"
-    return push_image(image_id, repository, image_id.split(":")[-1][:12], emit)
+    return push_image(image_id, repository, release_tag(env.name, image_id), emit)
 
 
 # --------------------------------------------------------------------------- live state
@@ -247,7 +247,10 @@ def apply(provider, plan: Plan, emit: Emit) -> Release:
     release = plan.release
     with lock.held(host, env.settings.lock_ttl, plan.action, emit, provider.ctx.now()):
         values = provider.ctx.secrets.require(env)
-        host.slot_states()  # the switch knows this environment (else: "run cockpit setup")
+        # the switch knows this environment (else: "run cockpit setup"); free disk; no other
+        # app owns this environment's ports or names (the host's port registry)
+        host.parallel(host.slot_states, lambda: check_disk(env, host),
+                      lambda: ports.check(host, env))
         host.parallel(lambda: _ship(provider, env, host, release, emit),
                       lambda: host.write_record(release, "pending"))
         with _Step(emit, "env_file", "write the release's env file (0600)", env.name) as st:
@@ -417,11 +420,67 @@ def _run_container(env, host: Host, release: Release, slot: str, name: str,
     host.run(argv, step="start")
 
 
-def _gate_pre(env, host: Host, slot: str, emit: Emit) -> tuple[bool, list]:
-    port = env.settings.slot_ports[slot]
+def _gate_pre(env, host: Host, slot: str, emit: Emit,
+              target: tuple[str, int] | None = None) -> tuple[bool, list]:
+    """Gate the new release on the host: its slot port on 127.0.0.1, or `target` (the
+    container's own address and port on its bridge network, so only it can answer)."""
+    address, port = target or ("127.0.0.1", env.settings.slot_ports[slot])
     g = env.gate
-    return wait_healthy(lambda: host.probe(port, env.app.health_path, host_header(env), g.timeout),
+    return wait_healthy(lambda: host.probe(port, env.app.health_path, host_header(env), g.timeout,
+                                           address),
                         g.count, g.interval, g.deadline, emit)
+
+
+def _slot_free(env, host: Host, slot: str, containers: list[Container]) -> None:
+    """Refuse to start on a slot port something else already answers on: with the host
+    network the new container could not bind it, and the gate would be answered by the
+    other process (another app, a leftover). Names the owner when the port registry knows."""
+    from cockpit.errors import Refused
+
+    port = env.settings.slot_ports[slot]
+    if host.listening(port) is not True:
+        return
+    owner = ""
+    try:
+        registry, facts = ports.read(host)
+        said = ports.conflicts(registry, facts, env.app.name, env.name, [port], [])
+        owner = f" ({said[0]})" if said else ""
+    except ProviderError:
+        pass
+    raise Refused(
+        f"port {port} (slot {slot} of {env.name}) already answers on {env.settings.host}"
+        f"{owner}: the new release could not bind it, and its health gate would be answered "
+        "by whatever listens there; nothing was started",
+        where=f"{host.t.where} 127.0.0.1:{port}",
+        hint="give this environment a free host_port in cockpit.toml (its +1 and +2 are the "
+             "slots) and run `cockpit setup " + env.name + "`, or stop what listens there")
+
+
+def check_disk(env, host: Host) -> int | None:
+    """Refuse (Refused, exit 5) when the host has less than `min_free_mb` MB free under its
+    cockpit directory or Docker's data directory (df -Pk, the smaller of the two); returns the
+    free megabytes (None when df gave no answer)."""
+    from cockpit.errors import Refused
+
+    df = ["sh", "-c", 'for p; do [ -e "$p" ] && set -- "$@" "$p"; shift; done; '
+          '[ $# -gt 0 ] && exec df -Pk "$@"', "sh", host.layout.root, "/var/lib/docker"]
+    out = host.run(df, step="check disk", check=False, idempotent=True).stdout
+    free = []
+    for line in out.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) >= 6 and parts[3].isdigit():
+            free.append((int(parts[3]) // 1024, parts[5]))
+    if not free:
+        return None
+    mb, mount = min(free)
+    if mb < env.settings.min_free_mb:
+        raise Refused(
+            f"{env.settings.host} has only {mb} MB free on {mount}; a deploy needs at least "
+            f"{env.settings.min_free_mb} MB (images, containers, logs); nothing was changed",
+            where=f"{host.t.where} df {mount}",
+            hint="free disk space on the host (old images: `docker image ls`), or lower "
+                 f"min_free_mb in [environments.{env.name}]")
+    return mb
 
 
 def edge_sample(env, timeout: float | None = None):
@@ -487,11 +546,23 @@ def _switch_to(provider, env, host: Host, release: Release, emit: Emit, start) -
         for c in containers:  # leftovers of an interrupted run on the free slot
             if c.running and c.slot == new_slot and c.release_id != release.id:
                 host.run(cmd.docker_stop(c.name, env.settings.stop_timeout), step="start")
+        _slot_free(env, host, new_slot, containers)
         start(new_slot)
-        st.detail = f"{name} on 127.0.0.1:{env.settings.slot_ports[new_slot]}"
+        started = host.proof(name, step="start")
+        target = None
+        if env.settings.network != "host" and started.address:
+            target = (started.address, env.app.port)  # bridge: gate the container itself
+        st.detail = f"{name} on 127.0.0.1:{env.settings.slot_ports[new_slot]}" + (
+            f" (container {target[0]}:{target[1]})" if target else "")
 
     with _Step(emit, "gate_pre", f"health gate on the host, slot {new_slot}", env.name) as st:
-        ok, samples = _gate_pre(env, host, new_slot, emit)
+        ok, samples = _gate_pre(env, host, new_slot, emit, target)
+        why = host.proof(name).differs(started) if ok else ""
+        if why:  # the answers came from something else: the new container is not up
+            from dataclasses import replace
+
+            ok = False
+            samples = [*samples, replace(samples[-1], ok=False, error=why)]
         if not ok:
             logs = host.logs_tail(name, 50)
             host.run(cmd.docker_rm(name), step="gate_pre", check=False)
@@ -516,6 +587,12 @@ def _switch_to(provider, env, host: Host, release: Release, emit: Emit, start) -
                    env.name) as st:
             g = env.gate
             ok, samples = wait_healthy(edge_sample(env), g.count, g.interval, g.deadline, emit)
+            why = host.proof(name, step="gate_post").differs(started) if ok else ""
+            if why:  # the edge answered, but not from the new release: it crashed meanwhile
+                from dataclasses import replace
+
+                ok = False
+                samples = [*samples, replace(samples[-1], ok=False, error=why)]
             if not ok:
                 if old_slot and old is not None:
                     _switch(host, old_slot, new_slot)
@@ -538,6 +615,19 @@ def _switch_to(provider, env, host: Host, release: Release, emit: Emit, start) -
     else:
         emit(StepSkipped("gate_post", f"{env.name} has no domain: no public edge to gate through",
                          env=env.name))
+        why = host.proof(name, step="switch").differs(started)
+        if why:  # the new release crashed after its gate: the old one serves again
+            _switch(host, old_slot, new_slot) if old_slot and old is not None else \
+                host.switch_api(f"set weight {host.key}/{new_slot} 0")
+            _persist_slot(env, host, old_slot if old_slot and old is not None else None)
+            logs = host.logs_tail(name, 50)
+            host.run(cmd.docker_rm(name), step="switch", check=False)
+            _record_failed(host, release)
+            raise GateFailed(
+                f"release {release.id} stopped running right after the switch: {why}; switched "
+                "back" + (f" to release {old.release_id}" if old else ""),
+                where=f"{host.t.where} container {name}",
+                hint="the container's last log lines say why; fix and deploy again", logs=logs)
 
     def drain_and_stop() -> str:
         if old is None or old.release_id == release.id:

@@ -61,9 +61,6 @@ def _minimal_scan(root: Path) -> ScanSummary:
     return summary
 
 
-def slug(name: str) -> str:
-    value = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:40].strip("-")
-    return value or "app"
 
 
 def lab_defaults() -> dict[str, Any] | None:

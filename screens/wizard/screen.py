@@ -14,7 +14,7 @@ from cockpit.screens.messages import CoreEvent, RunFinished
 from cockpit.screens.widgets.checklist import Checklist
 from cockpit.screens.widgets.run_panel import RunPanel
 from cockpit.screens.wizard.changes import ChangeQueue, ChangeReview, ChangesDecided
-from cockpit.screens.wizard.draft import ENVS, PROVIDERS, Draft, lab_defaults, scan_project, slug
+from cockpit.screens.wizard.draft import ENVS, PROVIDERS, Draft, lab_defaults, scan_project
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -32,6 +32,8 @@ from textual.widgets import (
     RadioSet,
     Static,
 )
+
+from cockpit.template import slug
 
 PAGES = [("scan", "Scan"), ("provider", "Provider"), ("secrets", "Secrets"),
          ("domain", "Domain & TLS"), ("review", "Review & deploy"), ("promote", "Promote")]

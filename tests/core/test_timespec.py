@@ -51,3 +51,12 @@ def test_the_cli_refuses_a_bad_since_before_connecting(capsys):
         main(["logs", "staging", "--since", "yesterday"])
     assert exc.value.code == 2
     assert "not a duration or a time" in capsys.readouterr().err
+
+
+def test_one_tag_scheme_for_every_provider():
+    from cockpit.build import release_tag
+
+    tag = release_tag("staging", "sha256:" + "0123456789ab" * 5, now=NOW)
+    assert tag == "staging-20260528-202640-0123456789ab"
+    odd = release_tag("pr 42/feature", "sha256:ab", now=NOW)
+    assert odd.startswith("pr-42-feature-") and len(odd) <= 128
