@@ -20,6 +20,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from cockpit.providers.kubernetes import manifests as m
@@ -85,7 +86,14 @@ class KubernetesProvider:
         s = env.settings
         key = f"{s.kubeconfig}|{s.context}|{s.namespace}"
         if key not in self._kubes:
+            from cockpit.providers.kubernetes.kube import check_repo_kubeconfig
+
             root = getattr(self.ctx.config, "root", None)
+            path = s.kubeconfig
+            if path and root is not None and not Path(path).expanduser().is_absolute():
+                path = str(Path(root) / path)
+            for one in (path or os.environ.get("KUBECONFIG") or "").split(os.pathsep):
+                check_repo_kubeconfig(one or None, root, self.ctx.options.ask)
             self._kubes[key] = Kube(s.kubeconfig, s.context, root=root, namespace=s.namespace)
         return self._kubes[key]
 

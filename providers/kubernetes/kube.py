@@ -31,6 +31,66 @@ class ApiFailure(ProviderError):
         self.reason = reason
 
 
+def credential_commands(path: str | Path) -> list[str]:
+    """The commands a kubeconfig runs to get credentials: each user's `exec.command` (client-go
+    credential plugins, kubernetes.io/docs/reference/access-authn-authz/authentication/
+    #client-go-credential-plugins) and legacy `auth-provider.config.cmd-path`. [] when the file
+    cannot be read as YAML (loading it reports that)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return []
+    out = []
+    for entry in data.get("users") or [] if isinstance(data, dict) else []:
+        user = (entry or {}).get("user") or {}
+        if not isinstance(user, dict):
+            continue
+        exe = user.get("exec") or {}
+        if isinstance(exe, dict) and exe.get("command"):
+            out.append(" ".join([str(exe["command"]), *map(str, exe.get("args") or [])]))
+        cmd = ((user.get("auth-provider") or {}).get("config") or {}).get("cmd-path")
+        if cmd:
+            out.append(str(cmd))
+    return out
+
+
+def check_repo_kubeconfig(path: str | None, root: Path | None,
+                          ask: Any = None) -> None:
+    """Refuse a kubeconfig that lies inside the app's folder (a cloned repository can ship one)
+    and runs commands for credentials, unless the user approved this exact file: interactively
+    (`ask(question) -> bool`), or with COCKPIT_TRUST_KUBECONFIG=sha256:<hex of the file>.
+    A kubeconfig outside the folder (~/.kube, $KUBECONFIG) is the user's own and is not asked
+    about. Raises ProviderError naming the file and the commands."""
+    import hashlib
+
+    if not path or root is None:
+        return
+    file = Path(path).expanduser().resolve()
+    try:
+        file.relative_to(Path(root).resolve())
+    except ValueError:
+        return
+    commands = credential_commands(file)
+    if not commands:
+        return
+    digest = "sha256:" + hashlib.sha256(file.read_bytes()).hexdigest()
+    trusted = {t.strip() for t in os.environ.get("COCKPIT_TRUST_KUBECONFIG", "").split(",")}
+    if digest in trusted:
+        return
+    shown = "; ".join(c[:120] for c in commands[:3])
+    if ask is not None and ask(f"{file} is inside the app's folder and runs `{shown}` to get "
+                               "cluster credentials. Run it?"):
+        return
+    raise ProviderError(
+        f"the kubeconfig {file} is inside the app's folder and runs `{shown}` to get "
+        "credentials; cockpit does not run commands from a repository's files without asking",
+        where=str(file),
+        hint=f"if you trust it, set COCKPIT_TRUST_KUBECONFIG={digest} (or answer the prompt in a "
+             "terminal); else point `kubeconfig` at your own file outside the app folder")
+
+
 class Kube:
     def __init__(self, kubeconfig: str | None, context: str | None, *, root: Path | None = None,
                  namespace: str = "default") -> None:
