@@ -215,12 +215,17 @@ class AlertStore:
     def list(self, env: Environment) -> list[AlertTarget]:
         return [self._target(env, i, u) for i, u in self.urls(env).items()]
 
-    def add(self, env: Environment, url: str) -> AlertTarget:
-        """Store a (checked) URL; returns its target. The same URL twice is stored once."""
+    def ensure_writable(self, env: Environment) -> None:
+        """SecretStoreError when nothing can be stored: the CI mode, or no usable keyring."""
         if self.secrets.from_environment():
             raise SecretStoreError(
                 "COCKPIT_SECRETS_FROM_ENV is set: alert URLs come from the environment",
                 hint=f"set {self.env_var(env)} (space-separated Apprise URLs) in CI's secrets")
+        self._backend()
+
+    def add(self, env: Environment, url: str) -> AlertTarget:
+        """Store a (checked) URL; returns its target. The same URL twice is stored once."""
+        self.ensure_writable(env)
         url = check_url(url)
         for alert_id, known in self.urls(env).items():
             if known == url:

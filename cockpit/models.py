@@ -44,6 +44,22 @@ class Release:
     def short_digest(self) -> str:
         return self.digest.split(":", 1)[-1][:12]
 
+    CHANGE_FIELDS = ("image", "digest", "config_hash", "secrets_digest")
+
+    def changes_from(self, previous: Release | None) -> dict[str, tuple[Any, Any]]:
+        """What serving this release instead of `previous` changes, as {field: (old, new)} over
+        CHANGE_FIELDS (image reference, image digest, config hash, secrets digest), in that
+        order; {} for a first release. The one definition every plan shows (deploy, promote,
+        rollback, saved plans) on every provider. Secret values never appear: only digests."""
+        if previous is None:
+            return {}
+        out: dict[str, tuple[Any, Any]] = {}
+        for name in self.CHANGE_FIELDS:
+            old, new = getattr(previous, name), getattr(self, name)
+            if old != new:
+                out[name] = (old, new)
+        return out
+
 
 @dataclass
 class Step:

@@ -394,12 +394,7 @@ def rollback(ctx: Context, env_name: str, emit: Emit, to: str | None = None,
         confirm(ctx, env, "rollback")  # before anything changes, reconcile included
         reconcile(ctx, env_name, emit)
     target, current = rollback_target(ctx, env_name, to)
-    changes: dict[str, tuple[Any, Any]] = {}
-    if current is not None:
-        for field in ("image", "digest", "config_hash", "secrets_digest"):
-            old, new = getattr(current, field), getattr(target, field)
-            if old != new:
-                changes[field] = (old, new)
+    changes = target.changes_from(current)
     plan = Plan(env=env.name, action="rollback", release=target, previous=current, changes=changes,
                 steps=[Step("rollback", f"serve release {target.id} again through the gate",
                             destructive=True)])

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import socket
 import ssl
 import sys
@@ -508,27 +507,6 @@ def read_env_file(path: Path) -> dict[str, str]:
     return out
 
 
-def _latest_release(directory: str) -> tuple[str, str] | None:
-    """The newest healthy release record in the host's releases directory (JSON files that
-    `cockpit deploy` writes), as (id, digest)."""
-    best = None
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return None
-    for name in names:
-        try:
-            data = json.loads(Path(directory, name).read_text())
-        except (OSError, ValueError):
-            continue
-        if data.get("status") != "healthy":
-            continue
-        key = (data.get("recorded_at") or 0, data.get("created_at") or 0)
-        if best is None or key > best[0]:
-            best = (key, (str(data.get("id")), str(data.get("digest") or "")))
-    return best[1] if best else None
-
-
 def _disk(path: str) -> tuple[float, str] | None:
     import shutil
 
@@ -564,9 +542,13 @@ def agent(config_path: Path, state_dir: Path, stop: threading.Event | None = Non
         alerts._register(url)
     thresholds = Thresholds.from_env(env)
     store = Store.open(target.app, root=state_dir)
-    releases = env.get("COCKPIT_WATCH_RELEASES", "")
-    extras = Extras(disk=(lambda: _disk(releases)) if releases else None,
-                    release=(lambda: _latest_release(releases)) if releases else None)
+    disk_path = env.get("COCKPIT_WATCH_DISK", "")
+    # The release serving when the watcher was installed (`cockpit watch install` again
+    # updates it): the container sees neither the Docker engine nor the host's release files.
+    release = env.get("COCKPIT_WATCH_RELEASE", "")
+    installed = (f"{release} (serving at install)", env.get("COCKPIT_WATCH_RELEASE_DIGEST", ""))
+    extras = Extras(disk=(lambda: _disk(disk_path)) if disk_path else None,
+                    release=(lambda: installed) if release else None)
 
     def send(action: Action) -> dict[str, Any]:
         alert = alerts.compose(target.app, action.env, action.alert, **action.facts)

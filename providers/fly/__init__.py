@@ -427,12 +427,7 @@ class FlyProvider:
                       for n in range(len(machines) + 1, count + 1)]
             steps += [Step(f"destroy:{m['id']}", f"scale down: destroy {m['id']}",
                            destructive=True) for m in machines[count:]]
-        changes: dict[str, tuple[Any, Any]] = {}
-        if previous is not None:
-            for name in ("image", "digest", "config_hash", "secrets_digest"):
-                old, new = getattr(previous, name), getattr(release, name)
-                if old != new:
-                    changes[name] = (old, new)
+        changes = release.changes_from(previous)
         notes = [f"strategy {s.strategy}: " + (
             "green machines are gated before they serve; on failure only green is destroyed"
             if s.strategy == "bluegreen" else

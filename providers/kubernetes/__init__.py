@@ -334,10 +334,7 @@ class KubernetesProvider:
             cur = ro.current_replicaset(d, rss)
             if cur is not None:
                 previous = self._release_of(cur, env)
-                for field in ("image", "digest", "config_hash", "secrets_digest"):
-                    old, new = getattr(previous, field), getattr(release, field)
-                    if old != new:
-                        changes[field] = (old, new)
+                changes.update(release.changes_from(previous))
             wanted = (d.get("spec") or {}).get("replicas")
             if wanted != env.common.replicas:
                 changes["replicas"] = (wanted, env.common.replicas)

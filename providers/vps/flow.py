@@ -218,10 +218,7 @@ def plan_deploy(provider, env, release: Release) -> Plan:
         state = live(provider, env, tls=False)
         plan.previous = state.current
         if state.current:
-            for field in ("digest", "config_hash", "secrets_digest"):
-                old, new = getattr(state.current, field), getattr(release, field)
-                if old != new:
-                    plan.changes[field] = (old, new)
+            plan.changes.update(release.changes_from(state.current))
         else:
             plan.notes.append(f"first release of {env.name} on {s.host}")
         plan.data["active_slot"] = state.extra.get("active_slot")
