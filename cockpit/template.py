@@ -164,7 +164,8 @@ def render_for_scan(name: str, result, provider: str = "vps", vps: dict | None =
                     lab: dict | None = None, build_args: dict[str, str] | None = None, *,
                     port: int | None = None, health: str | None = None,
                     secrets: list[str] | None = None,
-                    domains: dict[str, str] | None = None) -> str:
+                    domains: dict[str, str] | None = None,
+                    host_ports: dict[str, int] | None = None) -> str:
     """A commented cockpit.toml for an app from its scan (a `cockpit.scan.model.ScanResult`).
 
     - name: the app name (lowercase a-z0-9-); provider: "vps" | "kubernetes" | "fly";
@@ -175,7 +176,9 @@ def render_for_scan(name: str, result, provider: str = "vps", vps: dict | None =
       and secret names (else `secrets_for_scan`);
     - domains: {env: domain} per environment (default: `<env>.<name>.test` with the lab,
       else `<env>.example.com`, written commented out); plain variables such as allowed hosts
-      take these values, so pass the domains the environments will really have.
+      take these values, so pass the domains the environments will really have;
+    - host_ports: {env: host_port} (default: 8101 staging, 8201 prod), e.g. the free ones
+      `cockpit.providers.vps.ports.reserve_for_init` found on the host.
     Fills `[app] release_command` (ScanResult.release_command), `[app.volumes]` (one per
     ScanResult.data_dirs entry, at `image_workdir(<root>/Dockerfile)`/<dir>), `[app.env]` and
     `[environments.<env>.env]` (`plain_env_for_scan`). Returns TOML text that
@@ -199,7 +202,7 @@ def render_for_scan(name: str, result, provider: str = "vps", vps: dict | None =
         release_command=getattr(result, "release_command", None),
         volumes=scan_volumes(result, image_workdir(root / "Dockerfile")), app_env=app_env,
         env_env=env_env, unknown_env=unknown,
-        build_args=build_args, domains=given_domains or None,
+        build_args=build_args, domains=given_domains or None, host_ports=host_ports,
     )
 
 
@@ -209,13 +212,15 @@ def render(name: str, provider: str, port: int, health: str, secrets: list[str],
            app_env: dict[str, str] | None = None,
            env_env: dict[str, dict[str, str]] | None = None,
            unknown_env: list[str] | None = None, build_args: dict[str, str] | None = None,
-           domains: dict[str, str] | None = None) -> str:
+           domains: dict[str, str] | None = None,
+           host_ports: dict[str, int] | None = None) -> str:
     """A commented cockpit.toml with a staging and a prod environment (text; not validated).
 
     The keyword arguments are the scan's answers (see `render_for_scan`): the release command,
     volumes (name -> absolute path), plain configuration for every environment (`app_env`) or
     one (`env_env[env]`), required variables with no known value (commented lines), build
-    args (else `BASE_IMAGE` = the lab's base image with `lab`) and domains per environment."""
+    args (else `BASE_IMAGE` = the lab's base image with `lab`), domains per environment and
+    host ports per environment (`host_ports`; default 8101 staging, 8201 prod)."""
     lab = lab or {}
     vps = vps or {}
     q = json.dumps
@@ -262,6 +267,7 @@ def render(name: str, provider: str, port: int, health: str, secrets: list[str],
                       + ", ".join(sorted(volumes.values()))]
     envs = ENVS
     for env, host_port, sub in envs:
+        host_port = (host_ports or {}).get(env) or host_port
         lines += ["", f"[environments.{env}]", f"provider = {q(provider)}"]
         if env == "prod":
             lines.append("# prod is protected: actions need `--confirm prod` or the typed name")
@@ -333,4 +339,5 @@ def lab_values() -> dict:
         "acme_issuer_root": env.get("COCKPIT_LAB_ACME_ISSUER_ROOT", ""),
         "caddy_admin": env.get("COCKPIT_LAB_CADDY_ADMIN", ""),
         "base_image": env.get("COCKPIT_LAB_BASE_IMAGE", ""),
+        "hostkey": env.get("COCKPIT_LAB_SSH_HOSTKEY_SHA256", ""),
     }

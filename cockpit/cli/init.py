@@ -60,15 +60,60 @@ def run(args: argparse.Namespace) -> int:
         vps = {"host": args.host or lab["host"], "user": args.user or lab["user"],
                "ssh_port": args.ssh_port or lab["ssh_port"]}
     name = slug(args.name or root.name)
+    host_ports, ports_note = None, ""
+    if args.provider == "vps":
+        host_ports, ports_note = free_host_ports(name, vps, lab)
+        if ports_note:
+            from cockpit.events import Message
+
+            out.emit(Message(ports_note))
     if result is not None:
         text = render_for_scan(name, result, args.provider, vps, lab, port=args.port,
-                               health=args.health_path, secrets=secrets)
+                               health=args.health_path, secrets=secrets, host_ports=host_ports)
     else:
         text = render(name, args.provider, int(args.port or 8000),
-                      args.health_path or DEFAULT_HEALTH_PATH, secrets, vps, lab)
+                      args.health_path or DEFAULT_HEALTH_PATH, secrets, vps, lab,
+                      host_ports=host_ports)
     loads(text, target)  # never write a file that does not load
     write_atomic(target, text)
-    out.result({"path": str(target), "app": name, "provider": args.provider},
+    out.result({"path": str(target), "app": name, "provider": args.provider,
+                "host_ports": host_ports or {}},
                human=f"wrote {target} (app {name!r}, environments staging and prod, "
                f"provider {args.provider}). Next: `cockpit config check`.")
     return 0
+
+
+def free_host_ports(name: str, vps: dict, lab: dict | None) -> tuple[dict[str, int] | None, str]:
+    """Free host ports on the target, reserved there for app `name` (the host's port
+    registry, `cockpit.providers.vps.ports`), when init can reach it: with `--lab` (the lab's
+    host key fingerprint is trusted), or a `--host` whose key cockpit already knows. Returns
+    ({env: host_port} or None, a note for the user); None keeps the defaults (8101, 8201) and
+    `cockpit setup` checks them against the host's registry."""
+    from cockpit.errors import CockpitError
+    from cockpit.template import ENVS, domain_for
+
+    host = vps.get("host")
+    if not host:
+        return None, ""
+    port = int(vps.get("ssh_port") or 22)
+    trusted = [lab["hostkey"]] if lab and lab.get("hostkey") else []
+    if not lab:
+        from cockpit.providers.vps.flow import host_key_known
+
+        if not host_key_known(host, port):
+            return None, (f"host ports: the defaults; {host}'s key is not known yet, so "
+                          "`cockpit setup` checks them against the host's port registry")
+    from cockpit.providers.vps import ports
+
+    domains = {env: (domain_for(name, env, sub, lab) if lab else None) for env, _, sub in ENVS}
+    try:
+        chosen = ports.reserve_for_init(
+            host=host, ssh_port=port, user=vps.get("user") or "deploy",
+            identity_file=(lab or {}).get("ssh_key") or None, trusted=trusted, app=name,
+            domains=domains, starts={env: p for env, p, _ in ENVS})
+    except (CockpitError, OSError) as exc:
+        what = getattr(exc, "what", None) or str(exc)
+        return None, (f"host ports: the defaults; could not reach {host} to pick free ones "
+                      f"({what}); `cockpit setup` checks them")
+    return chosen, ("host ports " + ", ".join(f"{env} {p}" for env, p in chosen.items())
+                    + f": free on {host} and reserved there for {name}")

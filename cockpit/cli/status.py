@@ -64,6 +64,8 @@ def run_status(args: argparse.Namespace) -> int:
             lines.append(f"  instance {inst.name}: {inst.state}, health {inst.health}, "
                          f"restarts {inst.restarts}{serving}")
             failing |= inst.serving and inst.health == "unhealthy"
+            if inst.serving and inst.health == "unhealthy" and state.extra.get("unhealthy"):
+                lines.append(f"  UNHEALTHY {state.extra['unhealthy']}")
         if state.tls:
             tls = state.tls
             lines.append(f"  tls      {'ok' if tls.ok else 'FAIL'} issuer {tls.issuer or '-'} "

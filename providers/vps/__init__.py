@@ -109,12 +109,11 @@ class VpsProvider:
 
     def health(self, env) -> HealthSample | None:
         """One sample for the dashboard, the way users arrive: HTTPS to the domain through this
-        host's edge (Caddy), trusting `edge_ca_file` when set. None without a domain."""
+        host's edge (Caddy), trusting `edge_ca_file` when set; failing whenever the serving
+        container is restarting or exited (flow.health). None without a domain while it runs."""
         from cockpit.providers.vps import flow
 
-        if not env.domain:
-            return None
-        return flow.edge_sample(env, timeout=min(env.gate.timeout, 3.0))()
+        return flow.health(self, env)
 
     def logs(self, env, *, follow: bool, since: str | None = None,
              tail: int | None = None, stop: Any = None) -> Iterator[LogLine]:

@@ -158,9 +158,12 @@ def live(provider, env, *, tls: bool = True) -> LiveState:
     extra["active_slot"] = active
     state = LiveState(env=env.name, provider="vps", extra=extra)
     seen = set()
+    chosen = serving_container(containers, active)
     for c in containers:
-        serving = c.running and c.slot == active
+        serving = c is chosen
         state.instances.append(c.instance(serving, env.settings.host))
+        if serving and state.instances[-1].health == "unhealthy":
+            extra["unhealthy"] = c.problem or f"{c.name} is {c.state}"
         if c.release_id in seen:
             continue
         seen.add(c.release_id)
@@ -179,6 +182,44 @@ def live(provider, env, *, tls: bool = True) -> LiveState:
     if state.current and state.current.config_hash != env.config_hash:
         extra["config_drift"] = True
     return state
+
+
+def serving_container(containers: list[Container], active: str | None) -> Container | None:
+    """The container the switch sends traffic to: the running one on the active slot, else the
+    newest one there (exited or dead: still what the switch points at, and unhealthy)."""
+    if not active:
+        return None
+    on_slot = [c for c in containers if c.slot == active]  # newest first
+    return next((c for c in on_slot if c.running), on_slot[0] if on_slot else None)
+
+
+def health(provider, env):
+    """One sample for the dashboard: HTTPS through the edge (as users arrive), and the
+    serving container's state: a 200 from the edge does not make a restarting or exited
+    serving container healthy (another process may answer on its port). None without a
+    domain while the serving container runs."""
+    import dataclasses
+
+    from cockpit.events import HealthSample
+
+    host = provider.host(env)
+
+    def serving():
+        try:
+            states = host.slot_states()
+            return serving_container(host.containers(), haproxy.active_slot(states))
+        except ProviderError:
+            return None
+
+    sample_fn = edge_sample(env, timeout=min(env.gate.timeout, 3.0)) if env.domain else None
+    sample, c = host.parallel(lambda: sample_fn() if sample_fn else None, serving)
+    if c is not None and c.judged_health(True) == "unhealthy":
+        why = c.problem or f"{c.name} is {c.state}"
+        if sample is None:
+            return HealthSample(ok=False, status=None, latency_ms=0.0, url=c.name,
+                                error=why, env=env.name)
+        return dataclasses.replace(sample, ok=False, error=why)
+    return sample
 
 
 # --------------------------------------------------------------------------- plan
@@ -281,7 +322,8 @@ def _ship(provider, env, host: Host, release: Release, emit: Emit) -> None:
             st.detail = "already on the host"
             return
         if "@" in release.image:
-            host.run(cmd.docker_pull(release.image), step="ship", idempotent=True, timeout=900)
+            host.run(cmd.chain(cmd.docker_pull(release.image), _note_shipped(host, release)),
+                     step="ship", idempotent=True, timeout=900)
             st.detail = f"pulled {release.image}"
             return
         from cockpit.build import docker_client
@@ -293,7 +335,37 @@ def _ship(provider, env, host: Host, release: Release, emit: Emit) -> None:
             raise ProviderError(f"image {release.image} is not in the local Docker Engine: {exc}",
                                 where="ship", hint="build it again with `cockpit deploy`") from None
         host.t.stream_in(cmd.docker_load(), iter(chunks), step="ship")
+        host.run(_note_shipped(host, release), step="ship", check=False)
         st.detail = "docker save | docker load over SSH"
+
+
+def _note_shipped(host: Host, release: Release) -> list[str]:
+    """Append `<release> <image>` to the environment's list of images cockpit brought to
+    the host (`<app_dir>/images`): only those are ever pruned, never an image that was
+    there before (someone else's)."""
+    return ["sh", "-c", 'mkdir -p "$(dirname "$1")" && printf "%s %s\\n" "$2" "$3" >> "$1"',
+            "sh", f"{host.layout.app_dir}/images", release.id, release.image]
+
+
+# Remove the listed images whose release is not kept ($2...): `docker image rm` without force,
+# so an image any container uses (of any app, running or stopped) is refused and stays listed.
+PRUNE_IMAGES = (
+    'f="$1"; shift; [ -f "$f" ] || exit 0; tmp="$f.tmp.$$"; : > "$tmp"; '
+    'while read -r rid ref; do [ -n "$ref" ] || continue; '
+    '  case " $* " in *" $rid "*) echo "$rid $ref" >> "$tmp"; continue;; esac; '
+    '  if docker image rm "$ref" >/dev/null 2>&1; then echo "REMOVED $ref"; '
+    '  elif docker image inspect "$ref" >/dev/null 2>&1; then echo "$rid $ref" >> "$tmp"; fi; '
+    'done < "$f"; mv -f "$tmp" "$f"'
+)
+
+
+def prune_images(host: Host, keep: set[str]) -> list[str]:
+    """Remove the images cockpit shipped to the host for this environment (`_note_shipped`)
+    whose release is not in `keep` (the serving release and the kept ones rollback may
+    need); never one a container uses. Returns the image references removed."""
+    argv = ["sh", "-c", PRUNE_IMAGES, "sh", f"{host.layout.app_dir}/images", *sorted(keep)]
+    out = host.run(argv, step="prune", check=False).stdout
+    return [line[8:] for line in out.splitlines() if line.startswith("REMOVED ")]
 
 
 def _env_file_says(env) -> str:
@@ -428,13 +500,16 @@ def _gate_pre(env, host: Host, slot: str, emit: Emit,
                         g.count, g.interval, g.deadline, emit)
 
 
-def _slot_free(env, host: Host, slot: str, containers: list[Container]) -> None:
+def _slot_free(env, host: Host, slot: str, containers: list[Container],
+               release_id: str) -> None:
     """Refuse to start on a slot port something else already answers on: with the host
     network the new container could not bind it, and the gate would be answered by the
     other process (another app, a leftover). Names the owner when the port registry knows."""
     from cockpit.errors import Refused
 
     port = env.settings.slot_ports[slot]
+    if any(c.running and c.slot == slot and c.release_id == release_id for c in containers):
+        return  # a rollback's own container, maybe still stopping: start() restarts it
     if host.listening(port) is not True:
         return
     owner = ""
@@ -543,7 +618,7 @@ def _switch_to(provider, env, host: Host, release: Release, emit: Emit, start) -
         for c in containers:  # leftovers of an interrupted run on the free slot
             if c.running and c.slot == new_slot and c.release_id != release.id:
                 host.run(cmd.docker_stop(c.name, env.settings.stop_timeout), step="start")
-        _slot_free(env, host, new_slot, containers)
+        _slot_free(env, host, new_slot, containers, release.id)
         start(new_slot)
         started = host.proof(name, step="start")
         target = None
@@ -665,19 +740,21 @@ def _record_failed(host: Host, release: Release) -> None:
 
 def _prune(env, host: Host, containers: list[Container], new_id: str, old_id: str) -> None:
     """Keep the serving container and the last `keep_releases` stopped ones (counting the one
-    stopped now); remove older ones, with their env files and records."""
+    stopped now); remove older ones, with their env files and records, then the images
+    cockpit shipped for releases no longer kept (`prune_images`)."""
     # every container but the new one is stopped or being stopped (the old one now, leftovers
     # on the new slot before the start, earlier ones in the background)
     kept = [c for c in containers if c.release_id != new_id]
     kept.sort(key=lambda c: (c.release_id == old_id, c.created_at), reverse=True)
     extra = kept[env.settings.keep_releases:]
-    if not extra:
-        return
-    host.run(cmd.docker_rm(*[c.name for c in extra]), step="prune", check=False)
-    paths = []
-    for c in extra:
-        paths += [host.layout.env_file(c.release_id), host.layout.release_file(c.release_id)]
-    host.run(cmd.remove_files(*paths), step="prune", check=False)
+    if extra:
+        host.run(cmd.docker_rm(*[c.name for c in extra]), step="prune", check=False)
+        paths = []
+        for c in extra:
+            paths += [host.layout.env_file(c.release_id), host.layout.release_file(c.release_id)]
+        host.run(cmd.remove_files(*paths), step="prune", check=False)
+    # then the images of releases no kept container runs (only those cockpit shipped here)
+    prune_images(host, {new_id} | {c.release_id for c in kept[:env.settings.keep_releases]})
 
 
 # --------------------------------------------------------------------------- rollback

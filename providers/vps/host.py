@@ -67,12 +67,75 @@ class Container:
             meta={"container": self.name, "slot": self.slot},
         )
 
-    def instance(self, serving: bool, location: str) -> Instance:
+    def instance(self, serving: bool, location: str, now: float | None = None) -> Instance:
         return Instance(id=self.id[:12], name=self.name, state=self.state,
                         release_id=self.release_id, image=self.label("digest") or None,
-                        health=self.health if self.running else "unknown",
+                        health=self.judged_health(serving, now),
                         restarts=self.restarts, started_at=self.started_at,
                         serving=serving, location=location)
+
+    def judged_health(self, serving: bool, now: float | None = None) -> str:
+        """"unhealthy" for a serving container that is restarting, exited or dead, or that
+        restarted less than RECENT_RESTART seconds ago (a crash loop is "running" between its
+        restarts); else Docker's own health status ("unknown" without a HEALTHCHECK). Source:
+        `docker inspect` State.Status, RestartCount, StartedAt."""
+        if serving and self.state in ("restarting", "exited", "dead", "created", "paused"):
+            return "unhealthy"
+        if serving and self.restarts and self.started_at is not None and \
+                (time.time() if now is None else now) - self.started_at < RECENT_RESTART:
+            return "unhealthy"
+        return self.health if self.state == "running" else "unknown"
+
+    @property
+    def problem(self) -> str:
+        """Why this container is judged unhealthy, in words ("" when it is not)."""
+        state = self.raw.get("State") or {}
+        if self.state == "restarting":
+            return f"{self.name} is restarting (restarted {self.restarts} times)"
+        if self.state in ("exited", "dead"):
+            return f"{self.name} {self.state} with code {state.get('ExitCode', '?')}"
+        if self.restarts:
+            return f"{self.name} restarted {self.restarts} times"
+        return ""
+
+
+RECENT_RESTART = 300.0  # seconds: a restart this recent makes a serving container unhealthy
+
+
+@dataclass
+class Proof:
+    """One container's run state from `docker inspect`: running now, its restart count, when it
+    started (epoch seconds), its exit code, and its address on its Docker network (bridge)."""
+
+    name: str
+    running: bool
+    restarting: bool
+    restarts: int
+    started_at: str
+    exit_code: int | None
+    address: str | None
+
+    def differs(self, before: Proof | None) -> str:
+        """Why this container is not the one that started (or not running): "" when it runs
+        and has not restarted since `before`."""
+        if self.restarting:
+            return f"{self.name} is restarting (it crashed; restart count {self.restarts})"
+        if not self.running:
+            return f"{self.name} is not running (exit code {self.exit_code})"
+        if before is not None and (self.restarts != before.restarts
+                                   or self.started_at != before.started_at):
+            return (f"{self.name} restarted since it was started (restart count "
+                    f"{before.restarts} → {self.restarts})")
+        if before is None and self.restarts:
+            return f"{self.name} restarted {self.restarts} times"
+        return ""
+
+
+PROOF_FORMAT = (
+    '{"Running":{{json .State.Running}},"Restarting":{{json .State.Restarting}},'
+    '"ExitCode":{{json .State.ExitCode}},"StartedAt":{{json .State.StartedAt}},'
+    '"RestartCount":{{.RestartCount}},"Networks":{{json .NetworkSettings.Networks}}}'
+)
 
 
 def _parse_time(text: str | None) -> float | None:
@@ -119,8 +182,9 @@ class Host:
 
     # ------------------------------------------------------------------ loopback channels
 
-    def _exchange(self, port: int, payload: bytes, timeout: float) -> bytes:
-        chan = self.t.open_tcp(port)
+    def _exchange(self, port: int, payload: bytes, timeout: float,
+                  address: str = "127.0.0.1") -> bytes:
+        chan = self.t.open_tcp(port, address)
         try:
             chan.settimeout(timeout)
             chan.sendall(payload)
@@ -167,17 +231,19 @@ class Host:
         return haproxy.parse_current_sessions(self.switch_api(haproxy.stat_command(),
                                                               step="drain"), self.key)
 
-    def probe(self, port: int, path: str, host_header: str, timeout: float) -> HealthSample:
-        """GET path on the host's 127.0.0.1:port with the environment's Host header."""
-        url = f"http://127.0.0.1:{port}{path} (on {self.s.host}, Host: {host_header})"
+    def probe(self, port: int, path: str, host_header: str, timeout: float,
+              address: str = "127.0.0.1") -> HealthSample:
+        """GET path on the host's address:port (127.0.0.1, or a container's address on its
+        Docker network) with the environment's Host header."""
+        url = f"http://{address}:{port}{path} (on {self.s.host}, Host: {host_header})"
         request = (f"GET {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: cockpit-gate\r\n"
                    "Connection: close\r\n\r\n").encode()
         started = time.monotonic()
         try:
-            data = self._exchange(port, request, timeout)
+            data = self._exchange(port, request, timeout, address)
         except Exception as exc:  # channel refused, timeout, link loss
             ms = round((time.monotonic() - started) * 1000, 1)
-            error = (f"connection refused: nothing listens on 127.0.0.1:{port}"
+            error = (f"connection refused: nothing listens on {address}:{port}"
                      if isinstance(exc, ProviderError) and "cannot reach" in exc.what
                      else f"no answer: {exc or type(exc).__name__}")
             return HealthSample(ok=False, status=None, latency_ms=ms, url=url, error=error,
@@ -256,6 +322,34 @@ class Host:
         records[release_id] = data
         self.run(cmd.write_file(self.layout.release_file(release_id), "600"), step="record",
                  stdin=json.dumps(data, sort_keys=True), idempotent=True)
+
+    def proof(self, name: str, *, step: str = "gate") -> Proof:
+        """The run state of container `name` (docker inspect: State.Running, Restarting,
+        ExitCode, StartedAt, RestartCount and its first network's IP address). A container
+        that is gone reads as not running."""
+        result = self.run(["docker", "inspect", "--type", "container", "--format",
+                           PROOF_FORMAT, name], step=step, check=False, idempotent=True)
+        text = result.stdout.strip()
+        if not result.ok or not text.startswith("{"):
+            return Proof(name, False, False, 0, "", None, None)
+        raw = json.loads(text.splitlines()[0])
+        address = next((n.get("IPAddress") for n in (raw.get("Networks") or {}).values()
+                        if isinstance(n, dict) and n.get("IPAddress")), None)
+        return Proof(name, bool(raw.get("Running")), bool(raw.get("Restarting")),
+                     int(raw.get("RestartCount") or 0), str(raw.get("StartedAt") or ""),
+                     raw.get("ExitCode"), address)
+
+    def listening(self, port: int, address: str = "127.0.0.1") -> bool | None:
+        """Whether something accepts TCP connections on the host's address:port (through an
+        SSH channel): True, False (refused), or None (could not tell)."""
+        try:
+            chan = self.t.open_tcp(port, address)
+        except ProviderError as exc:
+            return False if "cannot reach" in exc.what else None
+        except Exception:
+            return None
+        chan.close()
+        return True
 
     def logs_tail(self, name: str, lines: int = 50) -> list[str]:
         result = self.run(cmd.docker_logs_merged(name, lines), step="logs", check=False)

@@ -44,6 +44,15 @@ def setup(provider, env, emit: Emit) -> list[Finding]:
         for note in host.t.notes:
             emit(Message(note, env=env.name))
 
+    with _Step(emit, "ports", "claim this environment's host ports and names on the host",
+               env.name) as st:  # refused (exit 5) when another app or environment owns one
+        from cockpit.providers.vps import ports
+
+        from cockpit.state import whoami
+
+        owned = ports.claim(host, env, whoami())
+        st.detail = f"ports {', '.join(map(str, owned['ports']))}; {', '.join(owned['names'])}"
+
     with _Step(emit, "check_host", "check docker, disk, caddy and haproxy", env.name) as st:
         result = host.run(cmd.docker_version(), step="check docker", check=False)
         if not result.ok:

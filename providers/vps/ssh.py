@@ -36,6 +36,13 @@ def fingerprint(key: Any) -> str:
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
+def remote_command(argv: list[str]) -> str:
+    """The command line sshd runs for `argv`: every argument quoted, under `umask 077`, so what
+    cockpit creates on the host (directories, env files, lock and registry files, the edge's
+    and the switch's own files) is the SSH user's alone (0700/0600), never 0755/0644."""
+    return "umask 077; " + shlex.join(argv)
+
+
 def known_hosts_name(host: str, port: int) -> str:
     return host if port == 22 else f"[{host}]:{port}"
 
@@ -246,7 +253,7 @@ class SshTransport:
             raise (_NotStarted if transport.is_active() else _LinkError)(str(exc)) from exc
         try:
             chan.settimeout(timeout)
-            chan.exec_command(shlex.join(argv))
+            chan.exec_command(remote_command(argv))
             if stdin is not None:
                 data = stdin.encode() if isinstance(stdin, str) else stdin
                 chan.sendall(data)
@@ -274,7 +281,7 @@ class SshTransport:
         chan = client.get_transport().open_session(timeout=self.timeout)
         try:
             chan.settimeout(timeout)
-            chan.exec_command(shlex.join(argv))
+            chan.exec_command(remote_command(argv))
             for chunk in chunks:
                 chan.sendall(chunk)
             chan.shutdown_write()
@@ -292,7 +299,7 @@ class SshTransport:
         client = self.connect()
         chan = client.get_transport().open_session(timeout=self.timeout)
         chan.set_combine_stderr(True)
-        chan.exec_command(shlex.join(argv))
+        chan.exec_command(remote_command(argv))
         return chan
 
     def open_tcp(self, port: int, host: str = "127.0.0.1") -> Any:
