@@ -15,6 +15,9 @@ Dockerfile uses the official images on a normal machine.
                             the machine's CA
   cockpit-lab/golang        for golang:*: golang-go from bookworm-backports (1.23); the CA
   cockpit-lab/caddy         for caddy:*: caddy (2.6), busybox `wget` for the HEALTHCHECK
+  cockpit-lab/postgres      for postgres:* accessories: postgresql-15, an entrypoint taking the
+                            official image's POSTGRES_USER/PASSWORD/DB and PGDATA
+  cockpit-lab/redis         for redis:* accessories: redis-server and redis-cli (7.0), /data
 
 The machine's CA bundle. Containers reach PyPI and the npm registry over HTTPS only through
 this machine's TLS-inspecting egress, whose root is in `/etc/ssl/certs/ca-certificates.crt`
@@ -86,6 +89,48 @@ def _apt(*pkgs: str, target: str = "") -> str:
 _CA_STEPS = (
     f"COPY machine-ca.crt {CA_IN_IMAGE}",
 )
+
+
+# The lab's Postgres (bookworm's postgresql-15) takes the official image's variables and layout:
+# POSTGRES_PASSWORD (required), POSTGRES_USER (default postgres), POSTGRES_DB (default the
+# user), PGDATA=/var/lib/postgresql/data initialised on first start, scram-sha-256 over TCP,
+# started as root and run as `postgres`; so one `docker run` serves both images.
+_PG_ENTRYPOINT = """#!/bin/sh
+set -e
+: "${PGDATA:=/var/lib/postgresql/data}"
+if [ "$(id -u)" = 0 ]; then
+    mkdir -p "$PGDATA" /run/postgresql
+    chown postgres:postgres "$PGDATA" /run/postgresql
+    chmod 700 "$PGDATA"
+    exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
+fi
+if [ "$1" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
+    user="${POSTGRES_USER:-postgres}"
+    db="${POSTGRES_DB:-$user}"
+    pw="$(mktemp)"
+    printf '%s' "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD is required}" > "$pw"
+    initdb -D "$PGDATA" -U "$user" --pwfile="$pw" --auth-local=trust \\
+        --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
+    rm -f "$pw"
+    echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
+    if [ "$db" != postgres ]; then
+        pg_ctl -D "$PGDATA" -o "-c listen_addresses=" -w start >/dev/null
+        createdb -U "$user" "$db"
+        pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
+    fi
+    echo "initialised $PGDATA (database $db)"
+fi
+exec "$@"
+"""
+
+
+def _script_line(path: str, text: str) -> str:
+    """A RUN line writing `text` to `path` (mode 755): base64 keeps its quotes and `$` intact
+    (the lab's build context holds only the Dockerfile)."""
+    import base64
+
+    data = base64.b64encode(text.encode()).decode()
+    return f"RUN echo {data} | base64 -d > {path} && chmod 755 {path}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,6 +231,36 @@ IMAGES: dict[str, Recipe] = {
                 "log/slog os/signal embed net/http/httptest && go clean -modcache",
             ),
             machine_ca=True,
+        ),
+        Recipe(
+            "postgres",
+            "runtime",
+            (
+                # postgresql-common would create a cluster `main` on install: not wanted
+                "RUN mkdir -p /etc/postgresql-common/createcluster.d \\\n"
+                "    && echo 'create_main_cluster = false' "
+                "> /etc/postgresql-common/createcluster.d/cockpit.conf",
+                _apt("postgresql-15"),
+                "ENV PATH=/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+                "/usr/bin:/sbin:/bin PGDATA=/var/lib/postgresql/data LANG=C.UTF-8",
+                _script_line("/usr/local/bin/docker-entrypoint.sh", _PG_ENTRYPOINT),
+                "RUN mkdir -p /var/lib/postgresql/data /run/postgresql \\\n"
+                "    && chown -R postgres:postgres /var/lib/postgresql /run/postgresql",
+                "EXPOSE 5432",
+                'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]',
+                'CMD ["postgres", "-c", "listen_addresses=*"]',
+            ),
+        ),
+        Recipe(
+            "redis",
+            "runtime",
+            (
+                _apt("redis-server", "redis-tools"),
+                "RUN mkdir -p /data && chown redis:redis /data",
+                "WORKDIR /data",
+                "EXPOSE 6379",
+                'CMD ["redis-server", "--dir", "/data"]',
+            ),
         ),
         Recipe(
             "caddy",

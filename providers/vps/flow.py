@@ -233,6 +233,13 @@ def plan_deploy(provider, env, release: Release) -> Plan:
              + (f" (pull from {s.registry})" if s.registry else " (docker save | docker load)")),
         Step("env_file", f"write this release's env file (mode 0600): {_env_file_says(env)}"),
     ]
+    if env.accessories:
+        from cockpit.providers.vps import accessories
+
+        steps.insert(2, Step("accessories", "make sure the accessories run, healthy, on "
+                             f"network {accessories.network(env)}: " + ", ".join(
+                                 f"{n} ({a.kind} {a.image_ref}, URL in {a.url_var})"
+                                 for n, a in sorted(env.accessories.items()))))
     volumes = volume_mounts(env)
     if volumes:
         steps.append(Step("volumes", "make sure the volume(s) exist: " + ", ".join(
@@ -291,6 +298,10 @@ def apply(provider, plan: Plan, emit: Emit) -> Release:
                       lambda: ports.check(host, env))
         host.parallel(lambda: _ship(provider, env, host, release, emit),
                       lambda: host.write_record(release, "pending"))
+        if env.accessories:  # first: the env file carries their URLs
+            from cockpit.providers.vps import accessories
+
+            values = {**values, **accessories.ensure(provider, env, host, emit)}
         with _Step(emit, "env_file", "write the release's env file (0600)", env.name) as st:
             _write_env_file(values, env, host, release)
             st.detail = host.layout.env_file(release.id)
@@ -416,6 +427,7 @@ def _release_command(env, host: Host, release: Release, volumes: dict[str, str],
         name=name, image=release.image, env_file=host.layout.env_file(release.id),
         network=env.settings.network, container_port=env.app.port, release=release.id,
         volumes=volumes, command=env.release_command, app=env.app.name, env=env.name)
+    argv = _join_accessories(env, argv)
     with _Step(emit, "release_command", f"release command: {env.release_command}",
                env.name) as st:
         host.run(cmd.quiet(cmd.docker_rm(name)), step="release_command", check=False)
@@ -469,6 +481,15 @@ def _write_env_file(values: dict[str, str], env, host: Host, release: Release) -
              step="env_file", stdin="\n".join(lines) + ("\n" if lines else ""), idempotent=True)
 
 
+def _join_accessories(env, argv: list[str]) -> list[str]:
+    """An app container or release command joins the environment's accessories' network."""
+    if not env.accessories:
+        return argv
+    from cockpit.providers.vps import accessories
+
+    return accessories.join(env, argv)
+
+
 def _run_container(env, host: Host, release: Release, slot: str, name: str,
                    replace: bool = False, volumes: dict[str, str] | None = None) -> None:
     """`volumes`: the mounts (docker volume -> path); default: the environment's today."""
@@ -484,6 +505,7 @@ def _run_container(env, host: Host, release: Release, slot: str, name: str,
                           labels=labels, network=env.settings.network,
                           slot_port=env.settings.slot_ports[slot], container_port=env.app.port,
                           release=release.id, volumes=volumes)
+    argv = _join_accessories(env, argv)
     if replace:  # a container of that name left by an interrupted run
         argv = cmd.chain(cmd.quiet(cmd.docker_rm(name)), argv)
     host.run(argv, step="start")

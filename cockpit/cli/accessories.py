@@ -1,0 +1,95 @@
+"""`cockpit accessories status|logs|restart ENV [NAME]`: the environment's Postgres and Redis.
+
+status: one entry per accessory (kind, version, container, state, health, volume, network, the
+variable its URL reaches the app in); logs: the last `--tail` lines (secrets masked); restart:
+`docker restart` and wait until healthy (a protected environment needs `--confirm ENV`). On
+Kubernetes and Fly accessories are external: status says whether the URL secret is set."""
+
+from __future__ import annotations
+
+import argparse
+
+from cockpit.cli._common import common, load_context, renderer
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("accessories", parents=[common(confirm=True, trust=True)],
+                       help="status, logs and restart of an environment's accessories")
+    p.add_argument("action", choices=["status", "logs", "restart"])
+    p.add_argument("env")
+    p.add_argument("name", nargs="?", help="one accessory (default: all)")
+    p.add_argument("--tail", type=int, default=100, metavar="N",
+                   help="logs: lines per accessory (default 100)")
+    p.set_defaults(func=run)
+
+
+def _external(ctx, env, name: str | None) -> list[dict]:
+    from cockpit.errors import UsageError
+
+    if name is not None and name not in env.accessories:
+        raise UsageError(f"{env.name} has no accessory {name!r}")
+    out = []
+    for n, acc in sorted(env.accessories.items()):
+        if name in (None, n):
+            is_set = ctx.secrets.get(env, acc.url_var) is not None
+            out.append({"name": n, "kind": acc.kind, "external": True,
+                        "env_var": acc.url_var, "state": "external",
+                        "health": "set" if is_set else "missing"})
+    return out
+
+
+def _line(a: dict) -> str:
+    if a.get("external"):
+        return (f"{a['name']:<10} {a['kind']:<9} external: URL from the keyring as "
+                f"{a['env_var']} ({a['health']})")
+    drift = "  (differs from cockpit.toml: the next deploy re-creates it)" if a["drift"] else ""
+    return (f"{a['name']:<10} {a['kind']} {a['version']:<6} {a['state']:<8} {a['health']:<10} "
+            f"{a['container']}  volume {a['volume']}  URL in {a['env_var']}{drift}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from cockpit import accessories as core
+    from cockpit import pipeline
+    from cockpit.errors import UsageError
+
+    out = renderer(args)
+    ctx = load_context(args)
+    env = ctx.config.env(args.env)
+    if not env.accessories:
+        raise UsageError(f"{env.name} has no accessories",
+                         hint='add e.g. [accessories.postgres] (kind = "postgres") to '
+                              "cockpit.toml")
+    if not core.hosted(env):
+        if args.action != "status":
+            raise UsageError(f"{env.name}'s accessories are external on {env.provider}: "
+                             "cockpit does not run them", hint="use your provider's tools")
+        found = _external(ctx, env, args.name)
+        out.result({"env": env.name, "accessories": found},
+                   human="\n".join(_line(a) for a in found))
+        return 0
+    from cockpit.providers.vps import accessories as vps
+
+    provider = pipeline.provider_for(ctx, env)
+    ctx.secrets.register(env)  # values a log line could carry are masked
+    if args.action == "status":
+        found = [a for a in vps.status(provider, env) if args.name in (None, a["name"])]
+        if args.name and not found:
+            vps._pick(env, args.name)  # raises, naming the known ones
+        out.result({"env": env.name, "accessories": found},
+                   human="\n".join(_line(a) for a in found))
+        return 0
+    if args.action == "logs":
+        for name in vps._pick(env, args.name):  # the passwords are masked in every line
+            core.password(ctx.secrets, env, name, create=False)
+        lines = vps.logs(provider, env, args.name, max(1, args.tail))
+        out.result({"env": env.name, "lines": [{"accessory": n, "line": text}
+                                               for n, text in lines]},
+                   human="\n".join(f"{n} | {text}" for n, text in lines) or "(no output)")
+        return 0
+    pipeline.confirm(ctx, env, "accessories restart",
+                     f"restart {args.name or 'every accessory'} (connections drop for a moment)")
+    done = vps.restart(provider, env, args.name)
+    ctx.store.audit("accessories restart", env.name, "ok", ", ".join(done))
+    out.result({"env": env.name, "restarted": done},
+               human=f"{env.name}: restarted {', '.join(done)}; healthy")
+    return 0

@@ -1,0 +1,264 @@
+"""Accessories on a VPS host: a Postgres or Redis container per environment, beside the app.
+
+Each environment's accessories sit on its own docker network (`cockpit-<app>-<env>`), which the
+app's containers and its release command join; they publish no port, so only that
+environment's app reaches them (by the accessory's name: `postgres://...@postgres:5432/...`).
+Data lives in a named volume (`cockpit-<app>-<env>-<name>-data`) that outlives the container:
+re-creating the container (a new version or image) keeps it. Each container is health-checked
+by docker itself (`pg_isready`, `redis-cli ping`), and a deploy waits until it is healthy before
+the release command runs.
+
+Its credentials: a password generated once into the keyring (cockpit.accessories.password),
+written on the host only into the accessory's env file (mode 0600, under the environment's
+directory) and the release's env file (the URL). Labels carry no secret: `cockpit.accessory`
+(the name), `cockpit.accessory-app`, `cockpit.accessory-env`, `cockpit.accessory-spec` (a hash
+of image, kind, database and mount; a change re-creates the container, never the volume).
+Accessory containers have no `cockpit.app` label, so they are never taken for a release.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from cockpit.providers.vps import commands as cmd
+
+from cockpit import accessories as core
+from cockpit.errors import ProviderError, UsageError
+from cockpit.events import Emit
+from cockpit.models import stable_hash
+
+LABEL = f"{cmd.LABEL}.accessory"
+HEALTHY_DEADLINE = 180.0  # seconds a new accessory may take to answer (initdb ~5 s here)
+
+HEALTH_CMD = {
+    "postgres": 'pg_isready -q -U "$POSTGRES_USER" -d "$POSTGRES_DB"',
+    "redis": 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping | grep -q PONG',
+}
+# The server command: Postgres runs the image's own; Redis gets its password from the env file
+# (never on a command line) and keeps an append-only file in the volume.
+COMMAND = {
+    "postgres": [],
+    "redis": ["sh", "-c", 'exec redis-server --requirepass "$REDIS_PASSWORD" '
+              "--appendonly yes --dir /data"],
+}
+
+
+def network(env) -> str:
+    return core.network_name(env.app.name, env.name)
+
+
+def names(env) -> list[str]:
+    return sorted(env.accessories)
+
+
+def container(env, name: str) -> str:
+    return core.container_name(env.app.name, env.name, name, env.accessories[name])
+
+
+def volume(env, name: str) -> str:
+    return core.volume_name(env.app.name, env.name, name, env.accessories[name])
+
+
+def env_file(host, name: str) -> str:
+    return f"{host.layout.app_dir}/accessories/{name}.env"
+
+
+def spec_hash(env, name: str) -> str:
+    acc = env.accessories[name]
+    return stable_hash({"image": acc.image_ref, "kind": acc.kind,
+                        "database": core.database(env.app.name, acc),
+                        "volume": volume(env, name), "mount": acc.spec.data_dir,
+                        "command": COMMAND[acc.kind]}).split(":")[1][:16]
+
+
+def join(env, argv: list[str]) -> list[str]:
+    """`docker run ...` argv of an app container or release command, joined to the
+    environment's network when it has accessories (unchanged otherwise)."""
+    if not env.accessories or argv[:2] != ["docker", "run"]:
+        return argv
+    return [*argv[:2], "--network", network(env), *argv[2:]]
+
+
+def run_argv(env, host, name: str) -> list[str]:
+    """`docker run` of one accessory: detached, restarted unless stopped, on the environment's
+    network under its name, its volume at the image's data directory, health-checked, no
+    published port."""
+    acc = env.accessories[name]
+    argv = ["docker", "run", "--detach", "--name", container(env, name),
+            "--restart", "unless-stopped", "--network", network(env),
+            "--network-alias", name, "--env-file", env_file(host, name),
+            "--mount", f"type=volume,source={volume(env, name)},target={acc.spec.data_dir}",
+            "--health-cmd", HEALTH_CMD[acc.kind], "--health-interval", "2s",
+            "--health-timeout", "5s", "--health-retries", "5", "--health-start-period", "120s",
+            "--log-opt", "max-size=10m", "--log-opt", "max-file=3",
+            "--label", f"{LABEL}={name}", "--label", f"{LABEL}-app={env.app.name}",
+            "--label", f"{LABEL}-env={env.name}", "--label", f"{LABEL}-kind={acc.kind}",
+            "--label", f"{LABEL}-spec={spec_hash(env, name)}"]
+    return [*argv, acc.image_ref, *COMMAND[acc.kind]]
+
+
+INSPECT = ('{"Name":{{json .Name}},"State":{{json .State}},"Image":{{json .Config.Image}},'
+           '"Labels":{{json .Config.Labels}}}')
+
+
+def inspect(host, env) -> dict[str, dict[str, Any]]:
+    """{accessory name: {"container", "state", "health", "image", "spec", "started_at",
+    "restarts"}} for the environment's accessory containers on the host (one exec; never
+    Config.Env, which holds the password)."""
+    script = ('ids=$(docker ps -aq --no-trunc --filter "label=$1" --filter "label=$2") || exit 1; '
+              '[ -z "$ids" ] || exec docker inspect --type container --format "$3" $ids')
+    result = host.run(["sh", "-c", script, "sh", f"{LABEL}-app={env.app.name}",
+                       f"{LABEL}-env={env.name}", INSPECT], step="accessories", check=False,
+                      idempotent=True)
+    found: dict[str, dict[str, Any]] = {}
+    for line in result.stdout.splitlines():
+        if not line.startswith("{"):
+            continue
+        raw = json.loads(line)
+        labels = raw.get("Labels") or {}
+        state = raw.get("State") or {}
+        found[labels.get(LABEL, "")] = {
+            "container": str(raw.get("Name", "")).lstrip("/"),
+            "state": state.get("Status", "unknown"),
+            "health": (state.get("Health") or {}).get("Status", "none"),
+            "image": raw.get("Image", ""),
+            "spec": labels.get(f"{LABEL}-spec", ""),
+            "started_at": state.get("StartedAt"),
+            "restarts": state.get("RestartCount", 0) if "RestartCount" in state else None,
+        }
+    return found
+
+
+def ensure(provider, env, host, emit: Emit) -> dict[str, str]:
+    """Make the environment's accessories run and answer their health check; returns the
+    variables the app gets ({env_var: URL}; secrets). Idempotent: a running accessory with the
+    same spec is left alone; a changed spec re-creates the container on the same volume.
+    Raises ProviderError when one does not become healthy within HEALTHY_DEADLINE (with its
+    last log lines), SecretStoreError when its password cannot be read or stored."""
+    from cockpit.events import StepFinished, StepStarted, Timer
+
+    if not env.accessories:
+        return {}
+    store = provider.ctx.secrets
+    timer = Timer()
+    emit(StepStarted("accessories", "make sure the accessories run and are healthy",
+                     env=env.name))
+    passwords = {n: core.password(store, env, n) for n in names(env)}
+    net = network(env)
+    host.run(["sh", "-c", 'docker network inspect "$1" >/dev/null 2>&1 || docker network create '
+              '--label "$2" --label "$3" "$1" >/dev/null', "sh", net,
+              f"{cmd.LABEL}.app={env.app.name}", f"{cmd.LABEL}.env={env.name}"],
+             step="accessories", idempotent=True)
+    have = inspect(host, env)
+    said = []
+    for name in names(env):
+        acc = env.accessories[name]
+        current = have.get(name)
+        want = spec_hash(env, name)
+        lines = [f"{k}={v}" for k, v in
+                 core.container_env(env.app.name, acc, passwords[name]).items()]
+        host.run(cmd.chain(cmd.mkdirs(f"{host.layout.app_dir}/accessories"),
+                           cmd.write_file(env_file(host, name), "600")), step="accessories",
+                 stdin="\n".join(lines) + "\n", idempotent=True)
+        if current and current["spec"] == want and current["state"] == "running":
+            said.append(f"{name} running")
+            continue
+        if current and current["spec"] == want:
+            host.run(cmd.docker_start(container(env, name)), step="accessories")
+            said.append(f"{name} started")
+            continue
+        host.run(cmd.chain(cmd.quiet(cmd.docker_rm(container(env, name))),
+                           cmd.docker_volume_create(volume(env, name), app=env.app.name,
+                                                    env=env.name),
+                           run_argv(env, host, name)), step="accessories", timeout=900)
+        said.append(f"{name} {'re-created' if current else 'created'} ({acc.image_ref})")
+    wait_healthy(host, env, names(env))
+    emit(StepFinished("accessories", "; ".join(said), env=env.name, seconds=timer.seconds()))
+    return {env.accessories[n].url_var: core.url(env.app.name, n, env.accessories[n],
+                                                 passwords[n]) for n in names(env)}
+
+
+def wait_healthy(host, env, which: list[str], deadline: float = HEALTHY_DEADLINE) -> None:
+    """Poll docker's health status until every accessory in `which` is healthy; ProviderError
+    naming the unhealthy one and its last log lines after `deadline` seconds, or at once when
+    its container stopped."""
+    end = time.monotonic() + deadline
+    while True:
+        have = inspect(host, env)
+        waiting = [n for n in which if have.get(n, {}).get("health") != "healthy"]
+        if not waiting:
+            return
+        dead = [n for n in waiting if have.get(n, {}).get("state") in ("exited", "dead", None)]
+        if dead or time.monotonic() >= end:
+            name = (dead or waiting)[0]
+            info = have.get(name, {})
+            logs = host.logs_tail(container(env, name), 20)
+            raise ProviderError(
+                f"accessory {name} of {env.name} is not healthy (state "
+                f"{info.get('state', 'missing')}, health {info.get('health', 'none')})"
+                + (": " + logs[-1] if logs else ""),
+                where=f"{host.t.where} container {container(env, name)}",
+                hint=f"cockpit accessories logs {env.name} {name}")
+        time.sleep(1.0)
+
+
+def status(provider, env) -> list[dict[str, Any]]:
+    """One dict per configured accessory: name, kind, version, image, container, state
+    (running, exited, missing), health (healthy, starting, unhealthy, none), volume, network,
+    env_var, started_at, drift (running with another spec than cockpit.toml's)."""
+    host = provider.host(env)
+    have = inspect(host, env)
+    out = []
+    for name in names(env):
+        acc = env.accessories[name]
+        info = have.get(name)
+        out.append({
+            "name": name, "kind": acc.kind, "version": acc.tag, "image": acc.image_ref,
+            "container": container(env, name), "state": info["state"] if info else "missing",
+            "health": info["health"] if info else "none", "volume": volume(env, name),
+            "network": network(env), "env_var": acc.url_var,
+            "started_at": info["started_at"] if info else None,
+            "drift": bool(info and info["spec"] != spec_hash(env, name)),
+        })
+    return out
+
+
+def _pick(env, name: str | None) -> list[str]:
+    if name is None:
+        return names(env)
+    if name not in env.accessories:
+        known = ", ".join(names(env)) or "none"
+        raise UsageError(f"{env.name} has no accessory {name!r} (known: {known})",
+                         hint="accessories are [accessories.<name>] tables in cockpit.toml")
+    return [name]
+
+
+def restart(provider, env, name: str | None = None) -> list[str]:
+    """`docker restart` the accessory (all when `name` is None), then wait until healthy.
+    Returns the names restarted. The app reconnects on its own (its URL is unchanged)."""
+    host = provider.host(env)
+    which = _pick(env, name)
+    host.run(["docker", "restart", "--time", "30", *[container(env, n) for n in which]],
+             step="accessories", timeout=300)
+    time.sleep(0.5)  # docker reports the old health until the first check after the restart
+    wait_healthy(host, env, which)
+    return which
+
+
+def logs(provider, env, name: str | None = None, tail: int = 100) -> list[tuple[str, str]]:
+    """The last `tail` lines of each accessory's log: [(name, line)], secrets redacted."""
+    from cockpit.redaction import redact
+
+    host = provider.host(env)
+    out = []
+    for n in _pick(env, name):
+        for line in host.logs_tail(container(env, n), tail):
+            out.append((n, redact(line)))
+    return out
+
+
+def exec_argv(env, name: str, argv: list[str], *, stdin: bool = False) -> list[str]:
+    """`docker exec` in the accessory's container (with `-i` when it reads stdin)."""
+    return ["docker", "exec", *(["-i"] if stdin else []), container(env, name), *argv]

@@ -1,0 +1,229 @@
+"""A Postgres accessory on the lab VPS, with a Flask app that writes rows through its own API.
+
+The first deploy creates the accessory (lab image: bookworm's postgresql-15), its password in
+the keyring, the environment's network and volume, runs the release command (the migration)
+against it and only then starts the app; rows posted to the app are in its database. Prod gets
+its own accessory (another container, volume, network and password): staging's rows are not
+there. `cockpit accessories status|logs|restart` work; the password never appears in cockpit's
+output or in a container's labels. Backups: see test_backups.py.
+
+Its own app name and ports; everything it creates is removed at the end.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.vps.conftest import clean_host
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.timeout(900)]
+
+APP = "accnotes"
+PORTS = {"staging": 9510, "prod": 9520}
+HERE = Path(__file__).parent
+IMAGE = f"{APP}:test"
+
+
+def docker(*args: str, check: bool = True) -> str:
+    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)}: {proc.stderr}")
+    return proc.stdout.strip()
+
+
+def toml(lab, extra: str = "") -> str:
+    from cockpit.lab.images import image_ref
+
+    envs = "".join(
+        "\n" + lab.vps_table(name, port, network="bridge", keep_releases=3, drain_seconds=1.0,
+                             stop_timeout=2, gate={"count": 2, "interval": 0.2, "timeout": 5.0,
+                                                   "deadline": 40.0})
+        for name, port in PORTS.items())
+    return f"""[app]
+name = "{APP}"
+port = 8000
+health_path = "/up"
+release_command = "python3 /app/migrate.py"
+{envs}
+[accessories.postgres]
+version = "15"
+image = "{image_ref('postgres')}"
+{extra}"""
+
+
+def remove_all() -> None:
+    clean_host(APP)
+    ids = docker("ps", "-aq", "--filter", f"label=cockpit.accessory-app={APP}", check=False)
+    if ids:
+        docker("rm", "-f", *ids.split(), check=False)
+    vols = docker("volume", "ls", "-q", "--filter", f"label=cockpit.app={APP}", check=False)
+    if vols:
+        docker("volume", "rm", "-f", *vols.split(), check=False)
+    for env in PORTS:
+        docker("network", "rm", f"cockpit-{APP}-{env}", check=False)
+
+
+@pytest.fixture(scope="module")
+def site(lab, tmp_path_factory):
+    """The notes app, set up on staging and prod; the module holds the lab's keyring lock (its
+    accessory passwords live there) and deletes them at the end."""
+    import keyring
+    from keyring.backends import SecretService
+
+    from cockpit.lab.images import build_args_for
+    from tests.conftest import keyring_lock
+
+    root = tmp_path_factory.mktemp(APP)
+    app_dir = root / "app"
+    app_dir.mkdir()
+    for name in ("app.py", "migrate.py", "requirements.txt", "Dockerfile"):
+        (app_dir / name).write_text((HERE / "notes_app" / name).read_text())
+    (app_dir / "cockpit.toml").write_text(toml(lab))
+    state = root / "state"
+    state.mkdir()
+    env = {**os.environ, **lab.as_env(), "COCKPIT_STATE_DIR": str(state)}
+    remove_all()
+    build = ["docker", "build", "-q"]
+    for k, v in build_args_for(app_dir / "Dockerfile").items():
+        build += ["--build-arg", f"{k}={v}"]
+    subprocess.run([*build, "-t", IMAGE, str(app_dir)], capture_output=True, text=True,
+                   check=True, env={**os.environ, "DOCKER_BUILDKIT": "0"}, timeout=900)
+    os.environ["DBUS_SESSION_BUS_ADDRESS"] = lab.dbus_session_bus_address
+    backend = SecretService.Keyring()
+    with keyring_lock(lab):
+        site = {"dir": app_dir, "env": env, "lab": lab, "outputs": [], "backend": backend}
+        for name in PORTS:
+            proc = cli(site, "setup", name, "--confirm", name, "--trust-host",
+                       lab.ssh_hostkey_sha256)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+        try:
+            yield site
+        finally:
+            remove_all()
+            for name in PORTS:
+                for item in ("ACCESSORY_POSTGRES_PASSWORD",):
+                    try:
+                        backend.delete_password(f"cockpit:{APP}:{name}", item)
+                    except Exception:
+                        pass
+            keyring.get_keyring()  # noqa: B018
+            docker("rmi", IMAGE, check=False)
+
+
+def cli(site, *args: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "cockpit", *args], cwd=site["dir"],
+                          env=site["env"], capture_output=True, text=True, timeout=600)
+    site["outputs"] += [proc.stdout, proc.stderr]
+    return proc
+
+
+def request(method: str, path: str, port: int, body: str | None = None) -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers={"Host": "localhost"})
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode()
+    finally:
+        conn.close()
+
+
+def password(site, env: str) -> str:
+    return site["backend"].get_password(f"cockpit:{APP}:{env}", "ACCESSORY_POSTGRES_PASSWORD")
+
+
+def test_first_deploy_creates_the_accessory_runs_the_migration_and_the_app_writes_rows(site):
+    proc = cli(site, "deploy", "staging", "--image", IMAGE, "--json")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    order = [e.get("step") for e in events if e.get("type") == "step_finished"]
+    # the accessory is healthy before the migration, which runs before the app starts
+    assert order.index("accessories") < order.index("release_command") < order.index("start")
+    assert "schema ready" in proc.stdout
+    for text in ("first", "second"):
+        assert request("POST", "/notes", PORTS["staging"], text)[0] == 201
+    status, body = request("GET", "/notes", PORTS["staging"])
+    assert status == 200 and json.loads(body)["notes"] == ["first", "second"]
+
+    name = f"cockpit-{APP}-staging-postgres"
+    info = json.loads(docker("inspect", name))[0]
+    assert info["State"]["Health"]["Status"] == "healthy"
+    assert info["HostConfig"]["PortBindings"] in ({}, None)  # no published port
+    assert list(info["NetworkSettings"]["Networks"]) == [f"cockpit-{APP}-staging"]
+    assert any(m["Name"] == f"cockpit-{APP}-staging-postgres-data" for m in info["Mounts"])
+    pw = password(site, "staging")
+    assert pw and len(pw) == 48
+    labels = json.dumps(info["Config"]["Labels"])
+    assert pw not in labels
+    app_ids = docker("ps", "-q", "--filter", f"label=cockpit.app={APP}",
+                     "--filter", "label=cockpit.env=staging").split()
+    app_info = json.loads(docker("inspect", *app_ids))[0]
+    assert f"cockpit-{APP}-staging" in app_info["NetworkSettings"]["Networks"]
+    assert pw not in json.dumps(app_info["Config"]["Labels"])
+    assert all(pw not in text for text in site["outputs"])
+
+
+def test_a_redeploy_keeps_the_rows(site):
+    proc = cli(site, "deploy", "staging", "--image", IMAGE, "--json")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
+    assert "postgres running" in proc.stdout  # left alone
+    status, body = request("GET", "/notes", PORTS["staging"])
+    assert json.loads(body)["notes"] == ["first", "second"]
+
+
+def test_prod_has_its_own_accessory(site):
+    proc = cli(site, "deploy", "prod", "--image", IMAGE, "--confirm", "prod", "--json")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
+    status, body = request("GET", "/notes", PORTS["prod"])
+    assert status == 200 and json.loads(body)["notes"] == []  # staging's rows are not here
+    assert request("POST", "/notes", PORTS["prod"], "prod only")[0] == 201
+    assert json.loads(request("GET", "/notes", PORTS["staging"])[1])["notes"] == [
+        "first", "second"]
+    prod = json.loads(docker("inspect", f"cockpit-{APP}-prod-postgres"))[0]
+    assert list(prod["NetworkSettings"]["Networks"]) == [f"cockpit-{APP}-prod"]
+    assert any(m["Name"] == f"cockpit-{APP}-prod-postgres-data" for m in prod["Mounts"])
+    assert password(site, "prod") != password(site, "staging")
+
+
+def test_accessories_status_logs_and_restart(site):
+    proc = cli(site, "accessories", "status", "staging", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout.splitlines()[-1])["data"]["accessories"]
+    assert [(a["name"], a["state"], a["health"], a["drift"]) for a in result] == [
+        ("postgres", "running", "healthy", False)]
+    assert result[0]["env_var"] == "DATABASE_URL"
+
+    proc = cli(site, "accessories", "logs", "staging", "postgres", "--tail", "20", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = json.loads(proc.stdout.splitlines()[-1])["data"]["lines"]
+    assert any("ready to accept connections" in entry["line"] for entry in lines)
+
+    refused = cli(site, "accessories", "restart", "prod", "--json")
+    assert refused.returncode == 5, refused.stdout + refused.stderr
+    proc = cli(site, "accessories", "restart", "staging", "postgres", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    status, body = request("GET", "/notes", PORTS["staging"])  # the app reconnects
+    assert status == 200 and json.loads(body)["notes"] == ["first", "second"]
+
+    unknown = cli(site, "accessories", "status", "staging", "redis")
+    assert unknown.returncode == 2 and "no accessory 'redis'" in unknown.stderr
+    assert all(password(site, "staging") not in text for text in site["outputs"])
+
+
+def test_a_config_sharing_the_accessory_is_refused(site):
+    path = site["dir"] / "cockpit.toml"
+    good = path.read_text()
+    path.write_text(toml(site["lab"], 'volume = "the-one-db"\n'))
+    try:
+        proc = cli(site, "deploy", "prod", "--image", IMAGE, "--confirm", "prod")
+    finally:
+        path.write_text(good)
+    assert proc.returncode == 2
+    assert "accessories.postgres.volume" in proc.stderr
+    assert "shared by environments 'staging' and 'prod'" in proc.stderr
