@@ -15,6 +15,8 @@ Dockerfile uses the official images on a normal machine.
                             the machine's CA
   cockpit-lab/golang        for golang:*: golang-go from bookworm-backports (1.23); the CA
   cockpit-lab/caddy         for caddy:*: caddy (2.6), busybox `wget` for the HEALTHCHECK
+  cockpit-lab/haproxy       for haproxy:2.x: haproxy (2.6), the official image's paths; the
+                            VPS provider's switch runs on it in the lab
   cockpit-lab/postgres      for postgres:* accessories: postgresql-15, an entrypoint taking the
                             official image's POSTGRES_USER/PASSWORD/DB and PGDATA
   cockpit-lab/redis         for redis:* accessories: redis-server and redis-cli (7.0), /data
@@ -278,6 +280,20 @@ IMAGES: dict[str, Recipe] = {
                 '"--adapter", "caddyfile"]',
             ),
         ),
+        Recipe(
+            "haproxy",
+            "runtime",
+            (
+                # For haproxy:2.x (the VPS switch): the official image's paths and its
+                # master-worker, foreground command line.
+                _apt("haproxy"),
+                "RUN ln -s /usr/sbin/haproxy /usr/local/sbin/haproxy \\\n"
+                "    && mkdir -p /usr/local/etc/haproxy /var/lib/haproxy \\\n"
+                "    && cp /etc/haproxy/haproxy.cfg /usr/local/etc/haproxy/haproxy.cfg",
+                "STOPSIGNAL SIGUSR1",
+                'CMD ["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]',
+            ),
+        ),
     )
 }
 
@@ -483,6 +499,8 @@ def _lab_image_for(official: str, build: bool) -> str | None:
         return image_ref("golang")
     if official == "caddy":
         return image_ref("caddy")
+    if official == "haproxy":
+        return image_ref("haproxy")
     if official in ("debian", "busybox"):
         return image_ref("runtime")
     if official.startswith("distroless/"):
