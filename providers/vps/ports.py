@@ -17,7 +17,8 @@ against one host never pick or claim the same port. `cockpit init` reserves free
 "reserved"), `cockpit setup` claims the environment's ports and names (status "set up") and is
 refused when another app or environment owns one, and a deploy checks the record read-only.
 Environments set up before the registry existed are seen through their switch configs
-(`~/.cockpit/switch/envs/<key>.cfg`) and count as owners too.
+(`~/.cockpit/switch/envs/<key>.cfg`) and count as owners too. A set-up claim whose directory
+(`~/.cockpit/apps/<app>/<env>`) is gone from the host no longer owns anything.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ END_READ = "--cockpit-registry-read--"
 END_FACTS = "--cockpit-registry-facts--"
 RESERVATION_TTL = 7 * 86400.0  # seconds an init reservation that was never set up is kept
 DEFAULT_STARTS = {"staging": 8101, "prod": 8201}
+FRESH_CLAIM = 600.0  # seconds a setup's claim counts before its directory exists
 STEP = 10  # candidate host ports are 10 apart (8101, 8111, ...): each takes three
 PORT_LIMIT = 65533
 
@@ -50,6 +52,7 @@ TRANSACTION = (
     'cat /proc/net/tcp /proc/net/tcp6 2>/dev/null; '
     'for c in "$d"/switch/envs/*.cfg; do [ -f "$c" ] || continue; '
     'printf "CFG %s " "$(basename "$c" .cfg)"; tr "\\n" " " < "$c"; echo; done; '
+    'for a in "$d"/apps/*/*; do [ -d "$a" ] && echo "APP ${a#"$d"/apps/}"; done; '
     'printf "%s\\n" "$3"; '
     'tmp="$f.tmp.$$"; cat > "$tmp" || exit 1; '
     'if [ -s "$tmp" ]; then chmod 600 "$tmp" && mv -f "$tmp" "$f" && echo WRITTEN; '
@@ -61,7 +64,8 @@ TRANSACTION = (
 READ = (
     'f="$1"; d=$(dirname "$f"); [ -f "$f" ] && cat "$f"; printf "\\n%s\\n" "$2"; '
     'for c in "$d"/switch/envs/*.cfg; do [ -f "$c" ] || continue; '
-    'printf "CFG %s " "$(basename "$c" .cfg)"; tr "\\n" " " < "$c"; echo; done; true'
+    'printf "CFG %s " "$(basename "$c" .cfg)"; tr "\\n" " " < "$c"; echo; done; '
+    'for a in "$d"/apps/*/*; do [ -d "$a" ] && echo "APP ${a#"$d"/apps/}"; done; true'
 )
 
 
@@ -86,6 +90,8 @@ class Facts:
 
     listening: set[int] = field(default_factory=set)
     switch: dict[str, set[int]] = field(default_factory=dict)
+    apps: set[str] | None = None  # "<app>/<env>" with a directory under ~/.cockpit/apps
+    #                               (None: not known, every set-up claim counts)
 
 
 def wanted(app: str, env: str, settings: Any, domain: str | None) -> tuple[list[int], list[str]]:
@@ -121,8 +127,11 @@ def parse_facts(text: str) -> Facts:
     `CFG <key> <switch config on one line>`."""
     import re
 
-    facts = Facts()
+    facts = Facts(apps=set())
     for line in text.splitlines():
+        if line.startswith("APP "):
+            facts.apps.add(line[4:].strip())
+            continue
         if line.startswith("CFG "):
             _, key, rest = (line.split(" ", 2) + [""])[:3]
             facts.switch[key] = {int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", rest)}
@@ -136,14 +145,21 @@ def parse_facts(text: str) -> Facts:
     return facts
 
 
-def _live_claims(registry: dict[str, Any], now: float) -> dict[str, dict[str, Any]]:
-    """Claims still in force: set up, or reserved less than RESERVATION_TTL ago."""
+def _live_claims(registry: dict[str, Any], now: float,
+                 facts: Facts | None = None) -> dict[str, dict[str, Any]]:
+    """Claims still in force: reserved less than RESERVATION_TTL ago, or set up and still
+    on the host (its directory ~/.cockpit/apps/<app>/<env> exists, when `facts` lists them,
+    or it was made less than FRESH_CLAIM seconds ago: an environment removed from the host
+    frees its ports)."""
     out = {}
     for key, claim in (registry.get("claims") or {}).items():
         if not isinstance(claim, dict):
             continue
-        if claim.get("status") == "reserved" and now - float(claim.get("at") or 0) > \
-                RESERVATION_TTL:
+        if claim.get("status") == "reserved":
+            if now - float(claim.get("at") or 0) > RESERVATION_TTL:
+                continue
+        elif facts is not None and facts.apps is not None and key not in facts.apps and \
+                now - float(claim.get("at") or 0) > FRESH_CLAIM:
             continue
         out[key] = claim
     return out
@@ -165,7 +181,7 @@ def conflicts(registry: dict[str, Any], facts: Facts | None, app: str, env: str,
     mine = f"{app}/{env}"
     ports, names = list(ports), [n.lower() for n in names]
     said: list[str] = []
-    claims = _live_claims(registry, now)
+    claims = _live_claims(registry, now, facts)
     known_keys = set()
     for key, claim in sorted(claims.items()):
         known_keys.add(f"{claim.get('app')}-{claim.get('env')}")
@@ -201,7 +217,7 @@ def taken_ports(registry: dict[str, Any], facts: Facts, app: str,
     apps) or something listens on."""
     now = time.time() if now is None else now
     used = set(facts.listening)
-    for claim in _live_claims(registry, now).values():
+    for claim in _live_claims(registry, now, facts).values():
         if claim.get("app") != app:
             used.update(int(p) for p in claim.get("ports") or [])
     for key, ports in facts.switch.items():

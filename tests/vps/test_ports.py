@@ -58,6 +58,18 @@ def test_a_stale_reservation_no_longer_owns_anything():
     assert said and "reserved by cockpit init" in said[0]
 
 
+def test_an_environment_removed_from_the_host_frees_its_ports():
+    reg = _reg(_claim("shop", "staging", 8101, at=NOW - 3600))
+    facts = ports.parse_facts("APP blog/prod\n")
+    assert facts.apps == {"blog/prod"}
+    assert ports.conflicts(reg, facts, "new", "staging", [8101], [], NOW) == []
+    assert ports.conflicts(reg, ports.parse_facts("APP shop/staging\n"), "new", "staging",
+                           [8101], [], NOW)
+    # a claim setup just made counts before its directory exists
+    fresh = _reg(_claim("shop", "staging", 8101, at=NOW - 5))
+    assert ports.conflicts(fresh, facts, "new", "staging", [8101], [], NOW)
+
+
 def test_a_switch_config_from_before_the_registry_owns_its_ports():
     facts = ports.parse_facts(
         "CFG legacy-prod # managed by cockpit: environment legacy-prod frontend legacy-prod "
