@@ -62,6 +62,19 @@ class GateConfig(BaseModel):
     deadline: float = Field(60.0, gt=0, le=3600, **_expect("a number of seconds, 0-3600"))
 
 
+class WatchConfig(BaseModel):
+    """`[environments.<env>.watch]`: the watch window after every switch (cockpit.watch)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    seconds: float = Field(60.0, ge=0, le=3600, **_expect("a number of seconds, 0-3600"))
+    max_5xx_ratio: float = Field(0.05, ge=0, le=1, **_expect("a ratio 0-1, e.g. 0.05"))
+    max_p95_ms: float | None = Field(None, gt=0, le=600000,
+                                     **_expect("milliseconds, e.g. 800 (default: 3x the "
+                                               "previous release's p95, at least 500)"))
+    min_requests: int = Field(10, ge=1, le=1000000, **_expect("an integer >= 1"))
+
+
 class EnvironmentConfig(BaseModel):
     """Keys every environment has; the rest of the table belongs to its provider."""
 
@@ -84,6 +97,7 @@ class EnvironmentConfig(BaseModel):
     secret_scope: str | None = Field(None, min_length=1, **_expect("a keyring scope name"))
     protected: bool | None = Field(None, **_expect("true or false"))
     gate: GateConfig = Field(default_factory=GateConfig, **_expect("a table"))
+    watch: WatchConfig = Field(default_factory=WatchConfig, **_expect("a table"))
     env: dict[str, str] = Field(
         default_factory=dict,
         **_expect("a table of plain configuration strings (not secrets); over [app.env]"),
@@ -119,6 +133,10 @@ class Environment:
     @property
     def gate(self) -> GateConfig:
         return self.common.gate
+
+    @property
+    def watch(self) -> WatchConfig:
+        return self.common.watch
 
     @property
     def plain_env(self) -> dict[str, str]:
@@ -159,8 +177,8 @@ class Environment:
         # keys added later count only when set, so an unchanged file keeps its hash
         later = {"release_command", "env", "volumes"}
         app = {k: v for k, v in self.app.model_dump().items() if k not in later or v}
-        common = {k: v for k, v in self.common.model_dump(exclude={"gate", "secret_scope"}).items()
-                  if k != "env" or v}
+        common = {k: v for k, v in self.common.model_dump(
+                      exclude={"gate", "watch", "secret_scope"}).items() if k != "env" or v}
         return stable_hash(
             {
                 "app": app,

@@ -81,6 +81,32 @@ class HealthSample(Event):
 
 
 @dataclass(frozen=True)
+class WatchSample(Event):
+    """One interval of the watch window after a switch (cockpit.watch): counts since the window
+    opened (`requests`, `errors_5xx`, `restarts`), the 5xx `ratio` (0-1) and the probes' `p95_ms`
+    against their limits, `seconds_left` of `seconds`; `final` on the last one, `reason` on a
+    breach; `source` says where the ratio comes from."""
+
+    type: ClassVar[str] = "watch"
+    env: str
+    n: int
+    seconds: float
+    seconds_left: float
+    requests: int
+    errors_5xx: int
+    ratio: float
+    p95_ms: float | None
+    max_5xx_ratio: float
+    max_p95_ms: float
+    restarts: int = 0
+    ok: bool = True
+    probe_ok: bool | None = None
+    final: bool = False
+    reason: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True)
 class Message(Event):
     """Free text for the human: info, warning, or error level."""
 

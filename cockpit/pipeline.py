@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from cockpit.errors import CockpitError, GateFailed, Refused, UsageError
@@ -53,9 +54,12 @@ class Journaled:
         self.ctx = ctx
         self.run_id = run_id
         self.emit = emit
+        self.lock: Any = None  # the run's DeployLock: a lost lock stops the run at its next step
 
     def __call__(self, event: Event) -> None:
         store = self.ctx.store
+        if isinstance(event, StepStarted) and self.lock is not None and event.step != "unlock":
+            self.lock.check()  # raises LockLost: nothing more changes, the switch included
         if isinstance(event, StepStarted):
             store.journal(self.run_id, event.step, "started", event.title)
         elif isinstance(event, StepFinished):
@@ -241,12 +245,16 @@ def _execute(ctx: Context, env: Environment, command: str, plan: Plan | None, em
     store.save_release(release)
     journal = Journaled(ctx, run_id, emit)
     try:
-        result = body(journal)
+        with deploy_lock(ctx, env, command, journal) as held:
+            journal.lock = held
+            result = body(journal)
     except GateFailed as exc:
-        release.status = "failed"
+        release.status = getattr(exc, "release_status", "failed")  # watch window: rolled_back
+        release.meta = {**release.meta, **getattr(exc, "release_meta", {})}
         store.save_release(release)
         store.finish_run(run_id, "failed")
-        store.audit(command, env.name, "gate failed", f"release {release.id}: {exc.what}")
+        store.audit(command, env.name, getattr(exc, "audit_outcome", "gate failed"),
+                    f"release {release.id}: {exc.what}")
         raise
     except KeyboardInterrupt:
         store.journal(run_id, "interrupted", "failed", "interrupted by the user")
@@ -270,6 +278,20 @@ def _execute(ctx: Context, env: Environment, command: str, plan: Plan | None, em
     return result
 
 
+@contextmanager
+def deploy_lock(ctx: Context, env: Environment, command: str, emit: Emit) -> Iterator[Any]:
+    """Hold env's deploy lock (`cockpit.lock`) for a run or a reconcile, when its provider has
+    one (`provider.lock_store`); yields the DeployLock or None. Raises LockHeld (exit 4)."""
+    store = provider_for(ctx, env).lock_store(env)
+    if store is None:
+        yield None
+        return
+    from cockpit.lock import hold
+
+    with hold(store, env=env.name, command=command, emit=emit) as held:
+        yield held
+
+
 def _show(plan: Plan, emit: Emit) -> None:
     emit(PlanShown(env=plan.env, action=plan.action, steps=[s.to_dict() for s in plan.steps]))
     for note in plan.notes:
@@ -277,12 +299,21 @@ def _show(plan: Plan, emit: Emit) -> None:
 
 
 def build(ctx: Context, env: Environment, emit: Emit) -> tuple[str, str]:
-    provider = provider_for(ctx, env)
-    if hasattr(provider, "build"):
-        return provider.build(env, emit)
-    from cockpit.build import build_image
+    return provider_for(ctx, env).build(env, emit)
 
-    return build_image(ctx.config, emit)
+
+def _watched(ctx: Context, env: Environment, provider: Provider, command: str,
+             plan: Plan) -> Callable[[Emit], Release]:
+    """provider.apply, then the watch window on what it switched to (cockpit.watch): a breach
+    switches back to plan.previous and raises WatchBreached (exit 3)."""
+
+    def body(journal: Emit) -> Release:
+        from cockpit.watch import after_switch
+
+        result = provider.apply(plan, journal)
+        return after_switch(ctx, env, provider, result, plan.previous, journal, command=command)
+
+    return body
 
 
 def plan_deploy(ctx: Context, env_name: str, emit: Emit, image: str | None = None) -> Plan:
@@ -313,7 +344,8 @@ def deploy(ctx: Context, env_name: str, emit: Emit, image: str | None = None,
     release = make_release(ctx, env, image, digest)
     plan = provider.plan_deploy(env, release)
     _show(plan, emit)
-    return _execute(ctx, env, "deploy", plan, emit, lambda j: provider.apply(plan, j), release)
+    return _execute(ctx, env, "deploy", plan, emit,
+                    _watched(ctx, env, provider, "deploy", plan), release)
 
 
 def promote(ctx: Context, src_name: str, dst_name: str, emit: Emit,
@@ -350,7 +382,8 @@ def promote(ctx: Context, src_name: str, dst_name: str, emit: Emit,
     if dry_run or ctx.options.dry_run:
         return release
     confirm(ctx, dst, "promote")
-    return _execute(ctx, dst, "promote", plan, emit, lambda j: provider.apply(plan, j), release)
+    return _execute(ctx, dst, "promote", plan, emit,
+                    _watched(ctx, dst, provider, "promote", plan), release)
 
 
 def rollback_target(
@@ -409,7 +442,9 @@ def rollback(ctx: Context, env_name: str, emit: Emit, to: str | None = None,
         if current is not None:
             current.status = "rolled_back"
             ctx.store.save_release(current)
-        return result
+        from cockpit.watch import after_switch
+
+        return after_switch(ctx, env, provider, result, current, journal, command="rollback")
 
     return _execute(ctx, env, "rollback", plan, emit, body, target)
 
@@ -440,10 +475,8 @@ def _reconcile_run(ctx: Context, env: Environment, runs, emit: Emit, only: str |
             continue
         if only is None and _alive(run.pid) and run.who == whoami():
             continue  # still running in another process on this machine
-        if hasattr(provider, "reconcile"):
+        with deploy_lock(ctx, env, "reconcile", emit):  # someone else's run is left alone
             account = provider.reconcile(env, run.steps, emit)
-        else:
-            account = "nothing to reconcile for this provider"
         text = f"interrupted {run.command} ({run.run_id}, started by {run.who}): {account}"
         emit(Message(text, level="warning", env=env.name))
         ctx.store.finish_run(run.run_id, "reconciled")

@@ -62,6 +62,11 @@ try:
 except ImportError:
     pass
 
+# The watch window after every switch lasts 60 s by default; tests that do not set
+# `[environments.<env>.watch] seconds` in their cockpit.toml get none (cockpit.watch reads this
+# as the default; tests of the window set their own seconds). Subprocesses inherit it.
+os.environ.setdefault("COCKPIT_WATCH_SECONDS", "0")
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
