@@ -587,3 +587,40 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-th percentile (0-100, nearest rank) of `values`; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100.0 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def uptime(samples: list[dict[str, Any]]) -> float | None:
+    """Percent of samples that were ok (0-100, one decimal); None without samples."""
+    if not samples:
+        return None
+    return round(100.0 * sum(1 for s in samples if s["ok"]) / len(samples), 1)
+
+
+def health_summary(store: Any, env: str, now: float) -> dict[str, Any]:
+    """What `cockpit status --json` and the dashboard show from the recorded history:
+    {"health": {"last_sample": {ts, ok, status, latency_ms, error, source} | None,
+    "uptime_24h": %, "uptime_7d": %, "p50_ms", "p95_ms" (over 24 h; None without samples)},
+    "incidents": [open incidents, newest first]}. Source: the state store's samples
+    (from `cockpit watch` and the dashboard) and incidents (from `cockpit watch`)."""
+    week = store.samples(env, since=now - 7 * 86400)
+    day = [s for s in week if s["ts"] >= now - 86400]
+    latencies = [s["latency_ms"] for s in day if s["ok"] and s["latency_ms"] is not None]
+    return {
+        "health": {"last_sample": week[-1] if week else store.last_sample(env),
+                   "uptime_24h": uptime(day), "uptime_7d": uptime(week),
+                   "p50_ms": percentile(latencies, 50), "p95_ms": percentile(latencies, 95),
+                   "samples_24h": len(day)},
+        "incidents": store.incidents(env, open_only=True),
+    }

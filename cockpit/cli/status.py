@@ -39,8 +39,26 @@ def _age(ts: float | None) -> str:
     return f"{secs}s"
 
 
+def _history_lines(history: dict) -> list[str]:
+    """Uptime, latency and open incidents, from `cockpit.watcher.health_summary`."""
+    h = history["health"]
+    if h["last_sample"] is None:
+        return ["  uptime   no samples yet (cockpit watch records them)"]
+
+    def pct(v):  # noqa: ANN001
+        return "-" if v is None else f"{v:g}%"
+
+    ms = (f" · p50 {h['p50_ms']:.0f} ms p95 {h['p95_ms']:.0f} ms"
+          if h["p50_ms"] is not None else "")
+    out = [f"  uptime   24h {pct(h['uptime_24h'])} · 7d {pct(h['uptime_7d'])}{ms}"]
+    out += [f"  incident #{i['id']} {i['kind']} open since {_age(i['opened_at'])}: "
+            f"{i['summary']}" for i in history["incidents"]]
+    return out
+
+
 def run_status(args: argparse.Namespace) -> int:
     from cockpit import pipeline
+    from cockpit.watcher import health_summary
 
     out = renderer(args)
     ctx = load_context(args)
@@ -50,10 +68,12 @@ def run_status(args: argparse.Namespace) -> int:
         ctx.secrets.register(ctx.config.env(name))  # mask values before anything is shown
         state = pipeline.live(ctx, name)
         url = env_url(ctx.config.env(name))
-        states[name] = state.to_dict() | {"url": url}
+        history = health_summary(ctx.store, name, ctx.now())  # samples, uptime, incidents
+        states[name] = state.to_dict() | {"url": url} | history
         cur = state.current
         lines.append(f"{name} ({state.provider}):")
         lines.append(f"  url      {url or 'none (no domain set)'}")
+        lines += _history_lines(history)
         if cur:
             lines.append(f"  release  {cur.id}  {cur.short_digest}  {cur.status}  "
                          f"age {_age(cur.created_at)}")

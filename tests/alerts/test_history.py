@@ -27,3 +27,22 @@ def test_samples_and_incidents_survive_reopen(tmp_path):
     assert again.incidents("prod", open_only=True) == []
     assert again.incidents("prod", since=1050.0)[0]["resolved_at"] == 1100.0
     assert again.prune_samples(1005.0) == 1
+
+
+def test_health_summary_uptime_and_percentiles(tmp_path):
+    from cockpit.watcher import health_summary, percentile
+
+    store = Store(tmp_path / "state.db")
+    now = 10 * 86400.0
+    for i in range(10):  # the last day: 9 good of 10, latencies 10..90 ms
+        store.add_sample("prod", i != 0, 200, 10.0 * i, ts=now - 3600 + i)
+    store.add_sample("prod", False, None, None, ts=now - 3 * 86400)  # within the week
+    store.add_sample("prod", False, None, None, ts=now - 9 * 86400)  # older: not counted
+    store.open_incident("prod", "down", "no answer", at=now - 60)
+    summary = health_summary(store, "prod", now)
+    h = summary["health"]
+    assert h["uptime_24h"] == 90.0 and h["uptime_7d"] == 81.8
+    assert h["p50_ms"] == 50.0 and h["p95_ms"] == 90.0 and h["samples_24h"] == 10
+    assert h["last_sample"]["ts"] == now - 3600 + 9
+    assert [i["kind"] for i in summary["incidents"]] == ["down"]
+    assert percentile([], 50) is None and percentile([5.0], 95) == 5.0

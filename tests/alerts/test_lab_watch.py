@@ -117,5 +117,12 @@ def test_down_then_recovered_once_each(alert_app, tmp_path):
         down_incidents = [i for i in incidents["incidents"] if i["kind"] == "down"]
         assert len(down_incidents) == 1 and down_incidents[0]["resolved_at"]
         assert incidents["open"] == 0
+        status = json.loads(alert_app.cli("status", "staging", "--json", "--trust-host",
+                                          alert_app.lab.ssh_hostkey_sha256).stdout
+                            .splitlines()[-1])["data"]["environments"]["staging"]
+        assert status["url"].startswith("https://staging.")
+        assert status["health"]["last_sample"]["ok"] is True
+        assert 0 < status["health"]["uptime_24h"] < 100 and status["health"]["p95_ms"] > 0
+        assert status["incidents"] == []
         for alert_id in ids:
             alert_app.cli("alerts", "remove", "staging", alert_id)
