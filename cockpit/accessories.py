@@ -139,13 +139,14 @@ def hosted(env: Environment) -> bool:
 def url(app: str, name: str, acc: AccessoryConfig, password: str, host: str | None = None,
         port: int | None = None) -> str:
     """The URL the app gets: `postgres://<role>:<password>@<host>:5432/<db>` or
-    `redis://:<password>@<host>:6379/0`; `host` defaults to the accessory's name (its alias on
+    `redis://default:<password>@<host>:6379/0` (Redis 6+'s default user: redis-cli 7 sends an
+    empty user name as one); `host` defaults to the accessory's name (its alias on
     the environment's network). The password is hex, so it needs no escaping."""
     host = host or name
     port = port or acc.spec.port
     if acc.kind == "postgres":
         return f"postgres://{db_user(app)}:{password}@{host}:{port}/{database(app, acc)}"
-    return f"redis://:{password}@{host}:{port}/0"
+    return f"redis://default:{password}@{host}:{port}/0"
 
 
 def password(store: SecretStore, env: Environment, name: str, *, create: bool = True) -> str:

@@ -156,6 +156,14 @@ def live(provider, env, *, tls: bool = True) -> LiveState:
         active = haproxy.active_slot(slot_states)
         extra["slots"] = {k: {"weight": v.weight, "up": v.up} for k, v in slot_states.items()}
     extra["active_slot"] = active
+    if env.accessories:  # a line per accessory on the dashboard and in status --json
+        from cockpit.providers.vps import accessories
+
+        try:
+            extra["accessories"] = [{k: a[k] for k in ("name", "kind", "state", "health")}
+                                    for a in accessories.status(provider, env)]
+        except ProviderError as exc:
+            extra["accessories_error"] = exc.what
     state = LiveState(env=env.name, provider="vps", extra=extra)
     seen = set()
     chosen = serving_container(containers, active)

@@ -43,12 +43,17 @@ class EnvPanel(Vertical, can_focus=True):
             "release": Text("release: reading live state…", style="dim"),
             "health": Text("health: waiting for a sample", style="dim"),
             "failures": Text(""), "instances": Text(""), "tls": Text(""), "drift": Text(""),
-            "lock": Text(""),
+            "lock": Text(""), "accessories": Text(""),
         }
         # Three widgets, not eight: fewer widgets to style and lay out on the first frame.
         yield Static(self._text("release", "health"), id="top")
         yield Sparkline(list(self.latencies), id="latency")
-        yield Static(self._text("failures", "instances", "tls", "drift", "lock"), id="bottom")
+        yield Static(self._text(*self._bottom()), id="bottom")
+
+    def _bottom(self) -> tuple[str, ...]:
+        """The bottom block's lines: a line per accessory after the lock, when there are any."""
+        keys = ("failures", "instances", "tls", "drift", "lock")
+        return (*keys, "accessories") if self.lines["accessories"].plain else keys
 
     def show_url(self, url: str | None) -> None:
         """The environment's public URL on the panel's bottom border ("no domain" without)."""
@@ -105,6 +110,12 @@ class EnvPanel(Vertical, can_focus=True):
                 lines["lock"] = Text.assemble(
                     ("lock: ", "dim"), (lock.holder, "bold yellow"),
                     f" ({lock.command}, {age(now - lock.acquired_at)})")
+        if live is not None and live.extra.get("accessories") is not None:
+            lines["accessories"] = Text("\n").join(
+                Text.assemble((f"{a['name']} ", "dim"), f"{a['kind']} ",
+                              (f"{a['state']} {a['health']}",
+                               "green" if a["health"] in ("healthy", "set") else "bold red"))
+                for a in live.extra["accessories"])
         if sample is not None:
             self.last_sample = sample
             self.latencies.append(sample.latency_ms or 0.0)
@@ -127,5 +138,4 @@ class EnvPanel(Vertical, can_focus=True):
         fails = ", ".join(self.failures) if self.failures else "none"
         lines["failures"] = Text.assemble(("last failures: ", "dim"), fails)
         self.query_one("#top", Static).update(self._text("release", "health"))
-        self.query_one("#bottom", Static).update(
-            self._text("failures", "instances", "tls", "drift", "lock"))
+        self.query_one("#bottom", Static).update(self._text(*self._bottom()))

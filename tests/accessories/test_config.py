@@ -45,7 +45,7 @@ def test_defaults_come_from_the_kind_and_the_name():
     assert accessories.network_name("shop-app", "prod") == "cockpit-shop-app-prod"
     assert accessories.url("shop-app", "postgres", pg, "abc") \
         == "postgres://shop_app:abc@postgres:5432/shop_app"
-    assert accessories.url("shop-app", "redis", redis, "abc") == "redis://:abc@redis:6379/0"
+    assert accessories.url("shop-app", "redis", redis, "abc") == "redis://default:abc@redis:6379/0"
     assert "accessories" in env.to_dict() and env.to_dict()["accessories"]["postgres"]
     # an accessory is part of what a release runs with
     assert env.config_hash != loads(_toml()).env("staging").config_hash

@@ -55,7 +55,12 @@ release_command = "python3 /app/migrate.py"
 [accessories.postgres]
 version = "15"
 image = "{image_ref('postgres')}"
-{extra}"""
+{extra}
+[accessories.cache]
+kind = "redis"
+version = "7.0"
+image = "{image_ref('redis')}"
+"""
 
 
 def remove_all() -> None:
@@ -108,7 +113,7 @@ def site(lab, tmp_path_factory):
         finally:
             remove_all()
             for name in PORTS:
-                for item in ("ACCESSORY_POSTGRES_PASSWORD",):
+                for item in ("ACCESSORY_POSTGRES_PASSWORD", "ACCESSORY_CACHE_PASSWORD"):
                     try:
                         backend.delete_password(f"cockpit:{APP}:{name}", item)
                     except Exception:
@@ -169,6 +174,23 @@ def test_first_deploy_creates_the_accessory_runs_the_migration_and_the_app_write
     assert all(pw not in text for text in site["outputs"])
 
 
+def test_the_redis_accessory_answers_the_url_the_app_gets(site):
+    from cockpit.lab.images import image_ref
+
+    app_id = docker("ps", "-q", "--filter", f"label=cockpit.app={APP}",
+                    "--filter", "label=cockpit.env=staging").split()[0]
+    url = docker("exec", app_id, "printenv", "REDIS_URL")
+    assert url.startswith("redis://default:") and url.endswith("@cache:6379/0")
+    out = docker("run", "--rm", "--network", f"cockpit-{APP}-staging", image_ref("redis"),
+                 "redis-cli", "--no-auth-warning", "-u", url, "ping")
+    assert out == "PONG"
+    # reachable only on the environment's network: prod's network has no `cache` of staging
+    other = subprocess.run(["docker", "run", "--rm", "--network", "bridge", image_ref("redis"),
+                            "redis-cli", "--no-auth-warning", "-u", url, "ping"],
+                           capture_output=True, text=True, timeout=120)
+    assert "PONG" not in other.stdout
+
+
 def test_a_redeploy_keeps_the_rows(site):
     proc = cli(site, "deploy", "staging", "--image", IMAGE, "--json")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
@@ -196,8 +218,12 @@ def test_accessories_status_logs_and_restart(site):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = json.loads(proc.stdout.splitlines()[-1])["data"]["accessories"]
     assert [(a["name"], a["state"], a["health"], a["drift"]) for a in result] == [
-        ("postgres", "running", "healthy", False)]
-    assert result[0]["env_var"] == "DATABASE_URL"
+        ("cache", "running", "healthy", False), ("postgres", "running", "healthy", False)]
+    assert [a["env_var"] for a in result] == ["REDIS_URL", "DATABASE_URL"]
+    proc = cli(site, "status", "staging", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert '"accessories": [{"name": "cache", "kind": "redis", "state": "running", ' \
+           '"health": "healthy"}' in proc.stdout
 
     proc = cli(site, "accessories", "logs", "staging", "postgres", "--tail", "20", "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
