@@ -62,12 +62,17 @@ def run_deploy(args: argparse.Namespace) -> int:
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    from cockpit import pipeline
+    from cockpit import plans
 
     out = renderer(args)
     ctx = load_context(args)
-    plan = pipeline.plan_deploy(ctx, args.env, out.emit, image=args.image)
-    out.result({"plan": plan.to_dict()}, human="(plan only: nothing was changed)")
+    saved = plans.make(ctx, "deploy", args.env, out.emit, image=args.image, client="cli")
+    then = (f"a person approves it (cockpit approve {saved.plan_id}), then "
+            if saved.protected else "")
+    out.result({"plan_id": saved.plan_id, "expires_at": saved.expires_at,
+                "fingerprint": saved.fingerprint, "plan": saved.to_dict()},
+               human=f"(plan only: nothing was changed) plan {saved.plan_id}: to run exactly "
+                     f"this, {then}cockpit apply {saved.plan_id}")
     return 0
 
 

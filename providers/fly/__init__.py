@@ -218,6 +218,13 @@ class FlyProvider:
                             env=env.name, detail=f"checks {passing}/{len(checks)} passing on "
                                                  f"{len(serving)} machines")
 
+    def watch_traffic(self, env: Environment, release: Release):
+        """The watch window's sampler: checks and restarts of the release's machines
+        (`providers/fly/traffic.py`)."""
+        from cockpit.providers.fly import traffic
+
+        return traffic.sampler(self, env, release)
+
     def live(self, env: Environment) -> LiveState:
         from cockpit.providers.fly.machines import (
             GONE,

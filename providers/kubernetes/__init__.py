@@ -533,6 +533,13 @@ class KubernetesProvider:
         ok = code is not None and 200 <= code < 300
         return HealthSample(ok=ok, status=code, latency_ms=ms, url=url, error=error, env=env.name)
 
+    def watch_traffic(self, env: Environment, release: Release):
+        """The watch window's sampler: readiness and restarts of the release's pods behind the
+        Service (`providers/kubernetes/traffic.py`)."""
+        from cockpit.providers.kubernetes import traffic
+
+        return traffic.sampler(self, env, release)
+
     def _fail(self, env: Environment, release: Release, failure: _GateFailure, emit: Emit, *,
               undo_to: int) -> NoReturn:
         kube = self.kube(env)

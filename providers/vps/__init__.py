@@ -115,6 +115,13 @@ class VpsProvider:
 
         return flow.health(self, env)
 
+    def watch_traffic(self, env, release: Release):
+        """The watch window's sampler of real traffic: the switch's per-backend and per-slot
+        counters (`providers/vps/traffic.py`)."""
+        from cockpit.providers.vps import traffic
+
+        return traffic.sampler(self, env, release)
+
     def logs(self, env, *, follow: bool, since: str | None = None,
              tail: int | None = None, stop: Any = None) -> Iterator[LogLine]:
         """`stop` (a threading.Event) ends a follow even while no line arrives."""

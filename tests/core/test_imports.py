@@ -35,3 +35,11 @@ def test_the_core_never_imports_the_lab_or_textual():
     out = subprocess.run([sys.executable, "-c", "import cockpit.pipeline, sys; "
                           "print('cockpit.lab' in sys.modules)"], capture_output=True, text=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_mcp_sdk_is_loaded_only_by_cockpit_mcp():
+    """The SDK costs ~0.7 s: neither the CLI's start-up nor the TUI's app module loads it."""
+    assert "mcp" not in loaded_after("import cockpit.cli; cockpit.cli.build_parser()")
+    assert "mcp" not in loaded_after("import cockpit.screens.app, cockpit.plans, cockpit.agent."
+                                     "tools")
+    assert "mcp" in loaded_after("import cockpit.agent.server")
