@@ -3,6 +3,8 @@ real traffic or the window's probes, p95, restarts and readiness; the loop with 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from cockpit import config
@@ -225,3 +227,85 @@ def test_an_unreadable_target_is_said_once_and_the_probes_go_on():
                     clock=clock, sleep=clock.sleep)
     said = [e.text for e in events if isinstance(e, Message)]
     assert verdict.ok and len(said) == 1 and "the switch did not answer" in said[0]
+
+
+# --------------------------------------------------------------------------- samplers
+
+# `show stat` of HAProxy 2.6 (the lab's) after 3 answers 200 and one 404 through slot blue
+STAT = (Path(__file__).parent / "haproxy_show_stat.csv").read_text()
+
+
+def with_backend_5xx(text: str, value: int) -> str:
+    """STAT with the BACKEND row's hrsp_5xx set to `value`."""
+    lines = text.splitlines()
+    header = lines[0][2:].split(",")
+    col = header.index("hrsp_5xx")
+    for i, line in enumerate(lines):
+        cells = line.split(",")
+        if len(cells) > 1 and cells[1] == "BACKEND":
+            cells[col] = str(value)
+            lines[i] = ",".join(cells)
+    return "\n".join(lines) + "\n"
+
+
+def test_vps_sampler_reads_the_backend_counters_and_the_release_slot():
+    from cockpit.providers.vps.traffic import parse_stat, sample_from_stat
+
+    rows = parse_stat(STAT, "hello-staging")
+    assert set(rows) == {"blue", "green", "BACKEND"}
+    s = sample_from_stat(STAT, "hello-staging", "blue")
+    assert (s.requests, s.errors_5xx, s.unready, s.latency_ms) == (4, 0, 0, 3.0)
+    assert s.source == "HAProxy backend hello-staging"
+    assert s.detail == "slot blue: no check, 0 5xx of 4 answers, avg 3 ms"
+    bad = with_backend_5xx(STAT, 7)
+    assert sample_from_stat(bad, "hello-staging", "blue").errors_5xx == 7
+
+
+def test_vps_sampler_without_the_backend_says_to_run_setup():
+    from cockpit.providers.vps.traffic import sample_from_stat
+
+    from cockpit.errors import ProviderError
+
+    with pytest.raises(ProviderError) as info:
+        sample_from_stat(STAT, "other-prod", "blue")
+    assert "cockpit setup" in (info.value.hint or "")
+
+
+def _pod(name: str, release: str, ready: bool, restarts: int) -> dict:
+    return {"metadata": {"name": name, "labels": {"release": release}},
+            "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+                       "containerStatuses": [{"restartCount": restarts}]}}
+
+
+def test_kubernetes_sampler_counts_the_release_pods_readiness_and_restarts():
+    from cockpit.providers.kubernetes.traffic import sample_from_pods
+
+    pods = [_pod("a", "r2", True, 1), _pod("b", "r2", False, 2), _pod("c", "r1", False, 9)]
+    s = sample_from_pods(pods, "r2")
+    assert (s.restarts, s.unready, s.instances, s.requests) == (3, 1, 2, None)
+    assert s.detail == "1/2 pods ready (not ready: b), 3 restarts in total"
+    assert sample_from_pods([], "r2").unready == 1
+
+
+def _machine(mid: str, release: str, events: list[dict], check: str = "passing") -> dict:
+    return {"id": mid, "state": "started", "checks": [{"name": "up", "status": check}],
+            "events": events,
+            "config": {"metadata": {"cockpit_release": release, "cockpit_env": "staging"}}}
+
+
+def test_fly_sampler_counts_new_restart_events_by_id():
+    from cockpit.providers.fly.machines import META_RELEASE
+    from cockpit.providers.fly.traffic import sample_from_machines
+
+    def machine(mid, release, events, check="passing"):
+        m = _machine(mid, release, events, check)
+        m["config"]["metadata"] = {META_RELEASE: release}
+        return m
+
+    old = [{"id": "e1", "type": "exit"}, {"id": "e2", "type": "start"}]
+    first, seen = sample_from_machines([machine("m1", "r2", old)], "hello", "staging", "r2", None)
+    assert first.restarts == 0 and first.unready == 0 and seen == {"m1/e1"}
+    new = [{"id": "e3", "type": "restart"}, *old]
+    later, _ = sample_from_machines([machine("m1", "r2", new, "critical"),
+                                     machine("m9", "r1", new)], "hello", "staging", "r2", seen)
+    assert (later.restarts, later.unready, later.instances) == (1, 1, 1)
