@@ -60,6 +60,7 @@ class Options:
     ask: Callable[[str], bool] | None = None  # interactive yes/no, None when no terminal
     confirm_typed: Callable[[str], str | None] | None = None  # asks to type an env's name
     debug: bool = False
+    no_watch: bool = False  # skip the watch window after a switch (--no-watch; cockpit.watch)
     read_only: bool = False  # nothing may change a target (the pipeline refuses)
 
 

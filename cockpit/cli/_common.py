@@ -68,6 +68,7 @@ def options(args: argparse.Namespace) -> Options:
         confirm_typed=None if getattr(args, "json", False) else (
             typed_confirmation if interactive() else None),
         debug=getattr(args, "debug", False),
+        no_watch=getattr(args, "no_watch", False),
     )
 
 
