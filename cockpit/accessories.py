@@ -277,3 +277,55 @@ def _check_shared(found: dict[str, AccessoryConfig], environments: dict[str, Any
                                "has its own accessory (remove the key: the default name "
                                "holds the environment's name)")
                 seen[mark] = env.name
+
+
+# --------------------------------------------------------------------------- from a scan
+
+# A client the app connects with (a URL helper such as dj-database-url is not one: an app with
+# only that runs on its SQLite default, and a postgres URL would break it).
+_PY_CLIENTS = {"postgres": ("psycopg2", "psycopg2-binary", "psycopg", "psycopg-binary",
+                            "asyncpg", "pg8000"),
+               "redis": ("redis", "aioredis", "django-redis", "rq", "celery[redis]", "hiredis")}
+_NODE_CLIENTS = {"postgres": ("pg", "postgres", "pg-promise", "@prisma/client"),
+                 "redis": ("redis", "ioredis", "bull", "bullmq", "connect-redis")}
+_GO_CLIENTS = {"postgres": ("github.com/lib/pq", "github.com/jackc/pgx"),
+               "redis": ("github.com/redis/go-redis", "github.com/go-redis/redis",
+                         "github.com/gomodule/redigo")}
+_EXAMPLE_URL = re.compile(r"(?m)^\s*(?:export\s+)?(DATABASE_URL|REDIS_URL)\s*=\s*[\"']?"
+                          r"(postgres(?:ql)?|rediss?)://")
+
+
+def for_scan(result) -> list[str]:
+    """The accessory kinds an app needs, from its scan (a cockpit.scan.model.ScanResult):
+    "postgres" for a Postgres client dependency (psycopg/psycopg2/asyncpg/pg8000; pg, postgres,
+    pg-promise; Prisma with provider "postgresql"; lib/pq, pgx) or a postgres DATABASE_URL in
+    .env.example/.env.sample; "redis" for a Redis client (redis, django-redis, rq, celery[redis];
+    redis, ioredis, bull(mq); go-redis, redigo) or a redis REDIS_URL there. Sorted; [] when
+    the scan cannot tell. Source: the project's dependency files, read by cockpit.scan."""
+    from pathlib import Path
+
+    from cockpit.scan.project import Project
+
+    root = getattr(result, "root", None)
+    if not root or not Path(root).is_dir():
+        return []
+    p = Project(Path(root))
+    found: set[str] = set()
+    for kind in KINDS:
+        if getattr(result, "stack", None) == "python" and p.has_py_dep(*_PY_CLIENTS[kind]):
+            found.add(kind)
+        if p.package_json and p.node_deps & set(_NODE_CLIENTS[kind]):
+            found.add(kind)
+        mod = p.text("go.mod") or ""
+        if any(n in mod for n in _GO_CLIENTS[kind]):
+            found.add(kind)
+    schema = p.text("prisma/schema.prisma") or ""
+    if re.search(r"provider\s*=\s*\"postgresql\"", schema):
+        found.add("postgres")
+    for rel in (".env.example", ".env.sample"):
+        for m in _EXAMPLE_URL.finditer(p.text(rel) or ""):
+            found.add("postgres" if m.group(2).startswith("postgres") else "redis")
+    if "postgres" in found and "@prisma/client" in p.node_deps and "postgres" not in (
+            getattr(result, "services", None) or []):
+        found.discard("postgres")  # Prisma with another database
+    return sorted(found)

@@ -190,8 +190,13 @@ def render_for_scan(name: str, result, provider: str = "vps", vps: dict | None =
     given_domains = dict(domains or {})
     domains = {env: given_domains.get(env) or domain_for(name, env, sub, lab)
                for env, _, sub in ENVS}
+    from cockpit.accessories import KINDS, for_scan
+
+    kinds = for_scan(result)
     if secrets is None:
         secrets = secrets_for_scan(result)
+    # an accessory's URL is cockpit's to set, never a secret to type in
+    secrets = [s for s in secrets if s not in {KINDS[k].env_var for k in kinds}]
     app_env, env_env, unknown = plain_env_for_scan(result, domains)
     if build_args is None and lab:
         build_args = lab_build_args(root / "Dockerfile", lab)
@@ -203,6 +208,7 @@ def render_for_scan(name: str, result, provider: str = "vps", vps: dict | None =
         volumes=scan_volumes(result, image_workdir(root / "Dockerfile")), app_env=app_env,
         env_env=env_env, unknown_env=unknown,
         build_args=build_args, domains=given_domains or None, host_ports=host_ports,
+        accessories=kinds,
     )
 
 
@@ -213,7 +219,8 @@ def render(name: str, provider: str, port: int, health: str, secrets: list[str],
            env_env: dict[str, dict[str, str]] | None = None,
            unknown_env: list[str] | None = None, build_args: dict[str, str] | None = None,
            domains: dict[str, str] | None = None,
-           host_ports: dict[str, int] | None = None) -> str:
+           host_ports: dict[str, int] | None = None,
+           accessories: list[str] | None = None) -> str:
     """A commented cockpit.toml with a staging and a prod environment (text; not validated).
 
     The keyword arguments are the scan's answers (see `render_for_scan`): the release command,
@@ -265,6 +272,7 @@ def render(name: str, provider: str, port: int, health: str, secrets: list[str],
         else:
             lines += ["", "# [app.volumes] need provider vps; the app writes to: "
                       + ", ".join(sorted(volumes.values()))]
+    lines += _accessory_lines(accessories or [], provider, lab)
     envs = ENVS
     for env, host_port, sub in envs:
         host_port = (host_ports or {}).get(env) or host_port
@@ -281,6 +289,8 @@ def render(name: str, provider: str, port: int, health: str, secrets: list[str],
             if lab:
                 lines += [
                     f"identity_file = {q(lab['ssh_key'])}",
+                    'network = "bridge"         # the app joins its accessories\' network'
+                    if accessories else
                     'network = "host"           # lab: containers share the host network',
                     f"http_port = {lab['http_port']}",
                     f"https_port = {lab['https_port']}",
@@ -319,6 +329,30 @@ def render(name: str, provider: str, port: int, health: str, secrets: list[str],
     for env, _, _ in envs:
         lines.append(f"{env} = {q(secrets)}")
     return "\n".join(lines) + "\n"
+
+
+def _accessory_lines(kinds: list[str], provider: str, lab: dict) -> list[str]:
+    """`[accessories.<kind>]` tables for the kinds the scan found (cockpit.accessories.for_scan):
+    the official image's default version, or the lab's image and its version."""
+    from cockpit.accessories import KINDS, LAB_IMAGES
+
+    if not kinds:
+        return []
+    if provider == "vps":
+        out = ["", "# Postgres / Redis beside the app: each environment its own container, volume",
+               "# and private network; the password is generated into the keyring and the app",
+               "# gets the URL (DATABASE_URL / REDIS_URL)"]
+    else:
+        out = ["", f"# on {provider} accessories are external: store each URL with",
+               "# `cockpit secrets set ENV DATABASE_URL` (or REDIS_URL)"]
+    for kind in kinds:
+        out += [f"[accessories.{kind}]", f'kind = "{kind}"']
+        if lab and provider == "vps":
+            image, version = LAB_IMAGES[kind]
+            out += [f'version = "{version}"', f'image = "{image}"  # lab: built from Debian']
+        else:
+            out.append(f'version = "{KINDS[kind].version}"')
+    return out
 
 
 def lab_values() -> dict:
