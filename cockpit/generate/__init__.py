@@ -55,6 +55,7 @@ class Spec:
     release_command: str | None = None  # cockpit.toml's, else the scan's
     volumes: dict[str, str] = field(default_factory=dict)  # volume name -> path in container
     app_env: dict[str, str] = field(default_factory=dict)  # [app.env]: plain, every environment
+    accessories: dict[str, Any] = field(default_factory=dict)  # [accessories.*] by name
 
     @property
     def staging(self) -> EnvSpec:
@@ -145,6 +146,8 @@ def spec_for(root: Path | str, result: ScanResult | None = None, config: Any = N
         release_command=release_command,
         volumes=volumes,
         app_env=app_env,
+        accessories=dict(next(iter(config.environments.values())).accessories)
+        if config is not None and config.environments else {},
     )
 
 

@@ -74,9 +74,41 @@ URLS = {
 VOLUMES = {"postgres": "postgres-data", "mysql": "mysql-data", "mongodb": "mongo-data"}
 
 
+def _accessory(app: str, name: str, acc) -> tuple[dict, str]:
+    """The compose service of a cockpit.toml accessory (its image, a named volume
+    `<name>-data`, a health check) and the URL the app gets (host: the service name)."""
+    from cockpit.accessories import database, db_user
+
+    if acc.kind == "postgres":
+        user, db = db_user(app), database(app, acc)
+        service = {
+            "image": acc.image_ref,
+            "environment": {"POSTGRES_USER": user, "POSTGRES_DB": db,
+                            "POSTGRES_PASSWORD": "${POSTGRES_PASSWORD:-app}"},
+            "volumes": [f"{name}-data:{acc.spec.data_dir}"],
+            "healthcheck": {"test": ["CMD-SHELL", f"pg_isready -U {user} -d {db}"],
+                            "interval": "5s", "timeout": "3s", "retries": 10},
+        }
+        return service, f"postgres://{user}:${{POSTGRES_PASSWORD:-app}}@{name}:5432/{db}"
+    service = {
+        "image": acc.image_ref,
+        "volumes": [f"{name}-data:{acc.spec.data_dir}"],
+        "healthcheck": {"test": ["CMD", "redis-cli", "ping"], "interval": "5s",
+                        "timeout": "3s", "retries": 10},
+    }
+    return service, f"redis://{name}:6379/0"
+
+
 def render(spec: Spec) -> str:
-    services = [s for s in spec.scan.services if s in SERVICES]
+    """compose.yaml text: the app, its release command, the services the scan found and the
+    accessories of cockpit.toml (which replace a scanned service of the same kind)."""
+    accessories = dict(getattr(spec, "accessories", None) or {})
+    covered = {a.kind for a in accessories.values()}
+    services = [s for s in spec.scan.services if s in SERVICES and s not in covered]
+    extra = {name: _accessory(spec.app, name, acc) for name, acc in sorted(accessories.items())}
     env: dict[str, str] = {"PORT": str(spec.port)}
+    for name, acc in sorted(accessories.items()):
+        env[acc.url_var] = extra[name][1]
     read = {v.name for v in spec.scan.env_vars}
     for s in services:
         name, url = URLS[s]
@@ -97,8 +129,9 @@ def render(spec: Spec) -> str:
     }
     if mounts:
         app["volumes"] = list(mounts)
-    if services:
-        app["depends_on"] = {s: {"condition": "service_healthy"} for s in services}
+    waits = [*services, *extra]
+    if waits:
+        app["depends_on"] = {s: {"condition": "service_healthy"} for s in waits}
     release = None
     if spec.release_command:
         # the one-time step: the same image, env and volumes, run to completion before the app
@@ -111,8 +144,8 @@ def render(spec: Spec) -> str:
         }
         if mounts:
             release["volumes"] = list(mounts)
-        if services:
-            release["depends_on"] = {s: {"condition": "service_healthy"} for s in services}
+        if waits:
+            release["depends_on"] = {s: {"condition": "service_healthy"} for s in waits}
         app.setdefault("depends_on", {})["release"] = {
             "condition": "service_completed_successfully"
         }
@@ -121,7 +154,10 @@ def render(spec: Spec) -> str:
         doc["services"]["release"] = release
     for s in services:
         doc["services"][s] = SERVICES[s]
+    for name, (service, _) in extra.items():
+        doc["services"][name] = service
     vols = {VOLUMES[s]: {} for s in services if s in VOLUMES}
+    vols.update({f"{name}-data": {} for name in extra})
     vols.update({name: {} for name in sorted(spec.volumes)})
     if vols:
         doc["volumes"] = vols
