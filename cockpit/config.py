@@ -60,6 +60,9 @@ class GateConfig(BaseModel):
     interval: float = Field(0.5, gt=0, le=60, **_expect("a number of seconds, 0-60"))
     timeout: float = Field(5.0, gt=0, le=120, **_expect("a number of seconds, 0-120"))
     deadline: float = Field(60.0, gt=0, le=3600, **_expect("a number of seconds, 0-3600"))
+    # fail fast (cockpit.gate): this many 5xx answers in a row, once start_period is over
+    start_period: float = Field(5.0, ge=0, le=3600, **_expect("a number of seconds, 0-3600"))
+    fail_streak: int = Field(5, ge=1, le=1000, **_expect("an integer 1-1000"))
 
 
 class WatchConfig(BaseModel):

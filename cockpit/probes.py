@@ -64,41 +64,37 @@ def _ssl_context(verify: bool | str | ssl.SSLContext) -> ssl.SSLContext | bool:
 
 def wait_healthy(
     sample_fn: Callable[[], HealthSample], count: int, interval: float, deadline: float,
-    emit: Emit | None = None, retry_interval: float = 0.05,
+    emit: Emit | None = None, retry_interval: float = 0.05, *,
+    start_period: float = 5.0, fail_streak: int = 5,
 ) -> tuple[bool, list[HealthSample]]:
-    """The health gate: `count` consecutive 2xx samples, one every `interval` seconds, within
-    `deadline` seconds. Returns (passed, every sample taken)."""
-    samples: list[HealthSample] = []
-    streak = 0
-    end = time.monotonic() + deadline
-    while True:
-        sample = sample_fn()
-        samples.append(sample)
+    """The health gate (cockpit.gate) over a probe: `count` consecutive 2xx samples, one every
+    `interval` seconds, within `deadline` seconds, failing fast on `fail_streak` 5xx in a row
+    after `start_period`. Returns (passed, every sample taken, as the probe answered them)."""
+    from cockpit import gate
+
+    taken: list[HealthSample] = []
+
+    def sample(_timeout: float) -> gate.Sample:
+        health = sample_fn()
+        taken.append(health)
         if emit is not None:
-            emit(sample)
-        streak = streak + 1 if sample.ok else 0
-        if streak >= count:
-            return True, samples
-        # Until the first success (the process is still starting) poll faster; once passing,
-        # samples are `interval` apart so N in a row means N over time.
-        wait = interval if streak else min(interval, retry_interval)
-        if time.monotonic() + wait > end:
-            return False, samples
-        time.sleep(wait)
+            emit(health)
+        return gate.Sample.of(health)
+
+    policy = gate.Policy(count=count, interval=interval, deadline=deadline, poll=retry_interval,
+                         start_period=start_period, fail_streak=fail_streak)
+    try:
+        gate.run(sample, policy)
+    except gate.GateError:
+        return False, taken
+    return True, taken
 
 
 def describe_failure(samples: list[HealthSample]) -> str:
     """One line on why a gate failed: the last error and how the samples went."""
-    if not samples:
-        return "no health sample was taken"
-    bad = [s for s in samples if not s.ok]
-    last = bad[-1] if bad else samples[-1]
-    codes: dict[str, int] = {}
-    for s in samples:
-        key = str(s.status) if s.status is not None else "no answer"
-        codes[key] = codes.get(key, 0) + 1
-    seen = ", ".join(f"{k}×{v}" for k, v in codes.items())
-    return f"{len(samples)} samples ({seen}); last failure: {last.error or last.status}"
+    from cockpit import gate
+
+    return gate.describe(samples)
 
 
 def check_dns(name: str, expected: list[str] | str | None = None,
