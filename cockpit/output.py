@@ -29,6 +29,7 @@ from cockpit.events import (
     StepFinished,
     StepSkipped,
     StepStarted,
+    WatchSample,
 )
 from cockpit.redaction import redact, redact_any
 
@@ -185,6 +186,9 @@ class HumanRenderer:
             status = event.status if event.status is not None else event.error
             latency = f" {event.latency_ms:.0f}ms" if event.latency_ms is not None else ""
             self._line(f"{env}  health {mark} {_e(str(status))}{latency}")
+        elif isinstance(event, WatchSample):
+            if event.final or not event.ok or event.n % 10 == 1:  # every 10 s, and the verdict
+                self._line(f"{env}  {_e(watch_line(event))}")
         elif isinstance(event, Message):
             prefix = {"warning": "[yellow]warning:[/] ", "error": "[red]error:[/] "}.get(
                 event.level, "")
@@ -250,3 +254,15 @@ Renderer = JsonRenderer | HumanRenderer
 
 def make(json_mode: bool) -> Renderer:
     return JsonRenderer() if json_mode else HumanRenderer()
+
+
+def watch_line(event: WatchSample) -> str:
+    """One line for a watch window sample: time left, 5xx and p95 against their limits."""
+    p95 = f"{event.p95_ms:.0f} ms" if event.p95_ms is not None else "-"
+    head = ("watch ok" if event.ok else "watch BREACH") if event.final else \
+        f"watch {event.seconds_left:.0f}s left"
+    text = (f"{head} · 5xx {event.errors_5xx}/{event.requests} = {event.ratio:.1%} "
+            f"(max {event.max_5xx_ratio:.1%}) · p95 {p95} (max {event.max_p95_ms:.0f} ms)")
+    if event.restarts:
+        text += f" · {event.restarts} restart(s)"
+    return text + (f": {event.reason}" if event.reason else "")

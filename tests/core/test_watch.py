@@ -309,3 +309,18 @@ def test_fly_sampler_counts_new_restart_events_by_id():
     later, _ = sample_from_machines([machine("m1", "r2", new, "critical"),
                                      machine("m9", "r1", new)], "hello", "staging", "r2", seen)
     assert (later.restarts, later.unready, later.instances) == (1, 1, 1)
+
+
+def test_the_cli_line_says_time_left_ratio_and_p95_against_their_limits():
+    from cockpit.output import watch_line
+
+    sample = WatchSample(env="staging", n=3, seconds=60, seconds_left=57.2, requests=120,
+                         errors_5xx=1, ratio=1 / 120, p95_ms=41.6, max_5xx_ratio=0.05,
+                         max_p95_ms=500)
+    assert watch_line(sample) == ("watch 57s left · 5xx 1/120 = 0.8% (max 5.0%) · p95 42 ms "
+                                  "(max 500 ms)")
+    breach = WatchSample(env="staging", n=9, seconds=60, seconds_left=51, requests=80,
+                         errors_5xx=9, ratio=9 / 80, p95_ms=None, max_5xx_ratio=0.05,
+                         max_p95_ms=500, ok=False, final=True, reason="5xx ratio 9/80")
+    assert watch_line(breach) == ("watch BREACH · 5xx 9/80 = 11.2% (max 5.0%) · p95 - "
+                                  "(max 500 ms): 5xx ratio 9/80")
