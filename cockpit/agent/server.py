@@ -239,6 +239,10 @@ def client_name(mcp_ctx: MCPContext | None) -> str:
     return f"{info.name} {info.version}".strip()[:100]
 
 
+def _jsonable(value: Any) -> Any:
+    return sorted(value) if isinstance(value, set | frozenset) else str(value)
+
+
 def build(session: Session) -> MCPServer:
     """The MCP server for one app's Session (tools and the config and audit resources)."""
     server = MCPServer("cockpit", version=__version__, instructions=INSTRUCTIONS,
@@ -335,14 +339,16 @@ def build(session: Session) -> MCPServer:
     def config_resource() -> str:
         import json
 
-        return json.dumps(session.call("resource:config", {}, tools.config_view), indent=1)
+        return json.dumps(session.call("resource:config", {}, tools.config_view), indent=1,
+                          default=_jsonable)
 
     @server.resource("cockpit://audit", name="audit", mime_type="application/json",
                      description="The newest 100 audit entries (who, client, command, result).")
     def audit_resource() -> str:
         import json
 
-        return json.dumps(session.call("resource:audit", {}, tools.audit_view), indent=1)
+        return json.dumps(session.call("resource:audit", {}, tools.audit_view), indent=1,
+                          default=_jsonable)
 
     return server
 
