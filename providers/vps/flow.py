@@ -366,12 +366,16 @@ def _note_shipped(host: Host, release: Release) -> list[str]:
             "sh", f"{host.layout.app_dir}/images", release.id, release.image]
 
 
-# Remove the listed images whose release is not kept ($2...): `docker image rm` without force,
-# so an image any container uses (of any app, running or stopped) is refused and stays listed.
+# Remove the listed images whose release is not kept ($2...) and that no container (of any
+# app, running or stopped) was made from: `docker image rm` of the reference cockpit pulled or
+# loaded, without force. An image that is gone is dropped from the list; one in use stays.
 PRUNE_IMAGES = (
     'f="$1"; shift; [ -f "$f" ] || exit 0; tmp="$f.tmp.$$"; : > "$tmp"; '
     'while read -r rid ref; do [ -n "$ref" ] || continue; '
     '  case " $* " in *" $rid "*) echo "$rid $ref" >> "$tmp"; continue;; esac; '
+    '  id=$(docker image inspect --format "{{.Id}}" "$ref" 2>/dev/null) || continue; '
+    '  if [ -n "$(docker ps -aq --filter "ancestor=$id")" ]; then '
+    '    echo "$rid $ref" >> "$tmp"; continue; fi; '
     '  if docker image rm "$ref" >/dev/null 2>&1; then echo "REMOVED $ref"; '
     '  elif docker image inspect "$ref" >/dev/null 2>&1; then echo "$rid $ref" >> "$tmp"; fi; '
     'done < "$f"; mv -f "$tmp" "$f"'

@@ -417,3 +417,21 @@ def reserve_for_init(*, host: str, ssh_port: int, user: str, identity_file: str 
         return reserve_free(t, f"{home}/.cockpit", app, starts, whoami(), names)
     finally:
         t.close()
+
+
+def forget(transport: Any, root: str, app: str, envs: Iterable[str] | None = None) -> list[str]:
+    """Drop `app`'s claims (all its environments, or `envs`) from the host's registry, under
+    its lock: for an app removed from the host. Returns the "<app>/<env>" keys dropped."""
+    dropped: list[str] = []
+
+    def change(registry: dict[str, Any], facts: Facts) -> dict[str, Any] | None:
+        claims = dict(registry.get("claims") or {})
+        for key, claim in list(claims.items()):
+            if isinstance(claim, dict) and claim.get("app") == app and \
+                    (envs is None or claim.get("env") in set(envs)):
+                dropped.append(key)
+                del claims[key]
+        return {**registry, "claims": claims} if dropped else None
+
+    transact(transport, root, change)
+    return dropped
