@@ -1,7 +1,10 @@
 """The dashboard: one panel per environment, refreshed live without blocking input.
 
 Each environment is polled in its own thread worker; the next poll is scheduled only when the
-last one has finished (Dolphie's loop), so a slow target never piles up requests.
+last one has finished (Dolphie's loop), so a slow target never piles up requests. Each poll's
+health sample is recorded in the state store (source "dashboard"), and the panel shows the
+recorded history: uptime over 24 h and 7 d, p50/p95 latency, open incidents (from
+`cockpit watch`) and a 24-hour timeline with deploy markers.
 """
 
 from __future__ import annotations
@@ -25,6 +28,35 @@ class ConfigLoaded(Message):
     def __init__(self, urls: dict[str, str | None] | None = None) -> None:
         super().__init__()
         self.urls = urls or {}
+
+
+class HistoryLoaded(Message):
+    """An environment's recorded history, read in a poll's worker: `summary` as
+    cockpit.watcher.health_summary, `timeline` the panel's 24-hour line."""
+
+    def __init__(self, env: str, summary: dict, timeline: object) -> None:
+        super().__init__()
+        self.env = env
+        self.summary = summary
+        self.timeline = timeline
+
+
+def read_history(session, env: str, live, sample) -> HistoryLoaded:  # noqa: ANN001
+    """Record `sample` (when there is one) and read back what the panel shows."""
+    from cockpit.screens.widgets.env_panel import timeline
+
+    from cockpit.watcher import health_summary
+
+    store = session.ctx.store
+    now = session.now()
+    if sample is not None:
+        store.add_sample(env, sample.ok, sample.status, sample.latency_ms, sample.error,
+                         source="dashboard", ts=now)
+    summary = health_summary(store, env, now)
+    releases = live.releases if live is not None else store.releases(env)
+    line = timeline(store.samples(env, since=now - 86400), store.incidents(env, since=now - 86400),
+                    [r.created_at for r in releases], now)
+    return HistoryLoaded(env, summary, line)
 
 
 class DashboardScreen(CockpitScreen):
@@ -117,6 +149,10 @@ class DashboardScreen(CockpitScreen):
 
                 sample = HealthSample(ok=False, status=None, latency_ms=None,
                                       error=type(exc).__name__, env=env)
+            try:
+                self.post_message(read_history(session, env, live, sample))
+            except Exception:  # noqa: BLE001 - history is a nicety; the live view goes on
+                pass
             self.post_message(EnvPolled(env, live=live, sample=sample))
 
         self.run_worker(fetch, thread=True, exclusive=True, exit_on_error=False,
@@ -131,6 +167,11 @@ class DashboardScreen(CockpitScreen):
             panel.show(message.live, message.sample, message.error, self.session.now())
         self._poll_timers[message.env] = self.set_timer(self.poll_interval,
                                                    partial(self.poll, message.env))
+
+    def on_history_loaded(self, message: HistoryLoaded) -> None:
+        panel = self.panels.get(message.env)
+        if panel is not None:
+            panel.show_history(message.summary, message.timeline, self.session.now())
 
     # ------------------------------------------------------------------ keys
 

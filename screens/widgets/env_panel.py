@@ -1,4 +1,5 @@
-"""One environment at a glance: release and age, health with a latency sparkline, instances,
+"""One environment at a glance: release and age, health with a latency sparkline, uptime over
+24 h and 7 d with p50/p95 latency, a 24-hour incident timeline with deploy markers, instances,
 TLS days left, drift and the deploy lock. Fed with data by the dashboard; it fetches nothing."""
 
 from __future__ import annotations
@@ -14,6 +15,47 @@ from textual.widgets import Sparkline, Static
 if TYPE_CHECKING:
     from cockpit.events import HealthSample
     from cockpit.models import LiveState
+
+
+TIMELINE_BUCKETS = 48  # half-hour cells over 24 hours
+
+
+def timeline(samples: list[dict], incidents: list[dict], deploys: list[float], now: float,
+             buckets: int = TIMELINE_BUCKETS, span: float = 86400.0) -> Text:
+    """The last `span` seconds as `buckets` cells, oldest left: ▁ green all probes ok, ▄ yellow
+    some failed, █ red an incident open (or every probe failed), · no data, ▲ a deploy (a
+    release created then). `samples` as cockpit.state.Store.samples, `incidents` as
+    Store.incidents, `deploys` epoch seconds."""
+    width = span / buckets
+    start = now - span
+    cells: list[tuple[int, int]] = [(0, 0)] * buckets  # (probes, failed)
+    for s in samples:
+        i = int((s["ts"] - start) // width)
+        if 0 <= i < buckets:
+            total, failed = cells[i]
+            cells[i] = (total + 1, failed + (0 if s["ok"] else 1))
+    down = [False] * buckets
+    for inc in incidents:
+        if inc["kind"] != "down":
+            continue
+        first = int((inc["opened_at"] - start) // width)
+        last = int(((inc["resolved_at"] or now) - start) // width)
+        for i in range(max(0, first), min(buckets - 1, last) + 1):
+            down[i] = True
+    marks = {int((t - start) // width) for t in deploys if t and start <= t <= now}
+    out = Text()
+    for i, (total, failed) in enumerate(cells):
+        if i in marks:
+            out.append("▲", "bold cyan")
+        elif down[i] or (total and failed == total):
+            out.append("█", "red")
+        elif failed:
+            out.append("▄", "yellow")
+        elif total:
+            out.append("▁", "green")
+        else:
+            out.append("·", "dim")
+    return out
 
 
 def age(seconds: float) -> str:
@@ -48,7 +90,34 @@ class EnvPanel(Vertical, can_focus=True):
         # Three widgets, not eight: fewer widgets to style and lay out on the first frame.
         yield Static(self._text("release", "health"), id="top")
         yield Sparkline(list(self.latencies), id="latency")
+        self.lines["uptime"] = Text("uptime: no samples yet", style="dim")
+        self.lines["timeline"] = Text("")
+        yield Static(self._text("uptime", "timeline"), id="history")
         yield Static(self._text(*self._bottom()), id="bottom")
+
+    def show_history(self, summary: dict, line: Text, now: float) -> None:
+        """Uptime (24 h, 7 d), p50/p95 latency and open incidents (`summary` as
+        cockpit.watcher.health_summary), the 24-hour timeline (`timeline()`); `now` epoch s."""
+        h = summary["health"]
+
+        def pct(value: float | None) -> tuple[str, str]:
+            if value is None:
+                return "-", "dim"
+            return f"{value:g}%", "green" if value >= 99.9 else "yellow" if value >= 99 else "red"
+
+        parts: list[tuple[str, str] | str] = [("uptime 24h ", "dim"), pct(h["uptime_24h"]),
+                                              (" · 7d ", "dim"), pct(h["uptime_7d"])]
+        if h["p50_ms"] is not None:
+            parts += [(" · p50 ", "dim"), f"{h['p50_ms']:.0f} ms", (" · p95 ", "dim"),
+                      f"{h['p95_ms']:.0f} ms"]
+        incidents = [Text.assemble(("incident ", "dim"), (f"#{i['id']} {i['kind']}", "bold red"),
+                                   f" open {age(now - i['opened_at'])}", (" · ", "dim"),
+                                   (i["summary"], "red"))
+                     for i in summary["incidents"][:2]]
+        self.lines["uptime"] = Text.assemble(*parts)
+        self.lines["timeline"] = Text("\n").join(
+            [Text.assemble(("24h ", "dim"), line), *incidents])
+        self.query_one("#history", Static).update(self._text("uptime", "timeline"))
 
     def _bottom(self) -> tuple[str, ...]:
         """The bottom block's lines: a line per accessory after the lock, when there are any."""
