@@ -5,22 +5,24 @@ then asked, per environment, to read live state, plan, apply, roll back, tail lo
 and configure a domain. The core (`cockpit.pipeline`) owns the order of things: confirmation,
 journal, audit, release records; providers own how it is done on their target.
 
-Providers are found through the `cockpit.providers` entry-point group (`cockpit.plugins`).
+Providers are found through the `cockpit.providers.v1` entry-point group (`cockpit.plugins`).
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from cockpit.events import Emit, LogLine
-from cockpit.models import DomainStatus, Finding, LiveState, Plan, Release
+from cockpit.events import Emit, HealthSample, LogLine
+from cockpit.models import DomainStatus, Finding, LiveState, LockInfo, Plan, Release
 
 if TYPE_CHECKING:
     from cockpit.config import Config, Environment
+    from cockpit.lock import LockStore
     from cockpit.secrets import SecretStore
     from cockpit.state import Store
 
@@ -47,6 +49,46 @@ class ProviderSettings(BaseModel):
         e.g. the same container name, host port, namespace or Fly app (staging/prod separation).
         """
         return {}
+
+    @classmethod
+    def key_docs(cls) -> list[KeyDoc]:
+        """Every key as `cockpit init`, the wizard and the generators render it, in declaration
+        order: from each field's `description` and `json_schema_extra` (`prompt`, `expect`,
+        `access`). A key without a description or prompt gets its name (the contract tests
+        require both on every built-in provider)."""
+        import typing
+
+        from pydantic_core import PydanticUndefined
+
+        docs = []
+        for name, f in cls.model_fields.items():
+            extra = f.json_schema_extra if isinstance(f.json_schema_extra, dict) else {}
+            choices: tuple[str, ...] = ()
+            if typing.get_origin(f.annotation) is typing.Literal:
+                choices = tuple(str(a) for a in typing.get_args(f.annotation))
+            required = f.is_required()
+            default = None if required or f.default is PydanticUndefined else f.default
+            docs.append(KeyDoc(key=name, description=f.description or "",
+                               prompt=str(extra.get("prompt") or ""),
+                               expect=str(extra.get("expect") or ""), default=default,
+                               required=required, access=bool(extra.get("access")),
+                               choices=choices))
+        return docs
+
+
+@dataclass(frozen=True)
+class KeyDoc:
+    """One provider setting as people see it: `description` says what it is, `prompt` is the
+    question the wizard asks, `expect` the accepted form; `default` is None when required."""
+
+    key: str
+    description: str
+    prompt: str
+    expect: str = ""
+    default: Any = None
+    required: bool = False
+    access: bool = False
+    choices: tuple[str, ...] = ()
 
 
 @dataclass
@@ -78,65 +120,117 @@ class Context:
         return (self.clock or time.time)()
 
 
-@runtime_checkable
-class Provider(Protocol):
-    """What every provider implements. Optional, found with getattr by their callers:
+class Provider(ABC):
+    """What every provider implements: an abstract base with default hooks.
+
+    The abstract methods below are the contract; everything else has a default the core relies
+    on, so call sites never probe with `hasattr`/`inspect`. Override a hook to do better:
 
     - `health(env) -> HealthSample | None`: one sample for the dashboard, the way users arrive
       (VPS: HTTPS through the edge; Kubernetes: the Service; Fly: the serving machines'
-      checks). Without it the dashboard requests https://<domain><health_path>.
-    - `logs(..., stop=threading.Event)`: a follow that ends when `stop` is set, even while no
-      line arrives (the logs screen sets it when it closes).
+      checks). Default None: the dashboard requests https://<domain><health_path>.
+    - `logs(..., stop=threading.Event)`: `stop` is part of the signature; a follow ends when it
+      is set, even while no line arrives (the logs screen sets it when it closes).
+    - `build(env, emit)`: default builds with the local Docker Engine (`cockpit.build`).
+    - `lock_store(env)`: the deploy lock's storage on the target (`cockpit.lock.LockStore`);
+      the pipeline holds it around every run and reconcile. Default None: no lock.
+      `lock_status`/`lock_release` default to reading/removing it.
+    - `reconcile(env, journal, emit)`: default says there is nothing to finish or undo.
+    - `close()`: release connections; default does nothing.
     - `settings_model.access_keys()`: the settings that say how cockpit reaches the target
       (marked `json_schema_extra={"access": True}`), left out of the config hash.
+
+    A third party's class that does not subclass `Provider` is given these defaults when it is
+    loaded (`cockpit.plugins.provider_class`), with a deprecation warning.
     """
 
     name: ClassVar[str]
     settings_model: ClassVar[type[ProviderSettings]]
+    description: ClassVar[str] = ""  # one line shown by `cockpit init` and the wizard
+    credential_names: ClassVar[tuple[str, ...]] = ()  # keyring items the provider needs
 
-    def __init__(self, ctx: Context) -> None: ...
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
 
+    # ------------------------------------------------------------------ the contract
+
+    @abstractmethod
     def preflight(self, env: Environment) -> list[Finding]:
         """Credentials, reachability, rights. Errors are findings with severity 'error'."""
-        ...
 
+    @abstractmethod
     def setup(self, env: Environment, emit: Emit) -> list[Finding]:
         """Prepare the target once (idempotent): edge, switch layer, directories, namespace."""
-        ...
 
+    @abstractmethod
     def live(self, env: Environment) -> LiveState:
         """Read what runs now; the truth every command starts from."""
-        ...
 
+    @abstractmethod
     def plan_deploy(self, env: Environment, release: Release) -> Plan:
         """Ordered steps to make `release` serve `env`; changes nothing."""
-        ...
 
+    @abstractmethod
     def apply(self, plan: Plan, emit: Emit) -> Release:
         """Carry out the plan through the health gate. Returns the release with its status.
 
-        A failed gate must leave the previous release serving and raise GateFailed.
-        """
-        ...
+        A failed gate must leave the previous release serving and raise GateFailed. Emit a
+        StepStarted before each step (the pipeline stops a run whose lock was lost there)."""
 
+    @abstractmethod
     def rollback(self, env: Environment, to: Release, emit: Emit) -> Release:
         """Serve `to` again (its image, env and config) through the same gate and switch."""
-        ...
 
-    def logs(
-        self, env: Environment, *, follow: bool, since: str | None = None, tail: int | None = None
-    ) -> Iterator[LogLine]:
-        """Lines from every instance of the environment, source-prefixed, secrets redacted."""
-        ...
+    @abstractmethod
+    def logs(self, env: Environment, *, follow: bool, since: str | None = None,
+             tail: int | None = None, stop: Any = None) -> Iterator[LogLine]:
+        """Lines from every instance of the environment, source-prefixed, secrets redacted;
+        `stop` (a threading.Event) ends a follow."""
 
+    @abstractmethod
     def set_secrets(self, env: Environment, secrets: Mapping[str, str]) -> None:
         """Push secret values to the target where the target stores them (Fly, Kubernetes)."""
-        ...
 
+    @abstractmethod
     def configure_domain(self, env: Environment, domain: str, emit: Emit) -> DomainStatus:
         """Point the domain at the environment and report DNS and certificate status."""
-        ...
+
+    # ------------------------------------------------------------------ default hooks
 
     def reconcile(self, env: Environment, journal: list[dict[str, Any]], emit: Emit) -> str:
         """Finish or undo an interrupted run; returns a one-line account for the user."""
-        ...
+        return "nothing to reconcile for this provider"
+
+    def health(self, env: Environment) -> HealthSample | None:
+        """One health sample the way users arrive; None: the core probes the domain."""
+        return None
+
+    def build(self, env: Environment, emit: Emit) -> tuple[str, str]:
+        """Build the app's image: (image reference, digest). Default: the local engine."""
+        from cockpit.build import build_image
+
+        return build_image(self.ctx.config, emit)
+
+    def lock_store(self, env: Environment) -> LockStore | None:
+        """The deploy lock's storage on env's target; None when the provider has none."""
+        return None
+
+    def lock_status(self, env: Environment) -> LockInfo | None:
+        """The lock as it stands (expired or not), None when free. Raises UsageError when the
+        provider has no lock; ProviderError when the target cannot be reached."""
+        store = self.lock_store(env)
+        if store is None:
+            from cockpit.errors import UsageError
+
+            raise UsageError(f"the {self.name} provider has no deploy lock of its own")
+        held = store.read()
+        return held.info() if held is not None else None
+
+    def lock_release(self, env: Environment) -> bool:
+        """Remove the lock whoever holds it (the caller confirmed). True when removed."""
+        store = self.lock_store(env)
+        return bool(store is not None and store.release(None))
+
+    def close(self) -> None:
+        """Release connections the provider keeps open."""
+        return None

@@ -150,9 +150,9 @@ class Session:
     def health(self, env_name: str, live: LiveState | None = None) -> HealthSample | None:
         """One health sample through the path users take, when the core can tell the URL."""
         env = self.env(env_name)
-        own = getattr(self.provider(env_name), "health", None)  # optional provider hook
-        if callable(own):
-            return own(env)
+        own = self.provider(env_name).health(env)  # the provider's way, if it has one
+        if own is not None:
+            return own
         if not env.domain:
             return None
         from cockpit.probes import http_health
@@ -178,15 +178,10 @@ class Session:
 
     def logs(self, env_name: str, *, follow: bool = True, tail: int | None = 200,
              stop: Any = None) -> Iterator[LogLine]:
-        """`stop` (a threading.Event) is passed to providers whose `logs` accepts it."""
-        import inspect
-
+        """`stop` (a threading.Event) ends a follow (part of every provider's `logs`)."""
         provider = self.provider(env_name)
-        extra = {}
-        if stop is not None and "stop" in inspect.signature(provider.logs).parameters:
-            extra["stop"] = stop
         self.ctx.secrets.register(self.env(env_name))  # mask values a fresh process never read
-        return provider.logs(self.env(env_name), follow=follow, tail=tail, **extra)
+        return provider.logs(self.env(env_name), follow=follow, tail=tail, stop=stop)
 
     def preflight(self, env_name: str) -> list[Finding]:
         return self.provider(env_name).preflight(self.env(env_name))

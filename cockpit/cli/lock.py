@@ -28,16 +28,14 @@ def describe(info) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from cockpit import pipeline
-    from cockpit.errors import Refused, UsageError
+    from cockpit.errors import Refused
     from cockpit.pipeline import provider_for
 
     out = renderer(args)
     ctx = load_context(args)
     env = ctx.config.env(args.env)
     provider = provider_for(ctx, env)
-    if not hasattr(provider, "lock_status"):
-        raise UsageError(f"the {env.provider} provider has no deploy lock of its own")
-    info = provider.lock_status(env)
+    info = provider.lock_status(env)  # UsageError when the provider has no lock
     if args.action == "status":
         if info is None:
             out.result({"env": env.name, "lock": None}, human=f"{env.name}: not locked")

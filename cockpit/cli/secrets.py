@@ -39,7 +39,7 @@ def credential_names(env) -> tuple[str, ...]:
     """Names the environment's provider itself needs (e.g. FLY_API_TOKEN), kept in the keyring."""
     from cockpit.plugins import provider_class
 
-    return tuple(getattr(provider_class(env.provider), "credential_names", ()))
+    return tuple(provider_class(env.provider).credential_names)
 
 
 def run_set(args: argparse.Namespace) -> int:

@@ -32,6 +32,7 @@ from cockpit.models import (
     Step,
     TlsInfo,
 )
+from cockpit.provider import Provider
 
 if TYPE_CHECKING:
     from cockpit.providers.fly.api import FlyApi
@@ -42,8 +43,9 @@ TOKEN_NAME = "FLY_API_TOKEN"
 LOG_BACKOFF = (0.064, 4.0)
 
 
-class FlyProvider:
+class FlyProvider(Provider):
     name: ClassVar[str] = "fly"
+    description: ClassVar[str] = "Fly.io Machines through the Machines API (rolling or blue-green)"
     settings_model: ClassVar[type[FlySettings]] = FlySettings
     credential_names: ClassVar[tuple[str, ...]] = (TOKEN_NAME,)
 
@@ -325,6 +327,13 @@ class FlyProvider:
         not_after = min(expiries) if expiries else None
         return TlsInfo(ok=True, issuer="Fly.io (ACME)", names=[host], not_after=not_after,
                        days_left=int((not_after - time.time()) // 86400) if not_after else None)
+
+    def lock_store(self, env: Environment):
+        """The deploy lock: the lease on the app's oldest machine, timed by Fly
+        (`providers/fly/leases.py`)."""
+        from cockpit.providers.fly.leases import FlyLeaseStore
+
+        return FlyLeaseStore(self._api(env), env.settings.lease_ttl)
 
     def _stored_releases(self, env: Environment) -> list[Release]:
         store = getattr(self.ctx, "store", None)

@@ -27,7 +27,7 @@ from cockpit.providers.kubernetes import manifests as m
 from cockpit.providers.kubernetes import rollout as ro
 from cockpit.providers.kubernetes.settings import KubernetesSettings
 
-from cockpit.errors import CockpitError, GateFailed, LockHeld, ProviderError
+from cockpit.errors import CockpitError, GateFailed, ProviderError
 from cockpit.events import (
     Emit,
     HealthSample,
@@ -50,6 +50,7 @@ from cockpit.models import (
     Step,
     TlsInfo,
 )
+from cockpit.provider import Provider
 from cockpit.redaction import REDACTOR, redact
 
 if TYPE_CHECKING:
@@ -69,14 +70,14 @@ def _poll(env: Environment) -> float:
     return max(0.05, min(env.gate.interval, 1.0))
 
 
-class KubernetesProvider:
+class KubernetesProvider(Provider):
     name = "kubernetes"
+    description = "a Kubernetes cluster through a kubeconfig (Deployment, Service, Ingress)"
     settings_model = KubernetesSettings
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self._kubes: dict[str, Kube] = {}
-        self._locks: dict[str, int] = {}  # namespace -> re-entrancy depth held by this process
 
     # ------------------------------------------------------------------ plumbing
 
@@ -374,7 +375,7 @@ class KubernetesProvider:
                 "exactly the release's image",
                 hint="set image_repository so cockpit pushes and pins it, or pass "
                      "image=repo@sha256:...")
-        with self.lock(env, plan.action):
+        with self.lock(env, plan.action, emit):
             return self._apply(env, plan, release, emit)
 
     def _apply(self, env: Environment, plan: Plan, release: Release, emit: Emit) -> Release:
@@ -656,7 +657,7 @@ class KubernetesProvider:
     # ------------------------------------------------------------------ rollback
 
     def rollback(self, env: Environment, to: Release, emit: Emit) -> Release:
-        with self.lock(env, "rollback"):
+        with self.lock(env, "rollback", emit):
             kube = self.kube(env)
             d = kube.deployment(m.app_name(env))
             if d is None:
@@ -837,103 +838,40 @@ class KubernetesProvider:
 
     # ------------------------------------------------------------------ lock
 
-    def lock_info(self, env: Environment) -> LockInfo | None:
-        from cockpit.providers.kubernetes.kube import ApiFailure
+    def lock_store(self, env: Environment):
+        """The deploy lock: the environment's Lease, timed by the API server's clock
+        (`providers/kubernetes/lease.py`); the namespace is created before a first lease."""
+        from cockpit.providers.kubernetes.lease import LeaseStore
 
         kube = self.kube(env)
+
+        def ensure_namespace() -> None:
+            if not kube.namespace_exists():
+                self.setup(env, lambda _e: None)
+
+        return LeaseStore(kube, env, before_create=ensure_namespace)
+
+    def lock_info(self, env: Environment) -> LockInfo | None:
+        """The Lease while it is live by the API server's clock; None when free, expired or
+        unreadable (live state must not fail on the lock)."""
+        from cockpit.providers.kubernetes.kube import ApiFailure
+
         try:
-            lease = kube.get("read lease", kube.coord.read_namespaced_lease, m.lease_name(env),
-                             kube.namespace)
+            held = self.lock_store(env).read()
         except ApiFailure:
             return None
-        if lease is None:
-            return None
-        info = _lock_info(lease)
-        if info.expires_at < time.time():
-            return None
-        return info
-
-    def lock_status(self, env: Environment) -> LockInfo | None:
-        """The Lease as it stands, expired or not (for `cockpit lock status`)."""
-        kube = self.kube(env)
-        lease = kube.get("read lease", kube.coord.read_namespaced_lease, m.lease_name(env),
-                         kube.namespace)
-        return _lock_info(lease) if lease is not None else None
-
-    def lock_release(self, env: Environment) -> bool:
-        """`cockpit lock release`: drop the Lease whoever holds it (the command confirms)."""
-        return self.release_lock(env, force=True)
-
-    def acquire_lock(self, env: Environment, command: str) -> LockInfo:
-        """Take the environment's Lease, or raise LockHeld naming who holds it."""
-        from cockpit.providers.kubernetes.kube import ApiFailure
-
-        from cockpit.state import whoami
-
-        kube = self.kube(env)
-        ns = env.settings.namespace
-        if self._locks.get(ns):
-            self._locks[ns] += 1
-            return self.lock_info(env)  # type: ignore[return-value]
-        if not kube.namespace_exists():
-            self.setup(env, lambda _e: None)
-        me, pid, now = whoami(), os.getpid(), time.time()
-        ttl = env.settings.lock_ttl
-        name = m.lease_name(env)
-        existing = kube.get("read lease", kube.coord.read_namespaced_lease, name, ns)
-        body = m.lease(env, me, ttl, now, command=command, pid=pid)
-        try:
-            if existing is None:
-                kube.call("create lease", kube.coord.create_namespaced_lease, ns, body)
-            else:
-                info = _lock_info(existing)
-                mine = info.holder == me and info.pid == pid
-                if info.expires_at > now and not mine:
-                    raise LockHeld(
-                        f"environment {env.name!r} is locked by {info.holder} "
-                        f"({info.command}, pid {info.pid}) until "
-                        f"{time.strftime('%H:%M:%S', time.localtime(info.expires_at))}",
-                        where=f"lease {ns}/{name}",
-                        hint="wait for it to finish, or `cockpit lock release "
-                             f"{env.name}` if you are sure it is stale")
-                body["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
-                kube.call("take lease", kube.coord.replace_namespaced_lease, name, ns, body)
-        except ApiFailure as exc:
-            if exc.status == 409:
-                raise LockHeld(f"environment {env.name!r} was locked by someone else just now",
-                               where=f"lease {ns}/{name}", hint="try again in a moment") from None
-            raise
-        self._locks[ns] = 1
-        return _lock_info(body)
-
-    def release_lock(self, env: Environment, *, force: bool = False) -> bool:
-        from cockpit.state import whoami
-
-        kube = self.kube(env)
-        ns = env.settings.namespace
-        if self._locks.get(ns, 0) > 1 and not force:
-            self._locks[ns] -= 1
-            return False
-        self._locks.pop(ns, None)
-        lease = kube.get("read lease", kube.coord.read_namespaced_lease, m.lease_name(env), ns)
-        if lease is None:
-            return False
-        info = _lock_info(lease)
-        if not force and (info.holder != whoami() or info.pid != os.getpid()):
-            return False
-        kube.get("delete lease", kube.coord.delete_namespaced_lease, m.lease_name(env), ns)
-        return True
+        return held.info() if held is not None and not held.expired else None
 
     @contextmanager
-    def lock(self, env: Environment, command: str) -> Iterator[LockInfo]:
-        info = self.acquire_lock(env, command)
-        try:
-            yield info
-        finally:
-            try:
-                self.release_lock(env)
-            except ProviderError:
-                pass  # the lease expires by itself after lock_ttl
+    def lock(self, env: Environment, command: str, emit: Emit | None = None
+             ) -> Iterator[LockInfo]:
+        """Hold the environment's Lease for the block (re-entered when the pipeline holds it),
+        renewed every third of `lock_ttl`. Raises LockHeld naming the holder."""
+        from cockpit.lock import hold
+
+        with hold(self.lock_store(env), env=env.name, command=command,
+                  emit=emit or (lambda _e: None), steps=False) as held:
+            yield held.held.info() if held.held is not None else None  # type: ignore[misc]
 
     # ------------------------------------------------------------------ reconcile
 

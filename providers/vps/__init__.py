@@ -17,10 +17,12 @@ from cockpit.providers.vps.settings import VpsSettings
 
 from cockpit.events import Emit, HealthSample, LogLine
 from cockpit.models import DomainStatus, Finding, LiveState, Plan, Release
+from cockpit.provider import Provider
 
 
-class VpsProvider:
+class VpsProvider(Provider):
     name = "vps"
+    description = "a server you reach over SSH (Docker, Caddy edge, HAProxy switch)"
     settings_model = VpsSettings
 
     def __init__(self, ctx) -> None:
@@ -142,12 +144,8 @@ class VpsProvider:
 
         return flow.reconcile(self, env, journal, emit)
 
-    def lock_status(self, env):
+    def lock_store(self, env):
+        """The deploy lock: a directory under flock on the host (`providers/vps/lock.py`)."""
         from cockpit.providers.vps import lock
 
-        return lock.status(self.host(env))
-
-    def lock_release(self, env) -> str:
-        from cockpit.providers.vps import lock
-
-        return lock.release(self.host(env))
+        return lock.store(self.host(env))

@@ -1,168 +1,174 @@
-"""The deploy lock, held on the host (so two operators on two machines exclude each other).
+"""The VPS storage of the deploy lock (`cockpit.lock` owns the rules): a directory on the host.
 
-Taken atomically (mkdir under flock), it names its holder (user, machine, pid, command, time),
-expires after a TTL judged by the host's clock, and is refreshed by a background thread while
-the command runs. An expired lock is taken over with a message saying whose it was; a lock whose
-holder ran on this machine and whose process is gone is treated as expired.
+`<app dir>/lock/` holds `info.json` (operator, user, machine, pid, command, time), `token` (the
+holder's random token, which decides ownership) and `expires` (seconds since the epoch by the
+host's clock). Every write runs under `flock` on `lock.guard`, as a compare-and-swap on the
+token and expiry that were read, so a takeover cannot race a refresh or another takeover. Files
+are created with umask 077. The host's `date +%s` is the clock every expiry is judged by.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from cockpit.providers.vps import commands as cmd
 
-from cockpit.errors import LockHeld, ProviderError
-from cockpit.events import Emit, Message, StepFinished, StepStarted, Timer
+from cockpit import lock as core
+from cockpit.errors import ProviderError
+from cockpit.events import Emit
 from cockpit.models import LockInfo
 
+_PRELUDE = (
+    'umask 077; set -eu; d="$1"; mkdir -p "$(dirname "$d")"; exec 9>"$d.guard"; '
+    'flock -w 10 9 || { echo "lock guard busy" >&2; exit 4; }; now=$(date +%s); '
+)
+_SHOW = ('cat "$d/token" 2>/dev/null || true; echo; cat "$d/info.json" 2>/dev/null || true')
 
-def _me() -> dict[str, Any]:
-    import getpass
+# $1 dir, $2 info json, $3 ttl, $4 token, $5 expected "token:expires" ("" = only when free)
+ACQUIRE = _PRELUDE + (
+    'if [ -z "$5" ]; then mkdir "$d" 2>/dev/null || { echo CONFLICT; exit 3; }; '
+    'else cur="$(cat "$d/token" 2>/dev/null || true):$(cat "$d/expires" 2>/dev/null || echo 0)"; '
+    '  { [ -d "$d" ] && [ "$cur" = "$5" ]; } || { echo CONFLICT; exit 3; }; fi; '
+    'printf %s "$2" > "$d/info.json"; printf %s "$4" > "$d/token"; '
+    'echo $((now + $3)) > "$d/expires"; echo "ACQUIRED $now $((now + $3))"'
+)
+# $1 dir, $2 token, $3 ttl
+REFRESH = _PRELUDE + (
+    '{ [ -d "$d" ] && [ "$(cat "$d/token" 2>/dev/null)" = "$2" ]; } || { '
+    '  if [ -d "$d" ]; then echo "LOST $now $(cat "$d/expires" 2>/dev/null || echo 0)"; '
+    + _SHOW + '; else echo "LOST"; fi; exit 3; }; '
+    'echo $((now + $3)) > "$d/expires"; echo "REFRESHED $now $((now + $3))"'
+)
+READ = ('d="$1"; [ -d "$d" ] || { echo "FREE $(date +%s)"; exit 0; }; '
+        'echo "HELD $(date +%s) $(cat "$d/expires" 2>/dev/null || echo 0)"; ' + _SHOW)
 
+
+def _holder(token: str, text: str) -> core.Holder:
     try:
-        user = getpass.getuser()
-    except Exception:
-        user = str(os.getuid())
-    return {"user": user, "machine": socket.gethostname(), "pid": os.getpid()}
-
-
-def parse_info(text: str, expires: float | None = None) -> LockInfo | None:
+        data = json.loads(text) if text.strip() else {}
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    name = data.get("operator") or f"{data.get('user', '?')}@{data.get('machine', '?')}"
+    pid = data.get("pid")
     try:
-        data = json.loads(text)
+        acquired = float(data.get("acquired_at", 0) or 0)
+    except (TypeError, ValueError):
+        acquired = 0.0
+    return core.Holder(operator=str(name), token=token, machine=str(data.get("machine", "")),
+                       pid=pid if isinstance(pid, int) else None,
+                       command=str(data.get("command", "?")), acquired_at=acquired)
+
+
+def _parse_held(out: str) -> core.Held | None:
+    """`HELD now expires\\ntoken\\ninfo.json` (or `LOST now expires\\n...`) → Held."""
+    lines = out.split("\n", 2)
+    head = lines[0].split()
+    if len(head) < 3 or head[0] not in ("HELD", "LOST"):
+        return None
+    token = lines[1].strip() if len(lines) > 1 else ""
+    info = lines[2] if len(lines) > 2 else ""
+    try:
+        now, expires = float(head[1]), float(head[2])
     except ValueError:
         return None
-    return LockInfo(holder=f"{data.get('user', '?')}@{data.get('machine', '?')}",
-                    pid=data.get("pid"), command=data.get("command", "?"),
-                    acquired_at=float(data.get("acquired_at", 0)),
-                    expires_at=float(expires if expires is not None else data.get("expires_at", 0)))
+    return core.Held(_holder(token, info), expires_at=expires, now=now,
+                     version=f"{token}:{head[2]}")
+
+
+class VpsLockStore(core.LockStore):
+    """The lock directory of one environment on its host (see the module docstring)."""
+
+    def __init__(self, host, ttl: float) -> None:
+        self.host = host
+        self.ttl = float(ttl)
+        self.key = f"vps:{host.t.where}:{host.app}-{host.env}"
+
+    @property
+    def where(self) -> str:  # type: ignore[override]
+        return f"{self.host.t.where}:{self.host.layout.lock_dir}"
+
+    def _run(self, script: str, *args: str, step: str, idempotent: bool = False):
+        return self.host.run(["sh", "-c", script, "sh", self.host.layout.lock_dir, *args],
+                             step=step, check=False, idempotent=idempotent)
+
+    def read(self) -> core.Held | None:
+        result = self._run(READ, step="lock status", idempotent=True)
+        if not result.ok:
+            raise self.host.t.failure(result, "lock status", "could not read the deploy lock")
+        return _parse_held(result.stdout)
+
+    def acquire(self, holder: core.Holder, ttl: float, replace: core.Held | None) -> core.Held:
+        info = {"operator": holder.operator, "user": holder.operator.partition("@")[0],
+                "machine": holder.machine, "pid": holder.pid, "command": holder.command,
+                "acquired_at": holder.acquired_at, "token_hint": holder.hint}
+        result = self._run(ACQUIRE, json.dumps(info), str(max(1, int(ttl))), holder.token,
+                           replace.version if replace is not None else "", step="lock")
+        first = result.stdout.strip().splitlines()[0] if result.stdout.strip() else ""
+        if result.rc == 3 and first.startswith("CONFLICT"):
+            raise core.Conflict()
+        if result.rc != 0 or not first.startswith("ACQUIRED"):
+            raise self.host.t.failure(result, "lock", "could not take the deploy lock")
+        _, now, expires = first.split()
+        return core.Held(holder, expires_at=float(expires), now=float(now),
+                         version=f"{holder.token}:{expires}")
+
+    def refresh(self, holder: core.Holder, ttl: float) -> core.Held:
+        result = self._run(REFRESH, holder.token, str(max(1, int(ttl))), step="lock refresh",
+                           idempotent=True)
+        out = result.stdout.strip()
+        if result.rc == 3 and out.startswith("LOST"):
+            raise core.Lost(_parse_held(out))
+        if result.rc != 0 or not out.startswith("REFRESHED"):
+            raise self.host.t.failure(result, "lock refresh", "could not refresh the deploy lock")
+        _, now, expires = out.split()[:3]
+        return core.Held(holder, expires_at=float(expires), now=float(now),
+                         version=f"{holder.token}:{expires}")
+
+    def release(self, token: str | None) -> bool:
+        result = self.host.run(cmd.lock_release(self.host.layout.lock_dir, token or ""),
+                               step="unlock", check=False)
+        if result.rc not in (0, 3):
+            raise self.host.t.failure(result, "unlock", "could not release the deploy lock")
+        return "RELEASED" in result.stdout
+
+
+def store(host) -> VpsLockStore:
+    """The lock store of host's environment, with its `lock_ttl`."""
+    return VpsLockStore(host, float(host.s.lock_ttl))
 
 
 def describe(info: LockInfo | None) -> str:
-    if info is None:
-        return "an unknown holder"
-    import time
-
-    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(info.acquired_at))
-    return f"{info.holder} (pid {info.pid}, `{info.command}`, since {when})"
+    """`operator (pid N, `command`, since TIME)`."""
+    return core.describe(info)
 
 
 def status(host) -> LockInfo | None:
-    out = host.run(cmd.lock_status(host.layout.lock_dir), step="lock status",
-                   idempotent=True).stdout
-    first, _, rest = out.partition("\n")
-    if not first.startswith("HELD"):
-        return None
-    parts = first.split()
-    expires = float(parts[2]) if len(parts) > 2 else 0.0
-    return parse_info(rest, expires) or LockInfo("?", None, "?", 0.0, expires)
+    """The lock as it stands on the host (expired or not), or None when free."""
+    held = store(host).read()
+    return held.info() if held is not None else None
 
 
 def release(host, token: str = "") -> str:
-    return host.run(cmd.lock_release(host.layout.lock_dir, token), step="unlock",
-                    check=False).stdout.strip()
+    """Remove the lock: only `token`'s, or whoever's with an empty token (the command asks)."""
+    return "RELEASED" if store(host).release(token or None) else "FREE"
 
 
 def _dead_local_holder(info: LockInfo | None) -> bool:
-    """The holder ran on this machine and its process is gone (killed, crashed)."""
-    if info is None or info.pid is None:
-        return False
-    me = _me()
-    if info.holder != f"{me['user']}@{me['machine']}" or info.pid == me["pid"]:
-        return False
-    try:
-        os.kill(int(info.pid), 0)
-    except ProcessLookupError:
-        return True
-    except (PermissionError, ValueError):
-        return False
+    """Kept for callers: a killed run's lock is now recognised by its token when the lock is
+    taken (`cockpit.lock`), never by a user@hostname another machine may share."""
     return False
 
 
-class RemoteLock:
-    def __init__(self, host, ttl: float, command: str, emit: Emit) -> None:
-        self.host = host
-        self.ttl = max(5, int(ttl))
-        self.command = command
-        self.emit = emit
-        self.token = secrets.token_hex(8)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.lost = False
-
-    def acquire(self, now: float) -> None:
-        info = {**_me(), "command": self.command, "acquired_at": now, "token_hint": self.token[:4]}
-        argv = cmd.lock_acquire(self.host.layout.lock_dir, json.dumps(info), self.ttl, self.token)
-        result = self.host.run(argv, step="lock", check=False)
-        first = result.stdout.strip().splitlines()[0] if result.stdout.strip() else ""
-        if result.rc == 3 and first.startswith("HELD"):
-            holder = parse_info(first[5:])
-            if _dead_local_holder(holder):
-                self.emit(Message(f"the deploy lock of {self.host.env} was held by "
-                                  f"{describe(holder)}"
-                                  ", a process on this machine that no longer runs; taking it over",
-                                  level="warning", env=self.host.env))
-                release(self.host)
-                return self.acquire(now)
-            raise LockHeld(
-                f"{self.host.env} is being changed by {describe(holder)}",
-                where=f"{self.host.t.where}:{self.host.layout.lock_dir}",
-                hint="wait for it to finish; if it is stuck, "
-                f"`cockpit lock release {self.host.env}` "
-                "(the lock also expires on its own)",
-            )
-        if result.rc != 0:
-            raise self.host.t.failure(result, "lock", "could not take the deploy lock")
-        if first.startswith("EXPIRED"):
-            previous = parse_info(first[8:])
-            self.emit(Message(f"took over an expired deploy lock of {self.host.env} held by "
-                              f"{describe(previous)}", level="warning", env=self.host.env))
-        self._thread = threading.Thread(target=self._refresh_loop, daemon=True,
-                                        name=f"lock-{self.host.key}")
-        self._thread.start()
-
-    def _refresh_loop(self) -> None:
-        every = max(2.0, self.ttl / 3)
-        while not self._stop.wait(every):
-            try:
-                result = self.host.run(cmd.lock_refresh(self.host.layout.lock_dir, self.token,
-                                                         self.ttl), step="lock refresh",
-                                       check=False, idempotent=True)
-                if result.rc == 3:
-                    self.lost = True
-                    return
-            except ProviderError:
-                continue
-
-    def release(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        release(self.host, self.token)
-
-
 @contextmanager
-def held(host, ttl: float, command: str, emit: Emit, now: float) -> Iterator[RemoteLock]:
-    emit(StepStarted("lock", f"take the deploy lock of {host.env}", env=host.env))
-    timer = Timer()
-    lock = RemoteLock(host, ttl, command, emit)
-    lock.acquire(now)
-    emit(StepFinished("lock", f"held for {command}", env=host.env, seconds=timer.seconds()))
-    try:
+def held(host, ttl: float, command: str, emit: Emit, now: float) -> Iterator[core.DeployLock]:
+    """Hold host's environment lock for the block (re-entered when the pipeline holds it).
+    Raises LockHeld naming the holder; ProviderError when the host cannot be reached."""
+    with core.hold(VpsLockStore(host, ttl), env=host.env, command=command, emit=emit) as lock:
         yield lock
-    finally:
-        timer = Timer()
-        emit(StepStarted("unlock", f"release the deploy lock of {host.env}", env=host.env))
-        try:
-            lock.release()
-            emit(StepFinished("unlock", "", env=host.env, seconds=timer.seconds()))
-        except ProviderError as exc:
-            emit(Message(f"could not release the deploy lock: {exc.what}", level="warning",
-                         env=host.env))
+
+
+__all__ = ["VpsLockStore", "held", "status", "release", "describe", "store", "ProviderError"]
