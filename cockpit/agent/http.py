@@ -18,9 +18,10 @@ from cockpit.redaction import REDACTOR
 TOKEN_SERVICE = "cockpit:mcp"
 
 
-def token_for(app: str) -> str:
-    """The app's MCP HTTP bearer token from the keyring, created there when missing. Raises
-    SecretStoreError when there is no usable keyring (never a token in a file)."""
+def token_for(app: str, *, register: bool = True) -> str:
+    """The app's MCP HTTP bearer token from the keyring, created there when missing; registered
+    with the redactor unless `register` is False (only `cockpit mcp --show-token`, which exists
+    to print it). Raises SecretStoreError when there is no usable keyring (never a file)."""
     from cockpit.secrets import SecretStore
 
     store = SecretStore(app)
@@ -33,7 +34,8 @@ def token_for(app: str) -> str:
         token = store._call("read", backend.get_password, TOKEN_SERVICE, user)
     if not token:
         raise SecretStoreError("the keyring did not keep the MCP token")
-    REDACTOR.add(token)
+    if register:
+        REDACTOR.add(token)
     return token
 
 

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args)  # a config error is reported before any transport starts
     if args.show_token:
         out = renderer(args)
-        token = token_for(cfg.app.name)
+        token = token_for(cfg.app.name, register=False)
         out.result({"app": cfg.app.name, "token": token},
                    human=f"bearer token for cockpit mcp --http ({cfg.app.name}): {token}")
         return 0
