@@ -2,12 +2,15 @@
 
 `deploy` is in the `docker` group, so over SSH it drives the same Docker Engine the tests
 use, the way a real host runs `docker` for its deploy user. The VPS provider runs Caddy (the
-edge) and HAProxy (the release switch) as `deploy` on this host; `down` stops those too.
+edge) and HAProxy (the release switch) as supervised containers on that engine; this host
+names the lab's own images for them in `~deploy/.cockpit/images.json` (the official caddy and
+haproxy images cannot be pulled here). `down` removes those containers too.
 """
 
 from __future__ import annotations
 
 import grp
+import json
 import os
 import pwd
 import shutil
@@ -77,7 +80,30 @@ def ensure_user(pub_key: str) -> pwd.struct_passwd:
         os.chown(p, user.pw_uid, user.pw_gid)
     os.chmod(ssh_dir, 0o700)
     os.chmod(auth, 0o600)
+    _host_images(home, user)
     return user
+
+
+# The images the VPS provider runs its edge and switch from on this host (cockpit.lab.images).
+HOST_IMAGES = {"edge": "cockpit-lab/caddy:bookworm", "switch": "cockpit-lab/haproxy:bookworm"}
+EDGE_CONTAINERS = ("cockpit-edge", "cockpit-switch")
+
+
+def _host_images(home: Path, user: pwd.struct_passwd) -> None:
+    """Write `~deploy/.cockpit/images.json` (the host's default edge and switch images; an
+    environment's `edge_image` / `switch_image` still wins), owned by `deploy`, 0600."""
+    root = home / ".cockpit"
+    root.mkdir(mode=0o700, exist_ok=True)
+    os.chown(root, user.pw_uid, user.pw_gid)
+    target = root / "images.json"
+    text = json.dumps(HOST_IMAGES, sort_keys=True) + "\n"
+    if target.exists() and target.read_text() == text:
+        return
+    tmp = root / "images.json.tmp"
+    tmp.write_text(text)
+    os.chown(tmp, user.pw_uid, user.pw_gid)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, target)
 
 
 def _config(p: dict[str, Path], port: int) -> str:
@@ -171,7 +197,9 @@ def forget_key(root: Path) -> None:
 
 
 def stop_user_services() -> list[int]:
-    """Stop Caddy and HAProxy that the VPS provider started as `deploy` (the lab's own user)."""
+    """Remove the VPS provider's edge and switch containers, and stop a Caddy or HAProxy an
+    older cockpit started as `deploy` (the lab's own user) without a container."""
+    run(["docker", "rm", "--force", *EDGE_CONTAINERS], check=False, timeout=60)
     try:
         uid = pwd.getpwnam(USER).pw_uid
     except KeyError:

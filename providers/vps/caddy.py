@@ -47,15 +47,25 @@ def _port(value: object, what: str) -> int:
 
 
 def render_global(
-    *, admin_port: int, http_port: int, https_port: int, storage: str, sites_dir: str,
+    *, http_port: int, https_port: int, storage: str, sites_dir: str,
+    admin_sock: str | None = None, admin_port: int | None = None,
 ) -> str:
-    """The global Caddyfile: admin API on loopback, the edge's ports, certificate storage under
-    `storage`, and an import of every `<sites_dir>/*.caddy`. Raises ValueError for a value
-    that cannot be one Caddyfile token (see `token`)."""
+    """The global Caddyfile: the admin API on the unix socket `admin_sock` (Caddy creates it
+    0755, so only its own user can connect: no other local user or host-network container can
+    rewrite the edge), or, given only `admin_port`, on 127.0.0.1:`admin_port` (the old
+    unsupervised edge); the edge's ports, certificate storage under `storage`, and an import of
+    every `<sites_dir>/*.caddy`. Raises ValueError for a value that cannot be one Caddyfile
+    token (see `token`) and when neither admin address is given."""
     sites = token(f"{sites_dir}/*.caddy", "sites_dir")
+    if admin_sock:
+        admin = token(f"unix/{admin_sock}", "admin_sock")
+    elif admin_port is not None:
+        admin = f"127.0.0.1:{_port(admin_port, 'admin_port')}"
+    else:
+        raise ValueError("admin_sock or admin_port is required")
     return f"""# managed by cockpit: the edge (do not edit by hand)
 {{
-	admin 127.0.0.1:{_port(admin_port, "admin_port")}
+	admin {admin}
 	http_port {_port(http_port, "http_port")}
 	https_port {_port(https_port, "https_port")}
 	skip_install_trust

@@ -77,6 +77,23 @@ class Layout:
     def edge_data(self) -> str:
         return f"{self.edge_dir}/data"
 
+    @property
+    def edge_admin_sock(self) -> str:
+        """Caddy's admin API: a unix socket inside the edge's data directory (0700, the edge
+        user's), so no other local user or host-network container can reach it."""
+        return f"{self.edge_data}/admin.sock"
+
+    @property
+    def edge_loaded(self) -> str:
+        """sha256 of the edge config the running Caddy last loaded (written after a load)."""
+        return f"{self.edge_dir}/loaded"
+
+    @property
+    def host_images(self) -> str:
+        """The host's own default images for the edge and the switch (JSON), e.g. a lab host
+        that cannot pull the official ones: {"edge": "...", "switch": "..."}."""
+        return f"{self.root}/images.json"
+
     # switch (HAProxy)
     @property
     def switch_dir(self) -> str:
@@ -404,54 +421,185 @@ def lock_status(lock_dir: str) -> list[str]:
 # --------------------------------------------------------------------------- edge and switch
 
 
-def caddy_start(caddyfile: str, pidfile: str, log: str) -> list[str]:
-    """`caddy start` forks and returns once the config is loaded; its output goes to `log`."""
-    return ["sh", "-c", 'caddy start --config "$1" --adapter caddyfile --pidfile "$2" >>"$3" 2>&1',
-            "sh", caddyfile, pidfile, log]
-
-
-def caddy_validate(caddyfile: str) -> list[str]:
-    return ["caddy", "validate", "--config", caddyfile, "--adapter", "caddyfile"]
-
-
-def caddy_stop(admin: str) -> list[str]:
-    return ["caddy", "stop", "--address", admin]
-
-
 def remove_cert_dirs(storage: str, domain: str) -> list[str]:
     """Caddy's stored certificate of one domain, under every issuer."""
     return ["sh", "-c", 'rm -rf -- "$1"/certificates/*/"$2"', "sh", storage, domain]
 
 
-def caddy_reload(caddyfile: str, admin: str) -> list[str]:
-    return ["caddy", "reload", "--config", caddyfile, "--adapter", "caddyfile", "--address", admin]
+# --------------------------------------------------------------------------- supervised edge
+# The edge (Caddy) and the switch (HAProxy) run as containers on the host's Docker engine with
+# `--restart unless-stopped`, the way Kamal runs its proxy: a crash, an OOM kill or a reboot
+# brings them back without any cockpit command. Host network (they serve the host's ports and
+# reach each environment's loopback ports); each one's directory is mounted at the same path,
+# so the config files name the same paths inside and outside.
+
+EDGE_CONTAINER = "cockpit-edge"
+SWITCH_CONTAINER = "cockpit-switch"
+DEFAULT_EDGE_IMAGE = "caddy:2"
+DEFAULT_SWITCH_IMAGE = "haproxy:2.8"
+# The edge runs as this uid/gid, never the SSH user's: it must not be able to read the env
+# files (0600, the SSH user's), whatever its config says. No user of that id exists.
+EDGE_UID = 62019
+ROLE_LABEL = f"{LABEL}.role"
+SPEC_LABEL = f"{LABEL}.spec"
+EDGE_START = 'rm -f "$1"; exec caddy run --config "$2" --adapter caddyfile'
 
 
-def which(name: str) -> list[str]:
-    """Path of a binary, also in the sbin directories a non-root PATH often lacks."""
-    return ["sh", "-c", 'command -v "$1" && exit 0; for d in /usr/sbin /sbin /usr/local/sbin; do '
-            '[ -x "$d/$1" ] && { echo "$d/$1"; exit 0; }; done; exit 1', "sh", name]
+def _spec(argv: list[str]) -> str:
+    import hashlib
+
+    return hashlib.sha256("\0".join(argv).encode()).hexdigest()[:16]
 
 
-def haproxy_check(cfg: str, envs_dir: str, binary: str = "haproxy") -> list[str]:
-    return [binary, "-c", "-q", "-f", cfg, "-f", envs_dir]
+def spec_of(argv: list[str]) -> str:
+    """The `cockpit.spec` label value in a `docker run` argv built here ("" when none)."""
+    prefix = f"{SPEC_LABEL}="
+    return next((a[len(prefix):] for a in argv if a.startswith(prefix)), "")
 
 
-def haproxy_start(cfg: str, envs_dir: str, pidfile: str, binary: str = "haproxy") -> list[str]:
-    return [binary, "-D", "-p", pidfile, "-f", cfg, "-f", envs_dir]
+def _supervised(name: str, role: str, body: list[str]) -> list[str]:
+    """`docker run` of a supervised service; its label `cockpit.spec` hashes everything else in
+    the command line, so a changed image, mount or user means a new container."""
+    argv = ["docker", "run", "--detach", "--name", name, "--restart", "unless-stopped",
+            "--network", "host", "--log-opt", "max-size=10m", "--log-opt", "max-file=3",
+            "--label", f"{ROLE_LABEL}={role}", *body]
+    return argv[:-len(body)] + ["--label", f"{SPEC_LABEL}={_spec(argv)}", *body]
 
 
-def haproxy_reload(cfg: str, envs_dir: str, pidfile: str, sock: str,
-                   binary: str = "haproxy") -> list[str]:
-    """Seamless reload: the new process takes the listening sockets over (`-x`), the old one
-    finishes its connections (`-sf`). Only setup and domain changes reload; deploys never do."""
-    return ["sh", "-c",
-            'set -eu; old=$(cat "$3" 2>/dev/null || true); '
-            'if [ -S "$4" ]; then exec "$5" -D -p "$3" -f "$1" -f "$2" -x "$4" -sf $old; '
-            'else exec "$5" -D -p "$3" -f "$1" -f "$2" -sf $old; fi',
-            "sh", cfg, envs_dir, pidfile, sock, binary]
+def edge_run(*, image: str, edge_dir: str, data_dir: str, caddyfile: str, sock: str,
+             uid: int = EDGE_UID) -> list[str]:
+    """Start the edge: Caddy as `uid` (not the SSH user), host network, only the edge's
+    directory mounted (certificates under `data_dir`, owned by `uid`), every capability
+    dropped but binding ports below 1024. A stale admin socket left by a killed Caddy is
+    removed first (Caddy would refuse to bind it)."""
+    return _supervised(EDGE_CONTAINER, "edge", [
+        "--user", f"{uid}:{uid}", "--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE",
+        "--env", f"HOME={data_dir}", "--env", f"XDG_DATA_HOME={data_dir}",
+        "--env", f"XDG_CONFIG_HOME={data_dir}/config",
+        "--mount", f"type=bind,source={edge_dir},target={edge_dir}",
+        "--entrypoint", "sh", image, "-c", EDGE_START, "sh", sock, caddyfile])
 
 
-def pid_alive(pidfile: str) -> list[str]:
-    return ["sh", "-c", 'p=$(cat "$1" 2>/dev/null) && kill -0 "$p" 2>/dev/null && echo "$p"',
-            "sh", pidfile]
+def switch_run(*, image: str, switch_dir: str, cfg: str, envs_dir: str, uid: int,
+               gid: int) -> list[str]:
+    """Start the switch: HAProxy in master-worker mode in the foreground (`-W -db`), as the SSH
+    user (its runtime socket, mode 0600, is then the SSH user's alone), host network, only the
+    switch's directory mounted, no capabilities (its ports are above 1024)."""
+    return _supervised(SWITCH_CONTAINER, "switch", [
+        "--user", f"{uid}:{gid}", "--cap-drop", "ALL",
+        "--mount", f"type=bind,source={switch_dir},target={switch_dir}",
+        "--entrypoint", "haproxy", image, "-W", "-db", "-f", cfg, "-f", envs_dir])
+
+
+SUPERVISED_FORMAT = (
+    '{"Name":{{json .Name}},"Status":{{json .State.Status}},"Running":{{json .State.Running}},'
+    '"StartedAt":{{json .State.StartedAt}},"RestartCount":{{.RestartCount}},'
+    '"Spec":{{json (index .Config.Labels "' + SPEC_LABEL + '")}}}'
+)
+
+
+def supervised_state() -> list[str]:
+    """One JSON line per existing edge/switch container (missing ones print nothing)."""
+    return ["sh", "-c", 'docker inspect --type container --format "$1" "$2" "$3" 2>/dev/null; '
+            "true", "sh", SUPERVISED_FORMAT, EDGE_CONTAINER, SWITCH_CONTAINER]
+
+
+def host_facts(edge_data: str, images_file: str) -> list[str]:
+    """The SSH user's uid and gid, the owner uid of the edge's data directory ("none" when
+    absent) and the host's default images file (may be empty), one per line."""
+    return ["sh", "-c", 'id -u; id -g; stat -c %u "$1" 2>/dev/null || echo none; '
+            'cat "$2" 2>/dev/null | tr -d "\n"; echo', "sh", edge_data, images_file]
+
+
+def ensure_image(image: str) -> list[str]:
+    """Pull `image` unless the host already has it."""
+    return ["sh", "-c", 'docker image inspect "$1" >/dev/null 2>&1 || docker pull --quiet "$1"',
+            "sh", image]
+
+
+def chown_tree(image: str, path: str, uid: int) -> list[str]:
+    """Give `path` (recursively) to uid:uid, in a one-off root container of `image` (the SSH
+    user cannot chown; it can run Docker). Used once, when the edge moves to its own user."""
+    return ["docker", "run", "--rm", "--user", "0:0", "--network", "none",
+            "--mount", f"type=bind,source={path},target={path}", "--entrypoint", "chown",
+            image, "-R", f"{uid}:{uid}", path]
+
+
+def switch_check_in(image: str | None, switch_dir: str, cfg: str, envs_dir: str, uid: int,
+                    gid: int) -> list[str]:
+    """`haproxy -c` of the switch's config: in the running container (image None), else in a
+    one-off container of `image`."""
+    check = ["-c", "-q", "-f", cfg, "-f", envs_dir]
+    if image is None:
+        return ["docker", "exec", SWITCH_CONTAINER, "haproxy", *check]
+    return ["docker", "run", "--rm", "--network", "none", "--user", f"{uid}:{gid}",
+            "--mount", f"type=bind,source={switch_dir},target={switch_dir},readonly",
+            "--entrypoint", "haproxy", image, *check]
+
+
+def switch_reload() -> list[str]:
+    """Seamless reload of the containerised HAProxy: SIGUSR2 to its master (PID 1 of the
+    container), which starts new workers on the same listening sockets while the old ones
+    finish their connections. Sent from inside (`docker exec ... kill`), not with `docker
+    kill`: measured on the lab's engine (20.10), after a `docker kill --signal USR2` the next
+    crash of the container was not restarted by its restart policy."""
+    return ["docker", "exec", SWITCH_CONTAINER, "sh", "-c", "kill -USR2 1"]
+
+
+def edge_reload(caddyfile: str, sock: str) -> list[str]:
+    """Load the edge's config through its admin socket, from inside its container (as the
+    edge's user: the socket is that user's alone)."""
+    return ["docker", "exec", EDGE_CONTAINER, "caddy", "reload", "--config", caddyfile,
+            "--adapter", "caddyfile", "--address", f"unix/{sock}"]
+
+
+def edge_exec(*argv: str) -> list[str]:
+    """Run argv in the edge's container as the edge's user (its files are that user's)."""
+    return ["docker", "exec", EDGE_CONTAINER, *argv]
+
+
+def edge_ready(sock: str) -> list[str]:
+    """Exit 0 when the edge container runs and its admin socket exists (config loaded)."""
+    return ["docker", "exec", EDGE_CONTAINER, "test", "-S", sock]
+
+
+def edge_log_since_start(lines: int = 300) -> list[str]:
+    """The edge's log lines since its container last started (stdout and stderr merged)."""
+    return ["sh", "-c", 's=$(docker inspect --format "{{.State.StartedAt}}" "$1") || exit 1; '
+            'docker logs --since "$s" --tail "$2" "$1" 2>&1', "sh", EDGE_CONTAINER, str(lines)]
+
+
+def edge_config_state(caddyfile: str, sites_dir: str, ca_dir: str, loaded: str) -> list[str]:
+    """Make the edge's config files readable by the edge's user (0644: files an older cockpit
+    wrote are 0600), then print two lines: sha256 of those files now, and of what Caddy last
+    loaded (the `loaded` file, written after each start or reload)."""
+    return ["sh", "-c", 'chmod 644 "$1" "$2"/*.caddy "$3"/*.pem 2>/dev/null; '
+            'cat "$1" "$2"/*.caddy "$3"/*.pem 2>/dev/null | sha256sum | cut -c1-64; '
+            'cat "$4" 2>/dev/null; true', "sh", caddyfile, sites_dir, ca_dir, loaded]
+
+
+STOP_DAEMON = (
+    'f="$1"; comm="$2"; p=$(cat "$f" 2>/dev/null) || exit 0; mine=; alive=; '
+    'for x in $p; do [ "$(cat /proc/$x/comm 2>/dev/null)" = "$comm" ] && mine="$mine $x"; done; '
+    '[ -n "$mine" ] && kill -"$3" $mine 2>/dev/null; i=0; '
+    'while [ $i -lt 100 ]; do alive=; for x in $mine; do kill -0 "$x" 2>/dev/null && alive=1; '
+    'done; [ -z "$alive" ] && break; sleep 0.1; i=$((i + 1)); done; '
+    '[ -z "$alive" ] || { echo "still running:$mine" >&2; exit 1; }; rm -f "$f"; '
+    'echo "stopped$mine"'
+)
+
+
+def stop_daemon(pidfile: str, comm: str, signal: str = "TERM") -> list[str]:
+    """Stop the unsupervised daemon an older cockpit started (`caddy start`, `haproxy -D`):
+    `signal` (TERM; USR1 is HAProxy's soft stop: it stops listening and finishes its open
+    connections) to the pids in `pidfile` whose process name is `comm` (a reused pid is left
+    alone), wait up to 10 s, remove the pidfile. Prints "stopped <pids>"; exit 1 if one
+    outlives the wait."""
+    return ["sh", "-c", STOP_DAEMON, "sh", pidfile, comm, signal]
+
+
+def daemon_alive(pidfile: str, comm: str) -> list[str]:
+    """Exit 0 when a pid in `pidfile` runs a process named `comm` (an old-style daemon)."""
+    return ["sh", "-c", 'p=$(cat "$1" 2>/dev/null) || exit 1; for x in $p; do '
+            '[ "$(cat /proc/$x/comm 2>/dev/null)" = "$2" ] && exit 0; done; exit 1',
+            "sh", pidfile, comm]

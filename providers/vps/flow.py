@@ -234,6 +234,9 @@ def health(provider, env):
 
 
 def plan_deploy(provider, env, release: Release) -> Plan:
+    from cockpit.providers.vps.isolation import check_network
+
+    check_network(provider.ctx.config, env)  # network = "host" on prod needs allowing
     s = env.settings
     steps = [
         Step("lock", "take the deploy lock on the host"),

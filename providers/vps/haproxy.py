@@ -17,12 +17,17 @@ from cockpit.providers.vps.commands import SLOTS
 ACTIVE_WEIGHT = 100
 
 
-def render_global(*, sock: str, admin_port: int) -> str:
+def render_global(*, sock: str, admin_port: int | None = None) -> str:
+    """The global part: the runtime API only on the unix socket `sock`, mode 0600 (HAProxy runs
+    as the SSH user, so the socket is that user's alone; cockpit reaches it through SSH's
+    streamlocal forwarding). `admin_port` adds the old loopback TCP listener, which any local
+    process (a host-network container included) could use to reroute every environment: only
+    for an old unsupervised switch, never written by setup now."""
+    tcp = f"    stats socket ipv4@127.0.0.1:{admin_port} level admin\n" if admin_port else ""
     return f"""# managed by cockpit: the switch between releases (do not edit by hand)
 global
     stats socket {sock} mode 600 level admin expose-fd listeners
-    stats socket ipv4@127.0.0.1:{admin_port} level admin
-    stats timeout 30s
+{tcp}    stats timeout 30s
 
 defaults
     mode http

@@ -183,8 +183,10 @@ class Host:
     # ------------------------------------------------------------------ loopback channels
 
     def _exchange(self, port: int, payload: bytes, timeout: float,
-                  address: str = "127.0.0.1") -> bytes:
-        chan = self.t.open_tcp(port, address)
+                  address: str = "127.0.0.1", sock: str | None = None) -> bytes:
+        """Send `payload`, read until EOF: to address:port on the host, or to the unix socket
+        `sock` on the host when given (then `port` is ignored)."""
+        chan = self.t.open_unix(sock) if sock else self.t.open_tcp(port, address)
         try:
             chan.settimeout(timeout)
             chan.sendall(payload)
@@ -199,12 +201,14 @@ class Host:
             chan.close()
 
     def switch_api(self, command: str, *, step: str = "switch", timeout: float = 10.0) -> str:
-        """Send one line to HAProxy's runtime API (loopback, through SSH)."""
+        """Send one line to HAProxy's runtime API: its 0600 unix socket on the host, through
+        SSH (no TCP listener: no other local process can reroute an environment)."""
+        sock = self.layout.switch_sock
         try:
-            out = self._exchange(self.s.switch_admin_port, (command + "\n").encode(), timeout)
-        except OSError as exc:
+            out = self._exchange(0, (command + "\n").encode(), timeout, sock=sock)
+        except (OSError, ProviderError) as exc:
             raise ProviderError(
-                f"the switch (HAProxy runtime API on 127.0.0.1:{self.s.switch_admin_port}) did "
+                f"the switch (HAProxy runtime API on {sock}) did "
                 f"not answer `{command}`: {exc}", where=f"{self.t.where} step {step}",
                 hint=f"run `cockpit setup {self.env}` to start it",
             ) from None
@@ -222,7 +226,7 @@ class Host:
 
     def switch_alive(self) -> bool:
         try:
-            self._exchange(self.s.switch_admin_port, b"show info\n", 3.0)
+            self._exchange(0, b"show info\n", 3.0, sock=self.layout.switch_sock)
             return True
         except (OSError, ProviderError):
             return False

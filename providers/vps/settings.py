@@ -48,6 +48,21 @@ class VpsSettings(ProviderSettings):
     https_port: int = Field(443, ge=1, le=65535, **_port())
     edge_admin_port: int = Field(2019, ge=1, le=65535, **_port(access=True))
     switch_admin_port: int = Field(9901, ge=1, le=65535, **_port(access=True))
+    # The supervised edge and switch (containers with a restart policy); unset: the host's
+    # ~/.cockpit/images.json, else the official images (commands.DEFAULT_*_IMAGE).
+    edge_image: str | None = Field(
+        None, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.:/@-]*$",
+        json_schema_extra={"expect": "an image reference like caddy:2", **ACCESS},
+    )
+    switch_image: str | None = Field(
+        None, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.:/@-]*$",
+        json_schema_extra={"expect": "an image reference like haproxy:2.8", **ACCESS},
+    )
+    allow_host_network: bool = Field(
+        False,
+        json_schema_extra={"expect": "true or false (network = \"host\" on a protected "
+                           "environment)", **ACCESS},
+    )
     edge_ca_file: str | None = Field(
         None,
         json_schema_extra={"expect": "a PEM file trusted for the edge's certificate", **ACCESS},

@@ -108,10 +108,10 @@ def test_haproxy_env_config_names_both_slots_and_the_active_weight():
     assert "server green 127.0.0.1:8202 weight 100 " in text
 
 
-def test_haproxy_global_admin_is_loopback_only():
-    text = haproxy.render_global(sock="/h/admin.sock", admin_port=9901)
-    assert "stats socket ipv4@127.0.0.1:9901 level admin" in text
+def test_haproxy_runtime_api_is_only_a_0600_unix_socket():
+    text = haproxy.render_global(sock="/h/admin.sock")
     assert "stats socket /h/admin.sock mode 600 level admin" in text
+    assert "ipv4@" not in text and "127.0.0.1" not in text  # no TCP listener any process can use
 
 
 def test_switch_is_one_runtime_line_new_up_then_old_drained():
@@ -150,11 +150,36 @@ def test_caddy_site_uses_the_environments_acme_ca():
         "\t\tca_root /r.pem", "\t}", "\treverse_proxy 127.0.0.1:8100", "}"]
 
 
-def test_caddy_global_admin_on_loopback_and_lab_ports():
-    text = caddy.render_global(admin_port=2019, http_port=8080, https_port=8443,
+def test_caddy_global_admin_on_a_unix_socket_and_lab_ports():
+    text = caddy.render_global(admin_sock="/d/admin.sock", http_port=8080, https_port=8443,
                                storage="/d", sites_dir="/s")
-    assert "admin 127.0.0.1:2019" in text and "http_port 8080" in text
+    assert "admin unix//d/admin.sock" in text and "http_port 8080" in text
+    assert "127.0.0.1" not in text
     assert text.rstrip().endswith("import /s/*.caddy")
+
+
+def test_edge_and_switch_run_supervised_with_their_own_users():
+    edge = cmd.edge_run(image="caddy:2", edge_dir="/h/.cockpit/edge",
+                        data_dir="/h/.cockpit/edge/data", caddyfile="/h/.cockpit/edge/Caddyfile",
+                        sock="/h/.cockpit/edge/data/admin.sock")
+    switch = cmd.switch_run(image="haproxy:2.8", switch_dir="/h/.cockpit/switch",
+                            cfg="/h/.cockpit/switch/haproxy.cfg",
+                            envs_dir="/h/.cockpit/switch/envs", uid=1000, gid=1000)
+    for argv, name in ((edge, "cockpit-edge"), (switch, "cockpit-switch")):
+        assert argv[:5] == ["docker", "run", "--detach", "--name", name]
+        assert argv[argv.index("--restart") + 1] == "unless-stopped"
+        assert argv[argv.index("--network") + 1] == "host"
+        assert cmd.spec_of(argv)
+    assert edge[edge.index("--user") + 1] == f"{cmd.EDGE_UID}:{cmd.EDGE_UID}"  # not the SSH user
+    assert switch[switch.index("--user") + 1] == "1000:1000"  # owns its 0600 runtime socket
+    assert "type=bind,source=/h/.cockpit/edge,target=/h/.cockpit/edge" in edge  # not apps/
+    assert switch[-6:] == ["-W", "-db", "-f", "/h/.cockpit/switch/haproxy.cfg", "-f",
+                           "/h/.cockpit/switch/envs"]
+    other = cmd.edge_run(image="caddy:2.8", edge_dir="/h/.cockpit/edge",
+                         data_dir="/h/.cockpit/edge/data",
+                         caddyfile="/h/.cockpit/edge/Caddyfile",
+                         sock="/h/.cockpit/edge/data/admin.sock")
+    assert cmd.spec_of(other) != cmd.spec_of(edge)  # a new image replaces the container
 
 
 def test_reading_containers_never_fetches_their_env():
