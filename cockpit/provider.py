@@ -32,6 +32,29 @@ class ProviderSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
+    # {key: (description, prompt)}: what each key is and the question the wizard asks. Applied
+    # to the fields (`Field.description`, `json_schema_extra["prompt"]`) when the class is
+    # made, unless the Field sets its own; `key_docs()` reads them back.
+    DOCS: ClassVar[dict[str, tuple[str, str]]] = {}
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        changed = False
+        for name, (description, prompt) in cls.DOCS.items():
+            f = cls.model_fields.get(name)
+            if f is None:  # a key another version of the model has: nothing to document
+                continue
+            if not f.description:
+                f.description = description
+                changed = True
+            extra = f.json_schema_extra if isinstance(f.json_schema_extra, dict) else {}
+            if not extra.get("prompt"):
+                f.json_schema_extra = {**extra, "prompt": prompt}
+                changed = True
+        if changed:
+            cls.model_rebuild(force=True)
+
     @classmethod
     def access_keys(cls) -> frozenset[str]:
         """Keys that say how cockpit reaches and operates the target (credentials' paths, API
@@ -234,3 +257,30 @@ class Provider(ABC):
     def close(self) -> None:
         """Release connections the provider keeps open."""
         return None
+
+
+def settings_lines(provider: str, app: str, env: str) -> list[str]:
+    """cockpit.toml lines for `[environments.<env>]` of any provider, from its settings model's
+    metadata (`key_docs`): each required key with an empty value to fill in, each optional key
+    commented out with its default, every one with its description. Raises ConfigError for an
+    unknown provider."""
+    import json
+
+    from cockpit.plugins import provider_class
+
+    lines = []
+    for doc in provider_class(provider).settings_model.key_docs():
+        if doc.access and not doc.required:
+            continue  # how cockpit reaches the target: defaults are right for most
+        if doc.required:
+            lines.append(f"{doc.key} = \"\"  # {doc.description} ({doc.prompt})")
+        else:
+            try:
+                value = json.dumps(doc.default)
+            except (TypeError, ValueError):
+                value = json.dumps(str(doc.default))
+            value = "true" if doc.default is True else "false" if doc.default is False else value
+            if doc.default is None:
+                value = '""'
+            lines.append(f"# {doc.key} = {value}  # {doc.description}")
+    return lines

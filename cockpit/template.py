@@ -321,6 +321,10 @@ def render(name: str, provider: str, port: int, health: str, secrets: list[str],
         elif provider == "fly":
             lines += [f"app = {q(f'{name}-{env}')}", 'org = "personal"', 'regions = ["iad"]',
                       f"# domain = \"{sub}.example.com\""]
+        else:  # any other provider: its keys from its settings model's metadata
+            from cockpit.provider import settings_lines
+
+            lines += settings_lines(provider, name, env)
         lines += ["replicas = 1", "", f"[environments.{env}.gate]",
                   "count = 3                  # consecutive 2xx answers before traffic switches",
                   "deadline = 60.0            # seconds before the gate gives up"]

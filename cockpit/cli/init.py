@@ -19,12 +19,20 @@ from cockpit.template import (
 )
 
 
+def provider_names() -> list[str]:
+    """Built-in providers first, then any installed through the entry-point group."""
+    from cockpit.plugins import provider_names as found
+
+    names = [n for n in ("vps", "kubernetes", "fly") if n in found()]
+    return names + [n for n in found() if n not in names]
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("init", parents=[common()], help="write a commented cockpit.toml",
                        description=__doc__)
     p.add_argument("path", nargs="?", default=".", help="the app's directory (default: .)")
     p.add_argument("--name", help="app name (default: the directory name)")
-    p.add_argument("--provider", default="vps", choices=["vps", "kubernetes", "fly"])
+    p.add_argument("--provider", default="vps", choices=provider_names())
     p.add_argument("--port", type=int, help="port the app listens on (default: from the scan)")
     p.add_argument("--health-path", help="health endpoint (default: from the scan, else /up)")
     p.add_argument("--host", default=None, help="VPS host (vps provider)")

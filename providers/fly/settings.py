@@ -60,6 +60,49 @@ def check_token_url(url: str, *, key: str, default_host: str, trusted: bool) -> 
 
 
 class FlySettings(ProviderSettings):
+    DOCS = {
+        "app": ("The Fly app this environment deploys to (one app per environment).",
+                "Fly app name"),
+        "org": ("The Fly organization the app is created in.", "Fly organization"),
+        "regions": ("Regions to run machines in; one machine per region and replica.",
+                    "Regions (e.g. iad, fra)"),
+        "vm_size": ("The machine size preset.", "Machine size"),
+        "memory_mb": ("Memory per machine, in MB.", "Memory per machine (MB)"),
+        "strategy": ("How a release replaces the machines: one by one, or all green then "
+                     "switch.", "Deploy strategy (rolling or bluegreen)"),
+        "image": ("A prebuilt image to deploy instead of building the app.", "Image (optional)"),
+        "registry": ("The registry images are pushed to (default: Fly's registry).",
+                     "Registry"),
+        "internal_port": ("The port the app listens on inside the machine (default: app.port).",
+                          "Internal port"),
+        "check_path": ("The HTTP path Fly's machine check requests (default: app.health_path).",
+                       "Health check path"),
+        "check_interval": ("How often Fly runs the machine check.", "Check interval"),
+        "check_timeout": ("How long one machine check may take.", "Check timeout"),
+        "check_grace": ("How long after start a failing check is not counted.",
+                        "Check grace period"),
+        "env": ("Plain environment variables for the machines (never secrets).",
+                "Machine environment"),
+        "wait_timeout": ("Seconds to wait for a machine to reach a state.",
+                         "Machine wait timeout (seconds)"),
+        "swap_wait": ("Seconds blue keeps serving after green passes (blue-green).",
+                      "Blue-green swap wait (seconds)"),
+        "lease_ttl": ("Seconds a machine lease (and the deploy lock) lives without refresh.",
+                      "Lease TTL (seconds)"),
+        "cert_timeout": ("Seconds to wait for the domain's certificate.",
+                         "Certificate timeout (seconds)"),
+        "tls_probe": ("Whether the domain's certificate is probed once issued.",
+                      "Probe TLS after issuing?"),
+        "tls_probe_address": ("The address the TLS probe connects to instead of DNS.",
+                              "TLS probe address"),
+        "tls_ca_file": ("A CA bundle trusted by the TLS probe.", "TLS probe CA file"),
+        "dns_resolver": ("A DNS resolver (host:port) for the domain check.", "DNS resolver"),
+        "trust_api_host": ("Allow api_url or logs_url on a host other than Fly's own (the token "
+                           "is sent there).", "Trust a non-Fly API host?"),
+        "api_url": ("The Machines API endpoint.", "Machines API URL"),
+        "logs_url": ("The logs API endpoint.", "Logs API URL"),
+    }
+
     app: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", **_expect("a Fly app name"))
     org: str = Field("personal", min_length=1, **_expect("an org slug"))
     regions: list[str] = Field(

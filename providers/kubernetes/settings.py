@@ -54,3 +54,33 @@ class KubernetesSettings(ProviderSettings):
 
     def exclusive(self, app: str, env: str) -> dict[str, tuple[str, Any]]:
         return {"namespace": ("namespace", f"{self.context or ''}/{self.namespace}")}
+
+    DOCS = {
+        "namespace": ("The namespace the environment's Deployment, Service and Secrets live in.",
+                      "Namespace"),
+        "kubeconfig": ("The kubeconfig file cockpit reads (relative to cockpit.toml; default "
+                       "$KUBECONFIG or ~/.kube/config).", "Kubeconfig path"),
+        "context": ("The kubeconfig context to use (default: its current context).",
+                    "Kubeconfig context"),
+        "image_repository": ("The registry repository images are pushed to and the cluster "
+                             "pulls from.", "Image repository (registry/app)"),
+        "ingress_class": ("The ingress class of the Ingress made for the domain.",
+                          "Ingress class"),
+        "cert_issuer": ("The cert-manager ClusterIssuer that issues the domain's certificate.",
+                        "Certificate issuer"),
+        "cpu": ("The CPU request and limit of each pod.", "CPU per pod (e.g. 250m)"),
+        "memory": ("The memory request and limit of each pod.", "Memory per pod (e.g. 256Mi)"),
+        "progress_deadline": ("Seconds the Deployment may take to make progress before the "
+                              "rollout counts as failed.", "Progress deadline (seconds)"),
+        "revision_history": ("How many old ReplicaSets (releases to roll back to) are kept.",
+                             "Releases kept"),
+        "service_port": ("The port the Service listens on.", "Service port"),
+        "max_restarts": ("Container restarts the gate tolerates before it fails the release.",
+                         "Restarts tolerated by the gate"),
+        "health_url": ("A URL the gate probes instead of the API server's service proxy.",
+                       "Health URL for the gate"),
+        "create_namespace": ("Whether `cockpit setup` creates the namespace when it is missing.",
+                             "Create the namespace?"),
+        "lock_ttl": ("Seconds the deploy lock (a Lease) lives without renewal.",
+                     "Deploy lock TTL (seconds)"),
+    }

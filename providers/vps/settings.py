@@ -17,6 +17,48 @@ ACCESS = {"access": True}  # how cockpit reaches the host, not what runs there
 
 
 class VpsSettings(ProviderSettings):
+    DOCS = {
+        "host": ("The server's host name or address, reached over SSH.", "Server host"),
+        "user": ("The SSH user cockpit logs in as (needs Docker).", "SSH user"),
+        "ssh_port": ("The server's SSH port.", "SSH port"),
+        "identity_file": ("The private key to log in with (default: the SSH agent and "
+                          "~/.ssh keys).", "SSH key file"),
+        "ssh_timeout": ("Seconds to wait for the SSH connection.", "SSH timeout (seconds)"),
+        "registry": ("A registry the server pulls images from (default: images are copied "
+                     "over SSH).", "Registry (optional)"),
+        "container_name": ("The base name of the environment's containers (default "
+                           "<app>-<env>).", "Container name"),
+        "host_port": ("The environment's loopback port on the host; +1 and +2 are its two "
+                      "slots.", "Host port"),
+        "network": ("The Docker network mode of the app's containers.",
+                    "Container network (bridge or host)"),
+        "keep_releases": ("How many stopped releases are kept for rollback.", "Releases kept"),
+        "lock_ttl": ("Seconds the deploy lock lives without refresh.",
+                     "Deploy lock TTL (seconds)"),
+        "drain_seconds": ("Seconds the old release may finish open requests after the switch.",
+                          "Drain time (seconds)"),
+        "stop_timeout": ("Seconds `docker stop` waits before killing a container.",
+                         "Stop timeout (seconds)"),
+        "http_port": ("The edge's HTTP port on the host.", "Edge HTTP port"),
+        "https_port": ("The edge's HTTPS port on the host.", "Edge HTTPS port"),
+        "edge_admin_port": ("The edge's (Caddy's) admin port on the host's loopback.",
+                            "Edge admin port"),
+        "switch_admin_port": ("The switch's (HAProxy's) admin port on the host's loopback.",
+                              "Switch admin port"),
+        "edge_image": ("The image the supervised edge (Caddy) runs from.", "Edge image"),
+        "switch_image": ("The image the supervised switch (HAProxy) runs from.",
+                         "Switch image"),
+        "allow_host_network": ("Allow network = \"host\" on a protected environment.",
+                               "Allow host networking in prod?"),
+        "edge_ca_file": ("A PEM file trusted for the edge's certificate (a private ACME CA).",
+                         "Edge CA file"),
+        "public_address": ("The address the domain's DNS must point at (default: host).",
+                           "Public address"),
+        "dns_resolver": ("A DNS resolver (host:port) for the domain check.", "DNS resolver"),
+        "min_free_mb": ("Free disk space, in MB, a deploy needs on the host.",
+                        "Minimum free disk (MB)"),
+    }
+
     host: str = Field(min_length=1, json_schema_extra={"expect": "a host name or address"})
     user: str = Field(
         "root", min_length=1, json_schema_extra={"expect": "an SSH user name", **ACCESS}
