@@ -159,6 +159,7 @@ class Emulator:
         self._server: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
         self._names = itertools.count(1)
+        self.controller_error: BaseException | None = None  # a crash of the control loop
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -193,6 +194,11 @@ class Emulator:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+        if exc[0] is None and self.controller_error is not None:
+            # the loop keeps the cluster alive after a crash, but a test must not pass on a
+            # cluster whose controllers stopped doing their job
+            raise AssertionError(f"the emulator's controller crashed: "
+                                 f"{self.controller_error!r}") from self.controller_error
 
     @property
     def url(self) -> str:
@@ -371,26 +377,54 @@ class Emulator:
             return obj
 
     def apply(self, gv: str, plural: str, ns: str, name: str, body: dict[str, Any],
-              manager: str) -> tuple[dict[str, Any], bool]:
-        """Server-side apply, simplified to one idea: the manager owns what it applied.
+              manager: str, force: bool = False) -> tuple[dict[str, Any], bool]:
+        """Server-side apply: the manager owns what it applied (metadata.managedFields).
 
-        Maps merge; lists are replaced; a field the same manager applied last time and no
+        Maps merge; list-maps (LIST_MAP_KEYS: containers, env, ports, volumes...) merge item
+        by key, other lists are replaced; a field the same manager applied last time and no
         longer applies is removed; fields set by others (status, controller annotations) stay.
+        Changing a value another manager owns is a 409 Conflict unless `force` (the API's
+        `force=true`), as the real server answers.
         """
         with self.lock:
             if body.get("metadata", {}).get("name", name) != name:
                 raise ApiError(400, "BadRequest", "the name of the object does not match the URL")
             key = self._key(gv, plural, ns, name)
             old = self.objects.get(key)
+            mine = fields_v1(body)
+            if old is not None and not force:
+                conflicts = []
+                for entry in old["metadata"].get("managedFields") or []:
+                    if entry.get("manager") == manager:
+                        continue
+                    for path in _leaf_paths(entry.get("fieldsV1") or {}):
+                        ours = _value_at(body, path)  # set by this apply, to another value
+                        if ours is not None and ours != _value_at(old, path):
+                            dotted = "".join(("." + p[2:]) if p.startswith("f:")
+                                             else f"[{p[2:]}]" for p in path)
+                            conflicts.append(f'conflict with "{entry["manager"]}": {dotted}')
+                if conflicts:
+                    raise ApiError(409, "Conflict",
+                                   f"Apply failed with {len(conflicts)} conflict"
+                                   f"{'s' if len(conflicts) > 1 else ''}: "
+                                   + "\n".join(conflicts))
             previous = self.applied.get((key, manager))
             self.applied[(key, manager)] = copy.deepcopy(body)
+            entry = {"manager": manager, "operation": "Apply",
+                     "apiVersion": body.get("apiVersion", gv), "time": now_iso(),
+                     "fieldsType": "FieldsV1", "fieldsV1": mine}
             if old is None:
+                body = copy.deepcopy(body)
+                body.setdefault("metadata", {})["managedFields"] = [entry]
                 return self.create(gv, plural, ns, body), True
             merged = copy.deepcopy(old)
             if previous is not None:
                 _remove_dropped(merged, previous, body)
             _merge_into(merged, copy.deepcopy(body))
             merged["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+            others = [e for e in old["metadata"].get("managedFields") or []
+                      if e.get("manager") != manager]
+            merged["metadata"]["managedFields"] = others + [entry]
             return self.update(gv, plural, ns, merged), False
 
     # ------------------------------------------------------------------ events (k8s Event objects)
@@ -942,10 +976,39 @@ def _rolling_params(spec: dict[str, Any], desired: int) -> tuple[int, int]:
     return surge, unavailable
 
 
+# Lists the API server merges item by item under server-side apply
+# (`x-kubernetes-list-type: map` with these `x-kubernetes-list-map-keys` in the OpenAPI schema,
+# kubernetes.io/docs/reference/using-api/server-side-apply/#merge-strategy); other lists are
+# atomic (replaced whole).
+LIST_MAP_KEYS: dict[str, tuple[str, ...]] = {
+    "containers": ("name",), "initContainers": ("name",), "ephemeralContainers": ("name",),
+    "env": ("name",), "volumes": ("name",), "volumeMounts": ("mountPath",),
+    "imagePullSecrets": ("name",), "ports": ("containerPort", "port"),
+}
+
+
+def _item_key(field: str, item: Any) -> tuple[str, Any] | None:
+    if not isinstance(item, dict):
+        return None
+    for key in LIST_MAP_KEYS.get(field, ()):
+        if key in item:
+            return key, item[key]
+    return None
+
+
 def _merge_into(target: dict[str, Any], patch: dict[str, Any]) -> None:
     for k, v in patch.items():
         if isinstance(v, dict) and isinstance(target.get(k), dict):
             _merge_into(target[k], v)
+        elif k in LIST_MAP_KEYS and isinstance(v, list) and isinstance(target.get(k), list):
+            merged = target[k]
+            for item in v:
+                key = _item_key(k, item)
+                same = next((t for t in merged if key and _item_key(k, t) == key), None)
+                if same is not None and isinstance(item, dict):
+                    _merge_into(same, item)
+                else:
+                    merged.append(item)
         else:
             target[k] = v
 
@@ -956,6 +1019,57 @@ def _remove_dropped(target: dict[str, Any], previous: dict[str, Any], now: dict[
             target.pop(k, None)
         elif isinstance(v, dict) and isinstance(now[k], dict) and isinstance(target.get(k), dict):
             _remove_dropped(target[k], v, now[k])
+        elif (k in LIST_MAP_KEYS and isinstance(v, list) and isinstance(now[k], list)
+              and isinstance(target.get(k), list)):
+            kept = {_item_key(k, i) for i in now[k]}
+            dropped = {_item_key(k, i) for i in v} - kept - {None}
+            target[k] = [t for t in target[k] if _item_key(k, t) not in dropped]
+            for before in v:
+                after = next((i for i in now[k] if _item_key(k, i) == _item_key(k, before)),
+                             None)
+                mine = next((t for t in target[k]
+                             if _item_key(k, t) == _item_key(k, before)), None)
+                if (isinstance(before, dict) and isinstance(after, dict)
+                        and isinstance(mine, dict)):
+                    _remove_dropped(mine, before, after)
+
+
+def fields_v1(body: Any, field: str = "") -> dict[str, Any]:
+    """The FieldsV1 set of `body` (the structure `metadata.managedFields[].fieldsV1` holds):
+    `f:<name>` for map keys, `k:{...}` for list-map items, `.` for a leaf."""
+    if isinstance(body, dict):
+        return {f"f:{k}": fields_v1(v, k) for k, v in body.items()
+                if k not in ("apiVersion", "kind") and not (field == "" and k == "status")}
+    if isinstance(body, list) and field in LIST_MAP_KEYS:
+        out: dict[str, Any] = {}
+        for item in body:
+            key = _item_key(field, item)
+            if key:
+                out["k:" + json.dumps({key[0]: key[1]}, separators=(",", ":"))] = \
+                    fields_v1(item, "")
+        return out
+    return {}
+
+
+def _value_at(obj: Any, fields_path: list[str]) -> Any:
+    for part in fields_path:
+        if part.startswith("f:") and isinstance(obj, dict):
+            obj = obj.get(part[2:])
+        elif part.startswith("k:") and isinstance(obj, list):
+            want = json.loads(part[2:])
+            obj = next((i for i in obj if isinstance(i, dict)
+                        and all(i.get(a) == b for a, b in want.items())), None)
+        else:
+            return None
+    return obj
+
+
+def _leaf_paths(fields: dict[str, Any], prefix: list[str] | None = None) -> list[list[str]]:
+    prefix = prefix or []
+    out: list[list[str]] = []
+    for k, v in fields.items():
+        out += _leaf_paths(v, prefix + [k]) if v else [prefix + [k]]
+    return out
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -1233,7 +1347,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ApiError(400, "BadRequest",
                                "PATCH requests with apply content type require fieldManager")
             body = yaml.safe_load(raw)
-            obj, created = emu.apply(gv, plural, ns, name, body, q["fieldManager"])
+            obj, created = emu.apply(gv, plural, ns, name, body, q["fieldManager"],
+                                     force=q.get("force") in ("true", "True", "1"))
             return self._send(201 if created else 200, obj)
         current = emu.get(gv, plural, ns, name)
         if current is None:

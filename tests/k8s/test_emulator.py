@@ -153,3 +153,64 @@ def test_requests_without_the_token_are_unauthorized(emulator):
     with pytest.raises(urllib.error.HTTPError) as denied:
         urllib.request.urlopen(f"{emulator.url}/api/v1/namespaces", timeout=5)
     assert denied.value.code == 401
+
+
+def _apply_as(apps, body: dict, manager: str, force: bool = False) -> dict:
+    resp = apps.patch_namespaced_deployment("web", "t", body, field_manager=manager, force=force,
+                                            _content_type=APPLY, _preload_content=False)
+    return json.loads(resp.data)
+
+
+def test_server_side_apply_merges_list_maps_by_key_and_records_managed_fields(api, emulator):
+    _, apps = api
+    body = deployment("img:1")
+    body["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "A", "value": "1"}]
+    _apply_as(apps, body, "cockpit")
+    sidecar = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+               "spec": {"template": {"spec": {"containers": [
+                   {"name": "proxy", "image": "envoy:1"},
+                   {"name": "app", "env": [{"name": "B", "value": "2"}]}]}}}}
+    merged = _apply_as(apps, sidecar, "mesh")
+    containers = {c["name"]: c for c in merged["spec"]["template"]["spec"]["containers"]}
+    assert set(containers) == {"app", "proxy"}  # merged by name, not replaced
+    assert containers["app"]["image"] == "img:1"
+    assert [e["name"] for e in containers["app"]["env"]] == ["A", "B"]
+    managers = {e["manager"]: e for e in merged["metadata"]["managedFields"]}
+    assert set(managers) == {"cockpit", "mesh"}
+    app_key = 'k:{"name":"app"}'
+    assert app_key in managers["cockpit"]["fieldsV1"]["f:spec"]["f:template"]["f:spec"][
+        "f:containers"]
+    assert managers["mesh"]["operation"] == "Apply"
+
+
+def test_server_side_apply_conflicts_on_another_managers_field_unless_forced(api, emulator):
+    _, apps = api
+    _apply_as(apps, deployment("img:1", replicas=3), "cockpit")
+    with pytest.raises(ApiException) as err:
+        _apply_as(apps, {"apiVersion": "apps/v1", "kind": "Deployment",
+                         "metadata": {"name": "web"}, "spec": {"replicas": 5}}, "hpa")
+    assert err.value.status == 409
+    assert 'conflict with "cockpit": .spec.replicas' in json.loads(err.value.body)["message"]
+    assert read(apps)["spec"]["replicas"] == 3  # nothing changed
+    forced = _apply_as(apps, {"apiVersion": "apps/v1", "kind": "Deployment",
+                              "metadata": {"name": "web"}, "spec": {"replicas": 5}}, "hpa",
+                       force=True)
+    assert forced["spec"]["replicas"] == 5
+    # the same value is no conflict
+    _apply_as(apps, {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+                     "spec": {"replicas": 5}}, "other")
+
+
+def test_a_crash_in_the_controllers_fails_the_test_instead_of_being_swallowed():
+    from .emulator import Emulator
+
+    emu = Emulator()
+    with pytest.raises(AssertionError, match="controller crashed"):
+        with emu:
+            def broken() -> None:
+                raise RuntimeError("reconcile bug")
+
+            emu.reconcile_once = broken
+            deadline = threading.Event()
+            while emu.controller_error is None and not deadline.wait(0.01):
+                pass
