@@ -149,3 +149,32 @@ class Timer:
 
     def seconds(self) -> float:
         return round(time.monotonic() - self.start, 3)
+
+
+class StepScope:
+    """One step's events, owned by the core for every provider: StepStarted on enter, then
+    StepFinished (with `detail` and the seconds it took) or StepFailed (the error's `what`, else
+    its text, else its type) on exit; the exception itself propagates. So a step that started
+    always ends, on any target.
+
+        with StepScope(emit, "switch", "switch traffic to slot b", env="prod") as s:
+            ...
+            s.detail = "slot b serves"
+    """
+
+    def __init__(self, emit: Emit, step: str, title: str, env: str | None = None) -> None:
+        self.emit, self.step, self.title, self.env = emit, step, title, env
+        self.detail = ""
+
+    def __enter__(self) -> StepScope:
+        self.timer = Timer()
+        self.emit(StepStarted(self.step, self.title, env=self.env))
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc_type is None:
+            self.emit(StepFinished(self.step, self.detail, env=self.env,
+                                   seconds=self.timer.seconds()))
+            return
+        what = getattr(exc, "what", None) or str(exc) or exc_type.__name__
+        self.emit(StepFailed(self.step, str(what), env=self.env))
