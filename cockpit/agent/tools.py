@@ -90,8 +90,7 @@ class Session:
         ctx = None
         try:
             ctx = self.context()
-            for each in ctx.config.environments.values():
-                ctx.secrets.register(each)  # mask every value before anything is shown
+            register_all(ctx)
             result = redact_any(fn(ctx))
         except CockpitError as exc:
             kind = "refused" if isinstance(exc, Refused) else (
@@ -109,6 +108,18 @@ class Session:
             detail += f" plan {result['plan_id']}"
         self.store.audit(f"mcp:{tool}", env, "ok", detail, client=client)
         return result
+
+
+def register_all(ctx) -> None:  # noqa: ANN001
+    """Read every environment's secret values and its provider's credentials (e.g.
+    FLY_API_TOKEN) so the process-wide redactor masks them in whatever is shown next. Raises
+    SecretStoreError when the keyring is unusable (nothing is shown unmasked then)."""
+    from cockpit.plugins import provider_class
+
+    for env in ctx.config.environments.values():
+        ctx.secrets.register(env)
+        for name in getattr(provider_class(env.provider), "credential_names", ()):
+            ctx.secrets.get(env, name)
 
 
 # --------------------------------------------------------------------------- read-only tools
