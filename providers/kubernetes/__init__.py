@@ -27,7 +27,7 @@ from cockpit.providers.kubernetes import manifests as m
 from cockpit.providers.kubernetes import rollout as ro
 from cockpit.providers.kubernetes.settings import KubernetesSettings
 
-from cockpit.errors import CockpitError, GateFailed, ProviderError
+from cockpit.errors import GateFailed, ProviderError
 from cockpit.events import (
     Emit,
     HealthSample,
@@ -111,17 +111,16 @@ class KubernetesProvider(Provider):
     @staticmethod
     @contextmanager
     def _stage(emit: Emit, env: Environment, step: str, title: str) -> Iterator[dict[str, str]]:
-        """A step that always ends: StepFinished (with `out["detail"]`) or StepFailed."""
-        emit(StepStarted(step=step, title=title, env=env.name))
-        timer = Timer()
-        out = {"detail": ""}
-        try:
-            yield out
-        except CockpitError as exc:
-            emit(StepFailed(step=step, error=exc.what, env=env.name))
-            raise
-        emit(StepFinished(step=step, detail=out["detail"], env=env.name,
-                          seconds=timer.seconds()))
+        """A step that always ends (cockpit.events.StepScope): StepFinished with
+        `out["detail"]`, or StepFailed."""
+        from cockpit.events import StepScope
+
+        with StepScope(emit, step, title, env.name) as scope:
+            out = {"detail": ""}
+            try:
+                yield out
+            finally:
+                scope.detail = out["detail"]
 
     # ------------------------------------------------------------------ preflight / setup
 

@@ -23,7 +23,8 @@ from cockpit.providers.vps import haproxy, lock, ports
 from cockpit.providers.vps.host import Container, Host
 
 from cockpit.errors import GateFailed, ProviderError, UsageError
-from cockpit.events import Emit, Message, StepFinished, StepSkipped, StepStarted, Timer
+from cockpit.events import Emit, Message, StepSkipped
+from cockpit.events import StepScope as _Step  # one step-events scope for every provider
 from cockpit.models import Finding, LiveState, Plan, Release, Step
 from cockpit.probes import describe_failure, http_health, wait_healthy
 
@@ -66,29 +67,6 @@ def host_key_known(host: str, port: int) -> bool:
         except OSError:
             continue
     return False
-
-
-class _Step:
-    """StepStarted on enter; StepFinished (or StepFailed via the pipeline) on exit."""
-
-    def __init__(self, emit: Emit, step: str, title: str, env: str) -> None:
-        self.emit, self.step, self.title, self.env = emit, step, title, env
-        self.detail = ""
-
-    def __enter__(self) -> _Step:
-        self.timer = Timer()
-        self.emit(StepStarted(self.step, self.title, env=self.env))
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.emit(StepFinished(self.step, self.detail, env=self.env,
-                                   seconds=self.timer.seconds()))
-        else:
-            from cockpit.events import StepFailed
-
-            what = getattr(exc, "what", None) or str(exc) or exc_type.__name__
-            self.emit(StepFailed(self.step, what, env=self.env))
 
 
 def host_header(env) -> str:
