@@ -241,6 +241,28 @@ def pending(ctx: Context) -> list[SavedPlan]:
     return out
 
 
+def describe(plan: SavedPlan, now: float) -> list[str]:
+    """The lines a person reads before approving: what, where, who made it, when it expires,
+    each step (destructive ones marked), each change, the notes, the fingerprint and hash."""
+    d = plan.to_dict()
+    left = max(0, int(plan.expires_at - now))
+    lines = [f"plan {plan.plan_id}: {plan.action} on {plan.env!r} "
+             f"(made by {plan.created_by}{', client ' + plan.client if plan.client else ''}; "
+             f"expires in {left // 60}m{left % 60:02d}s)"]
+    if d["args"].get("src"):
+        lines.append(f"  from {d['args']['src']}")
+    for step in d["steps"]:
+        mark = "  DESTRUCTIVE" if step.get("destructive") else ""
+        lines.append(f"  step {step['id']}: {step['title']}{mark}")
+    for field, (old, new) in d["changes"].items():
+        lines.append(f"  change {field}: {old or '-'} → {new or '-'}")
+    for note in d["notes"]:
+        lines.append(f"  note {note}")
+    lines.append(f"  made against live state {plan.fingerprint[:19]}…; plan hash "
+                 f"{plan.plan_hash[:19]}…")
+    return lines
+
+
 # --------------------------------------------------------------------------- approve
 
 

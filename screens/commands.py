@@ -8,6 +8,12 @@ from functools import partial
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 
+def open_approvals(app) -> None:  # noqa: ANN001
+    from cockpit.screens.approvals import ApprovalsScreen
+
+    app.push_screen(ApprovalsScreen())
+
+
 class CockpitCommands(Provider):
     def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
         app = self.app
@@ -34,6 +40,8 @@ class CockpitCommands(Provider):
             out.append((f"Switch environment: {env}", partial(app.switch_env, env),
                         f"make {env} the current environment"))
         out.append(("Dashboard", app.open_dashboard, "health of every environment"))
+        out.append(("Approvals", partial(open_approvals, app),
+                    "plans for protected environments waiting for a person's approval"))
         return out
 
     async def discover(self) -> Hits:

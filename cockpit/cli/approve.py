@@ -24,27 +24,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def describe(plan) -> list[str]:  # noqa: ANN001
-    """The lines a person reads before approving a SavedPlan."""
-    d = plan.to_dict()
-    left = max(0, int(plan.expires_at - time.time()))
-    lines = [f"plan {plan.plan_id}: {plan.action} on {plan.env!r} "
-             f"(made by {plan.created_by}{', client ' + plan.client if plan.client else ''}; "
-             f"expires in {left // 60}m{left % 60:02d}s)"]
-    if d["args"].get("src"):
-        lines.append(f"  from {d['args']['src']}")
-    for step in d["steps"]:
-        mark = "  DESTRUCTIVE" if step.get("destructive") else ""
-        lines.append(f"  step {step['id']}: {step['title']}{mark}")
-    for field, (old, new) in d["changes"].items():
-        lines.append(f"  change {field}: {old or '-'} → {new or '-'}")
-    for note in d["notes"]:
-        lines.append(f"  note {note}")
-    lines.append(f"  made against live state {plan.fingerprint[:19]}…; plan hash "
-                 f"{plan.plan_hash[:19]}…")
-    return lines
-
-
 def run(args: argparse.Namespace) -> int:
     from cockpit import plans
     from cockpit.output import inert
@@ -59,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         raise Refused(f"approving plan {plan.plan_id} needs a person at a terminal: stdin and "
                       "stderr must be a TTY", hint=f"run `cockpit approve {plan.plan_id}` "
                       "yourself in a terminal")
-    for line in describe(plan):
+    for line in plans.describe(plan, time.time()):
         sys.stderr.write(inert(line) + "\n")
     sys.stderr.write(f"Type the environment name ({plan.env}) to approve this plan: ")
     sys.stderr.flush()
