@@ -33,7 +33,8 @@ LABEL = f"{cmd.LABEL}.accessory"
 HEALTHY_DEADLINE = 180.0  # seconds a new accessory may take to answer (initdb ~5 s here)
 
 HEALTH_CMD = {
-    "postgres": 'pg_isready -q -U "$POSTGRES_USER" -d "$POSTGRES_DB"',
+    # over TCP: while the image initialises its data, a temporary server answers on the socket
+    "postgres": 'pg_isready -q -h 127.0.0.1 -U "$POSTGRES_USER" -d "$POSTGRES_DB"',
     "redis": 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping | grep -q PONG',
 }
 # The server command: Postgres runs the image's own; Redis gets its password from the env file
@@ -65,11 +66,27 @@ def env_file(host, name: str) -> str:
     return f"{host.layout.app_dir}/accessories/{name}.env"
 
 
-def spec_hash(env, name: str) -> str:
+def pointer_file(host, name: str) -> str:
+    """Where a restore records the volume the accessory now runs on (the previous one is
+    kept); without it the accessory runs on `volume(env, name)`."""
+    return f"{host.layout.app_dir}/accessories/{name}.volume"
+
+
+def current_volume(host, env, name: str, info: dict | None = None) -> str:
+    """The volume the accessory runs on: its container's label, else the restore pointer on
+    the host, else the default `volume(env, name)`."""
+    if info and info.get("volume"):
+        return info["volume"]
+    out = host.run(["sh", "-c", 'cat "$1" 2>/dev/null || true', "sh", pointer_file(host, name)],
+                   step="accessories", idempotent=True).stdout.strip()
+    return out if out and not out.startswith("-") and " " not in out else volume(env, name)
+
+
+def spec_hash(env, name: str, vol: str | None = None) -> str:
     acc = env.accessories[name]
     return stable_hash({"image": acc.image_ref, "kind": acc.kind,
                         "database": core.database(env.app.name, acc),
-                        "volume": volume(env, name), "mount": acc.spec.data_dir,
+                        "volume": vol or volume(env, name), "mount": acc.spec.data_dir,
                         "command": COMMAND[acc.kind]}).split(":")[1][:16]
 
 
@@ -81,21 +98,23 @@ def join(env, argv: list[str]) -> list[str]:
     return [*argv[:2], "--network", network(env), *argv[2:]]
 
 
-def run_argv(env, host, name: str) -> list[str]:
+def run_argv(env, host, name: str, vol: str | None = None) -> list[str]:
     """`docker run` of one accessory: detached, restarted unless stopped, on the environment's
-    network under its name, its volume at the image's data directory, health-checked, no
-    published port."""
+    network under its name, its volume (`vol`, default `volume(env, name)`) at the image's data
+    directory, health-checked, no published port."""
     acc = env.accessories[name]
+    vol = vol or volume(env, name)
     argv = ["docker", "run", "--detach", "--name", container(env, name),
             "--restart", "unless-stopped", "--network", network(env),
             "--network-alias", name, "--env-file", env_file(host, name),
-            "--mount", f"type=volume,source={volume(env, name)},target={acc.spec.data_dir}",
+            "--mount", f"type=volume,source={vol},target={acc.spec.data_dir}",
             "--health-cmd", HEALTH_CMD[acc.kind], "--health-interval", "2s",
             "--health-timeout", "5s", "--health-retries", "5", "--health-start-period", "120s",
             "--log-opt", "max-size=10m", "--log-opt", "max-file=3",
             "--label", f"{LABEL}={name}", "--label", f"{LABEL}-app={env.app.name}",
             "--label", f"{LABEL}-env={env.name}", "--label", f"{LABEL}-kind={acc.kind}",
-            "--label", f"{LABEL}-spec={spec_hash(env, name)}"]
+            "--label", f"{LABEL}-volume={vol}",
+            "--label", f"{LABEL}-spec={spec_hash(env, name, vol)}"]
     return [*argv, acc.image_ref, *COMMAND[acc.kind]]
 
 
@@ -125,6 +144,7 @@ def inspect(host, env) -> dict[str, dict[str, Any]]:
             "health": (state.get("Health") or {}).get("Status", "none"),
             "image": raw.get("Image", ""),
             "spec": labels.get(f"{LABEL}-spec", ""),
+            "volume": labels.get(f"{LABEL}-volume", ""),
             "started_at": state.get("StartedAt"),
             "restarts": state.get("RestartCount", 0) if "RestartCount" in state else None,
         }
@@ -156,7 +176,8 @@ def ensure(provider, env, host, emit: Emit) -> dict[str, str]:
     for name in names(env):
         acc = env.accessories[name]
         current = have.get(name)
-        want = spec_hash(env, name)
+        vol = current_volume(host, env, name, current)
+        want = spec_hash(env, name, vol)
         lines = [f"{k}={v}" for k, v in
                  core.container_env(env.app.name, acc, passwords[name]).items()]
         host.run(cmd.chain(cmd.mkdirs(f"{host.layout.app_dir}/accessories"),
@@ -170,9 +191,8 @@ def ensure(provider, env, host, emit: Emit) -> dict[str, str]:
             said.append(f"{name} started")
             continue
         host.run(cmd.chain(cmd.quiet(cmd.docker_rm(container(env, name))),
-                           cmd.docker_volume_create(volume(env, name), app=env.app.name,
-                                                    env=env.name),
-                           run_argv(env, host, name)), step="accessories", timeout=900)
+                           cmd.docker_volume_create(vol, app=env.app.name, env=env.name),
+                           run_argv(env, host, name, vol)), step="accessories", timeout=900)
         said.append(f"{name} {'re-created' if current else 'created'} ({acc.image_ref})")
     wait_healthy(host, env, names(env))
     emit(StepFinished("accessories", "; ".join(said), env=env.name, seconds=timer.seconds()))
@@ -217,10 +237,12 @@ def status(provider, env) -> list[dict[str, Any]]:
         out.append({
             "name": name, "kind": acc.kind, "version": acc.tag, "image": acc.image_ref,
             "container": container(env, name), "state": info["state"] if info else "missing",
-            "health": info["health"] if info else "none", "volume": volume(env, name),
+            "health": info["health"] if info else "none",
+            "volume": (info or {}).get("volume") or volume(env, name),
             "network": network(env), "env_var": acc.url_var,
             "started_at": info["started_at"] if info else None,
-            "drift": bool(info and info["spec"] != spec_hash(env, name)),
+            "drift": bool(info and info["spec"] != spec_hash(
+                env, name, info.get("volume") or None)),
         })
     return out
 

@@ -112,6 +112,7 @@ def site(lab, tmp_path_factory):
             yield site
         finally:
             remove_all()
+            _forget_ports(app_dir, env)
             for name in PORTS:
                 for item in ("ACCESSORY_POSTGRES_PASSWORD", "ACCESSORY_CACHE_PASSWORD"):
                     try:
@@ -120,6 +121,17 @@ def site(lab, tmp_path_factory):
                         pass
             keyring.get_keyring()  # noqa: B018
             docker("rmi", IMAGE, check=False)
+
+
+def _forget_ports(app_dir: Path, env: dict[str, str]) -> None:
+    """Drop this app's claims from the lab host's port registry (cockpit setup made them)."""
+    code = ("from cockpit import config; from cockpit.cli._common import *; "
+            "from cockpit.pipeline import provider_for; from cockpit.providers.vps import ports; "
+            "import argparse; ctx = load_context(argparse.Namespace()); "
+            "e = ctx.config.env('staging'); h = provider_for(ctx, e).host(e); "
+            f"ports.forget(h.t, h.layout.root, {APP!r})")
+    subprocess.run([sys.executable, "-c", code], cwd=app_dir, env=env, capture_output=True,
+                   timeout=120)
 
 
 def cli(site, *args: str) -> subprocess.CompletedProcess:
@@ -253,3 +265,77 @@ def test_a_config_sharing_the_accessory_is_refused(site):
     assert proc.returncode == 2
     assert "accessories.postgres.volume" in proc.stderr
     assert "shared by environments 'staging' and 'prod'" in proc.stderr
+
+
+# --------------------------------------------------------------------------- backups
+
+
+def _result(proc: subprocess.CompletedProcess) -> dict:
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def test_a_backup_is_verified_by_a_restore_with_the_same_row_counts(site):
+    proc = cli(site, "backup", "staging", "postgres", "--json")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    data = _result(proc)["data"]
+    assert data["verified"] is True
+    assert data["counts"] == {"public.notes": 2, "public.tags": 0}
+    assert data["verify"]["counts"] == data["counts"]
+    path = Path(data["file"])
+    assert path.is_file() and path.stat().st_size == data["size"] > 0
+    assert path.read_bytes()[:5] == b"PGDMP"  # pg_dump's custom format
+    site["backup"] = data["id"]
+    site["backup_file"] = path
+    listed = _result(cli(site, "backups", "staging", "postgres", "--json"))["data"]["backups"]
+    assert [(b["id"], b["verified"]) for b in listed] == [(data["id"], True)]
+    # no scratch instance is left behind
+    assert docker("ps", "-aq", "--filter", f"label=cockpit.accessory-scratch={APP}-staging") == ""
+
+
+def test_a_redis_backup_is_verified_too(site):
+    pw = site["backend"].get_password(f"cockpit:{APP}:staging", "ACCESSORY_CACHE_PASSWORD")
+    docker("exec", "-e", f"REDISCLI_AUTH={pw}", f"cockpit-{APP}-staging-cache", "redis-cli",
+           "--no-auth-warning", "mset", "a", "1", "b", "2")
+    proc = cli(site, "backup", "staging", "cache", "--json")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    data = _result(proc)["data"]
+    assert data["verified"] is True and data["counts"] == {"db0": 2}
+    assert data["verify"]["counts"] == {"db0": 2}
+    assert Path(data["file"]).read_bytes()[:5] == b"REDIS"
+
+
+def test_backup_delete_the_volume_restore_and_the_rows_are_back(site):
+    docker("rm", "-f", f"cockpit-{APP}-staging-postgres")
+    docker("volume", "rm", f"cockpit-{APP}-staging-postgres-data")
+    assert request("GET", "/up", PORTS["staging"])[0] != 200  # the data is gone
+    refused = cli(site, "restore", "prod", "postgres", "--from", str(site["backup_file"]))
+    assert refused.returncode == 5  # prod is protected
+    proc = cli(site, "restore", "staging", "postgres", "--from", site["backup"], "--json")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    data = _result(proc)["data"]
+    assert data["counts"] == {"public.notes": 2, "public.tags": 0}
+    assert data["volume"].startswith(f"cockpit-{APP}-staging-postgres-data-r")
+    status, body = request("GET", "/notes", PORTS["staging"])
+    assert status == 200 and json.loads(body)["notes"] == ["first", "second"]
+    # a redeploy keeps the restored volume
+    proc = cli(site, "deploy", "staging", "--image", IMAGE, "--json")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "postgres running" in proc.stdout
+    assert json.loads(request("GET", "/notes", PORTS["staging"])[1])["notes"] == [
+        "first", "second"]
+
+
+def test_a_corrupted_backup_is_reported_as_not_restorable(site, tmp_path):
+    broken = tmp_path / "broken.dump"
+    data = site["backup_file"].read_bytes()
+    broken.write_bytes(data[: len(data) // 2])
+    assert request("POST", "/notes", PORTS["staging"], "after the backup")[0] == 201
+    proc = cli(site, "restore", "staging", "postgres", "--from", str(broken), "--json")
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    error = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
+    assert "not restorable" in json.dumps(error) or "restorable" in proc.stderr
+    assert "nothing was changed" in json.dumps(error) + proc.stderr
+    # the live data is untouched
+    assert json.loads(request("GET", "/notes", PORTS["staging"])[1])["notes"] == [
+        "first", "second", "after the backup"]
+    assert all(password(site, "staging") not in text for text in site["outputs"])

@@ -1,0 +1,474 @@
+"""Backups of accessories with a proven restore (VPS).
+
+`cockpit backup ENV NAME` writes one file to a local folder (default
+`<state dir>/backups/<app>/<env>/<name>/`, or `--dir`): Postgres `pg_dump -Fc` (`<id>.dump`),
+Redis an RDB snapshot (`redis-cli --rdb`, `<id>.rdb`), plus `<id>.json` with its size,
+sha256, the source's per-table row counts (per-database key counts for Redis) and the result
+of its verification. Every backup is verified: the file just written is streamed back to the
+host into a scratch instance (same image, no network, no volume, removed afterwards), restored
+there (`pg_restore --exit-on-error`; Redis loading the RDB) and counted; the backup is verified
+when the restore succeeded and every table's count matches the source's (counted before and
+after the dump: with writes in between, a count between the two). A backup that does not
+restore is kept, marked failed, and the command exits 1.
+
+`cockpit restore ENV NAME --from BACKUP` verifies the file the same way first (nothing changes
+when it does not restore), then restores it into a fresh volume with a temporary container,
+checks the counts again, and only then switches the accessory to that volume (same container
+name, network alias and password: the app's URL is unchanged). The previous volume is kept
+until the user removes it (`docker volume rm`, named in the result).
+
+Only VPS accessories are backed up here; on Kubernetes and Fly they are external. S3 upload,
+retention and schedules are not built yet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets as _random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cockpit.errors import ProviderError, UsageError
+
+VERIFY_DEADLINE = 120.0  # seconds a scratch instance may take to start
+
+
+class NotRestorable(ProviderError):
+    """The backup file did not restore into a scratch instance (or its counts differ)."""
+
+
+@dataclass
+class Backup:
+    """One backup's record (`<id>.json` beside the file)."""
+
+    id: str
+    app: str
+    env: str
+    accessory: str
+    kind: str
+    file: str  # absolute path of the dump
+    size: int
+    sha256: str
+    created_at: float
+    image: str
+    counts: dict[str, int] = field(default_factory=dict)  # source, before the dump
+    counts_after: dict[str, int] = field(default_factory=dict)  # source, after the dump
+    verified: bool = False
+    verify: dict[str, Any] = field(default_factory=dict)  # restored counts, error, seconds
+
+    def to_dict(self) -> dict[str, Any]:
+        import dataclasses
+
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def load(cls, path: Path) -> Backup:
+        data = json.loads(path.read_text())
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+    def save(self) -> None:
+        meta = Path(self.file).with_suffix(".json")
+        tmp = meta.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True))
+        os.replace(tmp, meta)
+
+
+def folder(app: str, env: str, name: str, base: str | Path | None = None) -> Path:
+    """Where backups of one accessory live: `base` or `<state dir>/backups/<app>/<env>/<name>`."""
+    if base:
+        return Path(base).expanduser().resolve()
+    from cockpit.state import state_root
+
+    return state_root() / "backups" / app / env / name
+
+
+def listing(app: str, env: str, name: str, base: str | Path | None = None) -> list[Backup]:
+    """The backups in the folder, newest first (records whose file is gone are left out)."""
+    where = folder(app, env, name, base)
+    out = []
+    for meta in sorted(where.glob("*.json")) if where.is_dir() else []:
+        try:
+            b = Backup.load(meta)
+        except (ValueError, TypeError, OSError):
+            continue
+        if Path(b.file).is_file():
+            out.append(b)
+    return sorted(out, key=lambda b: b.created_at, reverse=True)
+
+
+def find(app: str, env: str, name: str, ref: str, base: str | Path | None = None) -> Backup:
+    """A backup by id (from `cockpit backups`) or by the path of its file (its `.json` beside
+    it, else a record made from the file alone). UsageError when there is none."""
+    path = Path(ref).expanduser()
+    if path.is_file():
+        meta = path.with_suffix(".json")
+        if meta.is_file():
+            b = Backup.load(meta)
+            b.file = str(path.resolve())
+            return b
+        kind = "postgres" if path.suffix == ".dump" else "redis"
+        return Backup(id=path.stem, app=app, env=env, accessory=name, kind=kind,
+                      file=str(path.resolve()), size=path.stat().st_size, sha256="",
+                      created_at=path.stat().st_mtime, image="")
+    for b in listing(app, env, name, base):
+        if b.id == ref:
+            return b
+    raise UsageError(f"no backup {ref!r} of {name} in {env}",
+                     hint=f"cockpit backups {env} {name} lists them")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- on the host
+
+
+def _download(host, argv: list[str], dest: Path, step: str) -> int:
+    """Run argv on the host, writing its stdout to `dest` (bytes as they come); returns the
+    size. ProviderError with the command's stderr on a non-zero exit (dest removed)."""
+    from cockpit.providers.vps.ssh import remote_command
+
+    client = host.t.connect()
+    chan = client.get_transport().open_session(timeout=host.t.timeout)
+    size = 0
+    err = b""
+    try:
+        chan.exec_command(remote_command(argv))
+        with open(dest, "wb") as out:
+            while True:
+                chunk = chan.recv(1 << 16)
+                if not chunk:
+                    break
+                out.write(chunk)
+                size += len(chunk)
+                while chan.recv_stderr_ready():
+                    err += chan.recv_stderr(1 << 16)
+        while True:
+            more = chan.recv_stderr(1 << 16)
+            if not more:
+                break
+            err += more
+        rc = chan.recv_exit_status()
+    finally:
+        chan.close()
+    if rc != 0:
+        dest.unlink(missing_ok=True)
+        from cockpit.redaction import redact
+
+        raise ProviderError(f"{step} failed (exit {rc}): "
+                            f"{redact(err.decode(errors='replace').strip()[-400:])}",
+                            where=f"{host.t.where} step {step}")
+    return size
+
+
+def _chunks(path: Path):
+    with open(path, "rb") as fh:
+        yield from iter(lambda: fh.read(1 << 20), b"")
+
+
+PG_COUNTS = (
+    'psql -X -At -U "$1" -d "$2" -v ON_ERROR_STOP=1 -c "select format('
+    "'select %L, count(*) from %I.%I;', schemaname || '.' || tablename, schemaname, tablename) "
+    "from pg_tables where schemaname not in ('pg_catalog', 'information_schema') "
+    'order by 1" | psql -X -At -F " " -U "$1" -d "$2" -v ON_ERROR_STOP=1'
+)
+REDIS_COUNTS = ('REDISCLI_AUTH="${REDIS_PASSWORD:-}" redis-cli --no-auth-warning -p "${1:-6379}" '
+                "info keyspace")
+
+
+def _parse_counts(kind: str, text: str) -> dict[str, int]:
+    """`schema.table N` lines (Postgres) or `dbN:keys=K,...` lines (Redis) -> {name: count}."""
+    out: dict[str, int] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if kind == "postgres":
+            name, _, n = line.rpartition(" ")
+            if name and n.isdigit():
+                out[name] = int(n)
+        elif line.startswith("db") and ":keys=" in line:
+            db, _, rest = line.partition(":")
+            out[db] = int(rest.split(",")[0].split("=")[1])
+    return out
+
+
+def counts(host, env, name: str, target: str | None = None) -> dict[str, int]:
+    """Per-table row counts (Postgres, every schema but the catalogs) or per-database key
+    counts (Redis) of the accessory's container, or of `target` (a scratch container)."""
+    from cockpit import accessories as core
+    from cockpit.providers.vps import accessories as vps
+
+    acc = env.accessories[name]
+    who = target or vps.container(env, name)
+    if acc.kind == "postgres":
+        argv = ["docker", "exec", who, "sh", "-c", PG_COUNTS, "sh",
+                core.db_user(env.app.name), core.database(env.app.name, acc)]
+    else:
+        argv = ["docker", "exec", who, "sh", "-c", REDIS_COUNTS, "sh"]
+    result = host.run(argv, step="count rows", check=False, idempotent=True)
+    if not result.ok:
+        raise ProviderError(f"counting rows in {who} failed: {result.stderr.strip()[-300:]}",
+                            where=f"{host.t.where} container {who}")
+    return _parse_counts(acc.kind, result.stdout)
+
+
+def _dump_argv(env, name: str) -> list[str]:
+    from cockpit import accessories as core
+    from cockpit.providers.vps import accessories as vps
+
+    acc = env.accessories[name]
+    who = vps.container(env, name)
+    if acc.kind == "postgres":
+        return ["docker", "exec", who, "pg_dump", "-Fc", "-U", core.db_user(env.app.name),
+                "-d", core.database(env.app.name, acc)]
+    script = ('f=/tmp/cockpit-backup-$$.rdb; REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli '
+              '--no-auth-warning --rdb "$f" >/dev/null || exit 1; cat "$f"; rc=$?; rm -f "$f"; '
+              "exit $rc")
+    return ["docker", "exec", who, "sh", "-c", script]
+
+
+def _wait(host, check: list[str], deadline: float, what: str, logs_of: str) -> None:
+    end = time.monotonic() + deadline
+    while True:
+        if host.run(check, step="verify", check=False).ok:
+            return
+        state = host.run(["docker", "inspect", "-f", "{{.State.Status}}", logs_of],
+                         step="verify", check=False).stdout.strip()
+        if state not in ("running", "created", "restarting") or time.monotonic() >= end:
+            tail = host.logs_tail(logs_of, 5)
+            raise NotRestorable(f"{what} did not come up ({state or 'gone'})"
+                                + (f": {tail[-1]}" if tail else ""), where=host.t.where)
+        time.sleep(0.5)
+
+
+def scratch_restore(host, env, name: str, path: Path, *, volume: str | None = None,
+                    keep: bool = False) -> tuple[str, dict[str, int]]:
+    """Restore the backup file at `path` into a new container of the accessory's image, with
+    no network: on `volume` when given (a fresh volume for `restore`), else on no volume (a
+    scratch check). Returns (container name, counts after the restore); the container is
+    removed unless `keep` (then it is stopped cleanly by the caller). Raises NotRestorable with
+    the restore's own error when the file does not restore."""
+    from cockpit import accessories as core
+    from cockpit.providers.vps import accessories as vps
+
+    acc = env.accessories[name]
+    who = f"{vps.container(env, name)}-scratch-{_random.token_hex(3)}"
+    mount = (["--mount", f"type=volume,source={volume},target={acc.spec.data_dir}"]
+             if volume else [])
+    labels = ["--label", f"{vps.LABEL}-scratch={env.app.name}-{env.name}"]
+    try:
+        if acc.kind == "postgres":
+            user, db = core.db_user(env.app.name), core.database(env.app.name, acc)
+            env_args = ["--env-file", vps.env_file(host, name)] if volume else [
+                "--env", f"POSTGRES_USER={user}", "--env", f"POSTGRES_DB={db}",
+                "--env", f"POSTGRES_PASSWORD={_random.token_hex(16)}"]
+            host.run(["docker", "run", "--detach", "--name", who, "--network", "none",
+                      *env_args, *mount, *labels, acc.image_ref], step="verify", timeout=600)
+            _wait(host, ["docker", "exec", who, "pg_isready", "-q", "-h", "127.0.0.1", "-U",
+                         user, "-d", db], VERIFY_DEADLINE, f"the scratch Postgres {who}", who)
+            try:
+                host.t.stream_in(["docker", "exec", "-i", who, "pg_restore", "-U", user, "-d",
+                                  db, "--no-owner", "--exit-on-error"], _chunks(path),
+                                 step="restore")
+            except ProviderError as exc:
+                raise NotRestorable(f"pg_restore failed: {exc.what}",
+                                    where=host.t.where) from None
+        else:
+            start = ("cat > /data/dump.rdb && redis-server --dir /data --dbfilename dump.rdb "
+                     "--appendonly no --port 6390 --daemonize yes --logfile /tmp/restore.log")
+            host.run(["docker", "run", "--detach", "--name", who, "--network", "none",
+                      "--entrypoint", "sh", *mount, *labels, acc.image_ref, "-c",
+                      "sleep 86400"], step="verify", timeout=600)
+            host.t.stream_in(["docker", "exec", "-i", who, "sh", "-c", start], _chunks(path),
+                             step="restore")
+            ping = ["docker", "exec", who, "sh", "-c",
+                    "redis-cli -p 6390 ping | grep -q PONG || "
+                    "{ tail -2 /tmp/restore.log >&2; exit 1; }"]
+            end = time.monotonic() + 30
+            while True:
+                result = host.run(ping, step="verify", check=False)
+                if result.ok:
+                    break
+                alive = host.run(["docker", "exec", who, "sh", "-c",
+                                  "redis-cli -p 6390 ping >/dev/null 2>&1 || "
+                                  "pgrep redis-server >/dev/null"], step="verify", check=False)
+                if not alive.ok or time.monotonic() >= end:
+                    raise NotRestorable("redis-server could not load the RDB file: "
+                                        + (result.stderr.strip()[-300:] or "no answer"),
+                                        where=host.t.where)
+                time.sleep(0.3)
+            if volume:  # the accessory runs with an append-only file: write it from the data
+                host.run(["docker", "exec", who, "sh", "-c",
+                          "redis-cli -p 6390 config set appendonly yes >/dev/null && "
+                          "while redis-cli -p 6390 info persistence | "
+                          "grep -q 'aof_rewrite_in_progress:1\\|aof_rewrite_scheduled:1'; "
+                          "do sleep 0.2; done && redis-cli -p 6390 shutdown"],
+                         step="restore", check=False)
+        if acc.kind == "postgres":
+            found = counts(host, env, name, target=who)
+        else:
+            found = _redis_scratch_counts(host, who) if not volume else {}
+        return who, found
+    finally:
+        if not keep:  # --volumes: an official image's anonymous data volume goes too
+            host.run(["docker", "rm", "--force", "--volumes", who], step="verify", check=False)
+
+
+def _redis_scratch_counts(host, who: str) -> dict[str, int]:
+    result = host.run(["docker", "exec", who, "redis-cli", "-p", "6390", "info", "keyspace"],
+                      step="count rows", check=False)
+    return _parse_counts("redis", result.stdout)
+
+
+def _compare(expected_before: dict[str, int], expected_after: dict[str, int],
+             restored: dict[str, int]) -> str:
+    """'' when every table restored with a count between its source counts, else why not."""
+    if not expected_before and not expected_after:
+        return ""
+    names = set(expected_before) | set(expected_after)
+    if set(restored) != names:
+        missing = sorted(names - set(restored))
+        extra = sorted(set(restored) - names)
+        return ("tables differ: " + (f"missing {', '.join(missing)}" if missing else "")
+                + (f" unexpected {', '.join(extra)}" if extra else "")).strip()
+    for t in sorted(names):
+        lo = min(expected_before.get(t, 0), expected_after.get(t, 0))
+        hi = max(expected_before.get(t, 0), expected_after.get(t, 0))
+        if not lo <= restored[t] <= hi:
+            return f"{t}: {restored[t]} rows restored, the source had {lo}" + (
+                f"-{hi}" if hi != lo else "")
+    return ""
+
+
+def _vps(ctx, env):
+    from cockpit import accessories as core
+
+    if not core.hosted(env):
+        raise UsageError(f"{env.name}'s accessories are external on {env.provider}: cockpit "
+                         "does not back them up", hint="use your database provider's backups")
+    from cockpit.pipeline import provider_for
+
+    return provider_for(ctx, env)
+
+
+def backup(ctx, env, name: str, base: str | Path | None = None, emit=None) -> Backup:
+    """Back up one accessory to the local folder and verify it in a scratch instance.
+    Returns the record (`verified` False with `verify["error"]` when it did not restore).
+    Raises UsageError for an unknown accessory, ProviderError when the dump itself fails."""
+    from cockpit.providers.vps import accessories as vps
+
+    provider = _vps(ctx, env)
+    vps._pick(env, name)
+    acc = env.accessories[name]
+    host = provider.host(env)
+    where = folder(env.app.name, env.name, name, base)
+    where.mkdir(parents=True, exist_ok=True, mode=0o700)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(ctx.now()))
+    bid = stamp
+    n = 1
+    while (where / f"{bid}.json").exists():
+        n += 1
+        bid = f"{stamp}-{n}"
+    path = where / f"{bid}.{'dump' if acc.kind == 'postgres' else 'rdb'}"
+    before = counts(host, env, name)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.close(fd)
+    size = _download(host, _dump_argv(env, name), path, "backup")
+    after = counts(host, env, name)
+    record = Backup(id=bid, app=env.app.name, env=env.name, accessory=name, kind=acc.kind,
+                    file=str(path), size=size, sha256=_sha256(path), created_at=ctx.now(),
+                    image=acc.image_ref, counts=before, counts_after=after)
+    record.verify = verify_file(host, env, name, path, before, after)
+    record.verified = not record.verify.get("error")
+    record.save()
+    return record
+
+
+def verify_file(host, env, name: str, path: Path, before: dict[str, int],
+                after: dict[str, int]) -> dict[str, Any]:
+    """Restore `path` into a scratch instance and compare counts: {"counts", "seconds"} and
+    "error" (why it is not restorable) when it failed."""
+    started = time.monotonic()
+    try:
+        _, restored = scratch_restore(host, env, name, path)
+    except NotRestorable as exc:
+        return {"error": f"not restorable: {exc.what}",
+                "seconds": round(time.monotonic() - started, 1)}
+    why = _compare(before, after, restored)
+    out: dict[str, Any] = {"counts": restored, "seconds": round(time.monotonic() - started, 1)}
+    if why:
+        out["error"] = f"restored, but the counts differ: {why}"
+    return out
+
+
+def restore(ctx, env, name: str, ref: str, base: str | Path | None = None,
+            emit=None) -> dict[str, Any]:
+    """Restore a backup into a fresh volume and switch the accessory to it (see the module
+    docstring). Needs the confirmation of a protected environment (pipeline.confirm). Returns
+    {"backup", "volume", "previous_volume", "counts"}. Raises NotRestorable (nothing changed)
+    when the file does not restore or its counts differ from its record."""
+    from cockpit import pipeline
+    from cockpit.events import Message
+    from cockpit.providers.vps import accessories as vps
+    from cockpit.providers.vps import commands as cmd
+    from cockpit.providers.vps import lock
+
+    provider = _vps(ctx, env)
+    vps._pick(env, name)
+    record = find(env.app.name, env.name, name, ref, base)
+    path = Path(record.file)
+    pipeline.confirm(ctx, env, "restore", f"switch accessory {name} to a new volume holding "
+                     f"backup {record.id} (the current volume is kept)")
+    damaged = bool(record.sha256) and _sha256(path) != record.sha256
+    host = provider.host(env)
+    say = emit or (lambda event: None)
+    with lock.held(host, env.settings.lock_ttl, "restore", say, ctx.now()):
+        check = verify_file(host, env, name, path, record.counts, record.counts_after)
+        if check.get("error"):
+            raise NotRestorable(
+                f"backup {record.id} of {name} is {check['error']}"
+                + (" (the file no longer matches its checksum)" if damaged else "")
+                + f"; nothing was changed and {name} keeps its data",
+                where=str(path), hint=f"pick another: cockpit backups {env.name} {name}")
+        info = vps.inspect(host, env).get(name)
+        previous = vps.current_volume(host, env, name, info)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(ctx.now()))
+        fresh = f"{vps.volume(env, name)}-r{stamp}"
+        host.run(cmd.docker_volume_create(fresh, app=env.app.name, env=env.name),
+                 step="restore")
+        try:
+            who, restored = scratch_restore(host, env, name, path, volume=fresh, keep=True)
+        except NotRestorable:
+            host.run(["docker", "volume", "rm", "-f", fresh], step="restore", check=False)
+            raise
+        try:
+            if env.accessories[name].kind == "postgres":
+                why = _compare(record.counts, record.counts_after, restored)
+                if why:
+                    raise NotRestorable(f"the restore into {fresh} differs: {why}; nothing "
+                                        "was switched", where=host.t.where)
+            host.run(["docker", "stop", "--time", "30", who], step="restore", timeout=120)
+        finally:
+            host.run(["docker", "rm", "--force", "--volumes", who], step="restore",
+                     check=False)
+        say(Message(f"restored backup {record.id} into volume {fresh}; switching {name}",
+                    env=env.name))
+        host.run(cmd.chain(
+            cmd.docker_rm(vps.container(env, name)),
+            cmd.write_file(vps.pointer_file(host, name), "600")), step="restore",
+            stdin=fresh + "\n")
+        host.run(vps.run_argv(env, host, name, fresh), step="restore", timeout=300)
+        vps.wait_healthy(host, env, [name])
+        now = counts(host, env, name)
+    ctx.store.audit("restore", env.name, "ok", f"{name} from backup {record.id} into {fresh}; "
+                    f"previous volume {previous} kept")
+    return {"backup": record.id, "volume": fresh, "previous_volume": previous, "counts": now,
+            "checksum_ok": not damaged}

@@ -1,0 +1,118 @@
+"""`cockpit backup ENV NAME`, `cockpit backups ENV NAME`, `cockpit restore ENV NAME --from ID`.
+
+backup: the accessory's data (Postgres `pg_dump -Fc`, Redis RDB) to a local folder, verified by
+restoring it into a scratch instance and comparing per-table row counts; exit 1 when it does not
+restore. backups: the folder's backups with size, age and verification. restore: verify, then
+restore into a fresh volume and switch the accessory to it (the old volume is kept); a protected
+environment needs `--confirm ENV`. See cockpit.backups."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from cockpit.cli._common import common, load_context, renderer
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("backup", parents=[common(trust=True)],
+                       help="back up an accessory to a local folder, verified by a restore")
+    p.add_argument("env")
+    p.add_argument("name", help="the accessory, e.g. postgres")
+    p.add_argument("--dir", metavar="PATH", help="the backup folder (default: the state dir)")
+    p.set_defaults(func=run_backup)
+
+    p = sub.add_parser("backups", parents=[common()],
+                       help="list an accessory's backups with size, age and verification")
+    p.add_argument("env")
+    p.add_argument("name")
+    p.add_argument("--dir", metavar="PATH")
+    p.set_defaults(func=run_list)
+
+    p = sub.add_parser("restore", parents=[common(confirm=True, trust=True)],
+                       help="restore an accessory from a backup into a fresh volume")
+    p.add_argument("env")
+    p.add_argument("name")
+    p.add_argument("--from", dest="source", required=True, metavar="BACKUP",
+                   help="a backup id from `cockpit backups`, or a backup file")
+    p.add_argument("--dir", metavar="PATH")
+    p.set_defaults(func=run_restore)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def _env(ctx, args):
+    env = ctx.config.env(args.env)
+    if args.name not in env.accessories:
+        from cockpit.errors import UsageError
+
+        known = ", ".join(sorted(env.accessories)) or "none"
+        raise UsageError(f"{env.name} has no accessory {args.name!r} (known: {known})")
+    return env
+
+
+def run_backup(args: argparse.Namespace) -> int:
+    from cockpit import backups
+
+    out = renderer(args)
+    ctx = load_context(args)
+    env = _env(ctx, args)
+    record = backups.backup(ctx, env, args.name, args.dir, out.emit)
+    ctx.store.audit("backup", env.name, "ok" if record.verified else "failed",
+                    f"{args.name} {record.id} ({record.size} bytes)")
+    tables = ", ".join(f"{k} {v}" for k, v in sorted(record.counts.items())) or "no tables"
+    if record.verified:
+        human = (f"{env.name}/{args.name}: backup {record.id} ({_size(record.size)}) verified "
+                 f"by a restore in {record.verify.get('seconds')} s: {tables}\n{record.file}")
+    else:
+        human = (f"{env.name}/{args.name}: backup {record.id} FAILED verification: "
+                 f"{record.verify.get('error')}\n{record.file}")
+    out.result(record.to_dict(), human=human)
+    return 0 if record.verified else 1
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from cockpit import backups
+
+    out = renderer(args)
+    ctx = load_context(args)
+    env = _env(ctx, args)
+    found = backups.listing(env.app.name, env.name, args.name, args.dir)
+    now = time.time()
+    rows = []
+    for b in found:
+        mins = int((now - b.created_at) // 60)
+        age = f"{mins // 1440}d" if mins >= 1440 else f"{mins // 60}h" if mins >= 60 \
+            else f"{mins}m"
+        state = "verified" if b.verified else f"FAILED ({b.verify.get('error', 'unverified')})"
+        rows.append(f"{b.id}  {_size(b.size):>9}  {age:>4} ago  {state}")
+    out.result({"env": env.name, "accessory": args.name,
+                "folder": str(backups.folder(env.app.name, env.name, args.name, args.dir)),
+                "backups": [b.to_dict() for b in found]},
+               human="\n".join(rows) or f"no backups of {args.name} in {env.name} yet")
+    return 0
+
+
+def run_restore(args: argparse.Namespace) -> int:
+    from cockpit import backups
+
+    out = renderer(args)
+    ctx = load_context(args)
+    env = _env(ctx, args)
+    try:
+        done = backups.restore(ctx, env, args.name, args.source, args.dir, out.emit)
+    except backups.NotRestorable:
+        ctx.store.audit("restore", env.name, "failed", f"{args.name} from {args.source}")
+        raise
+    out.result({"env": env.name, "accessory": args.name, **done},
+               human=f"{env.name}/{args.name}: restored backup {done['backup']} into volume "
+                     f"{done['volume']}; the previous volume {done['previous_volume']} is kept "
+                     f"(remove it with `docker volume rm {done['previous_volume']}` on the "
+                     "host when you no longer need it)")
+    return 0
