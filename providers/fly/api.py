@@ -20,6 +20,32 @@ from cockpit.redaction import REDACTOR, redact
 
 LEASE_HEADER = "fly-machine-lease-nonce"
 RETRY_STATUS = (500, 502, 503, 504)
+BACKOFF_FIRST = 0.2  # seconds; doubles per retry up to BACKOFF_CAP
+BACKOFF_CAP = 3.0
+RETRY_AFTER_CAP = 30.0  # seconds: a longer Retry-After is waited this long, then asked again
+
+
+def backoff(attempt: int) -> float:
+    """Seconds before retry number `attempt` (1-based): 0.2, 0.4, 0.8, ... capped at 3 s."""
+    return min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** (attempt - 1))
+
+
+def retry_after(resp: httpx.Response, n: int) -> float:
+    """Seconds to wait after a 429: its Retry-After (delta-seconds or an HTTP date, RFC 9110
+    10.2.3), capped at 30 s; without one, the backoff for the `n`th try."""
+    value = resp.headers.get("retry-after", "").strip()
+    if value:
+        try:
+            return max(0.0, min(RETRY_AFTER_CAP, float(value)))
+        except ValueError:
+            from email.utils import parsedate_to_datetime
+
+            try:
+                when = parsedate_to_datetime(value).timestamp()
+                return max(0.0, min(RETRY_AFTER_CAP, when - time.time()))
+            except (TypeError, ValueError):
+                pass
+    return backoff(n)
 
 
 class FlyApiError(ProviderError):
@@ -67,10 +93,15 @@ class FlyApi:
         app: str,
         timeout: float = 30.0,
         retries: int = 3,
+        rate_retries: int = 8,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        """`retries`: how many times an idempotent call is retried on 5xx, timeouts and
+        connection errors (capped exponential backoff, `backoff`); `rate_retries`: how many
+        429 answers any call waits out (their Retry-After, `retry_after`)."""
         REDACTOR.add(token)
         self.app = app
+        self.rate_retries = rate_retries
         self.api_url = api_url.rstrip("/")
         self.logs_url = logs_url.rstrip("/")
         self.retries = retries
@@ -105,8 +136,10 @@ class FlyApi:
         retry = (method == "GET") if idempotent is None else idempotent
         where = f"fly app {self.app}" + (f" machine {machine}" if machine else "")
         attempts = self.retries + 1 if retry else 1
-        delay = 0.2
-        for attempt in range(1, attempts + 1):
+        limited = 0  # 429 answers: the call was not processed, so every call may retry them
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 kwargs: dict[str, Any] = {"headers": headers, "params": params}
                 if json is not None:
@@ -116,8 +149,7 @@ class FlyApi:
                 resp = self._client.request(method, url, **kwargs)
             except httpx.TimeoutException:
                 if attempt < attempts:
-                    self.sleep(delay)
-                    delay *= 2
+                    self.sleep(backoff(attempt))
                     continue
                 raise FlyApiError(
                     f"{op}: no answer from the Fly API in time"
@@ -127,8 +159,7 @@ class FlyApi:
                 ) from None
             except httpx.TransportError as exc:
                 if attempt < attempts:
-                    self.sleep(delay)
-                    delay *= 2
+                    self.sleep(backoff(attempt))
                     continue
                 raise FlyApiError(
                     f"{op}: cannot reach the Fly API at {self.api_url}: "
@@ -136,19 +167,33 @@ class FlyApi:
                     status=0, where=where,
                     hint="check the network and the api_url setting",
                 ) from None
+            if resp.status_code == 429:
+                limited += 1
+                if limited <= self.rate_retries:
+                    attempt -= 1  # a rate-limited call did not count against the 5xx budget
+                    self.sleep(retry_after(resp, limited))
+                    continue
+                raise FlyApiError(
+                    f"{op}: the Fly API kept answering 429 (rate limited) after {limited} "
+                    "tries honouring its Retry-After", status=429, where=where,
+                    hint="another client is using the same app or token heavily; wait a "
+                         "minute and retry", body=_message(resp)[1])
             if resp.status_code in RETRY_STATUS and attempt < attempts:
-                self.sleep(delay)
-                delay *= 2
+                self.sleep(backoff(attempt))
                 continue
             if resp.status_code >= 400:
-                raise self._error(resp, op, where, machine)
+                err = self._error(resp, op, where, machine)
+                if resp.status_code in RETRY_STATUS and isinstance(err, FlyApiError):
+                    err.what += (f" (after {attempt} tries)" if retry
+                                 else " (not retried: the call may have taken effect)")
+                    err.args = (err.message,)
+                raise err
             if resp.status_code == 204 or not resp.content:
                 return None
             try:
                 return resp.json()
             except ValueError:
                 return resp.text
-        raise AssertionError("unreachable")
 
     def _error(self, resp: httpx.Response, op: str, where: str,
                machine: str | None) -> FlyApiError | LockHeld:
@@ -201,8 +246,9 @@ class FlyApi:
     def list_machines(self) -> list[dict[str, Any]]:
         return self.request("GET", self.m(), op="list machines") or []
 
-    def get_machine(self, mid: str) -> dict[str, Any]:
-        return self.request("GET", self.m(mid), op="read machine", machine=mid)
+    def get_machine(self, mid: str, timeout: float | None = None) -> dict[str, Any]:
+        """Get Machine; `timeout`: seconds for this call (the gate's per-sample timeout)."""
+        return self.request("GET", self.m(mid), op="read machine", machine=mid, timeout=timeout)
 
     def wait(self, mid: str, state: str, *, timeout: float, instance_id: str | None = None,
              op: str | None = None) -> dict[str, Any]:

@@ -30,6 +30,31 @@ if TYPE_CHECKING:
     from cockpit.config import Environment
 
 
+class UndoIncomplete(ProviderError):
+    """A failed release whose undo did not finish: some machines still run it (or a machine
+    created for it is left). Exit code 1, never 3: nothing was fully rolled back. `logs`: the
+    failed gate's log lines, when a gate failed."""
+
+    def __init__(self, what: str, *, where: str | None = None, hint: str | None = None,
+                 logs: list[str] | None = None) -> None:
+        super().__init__(what, where=where, hint=hint)
+        self.logs = logs or []
+
+    @classmethod
+    def after(cls, exc: ProviderError | GateFailed, failed: dict[str, str],
+              updated: int) -> UndoIncomplete:
+        restored = updated - sum(1 for why in failed.values() if why.startswith("not restored"))
+        parts = "; ".join(f"{mid} {why}" for mid, why in failed.items())
+        return cls(f"{exc.what}; the undo did not finish: {parts}"
+                   + (f" (restored {restored} of {updated} machine(s))" if updated else ""),
+                   where=exc.where, logs=getattr(exc, "logs", None),
+                   hint="those machines still run the failed release: run `cockpit status`, "
+                        "then `cockpit rollback` (or deploy again) once the Fly API answers")
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "logs": self.logs}
+
+
 class Deployer:
     def __init__(self, api: FlyApi, env: Environment, emit: Emit, *, who: str,
                  sleep: Callable[[float], None] = time.sleep,
@@ -149,7 +174,9 @@ class Deployer:
                         created.append(new["id"])
                         self.gate.healthy(new["id"], new.get("instance_id"))
             except (GateFailed, ProviderError) as exc:  # or the API failing half-way
-                self._undo_rolling(keeper, updated, created, min_secrets)
+                failed = self._undo_rolling(keeper, updated, created, min_secrets)
+                if failed:  # say what the undo could not do; never "rolled back" (exit 3)
+                    raise UndoIncomplete.after(exc, failed, len(updated)) from None
                 if updated:
                     exc.what += (f"; restored {len(updated)} machine(s) to their previous "
                                  "release")
@@ -169,11 +196,16 @@ class Deployer:
         return release
 
     def _undo_rolling(self, keeper: LeaseKeeper, updated: list[dict[str, Any]],
-                      created: list[str], min_secrets: int | None) -> None:
+                      created: list[str], min_secrets: int | None) -> dict[str, str]:
+        """Destroy the machines created for the failed release, restore the updated ones to
+        their previous config and image; answers {machine id: why} for what failed."""
+        failed: dict[str, str] = {}
         for mid in created:
-            with contextlib.suppress(FlyApiError), self.step(
-                    f"undo:{mid}", f"destroy {mid} (created for the failed release)"):
-                self._destroy(keeper, mid)
+            try:
+                with self.step(f"undo:{mid}", f"destroy {mid} (created for the failed release)"):
+                    self._destroy(keeper, mid)
+            except (ProviderError, LockHeld) as exc:
+                failed[mid] = f"not destroyed: {exc.what}"
         for old in reversed(updated):
             mid = old["id"]
             try:
@@ -189,9 +221,11 @@ class Deployer:
                                       timeout=min(60, self.env.settings.wait_timeout),
                                       instance_id=new.get("instance_id"),
                                       op="wait for restored machine")
-            except ProviderError as exc:
+            except (ProviderError, LockHeld) as exc:
+                failed[mid] = f"not restored: {exc.what}"
                 self.emit(Message(f"could not restore machine {mid}: {exc.message}",
                                   level="error", env=self.env.name))
+        return failed
 
     # ------------------------------------------------------------------ bluegreen
 

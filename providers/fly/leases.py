@@ -219,8 +219,13 @@ class FlyLeaseStore(core.LockStore):
         self._last: core.Held | None = None
 
     def _anchor(self) -> str | None:
-        machines = [m for m in self.api.list_machines()
-                    if m.get("state") not in ("destroyed", "destroying")]
+        try:
+            listed = self.api.list_machines()
+        except FlyApiError as exc:
+            if exc.status == 404:  # no app yet (a first deploy creates it): nothing to lease
+                return None
+            raise
+        machines = [m for m in listed if m.get("state") not in ("destroyed", "destroying")]
         if not machines:
             return None
         oldest = min(machines, key=lambda m: (str(m.get("created_at") or ""), str(m["id"])))

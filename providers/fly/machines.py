@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -174,54 +175,66 @@ class Gate:
         self.logs = logs or (lambda _mid: [])
 
     def healthy(self, mid: str, instance_id: str | None) -> dict[str, Any]:
+        """Gate one machine (at `instance_id` when given) with the core gate (cockpit.gate):
+        wait until it started (`wait_timeout`), then sample it (Get Machine, within
+        `gate.timeout`) until `gate.count` reads in a row find every check passing,
+        `gate.interval` apart, within `gate.deadline`. Fails fast when the machine stops,
+        fails, restarts or is destroyed, and when its checks report 5xx `gate.fail_streak` times
+        in a row after `gate.start_period`. Raises GateFailed (cockpit.gate.GateError with the
+        samples and the machine's last log lines); answers the machine JSON of the last read."""
+        from cockpit import gate
+
         start = time.monotonic()
         wait_deadline = start + self.env.settings.wait_timeout
         self._started(mid, instance_id, wait_deadline)
-        deadline = time.monotonic() + self.env.gate.deadline
-        delay = 0.05
-        machine: dict[str, Any] = {}
-        last: tuple[bool, str] | None = None
-        while True:
-            machine = self.api.get_machine(mid)
+        policy = gate.Policy.of(self.env.gate, min_poll=GET_MACHINE_POLL)
+        url = f"fly:{self.api.app}/{mid}"
+        seen: dict[str, Any] = {"machine": {}, "last": None}
+
+        def sample(timeout: float) -> gate.Sample:
+            started = time.monotonic()
+            machine = self.api.get_machine(mid, timeout=timeout)
+            seen["machine"] = machine
             if instance_id and machine.get("instance_id") != instance_id:
                 raise GateFailed(
                     f"machine {mid} was changed by someone else during the deploy "
                     f"(version {machine.get('instance_id')}, expected {instance_id})",
                     where=f"fly app {self.api.app}",
                     hint="check `cockpit status`; another tool is updating this app")
-            state = machine.get("state")
-            if state in ("stopped", "failed", *GONE):
-                code = exit_code(machine)
-                raise GateFailed(
-                    f"machine {mid} {state} before passing its checks"
-                    + (f" (exit code {code})" if code is not None else ""),
-                    where=f"fly app {self.api.app}", logs=self._report(machine),
-                    hint="the app exits on start; its last log lines are below")
+            out = _sample(machine)
+            out.url = url
+            out.latency_ms = round((time.monotonic() - started) * 1000, 1)
+            if out.state == gate.RUNNING and not (machine.get("config") or {}).get("checks"):
+                if seen["last"] is None:
+                    self.emit(Message(f"machine {mid} has no checks: started counts as healthy",
+                                      level="warning", env=self.env.name))
+                seen["last"] = (True, "")
+                return gate.Sample(ok=True, status=None, state=gate.RUNNING, url=url,
+                                   detail="started, no checks")
             checks = machine.get("checks") or []
-            if state == "started" and not (machine.get("config") or {}).get("checks"):
-                self.emit(Message(f"machine {mid} has no checks: started counts as healthy",
-                                  level="warning", env=self.env.name))
-                return machine
-            ok = state == "started" and checks and all(c.get("status") == "passing"
-                                                       for c in checks)
-            sample = (bool(ok), "" if ok else _summary(checks))
+            result = (out.ok, out.error)
             settled = all(c.get("status") in ("passing", "critical") for c in checks)
-            if sample != last and settled:  # one event per result, none while checks warm up
-                last = sample
-                self.emit(HealthSample(ok=sample[0], status=None, latency_ms=None,
-                                       url=f"fly:{self.api.app}/{mid}", error=sample[1],
-                                       env=self.env.name))
-            if ok:
-                return machine
-            if time.monotonic() >= deadline:
-                raise GateFailed(
-                    f"machine {mid} did not pass its checks within {self.env.gate.deadline:g}s: "
-                    + (_summary(checks) or "no check results"),
-                    where=f"fly app {self.api.app}", logs=self._report(machine),
-                    hint="see the check output and log lines below; the previous release "
-                         "keeps serving")
-            self.sleep(delay)
-            delay = min(delay * 1.5, 1.0)
+            if result != seen["last"] and (settled or out.state != gate.RUNNING):
+                seen["last"] = result  # one event per result, none while checks warm up
+                self.emit(HealthSample(ok=out.ok, status=None, latency_ms=None, url=url,
+                                       error=out.error, env=self.env.name))
+            return out
+
+        try:
+            gate.run(sample, policy, logs=lambda: self._report(seen["machine"]),
+                     what=f"machine {mid}", where=f"fly app {self.api.app}")
+        except gate.GateError as exc:
+            if exc.reason == gate.DEADLINE:
+                checks = (seen["machine"] or {}).get("checks") or []
+                exc.what = (f"machine {mid} did not pass its checks within "
+                            f"{self.env.gate.deadline:g}s: "
+                            + (_summary(checks) or "no check results")
+                            + f" ({gate.describe(exc.samples)})")
+                exc.hint = ("see the check output and log lines below; the previous release "
+                            "keeps serving")
+                exc.args = (exc.message,)
+            raise
+        return seen["machine"]
 
     def _started(self, mid: str, instance_id: str | None, deadline: float) -> None:
         while True:
@@ -253,6 +266,49 @@ class Gate:
         except FlyApiError:
             lines.append("(logs unavailable)")
         return lines
+
+
+GET_MACHINE_POLL = 0.25  # s: Get Machine is limited to 5/s (burst 10) per machine
+_STATUS = re.compile(r"\b([1-5]\d\d)\b")
+
+
+def _sample(machine: dict[str, Any]) -> Any:
+    """One gate sample (cockpit.gate.Sample) from a machine's JSON: its state (a stop, failure
+    or destroy ends the gate; an exit since this version launched, now running again, is a
+    restart) and its checks (all passing: ok, status 200; a failing check's output names an
+    HTTP status, e.g. "HTTP GET /up: 500 ...": that status)."""
+    from cockpit import gate
+
+    state = machine.get("state")
+    if state in GONE:
+        return gate.Sample(ok=False, state=gate.GONE, detail=f"state {state}",
+                           error=f"machine {state}")
+    if state in ("stopped", "failed"):
+        code = exit_code(machine)
+        return gate.Sample(ok=False, state=gate.EXITED, error=f"machine {state}",
+                           detail=f"exit code {code}" if code is not None else f"state {state}")
+    if state != "started":
+        return gate.Sample(ok=False, state=gate.STARTING, error=f"machine {state}")
+    for event in machine.get("events") or []:  # newest first, back to this version's launch
+        if event.get("type") in ("launch", "update"):
+            break
+        if event.get("type") == "exit":
+            code = ((event.get("request") or {}).get("exit_event") or {}).get("exit_code")
+            return gate.Sample(ok=False, state=gate.RESTARTED, error="machine restarted",
+                               detail=f"exited with code {code} and was restarted")
+    checks = machine.get("checks") or []
+    ok = bool(checks) and all(c.get("status") == "passing" for c in checks)
+    if ok:
+        return gate.Sample(ok=True, status=200, detail=f"checks {len(checks)}/{len(checks)}")
+    status = None
+    for c in checks:
+        if c.get("status") == "critical":
+            found = _STATUS.search(str(c.get("output", "")))
+            if found:
+                status = int(found.group(1))
+                break
+    return gate.Sample(ok=False, status=status, error=_summary(checks) or "no check results",
+                       state=gate.RUNNING if checks else gate.STARTING)
 
 
 def _summary(checks: list[dict[str, Any]]) -> str:

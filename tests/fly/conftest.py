@@ -47,7 +47,11 @@ def emu():
 
 def write_project(root: Path, emu: FlyEmulator, *, strategy: str = "rolling", count: int = 2,
                   deadline: float = 10.0, extra: str = "",
-                  cert_timeout: float = 10.0, tls_probe: bool = False) -> Path:
+                  cert_timeout: float = 10.0, tls_probe: bool = False,
+                  gate: str = "count = 1") -> Path:
+    """`gate`: more keys of both environments' gate table (one passing read by default, so
+    the emulator tests stay fast; tests/fly/test_gate_honest.py covers count)."""
+    gate = f"deadline = {deadline}" + (f", {gate}" if gate else "")
     text = textwrap.dedent(f"""\
         [app]
         name = "shop"
@@ -67,7 +71,7 @@ def write_project(root: Path, emu: FlyEmulator, *, strategy: str = "rolling", co
         swap_wait = 0.0
         cert_timeout = {cert_timeout}
         tls_probe = {str(tls_probe).lower()}
-        gate = {{ deadline = {deadline} }}
+        gate = {{ {gate} }}
         {extra}
 
         [environments.prod]
@@ -81,7 +85,7 @@ def write_project(root: Path, emu: FlyEmulator, *, strategy: str = "rolling", co
         logs_url = "{emu.logs_url}"
         tls_probe = false
         swap_wait = 0.0
-        gate = {{ deadline = {deadline} }}
+        gate = {{ {gate} }}
 
         [secrets]
         staging = ["SECRET_KEY"]

@@ -9,6 +9,11 @@ What the tests control:
 - `fail_images` / `crash_images`: checks fail (with an output) or the process exits, per image
   reference substring, so a test decides which release is healthy;
 - `inject(...)`: one-off faults (5xx, slow responses) on matching requests;
+- `rate_limits` (on by default): Fly's documented Machines API limits, per machine: 1 request
+  per second per action (burst 3), Get Machine 5 per second (burst 10); over them the answer
+  is 429 with a Retry-After header (whole seconds), as the service does;
+- `stray_5xx(every=N)`: every Nth matching request answers a stray 500/502/503 (off by default;
+  a test turns it on to prove the client survives them);
 - `cert_issue_after`: how many status reads a certificate stays pending;
 - delays of state transitions (small, so the suite stays fast).
 
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import secrets as _secrets
 import socket
@@ -146,6 +152,7 @@ class Fault:
     times: int
     delay: float
     body: dict[str, Any] | None
+    after: int = 0  # matching requests let through before the fault starts
 
 
 class FlyEmulator:
@@ -159,8 +166,11 @@ class FlyEmulator:
         cert_issue_after: int = 2,
         page_size: int = 50,
         seed: str | None = None,
+        rate_limits: bool = True,
     ) -> None:
-        """`seed`: ids (apps, machines, instances, lease nonces) from a counter per kind hashed
+        """`rate_limits`: answer 429 over Fly's documented per-machine limits.
+
+        `seed`: ids (apps, machines, instances, lease nonces) from a counter per kind hashed
         with it, so the same requests give the same ids (TUI snapshots); random otherwise."""
         self.tokens = tokens if tokens is not None else {
             "fly-test-token": User("ops@example.com", {"personal"})
@@ -185,6 +195,12 @@ class FlyEmulator:
         self._seq = 0
         self.seed = seed
         self._counters: dict[str, int] = {}
+        self.rate_limits = rate_limits
+        self._buckets: dict[tuple[str, ...], tuple[float, float]] = {}  # key -> (tokens, at)
+        self._stray: tuple[int, tuple[str, ...]] | None = None
+        self._stray_seen = 0
+        self.limited: list[tuple[str, str]] = []  # (method, path) answered 429
+        self.strays: list[tuple[str, str, int]] = []  # (method, path, status) answered stray
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -234,10 +250,46 @@ class FlyEmulator:
     # ------------------------------------------------------------------ test controls
 
     def inject(self, method: str, path: str, *, status: int | None = 503, times: int = 1,
-               delay: float = 0.0, body: dict[str, Any] | None = None) -> None:
-        """Fail the next `times` requests whose path matches the regex `path`."""
+               delay: float = 0.0, body: dict[str, Any] | None = None,
+               after: int = 0) -> None:
+        """Fail the next `times` requests whose path matches the regex `path`, once `after`
+        matching ones went through; a 429 carries `Retry-After: 1`."""
         with self.lock:
-            self._faults.append(Fault(method.upper(), re.compile(path), status, times, delay, body))
+            self._faults.append(Fault(method.upper(), re.compile(path), status, times, delay, body,
+                                      after))
+
+    def stray_5xx(self, every: int | None, methods: tuple[str, ...] = ("GET",)) -> None:
+        """Answer every `every`th request of `methods` with a stray 5xx (500, 502, 503 in
+        turn) before it is processed; None turns it off."""
+        with self.lock:
+            self._stray = (every, tuple(m.upper() for m in methods)) if every else None
+            self._stray_seen = 0
+
+    # Fly's documented limits (Machines API docs, "Rate limits"): per action per machine
+    # 1 req/s with a burst of 3; Get Machine 5 req/s with a burst of 10.
+    RATE_ACTION = (1.0, 3.0)
+    RATE_GET_MACHINE = (5.0, 10.0)
+
+    def _rate_limited(self, method: str, path: str) -> float | None:
+        """Seconds until the request's bucket has a token (None: within the limit; one token
+        is taken). Only machine-scoped calls are limited, as documented."""
+        seg = path.split("/")
+        # /v1/apps/{app}/machines/{id}[/{action}...]
+        if len(seg) < 6 or seg[1] != "v1" or seg[2] != "apps" or seg[4] != "machines":
+            return None
+        app, mid, action = seg[3], seg[5], "/".join(seg[6:])
+        if method == "GET" and not action:
+            key, (rate, burst) = ("get", app, mid), self.RATE_GET_MACHINE
+        else:
+            key, (rate, burst) = (method, action, app, mid), self.RATE_ACTION
+        now = time.monotonic()
+        tokens, at = self._buckets.get(key, (burst, now))
+        tokens = min(burst, tokens + (now - at) * rate)
+        if tokens >= 1.0:
+            self._buckets[key] = (tokens - 1.0, now)
+            return None
+        self._buckets[key] = (tokens, now)
+        return (1.0 - tokens) / rate
 
     def create_app(self, name: str, org: str = "personal") -> App:
         with self.lock:
@@ -395,12 +447,32 @@ class FlyEmulator:
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         delay = 0.0
         with self.lock:
+            if self._stray and method in self._stray[1]:
+                self._stray_seen += 1
+                if self._stray_seen % self._stray[0] == 0:
+                    status = (500, 502, 503)[(self._stray_seen // self._stray[0]) % 3]
+                    self.calls.append((method, path, status))
+                    self.strays.append((method, path, status))
+                    return status, {"error": "stray upstream error", "status": "unknown"}, 0.0
+            if self.rate_limits:
+                wait = self._rate_limited(method, path)
+                if wait is not None:
+                    self.calls.append((method, path, 429))
+                    self.limited.append((method, path))
+                    return 429, {"error": "rate limit exceeded", "status": "unknown",
+                                 "_retry_after": max(1, math.ceil(wait))}, 0.0
             for fault in self._faults:
                 if fault.times > 0 and fault.method in (method, "*") and fault.path.search(path):
+                    if fault.after > 0:
+                        fault.after -= 1
+                        continue
                     fault.times -= 1
                     delay = fault.delay
                     if fault.status is not None:
-                        body_ = fault.body or {"error": "injected fault", "status": "unknown"}
+                        body_ = dict(fault.body or {"error": "injected fault",
+                                                    "status": "unknown"})
+                        if fault.status == 429:
+                            body_["_retry_after"] = 1
                         self.calls.append((method, path, fault.status))
                         return fault.status, body_, delay
                     break
@@ -894,9 +966,12 @@ class _Handler(BaseHTTPRequestHandler):
         status, result, delay = self.emulator.handle(self.command, self.path, headers, body)
         if delay:
             time.sleep(delay)
+        retry_after = result.pop("_retry_after", None) if isinstance(result, dict) else None
         data = b"" if result is None or status == 204 else json.dumps(result).encode()
         try:
             self.send_response(status)
+            if retry_after is not None:
+                self.send_header("retry-after", str(retry_after))
             self.send_header("content-type", "application/json")
             self.send_header("fly-request-id", _secrets.token_hex(8))
             self.send_header("content-length", str(len(data)))
