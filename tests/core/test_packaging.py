@@ -26,12 +26,16 @@ def test_wheel_has_only_the_cockpit_top_level_package(tmp_path):
     assert not [n for n in names if n.startswith("cockpit/lab/")], "the lab is not shipped"
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry).decode()
-    assert "[cockpit.providers]" in text and "vps = cockpit.providers.vps:VpsProvider" in text
+    assert "[cockpit.providers.v1]" in text and "vps = cockpit.providers.vps:VpsProvider" in text
     assert "cockpit = cockpit.cli:main" in text
 
 
 def test_providers_are_discovered_through_entry_points():
     from importlib.metadata import entry_points
 
-    names = {ep.name for ep in entry_points(group="cockpit.providers")}
+    from cockpit.plugins import GROUP, provider_names
+
+    names = {ep.name for ep in entry_points(group=GROUP)}
+    names |= {ep.name for ep in entry_points(group="cockpit.providers")}  # an older install
     assert {"vps", "kubernetes", "fly"} <= names
+    assert {"vps", "kubernetes", "fly"} <= set(provider_names())
