@@ -137,10 +137,6 @@ class PlanShown(Event):
 Emit = Callable[[Event], None]
 
 
-def null_emit(_event: Event) -> None:
-    """An emitter that drops everything (for library use and tests that do not care)."""
-
-
 class Timer:
     """Measures a step for StepFinished.seconds."""
 

@@ -102,10 +102,6 @@ class SecretStore:
             self._backend = backend
         return self._backend
 
-    def backend_name(self) -> str:
-        backend = self._keyring()
-        return f"{type(backend).__module__}.{type(backend).__name__}"
-
     def _call(self, what: str, fn, *args):
         from keyring.errors import KeyringError
 

@@ -35,10 +35,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _wants_json(argv: list[str]) -> bool:
-    return "--json" in argv
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0].startswith("--config=") or argv[:1] == ["--config"]:

@@ -6,7 +6,6 @@ import argparse
 import getpass
 import sys
 from pathlib import Path
-from typing import Any
 
 from cockpit.errors import Refused
 from cockpit.provider import Context, Options
@@ -103,7 +102,3 @@ def read_secret_value(name: str) -> str:
         return first
     data = sys.stdin.read()
     return data[:-1] if data.endswith("\n") else data
-
-
-def emit_to(render: Any):
-    return render.emit
