@@ -17,8 +17,9 @@ checks the counts again, and only then switches the accessory to that volume (sa
 name, network alias and password: the app's URL is unchanged). The previous volume is kept
 until the user removes it (`docker volume rm`, named in the result).
 
-Only VPS accessories are backed up here; on Kubernetes and Fly they are external. S3 upload,
-retention and schedules are not built yet.
+Retention: `cockpit backup --keep N` keeps the newest N verified backups (`prune`).
+Only VPS accessories are backed up here; on Kubernetes and Fly they are external. S3 upload
+and schedules are not built yet.
 """
 
 from __future__ import annotations
@@ -119,6 +120,24 @@ def find(app: str, env: str, name: str, ref: str, base: str | Path | None = None
             return b
     raise UsageError(f"no backup {ref!r} of {name} in {env}",
                      hint=f"cockpit backups {env} {name} lists them")
+
+
+def prune(app: str, env: str, name: str, keep: int, base: str | Path | None = None
+          ) -> list[str]:
+    """Retention: keep the newest `keep` verified backups (and any newer failed ones, for
+    their error), delete the older files and records. Returns the ids removed. Never removes
+    the newest verified backup: `keep` below 1 is raised to 1."""
+    keep = max(1, keep)
+    removed = []
+    verified = 0
+    for b in listing(app, env, name, base):
+        if verified >= keep:
+            Path(b.file).unlink(missing_ok=True)
+            Path(b.file).with_suffix(".json").unlink(missing_ok=True)
+            removed.append(b.id)
+        elif b.verified:
+            verified += 1
+    return removed
 
 
 def _sha256(path: Path) -> str:

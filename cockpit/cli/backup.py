@@ -20,6 +20,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("env")
     p.add_argument("name", help="the accessory, e.g. postgres")
     p.add_argument("--dir", metavar="PATH", help="the backup folder (default: the state dir)")
+    p.add_argument("--keep", type=int, metavar="N",
+                   help="then keep only the newest N verified backups (older ones are deleted)")
     p.set_defaults(func=run_backup)
 
     p = sub.add_parser("backups", parents=[common()],
@@ -73,7 +75,12 @@ def run_backup(args: argparse.Namespace) -> int:
     else:
         human = (f"{env.name}/{args.name}: backup {record.id} FAILED verification: "
                  f"{record.verify.get('error')}\n{record.file}")
-    out.result(record.to_dict(), human=human)
+    data = record.to_dict()
+    if args.keep is not None and record.verified:
+        data["pruned"] = backups.prune(env.app.name, env.name, args.name, args.keep, args.dir)
+        if data["pruned"]:
+            human += f"\nremoved {len(data['pruned'])} older backup(s): keeping {args.keep}"
+    out.result(data, human=human)
     return 0 if record.verified else 1
 
 

@@ -1,0 +1,53 @@
+"""The local side of backups, without the lab: records, listing, lookup and retention."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cockpit import backups
+from cockpit.errors import UsageError
+
+
+def _make(base: Path, bid: str, created: float, verified: bool = True) -> backups.Backup:
+    path = base / f"{bid}.dump"
+    path.write_bytes(b"PGDMP" + bid.encode())
+    b = backups.Backup(id=bid, app="a", env="staging", accessory="postgres", kind="postgres",
+                       file=str(path), size=path.stat().st_size, sha256="x",
+                       created_at=created, image="postgres:16", counts={"public.t": 1},
+                       verified=verified, verify={} if verified else {"error": "not restorable"})
+    b.save()
+    return b
+
+
+def test_listing_is_newest_first_and_find_takes_an_id_or_a_path(tmp_path):
+    _make(tmp_path, "b1", 100.0)
+    _make(tmp_path, "b2", 200.0, verified=False)
+    found = backups.listing("a", "staging", "postgres", tmp_path)
+    assert [(b.id, b.verified) for b in found] == [("b2", False), ("b1", True)]
+    assert backups.find("a", "staging", "postgres", "b1", tmp_path).counts == {"public.t": 1}
+    assert backups.find("a", "staging", "postgres", str(tmp_path / "b2.dump"), tmp_path).id == "b2"
+    with pytest.raises(UsageError, match="no backup 'b9'"):
+        backups.find("a", "staging", "postgres", "b9", tmp_path)
+
+
+def test_retention_keeps_the_newest_verified_ones(tmp_path):
+    for i in range(5):
+        _make(tmp_path, f"b{i}", float(i), verified=i != 3)
+    removed = backups.prune("a", "staging", "postgres", 2, tmp_path)
+    assert removed == ["b1", "b0"]  # kept: b4 (verified), b3 (failed, newer), b2 (verified)
+    left = [b.id for b in backups.listing("a", "staging", "postgres", tmp_path)]
+    assert left == ["b4", "b3", "b2"]
+    assert not (tmp_path / "b0.dump").exists() and not (tmp_path / "b0.json").exists()
+
+
+def test_counts_are_compared_between_the_two_source_counts():
+    assert backups._compare({"t": 2}, {"t": 2}, {"t": 2}) == ""
+    assert backups._compare({"t": 2}, {"t": 4}, {"t": 3}) == ""  # written during the dump
+    assert "1 rows restored, the source had 2" in backups._compare({"t": 2}, {"t": 2}, {"t": 1})
+    assert "missing u" in backups._compare({"t": 1, "u": 1}, {"t": 1, "u": 1}, {"t": 1})
+    assert backups._parse_counts("redis", "# Keyspace\ndb0:keys=2,expires=0,avg_ttl=0\n") == {
+        "db0": 2}
+    assert backups._parse_counts("postgres", "public.notes 2\npublic.tags 0\n") == {
+        "public.notes": 2, "public.tags": 0}
