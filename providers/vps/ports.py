@@ -41,13 +41,16 @@ FRESH_CLAIM = 600.0  # seconds a setup's claim counts before its directory exist
 STEP = 10  # candidate host ports are 10 apart (8101, 8111, ...): each takes three
 PORT_LIMIT = 65533
 
-# One exec: take the lock, print the registry, the host's listening TCP ports and the switch
-# configs of every environment; then read the new registry on stdin (empty: unchanged) and
-# rename it into place, still under the lock. $1 registry path, $2/$3 the end markers.
+# One exec: take the lock, take group and other access away from the cockpit directory and the
+# apps' directories (made 0755 by versions before umask 077), print the registry, the host's
+# listening TCP ports, the switch configs and the environments' directories; then read the
+# new registry on stdin (empty: unchanged) and rename it into place, still under the lock.
+# $1 registry path, $2/$3 the end markers.
 TRANSACTION = (
     'umask 077; f="$1"; d=$(dirname "$f"); mkdir -p "$d" || exit 1; '
     'exec 9>>"$f.lock"; flock -w 20 9 || { echo "the port registry $f stayed locked for 20 s" '
     '>&2; exit 4; }; '
+    'chmod go-rwx "$d" "$d"/apps "$d"/apps/* "$d"/apps/*/* 2>/dev/null; '
     '[ -f "$f" ] && cat "$f"; printf "\\n%s\\n" "$2"; '
     'cat /proc/net/tcp /proc/net/tcp6 2>/dev/null; '
     'for c in "$d"/switch/envs/*.cfg; do [ -f "$c" ] || continue; '

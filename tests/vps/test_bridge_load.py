@@ -110,10 +110,12 @@ class SwitchLoad(LoadLoop):
 def _pushed_and_forgotten(lab, app_dir: Path, version: str) -> str:  # noqa: ANN001
     """Build hello-app v<version>, push it to the lab registry, and drop the registry's
     reference locally (the image stays under its local tag): the lab host, which shares this
-    Docker Engine, then has to pull it by digest, as a real host does."""
+    Docker Engine, then has to pull it by digest, as a real host does. Labelled with this
+    run's zone, so no other test's container (the same hello-app build) uses the same image."""
     local = f"{APP}-test:v{version}"
     subprocess.run(["docker", "build", "-q", "--build-arg", f"BASE_IMAGE={lab.base_image}",
-                    "--build-arg", f"HELLO_VERSION={version}", "-t", local, str(app_dir)],
+                    "--build-arg", f"HELLO_VERSION={version}", "--label", f"test-zone={ZONE}",
+                    "-t", local, str(app_dir)],
                    check=True, capture_output=True)
     remote = f"{lab.registry}/{APP}:v{version}"
     _docker("tag", local, remote)
@@ -200,7 +202,7 @@ def test_images_of_releases_no_longer_kept_are_pruned_never_one_in_use(bridge):
 
 def test_what_cockpit_creates_on_the_host_is_the_ssh_users_alone(bridge):
     home = LAB_HOME / ".cockpit"
-    paths = [home / "ports.json", home / "ports.json.lock",
+    paths = [home, home / "apps", home / "ports.json", home / "ports.json.lock",
              home / "switch" / "envs" / f"{APP}-staging.cfg"]
     for base in (home / "apps" / APP,):
         paths += [base, *base.rglob("*")]
