@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cockpit.errors import GateFailed
+from cockpit.errors import GateFailed, ProviderError
 from cockpit.events import Emit, HealthSample
 
 STARTING = "starting"
@@ -131,6 +131,23 @@ class GateError(GateFailed):
     def to_dict(self) -> dict[str, object]:
         return {**super().to_dict(), "reason": self.reason,
                 "samples": [s.to_dict() for s in self.samples[-20:]]}
+
+
+class GateUnfinished(ProviderError):
+    """The gate could not reach a verdict (the target's API failed while sampling) and the
+    undo could not be done either: the run is left open (`unfinished`) so the next command's
+    reconcile finishes it. Exit code 1, never 3: nothing was rolled back. `logs`: the failing
+    instance's last log lines when a gate verdict came first."""
+
+    unfinished = True
+
+    def __init__(self, what: str, *, where: str | None = None, hint: str | None = None,
+                 logs: list[str] | None = None) -> None:
+        super().__init__(what, where=where, hint=hint)
+        self.logs = logs or []
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "logs": self.logs, "unfinished": True}
 
 
 @dataclass

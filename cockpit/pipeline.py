@@ -264,6 +264,11 @@ def _execute(ctx: Context, env: Environment, command: str, plan: Plan | None, em
     except CockpitError as exc:
         release.status = "failed"
         store.save_release(release)
+        if getattr(exc, "unfinished", False):  # not undone (cockpit.gate.GateUnfinished): the
+            # run stays open and the next command's reconcile finishes it
+            store.journal(run_id, "unfinished", "failed", exc.what)
+            store.audit(command, env.name, "unfinished", f"release {release.id}: {exc.what}")
+            raise
         store.finish_run(run_id, "failed")
         store.audit(command, env.name, "failed", f"release {release.id}: {exc.what}")
         raise

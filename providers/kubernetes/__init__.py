@@ -39,6 +39,7 @@ from cockpit.events import (
     StepStarted,
     Timer,
 )
+from cockpit.gate import GateUnfinished
 from cockpit.models import (
     DomainStatus,
     Finding,
@@ -426,6 +427,9 @@ class KubernetesProvider(Provider):
         except _GateFailure as failure:
             emit(StepFailed(step="gate", error=failure.reason, env=env.name))
             self._fail(env, release, failure, emit, undo_to=undo_to)
+        except ProviderError as exc:  # the API failed mid-gate (429s, 5xx, 401): no verdict
+            emit(StepFailed(step="gate", error=exc.what, env=env.name))
+            self._gate_unfinished(env, release, exc, emit, undo_to=undo_to)
         emit(StepFinished(step="gate", detail=f"revision {ro.revision(rs)} healthy",
                           env=env.name, seconds=timer.seconds()))
         self._mark(env, rs, "passed")
@@ -434,77 +438,21 @@ class KubernetesProvider(Provider):
         return rs
 
     def _gate(self, env: Environment, release: Release, emit: Emit) -> dict[str, Any]:
-        kube = self.kube(env)
-        name = m.app_name(env)
-        deadline = time.monotonic() + env.gate.deadline
-        label = m.label_value(release.id)
-        last_msg = ""
-        rs: dict[str, Any] | None = None
-        # 1. kubectl rollout status, plus crash loops / restarts on the new ReplicaSet's pods
-        while True:
-            d = kube.deployment(name)
-            if d is None:
-                raise _GateFailure(f"deployment {name} disappeared during the rollout", None)
-            status = ro.rollout_status(d)
-            observed = d["metadata"].get("generation", 0) <= (d.get("status") or {}).get(
-                "observedGeneration", 0)
-            cur = None
-            if observed:
-                if rs is not None and ro.revision(rs) == ro.revision(d):
-                    cur = rs  # known: only the Deployment and the pods need reading again
-                else:
-                    cur = ro.current_replicaset(d, kube.replicasets(ro.label_selector(d)))
-            if cur is not None:
-                cur_label = ((cur["spec"]["template"].get("metadata") or {}).get("labels")
-                             or {}).get("release")
-                if cur_label != label:
-                    raise _GateFailure(f"another rollout replaced release {release.id} "
-                                       f"(revision {ro.revision(cur)} runs {cur_label})", cur)
-                rs = cur
-                hash_ = (cur["metadata"].get("labels") or {}).get(ro.HASH_LABEL)
-                pods = kube.pods(f"{ro.label_selector(d)},{ro.HASH_LABEL}={hash_}")
-                problems = ro.pod_problems(pods, env.settings.max_restarts)
-                if problems:
-                    raise _GateFailure("; ".join(problems), cur, pods)
-            if status.state == "failed":
-                raise _GateFailure(status.message, rs)
-            if status.state == "done" and rs is not None:
-                break
-            if status.message != last_msg:
-                emit(Message(status.message, env=env.name))
-                last_msg = status.message
-            if time.monotonic() > deadline:
-                raise _GateFailure(f"rollout not finished after {env.gate.deadline:g}s: "
-                                   f"{status.message}", rs)
-            time.sleep(_poll(env))
-        # 2. N consecutive 2xx on the health path, through the Service
-        ok_in_row = 0
-        while ok_in_row < env.gate.count:
-            sample = self._health_sample(env)
-            emit(sample)
-            ok_in_row = ok_in_row + 1 if sample.ok else 0
-            if ok_in_row >= env.gate.count:
-                break
-            if time.monotonic() > deadline:
-                raise _GateFailure(
-                    f"health check {env.app.health_path} did not answer 2xx "
-                    f"{env.gate.count} times in a row within {env.gate.deadline:g}s "
-                    f"(last: {sample.status or sample.error})", rs)
-            if not sample.ok:
-                hash_ = (rs["metadata"].get("labels") or {}).get(ro.HASH_LABEL)
-                pods = kube.pods(f"app={env.app.name},env={env.name},{ro.HASH_LABEL}={hash_}")
-                problems = ro.pod_problems(pods, env.settings.max_restarts)
-                if problems:
-                    raise _GateFailure("; ".join(problems), rs, pods)
-            time.sleep(env.gate.interval)
-        return rs
+        """The core gate on the rollout (`rollout.gate`): raises _GateFailure on a verdict,
+        ApiFailure when the API fails while sampling."""
+        return ro.gate(self.kube(env), env, release, emit,
+                       lambda timeout: self._health_sample(env, timeout))
 
     def health(self, env: Environment) -> HealthSample:
         """One health sample through the Service (the TUI dashboard's optional hook)."""
         return self._health_sample(env)
 
-    def _health_sample(self, env: Environment) -> HealthSample:
+    def _health_sample(self, env: Environment, timeout: float | None = None) -> HealthSample:
+        """One GET of the health path (through `health_url`, or the API server's service
+        proxy), within `timeout` seconds (default gate.timeout); never retried: a sample."""
         from cockpit.providers.kubernetes.kube import ApiFailure
+
+        timeout = env.gate.timeout if timeout is None else timeout
 
         started = time.monotonic()
         if env.settings.health_url:
@@ -512,7 +460,7 @@ class KubernetesProvider(Provider):
 
             url = env.settings.health_url.rstrip("/") + env.app.health_path
             try:
-                r = httpx.get(url, timeout=env.gate.timeout, follow_redirects=False)
+                r = httpx.get(url, timeout=timeout, follow_redirects=False)
                 code, error = r.status_code, ""
             except httpx.HTTPError as exc:
                 code, error = None, type(exc).__name__
@@ -524,8 +472,8 @@ class KubernetesProvider(Provider):
             try:
                 kube.call("health via service proxy",
                           kube.core.connect_get_namespaced_service_proxy_with_path, svc,
-                          kube.namespace, env.app.health_path.lstrip("/"),
-                          _request_timeout=(5, env.gate.timeout))
+                          kube.namespace, env.app.health_path.lstrip("/"), retry=False,
+                          _request_timeout=(min(5, timeout), timeout))
                 code, error = 200, ""
             except ApiFailure as exc:
                 code, error = (exc.status or None), ("" if exc.status else exc.what)
@@ -549,12 +497,13 @@ class KubernetesProvider(Provider):
         timer = self._step(emit, env, "undo", "automatic undo")
         try:
             back = self._undo(env, undo_to, f"cockpit auto-rollback: {failure.reason}")
-        except ProviderError as exc:
+        except ProviderError as exc:  # not rolled back: exit 1, and reconcile finishes it
             emit(StepFailed(step="undo", error=exc.what, env=env.name))
-            raise GateFailed(f"release {release.id} failed its gate: {failure.reason}; the "
-                             f"automatic undo failed too: {exc.what}", where=kube.where,
-                             hint="inspect with `cockpit status` and roll back by hand",
-                             logs=logs) from None
+            raise GateUnfinished(f"release {release.id} failed its gate: {failure.reason}; the "
+                                 f"automatic undo failed too: {exc.what}", where=kube.where,
+                                 hint="the next cockpit command on this environment undoes it "
+                                      "(reconcile); or inspect with `cockpit status`",
+                                 logs=logs) from None
         if back is None:
             emit(StepSkipped(step="undo", reason="no earlier revision to go back to",
                              env=env.name))
@@ -570,6 +519,34 @@ class KubernetesProvider(Provider):
         raise GateFailed(f"release {release.id} failed its gate: {failure.reason}; rolled back to "
                          f"release {back_release.id}", where=kube.where,
                          hint="see the pods' last log lines; fix and deploy again", logs=logs)
+
+    def _gate_unfinished(self, env: Environment, release: Release, error: ProviderError,
+                         emit: Emit, *, undo_to: int) -> NoReturn:
+        """The API failed while the gate sampled: no verdict on the release, so undo it (it
+        never passed) and say so, exit 1. When the undo fails too, raise GateUnfinished: the
+        run stays open in the journal and the next command's reconcile finishes it."""
+        kube = self.kube(env)
+        cause = f"the gate could not finish: {error.what}"
+        with self._stage(emit, env, "undo", "undo: the gate could not finish") as out:
+            try:
+                back = self._undo(env, undo_to, f"cockpit auto-rollback: {cause}")
+            except ProviderError as exc:
+                raise GateUnfinished(
+                    f"release {release.id}: {cause}; the undo failed too: {exc.what}",
+                    where=kube.where,
+                    hint="the next cockpit command on this environment checks the release "
+                         "and undoes it (reconcile), once the Kubernetes API answers") from None
+            if back is None:
+                out["detail"] = "no earlier revision"
+                raise ProviderError(f"release {release.id}: {cause}; there is no earlier "
+                                    "revision to go back to", where=kube.where,
+                                    hint="check `cockpit status`, then deploy again")
+            self._wait_rollout(env, env.gate.deadline)
+            back_release = self._release_of(back, env)
+            out["detail"] = f"back to release {back_release.id}"
+        raise ProviderError(f"release {release.id}: {cause}; undone, back to release "
+                            f"{back_release.id}", where=kube.where,
+                            hint="retry the deploy once the Kubernetes API answers")
 
     def _failing_logs(self, env: Environment, failure: _GateFailure) -> list[str]:
         """The last log lines of the failing pods (previous container when it restarted)."""
@@ -919,13 +896,7 @@ class KubernetesProvider(Provider):
         return build_and_push(self.ctx.config, repo, emit, env_name=env.name)
 
 
-class _GateFailure(Exception):
-    def __init__(self, reason: str, rs: dict[str, Any] | None,
-                 pods: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.rs = rs
-        self.pods = pods
+_GateFailure = ro.GateFailure
 
 
 def _parse_time(text: str | None) -> float | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,44 @@ from cockpit.errors import ProviderError
 TIMEOUT = (5, 30)  # (connect, read) seconds for ordinary calls
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
+
+
+RETRIES = 4  # retries of an idempotent call on 5xx or an unreachable server
+RATE_RETRIES = 8  # 429 answers any call waits out
+RETRY_STATUS = (500, 502, 503, 504)
+BACKOFF_FIRST = 0.2  # seconds, doubling per retry up to BACKOFF_CAP
+BACKOFF_CAP = 3.0
+RETRY_AFTER_CAP = 30.0
+
+
+def backoff(attempt: int) -> float:
+    """Seconds before retry number `attempt` (1-based): 0.2, 0.4, 0.8, ... capped at 3 s."""
+    return min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** (attempt - 1))
+
+
+def retry_after(headers: Any, n: int) -> float:
+    """Seconds to wait after a 429: its Retry-After in whole seconds (what the API server
+    sends, k8s.io/apiserver's priority and fairness), capped at 30 s; else the backoff for
+    the `n`th try."""
+    value = ""
+    if headers is not None:
+        try:
+            value = str(headers.get("Retry-After") or headers.get("retry-after") or "").strip()
+        except AttributeError:
+            value = ""
+    try:
+        return max(0.0, min(RETRY_AFTER_CAP, float(value)))
+    except ValueError:
+        return backoff(n)
+
+
+def _idempotent(fn: Any, kwargs: dict[str, Any]) -> bool:
+    """Reads, lists and server-side apply may be sent again; create, delete and other patches
+    are not retried on 5xx (they may have taken effect)."""
+    name = getattr(fn, "__name__", "")
+    if name.startswith(("read_", "list_", "get_", "connect_get_")):
+        return True
+    return name.startswith("patch_") and kwargs.get("_content_type") == APPLY
 
 
 class ApiFailure(ProviderError):
@@ -114,7 +153,13 @@ class Kube:
                 f"{f' context {context!r}' if context else ''}: {exc}",
                 hint="set `kubeconfig` and `context` in the environment's table of cockpit.toml",
             ) from None
-        cfg.retries = 1  # an unreachable cluster should fail in seconds, not minutes
+        from urllib3.util.retry import Retry
+
+        # an unreachable cluster should fail in seconds, not minutes; status answers (429, 5xx)
+        # come back to `call`, which retries them knowingly (urllib3 would turn an exhausted
+        # 429 into a connection error)
+        cfg.retries = Retry(total=1, respect_retry_after_header=False, raise_on_status=False)
+        self.sleep = time.sleep  # between retries (`call`); tests may replace it
         self.where = f"{context or 'current-context'}/{namespace}"
         self.namespace = namespace
         self.host = cfg.host
@@ -135,22 +180,55 @@ class Kube:
 
     # ------------------------------------------------------------------ calling
 
-    def call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """Call a generated API method; return the decoded JSON body (or raw text)."""
+    def call(self, what: str, fn: Any, *args: Any, retry: bool | None = None,
+             **kwargs: Any) -> Any:
+        """Call a generated API method; return the decoded JSON body (or raw text).
+
+        A 429 (API priority and fairness, or a proxy) is waited out by its Retry-After, up to
+        `RATE_RETRIES` times, on any call: the server did not process it. 5xx answers and
+        unreachable-server errors are retried with capped exponential backoff (`backoff`),
+        `RETRIES` times, only on idempotent calls: reads, lists, server-side apply (`retry`
+        None: judged from the method's name and content type; False: one try, e.g. a health
+        sample). Raises ApiFailure naming the call, the status and the tries."""
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
 
         kwargs.setdefault("_request_timeout", TIMEOUT)
-        try:
-            resp = fn(*args, _preload_content=False, **kwargs)
-            data = resp.data
-        except ApiException as exc:
-            raise self._failure(what, exc) from None
-        except HTTPError as exc:
-            raise ApiFailure(f"{what}: the Kubernetes API at {self.host} is unreachable "
-                             f"({type(exc).__name__})", where=self.where,
-                             hint="check the kubeconfig context and that the cluster is up") \
-                from None
+        idempotent = _idempotent(fn, kwargs) if retry is None else retry
+        attempt = limited = 0
+        while True:
+            attempt += 1
+            try:
+                resp = fn(*args, _preload_content=False, **kwargs)
+                data = resp.data
+                break
+            except ApiException as exc:
+                status = int(getattr(exc, "status", 0) or 0)
+                if status == 429 and retry is not False and limited < RATE_RETRIES:
+                    limited += 1
+                    attempt -= 1
+                    self.sleep(retry_after(getattr(exc, "headers", None), limited))
+                    continue
+                if status in RETRY_STATUS and idempotent and attempt <= RETRIES:
+                    self.sleep(backoff(attempt))
+                    continue
+                failure = self._failure(what, exc)
+                if status == 429:
+                    failure.what += (f" (rate limited {limited + 1} times, honouring "
+                                     "Retry-After)")
+                elif status in RETRY_STATUS:
+                    failure.what += (f" (after {attempt} tries)" if idempotent
+                                     else " (not retried: the call may have taken effect)")
+                failure.args = (failure.message,)
+                raise failure from None
+            except HTTPError as exc:
+                if idempotent and attempt <= RETRIES:
+                    self.sleep(backoff(attempt))
+                    continue
+                raise ApiFailure(f"{what}: the Kubernetes API at {self.host} is unreachable "
+                                 f"({type(exc).__name__})", where=self.where,
+                                 hint="check the kubeconfig context and that the cluster is up") \
+                    from None
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
         try:
             return json.loads(text) if text else {}

@@ -180,3 +180,103 @@ def pod_problems(pods: list[dict[str, Any]], max_restarts: int = 0) -> list[str]
 def pod_ready(pod: dict[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in (pod.get("status") or {}).get("conditions") or [])
+
+
+# ---------------------------------------------------------------------- the gate
+
+
+class GateFailure(Exception):
+    """A gate verdict against the release: `reason` (one line), the ReplicaSet gated (None when
+    it was never seen), the pods read last (for their log lines), `samples` (cockpit.gate)."""
+
+    def __init__(self, reason: str, rs: dict[str, Any] | None,
+                 pods: list[dict[str, Any]] | None = None,
+                 samples: list[Any] | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.rs = rs
+        self.pods = pods
+        self.samples = list(samples or [])
+
+
+def gate(kube: Any, env: Any, release: Any, emit: Any, health: Any) -> dict[str, Any]:
+    """The core gate (cockpit.gate) on a Deployment's rollout: one sample reads the Deployment
+    (kubectl's rollout status), its current ReplicaSet and that ReplicaSet's pods (crash loops
+    and restarts: fail fast), then, once the rollout is done, one health answer through the
+    Service (`health(timeout)` -> HealthSample; emitted). Passes after `gate.count` 2xx in a
+    row; fails fast on a 5xx streak after `gate.start_period`; fails at `gate.deadline`.
+
+    Returns the gated ReplicaSet. Raises GateFailure on a verdict; an API error (ApiFailure)
+    while sampling propagates: it is not a verdict on the release."""
+    from cockpit.providers.kubernetes import manifests as m
+
+    from cockpit import gate as core
+    from cockpit.events import Message
+
+    name = m.app_name(env)
+    label = m.label_value(release.id)
+    seen: dict[str, Any] = {"rs": None, "pods": None, "msg": "", "status": None}
+
+    def sample(timeout: float) -> core.Sample:
+        d = kube.deployment(name)
+        if d is None:
+            raise GateFailure(f"deployment {name} disappeared during the rollout", seen["rs"])
+        status = rollout_status(d)
+        seen["status"] = status
+        observed = _n(d["metadata"].get("generation")) <= _n(
+            (d.get("status") or {}).get("observedGeneration"))
+        cur = None
+        if observed:
+            rs = seen["rs"]
+            if rs is not None and revision(rs) == revision(d):
+                cur = rs  # known: only the Deployment and the pods need reading again
+            else:
+                cur = current_replicaset(d, kube.replicasets(label_selector(d)))
+        if cur is not None:
+            cur_label = ((cur["spec"]["template"].get("metadata") or {}).get("labels")
+                         or {}).get("release")
+            if cur_label != label:
+                raise GateFailure(f"another rollout replaced release {release.id} "
+                                  f"(revision {revision(cur)} runs {cur_label})", cur)
+            seen["rs"] = cur
+            hash_ = (cur["metadata"].get("labels") or {}).get(HASH_LABEL)
+            pods = kube.pods(f"{label_selector(d)},{HASH_LABEL}={hash_}")
+            seen["pods"] = pods
+            problems = pod_problems(pods, env.settings.max_restarts)
+            if problems:
+                text = "; ".join(problems)
+                state = core.EXITED if any(r in text for r in BAD_WAITING) else core.RESTARTED
+                return core.Sample(ok=False, state=state, detail=text, error=text)
+        if status.state == "failed":
+            raise GateFailure(status.message, seen["rs"], seen["pods"])
+        if status.state != "done" or seen["rs"] is None:
+            if status.message != seen["msg"]:
+                emit(Message(status.message, env=env.name))
+                seen["msg"] = status.message
+            return core.Sample(ok=False, state=core.STARTING, error=status.message)
+        answer = health(timeout)
+        emit(answer)
+        return core.Sample.of(answer)
+
+    policy = core.Policy.of(env.gate, poll=max(0.05, min(env.gate.interval, 1.0)))
+    try:
+        core.run(sample, policy, what=f"release {release.id}")
+    except core.GateError as exc:
+        last = exc.samples[-1] if exc.samples else None
+        if exc.reason in (core.EXITED, core.RESTARTED):
+            reason = last.detail if last is not None else exc.what
+        elif exc.reason == core.DEADLINE and (last is None or last.state == core.STARTING):
+            status = seen["status"]
+            reason = (f"rollout not finished after {env.gate.deadline:g}s: "
+                      + (status.message if status else "no rollout status"))
+        elif exc.reason == core.DEADLINE:
+            reason = (f"health check {env.app.health_path} did not answer 2xx "
+                      f"{env.gate.count} times in a row within {env.gate.deadline:g}s "
+                      f"(last: {last.status or last.error}); {core.describe(exc.samples)}")
+        else:
+            reason = (f"health check {env.app.health_path} answered "
+                      f"{last.status if last else '5xx'} {env.gate.fail_streak}+ times in a row "
+                      "after its "
+                      f"{env.gate.start_period:g}s start period; {core.describe(exc.samples)}")
+        raise GateFailure(reason, seen["rs"], seen["pods"], exc.samples) from None
+    return seen["rs"]

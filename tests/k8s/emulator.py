@@ -13,6 +13,8 @@ What it serves (the subset the provider needs, with the real wire formats):
 - pod logs (`/log`, `follow`, `timestamps`, `tailLines`, `sinceSeconds`, `previous`) as a
   chunked stream;
 - SelfSubjectAccessReview, and 403s for denied verbs; bearer-token authentication;
+- faults a test turns on: `inject(...)` (429 with Retry-After, 5xx, 401 on matching requests)
+  and `stray_5xx(every=N)` (stray 500/502/503 answers);
 - the API server's service proxy (`/services/<name>:<port>/proxy/<path>`), answered by the
   emulated application of a ready pod behind the Service (how the health gate reaches the app).
 
@@ -160,6 +162,10 @@ class Emulator:
         self._threads: list[threading.Thread] = []
         self._names = itertools.count(1)
         self.controller_error: BaseException | None = None  # a crash of the control loop
+        self.faults: list[dict[str, Any]] = []  # inject(): answers before routing
+        self._stray: tuple[int, tuple[str, ...]] | None = None
+        self._stray_seen = 0
+        self.strays: list[tuple[str, str, int]] = []  # (method, path, status) answered stray
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -217,6 +223,45 @@ class Emulator:
         return path
 
     # ------------------------------------------------------------------ test knobs
+
+    def inject(self, method: str, path: str, *, status: int = 503, times: int = 1,
+               after: int = 0, retry_after: int | None = None) -> None:
+        """Answer the next `times` requests of `method` ("*": any) whose path matches the regex
+        `path` with `status` (a Status object, as the API server sends), once `after` matching
+        ones went through. A 429 carries `Retry-After` (`retry_after`, default 1 s), as API
+        priority and fairness does."""
+        with self.lock:
+            self.faults.append({"method": method.upper(), "path": re.compile(path),
+                                "status": status, "times": times, "after": after,
+                                "retry_after": retry_after if retry_after is not None
+                                else (1 if status == 429 else None)})
+
+    def stray_5xx(self, every: int | None, methods: tuple[str, ...] = ("GET",)) -> None:
+        """Answer every `every`th API request of `methods` with a stray 500/502/503 (in turn)
+        before it is processed, as an API server behind a flaky load balancer does; None: off.
+        The service proxy is left alone: what it answers is the application's answer."""
+        with self.lock:
+            self._stray = (every, tuple(m.upper() for m in methods)) if every else None
+            self._stray_seen = 0
+
+    def fault_for(self, method: str, path: str) -> tuple[int, int | None] | None:
+        """(status, Retry-After) to answer instead of routing, or None."""
+        with self.lock:
+            if self._stray and method in self._stray[1] and "/proxy" not in path:
+                self._stray_seen += 1
+                if self._stray_seen % self._stray[0] == 0:
+                    status = (500, 502, 503)[(self._stray_seen // self._stray[0]) % 3]
+                    self.strays.append((method, path, status))
+                    return status, None
+            for fault in self.faults:
+                if fault["times"] > 0 and fault["method"] in (method, "*") \
+                        and fault["path"].search(path):
+                    if fault["after"] > 0:
+                        fault["after"] -= 1
+                        continue
+                    fault["times"] -= 1
+                    return fault["status"], fault["retry_after"]
+        return None
 
     def image(self, ref: str, **behaviour: Any) -> Behaviour:
         """Declare what an image's application does (ref may be a full ref or a digest)."""
@@ -1211,6 +1256,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _fault(self, code: int, retry_after: int | None) -> None:
+        reason = {429: "TooManyRequests", 500: "InternalError", 502: "BadGateway",
+                  503: "ServiceUnavailable", 401: "Unauthorized"}.get(code, "InternalError")
+        data = json.dumps(ApiError(code, reason, f"injected: {reason}").status()).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        if retry_after is not None:
+            self.send_header("Retry-After", str(retry_after))
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def _start_chunked(self, content_type: str) -> None:
         self.send_response(200)
         self.send_header("Content-Type", content_type)
@@ -1256,6 +1313,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if self.headers.get("Authorization") != f"Bearer {emu.token}":
                 raise ApiError(401, "Unauthorized", "Unauthorized")
+            fault = emu.fault_for(method, url.path)
+            if fault is not None:
+                return self._fault(*fault)
             self._route(method, url.path, query, raw, ctype)
         except ApiError as exc:
             self._send(exc.code, exc.status())
