@@ -141,7 +141,7 @@ def bridge(lab, tmp_path_factory):  # noqa: ANN001
                      identity_file=lab.ssh_key, known_hosts=root / "known_hosts",
                      trusted=[lab.ssh_hostkey_sha256], user_known_hosts=root / "ukh")
     try:  # a free host port on the lab host, reserved for this app
-        port = ports.reserve_free(t, f"{LAB_HOME}/.cockpit", APP, {"staging": 8601},
+        port = ports.reserve_free(t, f"{LAB_HOME}/.cockpit", APP, {"staging": 8651},
                                   "tests@bridge")["staging"]
     finally:
         t.close()
