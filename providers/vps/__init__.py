@@ -44,7 +44,8 @@ class VpsProvider(Provider):
 
     def _prewarm(self) -> None:
         """Open the SSH connection in the background while the pipeline reads the keyring and
-        the local state (saves the ~0.15 s handshake). Only to hosts whose key is already
+        the local state (saves the ~0.15 s handshake), then import the HTTP client the edge gate
+        uses (while the deploy waits on the host). Only to hosts whose key is already
         known, so no trust question is ever asked from a background thread; errors are left
         for the real call to report."""
         import threading
@@ -61,9 +62,11 @@ class VpsProvider(Provider):
                 continue
             seen.add(address)
 
-            def warm(env=env) -> None:
+            def warm(env=env, edge=any(e.domain for e in envs.values())) -> None:
                 try:
                     self.host(env).layout  # noqa: B018
+                    if edge:  # the gate through the edge needs httpx (0.1-0.4 s to import)
+                        import httpx  # noqa: F401
                 except Exception:
                     pass
 
