@@ -386,8 +386,7 @@ def after_switch(ctx: Context, env: Environment, provider: Any, result: Release,
         return result
     p95_ms, p95_id = previous_p95(ctx, env.name, previous)
     limits = resolve_limits(env, p95_ms, p95_id)
-    if limits.seconds <= 0:
-        emit(Message("watch window: 0 seconds configured, not watched", env=env.name))
+    if limits.seconds <= 0:  # `seconds = 0` (or COCKPIT_WATCH_SECONDS=0) turns it off
         return result
     probe = probe_for(provider, env)
     try:

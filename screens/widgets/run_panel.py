@@ -1,4 +1,5 @@
-"""A mutating run, live: the step checklist, the gate's latency sparkline, and the app's log.
+"""A mutating run, live: the step checklist, the gate's latency sparkline, the watch window
+counting down after the switch (live 5xx ratio and p95 against their limits), and the app's log.
 
 The run itself executes in a thread worker owned by this widget; the worker's `emit` posts
 each core event as a message (log lines go through a `LinePump` in batches). On failure the
@@ -20,7 +21,7 @@ from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 from textual.worker import Worker, WorkerState
 
-from cockpit.events import Event, HealthSample, LogLine, Message, PlanShown
+from cockpit.events import Event, HealthSample, LogLine, Message, PlanShown, WatchSample
 
 RunBody = Callable[[Callable[[Event], None]], Any]
 
@@ -33,6 +34,7 @@ class RunPanel(Vertical):
                            padding: 0 1; }
     RunPanel > #gate { height: 1; padding: 0 1; }
     RunPanel > Sparkline { height: 1; margin: 0 1; }
+    RunPanel > #watch { height: 1; padding: 0 1; display: none; }
     RunPanel > #run-result { height: auto; padding: 0 1; }
     RunPanel > LogView { height: 1fr; min-height: 5; border: round $panel-lighten-2; }
     """
@@ -54,6 +56,7 @@ class RunPanel(Vertical):
         yield Checklist(id="checklist")
         yield Static("", id="gate")
         yield Sparkline([], id="gate-latency")
+        yield Static("", id="watch")
         yield Static("", id="run-result")
         log = LogView(max_lines=20_000, id="run-log")
         log.border_title = "app log"
@@ -75,6 +78,7 @@ class RunPanel(Vertical):
         self.query_one("#run-title", Static).update(title)
         self.query_one(Checklist).reset()
         self.query_one("#run-result", Static).update("")
+        self.query_one("#watch", Static).display = False
         self.result = self.error = None
         self._settled = False
         self.name_of_run = description
@@ -109,6 +113,10 @@ class RunPanel(Vertical):
             self.query_one("#gate", Static).update(Text.assemble(
                 ("gate ", "dim"), ("● ", "green" if event.ok else "red"), status,
                 (f" · {self.ok_count} in a row", "dim")))
+        elif isinstance(event, WatchSample):
+            watch = self.query_one("#watch", Static)
+            watch.display = True
+            watch.update(watch_text(event))
         elif isinstance(event, Message):
             self.query_one(LogView).feed([(None, "cockpit", event.text)])
         elif isinstance(event, PlanShown):
@@ -139,6 +147,35 @@ class RunPanel(Vertical):
                 Text.assemble(("✗ ", "bold red"), why))
             self.app.worker_failed(event.worker)  # type: ignore[attr-defined]
             self.post_message(RunFinished(self.name_of_run, error=self.error))
+
+
+BAR = 20  # cells of the watch window's countdown bar
+
+
+def watch_text(event: WatchSample) -> Text:
+    """One row for the watch window: a countdown bar and time left (or the verdict), the 5xx
+    ratio with its counts and limit, the p95 with its limit, restarts when there were any;
+    red where a limit is crossed."""
+    ratio_bad = event.ratio > event.max_5xx_ratio
+    p95_bad = event.p95_ms is not None and event.p95_ms > event.max_p95_ms
+    if event.final:
+        head = (("✓ ", "bold green"), (f"passed {event.seconds:g}s", "green")) if event.ok \
+            else (("✗ ", "bold red"), ("breach", "bold red"))
+    else:
+        done = round(BAR * (1 - event.seconds_left / event.seconds)) if event.seconds else BAR
+        head = (("━" * done, "cyan"), ("━" * (BAR - done), "grey35"),
+                (f" {event.seconds_left:.0f}s left", ""))
+    p95 = f"{event.p95_ms:.0f} ms" if event.p95_ms is not None else "-"
+    parts: list[Any] = [("watch ", "dim"), *head,
+                        ("  5xx ", "dim"),
+                        (f"{event.errors_5xx}/{event.requests} = {event.ratio:.1%}",
+                         "bold red" if ratio_bad else ""),
+                        (f" (≤ {event.max_5xx_ratio:.1%})", "dim"),
+                        ("  p95 ", "dim"), (p95, "bold red" if p95_bad else ""),
+                        (f" (≤ {event.max_p95_ms:.0f} ms)", "dim")]
+    if event.restarts:
+        parts.append((f"  {event.restarts} restart(s)", "bold red"))
+    return Text.assemble(*parts)
 
 
 def _describe_result(result: Any) -> str:

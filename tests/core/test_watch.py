@@ -324,3 +324,23 @@ def test_the_cli_line_says_time_left_ratio_and_p95_against_their_limits():
                          max_p95_ms=500, ok=False, final=True, reason="5xx ratio 9/80")
     assert watch_line(breach) == ("watch BREACH · 5xx 9/80 = 11.2% (max 5.0%) · p95 - "
                                   "(max 500 ms): 5xx ratio 9/80")
+
+
+def test_the_run_screen_row_counts_down_and_marks_a_crossed_limit():
+    from cockpit.screens.widgets.run_panel import watch_text
+
+    mid = WatchSample(env="staging", n=19, seconds=60, seconds_left=42, requests=230,
+                      errors_5xx=2, ratio=2 / 230, p95_ms=35.0, max_5xx_ratio=0.05,
+                      max_p95_ms=500)
+    text = watch_text(mid)
+    assert text.plain == ("watch ━━━━━━━━━━━━━━━━━━━━ 42s left  5xx 2/230 = 0.9% (≤ 5.0%)  "
+                          "p95 35 ms (≤ 500 ms)")
+    assert [s.style for s in text.spans if s.style == "cyan"] == ["cyan"]  # 6 of 20 elapsed
+    breach = WatchSample(env="staging", n=8, seconds=60, seconds_left=53, requests=83,
+                         errors_5xx=6, ratio=6 / 83, p95_ms=12.0, max_5xx_ratio=0.05,
+                         max_p95_ms=1500, ok=False, final=True, restarts=1)
+    text = watch_text(breach)
+    assert text.plain == ("watch ✗ breach  5xx 6/83 = 7.2% (≤ 5.0%)  p95 12 ms (≤ 1500 ms)  "
+                          "1 restart(s)")
+    assert any(s.style == "bold red" and text.plain[s.start:s.end] == "6/83 = 7.2%"
+               for s in text.spans)

@@ -117,6 +117,13 @@ test_releases = snapshot_test("app", open_releases, keys("down"))
 test_rollback_confirmation_for_prod = snapshot_test(
     "app", lambda pilot: ask_rollback(pilot, "2"), keys(*"pro"))
 test_rollback_progress_finished = snapshot_test("app", _rollback_to_finished)
+
+
+def test_rollback_watched(snap_compare, app, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run screen after a rollback whose 2 s watch window passed: the window's row shows
+    the 5xx ratio and p95 against their limits (the memory target answers 200 in 12 ms)."""
+    monkeypatch.setenv("COCKPIT_WATCH_SECONDS", "2")
+    assert _snap(snap_compare, app, _rollback_to_finished)
 test_promote_confirmation = snapshot_test("app", keys("p"))
 
 
