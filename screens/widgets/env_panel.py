@@ -29,20 +29,22 @@ def timeline(samples: list[dict], incidents: list[dict], deploys: list[float], n
     width = span / buckets
     start = now - span
     cells: list[tuple[int, int]] = [(0, 0)] * buckets  # (probes, failed)
+    def cell(ts: float) -> int:  # the newest cell ends at `now`, inclusive
+        return min(buckets - 1, int((ts - start) // width))
+
     for s in samples:
-        i = int((s["ts"] - start) // width)
-        if 0 <= i < buckets:
+        i = cell(s["ts"])
+        if 0 <= i and s["ts"] <= now:
             total, failed = cells[i]
             cells[i] = (total + 1, failed + (0 if s["ok"] else 1))
     down = [False] * buckets
     for inc in incidents:
         if inc["kind"] != "down":
             continue
-        first = int((inc["opened_at"] - start) // width)
-        last = int(((inc["resolved_at"] or now) - start) // width)
-        for i in range(max(0, first), min(buckets - 1, last) + 1):
+        first, last = cell(inc["opened_at"]), cell(min(now, inc["resolved_at"] or now))
+        for i in range(max(0, first), last + 1):
             down[i] = True
-    marks = {int((t - start) // width) for t in deploys if t and start <= t <= now}
+    marks = {cell(t) for t in deploys if t and start <= t <= now}
     out = Text()
     for i, (total, failed) in enumerate(cells):
         if i in marks:

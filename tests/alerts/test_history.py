@@ -46,3 +46,18 @@ def test_health_summary_uptime_and_percentiles(tmp_path):
     assert h["last_sample"]["ts"] == now - 3600 + 9
     assert [i["kind"] for i in summary["incidents"]] == ["down"]
     assert percentile([], 50) is None and percentile([5.0], 95) == 5.0
+
+
+def test_timeline_cells_and_deploy_markers():
+    from cockpit.screens.widgets.env_panel import timeline
+
+    now = 100_000.0
+    samples = [{"ts": now, "ok": True}, {"ts": now - 1800 * 10, "ok": False},
+               {"ts": now - 1800 * 10 + 1, "ok": True}, {"ts": now - 1800 * 20, "ok": False}]
+    incidents = [{"kind": "down", "opened_at": now - 1800 * 30, "resolved_at": now - 1800 * 28}]
+    line = timeline(samples, incidents, [now - 1800 * 5], now).plain
+    assert len(line) == 48
+    assert line[-1] == "▁"  # a sample taken now is in the newest cell
+    # a cell covers (start, end]: a time k half-hours ago opens the cell k from the right
+    assert line[-10] == "▄" and line[-20] == "█" and line[-5] == "▲"
+    assert line[-30:-27] == "███" and line[0] == "·"
