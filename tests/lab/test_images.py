@@ -154,6 +154,9 @@ def test_build_images_reach_pypi_and_npm(lab_images: dict[str, str]) -> None:
     ("caddy", "test -f /etc/caddy/Caddyfile && command -v wget && caddy version >/dev/null",
      "/usr/local/bin/wget"),
     ("golang", "go env GOTOOLCHAIN GOPATH", "local\n/go"),
+    # the VPS switch runs `haproxy -W -db` from it, as the official image does
+    ("haproxy", "command -v haproxy && haproxy -v | head -c 15", "/usr/local/sbin/haproxy\n"
+                "HAProxy version"),
 ])
 def test_lab_images_keep_what_dockerfiles_expect_of_the_official_ones(
         lab_images: dict[str, str], name: str, command: str, expected: str) -> None:
