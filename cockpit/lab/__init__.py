@@ -360,12 +360,24 @@ def status() -> dict[str, dict[str, object]]:
             },
             "edge": {
                 "up": bool(shutil.which("caddy") and shutil.which("haproxy")),
-                "address": f"admin {e.caddy_admin}, http {e.http_port}, https {e.https_port}"
-                + (" (a Caddy answers)" if port_open(ports.get("caddy_admin", 0)) else ""),
+                "address": f"http {e.http_port}, https {e.https_port}"
+                + (f" ({', '.join(running)} running)" if (running := _edge_containers())
+                   else ""),
                 "pid": None,
             },
         }
         return out
+
+
+def _edge_containers() -> list[str]:
+    """The VPS provider's supervised edge and switch containers that run on the lab's engine."""
+    if not engine.ping():
+        return []
+    from ._proc import run
+
+    res = run(["docker", "ps", "--format", "{{.Names}}", "--filter", "name=^cockpit-edge$",
+               "--filter", "name=^cockpit-switch$"], check=False, timeout=30)
+    return sorted(res.stdout.decode().split()) if res.returncode == 0 else []
 
 
 def down(*, user_services: bool = True) -> list[str]:
