@@ -8,6 +8,8 @@
     env_var = "DATABASE_URL"   # where the app finds its URL (default DATABASE_URL / REDIS_URL)
     database = "shop"          # postgres only; default: the app name with '-' as '_'
     # image = "registry.example.com/postgres:16"   # instead of the official image
+    # backup_bucket = "s3://my-backups/shop"       # `cockpit backup` uploads there too
+    # backup_endpoint = "https://s3.eu-west-1.amazonaws.com"   # any S3-compatible service
 
 On a VPS each environment gets its own container (`cockpit-<app>-<env>-<name>`), its own named
 volume (`cockpit-<app>-<env>-<name>-data`) and its own private docker network
@@ -81,6 +83,14 @@ class AccessoryConfig(BaseModel):
                                        **_expect("a container name"))
     volume: str | None = Field(None, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$",
                                **_expect("a docker volume name"))
+    # backups also go to an S3-compatible bucket; its keys are secrets of each environment
+    # (BACKUP_S3_ACCESS_KEY, BACKUP_S3_SECRET_KEY in the keyring)
+    backup_bucket: str | None = Field(
+        None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._/-]*)?$",
+        **_expect('an S3 location like "s3://my-backups/shop"'))
+    backup_endpoint: str | None = Field(
+        None, pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$",
+        **_expect('an S3 endpoint URL like "https://s3.eu-west-1.amazonaws.com"'))
 
     @property
     def spec(self) -> Kind:

@@ -17,9 +17,14 @@ checks the counts again, and only then switches the accessory to that volume (sa
 name, network alias and password: the app's URL is unchanged). The previous volume is kept
 until the user removes it (`docker volume rm`, named in the result).
 
-Retention: `cockpit backup --keep N` keeps the newest N verified backups (`prune`).
-Only VPS accessories are backed up here; on Kubernetes and Fly they are external. S3 upload
-and schedules are not built yet.
+With `backup_bucket = "s3://bucket/prefix"` on the accessory, a verified backup is also
+uploaded (file and record, under `<prefix>/<app>/<env>/<name>/`) to that S3-compatible bucket
+(`backup_endpoint`, default AWS) with the MinIO client library; its keys are secrets of the
+environment in the keyring (BACKUP_S3_ACCESS_KEY, BACKUP_S3_SECRET_KEY). `cockpit backups`
+lists the bucket's too, and `restore --from ID` fetches one that is not local.
+Retention: `cockpit backup --keep N` keeps the newest N verified backups (`prune`), locally
+and in the bucket. Only VPS accessories are backed up here; on Kubernetes and Fly they are
+external. Schedules are not built yet.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ class Backup:
     counts_after: dict[str, int] = field(default_factory=dict)  # source, after the dump
     verified: bool = False
     verify: dict[str, Any] = field(default_factory=dict)  # restored counts, error, seconds
+    remote: str = ""  # s3://bucket/key of the uploaded file, when uploaded
 
     def to_dict(self) -> dict[str, Any]:
         import dataclasses
@@ -122,16 +128,117 @@ def find(app: str, env: str, name: str, ref: str, base: str | Path | None = None
                      hint=f"cockpit backups {env} {name} lists them")
 
 
-def prune(app: str, env: str, name: str, keep: int, base: str | Path | None = None
-          ) -> list[str]:
+# --------------------------------------------------------------------------- S3
+
+S3_KEYS = ("BACKUP_S3_ACCESS_KEY", "BACKUP_S3_SECRET_KEY")
+
+
+class Bucket:
+    """An accessory's backup bucket: `backup_bucket` (s3://name/prefix) at `backup_endpoint`,
+    keys from the environment's secrets. Plain http only to a loopback endpoint (a local
+    S3-compatible server); anything else is https."""
+
+    def __init__(self, store, env, name: str) -> None:
+        from urllib.parse import urlparse
+
+        acc = env.accessories[name]
+        self.url = acc.backup_bucket or ""
+        rest = self.url.removeprefix("s3://")
+        self.bucket, _, prefix = rest.partition("/")
+        self.prefix = "/".join(p for p in (prefix.strip("/"), env.app.name, env.name, name) if p)
+        endpoint = urlparse(acc.backup_endpoint or "https://s3.amazonaws.com")
+        loopback = endpoint.hostname in ("127.0.0.1", "localhost", "::1")
+        if endpoint.scheme != "https" and not loopback:
+            raise UsageError(f"backup_endpoint {acc.backup_endpoint} of accessory {name}: keys "
+                             "are sent only over https (plain http only to a loopback host)")
+        keys = [store.get(env, k) for k in S3_KEYS]
+        if not all(keys):
+            missing = [k for k, v in zip(S3_KEYS, keys, strict=True) if not v]
+            raise UsageError(f"accessory {name} backs up to {self.url}, but {env.name} has no "
+                             f"{' / '.join(missing)} in the keyring",
+                             hint=" ; ".join(f"cockpit secrets set {env.name} {k}"
+                                             for k in missing))
+        try:
+            from minio import Minio
+        except ImportError:
+            raise UsageError("backups to S3 need the MinIO client library",
+                             hint="pip install 'cockpit[s3]'") from None
+        self.client = Minio(endpoint.netloc, access_key=keys[0], secret_key=keys[1],
+                            secure=endpoint.scheme == "https")
+
+    def key(self, filename: str) -> str:
+        return f"{self.prefix}/{filename}"
+
+    def _call(self, what: str, fn, *args, **kw):
+        try:
+            return fn(*args, **kw)
+        except Exception as exc:  # S3Error, urllib3 errors: say which call, never the keys
+            raise ProviderError(f"S3 {what} on {self.url} failed: {type(exc).__name__}: "
+                                f"{str(exc)[:300]}", where=self.url) from None
+
+    def upload(self, record: Backup) -> str:
+        path = Path(record.file)
+        self._call("upload", self.client.fput_object, self.bucket, self.key(path.name),
+                   str(path))
+        record.remote = f"s3://{self.bucket}/{self.key(path.name)}"
+        record.save()
+        meta = path.with_suffix(".json")
+        self._call("upload", self.client.fput_object, self.bucket, self.key(meta.name),
+                   str(meta), content_type="application/json")
+        return record.remote
+
+    def records(self) -> list[Backup]:
+        """The records in the bucket (their `file` is where `fetch` would put it)."""
+        out = []
+        objects = self._call("list", lambda: list(self.client.list_objects(
+            self.bucket, prefix=self.prefix + "/")))
+        for obj in objects:
+            if not obj.object_name.endswith(".json"):
+                continue
+            data = self._call("read", self.client.get_object, self.bucket, obj.object_name)
+            try:
+                raw = json.loads(data.read())
+            finally:
+                data.close()
+                data.release_conn()
+            out.append(Backup(**{k: v for k, v in raw.items()
+                                 if k in Backup.__dataclass_fields__}))
+        return out
+
+    def fetch(self, record: Backup, where: Path) -> Backup:
+        """Download a record's file and record into `where`; returns the local record."""
+        where.mkdir(parents=True, exist_ok=True, mode=0o700)
+        name = Path(record.file).name
+        local = where / name
+        self._call("download", self.client.fget_object, self.bucket, self.key(name),
+                   str(local))
+        self._call("download", self.client.fget_object, self.bucket,
+                   self.key(Path(name).with_suffix(".json").name),
+                   str(local.with_suffix(".json")))
+        fetched = Backup.load(local.with_suffix(".json"))
+        fetched.file = str(local)
+        fetched.save()
+        return fetched
+
+    def remove(self, record: Backup) -> None:
+        name = Path(record.file).name
+        for obj in (name, Path(name).with_suffix(".json").name):
+            self._call("delete", self.client.remove_object, self.bucket, self.key(obj))
+
+
+def prune(app: str, env: str, name: str, keep: int, base: str | Path | None = None,
+          bucket: Bucket | None = None) -> list[str]:
     """Retention: keep the newest `keep` verified backups (and any newer failed ones, for
-    their error), delete the older files and records. Returns the ids removed. Never removes
-    the newest verified backup: `keep` below 1 is raised to 1."""
+    their error), delete the older files and records, locally and (with `bucket`) their
+    uploaded copies. Returns the ids removed. Never removes the newest verified backup:
+    `keep` below 1 is raised to 1."""
     keep = max(1, keep)
     removed = []
     verified = 0
     for b in listing(app, env, name, base):
         if verified >= keep:
+            if bucket is not None and b.remote:
+                bucket.remove(b)
             Path(b.file).unlink(missing_ok=True)
             Path(b.file).with_suffix(".json").unlink(missing_ok=True)
             removed.append(b.id)
@@ -387,6 +494,7 @@ def backup(ctx, env, name: str, base: str | Path | None = None, emit=None) -> Ba
     provider = _vps(ctx, env)
     vps._pick(env, name)
     acc = env.accessories[name]
+    bucket = Bucket(ctx.secrets, env, name) if acc.backup_bucket else None  # keys first
     host = provider.host(env)
     where = folder(env.app.name, env.name, name, base)
     where.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -408,6 +516,8 @@ def backup(ctx, env, name: str, base: str | Path | None = None, emit=None) -> Ba
     record.verify = verify_file(host, env, name, path, before, after)
     record.verified = not record.verify.get("error")
     record.save()
+    if record.verified and bucket is not None:
+        bucket.upload(record)
     return record
 
 
@@ -442,7 +552,16 @@ def restore(ctx, env, name: str, ref: str, base: str | Path | None = None,
 
     provider = _vps(ctx, env)
     vps._pick(env, name)
-    record = find(env.app.name, env.name, name, ref, base)
+    try:
+        record = find(env.app.name, env.name, name, ref, base)
+    except UsageError:
+        if not env.accessories[name].backup_bucket:
+            raise
+        bucket = Bucket(ctx.secrets, env, name)
+        remote = next((b for b in bucket.records() if b.id == ref), None)
+        if remote is None:
+            raise
+        record = bucket.fetch(remote, folder(env.app.name, env.name, name, base))
     path = Path(record.file)
     pipeline.confirm(ctx, env, "restore", f"switch accessory {name} to a new volume holding "
                      f"backup {record.id} (the current volume is kept)")

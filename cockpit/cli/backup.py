@@ -77,7 +77,10 @@ def run_backup(args: argparse.Namespace) -> int:
                  f"{record.verify.get('error')}\n{record.file}")
     data = record.to_dict()
     if args.keep is not None and record.verified:
-        data["pruned"] = backups.prune(env.app.name, env.name, args.name, args.keep, args.dir)
+        bucket = backups.Bucket(ctx.secrets, env, args.name) \
+            if env.accessories[args.name].backup_bucket else None
+        data["pruned"] = backups.prune(env.app.name, env.name, args.name, args.keep, args.dir,
+                                       bucket)
         if data["pruned"]:
             human += f"\nremoved {len(data['pruned'])} older backup(s): keeping {args.keep}"
     out.result(data, human=human)
@@ -91,6 +94,11 @@ def run_list(args: argparse.Namespace) -> int:
     ctx = load_context(args)
     env = _env(ctx, args)
     found = backups.listing(env.app.name, env.name, args.name, args.dir)
+    local = {b.id for b in found}
+    if env.accessories[args.name].backup_bucket:  # and those only in the bucket
+        remote = backups.Bucket(ctx.secrets, env, args.name).records()
+        found += [b for b in remote if b.id not in local]
+        found.sort(key=lambda b: b.created_at, reverse=True)
     now = time.time()
     rows = []
     for b in found:
@@ -98,10 +106,11 @@ def run_list(args: argparse.Namespace) -> int:
         age = f"{mins // 1440}d" if mins >= 1440 else f"{mins // 60}h" if mins >= 60 \
             else f"{mins}m"
         state = "verified" if b.verified else f"FAILED ({b.verify.get('error', 'unverified')})"
-        rows.append(f"{b.id}  {_size(b.size):>9}  {age:>4} ago  {state}")
+        where = ("local" + (" + s3" if b.remote else "")) if b.id in local else "s3 only"
+        rows.append(f"{b.id}  {_size(b.size):>9}  {age:>4} ago  {state}  ({where})")
     out.result({"env": env.name, "accessory": args.name,
                 "folder": str(backups.folder(env.app.name, env.name, args.name, args.dir)),
-                "backups": [b.to_dict() for b in found]},
+                "backups": [{**b.to_dict(), "local": b.id in local} for b in found]},
                human="\n".join(rows) or f"no backups of {args.name} in {env.name} yet")
     return 0
 
