@@ -578,28 +578,33 @@ def edge_config_state(caddyfile: str, sites_dir: str, ca_dir: str, loaded: str) 
             'cat "$4" 2>/dev/null; true', "sh", caddyfile, sites_dir, ca_dir, loaded]
 
 
+# A pid of an old daemon: named `comm` and in the host's pid namespace (after a reboot a stale
+# pidfile can name a pid that a containerised HAProxy, also the SSH user's, now has).
+_OLD_PID = ('[ "$(cat /proc/$x/comm 2>/dev/null)" = "$comm" ] && '
+            '[ "$(readlink /proc/$x/ns/pid 2>/dev/null)" = "$(readlink /proc/$$/ns/pid)" ]')
+
 STOP_DAEMON = (
-    'f="$1"; comm="$2"; p=$(cat "$f" 2>/dev/null) || exit 0; mine=; alive=; '
-    'for x in $p; do [ "$(cat /proc/$x/comm 2>/dev/null)" = "$comm" ] && mine="$mine $x"; done; '
-    '[ -n "$mine" ] && kill -"$3" $mine 2>/dev/null; i=0; '
-    'while [ $i -lt 100 ]; do alive=; for x in $mine; do kill -0 "$x" 2>/dev/null && alive=1; '
-    'done; [ -z "$alive" ] && break; sleep 0.1; i=$((i + 1)); done; '
-    '[ -z "$alive" ] || { echo "still running:$mine" >&2; exit 1; }; rm -f "$f"; '
-    'echo "stopped$mine"'
+    'f="$1"; comm="$2"; p=$(cat "$f" 2>/dev/null) || exit 0; mine=; '
+    'for x in $p; do ' + _OLD_PID + ' && mine="$mine $x"; done; '
+    'wait_gone() { i=0; while [ $i -lt "$1" ]; do alive=; for x in $mine; do '
+    'kill -0 "$x" 2>/dev/null && alive=1; done; [ -z "$alive" ] && return 0; sleep 0.1; '
+    'i=$((i + 1)); done; return 1; }; '
+    'if [ -n "$mine" ]; then kill -"$3" $mine 2>/dev/null; '
+    'wait_gone 100 || { kill -TERM $mine 2>/dev/null; wait_gone 50; } || '
+    '{ echo "still running:$mine" >&2; exit 1; }; fi; rm -f "$f"; echo "stopped$mine"'
 )
 
 
 def stop_daemon(pidfile: str, comm: str, signal: str = "TERM") -> list[str]:
     """Stop the unsupervised daemon an older cockpit started (`caddy start`, `haproxy -D`):
     `signal` (TERM; USR1 is HAProxy's soft stop: it stops listening and finishes its open
-    connections) to the pids in `pidfile` whose process name is `comm` (a reused pid is left
-    alone), wait up to 10 s, remove the pidfile. Prints "stopped <pids>"; exit 1 if one
-    outlives the wait."""
+    connections) to the pids in `pidfile` that are a `comm` process of the host (a reused pid,
+    or one inside a container, is left alone), then SIGTERM after 10 s if one still runs, wait
+    5 s more; remove the pidfile. Prints "stopped <pids>"; exit 1 if one outlives it all."""
     return ["sh", "-c", STOP_DAEMON, "sh", pidfile, comm, signal]
 
 
 def daemon_alive(pidfile: str, comm: str) -> list[str]:
     """Exit 0 when a pid in `pidfile` runs a process named `comm` (an old-style daemon)."""
-    return ["sh", "-c", 'p=$(cat "$1" 2>/dev/null) || exit 1; for x in $p; do '
-            '[ "$(cat /proc/$x/comm 2>/dev/null)" = "$2" ] && exit 0; done; exit 1',
-            "sh", pidfile, comm]
+    return ["sh", "-c", 'comm="$2"; p=$(cat "$1" 2>/dev/null) || exit 1; for x in $p; do '
+            + _OLD_PID + ' && exit 0; done; exit 1', "sh", pidfile, comm]

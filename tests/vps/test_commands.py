@@ -186,3 +186,30 @@ def test_reading_containers_never_fetches_their_env():
     argv = cmd.docker_inspect_env("hello", "prod")
     assert argv[-3:-1] == ["cockpit.app=hello", "cockpit.env=prod"]
     assert "Env" not in argv[-1] and ".Config.Labels" in argv[-1]
+
+
+def test_stopping_an_old_daemon_spares_a_reused_pid_and_finishes_with_sigterm(tmp_path):
+    """The move from `haproxy -D`/`caddy start`: only a process of that name in the host's pid
+    namespace is stopped; one that ignores the soft-stop signal gets SIGTERM after 10 s."""
+    import shlex
+    import subprocess
+
+    def sh(argv):
+        return subprocess.run(shlex.join(argv), shell=True, capture_output=True, text=True)
+
+    pidfile = tmp_path / "old.pid"
+    other = subprocess.Popen(["sleep", "30"])  # a pid that is not a `haproxy`
+    try:
+        pidfile.write_text(f"{other.pid}\n")
+        assert sh(cmd.daemon_alive(str(pidfile), "haproxy")).returncode == 1
+        assert sh(cmd.stop_daemon(str(pidfile), "haproxy")).stdout.strip() == "stopped"
+        assert other.poll() is None and not pidfile.exists()
+    finally:
+        other.kill()
+        other.wait()
+    subprocess.run(["sh", "-c", f"(trap '' USR1; exec sleep 30) >/dev/null 2>&1 & "
+                    f"echo $! > {pidfile}"], check=True)
+    pid = int(pidfile.read_text())
+    assert sh(cmd.daemon_alive(str(pidfile), "sleep")).returncode == 0
+    out = sh(cmd.stop_daemon(str(pidfile), "sleep", "USR1"))
+    assert out.stdout.strip() == f"stopped {pid}" and not pidfile.exists()
