@@ -448,9 +448,9 @@ def _ensure_edge(env, host: Host, domain: str | None, facts: _Facts) -> str:
                           step="reload edge", check=False, timeout=60)
         if not result.ok:
             raise host.t.failure(result, "reload edge", "Caddy refused the new config")
-        what = "reloaded Caddy (config changed)"
+        what = f"reloaded Caddy in {cmd.EDGE_CONTAINER} (config changed)"
     else:
-        what = "Caddy running, config unchanged"
+        what = f"Caddy running in {cmd.EDGE_CONTAINER}, config unchanged"
     if now.strip() != loaded.strip():
         _put(host, lay.edge_loaded, now.strip())
     site = f"https://{domain}:{s.https_port} → 127.0.0.1:{s.host_port}" if domain else \

@@ -41,9 +41,10 @@ def test_setup_starts_the_edge_and_the_switch_and_is_idempotent(project):
     again = project.cli("setup", "staging", check=True)
     assert "config unchanged" in again.stdout
     edge = (LAB_HOME / ".cockpit" / "edge" / "Caddyfile").read_text()
-    assert "admin 127.0.0.1:" in edge
+    assert f"admin unix/{LAB_HOME}/.cockpit/edge/data/admin.sock" in edge  # no TCP admin
     switch = (LAB_HOME / ".cockpit" / "switch" / "haproxy.cfg").read_text()
-    assert "ipv4@127.0.0.1:" in switch
+    assert "mode 600 level admin" in switch and "ipv4@" not in switch
+    assert "cockpit-edge" in again.stdout and "cockpit-switch" in again.stdout  # supervised
 
 
 def test_first_deploy_builds_ships_and_serves_staging(project):
