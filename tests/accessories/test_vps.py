@@ -160,6 +160,9 @@ def test_first_deploy_creates_the_accessory_runs_the_migration_and_the_app_write
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     order = [e.get("step") for e in events if e.get("type") == "step_finished"]
+    seconds = {e["step"]: e.get("seconds") for e in events if e.get("type") == "step_finished"}
+    print(f"\nfirst deploy: accessories {seconds['accessories']} s, release command "
+          f"{seconds['release_command']} s")  # numbers for the report (pytest -s)
     # the accessory is healthy before the migration, which runs before the app starts
     assert order.index("accessories") < order.index("release_command") < order.index("start")
     assert "schema ready" in proc.stdout
@@ -278,6 +281,8 @@ def test_a_backup_is_verified_by_a_restore_with_the_same_row_counts(site):
     proc = cli(site, "backup", "staging", "postgres", "--json")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     data = _result(proc)["data"]
+    print(f"\nbackup: {data['size']} bytes, verified by a scratch restore in "
+          f"{data['verify']['seconds']} s")
     assert data["verified"] is True
     assert data["counts"] == {"public.notes": 2, "public.tags": 0}
     assert data["verify"]["counts"] == data["counts"]
@@ -310,7 +315,11 @@ def test_backup_delete_the_volume_restore_and_the_rows_are_back(site):
     assert request("GET", "/up", PORTS["staging"])[0] != 200  # the data is gone
     refused = cli(site, "restore", "prod", "postgres", "--from", str(site["backup_file"]))
     assert refused.returncode == 5  # prod is protected
+    import time
+
+    started = time.monotonic()
     proc = cli(site, "restore", "staging", "postgres", "--from", site["backup"], "--json")
+    print(f"\nrestore (verify, fresh volume, switch): {time.monotonic() - started:.1f} s")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     data = _result(proc)["data"]
     assert data["counts"] == {"public.notes": 2, "public.tags": 0}
