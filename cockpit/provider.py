@@ -159,6 +159,9 @@ class Provider(ABC):
       the pipeline holds it around every run and reconcile. Default None: no lock.
       `lock_status`/`lock_release` default to reading/removing it.
     - `reconcile(env, journal, emit)`: default says there is nothing to finish or undo.
+    - `watch_traffic(env, release)`: a sampler of the real traffic the target can tell about,
+      read once per interval of the watch window after a switch (`cockpit.watch`). Default
+      None: the window judges its own probes only.
     - `close()`: release connections; default does nothing.
     - `settings_model.access_keys()`: the settings that say how cockpit reaches the target
       (marked `json_schema_extra={"access": True}`), left out of the config hash.
@@ -226,6 +229,13 @@ class Provider(ABC):
 
     def health(self, env: Environment) -> HealthSample | None:
         """One health sample the way users arrive; None: the core probes the domain."""
+        return None
+
+    def watch_traffic(self, env: Environment, release: Release) -> Callable[[], Any] | None:
+        """A function returning one `cockpit.watch.TrafficSample` per call (cumulative request
+        and 5xx counters, restarts, instances not ready) for the watch window of `release`
+        after a switch; raises ProviderError when the target cannot be read. Default None:
+        the target tells nothing, and the window judges its own probes only."""
         return None
 
     def build(self, env: Environment, emit: Emit) -> tuple[str, str]:

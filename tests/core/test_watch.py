@@ -344,3 +344,14 @@ def test_the_run_screen_row_counts_down_and_marks_a_crossed_limit():
                           "1 restart(s)")
     assert any(s.style == "bold red" and text.plain[s.start:s.end] == "6/83 = 7.2%"
                for s in text.spans)
+
+
+def test_the_contract_default_tells_nothing_and_the_window_judges_its_probes():
+    from cockpit.provider import Provider
+    from cockpit.watch import watch_traffic
+
+    class Plain:  # a provider without the hook at all
+        pass
+
+    assert Provider.watch_traffic(Plain(), env_with(), None) is None  # type: ignore[arg-type]
+    assert watch_traffic(Plain(), env_with(), None) is None
