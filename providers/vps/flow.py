@@ -505,14 +505,64 @@ def _run_container(env, host: Host, release: Release, slot: str, name: str,
 
 
 def _gate_pre(env, host: Host, slot: str, emit: Emit,
-              target: tuple[str, int] | None = None) -> tuple[bool, list]:
-    """Gate the new release on the host: its slot port on 127.0.0.1, or `target` (the
-    container's own address and port on its bridge network, so only it can answer)."""
+              target: tuple[str, int] | None = None, name: str | None = None,
+              started=None) -> tuple[bool, list]:
+    """Gate the new release on the host (cockpit.gate): its slot port on 127.0.0.1, or `target`
+    (the container's own address and port on its bridge network, so only it can answer).
+    With `name` (and the `started` Proof), a failing sample also reads the container's state
+    (at most once a second): an exited or restarted container fails the gate at once, its
+    reason as the last sample, instead of being probed until the deadline."""
+    import dataclasses
+
+    from cockpit import gate
+
     address, port = target or ("127.0.0.1", env.settings.slot_ports[slot])
-    g = env.gate
-    return wait_healthy(lambda: host.probe(port, env.app.health_path, host_header(env), g.timeout,
-                                           address),
-                        g.count, g.interval, g.deadline, emit)
+    taken: list = []
+    looked = {"at": 0.0}
+
+    def sample(timeout: float) -> gate.Sample:
+        health = host.probe(port, env.app.health_path, host_header(env), timeout, address)
+        taken.append(health)
+        emit(health)
+        if not health.ok and name and time.monotonic() - looked["at"] >= 1.0:
+            looked["at"] = time.monotonic()
+            why = host.proof(name, step="gate_pre").differs(started)
+            if why:
+                taken.append(dataclasses.replace(health, error=why))
+                return gate.Sample(ok=False, state=gate.RESTARTED if "restart" in why
+                                   else gate.EXITED, detail=why, error=why)
+        return gate.Sample.of(health)
+
+    try:
+        gate.run(sample, gate.Policy.of(env.gate))
+    except gate.GateError:
+        return False, taken
+    return True, taken
+
+
+def _unfinished_after_switch(env, host: Host, release: Release, old, old_slot: str | None,
+                             new_slot: str, error: ProviderError):
+    """The host failed (SSH, docker) while the switched release was gated: no verdict. Switch
+    back and say so (ProviderError, exit 1); when switching back fails too, raise
+    GateUnfinished: the run stays open and the next command's reconcile finishes it."""
+    from cockpit.gate import GateUnfinished
+
+    cause = f"the gate after the switch could not finish: {error.what}"
+    try:
+        if old_slot and old is not None:
+            _switch(host, old_slot, new_slot)
+            _persist_slot(env, host, old_slot)
+        else:
+            host.switch_api(f"set weight {host.key}/{new_slot} 0")
+            _persist_slot(env, host, None)
+    except ProviderError as exc:
+        raise GateUnfinished(
+            f"release {release.id}: {cause}; switching back failed too: {exc.what}",
+            where=host.t.where, hint="the next cockpit command on this environment checks what "
+            "serves and switches back if it is unhealthy (reconcile)") from None
+    raise ProviderError(f"release {release.id}: {cause}; switched back"
+                        + (f" to release {old.release_id}" if old else ""), where=host.t.where,
+                        hint="check the host, then deploy again")
 
 
 def _slot_free(env, host: Host, slot: str, containers: list[Container],
@@ -643,7 +693,7 @@ def _switch_to(provider, env, host: Host, release: Release, emit: Emit, start) -
             f" (container {target[0]}:{target[1]})" if target else "")
 
     with _Step(emit, "gate_pre", f"health gate on the host, slot {new_slot}", env.name) as st:
-        ok, samples = _gate_pre(env, host, new_slot, emit, target)
+        ok, samples = _gate_pre(env, host, new_slot, emit, target, name, started)
         why = host.proof(name).differs(started) if ok else ""
         if why:  # the answers came from something else: the new container is not up
             from dataclasses import replace
@@ -674,7 +724,10 @@ def _switch_to(provider, env, host: Host, release: Release, emit: Emit, start) -
                    env.name) as st:
             g = env.gate
             ok, samples = wait_healthy(edge_sample(env), g.count, g.interval, g.deadline, emit)
-            why = host.proof(name, step="gate_post").differs(started) if ok else ""
+            try:
+                why = host.proof(name, step="gate_post").differs(started) if ok else ""
+            except ProviderError as exc:  # after the switch: undo, or leave it for reconcile
+                _unfinished_after_switch(env, host, release, old, old_slot, new_slot, exc)
             if why:  # the edge answered, but not from the new release: it crashed meanwhile
                 from dataclasses import replace
 

@@ -183,3 +183,16 @@ def test_wait_healthy_keeps_its_shape_on_the_one_gate():
         lambda: HealthSample(ok=(a := next(answers)), status=200 if a else 503, latency_ms=1),
         2, 0.001, 5)
     assert ok and len(samples) == 3 and isinstance(samples[0], HealthSample)
+
+
+def test_wait_healthy_fails_fast_on_a_5xx_streak_as_the_vps_gates_do():
+    from cockpit.probes import wait_healthy
+
+    calls = []
+
+    def probe() -> HealthSample:
+        calls.append(1)
+        return HealthSample(ok=False, status=500, latency_ms=1, error="HTTP 500")
+
+    ok, samples = wait_healthy(probe, 3, 0.001, 600, start_period=0, fail_streak=4)
+    assert not ok and len(samples) == 4  # not probed until the 600 s deadline
