@@ -355,3 +355,14 @@ def test_the_contract_default_tells_nothing_and_the_window_judges_its_probes():
 
     assert Provider.watch_traffic(Plain(), env_with(), None) is None  # type: ignore[arg-type]
     assert watch_traffic(Plain(), env_with(), None) is None
+
+
+@pytest.mark.parametrize("argv", [["deploy", "staging"], ["promote", "staging", "prod"],
+                                  ["rollback", "staging"]])
+def test_no_watch_on_every_switching_command(argv):
+    from cockpit.cli import build_parser
+    from cockpit.cli._common import options
+
+    parser = build_parser()
+    assert options(parser.parse_args([*argv, "--no-watch"])).no_watch is True
+    assert options(parser.parse_args(argv)).no_watch is False
