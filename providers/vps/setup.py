@@ -36,12 +36,28 @@ def _read(host: Host, path: str) -> str | None:
     return result.stdout if result.ok else None
 
 
-def _put(host: Host, path: str, text: str, mode: str = "600") -> bool:
-    """Write only when different; True when it changed."""
-    if _read(host, path) == text:
+def _put(host: Host, path: str, text: str, mode: str = "600",
+         undo: list | None = None) -> bool:
+    """Write only when different; True when it changed. With `undo`, append (path, previous
+    text or None, mode) so `_restore` can put the file back."""
+    before = _read(host, path)
+    if before == text:
         return False
     host.run(cmd.write_file(path, mode), step="setup", stdin=text, idempotent=True)
+    if undo is not None:
+        undo.append((path, before, mode))
     return True
+
+
+def _restore(host: Host, undo: list) -> None:
+    """Put back what `_put` changed: the edge and the switch load these files again whenever
+    their container restarts, so a config the running one refused must not stay on disk (a
+    crash or a reboot would then take every environment down)."""
+    for path, before, mode in reversed(undo):
+        if before is None:
+            host.run(cmd.remove_files(path), step="setup", check=False)
+        else:
+            host.run(cmd.write_file(path, mode), step="setup", stdin=before, check=False)
 
 
 def setup(provider, env, emit: Emit) -> list[Finding]:
@@ -322,16 +338,21 @@ def _ensure_switch(env, host: Host, facts: _Facts) -> str:
             active = _active_from_file(_read(host, lay.switch_env_cfg))
     else:
         active = _active_from_file(_read(host, lay.switch_env_cfg))
-    changed = _put(host, lay.switch_cfg, haproxy.render_global(sock=lay.switch_sock))
+    undo: list = []
+    changed = _put(host, lay.switch_cfg, haproxy.render_global(sock=lay.switch_sock),
+                   undo=undo)
     changed |= _put(host, lay.switch_env_cfg, haproxy.render_env(
         key=host.key, host_port=s.host_port, slot_ports=s.slot_ports,
-        health_path=env.app.health_path, host_header=host_header(env), active=active))
+        health_path=env.app.health_path, host_header=host_header(env), active=active),
+        undo=undo)
     check = host.run(cmd.switch_check_in(None if in_container else facts.switch_image,
                                          lay.switch_dir, lay.switch_cfg, lay.switch_envs,
                                          facts.uid, facts.gid),
                      step="switch config", check=False, timeout=120)
     if not check.ok:
-        raise host.t.failure(check, "switch config", "the HAProxy config does not validate")
+        _restore(host, undo)
+        raise host.t.failure(check, "switch config", "the HAProxy config does not validate "
+                             "(the previous files are back)")
     argv = cmd.switch_run(image=facts.switch_image, switch_dir=lay.switch_dir,
                           cfg=lay.switch_cfg, envs_dir=lay.switch_envs, uid=facts.uid,
                           gid=facts.gid)
@@ -402,21 +423,22 @@ def _wait_edge(host: Host) -> None:
 def _ensure_edge(env, host: Host, domain: str | None, facts: _Facts) -> str:
     s, lay = env.settings, host.layout
     # 0644: the edge's own user reads these (they hold no secret)
+    undo: list = []
     changed = _put(host, lay.caddyfile, caddy.render_global(
         admin_sock=lay.edge_admin_sock, http_port=s.http_port, https_port=s.https_port,
-        storage=lay.edge_data, sites_dir=lay.sites_dir), mode="644")
+        storage=lay.edge_data, sites_dir=lay.sites_dir), mode="644", undo=undo)
     ca_root = None
     if env.common.acme_ca_root:
         path = Path(env.common.acme_ca_root).expanduser()
         if not path.is_file():
             raise ProviderError(f"acme_ca_root {path} does not exist",
                                 where=f"environments.{env.name}.acme_ca_root")
-        changed |= _put(host, lay.edge_ca_file, path.read_text(), mode="644")
+        changed |= _put(host, lay.edge_ca_file, path.read_text(), mode="644", undo=undo)
         ca_root = lay.edge_ca_file
     if domain:
         changed |= _put(host, lay.site_file, caddy.render_site(
             key=host.key, domain=domain, upstream_port=s.host_port, acme_ca=env.common.acme_ca,
-            acme_ca_root=ca_root, acme_email=env.common.acme_email), mode="644")
+            acme_ca_root=ca_root, acme_email=env.common.acme_email), mode="644", undo=undo)
     else:
         if _read(host, lay.site_file) is not None:
             host.run(cmd.remove_files(lay.site_file), step="edge")
@@ -440,14 +462,20 @@ def _ensure_edge(env, host: Host, domain: str | None, facts: _Facts) -> str:
                         caddyfile=lay.caddyfile, sock=lay.edge_admin_sock)
     what = _start(host, cmd.EDGE_CONTAINER, argv, state)
     if what:
-        _wait_edge(host)
+        try:
+            _wait_edge(host)
+        except ProviderError:
+            _restore(host, undo)  # so its restart policy brings it back with the old config
+            raise
         what = f"Caddy {what} in container {cmd.EDGE_CONTAINER} ({facts.edge_image}, uid " \
                f"{cmd.EDGE_UID}, restart unless-stopped)"
     elif changed or now.strip() != loaded.strip():
         result = host.run(cmd.edge_reload(lay.caddyfile, lay.edge_admin_sock),
                           step="reload edge", check=False, timeout=60)
         if not result.ok:
-            raise host.t.failure(result, "reload edge", "Caddy refused the new config")
+            _restore(host, undo)
+            raise host.t.failure(result, "reload edge", "Caddy refused the new config (the "
+                                 "previous files are back; the running edge kept its config)")
         what = f"reloaded Caddy in {cmd.EDGE_CONTAINER} (config changed)"
     else:
         what = f"Caddy running in {cmd.EDGE_CONTAINER}, config unchanged"

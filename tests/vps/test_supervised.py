@@ -189,6 +189,35 @@ def test_the_edge_cannot_read_an_env_file(app):
     assert inside.returncode != 0  # not even mounted in the edge's container
 
 
+def test_a_config_the_edge_refuses_is_not_left_for_its_next_restart(app, lab, tmp_path):
+    """The edge loads its files again whenever its container restarts: a site Caddy refused
+    (here: a CA root that holds no certificate) is taken back off the disk, and the edge keeps
+    serving everyone else, before and after a restart."""
+    bad_root = tmp_path / "not-a-ca.pem"
+    bad_root.write_text("this is no certificate\n")
+    text = (app.dir / "cockpit.toml").read_text()
+    bad = lab.vps_table("bad", PORT + 40, domain=f"bad.{ZONE}", acme_ca_root=str(bad_root))
+    bad = "\n".join(ln for ln in bad.splitlines() if not ln.startswith("acme_ca_root = ")
+                    or str(bad_root) in ln)  # vps_table writes the lab's; keep only ours
+    (app.dir / "cockpit.toml").write_text(text + "\n" + bad + "\n")
+    site = LAB_HOME / ".cockpit" / "edge" / "sites" / f"{APP}-bad.caddy"
+    try:
+        proc = subprocess.run([sys.executable, "-m", "cockpit", "setup", "bad", "--json"],
+                              cwd=app.dir, env=app.env(), capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 1, proc.stdout[-2000:]
+        assert "Caddy refused the new config (the previous files are back" in proc.stdout
+        assert not site.exists()
+        assert _answers_again(lab, app.release) == []
+        subprocess.run(["docker", "restart", "--time", "5", EDGE], check=True,
+                       capture_output=True, timeout=60)
+        assert _answers_again(lab, app.release) == []
+    finally:
+        (app.dir / "cockpit.toml").write_text(text)
+        site.unlink(missing_ok=True)
+        (LAB_HOME / ".cockpit" / "switch" / "envs" / f"{APP}-bad.cfg").unlink(missing_ok=True)
+
+
 def _kill9(name: str) -> None:
     pid = _inspect(name)["State"]["Pid"]
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
