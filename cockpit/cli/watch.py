@@ -58,6 +58,10 @@ def thresholds(args: argparse.Namespace):
 
     try:
         days = tuple(int(x) for x in args.tls_days.split(",") if x.strip())
+    except ValueError:
+        raise UsageError(f"--tls-days: expected day counts like 21,14,7, got "
+                         f"{args.tls_days!r}", where="cockpit watch") from None
+    try:
         return Thresholds(down_after=args.down_after, up_after=args.up_after, tls_days=days,
                           disk_min_pct=args.disk_min_pct, remind_s=args.remind)
     except ValueError as exc:
@@ -67,6 +71,7 @@ def thresholds(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     if args.interval < 1 or args.interval > 3600:
         raise UsageError(f"--interval: expected 1-3600 seconds, got {args.interval:g}")
+    thresholds(args)  # bad thresholds fail before anything is read or built
     if args.envs and args.envs[0] in ACTIONS:
         if len(args.envs) != 2:
             raise UsageError(f"usage: cockpit watch {args.envs[0]} ENV")
