@@ -103,7 +103,11 @@ def setup(provider, env, emit: Emit) -> list[Finding]:
         for image in (facts.edge_image, facts.switch_image):
             pulled = host.run(cmd.ensure_image(image), step="image", check=False, timeout=600)
             if not pulled.ok:
-                raise host.t.failure(pulled, "image", f"the host cannot get the image {image}")
+                error = host.t.failure(pulled, "image", f"the host cannot get the image {image}")
+                error.hint = ("the edge and the switch run from images: let the host pull "
+                              "them, or name images it has with edge_image / switch_image in "
+                              f"[environments.{env.name}] (or in {lay.host_images} on the host)")
+                raise error
         df = host.run(cmd.disk_free_kb(lay.root), step="check disk", check=False)
         free_mb = _free_mb(df.stdout)
         if free_mb is not None and free_mb < s.min_free_mb:

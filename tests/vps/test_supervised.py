@@ -218,6 +218,24 @@ def test_a_config_the_edge_refuses_is_not_left_for_its_next_restart(app, lab, tm
         (LAB_HOME / ".cockpit" / "switch" / "envs" / f"{APP}-bad.cfg").unlink(missing_ok=True)
 
 
+def test_an_image_the_host_cannot_get_is_named_with_what_to_do(app):
+    text = (app.dir / "cockpit.toml").read_text()
+    (app.dir / "cockpit.toml").write_text(
+        text.replace("[environments.staging]\n",
+                     '[environments.staging]\nedge_image = "127.0.0.1:9/nothing:here"\n'))
+    try:
+        proc = subprocess.run([sys.executable, "-m", "cockpit", "setup", "staging", "--json"],
+                              cwd=app.dir, env=app.env(), capture_output=True, text=True,
+                              timeout=300)
+    finally:
+        (app.dir / "cockpit.toml").write_text(text)
+    error = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert proc.returncode == 1 and error["type"] == "error"
+    assert "the host cannot get the image 127.0.0.1:9/nothing:here" in error["error"]
+    assert "edge_image / switch_image" in error["hint"]
+    assert _inspect(EDGE)["State"]["Running"]  # nothing was touched
+
+
 def _kill9(name: str) -> None:
     pid = _inspect(name)["State"]["Pid"]
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
