@@ -311,8 +311,9 @@ def _start(host: Host, name: str, argv: list[str], current: dict | None) -> str:
             and current.get("Spec") == spec:
         return ""
     what = "started"
-    if current:
-        host.run(cmd.docker_rm(name), step=f"start {name}", check=False)
+    if current:  # --volumes: the official caddy image declares VOLUME /config /data
+        host.run(["docker", "rm", "--force", "--volumes", name], step=f"start {name}",
+                 check=False)
         what = "replaced (new image or settings)" if current.get("Spec") != spec else \
             "started again"
     result = host.run(argv, step=f"start {name}", check=False, timeout=120)
