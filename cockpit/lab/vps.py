@@ -199,7 +199,7 @@ def forget_key(root: Path) -> None:
 def stop_user_services() -> list[int]:
     """Remove the VPS provider's edge and switch containers, and stop a Caddy or HAProxy an
     older cockpit started as `deploy` (the lab's own user) without a container."""
-    run(["docker", "rm", "--force", *EDGE_CONTAINERS], check=False, timeout=60)
+    run(["docker", "rm", "--force", "--volumes", *EDGE_CONTAINERS], check=False, timeout=60)
     try:
         uid = pwd.getpwnam(USER).pw_uid
     except KeyError:
