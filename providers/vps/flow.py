@@ -305,10 +305,9 @@ def apply(provider, plan: Plan, emit: Emit) -> Release:
         if env.release_command:
             _release_command(env, host, release, volumes, emit, plan.previous)
 
-        def start(slot: str) -> Container | None:
-            _run_container(env, host, release, slot, host.container_name(release.id),
-                           replace=True)
-            return None
+        def start(slot: str):
+            return _run_container(env, host, release, slot, host.container_name(release.id),
+                                  replace=True, proof=True)
 
         return _switch_to(provider, env, host, release, emit, start)
 
@@ -484,8 +483,11 @@ def _join_accessories(env, argv: list[str]) -> list[str]:
 
 
 def _run_container(env, host: Host, release: Release, slot: str, name: str,
-                   replace: bool = False, volumes: dict[str, str] | None = None) -> None:
-    """`volumes`: the mounts (docker volume -> path); default: the environment's today."""
+                   replace: bool = False, volumes: dict[str, str] | None = None,
+                   proof: bool = False):
+    """`volumes`: the mounts (docker volume -> path); default: the environment's today.
+    With `proof`, the container's run state is read in the same exec and returned (a
+    `host.Proof`: what the gate later compares against); else None."""
     volumes = volume_mounts(env) if volumes is None else volumes
     labels = cmd.labels_for(
         app=env.app.name, env=env.name, release=release.id, image=release.image,
@@ -501,7 +503,12 @@ def _run_container(env, host: Host, release: Release, slot: str, name: str,
     argv = _join_accessories(env, argv)
     if replace:  # a container of that name left by an interrupted run
         argv = cmd.chain(cmd.quiet(cmd.docker_rm(name)), argv)
+    if proof:
+        from cockpit.providers.vps.host import parse_proof, proof_argv
+
+        return parse_proof(name, host.run(cmd.chain(argv, proof_argv(name)), step="start").stdout)
     host.run(argv, step="start")
+    return None
 
 
 def _gate_pre(env, host: Host, slot: str, emit: Emit,
@@ -684,8 +691,7 @@ def _switch_to(provider, env, host: Host, release: Release, emit: Emit, start) -
             if c.running and c.slot == new_slot and c.release_id != release.id:
                 host.run(cmd.docker_stop(c.name, env.settings.stop_timeout), step="start")
         _slot_free(env, host, new_slot, containers, release.id)
-        start(new_slot)
-        started = host.proof(name, step="start")
+        started = start(new_slot) or host.proof(name, step="start")
         target = None
         if env.settings.network != "host" and started.address:
             target = (started.address, env.app.port)  # bridge: gate the container itself

@@ -138,6 +138,25 @@ PROOF_FORMAT = (
 )
 
 
+def proof_argv(name: str) -> list[str]:
+    """`docker inspect` of one container printing one PROOF_FORMAT line."""
+    return ["docker", "inspect", "--type", "container", "--format", PROOF_FORMAT, name]
+
+
+def parse_proof(name: str, text: str) -> Proof:
+    """The Proof in `proof_argv`'s output (its last JSON line, after anything a chained command
+    printed); no such line (the container is gone) reads as not running."""
+    line = next((x for x in reversed(text.splitlines()) if x.startswith("{")), None)
+    if line is None:
+        return Proof(name, False, False, 0, "", None, None)
+    raw = json.loads(line)
+    address = next((n.get("IPAddress") for n in (raw.get("Networks") or {}).values()
+                    if isinstance(n, dict) and n.get("IPAddress")), None)
+    return Proof(name, bool(raw.get("Running")), bool(raw.get("Restarting")),
+                 int(raw.get("RestartCount") or 0), str(raw.get("StartedAt") or ""),
+                 raw.get("ExitCode"), address)
+
+
 def _parse_time(text: str | None) -> float | None:
     if not text or text.startswith("0001-"):
         return None
@@ -331,17 +350,8 @@ class Host:
         """The run state of container `name` (docker inspect: State.Running, Restarting,
         ExitCode, StartedAt, RestartCount and its first network's IP address). A container
         that is gone reads as not running."""
-        result = self.run(["docker", "inspect", "--type", "container", "--format",
-                           PROOF_FORMAT, name], step=step, check=False, idempotent=True)
-        text = result.stdout.strip()
-        if not result.ok or not text.startswith("{"):
-            return Proof(name, False, False, 0, "", None, None)
-        raw = json.loads(text.splitlines()[0])
-        address = next((n.get("IPAddress") for n in (raw.get("Networks") or {}).values()
-                        if isinstance(n, dict) and n.get("IPAddress")), None)
-        return Proof(name, bool(raw.get("Running")), bool(raw.get("Restarting")),
-                     int(raw.get("RestartCount") or 0), str(raw.get("StartedAt") or ""),
-                     raw.get("ExitCode"), address)
+        result = self.run(proof_argv(name), step=step, check=False, idempotent=True)
+        return parse_proof(name, result.stdout)
 
     def listening(self, port: int, address: str = "127.0.0.1") -> bool | None:
         """Whether something accepts TCP connections on the host's address:port (through an
