@@ -269,7 +269,7 @@ class Gate:
 
 
 GET_MACHINE_POLL = 0.25  # s: Get Machine is limited to 5/s (burst 10) per machine
-_STATUS = re.compile(r"\b([1-5]\d\d)\b")
+_STATUS = re.compile(r"(?<![\w.:/])([1-5]\d\d)(?![\w.:/])")  # not in an address or port
 
 
 def _sample(machine: dict[str, Any]) -> Any:

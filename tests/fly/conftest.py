@@ -48,9 +48,10 @@ def emu():
 def write_project(root: Path, emu: FlyEmulator, *, strategy: str = "rolling", count: int = 2,
                   deadline: float = 10.0, extra: str = "",
                   cert_timeout: float = 10.0, tls_probe: bool = False,
-                  gate: str = "count = 1") -> Path:
+                  gate: str = "count = 1", swap_wait: float = 0.0) -> Path:
     """`gate`: more keys of both environments' gate table (one passing read by default, so
-    the emulator tests stay fast; tests/fly/test_gate_honest.py covers count)."""
+    the emulator tests stay fast; tests/fly/test_gate_honest.py covers count). `swap_wait`:
+    0 in tests; the benchmark uses Fly's default."""
     gate = f"deadline = {deadline}" + (f", {gate}" if gate else "")
     text = textwrap.dedent(f"""\
         [app]
@@ -68,7 +69,7 @@ def write_project(root: Path, emu: FlyEmulator, *, strategy: str = "rolling", co
         api_url = "{emu.api_url}"
         logs_url = "{emu.logs_url}"
         lease_ttl = 6
-        swap_wait = 0.0
+        swap_wait = {swap_wait}
         cert_timeout = {cert_timeout}
         tls_probe = {str(tls_probe).lower()}
         gate = {{ {gate} }}
@@ -84,7 +85,7 @@ def write_project(root: Path, emu: FlyEmulator, *, strategy: str = "rolling", co
         api_url = "{emu.api_url}"
         logs_url = "{emu.logs_url}"
         tls_probe = false
-        swap_wait = 0.0
+        swap_wait = {swap_wait}
         gate = {{ {gate} }}
 
         [secrets]
