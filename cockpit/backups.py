@@ -474,6 +474,12 @@ def _compare(expected_before: dict[str, int], expected_after: dict[str, int],
     return ""
 
 
+def core_hosted(env) -> bool:
+    from cockpit import accessories as core
+
+    return core.hosted(env)
+
+
 def _vps(ctx, env):
     from cockpit import accessories as core
 
@@ -555,13 +561,17 @@ def restore(ctx, env, name: str, ref: str, base: str | Path | None = None,
     try:
         record = find(env.app.name, env.name, name, ref, base)
     except UsageError:
-        if not env.accessories[name].backup_bucket:
+        on_host = next((b for b in host_records(ctx, env, name) if b.id == ref), None)
+        if on_host is not None:
+            record = fetch_from_host(ctx, env, name, on_host, base)
+        elif env.accessories[name].backup_bucket:
+            bucket = Bucket(ctx.secrets, env, name)
+            remote = next((b for b in bucket.records() if b.id == ref), None)
+            if remote is None:
+                raise
+            record = bucket.fetch(remote, folder(env.app.name, env.name, name, base))
+        else:
             raise
-        bucket = Bucket(ctx.secrets, env, name)
-        remote = next((b for b in bucket.records() if b.id == ref), None)
-        if remote is None:
-            raise
-        record = bucket.fetch(remote, folder(env.app.name, env.name, name, base))
     path = Path(record.file)
     pipeline.confirm(ctx, env, "restore", f"switch accessory {name} to a new volume holding "
                      f"backup {record.id} (the current volume is kept)")
@@ -610,3 +620,197 @@ def restore(ctx, env, name: str, ref: str, base: str | Path | None = None,
                     f"previous volume {previous} kept")
     return {"backup": record.id, "volume": fresh, "previous_volume": previous, "counts": now,
             "checksum_ok": not damaged}
+
+
+# --------------------------------------------------------------------------- schedules
+#
+# `cockpit backup schedule ENV NAME --every 24h` runs the backups on the host: a container of
+# the accessory's own image (`<accessory container>-backups`, on the environment's network,
+# restarted unless stopped) that every period dumps the accessory over the network into a named
+# volume (`<accessory volume>-backups`), restores the dump into a throwaway server of its own
+# (the image has the server: initdb + pg_restore on a unix socket; redis-server on a loopback
+# port) and compares the counts, then writes `<id>.json` beside it, as `cockpit backup` does
+# locally. `cockpit backups` lists them and `restore --from ID` fetches one from the host.
+
+_COMMON = r"""
+FMT='"file": "%s", "size": %s, "sha256": "%s", "created_at": %s, "image": "%s", '
+FMT="$FMT"'"counts": {%s}, "counts_after": {%s}, "verified": %s, "verify": %s}\n'
+json_counts() { sed 's/^\(.*\) \([0-9][0-9]*\)$/"\1": \2/' | paste -sd, -; }
+record() {  # id file verified counts restored error
+    size=$(wc -c < "$2"); sum=$(sha256sum "$2" | cut -d' ' -f1)
+    if [ "$3" = true ]; then verify="{\"counts\": {$5}, \"scheduled\": true}"
+    else verify="{\"error\": \"not restorable: $6\", \"scheduled\": true}"; fi
+    printf '{"id": "%s", "app": "%s", "env": "%s", "accessory": "%s", "kind": "%s", '"$FMT" \
+        "$1" "$APP" "$ENV" "$NAME" "$KIND" "$2" "$size" "$sum" "$(date +%s)" "$IMAGE" \
+        "$4" "$4" "$3" "$verify" > "$2.json.tmp"
+    mv "$2.json.tmp" "${2%.*}.json"
+}
+prune() { ls -1 /backups/*.json 2>/dev/null | sort -r | tail -n +$((KEEP + 1)) | while read -r j; do
+    rm -f "$j" "${j%.json}.dump" "${j%.json}.rdb"; done; }
+"""
+
+PG_SCHEDULE = _COMMON + r"""
+export PGPASSWORD="$POSTGRES_PASSWORD"
+q="select format('select %L, count(*) from %I.%I;', schemaname || '.' || tablename, "
+q="$q schemaname, tablename) from pg_tables"
+q="$q where schemaname not in ('pg_catalog', 'information_schema') order by 1"
+sql() { psql -X -At -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" "$@"; }
+counts() { sql -h "$1" -c "$q" | sql -F ' ' -h "$1"; }
+while :; do
+    id=$(date -u +%Y%m%dT%H%M%SZ); f="/backups/$id.dump"
+    if before=$(counts "$HOST") \
+       && pg_dump -Fc -h "$HOST" -U "$POSTGRES_USER" -d "$POSTGRES_DB" > "$f.part" \
+       && mv "$f.part" "$f"; then
+        d=$(mktemp -d /tmp/verify.XXXXXX)
+        err=""
+        if initdb -D "$d/data" -U "$POSTGRES_USER" --auth=trust -E UTF8 \
+                  --locale=C.UTF-8 >/dev/null 2>&1 \
+           && pg_ctl -D "$d/data" -o "-c listen_addresses= -k $d" -w start >/dev/null 2>&1; then
+            [ "$POSTGRES_DB" = postgres ] || createdb -h "$d" -U "$POSTGRES_USER" "$POSTGRES_DB"
+            if pg_restore -h "$d" -U "$POSTGRES_USER" -d "$POSTGRES_DB" --no-owner \
+                          --exit-on-error "$f" 2>"$d/err"; then
+                restored=$(counts "$d")
+                [ "$restored" = "$before" ] || err="counts differ"
+            else err=$(tail -1 "$d/err" | tr -d '"\\'); fi
+            pg_ctl -D "$d/data" -m fast -w stop >/dev/null 2>&1
+        else err="no scratch server"; fi
+        rm -rf "$d"
+        bc=$(printf '%s\n' "$before" | json_counts)
+        rc=$(printf '%s\n' "${restored:-}" | json_counts)
+        if [ -z "$err" ]; then record "$id" "$f" true "$bc" "$rc"
+        else record "$id" "$f" false "$bc" "" "$err"; fi
+        echo "backup $id: ${err:-verified}"
+        prune
+    else
+        rm -f "$f.part"; echo "backup $id failed: could not dump $HOST" >&2
+    fi
+    sleep "$EVERY"
+done
+"""
+
+REDIS_SCHEDULE = _COMMON + r"""
+export REDISCLI_AUTH="$REDIS_PASSWORD"
+counts() { redis-cli --no-auth-warning "$@" info keyspace | tr -d '\r' \
+           | sed -n 's/^\(db[0-9]*\):keys=\([0-9]*\).*/\1 \2/p'; }
+while :; do
+    id=$(date -u +%Y%m%dT%H%M%SZ); f="/backups/$id.rdb"
+    if before=$(counts -h "$HOST") \
+       && redis-cli --no-auth-warning -h "$HOST" --rdb "$f.part" >/dev/null 2>&1 \
+       && mv "$f.part" "$f"; then
+        d=$(mktemp -d /tmp/verify.XXXXXX); cp "$f" "$d/dump.rdb"; err=""
+        if redis-server --port 6391 --bind 127.0.0.1 --dir "$d" --dbfilename dump.rdb \
+                        --appendonly no --daemonize yes --logfile "$d/log" >/dev/null 2>&1; then
+            n=0
+            while ! REDISCLI_AUTH= redis-cli -p 6391 ping >/dev/null 2>&1; do
+                n=$((n+1)); [ $n -gt 50 ] && break; sleep 0.2
+            done
+            restored=$(REDISCLI_AUTH= counts -p 6391) || err=$(tail -1 "$d/log" | tr -d '"\\')
+            [ -n "$err" ] || [ "$restored" = "$before" ] || err="counts differ"
+            REDISCLI_AUTH= redis-cli -p 6391 shutdown nosave >/dev/null 2>&1
+        else err="no scratch server"; fi
+        rm -rf "$d"
+        bc=$(printf '%s\n' "$before" | json_counts)
+        rc=$(printf '%s\n' "${restored:-}" | json_counts)
+        if [ -z "$err" ]; then record "$id" "$f" true "$bc" "$rc"
+        else record "$id" "$f" false "$bc" "" "$err"; fi
+        echo "backup $id: ${err:-verified}"
+        prune
+    else
+        rm -f "$f.part"; echo "backup $id failed: could not dump $HOST" >&2
+    fi
+    sleep "$EVERY"
+done
+"""
+
+# The scheduler starts as root: it gives /backups to the server's user and drops to it (initdb
+# refuses root); setpriv is in util-linux, in every Debian-based image (official and lab).
+_START = r"""
+mkdir -p /backups
+if [ "$KIND" = postgres ] && [ "$(id -u)" = 0 ]; then
+    chown postgres:postgres /backups
+    exec setpriv --reuid=postgres --regid=postgres --init-groups sh -c "$1"
+fi
+exec sh -c "$1"
+"""
+
+
+def parse_every(text: str) -> int:
+    """"24h", "30m", "90s", "1d" (or plain seconds) -> seconds >= 1; UsageError otherwise."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d+)\s*([smhd]?)\s*", text or "")
+    if not m or int(m.group(1)) < 1:
+        raise UsageError(f"--every {text!r}: expected a period like 24h, 30m or 90s")
+    return int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+
+
+def scheduler_name(env, name: str) -> str:
+    from cockpit.providers.vps import accessories as vps
+
+    return f"{vps.container(env, name)}-backups"
+
+
+def schedule(ctx, env, name: str, every: int | None, keep: int = 7) -> dict[str, Any]:
+    """Start (or replace) the accessory's backup schedule on its host; `every` None removes
+    it (its backups stay in the volume). Returns {"container", "volume", "every", "keep"}."""
+    from cockpit.providers.vps import accessories as vps
+    from cockpit.providers.vps import commands as cmd
+
+    provider = _vps(ctx, env)
+    vps._pick(env, name)
+    acc = env.accessories[name]
+    host = provider.host(env)
+    who = scheduler_name(env, name)
+    vol = f"{vps.volume(env, name)}-backups"
+    if every is None:
+        host.run(cmd.docker_rm(who), step="schedule", check=False)
+        return {"container": None, "volume": vol, "every": None, "keep": None}
+    script = PG_SCHEDULE if acc.kind == "postgres" else REDIS_SCHEDULE
+    argv = ["docker", "run", "--detach", "--name", who, "--restart", "unless-stopped",
+            "--network", vps.network(env), "--env-file", vps.env_file(host, name),
+            "--env", f"EVERY={every}", "--env", f"KEEP={max(1, keep)}",
+            "--env", f"HOST={name}", "--env", f"APP={env.app.name}", "--env", f"ENV={env.name}",
+            "--env", f"NAME={name}", "--env", f"KIND={acc.kind}",
+            "--env", f"IMAGE={acc.image_ref}",
+            "--mount", f"type=volume,source={vol},target=/backups",
+            "--log-opt", "max-size=1m", "--log-opt", "max-file=2",
+            "--label", f"{vps.LABEL}-backups={name}",
+            "--label", f"{vps.LABEL}-app={env.app.name}", "--label", f"{vps.LABEL}-env={env.name}",
+            "--entrypoint", "sh", acc.image_ref, "-c", _START, "sh", script]
+    host.run(cmd.chain(cmd.quiet(cmd.docker_rm(who)),
+                       cmd.docker_volume_create(vol, app=env.app.name, env=env.name), argv),
+             step="schedule", timeout=300)
+    return {"container": who, "volume": vol, "every": every, "keep": max(1, keep)}
+
+
+def host_records(ctx, env, name: str) -> list[Backup]:
+    """The scheduled backups kept on the host (their `file` is the path in the scheduler's
+    volume), [] when no schedule runs."""
+    provider = _vps(ctx, env)
+    host = provider.host(env)
+    result = host.run(["docker", "exec", scheduler_name(env, name), "sh", "-c",
+                       "cat /backups/*.json 2>/dev/null || true"], step="backups", check=False,
+                      idempotent=True)
+    out = []
+    for line in result.stdout.splitlines():
+        try:
+            raw = json.loads(line)
+        except ValueError:
+            continue
+        out.append(Backup(**{k: v for k, v in raw.items() if k in Backup.__dataclass_fields__}))
+    return out
+
+
+def fetch_from_host(ctx, env, name: str, record: Backup, base: str | Path | None = None
+                    ) -> Backup:
+    """Download a scheduled backup (file and record) into the local folder."""
+    provider = _vps(ctx, env)
+    host = provider.host(env)
+    where = folder(env.app.name, env.name, name, base)
+    where.mkdir(parents=True, exist_ok=True, mode=0o700)
+    local = where / Path(record.file).name
+    _download(host, ["docker", "exec", scheduler_name(env, name), "cat", record.file], local,
+              "fetch backup")
+    record.file = str(local)
+    record.save()
+    return record

@@ -4,7 +4,9 @@ backup: the accessory's data (Postgres `pg_dump -Fc`, Redis RDB) to a local fold
 restoring it into a scratch instance and comparing per-table row counts; exit 1 when it does not
 restore. backups: the folder's backups with size, age and verification. restore: verify, then
 restore into a fresh volume and switch the accessory to it (the old volume is kept); a protected
-environment needs `--confirm ENV`. See cockpit.backups."""
+environment needs `--confirm ENV`. `backup schedule ENV NAME --every 24h [--keep N]` runs them
+on the host instead, each verified the same way there (`--every off` stops it); `backups` lists
+those too and `restore --from ID` fetches one. See cockpit.backups."""
 
 from __future__ import annotations
 
@@ -16,9 +18,13 @@ from cockpit.cli._common import common, load_context, renderer
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("backup", parents=[common(trust=True)],
-                       help="back up an accessory to a local folder, verified by a restore")
-    p.add_argument("env")
+                       help="back up an accessory to a local folder, verified by a restore "
+                            "(`backup schedule ENV NAME --every 24h`: on the host)")
+    p.add_argument("env", help="the environment (or `schedule`, then ENV NAME)")
     p.add_argument("name", help="the accessory, e.g. postgres")
+    p.add_argument("rest", nargs="?", help=argparse.SUPPRESS)
+    p.add_argument("--every", metavar="PERIOD",
+                   help="schedule: how often, e.g. 24h, 30m; `off` removes the schedule")
     p.add_argument("--dir", metavar="PATH", help="the backup folder (default: the state dir)")
     p.add_argument("--keep", type=int, metavar="N",
                    help="then keep only the newest N verified backups (older ones are deleted)")
@@ -59,9 +65,38 @@ def _env(ctx, args):
     return env
 
 
+def run_schedule(args: argparse.Namespace) -> int:
+    from cockpit import backups, pipeline
+    from cockpit.errors import UsageError
+
+    out = renderer(args)
+    args.env, args.name = args.name, args.rest
+    if not args.name or not args.every:
+        raise UsageError("usage: cockpit backup schedule ENV NAME --every 24h [--keep N] "
+                         "(--every off removes it)")
+    ctx = load_context(args)
+    env = _env(ctx, args)
+    every = None if args.every == "off" else backups.parse_every(args.every)
+    pipeline.confirm(ctx, env, "backup schedule", f"run {args.name}'s backups on the host")
+    done = backups.schedule(ctx, env, args.name, every, args.keep or 7)
+    ctx.store.audit("backup schedule", env.name, "ok", f"{args.name} every {args.every}")
+    human = (f"{env.name}/{args.name}: no backup schedule (its backups stay in {done['volume']})"
+             if every is None else
+             f"{env.name}/{args.name}: backed up every {args.every} on the host by "
+             f"{done['container']}, each verified by a restore; the newest {done['keep']} are "
+             f"kept in volume {done['volume']} (cockpit backups {env.name} {args.name})")
+    out.result({"env": env.name, "accessory": args.name, **done}, human=human)
+    return 0
+
+
 def run_backup(args: argparse.Namespace) -> int:
     from cockpit import backups
+    from cockpit.errors import UsageError
 
+    if args.env == "schedule":
+        return run_schedule(args)
+    if args.rest or args.every:
+        raise UsageError("--every and a third argument belong to `cockpit backup schedule`")
     out = renderer(args)
     ctx = load_context(args)
     env = _env(ctx, args)
@@ -95,9 +130,14 @@ def run_list(args: argparse.Namespace) -> int:
     env = _env(ctx, args)
     found = backups.listing(env.app.name, env.name, args.name, args.dir)
     local = {b.id for b in found}
+    if backups.core_hosted(env):  # and the scheduled ones on the host
+        found += [b for b in backups.host_records(ctx, env, args.name) if b.id not in local]
+        local_or_host = {b.id for b in found}
+    else:
+        local_or_host = set(local)
     if env.accessories[args.name].backup_bucket:  # and those only in the bucket
         remote = backups.Bucket(ctx.secrets, env, args.name).records()
-        found += [b for b in remote if b.id not in local]
+        found += [b for b in remote if b.id not in local_or_host]
         found.sort(key=lambda b: b.created_at, reverse=True)
     now = time.time()
     rows = []
@@ -106,7 +146,8 @@ def run_list(args: argparse.Namespace) -> int:
         age = f"{mins // 1440}d" if mins >= 1440 else f"{mins // 60}h" if mins >= 60 \
             else f"{mins}m"
         state = "verified" if b.verified else f"FAILED ({b.verify.get('error', 'unverified')})"
-        where = ("local" + (" + s3" if b.remote else "")) if b.id in local else "s3 only"
+        where = ("local" + (" + s3" if b.remote else "")) if b.id in local else \
+            "host" if b.file.startswith("/backups/") else "s3 only"
         rows.append(f"{b.id}  {_size(b.size):>9}  {age:>4} ago  {state}  ({where})")
     out.result({"env": env.name, "accessory": args.name,
                 "folder": str(backups.folder(env.app.name, env.name, args.name, args.dir)),

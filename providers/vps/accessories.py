@@ -138,7 +138,9 @@ def inspect(host, env) -> dict[str, dict[str, Any]]:
         raw = json.loads(line)
         labels = raw.get("Labels") or {}
         state = raw.get("State") or {}
-        found[labels.get(LABEL, "")] = {
+        if not labels.get(LABEL):  # an accessory's backup schedule, not the accessory
+            continue
+        found[labels[LABEL]] = {
             "container": str(raw.get("Name", "")).lstrip("/"),
             "state": state.get("Status", "unknown"),
             "health": (state.get("Health") or {}).get("Status", "none"),

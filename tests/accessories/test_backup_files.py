@@ -51,3 +51,19 @@ def test_counts_are_compared_between_the_two_source_counts():
         "db0": 2}
     assert backups._parse_counts("postgres", "public.notes 2\npublic.tags 0\n") == {
         "public.notes": 2, "public.tags": 0}
+
+
+def test_schedule_periods():
+    assert [backups.parse_every(t) for t in ("24h", "30m", "90s", "1d", "2")] == [
+        86400, 1800, 90, 86400, 2]
+    for bad in ("", "0s", "soon", "5w"):
+        with pytest.raises(UsageError, match="--every"):
+            backups.parse_every(bad)
+
+
+def test_the_scheduler_scripts_are_valid_shell():
+    import subprocess
+
+    for script in (backups.PG_SCHEDULE, backups.REDIS_SCHEDULE, backups._START):
+        proc = subprocess.run(["sh", "-n", "-c", script], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr

@@ -440,3 +440,45 @@ def test_backups_go_to_an_s3_bucket_and_restore_from_it(site, s3_server):
         path.write_text(good)
         for item in ("BACKUP_S3_ACCESS_KEY", "BACKUP_S3_SECRET_KEY"):
             backend.delete_password(service, item)
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+def _host_backups(site, name: str) -> list[dict]:
+    proc = cli(site, "backups", "staging", name, "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return [b for b in _result(proc)["data"]["backups"] if b["file"].startswith("/backups/")]
+
+
+@pytest.mark.parametrize("name", ["postgres", "cache"])
+def test_scheduled_backups_run_on_the_host_verified_and_restore(site, name):
+    import time
+
+    proc = cli(site, "backup", "schedule", "staging", name, "--every", "2s", "--keep", "2",
+               "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    scheduler = _result(proc)["data"]["container"]
+    try:
+        found: list[dict] = []
+        for _ in range(60):  # the first one starts at once; each takes a few seconds
+            found = _host_backups(site, name)
+            if len(found) >= 2:
+                break
+            time.sleep(2)
+        assert found, docker("logs", scheduler, check=False)
+        assert all(b["verified"] for b in found), found
+        assert len(found) <= 3  # retention: 2 kept (+1 being written at most)
+        newest = found[0]
+        if name == "postgres":
+            assert newest["counts"]["public.notes"] >= 2
+            assert newest["verify"]["counts"] == newest["counts"]
+        else:
+            assert newest["counts"] == {"db0": 2}
+        proc = cli(site, "restore", "staging", name, "--from", newest["id"], "--json")
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert _result(proc)["data"]["backup"] == newest["id"]
+    finally:
+        off = cli(site, "backup", "schedule", "staging", name, "--every", "off")
+        assert off.returncode == 0, off.stdout + off.stderr
+    assert docker("ps", "-aq", "--filter", f"name=^{scheduler}$") == ""
