@@ -23,8 +23,8 @@ uploaded (file and record, under `<prefix>/<app>/<env>/<name>/`) to that S3-comp
 environment in the keyring (BACKUP_S3_ACCESS_KEY, BACKUP_S3_SECRET_KEY). `cockpit backups`
 lists the bucket's too, and `restore --from ID` fetches one that is not local.
 Retention: `cockpit backup --keep N` keeps the newest N verified backups (`prune`), locally
-and in the bucket. Only VPS accessories are backed up here; on Kubernetes and Fly they are
-external. Schedules are not built yet.
+and in the bucket. `cockpit backup schedule` runs them on the host (see "schedules" below).
+Only VPS accessories are backed up here; on Kubernetes and Fly they are external.
 """
 
 from __future__ import annotations
