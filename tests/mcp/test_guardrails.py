@@ -19,7 +19,7 @@ from tests.recorder import Recorder
 
 from .conftest import IMAGE_V1, IMAGE_V2
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(900)
 
 IMAGE_V3 = IMAGE_V1.replace("1" * 64, "3" * 64)
 

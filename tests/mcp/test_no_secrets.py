@@ -11,7 +11,7 @@ from cockpit.redaction import MASK, REDACTOR
 
 from .conftest import IMAGE_LEAKY, IMAGE_V1, SECRET_PROD, SECRET_STAGING
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(900)
 
 IMAGE_CHATTY = IMAGE_V1.replace("1" * 64, "f" * 64)
 

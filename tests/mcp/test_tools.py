@@ -9,7 +9,7 @@ from tests.recorder import Recorder
 
 from .conftest import IMAGE_V1, IMAGE_V2
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(900)
 
 READ_ONLY = {"status", "releases", "logs", "scan", "explain_failure", "secrets_list",
              "approval_status", "plan_deploy", "plan_promote", "plan_rollback"}

@@ -14,7 +14,7 @@ import pytest
 from cockpit.cli.mcp import parse_bind
 from cockpit.errors import Refused, UsageError
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(900)
 
 
 def test_binds_other_than_loopback_are_refused_unless_explicit():

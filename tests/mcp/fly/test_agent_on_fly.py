@@ -9,7 +9,7 @@ from cockpit.redaction import REDACTOR
 from tests.fly.conftest import IMAGE_BAD, IMAGE_V1, TOKEN
 from tests.mcp.conftest import Agent
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(900)
 
 
 def test_plan_apply_and_explain_a_failure_on_fly(project):

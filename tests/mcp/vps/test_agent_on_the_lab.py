@@ -10,7 +10,7 @@ from cockpit import pipeline
 from tests.mcp.conftest import Agent
 from tests.mcp.test_guardrails import approve_on_a_tty
 
-pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
+pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
 
 
 def test_an_agent_takes_staging_to_prod_with_a_persons_approval(ready):
