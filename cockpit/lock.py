@@ -228,6 +228,7 @@ class DeployLock:
         self.lost = False
         self.lost_to: Held | None = None
         self.held: Held | None = None
+        self.took_over: str | None = None  # what was said when another's lock was taken over
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_ok = time.monotonic()
@@ -259,8 +260,9 @@ class DeployLock:
                             f"{describe(current)}")
                 elif issued_here_and_dead(current.holder):
                     take_over = current
-                    said = (f"the deploy lock of {self.env} was held by {describe(current)}, "
-                            "a process on this machine that no longer runs; taking it over")
+                    said = (f"released the lock left by {describe(current)}, a process on "
+                            f"this machine that no longer runs, and took the deploy lock of "
+                            f"{self.env}")
                 else:
                     raise self._refused(current)
             now = current.now if current is not None else 0.0
@@ -276,6 +278,7 @@ class DeployLock:
             if take_over is not None and current is not None \
                     and current.holder.token != self.holder.token:
                 self.emit(Message(said, level="warning", env=self.env))
+                self.took_over = said
                 _forget_token(current.holder.token)
             self.holder = replace(holder, acquired_at=held.holder.acquired_at or
                                   holder.acquired_at)

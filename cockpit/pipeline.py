@@ -480,8 +480,10 @@ def _reconcile_run(ctx: Context, env: Environment, runs, emit: Emit, only: str |
             continue
         if only is None and _alive(run.pid) and run.who == whoami():
             continue  # still running in another process on this machine
-        with deploy_lock(ctx, env, "reconcile", emit):  # someone else's run is left alone
+        with deploy_lock(ctx, env, "reconcile", emit) as held:  # others' runs are left alone
             account = provider.reconcile(env, run.steps, emit)
+        if held is not None and held.took_over:
+            account = f"{held.took_over}; {account}"
         text = f"interrupted {run.command} ({run.run_id}, started by {run.who}): {account}"
         emit(Message(text, level="warning", env=env.name))
         ctx.store.finish_run(run.run_id, "reconciled")
