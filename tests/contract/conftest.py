@@ -24,10 +24,12 @@ from cockpit import plugins
 from cockpit.provider import Context, Options
 from cockpit.secrets import SecretStore
 from cockpit.state import Store
+from tests.vps.conftest import project, ready  # noqa: F401 (the lab's VPS fixtures)
 
 SECRET = {"staging": "stg-contract-5e1f0a9b", "prod": "prod-contract-7c2d4e6f"}
 FLY_TOKEN = "fo1_cockpit-test-token-7f3a9c2e"  # the Fly emulator's user (tests/fly)
-KINDS = ["inmemory", "kubernetes", "fly"]
+KINDS = ["inmemory", "kubernetes", "fly",
+         pytest.param("vps", marks=[pytest.mark.lab, pytest.mark.slow])]
 
 
 @dataclass
@@ -38,10 +40,15 @@ class Contract:
     prod: str = "prod"
     emulator: Any = None
     root: Path | None = None
+    project: Any = None  # the lab's VPS project (tests/vps/conftest.py)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def fresh_ctx(self, **options: Any) -> Context:
-        """A second context on the same project (another invocation)."""
+        """A second context on the same project (another invocation). On the VPS it replaces
+        `ctx` (the lab project keeps one store open at a time)."""
+        if self.project is not None:
+            self.ctx = self.project.ctx(**options)
+            return self.ctx
         cfg = config_mod.load(self.ctx.config.path)
         return Context(config=cfg, store=self.ctx.store, secrets=SecretStore(cfg.app.name),
                        options=Options(**options))
@@ -92,6 +99,19 @@ def _write(root: Path, kind: str, emulator: Any) -> Path:
 @pytest.fixture(params=KINDS)
 def contract(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     kind = request.param
+    if kind == "vps":
+        project = request.getfixturevalue("ready")  # the lab's VPS, staging serving
+        monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+        yield Contract(kind="vps", ctx=project.ctx(), project=project, root=project.root)
+        from cockpit.providers.vps import lock
+
+        from cockpit.pipeline import provider_for
+
+        ctx = project.ctx()
+        for name in ("staging", "prod"):  # leave no lock behind for the next test
+            env = ctx.config.env(name)
+            lock.release(provider_for(ctx, env).host(env))
+        return
     monkeypatch.setenv("COCKPIT_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
     monkeypatch.delenv("COCKPIT_OPERATOR", raising=False)

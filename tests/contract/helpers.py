@@ -6,8 +6,11 @@ from cockpit import pipeline
 from cockpit.events import Message
 
 
-def image(kind: str, n: int) -> str:
-    """The n-th (1, 2) healthy image each target knows."""
+def image(contract, n: int) -> str:
+    """The n-th (1, 2) healthy image each target knows (the lab's built images on the VPS)."""
+    kind = getattr(contract, "kind", contract)
+    if kind == "vps":
+        return contract.project.images[f"v{n}"]
     digest = "sha256:" + str(n) * 64
     return {"inmemory": f"shop@{digest}", "kubernetes": f"registry.example.test/shop@{digest}",
             "fly": f"registry.fly.io/shop@{digest}"}[kind]
@@ -25,4 +28,4 @@ class Events(list):
 
 
 def deploy(contract, env: str, n: int, ctx=None):
-    return pipeline.deploy(ctx or contract.ctx, env, Events(), image=image(contract.kind, n))
+    return pipeline.deploy(ctx or contract.ctx, env, Events(), image=image(contract, n))

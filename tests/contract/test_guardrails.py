@@ -46,6 +46,7 @@ def test_reconcile_of_a_protected_environment_is_refused_and_takes_the_lock(cont
     ctx.store.journal(run, "switch", "started", "switch")
     with pytest.raises(Refused):
         pipeline.reconcile(contract.fresh_ctx(), contract.prod, Events())
+    ctx = contract.ctx
     assert [r.run_id for r in ctx.store.unfinished_runs(contract.prod)] == [run]
     if contract.kind == "fly":
         return  # an app without machines has nothing to lease (see providers/fly/leases.py)
@@ -55,12 +56,14 @@ def test_reconcile_of_a_protected_environment_is_refused_and_takes_the_lock(cont
     env = ctx.config.env(contract.prod)
     store = provider_for(ctx, env).lock_store(env)
     store.acquire(core.Holder("erin@ci", "e" * 32, "ci", 7, "deploy"), 600, None)
-    with pytest.raises(LockHeld):  # someone else's run in progress is left alone
-        pipeline.reconcile(contract.fresh_ctx(confirm="prod"), contract.prod, Events())
-    assert [r.run_id for r in ctx.store.unfinished_runs(contract.prod)] == [run]
-    store.release(None)
+    try:
+        with pytest.raises(LockHeld):  # someone else's run in progress is left alone
+            pipeline.reconcile(contract.fresh_ctx(confirm="prod"), contract.prod, Events())
+        assert [r.run_id for r in contract.ctx.store.unfinished_runs(contract.prod)] == [run]
+    finally:
+        store.release(None)
     said = pipeline.reconcile(contract.fresh_ctx(confirm="prod"), contract.prod, Events())
-    assert said and not ctx.store.unfinished_runs(contract.prod)
+    assert said and not contract.ctx.store.unfinished_runs(contract.prod)
 
 
 def test_a_lost_lock_stops_the_run_before_the_switch(contract):
@@ -74,7 +77,7 @@ def test_a_lost_lock_stops_the_run_before_the_switch(contract):
     target.steal_at = "switch"
     events = Events()
     with pytest.raises(LockLost):
-        pipeline.deploy(contract.ctx, contract.env, events, image=image(contract.kind, 2))
+        pipeline.deploy(contract.ctx, contract.env, events, image=image(contract, 2))
     assert target.serving == first.id  # never switched
     assert "switch" not in events.steps()
     assert target.lock[0].operator == "mallory@elsewhere"  # the new holder's lock is kept
