@@ -375,6 +375,24 @@ def _wait(host, check: list[str], deadline: float, what: str, logs_of: str) -> N
         time.sleep(0.5)
 
 
+def _scratch_password() -> str:
+    """A throwaway password for a scratch server (no network); masked in any output anyway."""
+    from cockpit.redaction import REDACTOR
+
+    value = _random.token_hex(16)
+    REDACTOR.add(value)
+    return value
+
+
+def _leftovers(host, env) -> None:
+    """Remove scratch containers an interrupted verification left (by their label)."""
+    from cockpit.providers.vps import accessories as vps
+
+    host.run(["sh", "-c", 'ids=$(docker ps -aq --filter "label=$1"); '
+              '[ -z "$ids" ] || docker rm --force --volumes $ids >/dev/null', "sh",
+              f"{vps.LABEL}-scratch={env.app.name}-{env.name}"], step="verify", check=False)
+
+
 def scratch_restore(host, env, name: str, path: Path, *, volume: str | None = None,
                     keep: bool = False) -> tuple[str, dict[str, int]]:
     """Restore the backup file at `path` into a new container of the accessory's image, with
@@ -395,7 +413,7 @@ def scratch_restore(host, env, name: str, path: Path, *, volume: str | None = No
             user, db = core.db_user(env.app.name), core.database(env.app.name, acc)
             env_args = ["--env-file", vps.env_file(host, name)] if volume else [
                 "--env", f"POSTGRES_USER={user}", "--env", f"POSTGRES_DB={db}",
-                "--env", f"POSTGRES_PASSWORD={_random.token_hex(16)}"]
+                "--env", f"POSTGRES_PASSWORD={_scratch_password()}"]
             host.run(["docker", "run", "--detach", "--name", who, "--network", "none",
                       *env_args, *mount, *labels, acc.image_ref], step="verify", timeout=600)
             _wait(host, ["docker", "exec", who, "pg_isready", "-q", "-h", "127.0.0.1", "-U",
@@ -511,6 +529,7 @@ def backup(ctx, env, name: str, base: str | Path | None = None, emit=None) -> Ba
         n += 1
         bid = f"{stamp}-{n}"
     path = where / f"{bid}.{'dump' if acc.kind == 'postgres' else 'rdb'}"
+    _leftovers(host, env)
     before = counts(host, env, name)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.close(fd)
@@ -542,6 +561,19 @@ def verify_file(host, env, name: str, path: Path, before: dict[str, int],
     if why:
         out["error"] = f"restored, but the counts differ: {why}"
     return out
+
+
+def _switch_volume(host, env, name: str, vol: str) -> None:
+    """Re-create the accessory's container (same name, network alias, env file) on `vol`,
+    record it as the accessory's volume on the host, and wait until it is healthy."""
+    from cockpit.providers.vps import accessories as vps
+    from cockpit.providers.vps import commands as cmd
+
+    host.run(cmd.chain(cmd.docker_rm(vps.container(env, name)),
+                       cmd.write_file(vps.pointer_file(host, name), "600")), step="restore",
+             stdin=vol + "\n")
+    host.run(vps.run_argv(env, host, name, vol), step="restore", timeout=300)
+    vps.wait_healthy(host, env, [name])
 
 
 def restore(ctx, env, name: str, ref: str, base: str | Path | None = None,
@@ -579,6 +611,7 @@ def restore(ctx, env, name: str, ref: str, base: str | Path | None = None,
     host = provider.host(env)
     say = emit or (lambda event: None)
     with lock.held(host, env.settings.lock_ttl, "restore", say, ctx.now()):
+        _leftovers(host, env)
         check = verify_file(host, env, name, path, record.counts, record.counts_after)
         if check.get("error"):
             raise NotRestorable(
@@ -609,12 +642,11 @@ def restore(ctx, env, name: str, ref: str, base: str | Path | None = None,
                      check=False)
         say(Message(f"restored backup {record.id} into volume {fresh}; switching {name}",
                     env=env.name))
-        host.run(cmd.chain(
-            cmd.docker_rm(vps.container(env, name)),
-            cmd.write_file(vps.pointer_file(host, name), "600")), step="restore",
-            stdin=fresh + "\n")
-        host.run(vps.run_argv(env, host, name, fresh), step="restore", timeout=300)
-        vps.wait_healthy(host, env, [name])
+        try:
+            _switch_volume(host, env, name, fresh)
+        except ProviderError:  # back to the previous volume: the accessory keeps serving
+            _switch_volume(host, env, name, previous)
+            raise
         now = counts(host, env, name)
     ctx.store.audit("restore", env.name, "ok", f"{name} from backup {record.id} into {fresh}; "
                     f"previous volume {previous} kept")
