@@ -2,7 +2,7 @@
 
 Every environment's target (`TARGETS[<target>/<app>-<env>]`) keeps what a real one would: the
 releases it has (image, plain env, secrets digest), which one serves, the secret values pushed to
-it, its log lines and its deploy lock, with its own clock (`Target.skew` seconds ahead of the
+it, its log lines and its deploy lock, with its own clock (`Target.skew` seconds off the
 client's) so the lock's expiry is provably judged by the target's clock. A deploy runs the same
 steps as the VPS (ship, start, gate, switch, drain), each announced with StepStarted, so the
 pipeline's guardrails apply to it as to any target; `steal_at` lets a test have another operator
@@ -48,7 +48,7 @@ class Target:
     serving: str | None = None
     secrets: dict[str, str] = field(default_factory=dict)
     lock: tuple[core.Holder, float] | None = None  # holder, expires_at (target clock)
-    skew: float = 3600.0  # the target's clock runs an hour ahead of the client's
+    skew: float = -3600.0  # the target's clock runs an hour behind the client's
     steal_at: str | None = None  # a step at which another operator takes the lock
     changes: int = 0  # every write to the target
     guard: threading.Lock = field(default_factory=threading.Lock)

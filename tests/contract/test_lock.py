@@ -157,3 +157,23 @@ def test_lock_release_of_a_protected_environment_needs_its_name(contract):
         return  # Fly releases a lease only with its nonce: it expires instead
     pipeline.release_lock(contract.fresh_ctx(confirm="prod"), contract.prod, "dave@ci")
     assert store.read() is None
+
+
+def test_expiry_is_judged_by_the_targets_clock_not_the_clients(contract, monkeypatch):
+    """The client's clock runs an hour fast: a live lock is still live (the Kubernetes Lease is
+    judged by the API server's Date header; the memory target's clock runs an hour behind)."""
+    if contract.kind not in ("kubernetes", "inmemory"):
+        pytest.skip("the VPS host's and Fly's clocks are the ones judging already")
+    store = _store(contract)
+    if contract.kind == "kubernetes":
+        import types
+
+        from cockpit.providers.kubernetes import lease
+
+        fast = types.SimpleNamespace(time=lambda: time.time() + 3600)
+        monkeypatch.setattr(lease, "time", fast)
+    store.acquire(_other(operator="frank@laptop"), 60, None)
+    held = store.read()
+    assert not held.expired
+    with pytest.raises(LockHeld):
+        core.DeployLock(store, env=contract.env, command="deploy", emit=Events()).acquire()
