@@ -152,7 +152,7 @@ def bridge(lab, tmp_path_factory):  # noqa: ANN001
             b.cli("setup", "staging")
             for v in ("1", "2", "3"):
                 b.refs[v] = _pushed_and_forgotten(lab, b.dir, v)
-            b.cli("deploy", "staging", "--image", b.refs["1"])
+            b.cli("deploy", "staging", "--image", b.refs["1"], "--no-watch")
             yield b
         finally:
             _clean()
@@ -165,11 +165,11 @@ def bridge(lab, tmp_path_factory):  # noqa: ANN001
 def test_bridge_deploys_and_rollback_under_load_drop_nothing(bridge, lab):  # noqa: ANN001
     first = bridge.status()["current"]["id"]
     with SwitchLoad(lab, bridge.port) as load:
-        bridge.cli("deploy", "staging", "--image", bridge.refs["2"])
+        bridge.cli("deploy", "staging", "--image", bridge.refs["2"], "--no-watch")
         second = bridge.status()["current"]["id"]
-        bridge.cli("deploy", "staging", "--image", bridge.refs["3"])
+        bridge.cli("deploy", "staging", "--image", bridge.refs["3"], "--no-watch")
         third = bridge.status()["current"]["id"]
-        bridge.cli("rollback", "staging", "--to", second)
+        bridge.cli("rollback", "staging", "--to", second, "--no-watch")
     assert load.failures == [], load.failures[:5]
     assert load.ok > 20
     assert {second, third} <= set(load.releases), load.releases
@@ -178,7 +178,7 @@ def test_bridge_deploys_and_rollback_under_load_drop_nothing(bridge, lab):  # no
 
 
 def test_the_bridge_container_was_gated_on_its_own_address(bridge):
-    proc = bridge.cli("deploy", "staging", "--image", bridge.refs["3"])
+    proc = bridge.cli("deploy", "staging", "--image", bridge.refs["3"], "--no-watch")
     out = proc.stdout + proc.stderr
     assert "(container 172." in out or "(container 10." in out or "(container 192." in out, out
     inspect = _docker("inspect", "--format", "{{.HostConfig.NetworkMode}}",

@@ -230,3 +230,42 @@ def test_status_calls_a_crashed_and_restarted_serving_container_unhealthy(apps):
     _, after = b.result("status", "staging", check=False)
     inst = [i for i in after["data"]["environments"]["staging"]["instances"] if i["serving"]]
     assert inst and inst[0]["health"] == "unhealthy"
+
+
+def test_a_release_that_crashes_after_its_gate_is_switched_back(apps, lab):  # noqa: ANN001
+    """The new container answers its pre-switch gate, then crashes and is restarted by Docker
+    while the post-switch gate runs: the edge may get 200s again from the restarted process,
+    but the container restarted since it started, so traffic goes back to the old release.
+    Timing: a life of 6 s; each gate takes 4 s at least (5 answers 1 s apart), so the
+    pre-switch gate passes in the first life (if the app starts within 2 s) and the
+    post-switch gate cannot finish before the first crash."""
+    _, b = apps
+    crash = b.dir.parent / "crash"
+    crash.mkdir(exist_ok=True)
+    shutil.copy(b.dir / "app.py", crash / "app.py")
+    (crash / "Dockerfile").write_text(
+        "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY app.py /app/app.py\nUSER 65534:65534\n"
+        'CMD ["sh", "-c", "python3 /app/app.py & sleep 6; exit 1"]\n')
+    tag = f"duo-crash:{os.getpid()}"
+    subprocess.run(["docker", "build", "-q", "--build-arg", f"BASE_IMAGE={lab.base_image}",
+                    "-t", tag, str(crash)], check=True, capture_output=True)
+    text = b.toml()
+    staging, rest = text.split("[environments.staging.gate]", 1)
+    gate, after = rest.split("\n\n", 1) if "\n\n" in rest else (rest, "")
+    (b.dir / "cockpit.toml").write_text(
+        staging + "[environments.staging.gate]\ncount = 5\ninterval = 1.0\ndeadline = 40.0\n\n"
+        + after)
+    try:
+        _, before = b.result("status", "staging", check=False)
+        serving = before["data"]["environments"]["staging"]["current"]["id"]
+        code, err = b.result("deploy", "staging", "--image", tag, "--no-watch", "--trust-host",
+                             lab.ssh_hostkey_sha256, check=False)
+    finally:
+        (b.dir / "cockpit.toml").write_text(text)
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True)
+    assert code == 3, err
+    assert "switched back" in json.dumps(err), err
+    _, after_status = b.result("status", "staging", check=False)
+    env = after_status["data"]["environments"]["staging"]
+    assert env["current"]["id"] == serving
+    assert b.get("/")[1]["x-release"] == serving
