@@ -177,3 +177,17 @@ def test_expiry_is_judged_by_the_targets_clock_not_the_clients(contract, monkeyp
     assert not held.expired
     with pytest.raises(LockHeld):
         core.DeployLock(store, env=contract.env, command="deploy", emit=Events()).acquire()
+
+
+def test_the_holder_is_the_operator_cockpit_operator_names(contract, monkeypatch):
+    _ready(contract)
+    monkeypatch.setenv("COCKPIT_OPERATOR", "ci@run-4711")
+    store = _store(contract)
+    lock = core.DeployLock(store, env=contract.env, command="deploy", emit=Events())
+    lock.acquire()
+    try:
+        held = store.read()
+        assert held.holder.operator == "ci@run-4711" and held.holder.token == lock.token
+        assert held.info().holder == "ci@run-4711"
+    finally:
+        lock.release()
