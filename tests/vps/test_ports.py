@@ -145,6 +145,25 @@ def test_a_serving_container_that_restarts_or_exited_is_unhealthy():
     assert c("exited").judged_health(False, NOW) == "unknown"  # a kept, stopped release
 
 
+def test_init_keeps_the_default_ports_when_it_cannot_reach_the_host(tmp_path, tmp_state):
+    import json
+    import subprocess
+    import sys
+
+    (tmp_path / "app.py").write_text("print('hi')\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COCKPIT_LAB_")}
+    done = subprocess.run([sys.executable, "-m", "cockpit", "init", "--name", "shop", "--host",
+                           "203.0.113.10", "--json"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(x) for x in done.stdout.splitlines() if x.startswith("{")]
+    assert lines[-1]["data"]["host_ports"] == {}
+    assert any("the defaults" in x.get("text", "") and "cockpit setup" in x.get("text", "")
+               for x in lines)
+    text = (tmp_path / "cockpit.toml").read_text()
+    assert "host_port = 8101" in text and "host_port = 8201" in text
+
+
 # --------------------------------------------------------------------------- on the lab host
 
 
