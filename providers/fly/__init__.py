@@ -340,9 +340,13 @@ class FlyProvider(Provider):
         return store.releases(env.name, limit=50) if store is not None else []
 
     def _lock_info(self, lease: dict[str, Any]) -> LockInfo:
+        """A machine lease as a lock: the operator and command a cockpit deploy lock names in
+        its description, else the lease's owner and description (flyctl's)."""
+        from cockpit.providers.fly.leases import _holder
+
         expires = float(lease.get("expires_at") or 0)
-        return LockInfo(holder=lease.get("owner", "?"), pid=None,
-                        command=lease.get("description", ""),
+        holder = _holder(lease)
+        return LockInfo(holder=holder.operator, pid=holder.pid, command=holder.command,
                         acquired_at=expires - 13, expires_at=expires)
 
     def _first_lease(self, api: FlyApi, machines: list[dict[str, Any]]) -> LockInfo | None:

@@ -257,6 +257,12 @@ class FlyLeaseStore(core.LockStore):
         if mid is None:  # nothing to lease yet
             self._last = core.Held(holder, expires_at=time.time() + ttl, now=time.time())
             return self._last
+        if replace is not None and replace.version:  # take over: end that lease by its nonce
+            try:
+                self.api.request("DELETE", self.api.m(mid) + "/lease", op="take over lease",
+                                 machine=mid, nonce=replace.version, idempotent=True)
+            except (FlyApiError, LockHeld):
+                raise core.Conflict() from None  # refreshed or gone since read: read again
         try:
             data = self.api.request(
                 "POST", self.api.m(mid) + "/lease", op="lease machine", machine=mid,
@@ -299,12 +305,18 @@ class FlyLeaseStore(core.LockStore):
         return self._last
 
     def release(self, token: str | None) -> bool:
-        if token is None or self._mid is None or self._nonce is None:
-            if token is None and self.read() is not None:
-                raise FlyApiError(
-                    "Fly releases a machine lease only with the nonce its holder got; it "
-                    "expires by itself", status=0, where=self.where,
-                    hint="wait for the expiry `cockpit lock status` shows")
+        if token is None:  # `cockpit lock release` (confirmed): end whoever's lease it is
+            held = self.read()
+            mid = self._anchor()
+            if held is None or mid is None or not held.version:
+                return False
+            try:
+                self.api.request("DELETE", self.api.m(mid) + "/lease", op="release lease",
+                                 machine=mid, nonce=held.version, idempotent=True)
+            except (FlyApiError, LockHeld):
+                return False
+            return True
+        if self._mid is None or self._nonce is None:
             return False
         mid, nonce = self._mid, self._nonce
         with _borrow_lock:

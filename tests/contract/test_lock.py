@@ -61,9 +61,6 @@ def test_a_namesake_on_another_machine_is_not_judged_dead(contract, monkeypatch)
 
 
 def test_a_killed_run_on_this_machine_is_recognised_by_its_token(contract):
-    if contract.kind == "fly":
-        pytest.skip("Fly gives a live lease to no one but its nonce: a killed run's lease "
-                    "is taken when it expires (lease_ttl), as the expiry test shows")
     _ready(contract)
     store = _store(contract)
     dead = _other(operator=core.operator(), token="c" * 32, pid=2 ** 22 + 9)
@@ -153,8 +150,6 @@ def test_lock_release_of_a_protected_environment_needs_its_name(contract):
     with pytest.raises(Refused):
         pipeline.release_lock(contract.fresh_ctx(), contract.prod, "dave@ci")
     assert store.read() is not None  # nothing changed when refused
-    if contract.kind == "fly":
-        return  # Fly releases a lease only with its nonce: it expires instead
     pipeline.release_lock(contract.fresh_ctx(confirm="prod"), contract.prod, "dave@ci")
     assert store.read() is None
 
