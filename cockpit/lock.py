@@ -41,6 +41,7 @@ from cockpit.models import LockInfo
 
 REFRESH_FRACTION = 3  # refresh every ttl / 3 seconds
 MIN_TTL = 2.0
+VERIFY_WITHIN = 5.0  # seconds: a refresh this recent proves the lock before a destructive step
 
 
 class LockLost(LockHeld):
@@ -310,9 +311,13 @@ class DeployLock:
         while not self._stop.wait(every) and not self.lost:
             self.refresh()
 
-    def check(self) -> None:
+    def check(self, verify: bool = False) -> None:
         """Raise LockLost when the lock was lost; call it before anything that changes what
-        serves (the pipeline does before every step)."""
+        serves (the pipeline does before every step). With `verify`, first refresh on the
+        target unless a refresh succeeded in the last VERIFY_WITHIN seconds (the pipeline
+        verifies before a plan's destructive steps, e.g. the switch)."""
+        if verify and not self.lost and time.monotonic() - self._last_ok > VERIFY_WITHIN:
+            self.refresh()
         if not self.lost:
             return
         who = describe(self.lost_to) if self.lost_to is not None else "nobody (it expired)"

@@ -55,11 +55,12 @@ class Journaled:
         self.run_id = run_id
         self.emit = emit
         self.lock: Any = None  # the run's DeployLock: a lost lock stops the run at its next step
+        self.verify: set[str] = set()  # steps the lock is proven on the target before (switch)
 
     def __call__(self, event: Event) -> None:
         store = self.ctx.store
         if isinstance(event, StepStarted) and self.lock is not None and event.step != "unlock":
-            self.lock.check()  # raises LockLost: nothing more changes, the switch included
+            self.lock.check(verify=event.step in self.verify)  # LockLost: nothing more changes
         if isinstance(event, StepStarted):
             store.journal(self.run_id, event.step, "started", event.title)
         elif isinstance(event, StepFinished):
@@ -247,6 +248,7 @@ def _execute(ctx: Context, env: Environment, command: str, plan: Plan | None, em
     try:
         with deploy_lock(ctx, env, command, journal) as held:
             journal.lock = held
+            journal.verify = {s.id for s in plan.steps if s.destructive} if plan else set()
             result = body(journal)
     except GateFailed as exc:
         release.status = getattr(exc, "release_status", "failed")  # watch window: rolled_back

@@ -50,6 +50,7 @@ class Target:
     lock: tuple[core.Holder, float] | None = None  # holder, expires_at (target clock)
     skew: float = -3600.0  # the target's clock runs an hour behind the client's
     steal_at: str | None = None  # a step at which another operator takes the lock
+    steal_quietly: bool = False  # ... between two refreshes (only a verify before a step sees it)
     changes: int = 0  # every write to the target
     guard: threading.Lock = field(default_factory=threading.Lock)
 
@@ -171,7 +172,7 @@ class MemoryProvider(Provider):
             t.steal_at = None
             store = self.lock_store(env)
             held = core.current(store.key)
-            if held is not None:
+            if held is not None and not t.steal_quietly:
                 held.refresh()  # the refresh thread's next tick, now
         emit(StepStarted(step, step, env=env.name))
         emit(StepFinished(step, "", env=env.name))

@@ -83,6 +83,24 @@ def test_a_lost_lock_stops_the_run_before_the_switch(contract):
     assert target.lock[0].operator == "mallory@elsewhere"  # the new holder's lock is kept
 
 
+def test_a_lock_taken_between_refreshes_is_caught_before_the_switch(contract, monkeypatch):
+    """No refresh ran since the lock was taken away: the run proves its lock on the target
+    before the plan's destructive steps, and stops."""
+    if contract.kind != "inmemory":
+        pytest.skip("the memory target can hand the lock to another operator mid-run")
+    from cockpit import lock as core
+    from cockpit.lock import LockLost
+    from tests.contract.memory import target_for
+
+    monkeypatch.setattr(core, "VERIFY_WITHIN", 0.0)
+    first = deploy(contract, contract.env, 1)
+    target = target_for(contract.ctx.config.env(contract.env))
+    target.steal_at, target.steal_quietly = "switch", True
+    with pytest.raises(LockLost):
+        pipeline.deploy(contract.ctx, contract.env, Events(), image=image(contract, 2))
+    assert target.serving == first.id
+
+
 def test_rollback_restores_image_env_and_secrets_digest(contract):
     if contract.kind == "fly":
         pytest.skip("covered by tests/fly/test_rollback.py against the emulator")
