@@ -31,16 +31,17 @@ BUILTIN = {
 @cache
 def _targets() -> dict[str, str]:
     found = dict(BUILTIN)
-    versioned = {ep.name: ep.value for ep in entry_points(group=GROUP)}
+    every = entry_points()  # one scan of the installed metadata (~50 ms), then select
+    versioned = {ep.name: ep.value for ep in every.select(group=GROUP)}
     for group in LEGACY_GROUPS:
-        for ep in entry_points(group=group):
+        for ep in every.select(group=group):
             if ep.name in versioned or found.get(ep.name) == ep.value:
                 continue
             warnings.warn(f"provider {ep.name!r} ({ep.value}) is registered in the deprecated "
                           f"entry-point group {group!r}; register it in {GROUP!r}",
                           DeprecationWarning, stacklevel=2)
             found[ep.name] = ep.value
-    found.update(versioned)
+    found.update({k: v for k, v in versioned.items() if k not in BUILTIN})
     return found
 
 
@@ -60,9 +61,10 @@ def provider_class(name: str) -> Any:
     """The provider class registered as `name`, a `cockpit.provider.Provider` subclass.
 
     A class that does not subclass it (written against the older, duck-typed contract) is
-    given the base's default hooks, with a DeprecationWarning. Raises ConfigError when the
-    name is unknown or the class cannot be imported."""
-    target = _targets().get(name)
+    given the base's default hooks, with a DeprecationWarning. A built-in name resolves without
+    reading any package metadata (commands start faster; a plugin cannot replace a built-in).
+    Raises ConfigError when the name is unknown or the class cannot be imported."""
+    target = BUILTIN.get(name) or _targets().get(name)
     if target is None:
         raise ConfigError(
             f"unknown provider {name!r}; expected one of: {', '.join(provider_names())}"

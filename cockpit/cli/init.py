@@ -27,12 +27,23 @@ def provider_names() -> list[str]:
     return names + [n for n in found() if n not in names]
 
 
+class _Installed:
+    """`--provider` choices, read from the installed metadata only when init runs or prints
+    its help (reading it costs ~50 ms, which no other command should pay)."""
+
+    def __contains__(self, name: object) -> bool:
+        return name in provider_names()
+
+    def __iter__(self):
+        return iter(provider_names())
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("init", parents=[common()], help="write a commented cockpit.toml",
                        description=__doc__)
     p.add_argument("path", nargs="?", default=".", help="the app's directory (default: .)")
     p.add_argument("--name", help="app name (default: the directory name)")
-    p.add_argument("--provider", default="vps", choices=provider_names())
+    p.add_argument("--provider", default="vps", choices=_Installed())
     p.add_argument("--port", type=int, help="port the app listens on (default: from the scan)")
     p.add_argument("--health-path", help="health endpoint (default: from the scan, else /up)")
     p.add_argument("--host", default=None, help="VPS host (vps provider)")
