@@ -306,6 +306,13 @@ class Store:
             "ORDER BY ts DESC LIMIT ?", (env, since or 0.0, limit)).fetchall()
         return [dict(r) | {"ok": bool(r["ok"])} for r in reversed(rows)]
 
+    def sample_counts(self, env: str, since: float) -> tuple[int, int]:
+        """(samples, ok samples) of `env` taken at or after `since` (epoch s), counted in
+        SQLite (a week of dashboard samples is too many to read back)."""
+        row = self._exec("SELECT count(*) AS n, coalesce(sum(ok), 0) AS good FROM samples "
+                         "WHERE env=? AND ts>=?", (env, since)).fetchone()
+        return int(row["n"]), int(row["good"])
+
     def last_sample(self, env: str) -> dict[str, Any] | None:
         row = self._exec("SELECT ts, ok, status, latency_ms, error, source FROM samples "
                          "WHERE env=? ORDER BY ts DESC LIMIT 1", (env,)).fetchone()

@@ -614,12 +614,15 @@ def health_summary(store: Any, env: str, now: float) -> dict[str, Any]:
     "uptime_24h": %, "uptime_7d": %, "p50_ms", "p95_ms" (over 24 h; None without samples)},
     "incidents": [open incidents, newest first]}. Source: the state store's samples
     (from `cockpit watch` and the dashboard) and incidents (from `cockpit watch`)."""
-    week = store.samples(env, since=now - 7 * 86400)
-    day = [s for s in week if s["ts"] >= now - 86400]
+    def pct(counts: tuple[int, int]) -> float | None:
+        return round(100.0 * counts[1] / counts[0], 1) if counts[0] else None
+
+    day = store.samples(env, since=now - 86400)
     latencies = [s["latency_ms"] for s in day if s["ok"] and s["latency_ms"] is not None]
     return {
-        "health": {"last_sample": week[-1] if week else store.last_sample(env),
-                   "uptime_24h": uptime(day), "uptime_7d": uptime(week),
+        "health": {"last_sample": store.last_sample(env),
+                   "uptime_24h": pct(store.sample_counts(env, now - 86400)),
+                   "uptime_7d": pct(store.sample_counts(env, now - 7 * 86400)),
                    "p50_ms": percentile(latencies, 50), "p95_ms": percentile(latencies, 95),
                    "samples_24h": len(day)},
         "incidents": store.incidents(env, open_only=True),

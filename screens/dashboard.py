@@ -41,15 +41,21 @@ class HistoryLoaded(Message):
         self.timeline = timeline
 
 
+RECORD_EVERY = 30.0  # seconds between two dashboard samples kept in the state store
+
+
 def read_history(session, env: str, live, sample) -> HistoryLoaded:  # noqa: ANN001
-    """Record `sample` (when there is one) and read back what the panel shows."""
+    """Record `sample` (when there is one, at most one every RECORD_EVERY seconds per
+    environment) and read back what the panel shows."""
     from cockpit.screens.widgets.env_panel import timeline
 
     from cockpit.watcher import health_summary
 
     store = session.ctx.store
     now = session.now()
-    if sample is not None:
+    recorded: dict[str, float] = session.__dict__.setdefault("_samples_recorded", {})
+    if sample is not None and now - recorded.get(env, float("-inf")) >= RECORD_EVERY:
+        recorded[env] = now
         store.add_sample(env, sample.ok, sample.status, sample.latency_ms, sample.error,
                          source="dashboard", ts=now)
     summary = health_summary(store, env, now)
