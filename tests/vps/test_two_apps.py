@@ -200,8 +200,9 @@ def test_a_slot_port_another_process_answers_on_is_refused_before_anything_start
     assert code == 200 and headers["x-release"] == serving
 
 
-def test_status_calls_a_crashed_and_restarted_serving_container_unhealthy(apps):
+def test_status_calls_a_crashed_and_restarted_serving_container_unhealthy(apps, monkeypatch):
     _, b = apps
+    monkeypatch.setenv("COCKPIT_STATE_DIR", str(b.state))
     _, before = b.result("status", "staging")
     name = next(i["name"] for i in before["data"]["environments"]["staging"]["instances"]
                 if i["serving"])
@@ -230,6 +231,23 @@ def test_status_calls_a_crashed_and_restarted_serving_container_unhealthy(apps):
     _, after = b.result("status", "staging", check=False)
     inst = [i for i in after["data"]["environments"]["staging"]["instances"] if i["serving"]]
     assert inst and inst[0]["health"] == "unhealthy"
+    # the dashboard's health sample too, though the edge may answer 200 again by now
+    from types import SimpleNamespace
+
+    from cockpit.providers.vps import flow
+
+    from cockpit import config
+
+    env = config.load(b.dir / "cockpit.toml").env("staging")
+    ctx = SimpleNamespace(options=SimpleNamespace(trust_host=[b.lab.ssh_hostkey_sha256],
+                                                  ask=None))
+    host = flow.make_host(ctx, env, {})
+    try:
+        sample = flow.health(SimpleNamespace(host=lambda _env: host), env)
+    finally:
+        host.t.close()
+    assert sample is not None and not sample.ok
+    assert name in sample.error and "restart" in sample.error
 
 
 def test_a_release_that_crashes_after_its_gate_is_switched_back(apps, lab):  # noqa: ANN001
