@@ -27,7 +27,7 @@ from cockpit.providers.kubernetes import manifests as m
 from cockpit.providers.kubernetes import rollout as ro
 from cockpit.providers.kubernetes.settings import KubernetesSettings
 
-from cockpit.errors import GateFailed, ProviderError
+from cockpit.errors import ProviderError
 from cockpit.events import (
     Emit,
     HealthSample,
@@ -39,7 +39,7 @@ from cockpit.events import (
     StepStarted,
     Timer,
 )
-from cockpit.gate import GateUnfinished
+from cockpit.gate import GateError, GateUnfinished
 from cockpit.models import (
     DomainStatus,
     Finding,
@@ -507,18 +507,20 @@ class KubernetesProvider(Provider):
         if back is None:
             emit(StepSkipped(step="undo", reason="no earlier revision to go back to",
                              env=env.name))
-            raise GateFailed(f"release {release.id} failed its gate: {failure.reason}; there is "
-                             "no earlier revision to go back to", where=kube.where,
-                             hint="fix the release and deploy again", logs=logs)
+            raise GateError(f"release {release.id} failed its gate: {failure.reason}; there is "
+                            "no earlier revision to go back to", where=kube.where,
+                            hint="fix the release and deploy again", logs=logs,
+                            reason=failure.code, samples=failure.samples)
         self._wait_rollout(env, env.gate.deadline)
         back_release = self._release_of(back, env)
         emit(StepFinished(step="undo", detail=f"back to release {back_release.id}",
                           env=env.name, seconds=timer.seconds()))
         for line in logs[-10:]:
             emit(LogLine(source="gate", line=line, env=env.name))
-        raise GateFailed(f"release {release.id} failed its gate: {failure.reason}; rolled back to "
-                         f"release {back_release.id}", where=kube.where,
-                         hint="see the pods' last log lines; fix and deploy again", logs=logs)
+        raise GateError(f"release {release.id} failed its gate: {failure.reason}; rolled back to "
+                        f"release {back_release.id}", where=kube.where,
+                        hint="see the pods' last log lines; fix and deploy again", logs=logs,
+                        reason=failure.code, samples=failure.samples)
 
     def _gate_unfinished(self, env: Environment, release: Release, error: ProviderError,
                          emit: Emit, *, undo_to: int) -> NoReturn:

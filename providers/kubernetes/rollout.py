@@ -187,16 +187,18 @@ def pod_ready(pod: dict[str, Any]) -> bool:
 
 class GateFailure(Exception):
     """A gate verdict against the release: `reason` (one line), the ReplicaSet gated (None when
-    it was never seen), the pods read last (for their log lines), `samples` (cockpit.gate)."""
+    it was never seen), the pods read last (for their log lines), `samples` and `code` (the
+    cockpit.gate reason: deadline, 5xx, exited, restarted; "rollout" for kubectl's verdicts)."""
 
     def __init__(self, reason: str, rs: dict[str, Any] | None,
                  pods: list[dict[str, Any]] | None = None,
-                 samples: list[Any] | None = None) -> None:
+                 samples: list[Any] | None = None, code: str = "rollout") -> None:
         super().__init__(reason)
         self.reason = reason
         self.rs = rs
         self.pods = pods
         self.samples = list(samples or [])
+        self.code = code
 
 
 def gate(kube: Any, env: Any, release: Any, emit: Any, health: Any) -> dict[str, Any]:
@@ -278,5 +280,5 @@ def gate(kube: Any, env: Any, release: Any, emit: Any, health: Any) -> dict[str,
                       f"{last.status if last else '5xx'} {env.gate.fail_streak}+ times in a row "
                       "after its "
                       f"{env.gate.start_period:g}s start period; {core.describe(exc.samples)}")
-        raise GateFailure(reason, seen["rs"], seen["pods"], exc.samples) from None
+        raise GateFailure(reason, seen["rs"], seen["pods"], exc.samples, exc.reason) from None
     return seen["rs"]

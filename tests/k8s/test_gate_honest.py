@@ -60,6 +60,7 @@ def test_a_release_answering_500_on_every_probe_fails_fast_not_at_the_deadline(
         pipeline.deploy(ctx, "staging", Recorder(), image=BAD)
     err = info.value
     assert "answered 500" in err.what and "start period" in err.what
+    assert err.reason == "5xx" and err.samples and err.samples[-1].status == 500
     assert f"rolled back to release {good.id}" in err.what
     assert image_of(emulator) == IMAGE_V1
 
