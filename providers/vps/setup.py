@@ -129,6 +129,12 @@ def setup(provider, env, emit: Emit) -> list[Finding]:
         findings += _check_acme_account(env, host, emit)
     if env.domain and s.edge_ca_file:
         findings += _check_edge_cert(env, host, emit)
+    if env.accessories:  # up before the first deploy (a restore can fill them first)
+        from cockpit.providers.vps import accessories
+
+        accessories.ensure(provider, env, host, emit)
+        findings.append(Finding("vps.accessories", "info", "accessories running: " + ", ".join(
+            sorted(env.accessories)), where))
     return findings
 
 
