@@ -92,12 +92,13 @@ def confirm_then_run(app: CockpitApp, action: str, env_name: str, *, to: Release
         changes = rollback_changes(current, to)
         title = f"Roll back {env_name} to {to.id}?"
         notes = ["The release is served again through the health gate; the result goes to the "
-                 "audit log."]
+                 "audit log."] + watch_notes(env, current.id if current else None)
     else:
         changes = [("environment", env_name, env_name),
                    ("release", current.id if current else "none", "a new build of the app")]
         title = f"Deploy to {env_name}?"
-        notes = ["Builds the image, ships it, and switches traffic only after the health gate."]
+        notes = ["Builds the image, ships it, and switches traffic only after the health gate."
+                 ] + watch_notes(env, current.id if current else None)
 
     def go(typed: str | None) -> None:
         if typed is None:
@@ -106,6 +107,20 @@ def confirm_then_run(app: CockpitApp, action: str, env_name: str, *, to: Release
                                   typed=typed or None))
 
     app.push_screen(ConfirmChange(title, changes, env_name, env.protected, notes), go)
+
+
+def watch_notes(env: Any, back_to: str | None) -> list[str]:
+    """What the watch window after the switch will do, as a confirmation note; none when it is
+    off (`seconds = 0`)."""
+    from cockpit.watch import resolve_limits
+
+    limits = resolve_limits(env, None)
+    if limits.seconds <= 0:
+        return []
+    target = f"release {back_to}" if back_to else "the release serving now"
+    return [f"Then a {limits.seconds:g} s watch window: more than {limits.max_5xx_ratio:.0%} "
+            f"5xx, a slow p95 or a restart switches back to {target} (--no-watch on the "
+            "command line skips it)."]
 
 
 def rollback_changes(current: Release | None, target: Release) -> list[tuple[str, str, str]]:
@@ -164,7 +179,8 @@ def confirm_promote(app: CockpitApp, src: str, dst: str) -> None:
 
     app.push_screen(ConfirmChange(
         f"Promote {src} → {dst}?", promote_changes(app, src, dst), dst, env.protected,
-        [f"Ships the exact image {src} serves (it must have passed its gate); no rebuild."]), go)
+        [f"Ships the exact image {src} serves (it must have passed its gate); no rebuild.",
+         *watch_notes(env, None)]), go)
 
 
 def confirm_protected(app: CockpitApp, envs: list[str], action: str,

@@ -366,3 +366,13 @@ def test_no_watch_on_every_switching_command(argv):
     parser = build_parser()
     assert options(parser.parse_args([*argv, "--no-watch"])).no_watch is True
     assert options(parser.parse_args(argv)).no_watch is False
+
+
+def test_the_tui_confirmation_says_what_the_window_will_do(monkeypatch):
+    from cockpit.screens.run import watch_notes
+
+    monkeypatch.setenv("COCKPIT_WATCH_SECONDS", "0")
+    assert watch_notes(env_with(), "r1") == []
+    assert watch_notes(env_with("seconds = 45"), "r1") == [
+        "Then a 45 s watch window: more than 5% 5xx, a slow p95 or a restart switches back to "
+        "release r1 (--no-watch on the command line skips it)."]
