@@ -100,7 +100,7 @@ def main():
     while not stopping.is_set():
         try:
             conn, addr = server.accept()
-        except socket.timeout:
+        except TimeoutError:  # socket.timeout is an alias of it since Python 3.10
             continue
         except OSError:
             break
