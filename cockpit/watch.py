@@ -314,6 +314,9 @@ class WatchBreached(GateFailed):
         super().__init__(what, where=where, hint=hint)
         self.summary = summary
         self.rolled_back_to = rolled_back_to
+        if rolled_back_to is None:  # nothing to switch back to: it serves, and failed its window
+            self.release_status = "failed"
+            self.audit_outcome = "watch window breached"
         self.release_meta = {"watch": {**summary, "breach": what}}
 
     def to_dict(self) -> dict[str, object]:

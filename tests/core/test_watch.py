@@ -376,3 +376,15 @@ def test_the_tui_confirmation_says_what_the_window_will_do(monkeypatch):
     assert watch_notes(env_with("seconds = 45"), "r1") == [
         "Then a 45 s watch window: more than 5% 5xx, a slow p95 or a restart switches back to "
         "release r1 (--no-watch on the command line skips it)."]
+
+
+def test_a_breach_with_nothing_to_switch_back_to_is_a_failed_release_not_a_rollback():
+    from cockpit.watch import WatchBreached
+
+    kept = WatchBreached("went bad", summary={}, rolled_back_to=None)
+    back = WatchBreached("went bad", summary={}, rolled_back_to="r1")
+    assert (kept.release_status, kept.audit_outcome, kept.exit_code) == (
+        "failed", "watch window breached", 3)
+    assert (back.release_status, back.audit_outcome) == ("rolled_back",
+                                                         "rolled back by the watch window")
+    assert back.to_dict()["rolled_back_to"] == "r1" and back.release_meta["watch"]["breach"]
