@@ -379,6 +379,7 @@ class Store:
         )
 
     def get_plan(self, plan_id: str) -> dict[str, Any] | None:
+        """The plans row as a dict (`data` decoded from JSON), or None."""
         row = self._exec("SELECT * FROM plans WHERE plan_id=?", (plan_id,)).fetchone()
         if row is None:
             return None
@@ -440,5 +441,6 @@ class Store:
             (plan_id, plan_hash, who, self.clock(), expires_at))
 
     def approval(self, plan_id: str) -> dict[str, Any] | None:
+        """{plan_id, plan_hash, approved_by, approved_at, expires_at, used_at} or None."""
         row = self._exec("SELECT * FROM approvals WHERE plan_id=?", (plan_id,)).fetchone()
         return dict(row) if row else None

@@ -84,6 +84,7 @@ class EnvStatusOut(BaseModel):
     instances: list[InstanceOut]
     lock: LockOut | None = None
     drift: list[str]
+    error: str | None = Field(default=None, description="why the target could not be read")
 
 
 class StatusOut(BaseModel):

@@ -137,7 +137,8 @@ def _release(release) -> dict[str, Any] | None:  # noqa: ANN001
 
 def status(ctx, env: str | None = None) -> dict[str, Any]:  # noqa: ANN001
     """{environments: [{env, provider, protected, url, release, health, instances, lock,
-    drift}]}: live state read from each target (`pipeline.live`). `health` is "healthy" when
+    drift, error}]}: live state read from each target (`pipeline.live`); `error` says why a
+    target could not be read (the others are still shown). `health` is "healthy" when
     every serving instance reports healthy, "unhealthy" when one does not, else "unknown"."""
     from cockpit import pipeline
     from cockpit.config import env_url
@@ -146,7 +147,14 @@ def status(ctx, env: str | None = None) -> dict[str, Any]:  # noqa: ANN001
     out = []
     for name in names:
         e = ctx.config.env(name)
-        state = pipeline.live(ctx, name)
+        try:
+            state = pipeline.live(ctx, name)
+        except CockpitError as exc:  # one unreachable target does not hide the others
+            out.append({"env": name, "provider": e.provider, "protected": e.protected,
+                        "url": env_url(e), "release": None, "health": "unknown",
+                        "instances": [], "lock": None, "drift": [],
+                        "error": redact(exc.message)})
+            continue
         serving = [i for i in state.instances if i.serving] or state.instances
         if serving and all(i.health == "healthy" for i in serving):
             health = "healthy"
@@ -162,7 +170,7 @@ def status(ctx, env: str | None = None) -> dict[str, Any]:  # noqa: ANN001
                            "release_id": i.release_id} for i in state.instances],
             "lock": ({"holder": state.lock.holder, "command": state.lock.command,
                       "expires_at": state.lock.expires_at} if state.lock else None),
-            "drift": list(state.drift),
+            "drift": list(state.drift), "error": None,
         })
     return {"environments": out}
 

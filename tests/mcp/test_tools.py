@@ -64,3 +64,14 @@ def test_plan_and_apply_staging_once(project, agent_for, emulator):
     assert d["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE_V2
     again = agent.error("apply", plan_id=plan["plan_id"])
     assert "already applied" in again
+
+
+def test_status_shows_the_other_environments_when_one_target_cannot_be_read(project, agent_for,
+                                                                            emulator):
+    ctx = project()
+    for verb in ("get", "list"):
+        for resource in ("deployments", "replicasets", "pods"):
+            emulator.deny(verb, resource, "shop-prod")
+    out = {e["env"]: e for e in agent_for(ctx).ok("status")["environments"]}
+    assert out["staging"]["error"] is None
+    assert out["prod"]["error"] and out["prod"]["release"] is None
