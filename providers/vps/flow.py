@@ -721,8 +721,11 @@ def _switch_to(provider, env, host: Host, release: Release, emit: Emit, start) -
         st.detail = f"{len(samples)} samples, last {samples[-1].latency_ms} ms"
 
     with _Step(emit, "switch", f"switch {env.name} to slot {new_slot}", env.name) as st:
-        _switch(host, new_slot, old_slot)
-        _persist_slot(env, host, new_slot)
+        try:
+            _switch(host, new_slot, old_slot)
+            _persist_slot(env, host, new_slot)
+        except ProviderError as exc:  # traffic may have moved, ungated: undo or reconcile
+            _unfinished_after_switch(env, host, release, old, old_slot, new_slot, exc)
         st.detail = f"{old_slot or 'nothing'} → {new_slot}"
 
     if env.domain:
@@ -740,12 +743,21 @@ def _switch_to(provider, env, host: Host, release: Release, emit: Emit, start) -
                 ok = False
                 samples = [*samples, replace(samples[-1], ok=False, error=why)]
             if not ok:
-                if old_slot and old is not None:
-                    _switch(host, old_slot, new_slot)
-                    _persist_slot(env, host, old_slot)
-                else:
-                    host.switch_api(f"set weight {host.key}/{new_slot} 0")
-                    _persist_slot(env, host, None)
+                try:
+                    if old_slot and old is not None:
+                        _switch(host, old_slot, new_slot)
+                        _persist_slot(env, host, old_slot)
+                    else:
+                        host.switch_api(f"set weight {host.key}/{new_slot} 0")
+                        _persist_slot(env, host, None)
+                except ProviderError as exc:  # not switched back: never "switched back", exit 3
+                    from cockpit.gate import GateUnfinished
+
+                    raise GateUnfinished(
+                        f"release {release.id} failed its health gate through the edge: "
+                        f"{describe_failure(samples)}; switching back failed: {exc.what}",
+                        where=host.t.where, hint="the next cockpit command on this environment "
+                        "switches back (reconcile)") from None
                 logs = host.logs_tail(name, 50)
                 host.run(cmd.docker_rm(name), step="gate_post", check=False)
                 _record_failed(host, release)
@@ -761,7 +773,10 @@ def _switch_to(provider, env, host: Host, release: Release, emit: Emit, start) -
     else:
         emit(StepSkipped("gate_post", f"{env.name} has no domain: no public edge to gate through",
                          env=env.name))
-        why = host.proof(name, step="switch").differs(started)
+        try:
+            why = host.proof(name, step="switch").differs(started)
+        except ProviderError as exc:  # after the switch: undo, or leave it for reconcile
+            _unfinished_after_switch(env, host, release, old, old_slot, new_slot, exc)
         if why:  # the new release crashed after its gate: the old one serves again
             _switch(host, old_slot, new_slot) if old_slot and old is not None else \
                 host.switch_api(f"set weight {host.key}/{new_slot} 0")
