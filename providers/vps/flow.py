@@ -554,7 +554,7 @@ def _unfinished_after_switch(env, host: Host, release: Release, old, old_slot: s
     GateUnfinished: the run stays open and the next command's reconcile finishes it."""
     from cockpit.gate import GateUnfinished
 
-    cause = f"the gate after the switch could not finish: {error.what}"
+    cause = f"the switch and its gate could not finish: {error.what}"
     try:
         if old_slot and old is not None:
             _switch(host, old_slot, new_slot)
