@@ -28,6 +28,8 @@ def unwritable_switch_state():
         path.mkdir(mode=0o755)  # owned by root: the VPS user cannot move a file into it
 
     def restore() -> None:
+        for left in path.parent.glob(f"{path.name}.tmp.*"):  # the writes that failed
+            left.unlink()
         if path.is_dir():
             shutil.rmtree(path)
         if not path.exists():
