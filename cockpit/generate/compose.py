@@ -79,10 +79,13 @@ def _accessory(app: str, name: str, acc) -> tuple[dict, str]:
     `<name>-data`, a health check) and the URL the app gets (host: the service name)."""
     from cockpit.accessories import database, db_user
 
+    # a lab image stands in for the official one on the lab only: a local run uses the official
+    image = acc.image_ref if not acc.image_ref.startswith("cockpit-lab/") else \
+        f"{acc.spec.image}:{acc.tag}"
     if acc.kind == "postgres":
         user, db = db_user(app), database(app, acc)
         service = {
-            "image": acc.image_ref,
+            "image": image,
             "environment": {"POSTGRES_USER": user, "POSTGRES_DB": db,
                             "POSTGRES_PASSWORD": "${POSTGRES_PASSWORD:-app}"},
             "volumes": [f"{name}-data:{acc.spec.data_dir}"],
@@ -91,7 +94,7 @@ def _accessory(app: str, name: str, acc) -> tuple[dict, str]:
         }
         return service, f"postgres://{user}:${{POSTGRES_PASSWORD:-app}}@{name}:5432/{db}"
     service = {
-        "image": acc.image_ref,
+        "image": image,
         "volumes": [f"{name}-data:{acc.spec.data_dir}"],
         "healthcheck": {"test": ["CMD", "redis-cli", "ping"], "interval": "5s",
                         "timeout": "3s", "retries": 10},

@@ -32,6 +32,8 @@ version = "16"
 [accessories.cache]
 kind = "redis"
 env_var = "CACHE_URL"
+version = "7.0"
+image = "cockpit-lab/redis:bookworm"
 """
 
 
@@ -50,7 +52,7 @@ def test_accessories_are_health_checked_services_the_app_waits_for(compose: str)
     assert services["postgres"]["image"] == "postgres:16"
     assert services["postgres"]["healthcheck"]["test"] == [
         "CMD-SHELL", "pg_isready -U notes -d notes"]
-    assert services["cache"]["image"] == "redis:7"
+    assert services["cache"]["image"] == "redis:7.0"  # the official one, not the lab's
     assert services["cache"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
     for who in ("app", "release"):
         assert services[who]["depends_on"]["postgres"] == {"condition": "service_healthy"}
