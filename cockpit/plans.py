@@ -241,6 +241,15 @@ def pending(ctx: Context) -> list[SavedPlan]:
     return out
 
 
+def _short(value: Any) -> str:
+    """A digest cut to 12 hex characters ("sha256:0b86cbcfadc1…"); "-" for none."""
+    if not value:
+        return "-"
+    text = str(value)
+    head, sep, digest = text.partition("sha256:")
+    return f"{head}{sep}{digest[:12]}…" if sep and len(digest) > 12 else text
+
+
 def describe(plan: SavedPlan, now: float) -> list[str]:
     """The lines a person reads before approving: what, where, who made it, when it expires,
     each step (destructive ones marked), each change, the notes, the fingerprint and hash."""
@@ -255,7 +264,7 @@ def describe(plan: SavedPlan, now: float) -> list[str]:
         mark = "  DESTRUCTIVE" if step.get("destructive") else ""
         lines.append(f"  step {step['id']}: {step['title']}{mark}")
     for field, (old, new) in d["changes"].items():
-        lines.append(f"  change {field}: {old or '-'} → {new or '-'}")
+        lines.append(f"  change {field}: {_short(old)} → {_short(new)}")
     for note in d["notes"]:
         lines.append(f"  note {note}")
     lines.append(f"  made against live state {plan.fingerprint[:19]}…; plan hash "

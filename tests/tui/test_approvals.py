@@ -46,3 +46,18 @@ async def test_a_person_approves_a_prod_plan_from_the_approvals_list(app):
         assert screen.approvals[prod.plan_id]["approved"] is True
     entries = [(a["command"], a["result"]) for a in ctx.store.audit_log(limit=20)]
     assert ("approve", "refused") in entries and ("approve", "ok") in entries
+
+
+def test_approvals_snapshot(snap_compare, app, no_blink, monkeypatch):
+    """The approvals list with one prod plan selected (fixed clock, plan id and operator)."""
+    from tests.tui_snapshots import SIZE
+
+    monkeypatch.setattr(plans._random, "token_hex", lambda n: "0a1b2c3d4e5f")
+    plans.make(app.session.ctx, "deploy", "prod", lambda e: None, image=IMAGE, client="agent 1")
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await run_command(pilot, "approvals")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
