@@ -245,6 +245,9 @@ def _execute(ctx: Context, env: Environment, command: str, plan: Plan | None, em
     run_id = store.begin_run(env.name, command, plan.to_dict() if plan else None)
     store.save_release(release)
     journal = Journaled(ctx, run_id, emit)
+    started = ctx.now()
+    _alert(ctx, env, "deploy_started", what=f"{command} of release {release.id} started",
+           release=release.id, digest=release.digest)
     try:
         with deploy_lock(ctx, env, command, journal) as held:
             journal.lock = held
@@ -257,6 +260,8 @@ def _execute(ctx: Context, env: Environment, command: str, plan: Plan | None, em
         store.finish_run(run_id, "failed")
         store.audit(command, env.name, getattr(exc, "audit_outcome", "gate failed"),
                     f"release {release.id}: {exc.what}")
+        _alert(ctx, env, "rolled_back", what=f"{command} of release {release.id}: {exc.what}",
+               since=started, release=release.id, digest=release.digest)
         raise
     except KeyboardInterrupt:
         store.journal(run_id, "interrupted", "failed", "interrupted by the user")
@@ -282,7 +287,18 @@ def _execute(ctx: Context, env: Environment, command: str, plan: Plan | None, em
     store.finish_run(run_id, "ok")
     store.audit(command, env.name, "ok",
                 f"release {result.id} image {result.digest or result.image} status {result.status}")
+    _alert(ctx, env, "deploy_finished", what=f"{command} of release {result.id} serves",
+           release=result.id, digest=result.digest)
     return result
+
+
+def _alert(ctx: Context, env: Environment, kind: str, **facts: Any) -> None:
+    """Tell the environment's alert URLs (cockpit.alerts.notify: deploy started, finished,
+    rolled back by a gate or the watch window). Never raises and sends nothing, importing
+    nothing heavy, when the environment has no alert URLs."""
+    from cockpit.alerts import notify
+
+    notify(ctx, env.name, kind, **facts)
 
 
 @contextmanager
