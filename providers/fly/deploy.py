@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cockpit.providers.fly.api import FlyApi, FlyApiError
@@ -23,7 +23,7 @@ from cockpit.providers.fly.leases import LeaseKeeper
 from cockpit.providers.fly.machines import GONE, META_SLOT, Gate, machine_count
 
 from cockpit.errors import GateFailed, LockHeld, ProviderError
-from cockpit.events import Emit, Message, StepFailed, StepFinished, StepStarted, Timer
+from cockpit.events import Emit, Message, StepScope
 from cockpit.models import Plan, Release
 
 if TYPE_CHECKING:
@@ -68,17 +68,9 @@ class Deployer:
 
     # ------------------------------------------------------------------ plumbing
 
-    @contextlib.contextmanager
-    def step(self, step_id: str, title: str) -> Iterator[None]:
-        timer = Timer()
-        self.emit(StepStarted(step=step_id, title=title, env=self.env.name))
-        try:
-            yield
-        except BaseException as exc:
-            text = getattr(exc, "message", None) or type(exc).__name__
-            self.emit(StepFailed(step=step_id, error=str(text), env=self.env.name))
-            raise
-        self.emit(StepFinished(step=step_id, env=self.env.name, seconds=timer.seconds()))
+    def step(self, step_id: str, title: str) -> StepScope:
+        """One step's events (the core's StepScope, the same on every provider)."""
+        return StepScope(self.emit, step_id, title, self.env.name)
 
     def machines(self) -> list[dict[str, Any]]:
         found = [m for m in self.api.list_machines() if m.get("state") not in GONE]
