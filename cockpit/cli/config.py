@@ -31,9 +31,6 @@ def run(args: argparse.Namespace) -> int:
         lines.append(f"  {env.name}{guard}: provider {env.provider}, "
                      f"domain {env.domain or '-'}, replicas {env.common.replicas}, "
                      f"secrets {', '.join(env.secret_names) or '-'}")
-        if env.release_command and env.provider != "vps":
-            lines.append(f"      warning: the release command is not run on {env.provider} yet "
-                         "(only on vps); its deploy plan says so")
         for key, value in env.plain_env.items():  # plain configuration, never secret values
             source = "environment" if key in env.common.env else "app"
             lines.append(f"      env {key} = {value!r} (from [{_table(env, source)}.env])")

@@ -339,6 +339,13 @@ class KubernetesProvider(Provider):
             wanted = (d.get("spec") or {}).get("replicas")
             if wanted != env.common.replicas:
                 changes["replicas"] = (wanted, env.common.replicas)
+        if env.release_command:
+            steps.append(Step("release_command",
+                              f"run the release command once as job "
+                              f"{m.release_job_name(env, release.id)} (the new image, the "
+                              "release's secrets and env, at most "
+                              f"{env.settings.release_timeout} s) before the deployment: "
+                              f"{env.release_command}"))
         steps.append(Step("deployment",
                           f"apply deployment {m.app_name(env)} in {ns} "
                           f"({env.common.replicas} replica(s), image "
@@ -354,11 +361,6 @@ class KubernetesProvider(Provider):
         if "@sha256:" not in release.image:
             notes.append(f"image {release.image} is not pinned by digest; the deploy pins it "
                          "(push it to image_repository or pass repo@sha256:...)")
-        if env.release_command:
-            notes.append(f"warning: release_command {env.release_command!r} is NOT run on "
-                         "Kubernetes yet (only the VPS provider runs it); run it as a Job with "
-                         "the same image before this release takes traffic "
-                         "(`cockpit generate kubernetes` writes one)")
         if previous is not None:
             notes.append(f"on a failed gate: automatic undo to release {previous.id} "
                          f"(revision {previous.meta.get('revision')})")
@@ -393,6 +395,12 @@ class KubernetesProvider(Provider):
                 if existing is None:
                     kube.apply(m.secret(env, release, values))
                 out["detail"] = f"{name} ({len(values)} value(s))"
+        if env.release_command:  # once, before anything of the release serves
+            from cockpit.providers.kubernetes import release as release_phase
+
+            release_phase.run(kube, env, release, emit, with_secret=bool(values),
+                              previous_id=plan.previous.id if plan.previous else None,
+                              poll=_poll(env))
         with self._stage(emit, env, "deployment", f"deployment {m.app_name(env)}") as out:
             before = kube.deployment(m.app_name(env))
             serving = (ro.current_replicaset(before, kube.replicasets(ro.label_selector(before)))

@@ -171,6 +171,46 @@ def deployment(env: Environment, release: Release, *, with_secret: bool) -> dict
     }
 
 
+RELEASE_CONTAINER = "release"
+
+
+def release_job_name(env: Environment, release_id: str) -> str:
+    """`<app>-<env>-release-<release id>`: one Job per release and environment (≤63 chars, a
+    label value: the API server copies it into the pods' `job-name` label)."""
+    return dns_name(f"{env.app.name}-{env.name}-release-{release_id}")
+
+
+def release_job(env: Environment, release: Release, *, with_secret: bool,
+                deadline: int) -> dict[str, Any]:
+    """The Job that runs `[app] release_command` once for `release`: the release's image and
+    env (its Secret through envFrom, the plain env, PORT), `sh -c <command>`, no retries
+    (backoffLimit 0, restartPolicy Never), at most `deadline` seconds (activeDeadlineSeconds).
+    Its pods carry no `app`/`env` labels, so the Service never routes to them."""
+    container = deployment(env, release, with_secret=with_secret)["spec"]["template"]["spec"][
+        "containers"][0]
+    for key in ("readinessProbe", "livenessProbe", "ports"):
+        container.pop(key, None)
+    container["name"] = RELEASE_CONTAINER
+    container["command"] = ["sh", "-c", env.release_command or ""]
+    labels = {"cockpit.dev/app": label_value(env.app.name), "cockpit.dev/env": label_value(
+        env.name), ROLE_LABEL: "release-command", "release": label_value(release.id)}
+    return {
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": release_job_name(env, release.id),
+                     "namespace": env.settings.namespace, "labels": {**labels, **MANAGED},
+                     "annotations": {RELEASE_ANNOTATION: release_record(release)}},
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": deadline,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"restartPolicy": "Never", "containers": [container],
+                         "terminationGracePeriodSeconds": 30},
+            },
+        },
+    }
+
+
 def service(env: Environment) -> dict[str, Any]:
     return {
         "apiVersion": "v1", "kind": "Service",
@@ -240,4 +280,7 @@ def access_checks(env: Environment) -> list[tuple[str, str, str, str | None]]:
     ]
     if env.domain:
         checks.append(("patch", "networking.k8s.io", "ingresses", None))
+    if env.release_command:  # the release command's Job (providers/kubernetes/release.py)
+        checks += [("patch", "batch", "jobs", None), ("get", "batch", "jobs", None),
+                   ("delete", "batch", "jobs", None)]
     return checks

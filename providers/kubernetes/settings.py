@@ -48,6 +48,11 @@ class KubernetesSettings(ProviderSettings):
                            "access": True},
     )
     create_namespace: bool = Field(True, json_schema_extra={"expect": "true or false"})
+    release_timeout: int = Field(
+        600, ge=1, le=86400,
+        json_schema_extra={"expect": "seconds the release command's Job may run "
+                                     "(activeDeadlineSeconds)"},
+    )
     lock_ttl: float = Field(
         900.0, gt=0, le=86400, json_schema_extra={"expect": "seconds", "access": True}
     )
@@ -83,4 +88,6 @@ class KubernetesSettings(ProviderSettings):
                              "Create the namespace?"),
         "lock_ttl": ("Seconds the deploy lock (a Lease) lives without renewal.",
                      "Deploy lock TTL (seconds)"),
+        "release_timeout": ("Seconds the release command's Job may run before it fails "
+                            "(activeDeadlineSeconds).", "Release command timeout (seconds)"),
     }

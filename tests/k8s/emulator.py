@@ -65,6 +65,7 @@ RESOURCES: dict[tuple[str, str], tuple[str, bool]] = {
     ("apps/v1", "replicasets"): ("ReplicaSet", True),
     ("networking.k8s.io/v1", "ingresses"): ("Ingress", True),
     ("coordination.k8s.io/v1", "leases"): ("Lease", True),
+    ("batch/v1", "jobs"): ("Job", True),
     ("cert-manager.io/v1", "certificates"): ("Certificate", True),
 }
 HAS_GENERATION = {"deployments", "replicasets", "ingresses", "certificates"}
@@ -117,6 +118,10 @@ class Behaviour:
     )
     log_env: list[str] = field(default_factory=list)  # env vars the (leaky) app prints
     log_every: float | None = None  # a periodic "tick n" line while running
+    # a Job's pod of this image (a release command) prints these, then exits with release_exit
+    release_exit: int = 0
+    release_logs: list[str] = field(default_factory=lambda: ["running the release command"])
+    release_seconds: float = 0.1  # how long the release command runs
 
 
 @dataclass
@@ -518,6 +523,8 @@ class Emulator:
             self._deployment(obj)
         for obj in self.list("apps/v1", "replicasets"):
             self._replicaset(obj)
+        for obj in self.list("batch/v1", "jobs"):
+            self._job(obj)
         for obj in self.list("v1", "pods"):
             self._kubelet(obj)
         for obj in self.list("networking.k8s.io/v1", "ingresses"):
@@ -781,6 +788,8 @@ class Emulator:
         image = c["image"]
         b = self.behaviour(image)
         now = time.time()
+        if pod["spec"].get("restartPolicy") == "Never":  # a Job's pod: runs to completion
+            return self._run_to_completion(pod, rt, b, now)
         status = copy.deepcopy(pod.get("status") or {})
         cs = (status.get("containerStatuses") or [{}])[0]
         cs.update({"name": c["name"], "image": image, "imageID": image})
@@ -882,6 +891,121 @@ class Emulator:
             pod["status"] = status
             self.update("v1", "pods", pod["metadata"]["namespace"], pod)
 
+    def _job(self, job: dict[str, Any]) -> None:
+        """The Job controller (backoffLimit 0 semantics for one pod; parallelism 1): one pod
+        from the template (with the labels the API server adds), status.active/ready/succeeded/
+        failed, and the terminal conditions the real controller writes: SuccessCriteriaMet +
+        Complete, or FailureTarget + Failed (BackoffLimitExceeded, or DeadlineExceeded after
+        activeDeadlineSeconds, which deletes the running pod)."""
+        ns, name, uid = (job["metadata"]["namespace"], job["metadata"]["name"],
+                         job["metadata"]["uid"])
+        status = copy.deepcopy(job.get("status") or {})
+        if any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+               for c in status.get("conditions") or []):
+            return
+        now = time.time()
+        job_labels = {"batch.kubernetes.io/controller-uid": uid,
+                      "batch.kubernetes.io/job-name": name, "controller-uid": uid,
+                      "job-name": name}
+        pods = self._owned("v1", "pods", job)
+        if not pods and not status.get("startTime"):
+            tmpl = copy.deepcopy(job["spec"]["template"])
+            pod = {"metadata": {
+                "name": f"{name}-{_pod_suffix(next(self._names))}",
+                "labels": {**(tmpl.get("metadata") or {}).get("labels", {}), **job_labels},
+                "annotations": (tmpl.get("metadata") or {}).get("annotations", {}),
+                "ownerReferences": [self._owner_ref(job)]},
+                "spec": {**tmpl["spec"], "nodeName": NODE},
+                "status": {"phase": "Pending"}}
+            created = self.create("v1", "pods", ns, pod)
+            self.containers[created["metadata"]["uid"]] = _Container(created=now)
+            self.event(job, "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
+            status.update({"startTime": now_iso(now), "active": 1, "ready": 0,
+                           "terminating": 0, "uncountedTerminatedPods": {}})
+            pods = [created]
+        phases = [(p.get("status") or {}).get("phase") for p in pods]
+        reason = message = None
+        deadline = job["spec"].get("activeDeadlineSeconds")
+        started = _parse_iso(status.get("startTime")) if status.get("startTime") else now
+        if "Succeeded" in phases:
+            status.update({"active": 0, "ready": 0, "succeeded": 1,
+                           "completionTime": now_iso(now)})
+            conds = [("SuccessCriteriaMet", "CompletionsReached", "Reached expected number of "
+                      "succeeded pods"), ("Complete", "CompletionsReached",
+                                          "Reached expected number of succeeded pods")]
+            self.event(job, "Completed", "Job completed")
+        elif "Failed" in phases:
+            reason, message = "BackoffLimitExceeded", "Job has reached the specified backoff limit"
+        elif deadline is not None and now - started >= float(deadline):
+            reason, message = "DeadlineExceeded", "Job was active longer than specified deadline"
+            for p in pods:
+                self.delete("v1", "pods", ns, p["metadata"]["name"])
+        else:
+            ready = sum(1 for p in pods if _pod_ready(p))
+            if status.get("ready") != ready:
+                status["ready"] = ready
+                job["status"] = status
+                self.update("batch/v1", "jobs", ns, job)
+            elif job.get("status") != status:
+                job["status"] = status
+                self.update("batch/v1", "jobs", ns, job)
+            return
+        if reason:
+            status.update({"active": 0, "ready": 0, "failed": 1})
+            conds = [("FailureTarget", reason, message), ("Failed", reason, message)]
+            self.event(job, reason, message, "Warning")
+        status["conditions"] = [{"type": t, "status": "True", "reason": r, "message": msg,
+                                 "lastProbeTime": now_iso(now),
+                                 "lastTransitionTime": now_iso(now)} for t, r, msg in conds]
+        job["status"] = status
+        self.update("batch/v1", "jobs", ns, job)
+
+    def _run_to_completion(self, pod: dict[str, Any], rt: _Container, b: Behaviour,
+                           now: float) -> None:
+        """The kubelet for a `restartPolicy: Never` pod (a Job's): start, print the image's
+        release_logs, exit with its release_exit after release_seconds; phase Succeeded or
+        Failed with a terminated container state (exitCode, reason Completed or Error)."""
+        status = copy.deepcopy(pod.get("status") or {})
+        if status.get("phase") in ("Succeeded", "Failed"):
+            return
+        c = pod["spec"]["containers"][0]
+        cs = (status.get("containerStatuses") or [{}])[0]
+        cs.update({"name": c["name"], "image": c["image"], "imageID": c["image"],
+                   "restartCount": 0})
+        _, missing = self._secret_env(pod)
+        if rt.started_at is None:
+            if missing:
+                cs["state"] = {"waiting": {"reason": "CreateContainerConfigError",
+                                           "message": missing}}
+                status["phase"] = "Pending"
+            elif now - rt.created >= b.start_delay:
+                rt.instance, rt.started_at = 1, now
+                self.event(pod, "Started", f"Started container {c['name']}")
+                for line in b.release_logs:
+                    rt.logs.setdefault(1, []).append((now, line))
+                self.cond.notify_all()
+                cs["state"] = {"running": {"startedAt": now_iso(now)}}
+                status.update({"phase": "Running", "startTime": now_iso(now)})
+            else:
+                cs["state"] = {"waiting": {"reason": "ContainerCreating"}}
+                status["phase"] = "Pending"
+        elif now - rt.started_at >= b.release_seconds:
+            code = b.release_exit
+            cs["state"] = {"terminated": {"exitCode": code,
+                                          "reason": "Completed" if code == 0 else "Error",
+                                          "startedAt": now_iso(rt.started_at),
+                                          "finishedAt": now_iso(now)}}
+            status["phase"] = "Succeeded" if code == 0 else "Failed"
+            rt.started_at = None
+            rt.gone = True
+            self.cond.notify_all()
+        cs["ready"] = cs["started"] = status.get("phase") == "Running"
+        status["containerStatuses"] = [cs]
+        status["hostIP"] = "127.0.0.1"
+        if status != pod.get("status"):
+            pod["status"] = status
+            self.update("v1", "pods", pod["metadata"]["namespace"], pod)
+
     def _ingress_shim(self, ing: dict[str, Any]) -> None:
         ns = ing["metadata"]["namespace"]
         ann = ing["metadata"].get("annotations") or {}
@@ -973,6 +1097,10 @@ class Emulator:
 
 
 # ---------------------------------------------------------------------- helpers (pure)
+
+
+def _parse_iso(text: str) -> float:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
 
 
 def _pod_suffix(n: int) -> str:

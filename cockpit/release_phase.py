@@ -1,0 +1,44 @@
+"""What every provider's release phase shares: the error a failing `[app] release_command`
+raises and the words it uses, so the VPS (a one-off container), Kubernetes (a Job) and Fly (a
+release_command machine) say the same thing: which release, which exit status, the last output
+line, and which release keeps serving. Nothing heavy is imported here.
+"""
+
+from __future__ import annotations
+
+from cockpit.errors import ProviderError
+
+RELEASE_TAIL = 30  # output lines a failed release command reports
+STEP = "release_command"  # the journal's step id on every provider
+HINT = ("fix the command ([app] release_command in cockpit.toml) or the app, then deploy "
+        "again; its output is above")
+
+
+class ReleaseCommandFailed(ProviderError):
+    """The release command exited non-zero (or ran out of time): nothing of the new release
+    was started; `logs` is its output tail (at most RELEASE_TAIL lines, redacted), `status`
+    its exit status (None when it never exited, e.g. a deadline)."""
+
+    def __init__(self, what: str, *, where: str | None = None, hint: str | None = None,
+                 logs: list[str] | None = None, status: int | None = None) -> None:
+        super().__init__(what, where=where, hint=hint)
+        self.logs = logs or []
+        self.status = status
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "logs": self.logs, "exit_status": self.status}
+
+
+def failure(release_id: str, status: int | None, logs: list[str], previous_id: str | None, *,
+            where: str, why: str | None = None) -> ReleaseCommandFailed:
+    """The error for a failed release command of `release_id`: `status` the exit status (None
+    with `why` when it never exited), `logs` its last output lines, `previous_id` the release
+    that keeps serving (None: nothing serves yet)."""
+    serving = (f"release {previous_id} keeps serving" if previous_id
+               else "nothing serves yet")
+    last = logs[-1] if logs else "(no output)"
+    how = f"exited with status {status}" if status is not None else (why or "failed")
+    return ReleaseCommandFailed(
+        f"the release command of release {release_id} {how} ({last}); the new release was "
+        f"not started and {serving}", where=where, hint=HINT, logs=list(logs[-RELEASE_TAIL:]),
+        status=status)
