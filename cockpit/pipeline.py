@@ -334,9 +334,41 @@ def _watched(ctx: Context, env: Environment, provider: Provider, command: str,
         from cockpit.watch import after_switch
 
         result = provider.apply(plan, journal)
+        record_schema(env, provider, result, journal)
         return after_switch(ctx, env, provider, result, plan.previous, journal, command=command)
 
     return body
+
+
+def record_schema(env: Environment, provider: Provider, release: Release, emit: Emit) -> None:
+    """After the release command succeeded: the schema head (`provider.schema_head`, see
+    `cockpit.schema`) into `release.meta["schema"]`, when the release command runs a known
+    migration tool. A probe that fails is said (a warning) and leaves no record: the deploy
+    itself succeeded, and a rollback then notes the missing head instead of refusing."""
+    from cockpit import schema
+
+    if schema.probe_for(getattr(env, "release_command", None)) is None:
+        return
+    try:
+        head = provider.schema_head(env, release)
+    except (CockpitError, ValueError) as exc:
+        what = getattr(exc, "what", None) or str(exc)
+        emit(Message(f"the schema head of release {release.id} was not recorded: {what}",
+                     level="warning", env=env.name))
+        return
+    if head:
+        release.meta = {**release.meta, "schema": head}
+        emit(Message(f"schema head of release {release.id}: {schema.head_text(head)}",
+                     env=env.name))
+
+
+def _recorded_schema(ctx: Context, env: Environment, release: Release | None) -> None:
+    """Live state may not carry a release's schema record: take the store's copy into meta."""
+    if release is None or release.meta.get("schema"):
+        return
+    known = ctx.store.get_release(env.name, release.id)
+    if known is not None and known.meta.get("schema"):
+        release.meta = {**release.meta, "schema": known.meta["schema"]}
 
 
 def plan_deploy(ctx: Context, env_name: str, emit: Emit, image: str | None = None) -> Plan:
@@ -455,13 +487,26 @@ def rollback(ctx: Context, env_name: str, emit: Emit, to: str | None = None,
                 steps=[Step("rollback", f"serve release {target.id} again through the gate",
                             destructive=True)])
     plan.notes += [f"{k}: {a} → {b}" for k, (a, b) in changes.items()]
+    from cockpit import schema
+
+    _recorded_schema(ctx, env, target)
+    _recorded_schema(ctx, env, current)
+    check = schema.compare(current, target)
+    plan.notes += check.notes
+    plan.data["schema"] = check.to_dict()
     _show(plan, emit)
     if dry_run or ctx.options.dry_run:
         return target
+    if check.refuse and not getattr(ctx.options, "accept_schema", False):
+        raise Refused(schema.refusal(check, env.name, target.id),
+                      hint="pass --accept-schema to roll back onto this schema anyway (or "
+                           "deploy a fix forward)")
     confirm(ctx, env, "rollback")
 
     def body(journal: Emit) -> Release:
         result = provider.rollback(env, target, journal)
+        if target.meta.get("schema") and not result.meta.get("schema"):
+            result.meta = {**result.meta, "schema": target.meta["schema"]}
         if current is not None:
             current.status = "rolled_back"
             ctx.store.save_release(current)

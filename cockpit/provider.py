@@ -127,6 +127,7 @@ class Options:
     debug: bool = False
     no_watch: bool = False  # skip the watch window after a switch (--no-watch; cockpit.watch)
     read_only: bool = False  # nothing may change a target (the pipeline refuses)
+    accept_schema: bool = False  # roll back onto another schema head (--accept-schema)
 
 
 @dataclass
@@ -162,6 +163,8 @@ class Provider(ABC):
     - `watch_traffic(env, release)`: a sampler of the real traffic the target can tell about,
       read once per interval of the watch window after a switch (`cockpit.watch`). Default
       None: the window judges its own probes only.
+    - `schema_head(env, release)`: the schema head after the release command (`cockpit.schema`)
+      for the release's meta; default None (not recorded).
     - `close()`: release connections; default does nothing.
     - `settings_model.access_keys()`: the settings that say how cockpit reaches the target
       (marked `json_schema_extra={"access": True}`), left out of the config hash.
@@ -236,6 +239,14 @@ class Provider(ABC):
         and 5xx counters, restarts, instances not ready) for the watch window of `release`
         after a switch; raises ProviderError when the target cannot be read. Default None:
         the target tells nothing, and the window judges its own probes only."""
+        return None
+
+    def schema_head(self, env: Environment, release: Release) -> dict[str, Any] | None:
+        """The schema head after `release`'s release command succeeded, for
+        `Release.meta["schema"]` (`cockpit.schema`: run `schema.probe_for(release command)`
+        the way the release command runs, then `schema.parse`). Raises ProviderError or
+        SchemaProbeError when the probe fails. Default None: not recorded on this target (a
+        rollback then says so in its plan and does not refuse)."""
         return None
 
     def build(self, env: Environment, emit: Emit) -> tuple[str, str]:

@@ -41,6 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     rb.add_argument("env")
     rb.add_argument("--to", metavar="RELEASE", help="release id or prefix (default: the "
                     "previous healthy release)")
+    rb.add_argument("--accept-schema", action="store_true",
+                    help="roll back even when that release recorded another schema head (the "
+                    "migrations in between are listed; rolling back does not undo them)")
     rb.set_defaults(func=run_rollback)
 
 
@@ -94,6 +97,7 @@ def run_rollback(args: argparse.Namespace) -> int:
 
     out = renderer(args)
     ctx = load_context(args)
+    ctx.options.accept_schema = bool(getattr(args, "accept_schema", False))
     release = pipeline.rollback(ctx, args.env, out.emit, to=args.to)
     return _report(out, ctx, release,
                    f"{args.env}: rolled back to release {release.id} ({release.short_digest})")

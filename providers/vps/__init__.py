@@ -112,6 +112,13 @@ class VpsProvider(Provider):
 
         return flow.rollback(self, env, to, emit)
 
+    def schema_head(self, env, release: Release) -> dict[str, Any] | None:
+        """The schema head after the release command, probed the way it ran
+        (`providers/vps/schema.py`)."""
+        from cockpit.providers.vps import schema
+
+        return schema.schema_head(self, env, release)
+
     def health(self, env) -> HealthSample | None:
         """One sample for the dashboard, the way users arrive: HTTPS to the domain through this
         host's edge (Caddy), trusting `edge_ca_file` when set; failing whenever the serving

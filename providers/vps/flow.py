@@ -156,6 +156,8 @@ def live(provider, env, *, tls: bool = True) -> LiveState:
         record = records.get(c.release_id, {})
         release = c.release(env.app.name, env.name, record.get("status", ""))
         release.secret_names = list(record.get("secret_names", []))
+        if (record.get("meta") or {}).get("schema"):  # cockpit.schema: rollback knows it
+            release.meta["schema"] = record["meta"]["schema"]
         state.releases.append(release)
         if serving and state.current is None:
             state.current = release
@@ -866,6 +868,8 @@ def rollback(provider, env, to: Release, emit: Emit) -> Release:
                              hint="deploy instead: the secrets of that release cannot be restored")
         release = target.release(env.app.name, env.name)
         release.secret_names = to.secret_names
+        if to.meta.get("schema"):  # its host record keeps the schema head (cockpit.schema)
+            release.meta["schema"] = to.meta["schema"]
 
         def start(slot: str) -> None:
             if target.slot == slot:  # (a stop may still be in progress: wait for it)
