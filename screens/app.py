@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from textual.screen import Screen
 
 FIRST_FRAME_ENV = "COCKPIT_TUI_FIRST_FRAME"  # a file to write {t, heavy} to at the first frame
-HEAVY_MODULES = ("kubernetes", "docker", "paramiko")
+HEAVY_MODULES = ("kubernetes", "docker", "paramiko", "mcp", "apprise", "boto3", "minio")
 
 
 class CockpitApp(App[int]):
