@@ -349,6 +349,7 @@ def record_schema(env: Environment, provider: Provider, release: Release, emit: 
 
     if schema.probe_for(getattr(env, "release_command", None)) is None:
         return
+    started = time.monotonic()
     try:
         head = provider.schema_head(env, release)
     except (CockpitError, ValueError) as exc:
@@ -358,8 +359,8 @@ def record_schema(env: Environment, provider: Provider, release: Release, emit: 
         return
     if head:
         release.meta = {**release.meta, "schema": head}
-        emit(Message(f"schema head of release {release.id}: {schema.head_text(head)}",
-                     env=env.name))
+        emit(Message(f"schema head of release {release.id}: {schema.head_text(head)} (read "
+                     f"in {time.monotonic() - started:.1f} s)", env=env.name))
 
 
 def _recorded_schema(ctx: Context, env: Environment, release: Release | None) -> None:
@@ -492,7 +493,8 @@ def rollback(ctx: Context, env_name: str, emit: Emit, to: str | None = None,
     _recorded_schema(ctx, env, target)
     _recorded_schema(ctx, env, current)
     check = schema.compare(current, target)
-    plan.notes += check.notes
+    if check.state != "none" or schema.detect(getattr(env, "release_command", None)):
+        plan.notes += check.notes  # (nothing to say for an app without migrations)
     plan.data["schema"] = check.to_dict()
     _show(plan, emit)
     if dry_run or ctx.options.dry_run:

@@ -236,3 +236,16 @@ def test_compare_names_the_migrations_from_the_two_heads():
     assert schema.compare(None, b).state == "unknown"
     assert schema.compare(a, None).state == "unknown" and not schema.compare(a, None).refuse
     assert schema.compare(a, dict(a)).state == "same"
+
+
+def test_an_app_without_migrations_gets_no_schema_note(site, tmp_path):
+    path = tmp_path / "cockpit.toml"
+    path.write_text(path.read_text().replace(
+        'release_command = "python manage.py migrate --noinput"\n', ""))
+    ctx = site()
+    r1 = _deploy(ctx, "staging", 1)
+    _deploy(ctx, "staging", 2)
+    assert "schema" not in ctx.store.get_release("staging", r1.id).meta
+    events = Events()
+    assert pipeline.rollback(site(), "staging", events, to=r1.id).id == r1.id
+    assert not any(m.startswith("schema") for m in events.messages())
