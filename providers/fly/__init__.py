@@ -430,6 +430,12 @@ class FlyProvider(Provider):
                                  or previous.secrets_digest != release.secrets_digest):
             steps.append(Step("secrets", f"stage {len(env.secret_names)} secret(s) "
                                          "(names and digests only)"))
+        if env.release_command:
+            steps.append(Step("release_command",
+                              "run the release command once in a release_command machine of "
+                              "the new image (the app's env and secrets, restart no, "
+                              f"auto_destroy, at most {s.release_timeout:.0f} s) before any "
+                              f"machine changes: {env.release_command}"))
         if machines:
             steps.append(Step("leases", f"lease {len(machines)} machine(s)"))
         if s.strategy == "bluegreen":
@@ -455,10 +461,6 @@ class FlyProvider(Provider):
         if "@sha256:" not in release.image:
             notes.append(f"image {release.image} is not pinned by digest; rollback may not "
                          "find the same bits")
-        if env.release_command:
-            notes.append(f"warning: release_command {env.release_command!r} is NOT run on Fly "
-                         "yet (only the VPS provider runs it); run it yourself before this "
-                         "release takes traffic, e.g. `fly machine run` with the same image")
         return Plan(env=env.name, action="deploy", release=release, steps=steps,
                     previous=previous, notes=notes, changes=changes,
                     data={"app": s.app, "strategy": s.strategy, "config": config,
@@ -471,6 +473,16 @@ class FlyProvider(Provider):
         env = self.ctx.config.env(plan.env)
         self._ensure_app(env, emit)
         min_secrets = self._stage_secrets(env, emit)
+        if env.release_command and plan.action != "rollback":  # once, before any machine
+            from cockpit.providers.fly import release as release_phase
+            from cockpit.providers.fly.logs import poll
+
+            release_phase.run(
+                self._api(env), env, plan.release, emit, min_secrets=min_secrets,
+                previous_id=plan.previous.id if plan.previous else None, sleep=self.sleep,
+                logs=lambda mid: [line.line for line in poll(
+                    self._api(env), env.name, follow=False, machine=mid, sleep=self.sleep,
+                    backoff=LOG_BACKOFF, max_pages=20)])
         config = release_config(env, plan.release, min_secrets, previous=plan.previous)
         deployer = Deployer(self._api(env), env, emit, who=self._who(), sleep=time.sleep,
                             logs=lambda mid: self._last_lines(env, mid))

@@ -100,6 +100,8 @@ class FlySettings(ProviderSettings):
         "trust_api_host": ("Allow api_url or logs_url on a host other than Fly's own (the token "
                            "is sent there).", "Trust a non-Fly API host?"),
         "api_url": ("The Machines API endpoint.", "Machines API URL"),
+        "release_timeout": ("Seconds the release command's machine may run before the deploy "
+                            "stops.", "Release command timeout (seconds)"),
         "logs_url": ("The logs API endpoint.", "Logs API URL"),
     }
 
@@ -137,6 +139,11 @@ class FlySettings(ProviderSettings):
     env: dict[str, str] = Field(default_factory=dict, **_expect("a table of strings"))
     wait_timeout: float = Field(
         300.0, gt=0, le=3600, **_expect("seconds to wait for a machine to start", access=True)
+    )
+    release_timeout: float = Field(
+        300.0, gt=0, le=3600,
+        **_expect("seconds the release command's machine may run (flyctl's "
+                  "release_command_timeout, default 5 m)", access=True),
     )
     swap_wait: float = Field(
         10.0, ge=0, le=300,

@@ -51,7 +51,7 @@ class KubernetesSettings(ProviderSettings):
     release_timeout: int = Field(
         600, ge=1, le=86400,
         json_schema_extra={"expect": "seconds the release command's Job may run "
-                                     "(activeDeadlineSeconds)"},
+                                     "(activeDeadlineSeconds)", "access": True},
     )
     lock_ttl: float = Field(
         900.0, gt=0, le=86400, json_schema_extra={"expect": "seconds", "access": True}

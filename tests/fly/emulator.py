@@ -182,6 +182,12 @@ class FlyEmulator:
         self.page_size = page_size
         self.fail_images: dict[str, str] = {}  # image substring -> failing check output
         self.crash_images: dict[str, int] = {}  # image substring -> exit code right after start
+        # a one-off machine (restart policy "no" and an init.cmd: a release command) of an image
+        # prints release_logs, then exits with release_exits' code (default 0) after
+        # release_delay; with config.auto_destroy it is destroyed right after it exits
+        self.release_exits: dict[str, int] = {}  # image substring -> exit code
+        self.release_logs: dict[str, list[str]] = {}  # image substring -> output lines
+        self.release_delay = 0.05
         self.apps: dict[str, App] = {}
         self.calls: list[tuple[str, str, int]] = []
         self.bodies: list[tuple[str, str, dict[str, Any], str | None]] = []  # + lease nonce
@@ -390,9 +396,32 @@ class FlyEmulator:
                 return value
         return None
 
+    @staticmethod
+    def _one_off(m: Machine) -> bool:
+        return ((m.config.get("restart") or {}).get("policy") == "no"
+                and bool((m.config.get("init") or {}).get("cmd")))
+
     def _transition(self, app: App, m: Machine, action: str) -> None:
         image = m.config.get("image", "")
-        if action == "started":
+        if action == "started" and self._one_off(m):  # runs its command, then exits
+            m.state = "started"
+            m.exit_code = None
+            self._event(app, m, "start", "started")
+            lines = self._match(image, self.release_logs)
+            for line in lines if lines is not None else ["running the release command"]:
+                self._log(app, m.id, m.region, line)
+            self._schedule(self.release_delay, app, m, "exited")
+        elif action == "exited":
+            code = self._match(image, self.release_exits) or 0
+            m.state = "stopped"
+            m.exit_code = code
+            self._event(app, m, "exit", "stopped", request={"exit_event": {
+                "exit_code": code, "oom_killed": False, "requested_stop": False,
+                "restarting": False, "exited_at": _iso()}})
+            if m.config.get("auto_destroy"):
+                m.generation += 1
+                self._schedule(self.stop_delay, app, m, "destroyed")
+        elif action == "started":
             m.state = "started"
             m.exit_code = None
             self._event(app, m, "start", "started")

@@ -18,7 +18,7 @@ from cockpit.state import Store
 
 from .conftest import IMAGE_V1, IMAGE_V2, REPO, SECRET_STAGING, Recorder, write_project
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(900)  # fixtures may wait for the lab-wide keyring lock
 
 IMAGE_MIGRATE_FAILS = f"{REPO}@sha256:" + "f" * 64
 IMAGE_MIGRATE_HANGS = f"{REPO}@sha256:" + "a" * 64
