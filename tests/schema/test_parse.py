@@ -154,3 +154,18 @@ def test_the_tool_and_its_probe_come_from_the_release_command(command, tool, pro
                                      "npm run build"])
 def test_other_release_commands_have_no_probe(command):
     assert schema.detect(command) is None and schema.probe_for(command) is None
+
+
+def test_django_4_2s_own_output_both_listings():
+    """What Django 4.2's `showmigrations --plan` and `showmigrations` printed for a project with
+    auth migrated to 0003 and a notes app (tests/schema/data, captured from a real run)."""
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data"
+    plan = schema.parse("django", (data / "django42_showmigrations_plan.txt").read_text())
+    listing = schema.parse("django", (data / "django42_showmigrations.txt").read_text())
+    head = {"contenttypes": "0001_initial", "auth": "0003_alter_user_email_max_length",
+            "notes": "0001_initial"}
+    assert plan["head"] == head and listing["head"] == head
+    assert sorted(plan["applied"]) == sorted(listing["applied"])
+    assert len(plan["applied"]) == 5
