@@ -230,15 +230,20 @@ metadata:
   labels:
     {{- include "app.labels" . | nindent 4 }}
   annotations:
+    # run once per install/upgrade, before the new pods; a failure fails the upgrade and the
+    # old release keeps serving. The Job stays (with its logs) until the next hook replaces it.
     helm.sh/hook: pre-install,pre-upgrade
     helm.sh/hook-weight: "0"
-    helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
+    helm.sh/hook-delete-policy: before-hook-creation
 spec:
-  backoffLimit: 1
+  backoffLimit: 0
+  activeDeadlineSeconds: {{ .Values.release.timeout }}
   template:
     metadata:
       labels:
-        {{- include "app.selectorLabels" . | nindent 8 }}
+        # not the Service's selector: the Service never routes to the release command's pod
+        app.kubernetes.io/name: {{ include "app.name" . }}
+        app.kubernetes.io/component: release-command
     spec:
       restartPolicy: Never
       securityContext:
@@ -282,7 +287,7 @@ def values(spec: Spec, env: EnvSpec | None = None) -> dict:
                         "targetCPUUtilizationPercentage": 70},
         "pdb": {"enabled": True, "minAvailable": 1},
         "release": {"enabled": bool(spec.release_command),
-                    "command": spec.release_command or ""},
+                    "command": spec.release_command or "", "timeout": 600},
     }
 
 
@@ -323,7 +328,8 @@ def schema() -> dict:
                                     "type": "integer", "minimum": 1, "maximum": 100}}),
             "pdb": obj({"enabled": {"type": "boolean"},
                         "minAvailable": {"type": ["integer", "string"]}}),
-            "release": obj({"enabled": {"type": "boolean"}, "command": {"type": "string"}}),
+            "release": obj({"enabled": {"type": "boolean"}, "command": {"type": "string"},
+                            "timeout": {"type": "integer", "minimum": 1}}),
         }, ["image", "replicaCount", "port", "healthPath", "service", "ingress"]),
     }
 

