@@ -364,12 +364,16 @@ def record_schema(env: Environment, provider: Provider, release: Release, emit: 
 
 
 def _recorded_schema(ctx: Context, env: Environment, release: Release | None) -> None:
-    """Live state may not carry a release's schema record: take the store's copy into meta."""
+    """Live state may not carry a release's schema record: take the store's copy into meta
+    (`schema`, and `schema_db` when an accepted rollback left it: `cockpit.schema`)."""
+    from cockpit.schema import META_KEYS
+
     if release is None or release.meta.get("schema"):
         return
     known = ctx.store.get_release(env.name, release.id)
     if known is not None and known.meta.get("schema"):
-        release.meta = {**release.meta, "schema": known.meta["schema"]}
+        release.meta = {**release.meta, **{k: known.meta[k] for k in META_KEYS
+                                           if known.meta.get(k)}}
 
 
 def plan_deploy(ctx: Context, env_name: str, emit: Emit, image: str | None = None) -> Plan:
@@ -506,9 +510,11 @@ def rollback(ctx: Context, env_name: str, emit: Emit, to: str | None = None,
     confirm(ctx, env, "rollback")
 
     def body(journal: Emit) -> Release:
+        # a rollback never undoes migrations: the database keeps the head it has now
+        target.meta = schema.after_rollback(current, target)
         result = provider.rollback(env, target, journal)
-        if target.meta.get("schema") and not result.meta.get("schema"):
-            result.meta = {**result.meta, "schema": target.meta["schema"]}
+        result.meta = {**{k: v for k, v in result.meta.items() if k not in schema.META_KEYS},
+                       **{k: target.meta[k] for k in schema.META_KEYS if k in target.meta}}
         if current is not None:
             current.status = "rolled_back"
             ctx.store.save_release(current)

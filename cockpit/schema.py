@@ -26,6 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 TOOLS = ("django", "alembic", "prisma")
+# Release.meta keys: "schema" is the head the release's own release command left; "schema_db"
+# the database's head while it serves, when an accepted rollback put it on a newer schema
+META_KEYS = ("schema", "schema_db")
 MARK = "--- cockpit schema probe ---"  # separates the two parts of a probe's output
 MAX_APPLIED = 500  # names kept per record (the newest)
 
@@ -300,11 +303,32 @@ def head_text(rec: dict[str, Any] | None) -> str:
     return f"{rec.get('tool')} {head or '(no migration applied)'}"
 
 
+def database_head(release: Any) -> dict[str, Any] | None:
+    """The database's schema record while `release` serves: `meta["schema_db"]` (left by an
+    accepted rollback onto it) or else its own `meta["schema"]`; None when not recorded."""
+    if release is None:
+        return None
+    return release.meta.get("schema_db") or release.meta.get("schema") or None
+
+
+def after_rollback(current: Any, target: Any) -> dict[str, Any]:
+    """`target.meta` for serving it again: a rollback never undoes migrations, so the
+    database keeps `current`'s head; recorded as `schema_db` when it is not target's own."""
+    meta = {k: v for k, v in target.meta.items() if k != "schema_db"}
+    db = database_head(current)
+    own = meta.get("schema")
+    if db and not (own and own.get("tool") == db.get("tool")
+                   and own.get("head") == db.get("head")):
+        meta["schema_db"] = db
+    return meta
+
+
 def compare(current: Any, target: Any) -> SchemaCheck:
-    """Compare the schema records of the serving release (`current`) and the rollback's
-    `target` (Release objects, or their `meta["schema"]` dicts, or None). Returns SchemaCheck
-    with the plan's notes; the migrations in between are named from the two records."""
-    cur = current.meta.get("schema") if hasattr(current, "meta") else current
+    """Compare the database's schema record while the serving release (`current`) serves
+    (`database_head`) with the head the rollback's `target` recorded (Release objects, or
+    their schema record dicts, or None). Returns SchemaCheck with the plan's notes; the
+    migrations in between are named from the two records."""
+    cur = database_head(current) if hasattr(current, "meta") else current
     tgt = target.meta.get("schema") if hasattr(target, "meta") else target
     cur_id = getattr(current, "id", "the serving release")
     tgt_id = getattr(target, "id", "the target release")
@@ -337,7 +361,7 @@ def compare(current: Any, target: Any) -> SchemaCheck:
                  for a in sorted(set(ch) | set(th)) if ch.get(a) != th.get(a)]
         older = []
     notes = [f"schema: release {tgt_id} was recorded at {head_text(tgt)}; the database is at "
-             f"{head_text(cur)} (release {cur_id})"]
+             f"{head_text(cur)} (serving release {cur_id})"]
     if newer:
         notes.append(f"schema: {len(newer)} migration(s) applied since release {tgt_id}, which "
                      f"its code does not know: {', '.join(newer)}")

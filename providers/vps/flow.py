@@ -156,8 +156,9 @@ def live(provider, env, *, tls: bool = True) -> LiveState:
         record = records.get(c.release_id, {})
         release = c.release(env.app.name, env.name, record.get("status", ""))
         release.secret_names = list(record.get("secret_names", []))
-        if (record.get("meta") or {}).get("schema"):  # cockpit.schema: rollback knows it
-            release.meta["schema"] = record["meta"]["schema"]
+        for key in ("schema", "schema_db"):  # cockpit.schema: rollback knows the schema
+            if (record.get("meta") or {}).get(key):
+                release.meta[key] = record["meta"][key]
         state.releases.append(release)
         if serving and state.current is None:
             state.current = release
@@ -868,8 +869,9 @@ def rollback(provider, env, to: Release, emit: Emit) -> Release:
                              hint="deploy instead: the secrets of that release cannot be restored")
         release = target.release(env.app.name, env.name)
         release.secret_names = to.secret_names
-        if to.meta.get("schema"):  # its host record keeps the schema head (cockpit.schema)
-            release.meta["schema"] = to.meta["schema"]
+        for key in ("schema", "schema_db"):  # its host record keeps them (cockpit.schema)
+            if to.meta.get(key):
+                release.meta[key] = to.meta[key]
 
         def start(slot: str) -> None:
             if target.slot == slot:  # (a stop may still be in progress: wait for it)

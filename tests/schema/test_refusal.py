@@ -162,9 +162,26 @@ def test_accept_schema_rolls_back_and_both_records_are_kept(site):
         "0001_initial"
     assert ctx.store.get_release("staging", r2.id).meta["schema"]["head"]["notes"] == \
         "0002_note_tags"
-    # back to release 2 (whose head the database still has): refused again, the heads differ
-    with pytest.raises(Refused, match="notes.0002_note_tags"):
+    # release 1 now serves on the database release 2 left (a rollback undoes no migration)
+    assert ctx.store.get_release("staging", r1.id).meta["schema_db"]["head"]["notes"] == \
+        "0002_note_tags"
+    # so going back to release 2 is onto its own schema: not refused
+    events = Events()
+    assert pipeline.rollback(site(), "staging", events, to=r2.id).id == r2.id
+    assert any(m.startswith("schema: unchanged") for m in events.messages())
+    assert "schema_db" not in ctx.store.get_release("staging", r2.id).meta
+
+
+def test_after_an_accepted_rollback_the_database_head_is_what_later_rollbacks_compare(site):
+    ctx = site()
+    r1, r2, r3 = (_deploy(ctx, "staging", n) for n in (1, 2, 3))
+    pipeline.rollback(site(accept_schema=True), "staging", Events(), to=r1.id)
+    # serving release 1 on 0003's schema: release 2 does not know 0003
+    with pytest.raises(Refused) as refused:
         pipeline.rollback(site(), "staging", Events(), to=r2.id)
+    assert "notes.0003_note_pinned" in refused.value.what
+    assert "notes.0002_note_tags" not in refused.value.what
+    assert pipeline.rollback(site(), "staging", Events(), to=r3.id).id == r3.id
 
 
 def test_a_protected_environment_still_needs_its_typed_name(site):

@@ -205,6 +205,10 @@ def test_rollback_with_accept_schema_rolls_back(site):
     assert data["current"] == r1
     mine = next(r for r in data["releases"] if r["id"] == r1)
     assert mine["meta"]["schema"]["head"] == V1  # the rollback kept its record on the host
+    assert mine["meta"]["schema_db"]["head"] == V2  # and the database stays at release 2's
+    # so going back to release 2 is onto its own schema: no --accept-schema needed
+    proc = cli(site, "rollback", "staging", "--to", site["ids"][2], "--dry-run", "--json")
+    assert proc.returncode == 0 and "schema: unchanged" in proc.stdout, proc.stdout[-2000:]
 
 
 def test_a_failing_migration_stops_the_deploy_and_the_old_release_keeps_serving(site):
