@@ -341,6 +341,10 @@ def _apply(provider, env: Environment, plan: Plan, release: Release, emit: Emit)
     provider._gate_or_undo(env, release, emit, action=plan.action, undo_to=undo_to)
     release.status = "healthy"
     provider._prune_secrets(env)
+    if env.release_command:
+        from cockpit.providers.kubernetes import release as release_phase
+
+        release_phase.prune(kube, env, keep=env.settings.revision_history)
     return release
 
 

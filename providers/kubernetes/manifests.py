@@ -282,5 +282,5 @@ def access_checks(env: Environment) -> list[tuple[str, str, str, str | None]]:
         checks.append(("patch", "networking.k8s.io", "ingresses", None))
     if env.release_command:  # the release command's Job (providers/kubernetes/release.py)
         checks += [("patch", "batch", "jobs", None), ("get", "batch", "jobs", None),
-                   ("delete", "batch", "jobs", None)]
+                   ("list", "batch", "jobs", None), ("delete", "batch", "jobs", None)]
     return checks

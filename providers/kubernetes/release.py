@@ -133,3 +133,31 @@ def _exit_status(pod: dict[str, Any] | None) -> int | None:
         if "exitCode" in term:
             return int(term["exitCode"])
     return None
+
+
+def prune(kube: Kube, env: Environment, keep: int) -> list[str]:
+    """Delete the environment's finished release Jobs (and, by garbage collection, their
+    pods) beyond the newest `keep` (revision_history: the releases a rollback can reach).
+    Best effort: an API error leaves them for the next deploy. Returns the deleted names."""
+    from cockpit.providers.kubernetes.kube import ApiFailure
+    from kubernetes import client
+
+    batch = client.BatchV1Api(kube.api)
+    selector = (f"cockpit.dev/app={m.label_value(env.app.name)},"
+                f"cockpit.dev/env={m.label_value(env.name)},{m.ROLE_LABEL}=release-command")
+    try:
+        jobs = kube.call("list release jobs", batch.list_namespaced_job, kube.namespace,
+                         label_selector=selector)["items"]
+        jobs.sort(key=lambda j: (j["metadata"].get("creationTimestamp") or "",
+                                j["metadata"]["name"]), reverse=True)  # ids sort by time
+        gone = []
+        for job in jobs[keep:]:
+            if condition(job) is None:
+                continue  # still running: never cut short
+            name = job["metadata"]["name"]
+            kube.get(f"delete job {name}", batch.delete_namespaced_job, name, kube.namespace,
+                     propagation_policy="Background")
+            gone.append(name)
+        return gone
+    except ApiFailure:
+        return []

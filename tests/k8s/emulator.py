@@ -389,6 +389,11 @@ class Emulator:
                 raise ApiError(422, "Invalid",
                                f'Secret "{name}" is invalid: data: Forbidden: field is immutable '
                                "when `immutable` is set")
+            if plural == "jobs" and (obj.get("spec") or {}).get("template") != (
+                    old.get("spec") or {}).get("template"):
+                raise ApiError(422, "Invalid",
+                               f'Job.batch "{name}" is invalid: spec.template: Invalid value: '
+                               "field is immutable")
             new = copy.deepcopy(obj)
             new["apiVersion"], new["kind"] = gv, RESOURCES[(gv, plural)][0]
             for k in ("uid", "creationTimestamp", "namespace", "generation"):

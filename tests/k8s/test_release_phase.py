@@ -189,3 +189,47 @@ def test_the_job_is_a_valid_batch_v1_job_and_needs_its_rights(project):
     kubernetes_validate.validate(job, kubernetes_validate.latest_version(), strict=True)
     assert {("patch", "batch", "jobs", None), ("get", "batch", "jobs", None)} <= set(
         m.access_checks(env))
+
+
+def test_promote_runs_the_release_command_in_prods_namespace_with_prods_secret(
+        project, emulator):
+    ctx = project()
+    staged = pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    promoted = pipeline.promote(ctx, "staging", "prod", Recorder())
+    [job] = jobs(emulator, "shop-prod")
+    assert job["metadata"]["name"] == f"shop-prod-release-{promoted.id}"
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == IMAGE_V1
+    assert container["envFrom"][0]["secretRef"]["name"] == f"shop-{promoted.id}"
+    assert {"name": "COCKPIT_ENV", "value": "prod"} in container["env"]
+    assert [j["metadata"]["name"] for j in jobs(emulator)] == [
+        f"shop-staging-release-{staged.id}"]
+
+
+def test_finished_release_jobs_beyond_revision_history_are_pruned(project, emulator):
+    ctx = project(extra="revision_history = 1")
+    pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    second = pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V2)
+    assert [j["metadata"]["name"] for j in jobs(emulator)] == [
+        f"shop-staging-release-{second.id}"]
+    # the pruned Job's pod went with it (garbage collection by owner)
+    emulator.wait_for(lambda: len(emulator.list("v1", "pods", NS, {
+        "cockpit.dev/role": "release-command"})) == 1)
+
+
+def test_a_jobs_template_is_immutable_in_the_emulator_as_in_the_api(project, emulator):
+    from cockpit.providers.kubernetes import manifests as m
+    from cockpit.providers.kubernetes.kube import ApiFailure
+
+    ctx = project()
+    release = pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    env = ctx.config.env("staging")
+    kube = pipeline.provider_for(ctx, env).kube(env)
+    job = m.release_job(env, release, with_secret=True, deadline=600)
+    job["spec"]["template"]["spec"]["containers"][0]["image"] = IMAGE_V2
+    with pytest.raises(ApiFailure) as refused:
+        kube.call("apply job", __import__("kubernetes").client.BatchV1Api(kube.api)
+                  .patch_namespaced_job, job["metadata"]["name"], NS, job,
+                  field_manager="cockpit", force=True,
+                  _content_type="application/apply-patch+yaml")
+    assert refused.value.status == 422 and "field is immutable" in refused.value.what
