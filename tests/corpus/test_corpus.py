@@ -38,6 +38,7 @@ run) and printed with the test's output.
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import http.client
 import json
@@ -617,11 +618,9 @@ def _container_uid(name: str, tag: str) -> int:
 
 def deploy(pristine: Path, app: str, expect: dict[str, Any], work: Path, lab) -> dict:
     """`cockpit demo --app` to staging and prod; both answer through the edge; same digest."""
-    import fcntl
-
     from keyring.backends import SecretService
 
-    from tests.conftest import _cockpit_items
+    from tests.conftest import _cockpit_items, keyring_lock
 
     before = snapshot(pristine)
     env = dict(os.environ)
@@ -630,8 +629,10 @@ def deploy(pristine: Path, app: str, expect: dict[str, Any], work: Path, lab) ->
     demo_dir = work / "demo"
     os.environ["DBUS_SESSION_BUS_ADDRESS"] = lab.dbus_session_bus_address
     backend = SecretService.Keyring()
-    lock = open(Path(lab.lab_dir) / "keyring-tests.lock", "a")  # noqa: SIM115
-    fcntl.flock(lock, fcntl.LOCK_EX)  # the lab's keyring is one per machine (tests/conftest.py)
+    # the lab's keyring is one per machine: hold its lab-wide lock, re-entrantly (a session
+    # fixture of this process may hold it already; a second flock of the file would wait on it)
+    lock = contextlib.ExitStack()
+    lock.enter_context(keyring_lock(lab))
     items_before = _cockpit_items(backend)
     try:
         proc = run([sys.executable, "-m", "cockpit", "demo", "--app", str(pristine),
