@@ -376,6 +376,19 @@ def _recorded_schema(ctx: Context, env: Environment, release: Release | None) ->
                                            if known.meta.get(k)}}
 
 
+def schema_check(ctx: Context, env: Environment, target: Release,
+                 current: Release | None) -> Any:
+    """What serving `target` instead of `current` means for env's schema
+    (`cockpit.schema.SchemaCheck`), from the releases' recorded heads (live state, else the
+    store's copy, taken into their meta). The one rule `rollback`, a saved rollback plan and
+    the TUI's confirmation use; reads the state store only."""
+    from cockpit import schema
+
+    _recorded_schema(ctx, env, target)
+    _recorded_schema(ctx, env, current)
+    return schema.compare(current, target)
+
+
 def plan_deploy(ctx: Context, env_name: str, emit: Emit, image: str | None = None) -> Plan:
     """What `deploy` would do, without building or changing anything."""
     env = ctx.config.env(env_name)
@@ -494,9 +507,7 @@ def rollback(ctx: Context, env_name: str, emit: Emit, to: str | None = None,
     plan.notes += [f"{k}: {a} → {b}" for k, (a, b) in changes.items()]
     from cockpit import schema
 
-    _recorded_schema(ctx, env, target)
-    _recorded_schema(ctx, env, current)
-    check = schema.compare(current, target)
+    check = schema_check(ctx, env, target, current)
     if check.state != "none" or schema.detect(getattr(env, "release_command", None)):
         plan.notes += check.notes  # (nothing to say for an app without migrations)
     plan.data["schema"] = check.to_dict()
