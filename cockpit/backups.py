@@ -681,34 +681,16 @@ prune() { ls -1 /backups/*.json 2>/dev/null | sort -r | tail -n +$((KEEP + 1)) |
     rm -f "$j" "${j%.json}.dump" "${j%.json}.rdb"; done; }
 """
 
-PG_SCHEDULE = _COMMON + r"""
-export PGPASSWORD="$POSTGRES_PASSWORD"
-q="select format('select %L, count(*) from %I.%I;', schemaname || '.' || tablename, "
-q="$q schemaname, tablename) from pg_tables"
-q="$q where schemaname not in ('pg_catalog', 'information_schema') order by 1"
-sql() { psql -X -At -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" "$@"; }
-counts() { sql -h "$1" -c "$q" | sql -F ' ' -h "$1"; }
+# Each kind gives `counts_live` (the live server's counts, one "<table or db> <n>" a line),
+# `dump FILE` and `verify FILE` (restores FILE into a throwaway server of its own and sets
+# `restored` to its counts and `err` to why it is not restorable); the loop is the same for all.
+_LOOP = r"""
 while :; do
-    id=$(date -u +%Y%m%dT%H%M%SZ); f="/backups/$id.dump"
-    if before=$(counts "$HOST") \
-       && pg_dump -Fc -h "$HOST" -U "$POSTGRES_USER" -d "$POSTGRES_DB" > "$f.part" \
-       && mv "$f.part" "$f"; then
-        d=$(mktemp -d /tmp/verify.XXXXXX)
-        err=""
-        if initdb -D "$d/data" -U "$POSTGRES_USER" --auth=trust -E UTF8 \
-                  --locale=C.UTF-8 >/dev/null 2>&1 \
-           && pg_ctl -D "$d/data" -o "-c listen_addresses= -k $d" -w start >/dev/null 2>&1; then
-            [ "$POSTGRES_DB" = postgres ] || createdb -h "$d" -U "$POSTGRES_USER" "$POSTGRES_DB"
-            if pg_restore -h "$d" -U "$POSTGRES_USER" -d "$POSTGRES_DB" --no-owner \
-                          --exit-on-error "$f" 2>"$d/err"; then
-                restored=$(counts "$d")
-                [ "$restored" = "$before" ] || err="counts differ"
-            else err=$(tail -1 "$d/err" | tr -d '"\\'); fi
-            pg_ctl -D "$d/data" -m fast -w stop >/dev/null 2>&1
-        else err="no scratch server"; fi
-        rm -rf "$d"
+    id=$(date -u +%Y%m%dT%H%M%SZ); f="/backups/$id.$EXT"; err=""; restored=""
+    if before=$(counts_live) && dump "$f.part" && mv "$f.part" "$f"; then
+        verify "$f"
         bc=$(printf '%s\n' "$before" | json_counts)
-        rc=$(printf '%s\n' "${restored:-}" | json_counts)
+        rc=$(printf '%s\n' "$restored" | json_counts)
         if [ -z "$err" ]; then record "$id" "$f" true "$bc" "$rc"
         else record "$id" "$f" false "$bc" "" "$err"; fi
         echo "backup $id: ${err:-verified}"
@@ -720,39 +702,55 @@ while :; do
 done
 """
 
+PG_SCHEDULE = _COMMON + r"""
+export PGPASSWORD="$POSTGRES_PASSWORD"
+EXT=dump
+q="select format('select %L, count(*) from %I.%I;', schemaname || '.' || tablename, "
+q="$q schemaname, tablename) from pg_tables"
+q="$q where schemaname not in ('pg_catalog', 'information_schema') order by 1"
+sql() { psql -X -At -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" "$@"; }
+counts() { sql -h "$1" -c "$q" | sql -F ' ' -h "$1"; }
+counts_live() { counts "$HOST"; }
+dump() { pg_dump -Fc -h "$HOST" -U "$POSTGRES_USER" -d "$POSTGRES_DB" > "$1"; }
+verify() {
+    d=$(mktemp -d /tmp/verify.XXXXXX)
+    if initdb -D "$d/data" -U "$POSTGRES_USER" --auth=trust -E UTF8 \
+              --locale=C.UTF-8 >/dev/null 2>&1 \
+       && pg_ctl -D "$d/data" -o "-c listen_addresses= -k $d" -w start >/dev/null 2>&1; then
+        [ "$POSTGRES_DB" = postgres ] || createdb -h "$d" -U "$POSTGRES_USER" "$POSTGRES_DB"
+        if pg_restore -h "$d" -U "$POSTGRES_USER" -d "$POSTGRES_DB" --no-owner \
+                      --exit-on-error "$1" 2>"$d/err"; then
+            restored=$(counts "$d")
+            [ "$restored" = "$before" ] || err="counts differ"
+        else err=$(tail -1 "$d/err" | tr -d '"\\'); fi
+        pg_ctl -D "$d/data" -m fast -w stop >/dev/null 2>&1
+    else err="no scratch server"; fi
+    rm -rf "$d"
+}
+""" + _LOOP
+
 REDIS_SCHEDULE = _COMMON + r"""
 export REDISCLI_AUTH="$REDIS_PASSWORD"
+EXT=rdb
 counts() { redis-cli --no-auth-warning "$@" info keyspace | tr -d '\r' \
            | sed -n 's/^\(db[0-9]*\):keys=\([0-9]*\).*/\1 \2/p'; }
-while :; do
-    id=$(date -u +%Y%m%dT%H%M%SZ); f="/backups/$id.rdb"
-    if before=$(counts -h "$HOST") \
-       && redis-cli --no-auth-warning -h "$HOST" --rdb "$f.part" >/dev/null 2>&1 \
-       && mv "$f.part" "$f"; then
-        d=$(mktemp -d /tmp/verify.XXXXXX); cp "$f" "$d/dump.rdb"; err=""
-        if redis-server --port 6391 --bind 127.0.0.1 --dir "$d" --dbfilename dump.rdb \
-                        --appendonly no --daemonize yes --logfile "$d/log" >/dev/null 2>&1; then
-            n=0
-            while ! REDISCLI_AUTH= redis-cli -p 6391 ping >/dev/null 2>&1; do
-                n=$((n+1)); [ $n -gt 50 ] && break; sleep 0.2
-            done
-            restored=$(REDISCLI_AUTH= counts -p 6391) || err=$(tail -1 "$d/log" | tr -d '"\\')
-            [ -n "$err" ] || [ "$restored" = "$before" ] || err="counts differ"
-            REDISCLI_AUTH= redis-cli -p 6391 shutdown nosave >/dev/null 2>&1
-        else err="no scratch server"; fi
-        rm -rf "$d"
-        bc=$(printf '%s\n' "$before" | json_counts)
-        rc=$(printf '%s\n' "${restored:-}" | json_counts)
-        if [ -z "$err" ]; then record "$id" "$f" true "$bc" "$rc"
-        else record "$id" "$f" false "$bc" "" "$err"; fi
-        echo "backup $id: ${err:-verified}"
-        prune
-    else
-        rm -f "$f.part"; echo "backup $id failed: could not dump $HOST" >&2
-    fi
-    sleep "$EVERY"
-done
-"""
+counts_live() { counts -h "$HOST"; }
+dump() { redis-cli --no-auth-warning -h "$HOST" --rdb "$1" >/dev/null 2>&1; }
+verify() {
+    d=$(mktemp -d /tmp/verify.XXXXXX); cp "$1" "$d/dump.rdb"
+    if redis-server --port 6391 --bind 127.0.0.1 --dir "$d" --dbfilename dump.rdb \
+                    --appendonly no --daemonize yes --logfile "$d/log" >/dev/null 2>&1; then
+        n=0
+        while ! REDISCLI_AUTH= redis-cli -p 6391 ping >/dev/null 2>&1; do
+            n=$((n+1)); [ $n -gt 50 ] && break; sleep 0.2
+        done
+        restored=$(REDISCLI_AUTH= counts -p 6391) || err=$(tail -1 "$d/log" | tr -d '"\\')
+        [ -n "$err" ] || [ "$restored" = "$before" ] || err="counts differ"
+        REDISCLI_AUTH= redis-cli -p 6391 shutdown nosave >/dev/null 2>&1
+    else err="no scratch server"; fi
+    rm -rf "$d"
+}
+""" + _LOOP
 
 # The scheduler starts as root: it gives /backups to the server's user and drops to it (initdb
 # refuses root); setpriv is in util-linux, in every Debian-based image (official and lab).

@@ -1,8 +1,12 @@
-"""`cockpit accessories status|logs|restart ENV [NAME]`: the environment's Postgres and Redis.
+"""`cockpit accessories status|logs|restart|volumes|drop-volume ENV [NAME]`: the environment's
+Postgres and Redis.
 
 status: one entry per accessory (kind, version, container, state, health, volume, network, the
 variable its URL reaches the app in); logs: the last `--tail` lines (secrets masked); restart:
-`docker restart` and wait until healthy (a protected environment needs `--confirm ENV`). On
+`docker restart` and wait until healthy (a protected environment needs `--confirm ENV`);
+volumes: each accessory's volumes on the host (in use, kept by a restore, scheduled backups)
+with their size; drop-volume ENV NAME --volume V: remove a kept volume (never the one in use;
+a protected environment needs `--confirm ENV`). On
 Kubernetes and Fly accessories are external: status says whether the URL secret is set."""
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ from cockpit.cli._common import common, load_context, renderer
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("accessories", parents=[common(confirm=True, trust=True)],
                        help="status, logs and restart of an environment's accessories")
-    p.add_argument("action", choices=["status", "logs", "restart"])
+    p.add_argument("action", choices=["status", "logs", "restart", "volumes", "drop-volume"])
     p.add_argument("env")
     p.add_argument("name", nargs="?", help="one accessory (default: all)")
     p.add_argument("--tail", type=int, default=100, metavar="N",
                    help="logs: lines per accessory (default 100)")
+    p.add_argument("--volume", metavar="VOLUME",
+                   help="drop-volume: the kept volume to remove (see `accessories volumes`)")
     p.set_defaults(func=run)
 
 
@@ -85,6 +91,24 @@ def run(args: argparse.Namespace) -> int:
         out.result({"env": env.name, "lines": [{"accessory": n, "line": text}
                                                for n, text in lines]},
                    human="\n".join(f"{n} | {text}" for n, text in lines) or "(no output)")
+        return 0
+    if args.action == "volumes":
+        found = vps.volumes(provider, env, args.name)
+        out.result({"env": env.name, "volumes": found},
+                   human="\n".join(f"{v['accessory']:<10} {v['role']:<8} {v['size']:>9}  "
+                                    f"{v['volume']}" for v in found) or "(no volumes)")
+        return 0
+    if args.action == "drop-volume":
+        if not args.name or not args.volume:
+            raise UsageError("drop-volume needs the accessory and --volume",
+                             hint=f"cockpit accessories drop-volume {env.name} NAME --volume V "
+                                  f"(see cockpit accessories volumes {env.name})")
+        pipeline.confirm(ctx, env, "accessories drop-volume",
+                         f"remove volume {args.volume} of {args.name} (its data is lost)")
+        vps.drop_volume(provider, env, args.name, args.volume)
+        ctx.store.audit("accessories drop-volume", env.name, "ok", f"{args.name}: {args.volume}")
+        out.result({"env": env.name, "accessory": args.name, "dropped": args.volume},
+                   human=f"{env.name}/{args.name}: volume {args.volume} removed")
         return 0
     pipeline.confirm(ctx, env, "accessories restart",
                      f"restart {args.name or 'every accessory'} (connections drop for a moment)")

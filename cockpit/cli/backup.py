@@ -170,6 +170,6 @@ def run_restore(args: argparse.Namespace) -> int:
     out.result({"env": env.name, "accessory": args.name, **done},
                human=f"{env.name}/{args.name}: restored backup {done['backup']} into volume "
                      f"{done['volume']}; the previous volume {done['previous_volume']} is kept "
-                     f"(remove it with `docker volume rm {done['previous_volume']}` on the "
-                     "host when you no longer need it)")
+                     f"(remove it with `cockpit accessories drop-volume {env.name} {args.name} "
+                     f"--volume {done['previous_volume']}` when you no longer need it)")
     return 0

@@ -286,3 +286,60 @@ def logs(provider, env, name: str | None = None, tail: int = 100) -> list[tuple[
 def exec_argv(env, name: str, argv: list[str], *, stdin: bool = False) -> list[str]:
     """`docker exec` in the accessory's container (with `-i` when it reads stdin)."""
     return ["docker", "exec", *(["-i"] if stdin else []), container(env, name), *argv]
+
+
+def _owned(env, name: str, vol: str) -> bool:
+    """True when `vol` is one of accessory `name`'s volumes: its data volume, a volume a
+    restore made (`<data volume>-r<time>`) or its scheduled backups (`<data volume>-backups`)."""
+    base = volume(env, name)
+    return vol == base or vol.startswith(base + "-r") or vol == base + "-backups"
+
+
+def volumes(provider, env, name: str | None = None) -> list[dict[str, Any]]:
+    """The host's volumes of the environment's accessories (`name`: one of them), from
+    `docker system df -v` (Docker Engine API /system/df): one dict each, newest first within an
+    accessory: accessory, volume, role ("in use": the accessory runs on it; "backups": its
+    scheduled backups; "kept": a previous volume a restore left, see `drop_volume`), size (as
+    docker prints it, e.g. "135.2kB"), containers (how many use it). UsageError for an unknown
+    accessory; ProviderError when docker cannot be asked."""
+    host = provider.host(env)
+    which = _pick(env, name)
+    have = inspect(host, env)
+    out = host.run(["docker", "system", "df", "-v", "--format", "{{json .Volumes}}"],
+                   step="accessories", idempotent=True, timeout=300).stdout.strip()
+    rows = json.loads(out or "[]") or []
+    found = []
+    for n in which:
+        current = current_volume(host, env, n, have.get(n))
+        for row in sorted(rows, key=lambda r: r.get("Name", ""), reverse=True):
+            vol = row.get("Name", "")
+            if not _owned(env, n, vol):
+                continue
+            role = ("in use" if vol == current else
+                    "backups" if vol.endswith("-backups") else "kept")
+            found.append({"accessory": n, "volume": vol, "role": role,
+                          "size": row.get("Size", ""), "containers": int(row.get("Links") or 0)})
+    return found
+
+
+def drop_volume(provider, env, name: str, vol: str) -> None:
+    """Remove a volume accessory `name` no longer runs on (one a restore kept). Refuses, with
+    UsageError naming the volume, a volume that is not the accessory's, the one it runs on, and
+    the scheduled backups' volume while a container uses it; nothing is removed then.
+    ProviderError when docker refuses (e.g. a container still mounts it)."""
+    host = provider.host(env)
+    _pick(env, name)
+    known = {v["volume"]: v for v in volumes(provider, env, name)}
+    if vol not in known:
+        listed = ", ".join(sorted(known)) or "none"
+        raise UsageError(f"{vol!r} is not a volume of accessory {name!r} of {env.name} "
+                         f"(its volumes: {listed})",
+                         hint=f"cockpit accessories volumes {env.name} {name}")
+    if known[vol]["role"] == "in use":
+        raise UsageError(f"{vol} is the volume accessory {name!r} of {env.name} runs on: "
+                         "it is never dropped", hint="drop only a volume marked kept")
+    if known[vol]["containers"]:
+        raise UsageError(f"{vol} is used by {known[vol]['containers']} container(s)",
+                         hint=f"stop them first (cockpit backup schedule {env.name} {name} "
+                              "--every off stops the scheduled backups)")
+    host.run(["docker", "volume", "rm", vol], step="accessories", timeout=120)

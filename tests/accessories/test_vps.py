@@ -486,3 +486,29 @@ def test_scheduled_backups_run_on_the_host_verified_and_restore(site, name):
         off = cli(site, "backup", "schedule", "staging", name, "--every", "off")
         assert off.returncode == 0, off.stdout + off.stderr
     assert docker("ps", "-aq", "--filter", f"name=^{scheduler}$") == ""
+
+
+def test_volumes_a_restore_kept_are_listed_and_dropped_only_on_demand(site):
+    """After the restores above the accessory runs on a restored volume and the ones before it
+    are kept: `accessories volumes` lists them, `drop-volume` removes a kept one only."""
+    proc = cli(site, "accessories", "volumes", "staging", "postgres", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    found = _result(proc)["data"]["volumes"]
+    in_use = [v["volume"] for v in found if v["role"] == "in use"]
+    kept = [v["volume"] for v in found if v["role"] == "kept"]
+    assert len(in_use) == 1 and kept, found
+    assert all(v["accessory"] == "postgres" and v["size"] for v in found)
+    refused = cli(site, "accessories", "drop-volume", "staging", "postgres", "--volume",
+                  in_use[0])
+    assert refused.returncode != 0 and "never dropped" in refused.stderr
+    other = cli(site, "accessories", "drop-volume", "staging", "postgres", "--volume",
+                f"cockpit-{APP}-prod-postgres-data")
+    assert other.returncode != 0 and "is not a volume of accessory" in other.stderr
+    protected = cli(site, "accessories", "drop-volume", "prod", "postgres", "--volume", "x")
+    assert protected.returncode == 5, protected.stdout + protected.stderr
+    proc = cli(site, "accessories", "drop-volume", "staging", "postgres", "--volume", kept[0],
+               "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert docker("volume", "ls", "-q", "--filter", f"name=^{kept[0]}$") == ""
+    assert docker("volume", "ls", "-q", "--filter", f"name=^{in_use[0]}$") == in_use[0]
+    assert request("GET", "/up", PORTS["staging"])[0] == 200
