@@ -77,7 +77,10 @@ APPS = {
 FIRST = ["first note", "second note", "third note"]
 
 
-@pytest.fixture(scope="module", params=sorted(APPS))
+# ids are the app names here, not the corpus folders: `pytest tests/corpus -k django-postgres`
+# (one corpus app) does not pick these up
+@pytest.fixture(scope="module", params=sorted(APPS),
+                ids=[APPS[a]["name"] for a in sorted(APPS)])
 def site(request, lab):
     """One corpus app copied to a work folder under its own name, with a CLI for it; holds the
     lab's keyring lock (its Postgres passwords and secrets live there) and removes everything
