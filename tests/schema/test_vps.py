@@ -19,12 +19,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.vps.conftest import LoadLoop, clean_host
+from tests.stateful_lab import CLI, delete_keyring_items, docker, forget_ports, remove_app, result
+from tests.vps.conftest import LoadLoop
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -34,13 +34,6 @@ ZONE = f"{APP}-{os.urandom(3).hex()}.test"
 DOMAIN = f"staging.{ZONE}"
 HERE = Path(__file__).parent / "alembic_app"
 V1, V2 = "a1b2c3d4e5f6", "b2c3d4e5f6a7"
-
-
-def docker(*args: str, check: bool = True) -> str:
-    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=900)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)}: {proc.stderr}")
-    return proc.stdout.strip()
 
 
 def toml(lab) -> str:
@@ -60,17 +53,6 @@ release_command = "alembic upgrade head"
 version = "15"
 image = "{image_ref('postgres')}"
 """
-
-
-def remove_all() -> None:
-    clean_host(APP)
-    ids = docker("ps", "-aq", "--filter", f"label=cockpit.accessory-app={APP}", check=False)
-    if ids:
-        docker("rm", "-f", *ids.split(), check=False)
-    vols = docker("volume", "ls", "-q", "--filter", f"label=cockpit.app={APP}", check=False)
-    if vols:
-        docker("volume", "rm", "-f", *vols.split(), check=False)
-    docker("network", "rm", f"cockpit-{APP}-staging", check=False)
 
 
 def build(lab, root: Path, version: int) -> str:
@@ -95,7 +77,6 @@ def build(lab, root: Path, version: int) -> str:
 def site(lab, tmp_path_factory):
     """The app set up on staging with its Postgres accessory; holds the lab's keyring lock (the
     accessory's password lives there) and removes everything at the end."""
-    import keyring
     from keyring.backends import SecretService
 
     from tests.conftest import keyring_lock
@@ -106,43 +87,26 @@ def site(lab, tmp_path_factory):
     (app_dir / "cockpit.toml").write_text(toml(lab))
     state = root / "state"
     state.mkdir()
-    env = {**os.environ, **lab.as_env(), "COCKPIT_STATE_DIR": str(state),
-           "COCKPIT_WATCH_SECONDS": "0"}
-    remove_all()
+    cli = CLI(lab, app_dir, state, COCKPIT_WATCH_SECONDS="0")
+    remove_app(APP, ["staging"])
     images = {n: build(lab, root, n) for n in (1, 2, 3)}
     os.environ["DBUS_SESSION_BUS_ADDRESS"] = lab.dbus_session_bus_address
     backend = SecretService.Keyring()
     with keyring_lock(lab):
-        site = {"dir": app_dir, "env": env, "lab": lab, "images": images, "ids": {}}
-        proc = cli(site, "setup", "staging", "--trust-host", lab.ssh_hostkey_sha256)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
+        site = {"cli": cli, "lab": lab, "images": images, "ids": {}}
         try:
+            cli.ok("setup", "staging", "--trust-host", lab.ssh_hostkey_sha256)
             yield site
         finally:
-            remove_all()
-            code = ("from cockpit.cli._common import load_context; import argparse; "
-                    "from cockpit.pipeline import provider_for; "
-                    "from cockpit.providers.vps import ports; "
-                    "ctx = load_context(argparse.Namespace()); e = ctx.config.env('staging'); "
-                    f"h = provider_for(ctx, e).host(e); ports.forget(h.t, h.layout.root, {APP!r})")
-            subprocess.run([sys.executable, "-c", code], cwd=app_dir, env=env,
-                           capture_output=True, timeout=120)
-            try:
-                backend.delete_password(f"cockpit:{APP}:staging", "ACCESSORY_POSTGRES_PASSWORD")
-            except Exception:
-                pass
-            keyring.get_keyring()  # noqa: B018
+            remove_app(APP, ["staging"])
+            forget_ports(cli, APP)
+            delete_keyring_items(backend, APP)
             for tag in images.values():
                 docker("rmi", tag, check=False)
 
 
 def cli(site, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cockpit", *args], cwd=site["dir"],
-                          env=site["env"], capture_output=True, text=True, timeout=900)
-
-
-def result(proc: subprocess.CompletedProcess) -> dict:
-    return json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
+    return site["cli"](*args)
 
 
 def releases(site) -> dict:
