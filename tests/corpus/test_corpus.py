@@ -225,6 +225,12 @@ def check_scan(root: Path, expect: dict[str, Any]):
         if expect["release_contains"] not in rc:
             problems.append(f"release_command {result.release_command!r} does not run "
                             f"{expect['release_contains']!r}")
+    from cockpit.accessories import for_scan
+
+    kinds = for_scan(result)
+    if kinds != sorted(expect.get("accessories", [])):
+        problems.append(f"accessories the app needs = {kinds!r}, expected "
+                        f"{sorted(expect.get('accessories', []))!r}")
     if "data_dirs" in expect:
         dirs = getattr(result, "data_dirs", None)
         if sorted(d.strip("/") for d in (dirs or [])) != sorted(expect["data_dirs"]):
@@ -492,7 +498,17 @@ def run_container(tag: str, app: str, result, expect: dict[str, Any], work: Path
     name = f"cockpit-corpus-{app}-{suffix}"
     port = free_port()
     info: dict[str, Any] = {"port": port}
+    accessories: list[str] = []
     try:
+        from cockpit.accessories import for_scan
+
+        for kind in for_scan(result):
+            var, value = start_accessory(kind, f"{name}-{kind}", work)
+            accessories.append(f"{name}-{kind}")
+            env[var] = value
+        if accessories:
+            env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+            info["accessories"] = accessories
         if result.release_command:
             for attempt in (1, 2):
                 run(["docker", "run", "--rm", "--network", "host", "--env-file", str(env_file),
@@ -526,8 +542,46 @@ def run_container(tag: str, app: str, result, expect: dict[str, Any], work: Path
         return info
     finally:
         docker("rm", "-f", name, check=False)
+        for acc in accessories:
+            docker("rm", "-f", "-v", acc, check=False)
         for vol in volumes:
             docker("volume", "rm", "-f", vol, check=False)
+
+
+def start_accessory(kind: str, name: str, work: Path, limit: float = 180) -> tuple[str, str]:
+    """A scratch accessory of `kind` ("postgres", "redis") for the container stage: the lab's
+    image (cockpit.lab.images.image_ref(kind)) with a generated password (in an env file under
+    `work`, never on a command line), its port published on 127.0.0.1 only, health-checked the
+    way a VPS deploy checks it. Returns (the variable the app reads, the URL), once healthy.
+    The caller removes the container (`docker rm -f -v name`)."""
+    from cockpit.accessories import AccessoryConfig, container_env, url
+    from providers.vps.accessories import HEALTH_CMD
+
+    acc = AccessoryConfig(kind=kind)
+    password = pysecrets.token_hex(24)
+    env_file = work / f"{kind}.env"
+    env_file.write_text("".join(f"{k}={v}\n"
+                                for k, v in container_env("corpus", acc, password).items()))
+    docker("run", "-d", "--name", name, "--env-file", str(env_file),
+           "-p", f"127.0.0.1::{acc.spec.port}", "--health-cmd", HEALTH_CMD[kind],
+           "--health-interval", "1s", "--health-timeout", "5s", "--health-retries", "30",
+           lab_image(kind), what=f"docker run {kind} (the app's accessory)")
+    deadline = time.monotonic() + limit
+    state = ""
+    while time.monotonic() < deadline:
+        state = docker("inspect", "-f", "{{.State.Status}} {{.State.Health.Status}}", name,
+                       check=False)
+        if state == "running healthy":
+            break
+        if not state.startswith("running"):
+            raise StageError(f"the {kind} accessory stopped ({state})\n{tail(logs(name))}")
+        time.sleep(1)
+    else:
+        raise StageError(f"the {kind} accessory is not healthy after {limit:.0f} s ({state})\n"
+                         f"{tail(logs(name))}")
+    published = docker("port", name, f"{acc.spec.port}/tcp").splitlines()[0]
+    port = int(published.rsplit(":", 1)[1])
+    return acc.url_var, url("corpus", kind, acc, password, host="127.0.0.1", port=port)
 
 
 def _redeploy_keeps_data(name: str, tag: str, host: str, port: int, result,
@@ -681,15 +735,137 @@ def deploy(pristine: Path, app: str, expect: dict[str, Any], work: Path, lab) ->
             problems.append(f"cockpit demo wrote into the app's own folder {pristine}")
         if problems:
             raise StageError("\n".join(problems))
-        return {e: envs[e].get("url") for e in envs}
+        info: dict[str, Any] = {e: envs[e].get("url") for e in envs}
+        if expect.get("accessories"):
+            info["accessories"] = _demo_accessories(demo_dir, expect)
+            if "persist" in expect:
+                info["persist"] = _redeploy_keeps_rows(demo_dir, envs, expect, env, lab)
+        return info
     finally:
-        clean_lab_app(_deployed_name(demo_dir) or app)
+        deployed = _deployed_name(demo_dir)
+        if deployed:  # nothing reached the lab without the demo's cockpit.toml
+            clean_lab_app(deployed)
+            clean_lab_accessories(deployed)
         for service, name in _cockpit_items(backend) - items_before:
             try:
                 backend.delete_password(service, name)
             except Exception:  # noqa: BLE001 - already gone
                 pass
         lock.close()
+
+
+def _demo_accessories(demo_dir: Path, expect: dict[str, Any]) -> dict[str, str]:
+    """The demo's cockpit.toml has `[accessories.<kind>]` for each expected kind, and the lab
+    runs one healthy container of each per environment (never one shared by both).
+    Returns {"<env>/<kind>": container name}."""
+    data = tomllib.loads((demo_dir / "cockpit.toml").read_text())
+    name = data["app"]["name"]
+    tables = data.get("accessories") or {}
+    problems = []
+    found: dict[str, str] = {}
+    for kind in expect["accessories"]:
+        if (tables.get(kind) or {}).get("kind", kind) != kind or kind not in tables:
+            problems.append(f"the demo's cockpit.toml has no [accessories.{kind}] "
+                            f"(tables: {sorted(tables)})")
+            continue
+        for env_name in ("staging", "prod"):
+            rows = docker("ps", "--filter", f"label=cockpit.accessory-app={name}",
+                          "--filter", f"label=cockpit.accessory-env={env_name}",
+                          "--filter", f"label=cockpit.accessory={kind}",
+                          "--format", "{{.Names}} {{.Status}}").splitlines()
+            if len(rows) != 1 or "(healthy)" not in rows[0]:
+                problems.append(f"{env_name}: expected one healthy {kind} accessory container, "
+                                f"found {rows!r}")
+                continue
+            found[f"{env_name}/{kind}"] = rows[0].split()[0]
+    if problems:
+        raise StageError("\n".join(problems))
+    return found
+
+
+def _redeploy_keeps_rows(demo_dir: Path, envs: dict[str, Any], expect: dict[str, Any],
+                         env: dict[str, str], lab) -> str:  # noqa: ANN001
+    """`[persist]` on the deployed app: POST `post` + `form` (a unique marker in place of
+    `contains`) through staging's edge, `cockpit deploy staging` again (a new release, the same
+    accessory), then staging's `page` still shows the marker and prod's does not (its own
+    database)."""
+    spec = expect["persist"]
+    marker = f"{spec['contains']}-{uuid.uuid4().hex[:8]}"
+    form = spec["form"].replace(spec["contains"], marker)
+    urls = {e: urlsplit(envs[e]["url"]) for e in ("staging", "prod")}
+
+    def request(env_name: str, method: str, path: str, body: str | None = None
+                ) -> tuple[int, str]:
+        parts = urls[env_name]
+        return https_request("127.0.0.1", parts.port or 443, parts.hostname, method, path,
+                             body, cafile=lab.acme_issuer_root)
+
+    status, body = request("staging", "POST", spec["post"], form)
+    if status >= 400:
+        raise StageError(f"staging: POST {spec['post']} answered {status}\n{tail(body, 10)}")
+    cmd = [sys.executable, "-m", "cockpit", "deploy", "staging", "--json", "--yes",
+           "--no-watch"]
+    if env.get("COCKPIT_LAB_SSH_HOSTKEY_SHA256"):
+        cmd += ["--trust-host", env["COCKPIT_LAB_SSH_HOSTKEY_SHA256"]]
+    proc = run(cmd, cwd=demo_dir, env=env, timeout=900, check=False,
+               what="cockpit deploy staging (redeploy)")
+    if proc.returncode != 0:
+        raise StageError(f"cockpit deploy staging (redeploy) exited {proc.returncode}\n"
+                         f"{tail(proc.stdout + proc.stderr)}")
+    final = next((json.loads(line) for line in reversed(proc.stdout.splitlines())
+                  if line.startswith("{")), {})
+    again = ((final.get("data") or {}).get("release") or {}).get("id")
+    if not again or again == envs["staging"].get("release"):
+        raise StageError(f"the redeploy made no new release (result {again!r}, first "
+                         f"{envs['staging'].get('release')!r})")
+    status, body = request("staging", "GET", expect["page"])
+    if status >= 300 or marker not in body:
+        raise StageError(f"staging: after a redeploy the row written before is gone: {marker!r} "
+                         f"not on {expect['page']} ({status})\n{tail(body, 10)}")
+    status, body = request("prod", "GET", expect["page"])
+    if status >= 300 or marker in body:
+        raise StageError(f"prod: {expect['page']} answered {status}"
+                         + (f" with staging's row {marker!r}: one database for both"
+                            if marker in body else "") + f"\n{tail(body, 10)}")
+    return "kept on staging, not on prod"
+
+
+def https_request(host: str, port: int, tls_name: str, method: str, path: str,
+                  form: str | None = None, *, cafile: str | None = None,
+                  timeout: float = 15) -> tuple[int, str]:
+    """One HTTPS request to `host:port` for `tls_name` (a form body when given); returns
+    (status, body text). Redirects are not followed."""
+    ctx = ssl.create_default_context(cafile=cafile)
+    raw = socket.create_connection((host, port), timeout=timeout)
+    conn = http.client.HTTPSConnection(tls_name, port, timeout=timeout)
+    conn.sock = ctx.wrap_socket(raw, server_hostname=tls_name)
+    headers = {"Host": tls_name, "User-Agent": "cockpit-corpus-test"}
+    if form is not None:
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    try:
+        conn.request(method, path, body=form.encode() if form is not None else None,
+                     headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read(2_000_000).decode(errors="replace")
+    finally:
+        conn.close()
+
+
+def clean_lab_accessories(app: str) -> None:
+    """Remove the accessories a deploy of `app` made on the lab VPS: their containers (label
+    cockpit.accessory-app), volumes (label cockpit.app) and each environment's network."""
+    def ids(*args: str) -> list[str]:
+        return subprocess.run(["docker", *args], capture_output=True, text=True).stdout.split()
+
+    found = ids("ps", "-aq", "--filter", f"label=cockpit.accessory-app={app}")
+    if found:
+        subprocess.run(["docker", "rm", "-f", *found], capture_output=True)
+    vols = ids("volume", "ls", "-q", "--filter", f"label=cockpit.app={app}")
+    if vols:
+        subprocess.run(["docker", "volume", "rm", "-f", *vols], capture_output=True)
+    for env_name in ("staging", "prod"):
+        subprocess.run(["docker", "network", "rm", f"cockpit-{app}-{env_name}"],
+                       capture_output=True)
 
 
 def _deployed_name(demo_dir: Path) -> str | None:
@@ -757,7 +933,12 @@ def test_corpus_app(app: str, lab, workdir: Path) -> None:  # noqa: ANN001
     from cockpit.scan import scan
 
     after = stage("rescan", scan, fixed)
-    stage("container", run_container, f"cockpit-corpus/{app}:latest", app, after or result,
-          expect, tmp_path, needs=("build", "rescan"))
-    stage("deploy", deploy, pristine, app, expect, tmp_path / "deploy", lab, needs=("build",))
+    ran = stage("container", run_container, f"cockpit-corpus/{app}:latest", app,
+                after or result, expect, tmp_path, needs=("build", "rescan"))
+    if ran:
+        print(f"[{app}] container: {json.dumps(ran)}")
+    deployed = stage("deploy", deploy, pristine, app, expect, tmp_path / "deploy", lab,
+                     needs=("build",))
+    if deployed:
+        print(f"[{app}] deploy: {json.dumps(deployed)}")
     stage.finish()
