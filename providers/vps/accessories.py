@@ -25,7 +25,7 @@ from typing import Any
 from cockpit.providers.vps import commands as cmd
 
 from cockpit import accessories as core
-from cockpit.errors import ProviderError, UsageError
+from cockpit.errors import ProviderError, Refused, UsageError
 from cockpit.events import Emit
 from cockpit.models import stable_hash
 
@@ -192,6 +192,8 @@ def ensure(provider, env, host, emit: Emit) -> dict[str, str]:
             host.run(cmd.docker_start(container(env, name)), step="accessories")
             said.append(f"{name} started")
             continue
+        if acc.kind == "postgres":
+            refuse_other_major(host, env, name, vol)
         host.run(cmd.chain(cmd.quiet(cmd.docker_rm(container(env, name))),
                            cmd.docker_volume_create(vol, app=env.app.name, env=env.name),
                            run_argv(env, host, name, vol)), step="accessories", timeout=900)
@@ -200,6 +202,42 @@ def ensure(provider, env, host, emit: Emit) -> dict[str, str]:
     emit(StepFinished("accessories", "; ".join(said), env=env.name, seconds=timer.seconds()))
     return {env.accessories[n].url_var: core.url(env.app.name, n, env.accessories[n],
                                                  passwords[n]) for n in names(env)}
+
+
+# Prints "<data major> <server major>": PG_VERSION of the volume (empty when it holds no
+# cluster yet) and the major of the image's `postgres --version` ("postgres (PostgreSQL) 15.8").
+_PG_MAJORS = r"""
+docker volume inspect "$1" >/dev/null 2>&1 || exit 0
+exec docker run --rm --user 0 --entrypoint sh \
+    --mount "type=volume,source=$1,target=/cockpit-data,readonly" "$2" -c '
+v=$(cat /cockpit-data/PG_VERSION 2>/dev/null || true)
+s=$(postgres --version 2>/dev/null | sed -n "s/^postgres (PostgreSQL) \([0-9][0-9]*\).*/\1/p")
+echo "$v $s"'
+"""
+
+
+def refuse_other_major(host, env, name: str, vol: str) -> None:
+    """Before a Postgres accessory's container is (re-)created on `vol`: Refused when the
+    volume holds a cluster of another major version than the image's server, since a data
+    directory only starts under the major version that wrote it (PostgreSQL docs, "Upgrading a
+    PostgreSQL Cluster": a major upgrade needs dump/restore or pg_upgrade). Without the check the
+    old container is removed and the new one crash-loops on the data, taking the app's database
+    down. Nothing is changed when it refuses. One `docker run --rm` of the image (~0.5 s, only
+    when a container is created); a volume that does not exist yet or holds no cluster passes."""
+    acc = env.accessories[name]
+    out = host.run(["sh", "-c", _PG_MAJORS, "sh", vol, acc.image_ref], step="accessories",
+                   idempotent=True, timeout=300).stdout.split()
+    if len(out) != 2 or out[0] == out[1]:
+        return
+    data, server = out
+    raise Refused(
+        f"accessory {name} of {env.name}: volume {vol} holds Postgres {data} data and image "
+        f"{acc.image_ref} runs Postgres {server}; a data directory only starts under the major "
+        "version that wrote it. Nothing was changed",
+        where=f"cockpit.toml [accessories.{name}]",
+        hint=f"keep the version that wrote the data, or move it: `cockpit backup {env.name} "
+             f"{name}` under the old version, then set the new one and `cockpit restore "
+             f"{env.name} {name} --from <backup>` (a fresh volume; the old one is kept)")
 
 
 def wait_healthy(host, env, which: list[str], deadline: float = HEALTHY_DEADLINE) -> None:

@@ -512,3 +512,53 @@ def test_volumes_a_restore_kept_are_listed_and_dropped_only_on_demand(site):
     assert docker("volume", "ls", "-q", "--filter", f"name=^{kept[0]}$") == ""
     assert docker("volume", "ls", "-q", "--filter", f"name=^{in_use[0]}$") == in_use[0]
     assert request("GET", "/up", PORTS["staging"])[0] == 200
+
+
+def test_a_volume_of_another_postgres_major_is_refused_before_anything_changes(site, tmp_path):
+    """A new environment pointed at a volume Postgres 14 wrote (`volume = ...`) while the image
+    runs 15: setup refuses (exit 5) naming both majors; no container is created and the data
+    is untouched (without the check, a re-created container crash-loops on it)."""
+    from cockpit.lab.images import image_ref
+
+    app, vol = "accold", "cockpit-accold-pg14-data"
+    lab = site["lab"]
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    (app_dir / "cockpit.toml").write_text(f"""[app]
+name = "{app}"
+port = 8000
+
+{lab.vps_table("staging", 9530, network="bridge")}
+[accessories.postgres]
+image = "{image_ref('postgres')}"
+volume = "{vol}"
+""")
+    docker("volume", "create", vol)
+    state = tmp_path / "state"
+    state.mkdir()
+    other = {**site, "dir": app_dir, "env": {**site["env"], "COCKPIT_STATE_DIR": str(state)},
+             "outputs": []}
+    try:
+        docker("run", "--rm", "--user", "0", "--entrypoint", "sh", "-v", f"{vol}:/d",
+               image_ref("postgres"), "-c", "echo 14 > /d/PG_VERSION")
+        proc = cli(other, "setup", "staging", "--trust-host", lab.ssh_hostkey_sha256)
+        assert proc.returncode == 5, proc.stdout[-3000:] + proc.stderr[-3000:]
+        said = proc.stdout + proc.stderr
+        assert "holds Postgres 14 data" in said and "runs Postgres 15" in said, said
+        assert "Nothing was changed" in said and "cockpit restore staging postgres" in said
+        assert docker("ps", "-aq", "--filter", f"label=cockpit.accessory-app={app}") == ""
+        assert docker("run", "--rm", "--entrypoint", "cat", "-v", f"{vol}:/d",
+                      image_ref("postgres"), "/d/PG_VERSION") == "14"
+    finally:
+        clean_host(app)
+        for cid in docker("ps", "-aq", "--filter", f"label=cockpit.accessory-app={app}",
+                          check=False).split():
+            docker("rm", "-f", cid, check=False)
+        docker("volume", "rm", "-f", vol, check=False)
+        docker("network", "rm", f"cockpit-{app}-staging", check=False)
+        _forget_ports(app_dir, other["env"])
+        try:
+            site["backend"].delete_password(f"cockpit:{app}:staging",
+                                            "ACCESSORY_POSTGRES_PASSWORD")
+        except Exception:
+            pass
