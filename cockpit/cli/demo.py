@@ -8,7 +8,9 @@ Stages, each named in an error together with what to do:
   scan      what stack this is, how it starts, what blocks a first deploy
   fix       the safe fixes, the same as `cockpit scan --fix --yes` (in WORK only)
   generate  what is missing: Dockerfile, .dockerignore (`cockpit generate`)
-  config    a lab cockpit.toml named after the app, with its own host ports and domains
+  config    a lab cockpit.toml named after the app, with its own host ports and domains, and
+            the accessories the scan finds the app needs (Postgres, Redis: one per
+            environment, on its private network, the URL in DATABASE_URL / REDIS_URL)
   secrets   a generated value for each secret the app needs, into the OS keyring
   setup     both environments prepared (edge, switch, directories)
   deploy    staging built, gated and switched
@@ -481,6 +483,12 @@ def prepare(app: Path, work: Path, out) -> tuple[Path, dict[str, Any]]:
         cfg = load(toml)
         out.text(f"wrote {toml} for the lab: app {name!r}, "
                  + ", ".join(f"{e} on host port {ports[e]} as {cfg.env(e).domain}" for e in ENVS))
+        accessories = cfg.env(ENVS[0]).accessories
+        if accessories:
+            out.text("the app needs " + ", ".join(
+                f"{acc.kind} ({acc.url_var})" for _, acc in sorted(accessories.items()))
+                + ": each environment gets its own, its password generated into the keyring")
+        report["accessories"] = sorted(accessories)
     with stage("secrets", work):
         from cockpit.secrets import SecretStore
 
@@ -571,7 +579,8 @@ def _headless(toml: Path, trust: str, out, report: dict[str, Any]) -> int:
         env = ctx.config.env(name)
         url = env_url(env)
         environments[name] = {"url": url, "release": release.id, "image": release.image,
-                              "digest": release.digest, "domain": env.domain}
+                              "digest": release.digest, "domain": env.domain,
+                              "accessories": sorted(env.accessories)}
         out.text(f"  {name}: {url or '(no domain)'} serves release {release.id}")
     report["environments"] = environments
     report["config"] = str(toml)

@@ -727,6 +727,11 @@ def deploy(pristine: Path, app: str, expect: dict[str, Any], work: Path, lab) ->
                     problems.append(f"{env_name}: GET {url.rstrip('/')}{path} answered {status}"
                                     + (f" without {text!r}" if text else "")
                                     + f"\n{tail(body, 10)}")
+        for env_name in ("staging", "prod"):
+            kinds = envs[env_name].get("accessories")
+            if sorted(kinds or []) != sorted(expect.get("accessories", [])):
+                problems.append(f"{env_name}: the demo ran accessories {kinds!r}, expected "
+                                f"{sorted(expect.get('accessories', []))!r}")
         digests = {e: (envs[e].get("image") or "").partition("@")[2] for e in ("staging", "prod")}
         if not digests["staging"] or digests["staging"] != digests["prod"]:
             problems.append(f"prod image {envs['prod'].get('image')!r} is not staging's "
