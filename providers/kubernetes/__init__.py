@@ -209,6 +209,13 @@ class KubernetesProvider(Provider):
         (`flow._prune_secrets`)"""
         return flow._prune_secrets(self, env)
 
+    def schema_head(self, env: Environment, release: Release) -> dict[str, Any] | None:
+        """The schema head after the release command, read by a probe Job of the release's
+        image and kept on its ReplicaSet (`providers/kubernetes/schema.py`)."""
+        from cockpit.providers.kubernetes import schema
+
+        return schema.schema_head(self, env, release)
+
     # ------------------------------------------------------------------ logs
 
     def logs(self, env: Environment, *, follow: bool, since: str | None = None,

@@ -146,6 +146,9 @@ def _release_of(provider, rs: dict[str, Any], env: Environment) -> Release:
     }
     if gate == "failed":
         release.meta["gate_reason"] = rs_ann.get(m.GATE_REASON_ANNOTATION, "")
+    from cockpit.providers.kubernetes import schema as schema_k8s
+
+    release.meta.update(schema_k8s.read(rs))  # the schema head(s) recorded on the revision
     return release
 
 
@@ -585,6 +588,16 @@ def rollback(provider, env: Environment, to: Release, emit: Emit) -> Release:
         # after the undo, `current`'s revision number is unchanged: undo goes back to it
         provider._gate_or_undo(env, release, emit, action="rollback", undo_to=undo_to)
         release.status = "healthy"
+        if "schema_db" in to.meta or release.meta.get("schema_db"):
+            # the database keeps the head it had (a rollback undoes no migration): say so on
+            # the revision, so the next rollback from any machine compares against it
+            from cockpit.providers.kubernetes import schema as schema_k8s
+
+            schema_k8s.record(provider, env, to.id,
+                              {m.SCHEMA_DB_ANNOTATION: to.meta.get("schema_db")})
+            release.meta.pop("schema_db", None)
+            if to.meta.get("schema_db"):
+                release.meta["schema_db"] = to.meta["schema_db"]
         return release
 
 

@@ -24,6 +24,10 @@ REVISION = "deployment.kubernetes.io/revision"
 RELEASE_ANNOTATION = "cockpit.dev/release"  # the release record (no secret values) per revision
 GATE_ANNOTATION = "cockpit.dev/gate"  # on a ReplicaSet: passed | failed
 GATE_REASON_ANNOTATION = "cockpit.dev/gate-reason"
+# on a ReplicaSet: the release's schema record (cockpit.schema) after its release command, and
+# the database's head while it serves after an accepted rollback (Release.meta schema/schema_db)
+SCHEMA_ANNOTATION = "cockpit.dev/schema"
+SCHEMA_DB_ANNOTATION = "cockpit.dev/schema-db"
 ROLE_LABEL = "cockpit.dev/role"
 MANAGED = {"app.kubernetes.io/managed-by": "cockpit"}
 CERT_ISSUER_ANNOTATION = "cert-manager.io/cluster-issuer"
@@ -180,23 +184,32 @@ def release_job_name(env: Environment, release_id: str) -> str:
     return dns_name(f"{env.app.name}-{env.name}-release-{release_id}")
 
 
+def schema_job_name(env: Environment, release_id: str) -> str:
+    """`<app>-<env>-schema-<release id>`: the Job that reads a release's schema head."""
+    return dns_name(f"{env.app.name}-{env.name}-schema-{release_id}")
+
+
 def release_job(env: Environment, release: Release, *, with_secret: bool,
-                deadline: int) -> dict[str, Any]:
+                deadline: int, command: str | None = None, name: str | None = None,
+                role: str = "release-command") -> dict[str, Any]:
     """The Job that runs `[app] release_command` once for `release`: the release's image and
     env (its Secret through envFrom, the plain env, PORT), `sh -c <command>`, no retries
     (backoffLimit 0, restartPolicy Never), at most `deadline` seconds (activeDeadlineSeconds).
-    Its pods carry no `app`/`env` labels, so the Service never routes to them."""
+    Its pods carry no `app`/`env` labels, so the Service never routes to them.
+    `command`, `name` and `role` (the `cockpit.dev/role` label) make another one-off Job of
+    the same shape: the schema probe (`schema_job_name`, role "schema-probe")."""
     container = deployment(env, release, with_secret=with_secret)["spec"]["template"]["spec"][
         "containers"][0]
     for key in ("readinessProbe", "livenessProbe", "ports"):
         container.pop(key, None)
     container["name"] = RELEASE_CONTAINER
-    container["command"] = ["sh", "-c", env.release_command or ""]
+    container["command"] = ["sh", "-c", command if command is not None
+                            else env.release_command or ""]
     labels = {"cockpit.dev/app": label_value(env.app.name), "cockpit.dev/env": label_value(
-        env.name), ROLE_LABEL: "release-command", "release": label_value(release.id)}
+        env.name), ROLE_LABEL: role, "release": label_value(release.id)}
     return {
         "apiVersion": "batch/v1", "kind": "Job",
-        "metadata": {"name": release_job_name(env, release.id),
+        "metadata": {"name": name or release_job_name(env, release.id),
                      "namespace": env.settings.namespace, "labels": {**labels, **MANAGED},
                      "annotations": {RELEASE_ANNOTATION: release_record(release)}},
         "spec": {

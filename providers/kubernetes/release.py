@@ -78,14 +78,7 @@ def run(kube: Kube, env: Environment, release: Release, emit: Emit, *, with_secr
             job = m.release_job(env, release, with_secret=with_secret, deadline=deadline_s)
             kube.call(f"apply job {name}", batch.patch_namespaced_job, name, ns, job,
                       field_manager=m.FIELD_MANAGER, force=True, _content_type=APPLY)
-        give_up = time.monotonic() + deadline_s + GRACE
-        while True:
-            job = kube.get(f"read job {name}", batch.read_namespaced_job, name, ns)
-            verdict = condition(job)
-            if verdict is not None or time.monotonic() > give_up:
-                break
-            time.sleep(poll)
-        pod, lines = _output(kube, name)
+        verdict, job, pod, lines = wait(kube, name, deadline_s, poll)
         for line in lines:
             emit(LogLine(source="release", line=line, env=env.name))
         if verdict == "Complete":
@@ -100,6 +93,41 @@ def run(kube: Kube, env: Environment, release: Release, emit: Emit, *, with_secr
                       why=f"failed ({why})" if status is None else None)
 
 
+def wait(kube: Kube, name: str, deadline_s: int, poll: float, tail: int = RELEASE_TAIL
+         ) -> tuple[str | None, dict[str, Any] | None, dict[str, Any] | None, list[str]]:
+    """Read the Job `name` every `poll` seconds until its terminal condition or
+    `deadline_s` + GRACE seconds: (verdict "Complete"/"Failed"/None, the Job as last read,
+    its newest pod, that pod's last `tail` log lines, redacted). Raises ApiFailure."""
+    from kubernetes import client
+
+    batch = client.BatchV1Api(kube.api)
+    give_up = time.monotonic() + deadline_s + GRACE
+    while True:
+        job = kube.get(f"read job {name}", batch.read_namespaced_job, name, kube.namespace)
+        verdict = condition(job)
+        if verdict is not None or time.monotonic() > give_up:
+            break
+        time.sleep(poll)
+    pod, lines = _output(kube, name, tail)
+    return verdict, job, pod, lines
+
+
+def exit_status(pod: dict[str, Any] | None) -> int | None:
+    """The exit code of the pod's terminated container (None while it has not ended)."""
+    return _exit_status(pod)
+
+
+def delete(kube: Kube, name: str, poll: float = 0.5) -> None:
+    """Delete the Job `name` (its pods by background garbage collection) and wait up to 60 s
+    until it is gone. Raises ApiFailure (a missing Job is not an error)."""
+    from kubernetes import client
+
+    batch = client.BatchV1Api(kube.api)
+    kube.get(f"delete job {name}", batch.delete_namespaced_job, name, kube.namespace,
+             propagation_policy="Background")
+    _gone(kube, batch, name, poll)
+
+
 def _gone(kube: Kube, batch: Any, name: str, poll: float, timeout: float = 60.0) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -109,8 +137,9 @@ def _gone(kube: Kube, batch: Any, name: str, poll: float, timeout: float = 60.0)
         time.sleep(poll)
 
 
-def _output(kube: Kube, job_name: str) -> tuple[dict[str, Any] | None, list[str]]:
-    """The Job's (newest) pod and its last RELEASE_TAIL log lines, redacted."""
+def _output(kube: Kube, job_name: str, tail: int = RELEASE_TAIL
+            ) -> tuple[dict[str, Any] | None, list[str]]:
+    """The Job's (newest) pod and its last `tail` log lines, redacted."""
     from cockpit.providers.kubernetes.kube import ApiFailure
 
     pods = kube.pods(f"batch.kubernetes.io/job-name={job_name}")
@@ -120,11 +149,11 @@ def _output(kube: Kube, job_name: str) -> tuple[dict[str, Any] | None, list[str]
     try:
         text = kube.call(f"read log of pod {pod['metadata']['name']}",
                          kube.core.read_namespaced_pod_log, pod["metadata"]["name"],
-                         kube.namespace, container=m.RELEASE_CONTAINER, tail_lines=RELEASE_TAIL)
+                         kube.namespace, container=m.RELEASE_CONTAINER, tail_lines=tail)
     except ApiFailure as exc:
         return pod, [f"(no output: {exc.what})"]
     text = text if isinstance(text, str) else str(text)
-    return pod, [redact(line) for line in text.splitlines()][-RELEASE_TAIL:]
+    return pod, [redact(line) for line in text.splitlines()][-tail:]
 
 
 def _exit_status(pod: dict[str, Any] | None) -> int | None:

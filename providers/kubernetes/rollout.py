@@ -29,7 +29,9 @@ ANNOTATIONS_TO_SKIP = frozenset({
     "deprecated.deployment.rollback.to",
 })
 # ReplicaSet-only bookkeeping of cockpit's gate: never copied onto the Deployment by an undo.
-RS_ONLY_PREFIXES = ("cockpit.dev/gate",)
+# annotations that describe one ReplicaSet (its gate verdict, its release's schema head): an undo
+# must not copy them onto the Deployment, whence the controller would copy them to new revisions
+RS_ONLY_PREFIXES = ("cockpit.dev/gate", "cockpit.dev/schema")
 BAD_WAITING = frozenset({
     "CrashLoopBackOff", "CreateContainerConfigError", "CreateContainerError", "ErrImagePull",
     "ImagePullBackOff", "InvalidImageName", "RunContainerError", "ErrImageNeverPull",

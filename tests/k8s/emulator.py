@@ -122,6 +122,18 @@ class Behaviour:
     release_exit: int = 0
     release_logs: list[str] = field(default_factory=lambda: ["running the release command"])
     release_seconds: float = 0.1  # how long the release command runs
+    # other one-off commands the image answers (a Job pod whose `sh -c` text contains the key
+    # prints the lines and exits with the code instead): e.g. the schema probe
+    # {"alembic current": (0, ["abc123 (head)", MARK, "<base> -> abc123 (head), init"])}
+    commands: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
+
+    def one_off(self, argv: list[str] | None) -> tuple[int, list[str]]:
+        """(exit code, output lines) of a Job pod running `argv` in this image."""
+        text = " ".join(argv or [])
+        for key, answer in self.commands.items():
+            if key in text:
+                return answer
+        return self.release_exit, self.release_logs
 
 
 @dataclass
@@ -986,7 +998,7 @@ class Emulator:
             elif now - rt.created >= b.start_delay:
                 rt.instance, rt.started_at = 1, now
                 self.event(pod, "Started", f"Started container {c['name']}")
-                for line in b.release_logs:
+                for line in b.one_off(c.get("command"))[1]:
                     rt.logs.setdefault(1, []).append((now, line))
                 self.cond.notify_all()
                 cs["state"] = {"running": {"startedAt": now_iso(now)}}
@@ -995,7 +1007,7 @@ class Emulator:
                 cs["state"] = {"waiting": {"reason": "ContainerCreating"}}
                 status["phase"] = "Pending"
         elif now - rt.started_at >= b.release_seconds:
-            code = b.release_exit
+            code = b.one_off(c.get("command"))[0]
             cs["state"] = {"terminated": {"exitCode": code,
                                           "reason": "Completed" if code == 0 else "Error",
                                           "startedAt": now_iso(rt.started_at),
