@@ -15,9 +15,13 @@ On a VPS each environment gets its own container (`cockpit-<app>-<env>-<name>`),
 volume (`cockpit-<app>-<env>-<name>-data`) and its own private docker network
 (`cockpit-<app>-<env>`) that the app's containers join; no port is published. Its password is
 generated once into the OS keyring (`ACCESSORY_<NAME>_PASSWORD` in the environment's scope) and
-the URL reaches the app as `env_var`. On Kubernetes and Fly the accessory is external: its URL
-is a secret of the environment (`cockpit secrets set ENV DATABASE_URL`), added to the secrets
-the environment needs.
+the URL reaches the app as `env_var`. On Kubernetes each environment gets a StatefulSet
+`<app>-<env>-<name>` in its namespace (one replica, a PersistentVolumeClaim from its
+volumeClaimTemplate, a headless Service, a Secret with the keyring's password; the URL reaches
+the app through its release's Secret: `cockpit.providers.kubernetes.accessories`), unless the
+table says `external = true`. On Fly, and with `external = true` on Kubernetes, the accessory
+is external: its URL is a secret of the environment (`cockpit secrets set ENV DATABASE_URL`),
+added to the secrets the environment needs.
 
 Nothing here talks to a host: the VPS side is `cockpit.providers.vps.accessories`.
 """
@@ -91,6 +95,12 @@ class AccessoryConfig(BaseModel):
     backup_endpoint: str | None = Field(
         None, pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$",
         **_expect('an S3 endpoint URL like "https://s3.eu-west-1.amazonaws.com"'))
+    # Kubernetes: true keeps the accessory outside the cluster (its URL a secret in the
+    # keyring) instead of a StatefulSet in the environment's namespace
+    external: bool = Field(False, **_expect("true or false"))
+    # Kubernetes: the size its PersistentVolumeClaim requests (default 1Gi)
+    storage: str | None = Field(None, pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T)?$",
+                                **_expect('a storage quantity like "10Gi"'))
 
     @property
     def spec(self) -> Kind:
@@ -144,6 +154,12 @@ def hosted(env: Environment) -> bool:
     """True when cockpit runs the environment's accessories itself (provider vps); elsewhere
     they are external and their URL is a secret of the environment."""
     return env.provider == "vps"
+
+
+def in_cluster(env: Environment, acc: AccessoryConfig) -> bool:
+    """True when cockpit runs `acc` as a StatefulSet in env's namespace (provider kubernetes,
+    `external` not set); its URL then comes from cockpit, not from the keyring."""
+    return env.provider == "kubernetes" and not acc.external
 
 
 def url(app: str, name: str, acc: AccessoryConfig, password: str, host: str | None = None,
@@ -247,7 +263,11 @@ def load(data: dict[str, Any], environments: dict[str, Any], secrets_raw: dict[s
                 raise _err(text, label, ["accessories", name, "env_var"],
                            f"{var} is also plain configuration of {env.name!r}; cockpit sets "
                            "it from the accessory: remove it there")
-            if hosted(env):
+            if acc.external and env.provider == "vps":
+                raise _err(text, label, ["accessories", name, "external"],
+                           f"on a VPS cockpit runs accessory {name!r} itself ({env.name!r}); "
+                           f"for an external one remove the table and set {var} as a secret")
+            if hosted(env) or in_cluster(env, acc):
                 if var in env.secret_names:
                     raise _err(text, label, ["secrets", env.name],
                                f"{var} is set by accessory {name!r} on {env.name!r}: remove it "

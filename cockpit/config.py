@@ -188,7 +188,9 @@ class Environment:
                 "env": common,
                 "settings": self.settings.model_dump(exclude=set(access)),
                 "secrets": sorted(self.secret_names),
-                **({"accessories": {n: a.model_dump() for n, a in self.accessories.items()}}
+                **({"accessories": {n: {k: v for k, v in a.model_dump().items()
+                                        if k not in ("external", "storage") or v}
+                                    for n, a in self.accessories.items()}}
                    if self.accessories else {}),
             }
         )

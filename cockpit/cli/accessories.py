@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{env.name} has no accessories",
                          hint='add e.g. [accessories.postgres] (kind = "postgres") to '
                               "cockpit.toml")
-    if not core.hosted(env):
+    in_cluster = [n for n, a in env.accessories.items() if core.in_cluster(env, a)]
+    if not core.hosted(env) and not in_cluster:
         if args.action != "status":
             raise UsageError(f"{env.name}'s accessories are external on {env.provider}: "
                              "cockpit does not run them", hint="use your provider's tools")
@@ -73,12 +74,27 @@ def run(args: argparse.Namespace) -> int:
         out.result({"env": env.name, "accessories": found},
                    human="\n".join(_line(a) for a in found))
         return 0
-    from cockpit.providers.vps import accessories as vps
+    if in_cluster:  # Kubernetes StatefulSets: the same operations, on the cluster
+        from cockpit.providers.kubernetes import accessories as vps
+
+        if args.action in ("volumes", "drop-volume"):
+            raise UsageError(f"{args.action} is for a VPS; on Kubernetes each accessory keeps "
+                             "its PersistentVolumeClaim", hint=f"cockpit accessories status "
+                                                               f"{env.name}")
+        if args.action == "status" and args.name and args.name not in in_cluster:
+            found = _external(ctx, env, args.name)  # an external one (or unknown: refused)
+            out.result({"env": env.name, "accessories": found},
+                       human="\n".join(_line(a) for a in found))
+            return 0
+    else:
+        from cockpit.providers.vps import accessories as vps
 
     provider = pipeline.provider_for(ctx, env)
     ctx.secrets.register(env)  # values a log line could carry are masked
     if args.action == "status":
         found = [a for a in vps.status(provider, env) if args.name in (None, a["name"])]
+        if in_cluster and args.name is None:  # and the external ones, with their URL state
+            found += [a for a in _external(ctx, env, None) if a["name"] not in in_cluster]
         if args.name and not found:
             vps._pick(env, args.name)  # raises, naming the known ones
         out.result({"env": env.name, "accessories": found},

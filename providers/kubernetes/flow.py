@@ -209,6 +209,14 @@ def live(provider, env: Environment) -> LiveState:
         state.drift.append(f"an ingress serves {', '.join(hosts)} but cockpit.toml sets no "
                            "domain (the next deploy removes it)")
     state.extra["ingress_hosts"] = hosts
+    from cockpit.providers.kubernetes import accessories as acc_k8s
+
+    if acc_k8s.names(env):  # a line per accessory on the dashboard and in status --json
+        try:
+            state.extra["accessories"] = [{k: a[k] for k in ("name", "kind", "state", "health")}
+                                          for a in acc_k8s.status(provider, env)]
+        except ApiFailure as exc:
+            state.extra["accessories_error"] = exc.what
     state.lock = provider.lock_info(env)
     if env.domain and env.settings.cert_issuer:
         cert = provider._certificate(env)
@@ -246,9 +254,19 @@ def plan_deploy(provider, env: Environment, release: Release) -> Plan:
     ns_exists = kube.namespace_exists()
     if not ns_exists:
         steps.append(Step("namespace", f"create namespace {ns}"))
-    if env.secret_names:
+    from cockpit.providers.kubernetes import accessories as acc_k8s
+
+    for name in acc_k8s.names(env):
+        acc = env.accessories[name]
+        steps.append(Step("accessories", f"apply statefulset {acc_k8s.object_name(env, name)} "
+                          f"({acc.kind} {acc.tag}, claim {acc_k8s.claim_name(env, name)}, "
+                          f"{acc.storage or acc_k8s.DEFAULT_STORAGE}), its headless service and "
+                          f"secret; wait until ready; its URL reaches the app as "
+                          f"{acc.url_var}"))
+    if env.secret_names or acc_k8s.names(env):
         steps.append(Step("secret", f"secret {m.secret_name(env, release.id)} "
-                                    f"({len(env.secret_names)} value(s), immutable)"))
+                                    f"({len(env.secret_names) + len(acc_k8s.names(env))} "
+                                    "value(s), immutable)"))
     d = kube.deployment(m.app_name(env)) if ns_exists else None
     if d is not None:
         rss = kube.replicasets(ro.label_selector(d))
@@ -306,7 +324,11 @@ def _apply(provider, env: Environment, plan: Plan, release: Release, emit: Emit)
     kube = provider.kube(env)
     if not kube.namespace_exists():
         provider.setup(env, emit)
+    from cockpit.providers.kubernetes import accessories as acc_k8s
+
+    urls = acc_k8s.ensure(provider, env, emit)  # before the release command needs them
     values = provider.ctx.secrets.values(env) if env.secret_names else {}
+    values = {**values, **urls}
     for value in values.values():  # the Secret's data is base64: mask that form too
         REDACTOR.add(base64.b64encode(value.encode()).decode())
     if values:

@@ -264,8 +264,10 @@ class Kube:
                 return None
             raise
 
-    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """Server-side apply with field manager `cockpit`, forcing ownership of our fields."""
+    def apply(self, obj: dict[str, Any], *, strict: bool = False) -> dict[str, Any]:
+        """Server-side apply with field manager `cockpit`, forcing ownership of our fields.
+        `strict`: fieldValidation=Strict, so the API server refuses (400) a field it does not
+        know instead of dropping it with a warning (Kubernetes API docs, "Field validation")."""
         kind, name = obj["kind"], obj["metadata"]["name"]
         ns = obj["metadata"].get("namespace", self.namespace)
         fns = {
@@ -274,10 +276,12 @@ class Kube:
             "Service": (self.core.patch_namespaced_service, (name, ns)),
             "Deployment": (self.apps.patch_namespaced_deployment, (name, ns)),
             "Ingress": (self.net.patch_namespaced_ingress, (name, ns)),
+            "StatefulSet": (self.apps.patch_namespaced_stateful_set, (name, ns)),
         }
         fn, args = fns[kind]
+        extra = {"field_validation": "Strict"} if strict else {}
         return self.call(f"apply {kind.lower()} {name}", fn, *args, obj,
-                         field_manager="cockpit", force=True, _content_type=APPLY)
+                         field_manager="cockpit", force=True, _content_type=APPLY, **extra)
 
     def version(self) -> dict[str, Any]:
         return self.call("read server version", self.version_api.get_code)
@@ -308,8 +312,9 @@ class Kube:
     def events(self) -> list[dict[str, Any]]:
         return self.call("list events", self.core.list_namespaced_event, self.namespace)["items"]
 
-    def pod_log(self, name: str, *, tail: int | None = None, previous: bool = False) -> str:
-        kwargs: dict[str, Any] = {"container": "app"}
+    def pod_log(self, name: str, *, tail: int | None = None, previous: bool = False,
+                container: str = "app") -> str:
+        kwargs: dict[str, Any] = {"container": container}
         if tail is not None:
             kwargs["tail_lines"] = tail
         if previous:

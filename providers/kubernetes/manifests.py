@@ -296,4 +296,7 @@ def access_checks(env: Environment) -> list[tuple[str, str, str, str | None]]:
     if env.release_command:  # the release command's Job (providers/kubernetes/release.py)
         checks += [("patch", "batch", "jobs", None), ("get", "batch", "jobs", None),
                    ("list", "batch", "jobs", None), ("delete", "batch", "jobs", None)]
+    from cockpit.providers.kubernetes import accessories  # the StatefulSets of accessories
+
+    checks += accessories.access_checks(env)
     return checks

@@ -1,6 +1,6 @@
-"""Kubernetes and Fly: accessories are external. Their URL is a secret of the environment (here
-from the CI mode's variables, no keyring), `accessories status` says whether it is set, and
-restart/logs/backup are refused with what to do instead."""
+"""Fly, and Kubernetes with `external = true`: accessories are external. Their URL is a secret
+of the environment (here from the CI mode's variables, no keyring), `accessories status` says
+whether it is set, and restart/logs/backup are refused with what to do instead."""
 
 from __future__ import annotations
 
@@ -19,14 +19,18 @@ provider = "{provider}"
 {key} = "shop-prod"
 
 [accessories.postgres]
-
+{external}
 [accessories.redis]
+{external}
 """
 
 
 @pytest.mark.parametrize("provider, key", [("fly", "app"), ("kubernetes", "namespace")])
 def test_external_accessories(tmp_path, provider, key):
-    (tmp_path / "cockpit.toml").write_text(TOML.format(provider=provider, key=key))
+    # on Kubernetes cockpit runs them as StatefulSets unless a table says external = true
+    external = "external = true\n" if provider == "kubernetes" else ""
+    (tmp_path / "cockpit.toml").write_text(TOML.format(provider=provider, key=key,
+                                                       external=external))
     env = {**os.environ, "COCKPIT_STATE_DIR": str(tmp_path / "state"),
            "COCKPIT_SECRETS_FROM_ENV": "1",
            "COCKPIT_SECRET_PROD_DATABASE_URL": "postgres://u:p@db.example.com/shop"}

@@ -22,7 +22,10 @@ A controller thread moves the cluster the way the real controllers do, in small 
 the Deployment controller (ReplicaSets per pod template with `pod-template-hash`, revision
 annotations and revision reuse on undo, rolling update with maxSurge/maxUnavailable,
 observedGeneration, updated/ready/available replicas, Progressing/Available conditions with
-ProgressDeadlineExceeded, revisionHistoryLimit), the ReplicaSet controller (pods), a "kubelet"
+ProgressDeadlineExceeded, revisionHistoryLimit), the ReplicaSet controller (pods), the
+StatefulSet controller (pods `<name>-<ordinal>` created in order, PersistentVolumeClaims
+`<template>-<name>-<ordinal>` from volumeClaimTemplates that outlive the StatefulSet, rolling
+update on a template change, current/update revisions and readyReplicas), a "kubelet"
 (pods start, get ready when the readiness probe path answers 2xx, crash and back off, log lines,
 events such as BackOff and Unhealthy), garbage collection by owner, and cert-manager's
 ingress-shim (a Certificate per Ingress TLS entry, becoming Ready).
@@ -66,9 +69,17 @@ RESOURCES: dict[tuple[str, str], tuple[str, bool]] = {
     ("networking.k8s.io/v1", "ingresses"): ("Ingress", True),
     ("coordination.k8s.io/v1", "leases"): ("Lease", True),
     ("batch/v1", "jobs"): ("Job", True),
+    ("apps/v1", "statefulsets"): ("StatefulSet", True),
+    ("v1", "persistentvolumeclaims"): ("PersistentVolumeClaim", True),
     ("cert-manager.io/v1", "certificates"): ("Certificate", True),
 }
-HAS_GENERATION = {"deployments", "replicasets", "ingresses", "certificates"}
+HAS_GENERATION = {"deployments", "replicasets", "ingresses", "certificates", "statefulsets"}
+# the StatefulSet spec fields an update may change (apps/v1 validation, ValidateStatefulSetUpdate)
+STS_MUTABLE = {"replicas", "ordinals", "template", "updateStrategy",
+               "persistentVolumeClaimRetentionPolicy", "minReadySeconds"}
+# kinds whose server-side apply the emulator checks against the OpenAPI schema when the request
+# asks fieldValidation=Strict (kubernetes-validate's copy of the API's schemas)
+STRICT_KINDS = {"statefulsets", "services", "secrets"}
 REVISION = "deployment.kubernetes.io/revision"
 REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
 DESIRED = "deployment.kubernetes.io/desired-replicas"
@@ -401,6 +412,23 @@ class Emulator:
                 raise ApiError(422, "Invalid",
                                f'Secret "{name}" is invalid: data: Forbidden: field is immutable '
                                "when `immutable` is set")
+            if plural == "statefulsets":
+                was, now_ = old.get("spec") or {}, obj.get("spec") or {}
+                if any(was.get(k) != now_.get(k) for k in set(was) | set(now_)
+                       if k not in STS_MUTABLE):
+                    raise ApiError(422, "Invalid",
+                                   f'StatefulSet.apps "{name}" is invalid: spec: Forbidden: '
+                                   "updates to statefulset spec for fields other than "
+                                   "'replicas', 'ordinals', 'template', 'updateStrategy', "
+                                   "'persistentVolumeClaimRetentionPolicy' and "
+                                   "'minReadySeconds' are forbidden")
+            if plural == "persistentvolumeclaims" and (obj.get("spec") or {}).get(
+                    "accessModes") != (old.get("spec") or {}).get("accessModes"):
+                raise ApiError(422, "Invalid",
+                               f'PersistentVolumeClaim "{name}" is invalid: spec: Forbidden: '
+                               "spec is immutable after creation except "
+                               "resources.requests and volumeAttributesClassName for bound "
+                               "claims")
             if plural == "jobs" and (obj.get("spec") or {}).get("template") != (
                     old.get("spec") or {}).get("template"):
                 raise ApiError(422, "Invalid",
@@ -542,6 +570,8 @@ class Emulator:
             self._replicaset(obj)
         for obj in self.list("batch/v1", "jobs"):
             self._job(obj)
+        for obj in self.list("apps/v1", "statefulsets"):
+            self._statefulset(obj)
         for obj in self.list("v1", "pods"):
             self._kubelet(obj)
         for obj in self.list("networking.k8s.io/v1", "ingresses"):
@@ -770,6 +800,94 @@ class Emulator:
             rs["status"] = status
             self.update("apps/v1", "replicasets", ns, rs)
 
+    def _statefulset(self, sts: dict[str, Any]) -> None:
+        """The StatefulSet controller (OrderedReady, RollingUpdate): pod `<name>-<i>` for
+        i < replicas, made only when the pods before it are ready, with the labels the
+        controller adds (controller-revision-hash, statefulset.kubernetes.io/pod-name,
+        apps.kubernetes.io/pod-index), hostname/subdomain for the headless Service, and a
+        PersistentVolumeClaim `<template>-<name>-<i>` per volumeClaimTemplate (no owner: it
+        outlives the StatefulSet, the Retain policy), Bound at once (a default StorageClass).
+        A pod of an older template revision is deleted (highest ordinal first) once all are
+        ready, then made again. status: replicas, readyReplicas, currentReplicas,
+        updatedReplicas, availableReplicas, currentRevision, updateRevision,
+        observedGeneration (zero counts omitted, as the API's omitempty does)."""
+        ns, name = sts["metadata"]["namespace"], sts["metadata"]["name"]
+        spec = sts["spec"]
+        want = spec.get("replicas", 1)
+        update_rev = f"{name}-{_template_hash(spec['template'])}"
+        pods = {p["metadata"]["name"]: p for p in self._owned("v1", "pods", sts)}
+        for i in range(want):
+            pod_name = f"{name}-{i}"
+            if pod_name in pods:
+                if not _pod_ready(pods[pod_name]):
+                    break  # OrderedReady: the next one waits
+                continue
+            tmpl = copy.deepcopy(spec["template"])
+            volumes = list(tmpl["spec"].get("volumes") or [])
+            for vct in spec.get("volumeClaimTemplates") or []:
+                claim = f"{vct['metadata']['name']}-{name}-{i}"
+                if ("v1", "persistentvolumeclaims", ns, claim) not in self.objects:
+                    self.create("v1", "persistentvolumeclaims", ns, {
+                        "metadata": {"name": claim, "labels": {
+                            **(vct["metadata"].get("labels") or {}),
+                            **spec["selector"].get("matchLabels", {})}},
+                        "spec": {**copy.deepcopy(vct["spec"]), "volumeMode": "Filesystem",
+                                 "storageClassName": "standard",
+                                 "volumeName": f"pvc-{uuid.uuid4()}"},
+                        "status": {"phase": "Bound",
+                                   "accessModes": vct["spec"].get("accessModes"),
+                                   "capacity": vct["spec"]["resources"]["requests"]}})
+                volumes.append({"name": vct["metadata"]["name"],
+                                "persistentVolumeClaim": {"claimName": claim}})
+            pod = {"metadata": {
+                "name": pod_name,
+                "labels": {**(tmpl.get("metadata") or {}).get("labels", {}),
+                           "controller-revision-hash": update_rev,
+                           "statefulset.kubernetes.io/pod-name": pod_name,
+                           "apps.kubernetes.io/pod-index": str(i)},
+                "annotations": (tmpl.get("metadata") or {}).get("annotations", {}),
+                "ownerReferences": [self._owner_ref(sts)]},
+                "spec": {**tmpl["spec"], "volumes": volumes, "hostname": pod_name,
+                         "subdomain": spec.get("serviceName", ""), "nodeName": NODE},
+                "status": {"phase": "Pending", "conditions": [
+                    {"type": "PodScheduled", "status": "True", "lastTransitionTime": now_iso()}]}}
+            created = self.create("v1", "pods", ns, pod)
+            self.containers[created["metadata"]["uid"]] = _Container(created=time.time())
+            self.event(sts, "SuccessfulCreate",
+                       f"create Pod {pod_name} in StatefulSet {name} successful")
+            pods[pod_name] = created
+            break  # one at a time
+        for pod_name in sorted(pods, reverse=True):
+            if int(pod_name.rsplit("-", 1)[1]) >= want:
+                self.delete("v1", "pods", ns, pod_name)
+                pods.pop(pod_name)
+                break
+        stale = [p for p in pods.values() if (p["metadata"].get("labels") or {}).get(
+            "controller-revision-hash") != update_rev]
+        if stale and all(_pod_ready(p) for p in pods.values()) and len(pods) == want:
+            victim = max(stale, key=lambda p: p["metadata"]["name"])
+            self.event(sts, "SuccessfulDelete", f"delete Pod {victim['metadata']['name']} in "
+                       f"StatefulSet {name} successful")
+            self.delete("v1", "pods", ns, victim["metadata"]["name"])
+            pods.pop(victim["metadata"]["name"])
+        updated = [p for p in pods.values() if (p["metadata"].get("labels") or {}).get(
+            "controller-revision-hash") == update_rev]
+        ready = sum(1 for p in pods.values() if _pod_ready(p))
+        old = sts.get("status") or {}
+        current_rev = (update_rev if len(updated) == want and not stale
+                       else old.get("currentRevision") or update_rev)
+        status = {"observedGeneration": sts["metadata"].get("generation", 1),
+                  "replicas": len(pods), "readyReplicas": ready,
+                  "currentReplicas": len(updated) if current_rev == update_rev
+                  else len(pods) - len(updated),
+                  "updatedReplicas": len(updated), "availableReplicas": ready,
+                  "currentRevision": current_rev, "updateRevision": update_rev,
+                  "collisionCount": 0}
+        status = {k: v for k, v in status.items() if v != 0 or k == "replicas"}
+        if status != old:
+            sts["status"] = status
+            self.update("apps/v1", "statefulsets", ns, sts)
+
     def _secret_env(self, pod: dict[str, Any]) -> tuple[dict[str, str], str | None]:
         ns = pod["metadata"]["namespace"]
         env: dict[str, str] = {}
@@ -788,6 +906,15 @@ class Emulator:
         for item in c.get("env") or []:
             if "value" in item:
                 env[item["name"]] = item["value"]
+            ref = (item.get("valueFrom") or {}).get("secretKeyRef")
+            if ref:
+                secret = self.objects.get(("v1", "secrets", ns, ref["name"]))
+                if secret is None:
+                    return {}, f'secret "{ref["name"]}" not found'
+                if ref["key"] not in (secret.get("data") or {}):
+                    return {}, (f"couldn't find key {ref['key']} in Secret "
+                                f"{ns}/{ref['name']}")
+                env[item["name"]] = base64.b64decode(secret["data"][ref["key"]]).decode()
         return env, None
 
     def _kubelet(self, pod: dict[str, Any]) -> None:
@@ -1552,6 +1679,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ApiError(400, "BadRequest",
                                "PATCH requests with apply content type require fieldManager")
             body = yaml.safe_load(raw)
+            if q.get("fieldValidation") == "Strict" and plural in STRICT_KINDS:
+                _strict(body)
             obj, created = emu.apply(gv, plural, ns, name, body, q["fieldManager"],
                                      force=q.get("force") in ("true", "True", "1"))
             return self._send(201 if created else 200, obj)
@@ -1675,6 +1804,22 @@ class _Handler(BaseHTTPRequestHandler):
             self._end_chunked()
         except (BrokenPipeError, ConnectionResetError, OSError):
             return
+
+
+def _strict(body: dict[str, Any]) -> None:
+    """fieldValidation=Strict: a field the API's OpenAPI schema does not declare (or a value
+    of the wrong type) is a 400, as the API server answers; checked with kubernetes-validate
+    (strict, the newest schemas it carries)."""
+    import kubernetes_validate
+
+    try:
+        kubernetes_validate.validate(body, kubernetes_validate.latest_version(), strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        where = exc.json_path.lstrip("$")
+        raise ApiError(400, "BadRequest",
+                       f"{body.get('kind')} in version \"{body.get('apiVersion')}\" cannot be "
+                       f"handled as a {body.get('kind')}: strict decoding error: {where} "
+                       f"{exc.message}") from None
 
 
 def pods_of(emu: Emulator, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
