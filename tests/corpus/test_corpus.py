@@ -7,7 +7,8 @@ the stages that need it are reported as not reached, and the others still run, s
 shows everything that is wrong with an app:
 
   scan        `cockpit.scan.scan` finds exactly the expected finding ids (no false alarms), and
-              the detected facts in `[scan]`, `release_contains`, `data_dirs`.
+              the detected facts in `[scan]`, `release_contains`, `data_dirs`, and the
+              accessories the app needs (`accessories`, from cockpit.accessories.for_scan).
   fix         `cockpit scan --fix --yes --json` in a copy; every changed .py parses (ast), every
               changed .js passes `node --check`, changed Go passes `go vet` (lab golang image),
               changed JSON/TOML loads; files listed in `unchanged` are not touched.
@@ -23,10 +24,18 @@ shows everything that is wrong with an app:
               root, listening on all interfaces at $PORT, health path 2xx and the real page 2xx
               containing `page_contains` through a non-loopback address of this machine;
               with `[persist]`, data written through the app survives a redeploy (release
-              command again, new container, same volumes).
+              command again, new container, same volumes). An app that needs accessories gets
+              a scratch one of each (the lab's Postgres/Redis image, a generated password,
+              port published on 127.0.0.1 only, health-checked; its URL in DATABASE_URL /
+              REDIS_URL for the release command and the app), removed at the end.
   deploy      `cockpit demo --app <pristine copy> --dir <work> --headless --json`: staging and
               prod answer the health path and the page through the lab's edge (HTTPS, Pebble CA),
               prod runs the same image digest as staging, the pristine copy is unchanged.
+              With `accessories`: the demo's cockpit.toml has them, each environment runs its
+              own healthy container of each, and `[persist]` holds on the lab (written on
+              staging, kept after `cockpit deploy staging`, absent from prod). Whatever the
+              deploy made on the lab is removed: the app's and accessories' containers,
+              volumes, networks, and its keyring items.
 
 An app whose corpus.toml has `lab = "no: <reason>"` runs scan and fix only; the reason is part
 of the expectation, not a skip. A missing tool or lab part is a failure, never a skip.
