@@ -92,15 +92,17 @@ def remove_images(app: str) -> None:
         docker("rmi", "-f", *mine, check=False)
 
 
-def forget_ports(cli: CLI, app: str, env: str = "staging") -> None:
+def forget_ports(app_dir: Path, environ: dict[str, str], app: str, env: str = "staging"
+                 ) -> None:
     """Drop `app`'s claims from the lab host's port registry (`cockpit init` or `cockpit
-    setup` made them); reached through environment `env` of the app's cockpit.toml."""
+    setup` made them), reached through environment `env` of `app_dir`/cockpit.toml with the
+    process environment `environ` (the lab's variables; CLI.env)."""
     code = ("from cockpit.cli._common import load_context; import argparse; "
             "from cockpit.pipeline import provider_for; "
             "from cockpit.providers.vps import ports; "
             f"ctx = load_context(argparse.Namespace()); e = ctx.config.env({env!r}); "
             f"h = provider_for(ctx, e).host(e); ports.forget(h.t, h.layout.root, {app!r})")
-    subprocess.run([sys.executable, "-c", code], cwd=cli.dir, env=cli.env,
+    subprocess.run([sys.executable, "-c", code], cwd=app_dir, env=environ,
                    capture_output=True, timeout=120)
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.vps.conftest import clean_host
+from tests.stateful_lab import delete_keyring_items, docker, forget_ports, remove_app
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -29,13 +29,6 @@ APP = "accnotes"
 PORTS = {"staging": 9510, "prod": 9520}
 HERE = Path(__file__).parent
 IMAGE = f"{APP}:test"
-
-
-def docker(*args: str, check: bool = True) -> str:
-    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)}: {proc.stderr}")
-    return proc.stdout.strip()
 
 
 def toml(lab, extra: str = "") -> str:
@@ -64,22 +57,13 @@ image = "{image_ref('redis')}"
 
 
 def remove_all() -> None:
-    clean_host(APP)
-    ids = docker("ps", "-aq", "--filter", f"label=cockpit.accessory-app={APP}", check=False)
-    if ids:
-        docker("rm", "-f", *ids.split(), check=False)
-    vols = docker("volume", "ls", "-q", "--filter", f"label=cockpit.app={APP}", check=False)
-    if vols:
-        docker("volume", "rm", "-f", *vols.split(), check=False)
-    for env in PORTS:
-        docker("network", "rm", f"cockpit-{APP}-{env}", check=False)
+    remove_app(APP, PORTS)
 
 
 @pytest.fixture(scope="module")
 def site(lab, tmp_path_factory):
     """The notes app, set up on staging and prod; the module holds the lab's keyring lock (its
     accessory passwords live there) and deletes them at the end."""
-    import keyring
     from keyring.backends import SecretService
 
     from cockpit.lab.images import build_args_for
@@ -112,26 +96,9 @@ def site(lab, tmp_path_factory):
             yield site
         finally:
             remove_all()
-            _forget_ports(app_dir, env)
-            for name in PORTS:
-                for item in ("ACCESSORY_POSTGRES_PASSWORD", "ACCESSORY_CACHE_PASSWORD"):
-                    try:
-                        backend.delete_password(f"cockpit:{APP}:{name}", item)
-                    except Exception:
-                        pass
-            keyring.get_keyring()  # noqa: B018
+            forget_ports(app_dir, env, APP)
+            delete_keyring_items(backend, APP)
             docker("rmi", IMAGE, check=False)
-
-
-def _forget_ports(app_dir: Path, env: dict[str, str]) -> None:
-    """Drop this app's claims from the lab host's port registry (cockpit setup made them)."""
-    code = ("from cockpit import config; from cockpit.cli._common import *; "
-            "from cockpit.pipeline import provider_for; from cockpit.providers.vps import ports; "
-            "import argparse; ctx = load_context(argparse.Namespace()); "
-            "e = ctx.config.env('staging'); h = provider_for(ctx, e).host(e); "
-            f"ports.forget(h.t, h.layout.root, {APP!r})")
-    subprocess.run([sys.executable, "-c", code], cwd=app_dir, env=env, capture_output=True,
-                   timeout=120)
 
 
 def cli(site, *args: str) -> subprocess.CompletedProcess:
@@ -550,15 +517,7 @@ volume = "{vol}"
         assert docker("run", "--rm", "--entrypoint", "cat", "-v", f"{vol}:/d",
                       image_ref("postgres"), "/d/PG_VERSION") == "14"
     finally:
-        clean_host(app)
-        for cid in docker("ps", "-aq", "--filter", f"label=cockpit.accessory-app={app}",
-                          check=False).split():
-            docker("rm", "-f", cid, check=False)
+        remove_app(app, ["staging"])
         docker("volume", "rm", "-f", vol, check=False)
-        docker("network", "rm", f"cockpit-{app}-staging", check=False)
-        _forget_ports(app_dir, other["env"])
-        try:
-            site["backend"].delete_password(f"cockpit:{app}:staging",
-                                            "ACCESSORY_POSTGRES_PASSWORD")
-        except Exception:
-            pass
+        forget_ports(app_dir, other["env"], app)
+        delete_keyring_items(site["backend"], app)

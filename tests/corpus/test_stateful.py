@@ -113,7 +113,7 @@ def site(request, lab):
         finally:
             remove_app(name)
             if (app_dir / "cockpit.toml").is_file():
-                forget_ports(cli, name)
+                forget_ports(app_dir, cli.env, name)
             delete_keyring_items(backend, name)
             remove_images(name)
             shutil.rmtree(work, ignore_errors=True)

@@ -99,7 +99,7 @@ def site(lab, tmp_path_factory):
             yield site
         finally:
             remove_app(APP, ["staging"])
-            forget_ports(cli, APP)
+            forget_ports(cli.dir, cli.env, APP)
             delete_keyring_items(backend, APP)
             for tag in images.values():
                 docker("rmi", tag, check=False)
