@@ -2,12 +2,26 @@
 `maxUnavailable: 0`, Service, Ingress with cert-manager TLS, PodDisruptionBudget, HPA, a
 pre-install/pre-upgrade hook Job running the release command), a `values.schema.json` that
 Helm checks on every install, and one values file per environment (its plain env).
+
+Accessories (`[accessories.*]` of cockpit.toml) become optional StatefulSets
+(`accessories.<name>.enabled`, on unless the table says `external = true`): per accessory a
+Secret `<release>-<chart>-<name>-auth` with a password made once (`randAlphaNum`, kept on
+upgrades through `lookup`, and on uninstall by `helm.sh/resource-policy: keep`), a headless
+Service and a StatefulSet with one replica, the kind's readiness probe and a volumeClaimTemplate
+(`storage`) whose PersistentVolumeClaim outlives the release. The app and the release Job get
+the URL as `envVar`, composed from the password by Kubernetes' `$(VAR)` expansion (Kubernetes
+API docs, EnvVar.value: "Variable references $(VAR_NAME) are expanded using the previously
+defined environment variables in the container"). With accessories the release hook runs
+post-install (the StatefulSet must exist first; Helm creates chart objects only after
+pre-install hooks) and pre-upgrade, after init containers that wait until each accessory
+answers.
 """
 
 from __future__ import annotations
 
 import json
 
+from cockpit.accessories import database, db_user
 from cockpit.generate import EnvSpec, Spec
 from cockpit.generate.kubernetes import host
 from cockpit.generate.yamlout import dump
@@ -39,6 +53,18 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 {{- end -}}
 
+{{- define "app.accessory" -}}
+{{- printf "%s-%s" (include "app.fullname" .root) .name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "app.anyAccessory" -}}
+{{- range $name, $acc := .Values.accessories }}{{ if $acc.enabled }}yes{{ end }}{{ end -}}
+{{- end -}}
+
+{{- define "app.accessoryPassword" -}}
+{{- printf "ACCESSORY_%s_PASSWORD" (.name | upper | replace "-" "_") -}}
+{{- end -}}
+
 {{- define "app.container" -}}
 image: {{ include "app.image" . | quote }}
 imagePullPolicy: IfNotPresent
@@ -48,6 +74,24 @@ env:
   {{- range $name, $value := .Values.env }}
   - name: {{ $name }}
     value: {{ $value | quote }}
+  {{- end }}
+  {{- range $name, $acc := .Values.accessories }}
+  {{- if $acc.enabled }}
+  {{- $host := include "app.accessory" (dict "root" $ "name" $name) }}
+  {{- $pw := include "app.accessoryPassword" (dict "name" $name) }}
+  - name: {{ $pw }}
+    valueFrom:
+      secretKeyRef:
+        name: {{ $host }}-auth
+        key: PASSWORD
+  - name: {{ $acc.envVar }}
+    {{- $at := printf "%s:%v" $host $acc.port }}
+    {{- if eq $acc.kind "postgres" }}
+    value: {{ printf "postgres://%s:$(%s)@%s/%s" $acc.user $pw $at $acc.database | quote }}
+    {{- else }}
+    value: {{ printf "redis://default:$(%s)@%s/0" $pw $at | quote }}
+    {{- end }}
+  {{- end }}
   {{- end }}
 {{- if .Values.secrets.names }}
 envFrom:
@@ -232,7 +276,13 @@ metadata:
   annotations:
     # run once per install/upgrade, before the new pods; a failure fails the upgrade and the
     # old release keeps serving. The Job stays (with its logs) until the next hook replaces it.
+    {{- if include "app.anyAccessory" . }}
+    # the accessories' StatefulSets are chart objects: on a first install they exist only
+    # after the pre-install hooks, so the release command runs post-install there
+    helm.sh/hook: post-install,pre-upgrade
+    {{- else }}
     helm.sh/hook: pre-install,pre-upgrade
+    {{- end }}
     helm.sh/hook-weight: "0"
     helm.sh/hook-delete-policy: before-hook-creation
 spec:
@@ -248,6 +298,24 @@ spec:
       restartPolicy: Never
       securityContext:
         runAsNonRoot: true
+      {{- if include "app.anyAccessory" . }}
+      initContainers:
+        {{- range $name, $acc := .Values.accessories }}
+        {{- if $acc.enabled }}
+        {{- $host := include "app.accessory" (dict "root" $ "name" $name) }}
+        - name: wait-{{ $name }}
+          image: {{ $acc.image | quote }}
+          {{- $at := printf "-h %s -p %v" $host $acc.port }}
+          {{- if eq $acc.kind "postgres" }}
+          {{- $check := printf "pg_isready -q %s" $at }}
+          command: ["sh", "-c", {{ printf "until %s; do sleep 2; done" $check | quote }}]
+          {{- else }}
+          {{- $check := printf "redis-cli %s ping 2>&1 | grep -q -e PONG -e NOAUTH" $at }}
+          command: ["sh", "-c", {{ printf "until %s; do sleep 2; done" $check | quote }}]
+          {{- end }}
+        {{- end }}
+        {{- end }}
+      {{- end }}
       containers:
         - name: release
           {{- include "app.container" . | nindent 10 }}
@@ -257,6 +325,157 @@ spec:
           emptyDir: {}
 {{- end }}
 """
+
+_ACCESSORIES = """{{- range $name, $acc := .Values.accessories }}
+{{- if $acc.enabled }}
+{{- $full := include "app.accessory" (dict "root" $ "name" $name) }}
+{{- $secret := printf "%s-auth" $full }}
+{{- $existing := lookup "v1" "Secret" $.Release.Namespace $secret }}
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: {{ $secret }}
+  labels:
+    {{- include "app.labels" $ | nindent 4 }}
+    app.kubernetes.io/component: {{ $name }}
+  annotations:
+    # made once: upgrades keep it (lookup), and so does an uninstall, like the data's claim
+    helm.sh/resource-policy: keep
+type: Opaque
+data:
+  {{- if and $existing $existing.data }}
+  PASSWORD: {{ index $existing.data "PASSWORD" | quote }}
+  {{- else }}
+  PASSWORD: {{ randAlphaNum 40 | b64enc | quote }}
+  {{- end }}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ $full }}
+  labels:
+    {{- include "app.labels" $ | nindent 4 }}
+    app.kubernetes.io/component: {{ $name }}
+spec:
+  clusterIP: None
+  selector:
+    app.kubernetes.io/instance: {{ $.Release.Name }}
+    app.kubernetes.io/component: {{ $name }}
+  ports:
+    - name: {{ $acc.kind }}
+      port: {{ $acc.port }}
+      targetPort: {{ $acc.kind }}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: {{ $full }}
+  labels:
+    {{- include "app.labels" $ | nindent 4 }}
+    app.kubernetes.io/component: {{ $name }}
+spec:
+  serviceName: {{ $full }}
+  replicas: 1
+  selector:
+    matchLabels:
+      # not the app's selector (app.kubernetes.io/name is the chart's): its Service never
+      # routes here
+      app.kubernetes.io/instance: {{ $.Release.Name }}
+      app.kubernetes.io/component: {{ $name }}
+  persistentVolumeClaimRetentionPolicy:
+    whenDeleted: Retain
+    whenScaled: Retain
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/instance: {{ $.Release.Name }}
+        app.kubernetes.io/component: {{ $name }}
+    spec:
+      terminationGracePeriodSeconds: 30
+      containers:
+        - name: {{ $acc.kind }}
+          image: {{ $acc.image | quote }}
+          imagePullPolicy: IfNotPresent
+          {{- if eq $acc.kind "redis" }}
+          command: @REDIS_COMMAND@
+          {{- end }}
+          env:
+            {{- if eq $acc.kind "postgres" }}
+            - name: POSTGRES_USER
+              value: {{ $acc.user | quote }}
+            - name: POSTGRES_DB
+              value: {{ $acc.database | quote }}
+            - name: POSTGRES_PASSWORD
+              valueFrom:
+                secretKeyRef:
+                  name: {{ $secret }}
+                  key: PASSWORD
+            - name: PGDATA
+              value: /var/lib/postgresql/data/pgdata
+            {{- else }}
+            - name: REDIS_PASSWORD
+              valueFrom:
+                secretKeyRef:
+                  name: {{ $secret }}
+                  key: PASSWORD
+            {{- end }}
+          ports:
+            - name: {{ $acc.kind }}
+              containerPort: {{ $acc.port }}
+          readinessProbe:
+            exec:
+              {{- if eq $acc.kind "postgres" }}
+              command: ["sh", "-c", @POSTGRES_HEALTH@]
+              {{- else }}
+              command: ["sh", "-c", @REDIS_HEALTH@]
+              {{- end }}
+            periodSeconds: 5
+            timeoutSeconds: 5
+            failureThreshold: 3
+          volumeMounts:
+            - name: data
+              mountPath: {{ $acc.dataDir }}
+  volumeClaimTemplates:
+    - metadata:
+        name: data
+      spec:
+        accessModes: ["ReadWriteOnce"]
+        {{- with $acc.storageClassName }}
+        storageClassName: {{ . }}
+        {{- end }}
+        resources:
+          requests:
+            storage: {{ $acc.storage }}
+{{- end }}
+{{- end }}
+"""
+
+
+def _accessories_template() -> str:
+    """The accessories' template with the health and server commands of the VPS accessory
+    (`cockpit.providers.vps.accessories`: the same images, the same checks)."""
+    from cockpit.providers.vps.accessories import COMMAND, HEALTH_CMD
+
+    return (_ACCESSORIES.replace("@REDIS_COMMAND@", json.dumps(COMMAND["redis"]))
+            .replace("@POSTGRES_HEALTH@", json.dumps(HEALTH_CMD["postgres"]))
+            .replace("@REDIS_HEALTH@", json.dumps(HEALTH_CMD["redis"])))
+
+
+def accessory_values(spec: Spec) -> dict:
+    """`accessories.<name>` of values.yaml: enabled (false for `external = true`: the URL is
+    then one of the app's secrets), kind, image, port, storage, envVar, dataDir, and for
+    Postgres user and database."""
+    out = {}
+    for name, acc in sorted(spec.accessories.items()):
+        v = {"enabled": not acc.external, "kind": acc.kind, "image": acc.image_ref,
+             "port": acc.spec.port, "storage": acc.storage or "1Gi", "storageClassName": "",
+             "envVar": acc.url_var, "dataDir": acc.spec.data_dir}
+        if acc.kind == "postgres":
+            v.update(user=db_user(spec.app), database=database(spec.app, acc))
+        out[name] = v
+    return out
+
 
 _NOTES = """{{ include "app.fullname" . }} is deployed.
 {{- if .Values.ingress.enabled }}
@@ -288,6 +507,7 @@ def values(spec: Spec, env: EnvSpec | None = None) -> dict:
         "pdb": {"enabled": True, "minAvailable": 1},
         "release": {"enabled": bool(spec.release_command),
                     "command": spec.release_command or "", "timeout": 600},
+        **({"accessories": accessory_values(spec)} if spec.accessories else {}),
     }
 
 
@@ -330,6 +550,19 @@ def schema() -> dict:
                         "minAvailable": {"type": ["integer", "string"]}}),
             "release": obj({"enabled": {"type": "boolean"}, "command": {"type": "string"},
                             "timeout": {"type": "integer", "minimum": 1}}),
+            "accessories": {"type": "object", "additionalProperties": obj({
+                "enabled": {"type": "boolean"},
+                "kind": {"enum": ["postgres", "redis"]},
+                "image": {"type": "string", "minLength": 1},
+                "port": port,
+                "storage": {"type": "string",
+                            "pattern": r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T)?$"},
+                "storageClassName": {"type": "string"},
+                "envVar": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                "dataDir": {"type": "string", "pattern": "^/"},
+                "user": {"type": "string", "minLength": 1},
+                "database": {"type": "string", "minLength": 1},
+            }, ["enabled", "kind", "image", "port", "storage", "envVar", "dataDir"])},
         }, ["image", "replicaCount", "port", "healthPath", "service", "ingress"]),
     }
 
@@ -351,6 +584,8 @@ def render_all(spec: Spec) -> list[tuple[str, str]]:
         (f"{base}/templates/pdb.yaml", _PDB),
         (f"{base}/templates/hpa.yaml", _HPA),
         (f"{base}/templates/release-job.yaml", _JOB),
+        *([(f"{base}/templates/accessories.yaml", _accessories_template())]
+          if spec.accessories else []),
         (f"{base}/templates/NOTES.txt", _NOTES),
         (f"{base}/.helmignore", ".git\n*.orig\n*.bak\n"),
     ]
