@@ -78,11 +78,20 @@ def run_schedule(args: argparse.Namespace) -> int:
     env = _env(ctx, args)
     every = None if args.every == "off" else backups.parse_every(args.every)
     pipeline.confirm(ctx, env, "backup schedule", f"run {args.name}'s backups on the host")
-    done = backups.schedule(ctx, env, args.name, every, args.keep or 7)
+    from cockpit import accessories as core
+
+    if core.in_cluster(env, env.accessories[args.name]):  # Kubernetes: a CronJob
+        from cockpit.providers.kubernetes import backups as k8s
+
+        done = k8s.schedule(pipeline.provider_for(ctx, env), env, args.name, every,
+                            args.keep or 7)
+    else:
+        done = backups.schedule(ctx, env, args.name, every, args.keep or 7)
     ctx.store.audit("backup schedule", env.name, "ok", f"{args.name} every {args.every}")
     human = (f"{env.name}/{args.name}: no backup schedule (its backups stay in {done['volume']})"
              if every is None else
-             f"{env.name}/{args.name}: backed up every {args.every} on the host by "
+             f"{env.name}/{args.name}: backed up every {args.every} "
+             f"{done.get('where', 'on the host')} by "
              f"{done['container']}, each verified by a restore; the newest {done['keep']} are "
              f"kept in volume {done['volume']} (cockpit backups {env.name} {args.name})")
     out.result({"env": env.name, "accessory": args.name, **done}, human=human)

@@ -71,6 +71,7 @@ RESOURCES: dict[tuple[str, str], tuple[str, bool]] = {
     ("batch/v1", "jobs"): ("Job", True),
     ("apps/v1", "statefulsets"): ("StatefulSet", True),
     ("v1", "persistentvolumeclaims"): ("PersistentVolumeClaim", True),
+    ("batch/v1", "cronjobs"): ("CronJob", True),
     ("cert-manager.io/v1", "certificates"): ("Certificate", True),
 }
 HAS_GENERATION = {"deployments", "replicasets", "ingresses", "certificates", "statefulsets"}
@@ -79,7 +80,11 @@ STS_MUTABLE = {"replicas", "ordinals", "template", "updateStrategy",
                "persistentVolumeClaimRetentionPolicy", "minReadySeconds"}
 # kinds whose server-side apply the emulator checks against the OpenAPI schema when the request
 # asks fieldValidation=Strict (kubernetes-validate's copy of the API's schemas)
-STRICT_KINDS = {"statefulsets", "services", "secrets"}
+STRICT_KINDS = {"statefulsets", "services", "secrets", "cronjobs", "persistentvolumeclaims"}
+# a CronJob's schedule: five cron fields (or a @macro), as the API's validation parses it
+CRON_FIELD = r"(\*|[0-9]+(-[0-9]+)?)(/[0-9]+)?(,(\*|[0-9]+(-[0-9]+)?)(/[0-9]+)?)*"
+CRON = re.compile(rf"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|"
+                  rf"{CRON_FIELD}( {CRON_FIELD}){{4}})$")
 REVISION = "deployment.kubernetes.io/revision"
 REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
 DESIRED = "deployment.kubernetes.io/desired-replicas"
@@ -373,6 +378,7 @@ class Emulator:
             name = meta.get("name")
             if not name:
                 raise ApiError(422, "Invalid", f"{kind} is invalid: metadata.name: Required value")
+            _validate(plural, name, obj)
             if namespaced:
                 if ("v1", "namespaces", "", ns) not in self.objects:
                     raise ApiError(404, "NotFound", f'namespaces "{ns}" not found')
@@ -434,6 +440,7 @@ class Emulator:
                 raise ApiError(422, "Invalid",
                                f'Job.batch "{name}" is invalid: spec.template: Invalid value: '
                                "field is immutable")
+            _validate(plural, name, obj)
             new = copy.deepcopy(obj)
             new["apiVersion"], new["kind"] = gv, RESOURCES[(gv, plural)][0]
             for k in ("uid", "creationTimestamp", "namespace", "generation"):
@@ -1804,6 +1811,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._end_chunked()
         except (BrokenPipeError, ConnectionResetError, OSError):
             return
+
+
+def _validate(plural: str, name: str, obj: dict[str, Any]) -> None:
+    """The API's validation of the fields the emulator's kinds check on create and update:
+    a CronJob's schedule (422 Invalid, the API's message)."""
+    if plural == "cronjobs":
+        sched = (obj.get("spec") or {}).get("schedule", "")
+        if not CRON.match(sched.strip()):
+            raise ApiError(422, "Invalid",
+                           f'CronJob.batch "{name}" is invalid: spec.schedule: Invalid value: '
+                           f'"{sched}": unparseable cron expression')
 
 
 def _strict(body: dict[str, Any]) -> None:
