@@ -27,6 +27,7 @@ and `minReadySeconds` of the spec may change), headless Services ("Service", clu
 
 from __future__ import annotations
 
+import base64
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -107,8 +108,6 @@ def url(env: Environment, name: str, password: str) -> str:
 
 def auth_secret(env: Environment, name: str, password: str) -> dict[str, Any]:
     """The Secret with the accessory's password (key PASSWORD), read by its pod only."""
-    import base64
-
     return {"apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": secret_name(env, name), "namespace": env.settings.namespace,
                          "labels": {**labels(env, name), **m.MANAGED}},
@@ -209,7 +208,8 @@ def ensure(provider, env: Environment, emit: Emit) -> dict[str, str]:
                    env.name) as scope:
         for name in which:
             password = core.password(provider.ctx.secrets, env, name)
-            REDACTOR.add(password)
+            REDACTOR.add(password)  # and its base64 form, as the Secret's data carries it
+            REDACTOR.add(base64.b64encode(password.encode()).decode())
             kube.apply(auth_secret(env, name, password), strict=True)
             kube.apply(headless_service(env, name), strict=True)
             kube.apply(statefulset(env, name), strict=True)

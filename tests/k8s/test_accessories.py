@@ -278,3 +278,33 @@ def test_preflight_checks_the_rights_the_statefulsets_need(site, emulator):
     bad = [f for f in provider.preflight(env) if f.severity == "error"]
     assert "not allowed to patch apps/statefulsets in namespace 'shop-staging'" in " | ".join(
         f.message for f in bad)
+
+
+def test_external_is_a_kubernetes_key_and_storage_a_quantity(tmp_path):
+    vps = textwrap.dedent("""\
+        [app]
+        name = "shop"
+
+        [environments.prod]
+        provider = "vps"
+        host = "127.0.0.1"
+
+        [accessories.postgres]
+        external = true
+        """)
+    (tmp_path / "cockpit.toml").write_text(vps)
+    with pytest.raises(ConfigError) as refused:
+        config_mod.load(tmp_path / "cockpit.toml")
+    assert "accessories.postgres.external" in str(refused.value)
+    assert "on a VPS cockpit runs accessory 'postgres' itself" in str(refused.value)
+    k8s = vps.replace('provider = "vps"\nhost = "127.0.0.1"', 'provider = "kubernetes"\n'
+                      'namespace = "shop-prod"').replace("external = true", 'storage = "lots"')
+    (tmp_path / "cockpit.toml").write_text(k8s)
+    with pytest.raises(ConfigError) as refused:
+        config_mod.load(tmp_path / "cockpit.toml")
+    assert "accessories.postgres.storage" in str(refused.value)
+    # a config hash does not move for tables without the new keys
+    (tmp_path / "cockpit.toml").write_text(k8s.replace('storage = "lots"\n', ""))
+    plain = config_mod.load(tmp_path / "cockpit.toml").env("prod").config_hash
+    (tmp_path / "cockpit.toml").write_text(k8s.replace('storage = "lots"', "external = false"))
+    assert config_mod.load(tmp_path / "cockpit.toml").env("prod").config_hash == plain
