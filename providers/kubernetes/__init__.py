@@ -9,6 +9,11 @@ gate is kubectl's `rollout status`, plus crash-loop/restart detection on the new
 plus N consecutive 2xx on the health path through the API server's service proxy; a failed gate
 runs kubectl's `rollout undo` automatically and raises GateFailed with the pods' last log lines.
 
+Before the release, in-cluster accessories (Postgres, Redis) are StatefulSets of the environment's
+namespace (`accessories.py`), the release command a Job (`release.py`), and after it a probe Job
+reads the schema head, kept on the release's ReplicaSet (`schema.py`); scheduled backups are
+CronJobs (`backups.py`).
+
 `kubernetes` and `docker` are imported inside functions: importing this module stays cheap.
 """
 
