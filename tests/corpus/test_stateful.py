@@ -14,7 +14,8 @@ work folder under its own name (`stateful-django`, `stateful-flask`: not the cor
             (POST /api/notes), read back through GET /api/notes, through the lab's edge.
   release 2 stateful/<app>/release2.diff: a second real migration (a `pinned` column with a
             database default) and code that reads and writes it; deployed under a load loop
-            through the edge (tests.vps.conftest.LoadLoop): 0 failed requests.
+            through the edge (tests.vps.conftest.LoadLoop: GET /, which reads the notes) and a
+            writer posting notes: 0 failed reads, 0 failed writes.
   rollback  to release 1: exit 5, the migration in between listed; `--accept-schema` rolls back
             and the old code still reads and writes (the column has a database default).
   release 3 stateful/<app>/release3.diff: a migration that fails on the database; the deploy
@@ -38,6 +39,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import tomllib
 from pathlib import Path
@@ -156,6 +158,42 @@ def patch(site, release: int, reverse: bool = False) -> None:
     assert proc.returncode == 0, f"{' '.join(argv)}: {proc.stderr}"
 
 
+class Writer:
+    """Beside the load loop: POST /api/notes through the edge every `pause` seconds, one at a
+    time, until stopped; keeps the texts written (201) and every failure."""
+
+    def __init__(self, site, pause: float = 0.25) -> None:
+        self.site, self.pause = site, pause
+        self.written: list[str] = []
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.is_set() and n < 4000:
+            n += 1
+            text = f"written under load {n}"
+            try:
+                status, body = api(self.site, "POST", "/api/notes", text=text)
+            except OSError as exc:
+                self.failures.append(f"{text}: {type(exc).__name__}: {exc}")
+                continue
+            if status == 201:
+                self.written.append(text)
+            else:
+                self.failures.append(f"{text}: HTTP {status} {str(body)[:200]}")
+            self._stop.wait(self.pause)
+
+    def __enter__(self) -> Writer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+
 def releases(site) -> dict:
     return result(site["cli"].ok("releases", "staging", "--json"))["data"]
 
@@ -254,12 +292,17 @@ def test_release_2_adds_a_migration_under_load_with_no_failed_request(site):
     need(site, "released")
     spec = APPS[site["corpus"]]
     patch(site, 2)
-    with LoadLoop(site["lab"], domain(site), max_seconds=900) as load:
+    # reads (GET /, which reads the notes) and writes (old code, then new) through the edge
+    # while the migration runs and traffic switches
+    with LoadLoop(site["lab"], domain(site), max_seconds=900) as load, Writer(site) as writer:
         proc, seconds = deploy(site)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
     print(f"\nrelease 2 ({site['corpus']}): {seconds:.0f} s; load through the edge during the "
-          f"deploy: {load.ok} ok, {len(load.failures)} failed")
+          f"deploy: {load.ok} reads ok, {len(load.failures)} failed; {len(writer.written)} "
+          f"writes ok, {len(writer.failures)} failed")
     assert load.failures == [] and load.ok > 0, load.failures[:10]
+    assert writer.failures == [] and writer.written, writer.failures[:10]
+    site["texts"] = [*FIRST, *writer.written]
     release = result(proc)["data"]["release"]
     assert head(release, site["corpus"]) == spec["head2"], release["meta"]
     site["ids"][2] = release["id"]
@@ -268,7 +311,8 @@ def test_release_2_adds_a_migration_under_load_with_no_failed_request(site):
     assert status == 201, body
     got = notes(site)
     assert [(n["text"], n["pinned"]) for n in got] == [
-        *((t, False) for t in FIRST), ("pinned note", True)]
+        *((t, False) for t in site["texts"]), ("pinned note", True)]
+    site["texts"].append("pinned note")
     site["released"] = 2
 
 
@@ -284,7 +328,7 @@ def test_rollback_to_release_1_lists_the_migration_and_refuses(site):
     assert spec["between"] in said and "--accept-schema" in said
     assert "migration(s) applied since release" in said  # the plan's note, before the refusal
     assert releases(site)["current"] == r2  # nothing changed
-    assert len(notes(site)) == len(FIRST) + 1
+    assert [n["text"] for n in notes(site)] == site["texts"]
 
 
 def test_rollback_with_accept_schema_rolls_back_and_the_old_code_serves(site):
@@ -297,7 +341,8 @@ def test_rollback_with_accept_schema_rolls_back_and_the_old_code_serves(site):
     status, body = api(site, "POST", "/api/notes", text="after the rollback")
     assert status == 201, body
     got = notes(site)
-    assert [n["text"] for n in got] == [*FIRST, "pinned note", "after the rollback"]
+    site["texts"].append("after the rollback")
+    assert [n["text"] for n in got] == site["texts"]
     assert all("pinned" not in n for n in got)  # the old code does not know the column
     site["rolled_back"] = True
 
@@ -315,7 +360,7 @@ def test_a_failing_migration_stops_the_deploy_and_the_old_release_keeps_serving(
     assert "no_such_function" in proc.stdout + proc.stderr
     assert f"release {r1} keeps serving" in proc.stdout + proc.stderr
     assert releases(site)["current"] == r1
-    assert len(notes(site)) == len(FIRST) + 2
+    assert [n["text"] for n in notes(site)] == site["texts"]
     status, page = api(site, "GET", "/")
     assert status == 200 and "Notes" in page
 
