@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from cockpit.events import Emit, Event, HealthSample, LogLine
     from cockpit.models import DomainStatus, Finding, LiveState, Release
     from cockpit.provider import Context
+    from cockpit.schema import SchemaCheck
 
 
 class Interrupted(CockpitError):
@@ -134,8 +135,10 @@ class Session:
 
         return provider_for(self.ctx, self.env(env_name))
 
-    def _confirmed_ctx(self, env_name: str, typed: str | None) -> Context:
+    def _confirmed_ctx(self, env_name: str, typed: str | None, *,
+                       accept_schema: bool = False) -> Context:
         options = dataclasses.replace(self.ctx.options, yes=True, confirm=typed,
+                                      accept_schema=accept_schema,
                                       ask=self.ask or self.ctx.options.ask)
         return dataclasses.replace(self.ctx, options=options)
 
@@ -238,13 +241,25 @@ class Session:
         self._runs.append((dst, "promote"))
         return pipeline.promote(self._confirmed_ctx(dst, typed), src, dst, self._guard(emit))
 
+    def schema_check(self, env_name: str, target: Release,
+                     current: Release | None) -> SchemaCheck:
+        """What rolling env back from `current` to `target` means for its schema (the
+        pipeline's `schema_check`: state same | differs | unknown | none, the migrations in
+        between, the plan's notes). Reads the local state store only (no target)."""
+        from cockpit import pipeline
+
+        return pipeline.schema_check(self.ctx, self.env(env_name), target, current)
+
     def rollback(self, env_name: str, emit: Emit, to: str | None = None,
-                 typed: str | None = None) -> Release:
+                 typed: str | None = None, accept_schema: bool = False) -> Release:
+        """Serve release `to` again (the pipeline's rollback). A protected environment needs
+        `typed`, its name as the user typed it; a target on another schema head needs
+        `accept_schema` (the person accepted it explicitly), else Refused (exit 5)."""
         from cockpit import pipeline
 
         self._runs.append((env_name, "rollback"))
-        return pipeline.rollback(self._confirmed_ctx(env_name, typed), env_name,
-                                 self._guard(emit), to=to)
+        ctx = self._confirmed_ctx(env_name, typed, accept_schema=accept_schema)
+        return pipeline.rollback(ctx, env_name, self._guard(emit), to=to)
 
     def close_open_runs(self) -> list[str]:
         """Mark runs this session started and left open as interrupted (quitting mid-run)."""

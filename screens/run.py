@@ -1,7 +1,9 @@
 """Deploy, promote and rollback, live: confirm what changes, then the checklist and the log.
 
 Protected environments (prod) need their name typed before anything starts; the typed name is
-passed to the pipeline as the confirmation, exactly like `--confirm prod` on the CLI.
+passed to the pipeline as the confirmation, exactly like `--confirm prod` on the CLI. A rollback
+onto another schema head shows the schema check (both heads, the migrations in between) and
+needs its box ticked, which is passed on as `--accept-schema` is on the CLI.
 """
 
 from __future__ import annotations
@@ -30,13 +32,14 @@ class RunScreen(CockpitScreen):
     ]
 
     def __init__(self, action: str, env: str, *, src: str | None = None, to: str | None = None,
-                 typed: str | None = None) -> None:
+                 typed: str | None = None, accept_schema: bool = False) -> None:
         super().__init__()
         self.action = action
         self.env = env
         self.src = src
         self.to = to
         self.typed = typed
+        self.accept_schema = accept_schema
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
@@ -55,12 +58,14 @@ class RunScreen(CockpitScreen):
         self.sub_title = self.title_text
         session = self.session
         action, env, src, to, typed = self.action, self.env, self.src, self.to, self.typed
+        accept_schema = self.accept_schema
 
         def body(emit):
             if action == "promote":
                 return session.promote(src, env, emit, typed=typed)
             if action == "rollback":
-                return session.rollback(env, emit, to=to, typed=typed)
+                return session.rollback(env, emit, to=to, typed=typed,
+                                        accept_schema=accept_schema)
             return session.deploy(env, emit, typed=typed)
 
         worker = self.query_one(RunPanel).start(self.title_text, body, self.title_text)
@@ -88,11 +93,18 @@ def confirm_then_run(app: CockpitApp, action: str, env_name: str, *, to: Release
     from cockpit.screens.widgets.confirmation import ConfirmChange
 
     env = app.session.env(env_name)
+    warnings: list[str] = []
+    accept: str | None = None
     if action == "rollback" and to is not None:
         changes = rollback_changes(current, to)
         title = f"Roll back {env_name} to {to.id}?"
         notes = ["The release is served again through the health gate; the result goes to the "
                  "audit log."] + watch_notes(env, current.id if current else None)
+        check = app.session.schema_check(env_name, to, current)
+        changes += schema_rows(check, current, to)
+        warnings = schema_warnings(check)
+        if check.refuse:
+            accept = "Accept this schema, roll back anyway (space · --accept-schema)"
     else:
         changes = [("environment", env_name, env_name),
                    ("release", current.id if current else "none", "a new build of the app")]
@@ -100,13 +112,50 @@ def confirm_then_run(app: CockpitApp, action: str, env_name: str, *, to: Release
         notes = ["Builds the image, ships it, and switches traffic only after the health gate."
                  ] + watch_notes(env, current.id if current else None)
 
+    confirm = ConfirmChange(title, changes, env_name, env.protected, notes, warnings=warnings,
+                            accept=accept)
+
     def go(typed: str | None) -> None:
         if typed is None:
             return
         app.push_screen(RunScreen(action, env_name, to=to.id if to else None,
-                                  typed=typed or None))
+                                  typed=typed or None,
+                                  accept_schema=bool(accept) and confirm.accepted))
 
-    app.push_screen(ConfirmChange(title, changes, env_name, env.protected, notes), go)
+    app.push_screen(confirm, go)
+
+
+def schema_rows(check: Any, current: Release | None,
+                target: Release) -> list[tuple[str, str, str]]:
+    """The confirmation's "schema" row: the database's head now (`cockpit.schema.database_head`
+    of the serving release) → the head `target` recorded; none for an app without migrations
+    (`check.state` "none")."""
+    from cockpit import schema
+
+    if check.state == "none":
+        return []
+    return [("schema", schema.head_text(schema.database_head(current)),
+             schema.head_text(target.meta.get("schema")))]
+
+
+def schema_warnings(check: Any) -> list[str]:
+    """What the confirmation says about the schema (`cockpit.schema.SchemaCheck`): for another
+    head, the migrations in between and that a rollback undoes none; for a missing record, that
+    it cannot tell. Nothing when the heads are the same or no migration tool is known."""
+    if check.state == "differs":
+        lines = []
+        if check.newer:
+            lines.append(f"⚠ {len(check.newer)} migration(s) applied since that release, which "
+                         f"its code does not know: {', '.join(check.newer)}")
+        if check.older:
+            lines.append(f"⚠ {len(check.older)} migration(s) that release had and the serving "
+                         f"one does not: {', '.join(check.older)}")
+        if not lines:
+            lines.append("⚠ the schema heads differ")
+        return lines + ["A rollback does not undo migrations: the old code runs on this schema."]
+    if check.state == "unknown":
+        return [n.removeprefix("schema: ") for n in check.notes]
+    return []
 
 
 def watch_notes(env: Any, back_to: str | None) -> list[str]:

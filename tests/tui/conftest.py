@@ -113,6 +113,21 @@ def app(project: Path):
     return CockpitApp(Session(project, ctx=make_context(project)), poll_interval=3600)
 
 
+@pytest.fixture
+def schema_app(project: Path):
+    """The app over targets whose releases recorded Alembic schema heads (staging: r001..r003,
+    prod: r001..r002; `memory_provider.record_schema_heads`): rolling back is onto another
+    head."""
+    from cockpit.screens.app import CockpitApp
+    from memory_provider import record_schema_heads
+
+    from cockpit.session import Session
+
+    record_schema_heads("memory/hello-staging")
+    record_schema_heads("memory/hello-prod")
+    return CockpitApp(Session(project, ctx=make_context(project)), poll_interval=3600)
+
+
 # Async tests run on anyio's pytest plugin (anyio comes with httpx; no pytest-asyncio needed):
 # each async test module sets `pytestmark = pytest.mark.anyio`.
 @pytest.fixture

@@ -183,3 +183,21 @@ class MemoryProvider:
     def reconcile(self, env, journal: list[dict[str, Any]], emit: Emit) -> str:
         return "nothing was left half-done"
 
+
+
+# Alembic revisions each seeded release's code carries (r001, r002, r003): a rollback from r003
+# to r002 is onto another schema head (two migrations in between)
+SCHEMA_REVISIONS = [[("1a2b3c4d5e6f", "create notes")],
+                    [("1a2b3c4d5e6f", "create notes"), ("7e8f9a0b1c2d", "add tags")],
+                    [("1a2b3c4d5e6f", "create notes"), ("7e8f9a0b1c2d", "add tags"),
+                     ("3d4e5f6a7b8c", "add pinned"), ("9f8e7d6c5b4a", "index tags")]]
+
+
+def record_schema_heads(env_key: str) -> None:
+    """Give a seeded target's releases (oldest first) the schema records their release command
+    would have left (`cockpit.schema`'s Alembic record, SCHEMA_REVISIONS)."""
+    oldest_first = reversed(TARGETS[env_key].releases)
+    for release, revisions in zip(oldest_first, SCHEMA_REVISIONS, strict=False):
+        release.meta = {**release.meta, "schema": {
+            "tool": "alembic", "head": revisions[-1][0], "applied": [r for r, _ in revisions],
+            "labels": dict(revisions)}}

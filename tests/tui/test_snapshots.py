@@ -117,6 +117,8 @@ test_releases = snapshot_test("app", open_releases, keys("down"))
 test_rollback_confirmation_for_prod = snapshot_test(
     "app", lambda pilot: ask_rollback(pilot, "2"), keys(*"pro"))
 test_rollback_progress_finished = snapshot_test("app", _rollback_to_finished)
+# onto another schema head: both heads, the migrations in between, the box to tick
+test_rollback_confirmation_schema = snapshot_test("schema_app", ask_rollback)
 
 
 def test_rollback_watched(snap_compare, app, monkeypatch: pytest.MonkeyPatch) -> None:
