@@ -204,10 +204,11 @@ def deploy(site, *args: str) -> tuple[object, float]:
     return proc, time.monotonic() - started
 
 
-def head(release: dict, corpus: str) -> object:
-    """The schema head a release recorded: the notes app's last migration (Django records
-    one per app), the Alembic revision."""
-    recorded = release["meta"]["schema"]["head"]
+def head(release: dict, corpus: str, key: str = "schema") -> object:
+    """The schema head a release recorded (`key` "schema"; "schema_db": the database's, after
+    an accepted rollback onto it): the notes app's last migration (Django records one per
+    app), the Alembic revision."""
+    recorded = release["meta"][key]["head"]
     return recorded.get("notes") if corpus == "django-postgres" else recorded
 
 
@@ -277,6 +278,10 @@ def test_the_first_deploy_runs_the_migration_and_the_app_writes_rows(site):
     release = result(proc)["data"]["release"]
     assert head(release, site["corpus"]) == spec["head1"], release["meta"]
     site["ids"][1] = release["id"]
+    # the host's record keeps it too (what another machine's rollback reads), and no secret
+    mine = next(r for r in releases(site)["releases"] if r["id"] == release["id"])
+    assert head(mine, site["corpus"]) == spec["head1"]
+    assert "postgres://" not in json.dumps(mine) and "PASSWORD" not in json.dumps(mine)
     status, page = api(site, "GET", "/")
     assert status == 200 and "Notes" in page
     ids = []
@@ -334,9 +339,17 @@ def test_rollback_to_release_1_lists_the_migration_and_refuses(site):
 def test_rollback_with_accept_schema_rolls_back_and_the_old_code_serves(site):
     need(site, "released")
     r1 = site["ids"][1]
+    spec = APPS[site["corpus"]]
     proc = site["cli"]("rollback", "staging", "--to", r1, "--accept-schema", "--json")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert releases(site)["current"] == r1
+    data = releases(site)
+    assert data["current"] == r1
+    mine = next(r for r in data["releases"] if r["id"] == r1)
+    assert head(mine, site["corpus"]) == spec["head1"]  # its own record is kept
+    assert head(mine, site["corpus"], "schema_db") == spec["head2"]  # the database's moved on
+    # so going back to release 2 is onto its own schema: no --accept-schema needed
+    proc = site["cli"]("rollback", "staging", "--to", site["ids"][2], "--dry-run", "--json")
+    assert proc.returncode == 0 and "schema: unchanged" in proc.stdout, proc.stdout[-2000:]
     # release 1's code on release 2's schema: it reads, and it writes (the database default)
     status, body = api(site, "POST", "/api/notes", text="after the rollback")
     assert status == 201, body
