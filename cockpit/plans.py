@@ -11,6 +11,12 @@ The rules live here and in `cockpit.pipeline`, not in any tool list: `cockpit ap
 server and the TUI all go through `apply`. Nothing here approves on a caller's say-so: `approve`
 takes the environment's name as typed by a person, and its callers (the `approve` command on a
 TTY, the TUI's approvals screen) are the only ones; the MCP server never calls it.
+
+A rollback plan records its schema check (`data["schema"]`, `pipeline.schema_check`). When it
+rolls back onto another schema head, no agent can accept that: the plan needs a human approval
+on any environment, protected or not, and only an approval that explicitly accepted the schema
+(`cockpit approve PLAN_ID --accept-schema`, bound to `schema_accepted_hash`) lets `apply` pass
+`accept_schema` to the pipeline; nothing a caller sets on the context stands in for it.
 """
 
 from __future__ import annotations
@@ -38,7 +44,9 @@ class SavedPlan:
     """A plan as saved in the state store (`plans` table). `data` holds `args` (what apply
     passes to the pipeline: image, src, to), `steps` ([{id, title, destructive, detail}]),
     `changes` ({field: [live value, planned value]}), `notes`, `release` (the planned release,
-    names and digests only) and `protected`. Times are Unix seconds."""
+    names and digests only), `protected`, and for a rollback `schema` (the schema check,
+    `cockpit.schema.SchemaCheck.to_dict`: state, notes, newer, older). Times are Unix
+    seconds."""
 
     plan_id: str
     env: str
@@ -73,6 +81,17 @@ class SavedPlan:
     def protected(self) -> bool:
         return bool(self.data.get("protected"))
 
+    @property
+    def schema_differs(self) -> bool:
+        """A rollback onto another schema head: only a human may accept it."""
+        return self.action == "rollback" and (self.data.get("schema") or {}).get(
+            "state") == "differs"
+
+    @property
+    def needs_approval(self) -> bool:
+        """A person must approve it: a protected environment, or another schema head."""
+        return self.protected or self.schema_differs
+
     def to_dict(self) -> dict[str, Any]:
         """What callers show: the plan, its steps with destructive flags, what changes, the
         fingerprint, `expires_at` and whether a human approval is needed."""
@@ -85,8 +104,20 @@ class SavedPlan:
                 "plan_hash": self.plan_hash, "created_at": self.created_at,
                 "expires_at": self.expires_at, "created_by": self.created_by,
                 "client": self.client, "protected": self.protected,
-                "needs_approval": self.protected, "status": self.status,
+                "needs_approval": self.needs_approval, "schema": d.get("schema"),
+                "needs_schema_acceptance": self.schema_differs, "status": self.status,
                 "outcome": self.outcome}
+
+
+def schema_accepted_hash(plan: SavedPlan) -> str:
+    """What an approval that accepted the plan's schema is bound to: sha256 over the plan's
+    hash and the acceptance (an approval of the bare plan hash does not accept it)."""
+    return stable_hash({"plan_hash": plan.plan_hash, "accept_schema": True})
+
+
+def _approval_hash(plan: SavedPlan) -> str:
+    """The hash the plan's approval must carry for `apply` to run it."""
+    return schema_accepted_hash(plan) if plan.schema_differs else plan.plan_hash
 
 
 # --------------------------------------------------------------------------- fingerprint
@@ -168,6 +199,8 @@ def make(ctx: Context, action: str, env_name: str, emit: Emit, *, image: str | N
         release = pipeline.rollback(ctx, env_name, capture, to=to, dry_run=True)
         args = {"to": release.id}
     current = pipeline.live(ctx, env_name).current
+    schema_check = (pipeline.schema_check(ctx, env, release, current).to_dict()
+                    if action == "rollback" else None)
     changes = {}
     for field in ("image", "digest", "config_hash", "secrets_digest"):
         old = getattr(current, field) if current else None
@@ -184,6 +217,8 @@ def make(ctx: Context, action: str, env_name: str, emit: Emit, *, image: str | N
                           if k in ("id", "image", "digest", "config_hash", "secret_names",
                                    "secrets_digest", "promoted_from", "source_rev")},
               "protected": env.protected})
+    if schema_check is not None:
+        saved.data["schema"] = schema_check
     from cockpit.redaction import redact_any
 
     saved.data = redact_any(saved.data)
@@ -210,33 +245,38 @@ def get(ctx: Context, plan_id: str) -> SavedPlan:
 
 
 def approval_status(ctx: Context, plan_id: str) -> dict[str, Any]:
-    """{plan_id, env, action, status, expires_at, expired, needs_approval, approved,
-    approved_by, approved_at, approval_expires_at, approval_used, ready}: `ready` is True when
-    `apply` would pass the approval rule now (fingerprint not checked here)."""
+    """{plan_id, env, action, status, expires_at, expired, needs_approval,
+    needs_schema_acceptance, approved, schema_accepted, approved_by, approved_at,
+    approval_expires_at, approval_used, ready}: `approved` is True for an unused, unexpired
+    approval of this plan that accepted its schema when it must (`schema_accepted`); `ready`
+    when `apply` would pass the approval rule now (fingerprint not checked here)."""
     plan = get(ctx, plan_id)
     now = ctx.now()
     row = ctx.store.approval(plan.plan_id)
-    valid = bool(row and row["plan_hash"] == plan.plan_hash and row["used_at"] is None
+    valid = bool(row and row["plan_hash"] == _approval_hash(plan) and row["used_at"] is None
                  and row["expires_at"] > now)
     return {"plan_id": plan.plan_id, "env": plan.env, "action": plan.action,
             "status": plan.status, "expires_at": plan.expires_at,
-            "expired": now >= plan.expires_at, "needs_approval": plan.protected,
-            "approved": valid, "approved_by": row["approved_by"] if row else None,
+            "expired": now >= plan.expires_at, "needs_approval": plan.needs_approval,
+            "needs_schema_acceptance": plan.schema_differs, "approved": valid,
+            "schema_accepted": bool(row and row["plan_hash"] == schema_accepted_hash(plan)),
+            "approved_by": row["approved_by"] if row else None,
             "approved_at": row["approved_at"] if row else None,
             "approval_expires_at": row["expires_at"] if row else None,
             "approval_used": bool(row and row["used_at"] is not None),
             "ready": plan.status == "planned" and now < plan.expires_at
-            and (valid or not plan.protected)}
+            and (valid or not plan.needs_approval)}
 
 
 def pending(ctx: Context) -> list[SavedPlan]:
-    """Unexpired, unapplied plans on protected environments, newest first (what awaits a
-    human's approval; an approved one stays listed until it is applied)."""
+    """Unexpired, unapplied plans that need a human's approval (protected environments,
+    rollbacks onto another schema head), newest first; an approved one stays listed until it is
+    applied."""
     now = ctx.now()
     out = []
     for row in ctx.store.plans(limit=200):
         plan = SavedPlan.from_row(row)
-        if plan.protected and plan.status == "planned" and plan.expires_at > now:
+        if plan.needs_approval and plan.status == "planned" and plan.expires_at > now:
             out.append(plan)
     return out
 
@@ -267,6 +307,10 @@ def describe(plan: SavedPlan, now: float) -> list[str]:
         lines.append(f"  change {field}: {_short(old)} → {_short(new)}")
     for note in d["notes"]:
         lines.append(f"  note {note}")
+    if plan.schema_differs:
+        lines.append("  SCHEMA: this rollback is onto another schema head (the migrations in "
+                     "between are in the notes above); a rollback undoes no migration. "
+                     "Approve it only with --accept-schema")
     lines.append(f"  made against live state {plan.fingerprint[:19]}…; plan hash "
                  f"{plan.plan_hash[:19]}…")
     return lines
@@ -275,17 +319,32 @@ def describe(plan: SavedPlan, now: float) -> list[str]:
 # --------------------------------------------------------------------------- approve
 
 
-def approve(ctx: Context, plan_id: str, typed: str | None) -> dict[str, Any]:
-    """A human's approval of a plan on a protected environment: `typed` is the environment's
-    name as the person typed it (the `approve` command on a TTY, the TUI's approvals screen).
-    Bound to the plan's hash, single use, expiring APPROVAL_TTL seconds from now (never after
-    the plan). Returns approval_status. Raises Refused (exit 5) when the name does not match,
-    the plan expired, ran already or needs no approval; UsageError for an unknown plan."""
+def approve(ctx: Context, plan_id: str, typed: str | None, *,
+            accept_schema: bool = False) -> dict[str, Any]:
+    """A human's approval of a plan that needs one (`SavedPlan.needs_approval`): `typed` is the
+    environment's name as the person typed it (the `approve` command on a TTY, the TUI's
+    approvals screen); `accept_schema` is the person's explicit acceptance of a rollback onto
+    another schema head (`--accept-schema`), required for such a plan and refused for any
+    other. Bound to the plan's hash (`schema_accepted_hash` when accepted), single use,
+    expiring APPROVAL_TTL seconds from now (never after the plan). Returns approval_status.
+    Raises Refused (exit 5) when the name does not match, the schema was not accepted (or
+    there is none to accept), the plan expired, ran already or needs no approval; UsageError
+    for an unknown plan."""
     plan = get(ctx, plan_id)
     now = ctx.now()
-    if not plan.protected:
+    if not plan.needs_approval:
         raise Refused(f"plan {plan.plan_id} is for {plan.env!r}, which is not protected: it needs "
                       "no approval", hint=f"cockpit apply {plan.plan_id}")
+    if plan.schema_differs and not accept_schema:
+        ctx.store.audit("approve", plan.env, "refused",
+                        f"plan {plan.plan_id}: schema not accepted")
+        raise Refused(f"plan {plan.plan_id} rolls back {plan.env!r} onto another schema head "
+                      "(the migrations in between are in its notes): approving it needs the "
+                      "schema accepted explicitly",
+                      hint=f"read the plan, then cockpit approve {plan.plan_id} --accept-schema")
+    if accept_schema and not plan.schema_differs:
+        raise Refused(f"plan {plan.plan_id} does not roll back onto another schema head: there "
+                      "is no schema to accept", hint=f"cockpit approve {plan.plan_id}")
     if plan.status != "planned":
         raise Refused(f"plan {plan.plan_id} was already {plan.status}", hint="plan again")
     if now >= plan.expires_at:
@@ -295,9 +354,10 @@ def approve(ctx: Context, plan_id: str, typed: str | None) -> dict[str, Any]:
         raise Refused(f"approval of plan {plan.plan_id} refused: the typed name does not match "
                       f"{plan.env!r}")
     expires = min(plan.expires_at, now + APPROVAL_TTL)
-    ctx.store.approve_plan(plan.plan_id, plan.plan_hash, whoami(), expires)
+    ctx.store.approve_plan(plan.plan_id, _approval_hash(plan), whoami(), expires)
     ctx.store.audit("approve", plan.env, "ok",
-                    f"plan {plan.plan_id} ({plan.action}) hash {plan.plan_hash[7:19]}")
+                    f"plan {plan.plan_id} ({plan.action}) hash {plan.plan_hash[7:19]}"
+                    + ("; schema accepted" if plan.schema_differs else ""))
     return approval_status(ctx, plan.plan_id)
 
 
@@ -311,8 +371,10 @@ def _refuse(ctx: Context, plan: SavedPlan, why: str, hint: str, client: str | No
 
 def apply(ctx: Context, plan_id: str, emit: Emit, client: str | None = None) -> Release:
     """Run a saved plan once, under every rule: not in a read-only session, unaltered,
-    unexpired, unapplied, approved by a human when its environment is protected, and made
-    against the live state the target has now (the fingerprint); then claimed atomically and
+    unexpired, unapplied, approved by a human when its environment is protected or it rolls
+    back onto another schema head (then the approval must have accepted the schema: only then
+    is `accept_schema` passed to the pipeline, whatever the context said), and made against
+    the live state the target has now (the fingerprint); then claimed atomically and
     run through the pipeline (deploy, promote or rollback, with the plan's arguments). Returns
     the resulting release. Raises Refused (exit 5) for a broken rule, GateFailed and
     ProviderError as the pipeline does; the plan is then 'failed' and cannot be retried."""
@@ -328,6 +390,11 @@ def apply(ctx: Context, plan_id: str, emit: Emit, client: str | None = None) -> 
         raise _refuse(ctx, plan, "it expired", "plan again", client)
     if env.protected and plan.protected is not True:
         raise _refuse(ctx, plan, f"{env.name!r} is protected now", "plan again", client)
+    if plan.schema_differs and not approval_status(ctx, plan.plan_id)["approved"]:
+        raise _refuse(ctx, plan, "it rolls back onto another schema head and a human has not "
+                      "approved it with the schema accepted", f"a person reads the plan and runs "
+                      f"`cockpit approve {plan.plan_id} --accept-schema` in a terminal (or "
+                      "approves it in the TUI's approvals list), then apply", client)
     if plan.protected and not approval_status(ctx, plan.plan_id)["approved"]:
         raise _refuse(ctx, plan, f"{env.name!r} is protected and a human has not approved "
                       "this plan", f"a person runs `cockpit approve {plan.plan_id}` in a "
@@ -336,11 +403,13 @@ def apply(ctx: Context, plan_id: str, emit: Emit, client: str | None = None) -> 
     if fingerprint(ctx, plan.action, env.name, args.get("src")) != plan.fingerprint:
         raise _refuse(ctx, plan, "live state changed since the plan was made",
                       "plan again and apply the new plan", client)
-    reason = ctx.store.claim_plan(plan.plan_id, whoami(),
-                                  approval_hash=plan.plan_hash if plan.protected else None)
+    reason = ctx.store.claim_plan(plan.plan_id, whoami(), approval_hash=_approval_hash(plan)
+                                  if plan.needs_approval else None)
     if reason:
         raise _refuse(ctx, plan, reason, "plan again", client)
     ctx.options.dry_run = False
+    # only a human approval that accepted this plan's schema (just consumed) accepts it
+    ctx.options.accept_schema = plan.schema_differs
     if env.protected:
         ctx.options.confirm = env.name  # the human approval of this plan stands for the name
     try:
@@ -360,6 +429,7 @@ def apply(ctx: Context, plan_id: str, emit: Emit, client: str | None = None) -> 
         raise
     finally:
         ctx.options.confirm = None
+        ctx.options.accept_schema = False
     ctx.store.finish_plan(plan.plan_id, "applied", f"release {release.id} {release.status}")
     ctx.store.audit("apply", env.name, "ok", f"plan {plan.plan_id}: release {release.id}",
                     client=client)

@@ -2,8 +2,10 @@
 
 Lists the unexpired, unapplied plans for protected environments (an agent's or `cockpit plan`'s),
 shows the selected one (steps, destructive ones marked, what changes, expiry), and `a` asks for
-the environment's name to be typed, as `cockpit approve PLAN_ID` does on a terminal. The
-approval is bound to the plan's hash, single use and expiring (cockpit.plans).
+the environment's name to be typed, as `cockpit approve PLAN_ID` does on a terminal. A rollback
+plan onto another schema head is listed too (any environment): its detail names the migrations
+in between, and typing the name there approves it with the schema accepted (`--accept-schema`).
+The approval is bound to the plan's hash, single use and expiring (cockpit.plans).
 """
 
 from __future__ import annotations
@@ -117,15 +119,22 @@ class ApprovalsScreen(CockpitScreen):
             self.run_worker(lambda: self._approve(plan.plan_id, value), thread=True,
                             group="approvals")
 
-        self.app.push_screen(Ask(f"Type the environment name ({plan.env}) to approve plan "
-                                 f"{plan.plan_id}:"), typed)
+        if plan.schema_differs:
+            question = (f"Plan {plan.plan_id} rolls back onto another schema head (a rollback "
+                        "undoes no migration). Type the environment name "
+                        f"({plan.env}) to accept the schema and approve it:")
+        else:
+            question = f"Type the environment name ({plan.env}) to approve plan {plan.plan_id}:"
+        self.app.push_screen(Ask(question), typed)
 
     def _approve(self, plan_id: str, typed: str) -> None:
         from cockpit import plans
         from cockpit.errors import CockpitError
 
         try:
-            status = plans.approve(self.session.ctx, plan_id, typed)
+            plan = plans.get(self.session.ctx, plan_id)
+            status = plans.approve(self.session.ctx, plan_id, typed,
+                                   accept_schema=plan.schema_differs)
         except CockpitError as exc:
             self.app.call_from_thread(self.notify, exc.message, severity="error", timeout=6)
         else:

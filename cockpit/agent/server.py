@@ -32,7 +32,10 @@ To change anything: make a plan (plan_deploy, plan_promote, plan_rollback), read
 changes, then apply(plan_id). A plan runs once, only while live state still matches it, and
 before it expires. A plan on a protected environment (prod) runs only after a person approves it
 in a terminal with `cockpit approve PLAN_ID`: ask them to, then check approval_status. No tool
-can approve, and no argument replaces the approval. Secret values are never shown (••••).
+can approve, and no argument replaces the approval. A rollback plan onto another schema head
+(needs_schema_acceptance; its schema check lists the migrations in between) runs on any
+environment only after a person approves it with `cockpit approve PLAN_ID --accept-schema`: no
+tool can accept a schema. Secret values are never shown (••••).
 """
 
 READ = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True,
@@ -134,6 +137,15 @@ class StepOut(BaseModel):
     detail: str = ""
 
 
+class SchemaCheckOut(BaseModel):
+    state: str = Field(description="same | differs | unknown | none (cockpit.schema)")
+    notes: list[str]
+    newer: list[str] = Field(description="migrations the database has that the target's code "
+                             "does not know")
+    older: list[str] = Field(description="migrations the target had that the serving one has "
+                             "not")
+
+
 class PlanOut(BaseModel):
     plan_id: str
     env: str
@@ -153,6 +165,12 @@ class PlanOut(BaseModel):
     client: str | None = None
     protected: bool
     needs_approval: bool = Field(description="a person must run `cockpit approve PLAN_ID`")
+    schema_: SchemaCheckOut | None = Field(
+        default=None, alias="schema", serialization_alias="schema",
+        description="a rollback's schema check (other actions: none)")
+    needs_schema_acceptance: bool = Field(
+        default=False, description="a rollback onto another schema head: a person must run "
+        "`cockpit approve PLAN_ID --accept-schema`; no tool can accept it")
     status: str
     outcome: str = ""
 
@@ -216,7 +234,10 @@ class ApprovalOut(BaseModel):
     expires_at: float
     expired: bool
     needs_approval: bool
+    needs_schema_acceptance: bool = False
     approved: bool
+    schema_accepted: bool = Field(default=False, description="the approval accepted the "
+                                  "rollback's schema (`cockpit approve --accept-schema`)")
     approved_by: str | None = None
     approved_at: float | None = None
     approval_expires_at: float | None = None
@@ -311,7 +332,9 @@ def build(session: Session) -> MCPServer:
     def apply(mcp_ctx: MCPContext, plan_id: str) -> ApplyOut:
         """Run a saved plan, at most once: refused when it expired, ran already, live state
         changed since it was made (plan again), the session is read-only, or it is for a
-        protected environment and a person has not approved it with `cockpit approve PLAN_ID`."""
+        protected environment and a person has not approved it with `cockpit approve PLAN_ID`,
+        or it rolls back onto another schema head and a person has not approved it with
+        `cockpit approve PLAN_ID --accept-schema`. Takes nothing but the plan_id."""
         return run("apply", {"plan_id": plan_id},
                    lambda c: tools.apply(c, plan_id, client=client_name(mcp_ctx)), mcp_ctx,
                    ApplyOut)

@@ -1,9 +1,12 @@
-"""`cockpit approve PLAN_ID`: a person approves a saved plan for a protected environment.
+"""`cockpit approve PLAN_ID`: a person approves a saved plan for a protected environment, or a
+rollback plan onto another schema head (any environment).
 
-Shows the plan (steps, what changes, the live state it was made against, when it expires), then
-asks for the environment's name to be typed on the terminal. Refused without a terminal: no flag
-or argument stands in for the typed name. The approval is bound to the plan's hash, single use,
-and expires (cockpit.plans.APPROVAL_TTL).
+Shows the plan (steps, what changes, the schema check, the live state it was made against, when
+it expires), then asks for the environment's name to be typed on the terminal. Refused without a
+terminal: no flag or argument stands in for the typed name. A rollback onto another schema head
+is approved only with `--accept-schema` (the person read the migrations in between and accepts
+that the old code runs on this schema); only such an approval lets `apply` roll back onto it.
+The approval is bound to the plan's hash, single use, and expires (cockpit.plans.APPROVAL_TTL).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="approve a saved plan for a protected environment (typed, on a TTY)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("plan_id", metavar="PLAN_ID")
+    p.add_argument("--accept-schema", action="store_true",
+                   help="accept a rollback plan onto another schema head (needed for one)")
     p.set_defaults(func=run)
 
 
@@ -40,10 +45,14 @@ def run(args: argparse.Namespace) -> int:
                       "yourself in a terminal")
     for line in plans.describe(plan, time.time()):
         sys.stderr.write(inert(line) + "\n")
-    sys.stderr.write(f"Type the environment name ({plan.env}) to approve this plan: ")
+    accept = bool(args.accept_schema)
+    if plan.schema_differs != accept:  # refused before anything is typed, with the reason
+        plans.approve(ctx, plan.plan_id, None, accept_schema=accept)
+    what = "to accept the schema and approve this plan" if accept else "to approve this plan"
+    sys.stderr.write(f"Type the environment name ({plan.env}) {what}: ")
     sys.stderr.flush()
     typed = sys.stdin.readline().strip()
-    status = plans.approve(ctx, plan.plan_id, typed)
+    status = plans.approve(ctx, plan.plan_id, typed, accept_schema=accept)
     out.result(status, human=f"approved plan {plan.plan_id} for {plan.env} (single use, "
                f"until {time.strftime('%H:%M:%S', time.localtime(status['approval_expires_at']))}"
                f"); apply it: cockpit apply {plan.plan_id}")
