@@ -451,12 +451,35 @@ def promote(ctx: Context, src_name: str, dst_name: str, emit: Emit,
     plan.action = "promote"
     plan.notes.insert(0, f"promoting {src_name} release {current.id} "
                          f"(image {current.short_digest}) to {dst_name}; no rebuild")
+    check = _promotion_schema(ctx, src_name, dst, current, plan)
     _show(plan, emit)
     if dry_run or ctx.options.dry_run:
         return release
+    if check.refuse and not getattr(ctx.options, "accept_schema", False):
+        from cockpit import schema
+
+        raise Refused(schema.promotion_refusal(check, dst_name, current.id),
+                      hint="pass --accept-schema to promote anyway (or deploy a release that "
+                           f"knows those migrations to {src_name} first)")
     confirm(ctx, dst, "promote")
     return _execute(ctx, dst, "promote", plan, emit,
                     _watched(ctx, dst, provider, "promote", plan), release)
+
+
+def _promotion_schema(ctx: Context, src_name: str, dst: Environment, source: Release,
+                      plan: Plan) -> Any:
+    """The schema side of a promote (`cockpit.schema.promotion`): the migrations dst's release
+    command will apply, from the source release's recorded head and the head of dst's serving
+    release; into the plan's notes and `plan.data["schema"]`. Reads the state store only."""
+    from cockpit import schema
+
+    _recorded_schema(ctx, ctx.config.env(src_name), source)
+    _recorded_schema(ctx, dst, plan.previous)
+    check = schema.promotion(plan.previous, source, dst.name)
+    if check.state != "none":
+        plan.notes += check.notes
+    plan.data["schema"] = check.to_dict()
+    return check
 
 
 def rollback_target(

@@ -371,6 +371,55 @@ def compare(current: Any, target: Any) -> SchemaCheck:
     return SchemaCheck("differs", notes, newer=newer, older=older)
 
 
+def promotion(current: Any, release: Any, env: str) -> SchemaCheck:
+    """What promoting `release` (a Release whose meta carries the head its release command left
+    in the source environment) onto `env`, where `current` serves (None: nothing yet), means
+    for env's schema. States: "pending" (`older` lists the migrations env's release command
+    will apply), "same", "unknown" (a head is not recorded), "none" (no migration tool), and
+    "differs" (`newer` lists migrations env's database has that the release's code does not
+    know, e.g. a fix applied on prod only: refused like a rollback onto them). Heads without
+    applied lists (a Django record from a probe without `--plan`) or histories at the
+    MAX_APPLIED cap cannot say which side is ahead: listed, never refused."""
+    db = database_head(current)
+    rec = release.meta.get("schema") if hasattr(release, "meta") else release
+    rid = getattr(release, "id", "the release")
+    if not db and not rec:
+        return SchemaCheck("none")
+    if current is None:
+        return SchemaCheck("unknown", [f"schema: nothing serves {env} yet; its release "
+                                       f"command brings the database to {head_text(rec)}"])
+    if not db or not rec:
+        return SchemaCheck("unknown", [
+            f"schema: {env}'s database head ({head_text(db)}) or release {rid}'s "
+            f"({head_text(rec)}) is not recorded: which migrations it applies is not known"])
+    if db.get("tool") == rec.get("tool") and db.get("head") == rec.get("head"):
+        return SchemaCheck("same", [f"schema: {env} is at {head_text(db)} already: the release "
+                                    "command applies no migration"])
+    rec_names, db_names = _names(rec), _names(db)
+    pending = [_label(rec, n) for n in rec_names if n not in set(db_names)]
+    unknown = [_label(db, n) for n in db_names if n not in set(rec_names)]
+    notes = [f"schema: {env} is at {head_text(db)}; release {rid} was migrated to "
+             f"{head_text(rec)}"]
+    if pending:
+        notes.append(f"schema: the release command will apply {len(pending)} migration(s) on "
+                     f"{env}: {', '.join(pending)}")
+    comparable = (db.get("tool") == rec.get("tool") and bool(db.get("applied"))
+                  and bool(rec.get("applied"))
+                  and max(len(db_names), len(rec_names)) < MAX_APPLIED)
+    if unknown and comparable:
+        notes.append(f"schema: {env}'s database has {len(unknown)} migration(s) release {rid} "
+                     f"does not know: {', '.join(unknown)}")
+        return SchemaCheck("differs", notes, newer=unknown, older=pending)
+    return SchemaCheck("pending", notes, older=pending)
+
+
+def promotion_refusal(check: SchemaCheck, env: str, release_id: str) -> str:
+    """The one-line reason a promote onto a database that is ahead is refused (exit 5)."""
+    return (f"promote of release {release_id} to {env!r} refused: {env}'s database has "
+            f"migrations its code does not know ({', '.join(check.newer)}); its release "
+            "command will not undo them")
+
+
 def refusal(check: SchemaCheck, env: str, target_id: str) -> str:
     """The one-line reason a rollback onto another schema is refused (exit 5)."""
     between = ", ".join(check.newer or check.older) or "the heads differ"

@@ -34,6 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="deploy the image staging serves (same digest) to prod")
     pr.add_argument("src", metavar="FROM")
     pr.add_argument("dst", metavar="TO")
+    pr.add_argument("--accept-schema", action="store_true",
+                    help="promote even when TO's database has migrations the release does not "
+                    "know (they are listed)")
     pr.set_defaults(func=run_promote)
 
     rb = sub.add_parser("rollback", parents=[flags],
@@ -87,6 +90,7 @@ def run_promote(args: argparse.Namespace) -> int:
 
     out = renderer(args)
     ctx = load_context(args)
+    ctx.options.accept_schema = bool(getattr(args, "accept_schema", False))
     release = pipeline.promote(ctx, args.src, args.dst, out.emit)
     return _report(out, ctx, release, f"{args.dst}: release {release.id} is live, promoted "
                    f"from {release.promoted_from} (same image {release.short_digest})")

@@ -266,3 +266,59 @@ def test_an_app_without_migrations_gets_no_schema_note(site, tmp_path):
     events = Events()
     assert pipeline.rollback(site(), "staging", events, to=r1.id).id == r1.id
     assert not any(m.startswith("schema") for m in events.messages())
+
+
+# --------------------------------------------------------------------------- promote
+
+
+def test_a_promote_plan_lists_the_migrations_the_release_command_will_apply(site):
+    ctx = site(confirm="prod")
+    _deploy(ctx, "prod", 1)
+    _deploy(ctx, "staging", 3)
+    events = Events()
+    pipeline.promote(site(confirm="prod"), "staging", "prod", events, dry_run=True)
+    notes = " ".join(events.messages())
+    assert ("the release command will apply 2 migration(s) on prod: notes.0002_note_tags, "
+            "notes.0003_note_pinned") in notes
+    done = pipeline.promote(site(confirm="prod"), "staging", "prod", Events())
+    assert _serving(ctx, "prod") == done.id
+    assert ctx.store.get_release("prod", done.id).meta["schema"]["head"]["notes"] == \
+        "0003_note_pinned"
+    # promoted again: nothing left to apply
+    _deploy(ctx, "staging", 3)
+    events = Events()
+    pipeline.promote(site(confirm="prod"), "staging", "prod", events, dry_run=True)
+    assert any("applies no migration" in m for m in events.messages())
+
+
+def test_a_promote_onto_a_database_ahead_of_the_release_is_refused_until_accepted(site):
+    ctx = site(confirm="prod")
+    on_prod = _deploy(ctx, "prod", 3)  # e.g. a fix deployed to prod only
+    _deploy(ctx, "staging", 2)
+    with pytest.raises(Refused) as refused:
+        pipeline.promote(site(confirm="prod"), "staging", "prod", Events())
+    assert refused.value.exit_code == 5 and "--accept-schema" in (refused.value.hint or "")
+    assert "notes.0003_note_pinned" in refused.value.what
+    assert _serving(ctx, "prod") == on_prod.id  # nothing changed
+    done = pipeline.promote(site(confirm="prod", accept_schema=True), "staging", "prod",
+                            Events())
+    assert _serving(ctx, "prod") == done.id
+
+
+def test_the_first_promote_says_what_the_release_command_brings(site):
+    ctx = site(confirm="prod")
+    _deploy(ctx, "staging", 2)
+    events = Events()
+    pipeline.promote(site(confirm="prod"), "staging", "prod", events)
+    assert any("nothing serves prod yet" in m for m in events.messages())
+
+
+def test_promotion_without_applied_lists_never_refuses():
+    db = {"tool": "django", "head": {"notes": "0003_x"}}
+    rec = {"tool": "django", "head": {"notes": "0002_y"}}
+
+    class Serving:
+        meta = {"schema": db}
+
+    check = schema.promotion(Serving(), rec, "prod")
+    assert check.state == "pending" and not check.refuse
