@@ -363,7 +363,7 @@ def record_schema(env: Environment, provider: Provider, release: Release, emit: 
                      f"in {time.monotonic() - started:.1f} s)", env=env.name))
 
 
-def _recorded_schema(ctx: Context, env: Environment, release: Release | None) -> None:
+def recorded_schema(ctx: Context, env: Environment, release: Release | None) -> None:
     """Live state may not carry a release's schema record: take the store's copy into meta
     (`schema`, and `schema_db` when an accepted rollback left it: `cockpit.schema`)."""
     from cockpit.schema import META_KEYS
@@ -384,8 +384,8 @@ def schema_check(ctx: Context, env: Environment, target: Release,
     the TUI's confirmation use; reads the state store only."""
     from cockpit import schema
 
-    _recorded_schema(ctx, env, target)
-    _recorded_schema(ctx, env, current)
+    recorded_schema(ctx, env, target)
+    recorded_schema(ctx, env, current)
     return schema.compare(current, target)
 
 
@@ -473,8 +473,8 @@ def _promotion_schema(ctx: Context, src_name: str, dst: Environment, source: Rel
     release; into the plan's notes and `plan.data["schema"]`. Reads the state store only."""
     from cockpit import schema
 
-    _recorded_schema(ctx, ctx.config.env(src_name), source)
-    _recorded_schema(ctx, dst, plan.previous)
+    recorded_schema(ctx, ctx.config.env(src_name), source)
+    recorded_schema(ctx, dst, plan.previous)
     check = schema.promotion(plan.previous, source, dst.name)
     if check.state != "none":
         plan.notes += check.notes

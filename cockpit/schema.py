@@ -303,6 +303,16 @@ def head_text(rec: dict[str, Any] | None) -> str:
     return f"{rec.get('tool')} {head or '(no migration applied)'}"
 
 
+def short(rec: dict[str, Any] | None) -> str:
+    """A record's head in a table cell: the last applied migration ("notes.0002_note_pinned",
+    an Alembic revision, a Prisma folder), "-" when not recorded; at most 32 characters."""
+    if not rec:
+        return "-"
+    applied = rec.get("applied")
+    text = str(applied[-1]) if isinstance(applied, list) and applied else head_text(rec)
+    return text if len(text) <= 32 else text[:31] + "…"
+
+
 def database_head(release: Any) -> dict[str, Any] | None:
     """The database's schema record while `release` serves: `meta["schema_db"]` (left by an
     accepted rollback onto it) or else its own `meta["schema"]`; None when not recorded."""

@@ -105,13 +105,21 @@ def run_releases(args: argparse.Namespace) -> int:
     out = renderer(args)
     ctx = load_context(args)
     ctx.secrets.register(ctx.config.env(args.env))
+    from cockpit import schema
+
+    env = ctx.config.env(args.env)
     state = pipeline.live(ctx, args.env)
     current = state.current.id if state.current else None
-    lines = [f"{'':2}{'RELEASE':<26} {'AGE':>5}  {'IMAGE':<12}  {'BY':<20} STATUS"]
+    for r in state.releases:
+        pipeline.recorded_schema(ctx, env, r)
+    heads = any(r.meta.get("schema") for r in state.releases)
+    lines = [f"{'':2}{'RELEASE':<26} {'AGE':>5}  {'IMAGE':<12}  {'BY':<20} {'STATUS':<11}"
+             + (" SCHEMA" if heads else "")]
     for r in state.releases:
         mark = "▶ " if r.id == current else "  "
-        lines.append(f"{mark}{r.id:<26} {_age(r.created_at):>5}  {r.short_digest:<12}  "
-                     f"{(r.created_by or '-')[:20]:<20} {r.status}")
+        lines.append((f"{mark}{r.id:<26} {_age(r.created_at):>5}  {r.short_digest:<12}  "
+                      f"{(r.created_by or '-')[:20]:<20} {r.status:<11}"
+                      + (f" {schema.short(r.meta.get('schema'))}" if heads else "")).rstrip())
     out.result({"env": args.env, "current": current,
                 "releases": [r.to_dict() for r in state.releases]}, human="\n".join(lines))
     return 0

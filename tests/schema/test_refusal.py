@@ -322,3 +322,17 @@ def test_promotion_without_applied_lists_never_refuses():
 
     check = schema.promotion(Serving(), rec, "prod")
     assert check.state == "pending" and not check.refuse
+
+
+def test_releases_show_each_release_schema_head(site, capsys):
+    from cockpit.cli import main
+
+    ctx = site()
+    r1, r2 = _deploy(ctx, "staging", 1), _deploy(ctx, "staging", 3)
+    ctx.store.close()
+    assert main(["releases", "staging"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[-1] == "SCHEMA"
+    row = {r.id: next(ln for ln in lines if r.id in ln) for r in (r1, r2)}
+    assert row[r1.id].endswith(" notes.0001_initial")
+    assert row[r2.id].startswith("▶") and row[r2.id].endswith(" notes.0003_note_pinned")
