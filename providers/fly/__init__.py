@@ -158,6 +158,12 @@ class FlyProvider(Provider):
         (`flow.rollback`)"""
         return flow.rollback(self, env, to, emit)
 
+    def schema_head(self, env: Environment, release: Release) -> dict[str, Any] | None:
+        """The schema head after `release`'s release command: the probe in a one-off machine
+        like the release command, kept in the release's machine metadata (`flow.schema_head`).
+        """
+        return flow.schema_head(self, env, release)
+
     def reconcile(self, env: Environment, journal: list[dict[str, Any]], emit: Emit) -> str:
         """After an interrupted run: remove leftover green machines, report mixed releases.
         (`flow.reconcile`)"""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from cockpit.providers.fly.settings import FlySettings
@@ -333,14 +333,11 @@ def apply(provider, plan: Plan, emit: Emit) -> Release:
     min_secrets = provider._stage_secrets(env, emit)
     if env.release_command and plan.action != "rollback":  # once, before any machine
         from cockpit.providers.fly import release as release_phase
-        from cockpit.providers.fly.logs import poll
 
         release_phase.run(
             provider._api(env), env, plan.release, emit, min_secrets=min_secrets,
             previous_id=plan.previous.id if plan.previous else None, sleep=provider.sleep,
-            logs=lambda mid: [line.line for line in poll(
-                provider._api(env), env.name, follow=False, machine=mid, sleep=provider.sleep,
-                backoff=LOG_BACKOFF, max_pages=20)])
+            logs=_one_off_output(provider, env))
     config = release_config(env, plan.release, min_secrets, previous=plan.previous)
     deployer = Deployer(provider._api(env), env, emit, who=provider._who(), sleep=time.sleep,
                         logs=lambda mid: provider._last_lines(env, mid))
@@ -348,6 +345,51 @@ def apply(provider, plan: Plan, emit: Emit) -> Release:
     if strategy == "bluegreen":
         return deployer.bluegreen(plan, config, min_secrets)
     return deployer.rolling(plan, config, min_secrets)
+
+
+def _one_off_output(provider, env: Environment) -> Callable[[str], list[str]]:
+    """`output(machine id)`: every line a one-off machine (release command, schema probe)
+    wrote, from Fly's logs endpoint."""
+    from cockpit.providers.fly.logs import poll
+
+    def output(mid: str) -> list[str]:
+        return [line.line for line in poll(provider._api(env), env.name, follow=False,
+                                           machine=mid, sleep=provider.sleep,
+                                           backoff=LOG_BACKOFF, max_pages=20)]
+
+    return output
+
+
+def schema_head(provider, env: Environment, release: Release) -> dict[str, Any] | None:
+    """The schema head after `release`'s release command (`Provider.schema_head`): the probe
+    run in a one-off machine like the release command (`release.schema_head`), then kept in
+    the metadata of the release's machines (`cockpit_schema`, Update Metadata: no restart), so
+    another machine's rollback reads it from live state. None when the release command runs no
+    known migration tool. Raises ProviderError (FlyApiError, a failed probe) or
+    SchemaProbeError."""
+    from cockpit.providers.fly import release as release_phase
+    from cockpit.providers.fly.machines import (
+        GONE,
+        META_SCHEMA,
+        META_SECRETS_VERSION,
+        schema_value,
+    )
+
+    api = provider._api(env)
+    machines = [m for m in api.list_machines()
+                if m.get("state") not in GONE and _release_of(m) == release.id]
+    versions = [str(_meta(m).get(META_SECRETS_VERSION) or "") for m in machines]
+    min_secrets = max((int(v) for v in versions if v.isdigit()), default=None)
+    record = release_phase.schema_head(api, env, release, min_secrets=min_secrets,
+                                       logs=_one_off_output(provider, env),
+                                       sleep=provider.sleep)
+    if record:
+        value = schema_value(record)
+        for m in machines:
+            api.request("POST", f"{api.m(m['id'])}/metadata/{META_SCHEMA}",
+                        op="record the schema head", machine=m["id"], json={"value": value},
+                        idempotent=True)
+    return record
 
 
 def rollback(provider, env: Environment, to: Release, emit: Emit) -> Release:

@@ -1,7 +1,9 @@
 """Machine config for a release, the metadata that marks it, and the health gate.
 
 The release travels in the machine itself (`config.metadata`), so any operator reading the app
-knows what runs: release id, image digest, config hash, secrets digest. The gate is Fly's own
+knows what runs: release id, image digest, config hash, secrets digest, and the schema head its
+release command left (`cockpit_schema`, written after the probe; the replaced release's head
+travels in `cockpit_previous`), so another machine's rollback knows them. The gate is Fly's own
 machine checks (the proxy's view), read until every check passes; a machine that exits fails
 the gate at once with its exit code and last log lines (flyctl waits out its whole timeout,
 issue #2653).
@@ -35,8 +37,11 @@ META_ENV = "cockpit_env"
 META_CREATED = "cockpit_created_at"
 META_SLOT = "cockpit_slot"  # "green" while a bluegreen candidate is not serving yet
 META_PREVIOUS = "cockpit_previous"  # JSON: the release this one replaced (rollback w/o store)
+META_SCHEMA = "cockpit_schema"  # JSON: the release's schema record (cockpit.schema)
+META_SCHEMA_DB = "cockpit_schema_db"  # JSON: the database's head while it serves (a rollback)
 COCKPIT_KEYS = (META_RELEASE, META_DIGEST, META_CONFIG, META_SECRETS, META_SECRETS_VERSION,
-                META_ENV, META_CREATED, META_SLOT, META_PREVIOUS)
+                META_ENV, META_CREATED, META_SLOT, META_PREVIOUS, META_SCHEMA, META_SCHEMA_DB)
+SCHEMA_META_CHARS = 4000  # a schema record in metadata is cut (oldest migrations first) to this
 GONE = ("destroyed", "destroying", "replaced", "migrated")
 
 
@@ -75,6 +80,39 @@ def base_config(env: Environment, image: str) -> dict[str, Any]:
     return config
 
 
+def schema_compact(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A schema record (`cockpit.schema`) small enough for machine metadata: tool, head, and
+    the newest applied migrations (with their labels) that fit SCHEMA_META_CHARS of JSON;
+    None for none."""
+    if not record:
+        return None
+    applied = [str(a) for a in record.get("applied") or []]
+    labels = record.get("labels") or {}
+    while True:
+        out: dict[str, Any] = {"tool": record.get("tool"), "head": record.get("head"),
+                               "applied": applied}
+        kept = {a: labels[a] for a in applied if a in labels}
+        if kept:
+            out["labels"] = kept
+        if len(json.dumps(out, separators=(",", ":"))) <= SCHEMA_META_CHARS or not applied:
+            return out
+        applied = applied[len(applied) // 4 + 1:]
+
+
+def schema_value(record: dict[str, Any] | None) -> str:
+    """`schema_compact(record)` as the JSON string a metadata value is."""
+    return json.dumps(schema_compact(record), separators=(",", ":"), sort_keys=True)
+
+
+def schema_from(value: Any) -> dict[str, Any] | None:
+    """A schema record from a metadata value (JSON string) or a dict; None when unreadable."""
+    try:
+        data = json.loads(value) if isinstance(value, str) else value
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) and data.get("tool") else None
+
+
 def release_config(env: Environment, release: Release, secrets_version: int | None = None,
                    previous: Release | None = None) -> dict[str, Any]:
     """The config for `release`: its recorded config (rollback) or today's, plus its marks."""
@@ -89,11 +127,16 @@ def release_config(env: Environment, release: Release, secrets_version: int | No
     })
     if secrets_version is not None:
         meta[META_SECRETS_VERSION] = str(secrets_version)
+    for key, name in ((META_SCHEMA, "schema"), (META_SCHEMA_DB, "schema_db")):
+        if release.meta.get(name):  # a rollback's target; a deploy's is written after its probe
+            meta[key] = schema_value(release.meta[name])
     if previous is not None and previous.id != release.id:
-        meta[META_PREVIOUS] = json.dumps({
-            "id": previous.id, "image": previous.image, "digest": previous.digest,
-            "config_hash": previous.config_hash, "created_at": int(previous.created_at or 0),
-        }, separators=(",", ":"))
+        before = {"id": previous.id, "image": previous.image, "digest": previous.digest,
+                  "config_hash": previous.config_hash,
+                  "created_at": int(previous.created_at or 0)}
+        if previous.meta.get("schema"):
+            before["schema"] = schema_compact(previous.meta["schema"])
+        meta[META_PREVIOUS] = json.dumps(before, separators=(",", ":"))
     config["metadata"] = meta
     return config
 
@@ -106,12 +149,15 @@ def previous_from_machine(machine: dict[str, Any], app: str, env: str) -> Releas
         return None
     try:
         data = json.loads(raw)
+        meta: dict[str, Any] = {"source": "fly machine metadata (previous release)"}
+        if schema_from(data.get("schema")):
+            meta["schema"] = schema_from(data["schema"])
         return Release(id=str(data["id"]), app=app, env=env, image=str(data["image"]),
                        digest=str(data.get("digest", "")),
                        config_hash=str(data.get("config_hash", "")),
                        created_at=float(data.get("created_at") or 0), status="superseded",
-                       meta={"source": "fly machine metadata (previous release)"})
-    except (ValueError, KeyError, TypeError):
+                       meta=meta)
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
@@ -132,11 +178,15 @@ def release_from_machine(machine: dict[str, Any], app: str, env: str) -> Release
         created = float(meta.get(META_CREATED) or 0)
     except ValueError:
         created = 0.0
+    kept: dict[str, Any] = {"source": "fly machine metadata", "fly_config": recordable(config)}
+    for key, name in ((META_SCHEMA, "schema"), (META_SCHEMA_DB, "schema_db")):
+        if schema_from(meta.get(key)):
+            kept[name] = schema_from(meta[key])
     return Release(
         id=rid, app=app, env=env, image=config.get("image", ""),
         digest=meta.get(META_DIGEST, ""), config_hash=meta.get(META_CONFIG, ""),
         secrets_digest=meta.get(META_SECRETS, ""), created_at=created, status="unknown",
-        meta={"source": "fly machine metadata", "fly_config": recordable(config)},
+        meta=kept,
     )
 
 

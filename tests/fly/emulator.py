@@ -187,6 +187,9 @@ class FlyEmulator:
         # release_delay; with config.auto_destroy it is destroyed right after it exits
         self.release_exits: dict[str, int] = {}  # image substring -> exit code
         self.release_logs: dict[str, list[str]] = {}  # image substring -> output lines
+        # ... unless its command holds one of these substrings (a schema probe's listing); keys
+        # are (image substring, command substring)
+        self.command_logs: dict[tuple[str, str], list[str]] = {}
         self.release_delay = 0.05
         self.apps: dict[str, App] = {}
         self.calls: list[tuple[str, str, int]] = []
@@ -407,7 +410,11 @@ class FlyEmulator:
             m.state = "started"
             m.exit_code = None
             self._event(app, m, "start", "started")
-            lines = self._match(image, self.release_logs)
+            command = " ".join(str(c) for c in (m.config.get("init") or {}).get("cmd") or [])
+            lines = next((out for (img, cmd), out in self.command_logs.items()
+                          if img in image and cmd in command), None)
+            if lines is None:
+                lines = self._match(image, self.release_logs)
             for line in lines if lines is not None else ["running the release command"]:
                 self._log(app, m.id, m.region, line)
             self._schedule(self.release_delay, app, m, "exited")

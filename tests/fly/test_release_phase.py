@@ -71,8 +71,8 @@ def app_machine_posts(emu, app=APP):
     """Indexes in emu.bodies of creates/updates of the app's serving machines."""
     return [i for i, (_, path, body, _) in enumerate(emu.bodies)
             if path.startswith(f"/v1/apps/{app}/machines")
-            and "cockpit_release_command" not in ((body.get("config") or {}).get("metadata")
-                                                  or {})
+            and not {"cockpit_release_command", "cockpit_schema_probe"} & set(
+                (body.get("config") or {}).get("metadata") or {})
             and body.get("config")]
 
 
