@@ -18,10 +18,11 @@ def fix_plan(work: Path, result: Any):
     return plan_fixes(work, result)
 
 
-def missing_artifacts(work: Path, result: Any) -> list[Any]:
+def missing_artifacts(work: Path, result: Any, app: str | None = None) -> list[Any]:
     """What a first deploy needs and the folder lacks, rendered by `cockpit generate` (nothing
     written): a FileChange (before None) for a missing Dockerfile and .dockerignore, in that
-    order. An app that ships its own Dockerfile gets none."""
+    order. An app that ships its own Dockerfile gets none. `app`: the app's name when it is
+    chosen before its cockpit.toml exists (the demo), else the folder's."""
     from cockpit.generate import artifacts
     from cockpit.scan.fixes import FileChange
 
@@ -29,7 +30,7 @@ def missing_artifacts(work: Path, result: Any) -> list[Any]:
     for kind, path in (("dockerfile", "Dockerfile"), ("dockerignore", ".dockerignore")):
         if (work / path).exists():
             continue
-        for art in artifacts(kind, work, result):
+        for art in artifacts(kind, work, result, app=app):
             if not (work / art.path).exists():
                 out.append(FileChange(art.path, None, art.content, [f"generate {art.kind}"]))
     return out

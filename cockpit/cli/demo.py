@@ -450,11 +450,11 @@ def prepare(app: Path, work: Path, out) -> tuple[Path, dict[str, Any]]:
                 out.text(f"fixed: {item}")
             result = scan(work)
         report["fixed"] = list(plan.fixed)
-        report["manual"] = [f"{f.id} {f.where or ''}".strip() for f in plan.manual]
-        for item in report["manual"]:
-            out.text(f"left for a person: {item}")
+        manual = [f"{f.id} {f.where or ''}".strip() for f in plan.manual]
+    with stage("config", work):
+        name = unique_name(app_name(app), _previous_name(copied["previous_toml"]))
     with stage("generate", work):
-        missing = missing_artifacts(work, result)
+        missing = missing_artifacts(work, result, app=name)
         if missing:
             written = write_changes(work, missing)
             drop_backups(work, written.backups)
@@ -467,7 +467,6 @@ def prepare(app: Path, work: Path, out) -> tuple[Path, dict[str, Any]]:
         from cockpit.config import load, write_atomic
         from cockpit.template import lab_values
 
-        name = unique_name(app_name(app), _previous_name(copied["previous_toml"]))
         if name != app_name(app):
             out.text(f"the lab already runs an app named {app_name(app)!r}; this one is {name!r}")
         report["app"] = name
@@ -489,6 +488,11 @@ def prepare(app: Path, work: Path, out) -> tuple[Path, dict[str, Any]]:
                 f"{acc.kind} ({acc.url_var})" for _, acc in sorted(accessories.items()))
                 + ": each environment gets its own, its password generated into the keyring")
         report["accessories"] = sorted(accessories)
+        report["manual"], report["resolved"] = still_open(manual, scan(work))
+        for item in report["resolved"]:
+            out.text(f"resolved by the demo's own changes: {item}")
+        for item in report["manual"]:
+            out.text(f"left for a person: {item}")
     with stage("secrets", work):
         from cockpit.secrets import SecretStore
 
@@ -510,6 +514,21 @@ def prepare(app: Path, work: Path, out) -> tuple[Path, dict[str, Any]]:
                     out.text(f"{env.name}: generated {secret} and stored it in the OS keyring")
         report["secrets_generated"] = made
     return toml, report
+
+
+def still_open(manual: list[str], result: Any) -> tuple[list[str], list[str]]:
+    """Split the findings the fix stage left for a person (`"<id> <where>"` strings) by the
+    scan of the work folder once the demo's own changes are in (generated files, the lab
+    cockpit.toml with its release command, accessories, secrets): (still reported, resolved).
+    A finding the demo's changes resolve (e.g. migrations-not-wired once
+    `[app] release_command` is written) is not left for a person."""
+    def key(item: str) -> tuple[str, str]:  # id and file; a fix may move the line
+        finding, _, where = item.partition(" ")
+        return finding, where.rsplit(":", 1)[0] if where[-1:].isdigit() else where
+
+    now = {key(f"{f.id} {f.where or ''}".strip()) for f in result.findings}
+    left = [m for m in manual if key(m) in now]
+    return left, [m for m in manual if m not in left]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -578,25 +597,61 @@ def _headless(toml: Path, trust: str, out, report: dict[str, Any]) -> int:
     for name, release in (("staging", staging), ("prod", prod)):
         env = ctx.config.env(name)
         url = env_url(env)
+        curl = curl_line(env)
         environments[name] = {"url": url, "release": release.id, "image": release.image,
                               "digest": release.digest, "domain": env.domain,
-                              "accessories": sorted(env.accessories)}
+                              "accessories": sorted(env.accessories), "curl": curl}
         out.text(f"  {name}: {url or '(no domain)'} serves release {release.id}")
     report["environments"] = environments
     report["config"] = str(toml)
-    out.result(report, human="done. The ordinary commands work there, with the lab's variables:\n"
-               f"  {next_steps(work)}")
+    reach = [f"  {e['curl']}" for e in environments.values() if e["curl"]]
+    out.result(report, human=(
+        "the lab's names resolve only on the lab's DNS and its certificates come from its own "
+        "ACME CA; from this machine:\n" + "\n".join(reach) + "\n" if reach else "")
+        + "done. The ordinary commands work there, with the lab's variables:\n"
+        f"  {next_steps(work)}")
     return 0
+
+
+def curl_line(env: Any) -> str | None:
+    """A curl command that reaches `env`'s URL from this machine through its edge, or None
+    without a domain. The lab's names (`<env>.<app>.lab.test`) are in no resolver of the
+    machine and Pebble's certificates chain to a root no trust store has: `--resolve` sends
+    the name to the environment's host (its address; a name is resolved here) on its HTTPS
+    port, `--cacert` trusts the environment's `edge_ca_file` (the lab: Pebble's issuing root,
+    COCKPIT_LAB_ACME_ISSUER_ROOT). Arguments are shell-quoted."""
+    import shlex
+    import socket
+    from urllib.parse import urlsplit
+
+    from cockpit.config import env_url
+
+    url = env_url(env)
+    if not url or not env.domain:
+        return None
+    parts = urlsplit(url)
+    host = str(getattr(env.settings, "host", "") or "127.0.0.1")
+    try:
+        address = socket.getaddrinfo(host, None)[0][4][0]
+    except (OSError, IndexError):
+        address = host
+    if ":" in address:
+        address = f"[{address}]"
+    argv = ["curl", "--resolve", f"{parts.hostname}:{parts.port or 443}:{address}"]
+    ca = getattr(env.settings, "edge_ca_file", None) or \
+        os.environ.get("COCKPIT_LAB_ACME_ISSUER_ROOT")
+    if ca:
+        argv += ["--cacert", ca]
+    return shlex.join([*argv, f"{url}/"])
 
 
 def next_steps(work: Path) -> str:
     """The shell line that runs `cockpit status` in WORK from a fresh shell: the lab's
-    variables (keyring session, Docker host) and this install's `cockpit`, by its full path
-    when the one on PATH is another (or none, as in a venv nobody activated)."""
+    variables (keyring session, Docker host) and this install's `cockpit` by its full path,
+    always: the shell that ran the demo may have had the venv active, a fresh one has not
+    (`cockpit: command not found`)."""
     exe = Path(sys.executable).parent / "cockpit"
-    found = shutil.which("cockpit")
-    cockpit = "cockpit" if found and exe.exists() and Path(found).resolve() == exe.resolve() \
-        else (str(exe) if exe.exists() else f"{sys.executable} -m cockpit")
+    cockpit = str(exe) if exe.exists() else f"{sys.executable} -m cockpit"
     lab = REPO / "scripts" / "lab"
     setup = f'eval "$({lab} env)" && ' if lab.exists() else ""
     return f"{setup}cd {work} && {cockpit} status"

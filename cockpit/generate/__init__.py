@@ -170,15 +170,19 @@ def var_is_secret(name: str, secrets: list[str]) -> bool:
 
 
 def artifacts(
-    kind: str, root: Path | str, result: ScanResult | None = None, config: Any = None
+    kind: str, root: Path | str, result: ScanResult | None = None, config: Any = None,
+    app: str | None = None,
 ) -> list[Artifact]:
-    """The files one kind (or "all") consists of, rendered; nothing is written.
+    """The files one kind (or "all") consists of, rendered; nothing is written. `app` names
+    the app when no cockpit.toml does yet (default: the config's name, else the folder's).
 
     "all" leaves out the Dockerfile when the project ships its own (one cockpit did not
     generate) and the scan has no error or warning on it: that is the image cockpit builds.
     A Dockerfile with findings (runs as root, never builds, starts a dev server) is offered
     for replacement; `kind="dockerfile"` always renders one."""
     spec = spec_for(root, result, config)
+    if app and config is None and not (Path(root) / "cockpit.toml").exists():
+        spec.app = app
     kinds = KINDS if kind == "all" else (kind,)
     if kind == "all" and own_dockerfile(Path(root)) and not dockerfile_findings(spec.scan):
         kinds = tuple(k for k in kinds if k != "dockerfile")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import socket
 import ssl
@@ -137,6 +138,15 @@ def test_demo_takes_an_app_without_dockerfile_to_prod(make_app, tmp_path, lab, o
         assert status == 200, body
         assert headers.get("x-release") == envs[env_name]["release"]
         assert "hello from hello-app" in body
+        # the curl line the demo prints works as given, in a shell with none of the lab's
+        # variables (no name of the lab resolves there, no store trusts Pebble's root)
+        curl = envs[env_name]["curl"]
+        assert curl in proc.stdout or "--json" in proc.args
+        got = subprocess.run(shlex.split(curl) + ["--silent", "--show-error", "--include"],
+                             env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+                             timeout=30)
+        assert got.returncode == 0 and " 200" in got.stdout.splitlines()[0], got.stderr
+        assert "hello from hello-app" in got.stdout
     assert "@sha256:" in envs["prod"]["image"] or envs["prod"]["image"].startswith("sha256:")
     assert envs["prod"]["digest"] == envs["staging"]["digest"]
 
@@ -269,3 +279,68 @@ def test_next_steps_name_a_cockpit_a_fresh_shell_can_run(tmp_path: Path) -> None
     assert cd_part == f"cd {tmp_path}"
     exe = run_part.removesuffix(" status")
     assert Path(exe).is_absolute() and os.access(exe, os.X_OK), line
+
+
+def test_next_steps_use_the_full_path_even_when_cockpit_is_on_path(tmp_path: Path) -> None:
+    """The shell that ran the demo had the venv active (its cockpit on PATH); the line is run
+    in a fresh shell, where it is not: the path is full either way."""
+    bin_dir = str(Path(sys.executable).parent)
+    code = ("from pathlib import Path; from cockpit.cli.demo import next_steps; "
+            f"print(next_steps(Path({str(tmp_path)!r})))")
+    line = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={"PATH": f"{bin_dir}:/usr/bin:/bin"}).stdout.strip()
+    exe = line.split(" && ")[-1].removesuffix(" status")
+    assert Path(exe).is_absolute() and os.access(exe, os.X_OK), line
+
+
+def test_curl_line_resolves_the_domain_to_the_host_and_trusts_the_edge_ca(tmp_path):
+    """A lab URL is reached with --resolve (no resolver knows *.lab.test) and --cacert (the
+    edge's private ACME root); an environment without a domain has no line."""
+    from cockpit.cli.demo import curl_line
+    from cockpit.config import loads
+
+    cfg = loads("""[app]
+name = "u"
+[environments.staging]
+provider = "vps"
+host = "127.0.0.1"
+domain = "staging.u.lab.test"
+https_port = 8443
+edge_ca_file = "/var/tmp/ca dir/root.pem"
+[environments.prod]
+provider = "vps"
+host = "127.0.0.1"
+host_port = 8300
+""", tmp_path / "cockpit.toml")
+    line = curl_line(cfg.env("staging"))
+    assert shlex.split(line) == ["curl", "--resolve", "staging.u.lab.test:8443:127.0.0.1",
+                                 "--cacert", "/var/tmp/ca dir/root.pem",
+                                 "https://staging.u.lab.test:8443/"]
+    assert curl_line(cfg.env("prod")) is None
+
+
+def test_a_finding_the_demos_own_changes_resolve_is_not_left_for_a_person(tmp_path):
+    """The demo writes [app] release_command itself: migrations-not-wired, reported by the
+    first scan, is resolved once the lab cockpit.toml is in; a finding still there stays."""
+    from cockpit.cli.demo import still_open
+    from cockpit.scan import scan
+
+    app = tmp_path / "app"
+    (app / "alembic" / "versions").mkdir(parents=True)
+    (app / "requirements.txt").write_text("fastapi==0.115.6\nuvicorn==0.32.1\n"
+                                          "alembic==1.14.0\nSQLAlchemy==2.0.36\n")
+    (app / "alembic.ini").write_text("[alembic]\nscript_location = alembic\n")
+    (app / "alembic" / "env.py").write_text("from alembic import context\n")
+    (app / "main.py").write_text("from fastapi import FastAPI\napp = FastAPI()\n")
+    before = {f"{f.id} {f.where or ''}".strip() for f in scan(app).findings}
+    wired = next(f for f in before if f.startswith("migrations-not-wired"))
+    (app / "cockpit.toml").write_text('[app]\nname = "a"\nrelease_command = '
+                                      '"alembic upgrade head"\n')
+    after = scan(app)
+    still = [f"{f.id} {f.where or ''}".strip() for f in after.findings]
+    left, resolved = still_open([wired, *still], after)
+    assert resolved == [wired]
+    assert left == still
+    moved = [f"{f.id} {f.where.rsplit(':', 1)[0]}:99" for f in after.findings
+             if f.where and f.where[-1].isdigit()]
+    assert still_open(moved, after)[0] == moved  # a fix that moved its line: still left
