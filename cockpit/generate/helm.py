@@ -87,9 +87,10 @@ env:
   - name: {{ $acc.envVar }}
     {{- $at := printf "%s:%v" $host $acc.port }}
     {{- if eq $acc.kind "postgres" }}
-    value: {{ printf "postgres://%s:$(%s)@%s/%s" $acc.user $pw $at $acc.database | quote }}
+    {{- $who := printf "%s:$(%s)" $acc.user $pw }}
+    value: {{ printf "%s://%s@%s/%s" $acc.scheme $who $at $acc.database | quote }}
     {{- else }}
-    value: {{ printf "redis://default:$(%s)@%s/0" $pw $at | quote }}
+    value: {{ printf "%s://default:$(%s)@%s/0" $acc.scheme $pw $at | quote }}
     {{- end }}
   {{- end }}
   {{- end }}
@@ -464,13 +465,14 @@ def _accessories_template() -> str:
 
 def accessory_values(spec: Spec) -> dict:
     """`accessories.<name>` of values.yaml: enabled (false for `external = true`: the URL is
-    then one of the app's secrets), kind, image, port, storage, envVar, dataDir, and for
-    Postgres user and database."""
+    then one of the app's secrets), kind, image, port, storage, envVar, dataDir, scheme (the
+    URL's, as `cockpit.accessories.url` writes it), and for Postgres user and database."""
     out = {}
     for name, acc in sorted(spec.accessories.items()):
         v = {"enabled": not acc.external, "kind": acc.kind, "image": acc.image_ref,
              "port": acc.spec.port, "storage": acc.storage or "1Gi", "storageClassName": "",
-             "envVar": acc.url_var, "dataDir": acc.spec.data_dir}
+             "envVar": acc.url_var, "dataDir": acc.spec.data_dir,
+             "scheme": getattr(acc, "scheme", None) or acc.spec.scheme}
         if acc.kind == "postgres":
             v.update(user=db_user(spec.app), database=database(spec.app, acc))
         out[name] = v
@@ -560,9 +562,11 @@ def schema() -> dict:
                 "storageClassName": {"type": "string"},
                 "envVar": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
                 "dataDir": {"type": "string", "pattern": "^/"},
+                "scheme": {"type": "string", "pattern": "^[a-z][a-z0-9+.-]*$"},
                 "user": {"type": "string", "minLength": 1},
                 "database": {"type": "string", "minLength": 1},
-            }, ["enabled", "kind", "image", "port", "storage", "envVar", "dataDir"])},
+            }, ["enabled", "kind", "image", "port", "storage", "envVar", "dataDir",
+                "scheme"])},
         }, ["image", "replicaCount", "port", "healthPath", "service", "ingress"]),
     }
 

@@ -72,10 +72,13 @@ def test_the_chart_has_a_statefulset_per_accessory(chart) -> None:
 
     folder, files = chart()
     values = yaml.safe_load(files["values.yaml"])
+    scheme = values["accessories"]["postgres"].pop("scheme")
+    assert scheme in ("postgres", "postgresql")  # cockpit.accessories.url's
     assert values["accessories"]["postgres"] == {
         "enabled": True, "kind": "postgres", "image": "postgres:16", "port": 5432,
         "storage": "5Gi", "storageClassName": "", "envVar": "DATABASE_URL",
         "dataDir": "/var/lib/postgresql/data", "user": "blog", "database": "blog"}
+    values["accessories"]["postgres"]["scheme"] = scheme
     assert values["accessories"]["redis"]["image"] == "redis:7"
     jsonschema.validate(values, json.loads(files["values.schema.json"]))
     for extra in ([], ["-f", str(folder / "values-staging.yaml")],
@@ -113,8 +116,10 @@ def test_the_chart_has_a_statefulset_per_accessory(chart) -> None:
     env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {"name": "ACCESSORY_POSTGRES_PASSWORD", "valueFrom": {"secretKeyRef": {
         "name": "rel-blog-postgres-auth", "key": "PASSWORD"}}} in env
-    assert {"name": "DATABASE_URL", "value": "postgres://blog:$(ACCESSORY_POSTGRES_PASSWORD)@"
+    assert {"name": "DATABASE_URL", "value": f"{scheme}://blog:$(ACCESSORY_POSTGRES_PASSWORD)@"
                                              "rel-blog-postgres:5432/blog"} in env
+    assert {"name": "REDIS_URL", "value": "redis://default:$(ACCESSORY_REDIS_PASSWORD)@"
+                                          "rel-blog-redis:6379/0"} in env
     names = [e["name"] for e in env]
     assert names.index("ACCESSORY_REDIS_PASSWORD") < names.index("REDIS_URL")
     job = next(d for d in docs if d["kind"] == "Job")
@@ -122,7 +127,7 @@ def test_the_chart_has_a_statefulset_per_accessory(chart) -> None:
     waits = job["spec"]["template"]["spec"]["initContainers"]
     assert [w["name"] for w in waits] == ["wait-postgres", "wait-redis"]
     assert "pg_isready -q -h rel-blog-postgres -p 5432" in waits[0]["command"][-1]
-    assert {"name": "DATABASE_URL", "value": "postgres://blog:$(ACCESSORY_POSTGRES_PASSWORD)@"
+    assert {"name": "DATABASE_URL", "value": f"{scheme}://blog:$(ACCESSORY_POSTGRES_PASSWORD)@"
             "rel-blog-postgres:5432/blog"} in job["spec"]["template"]["spec"]["containers"][0][
                 "env"]
     _kubectl_decodes(deployment, job, *sts.values())

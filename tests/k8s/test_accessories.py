@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import textwrap
 
 import pytest
@@ -132,8 +133,9 @@ def test_a_deploy_runs_each_accessory_as_a_statefulset_before_the_release(site, 
 
     # the URLs reach the app (and the release command) through the release's Secret
     values = _release_secret(emulator, "shop-staging", release)
-    assert values["DATABASE_URL"] == (f"postgres://shop:{PW['staging']['POSTGRES']}@"
-                                      "shop-staging-postgres.shop-staging.svc:5432/shop")
+    assert re.fullmatch(rf"postgres(ql)?://shop:{PW['staging']['POSTGRES']}@"
+                        r"shop-staging-postgres\.shop-staging\.svc:5432/shop",
+                        values["DATABASE_URL"])  # the scheme: cockpit.accessories.url's
     assert values["REDIS_URL"] == (f"redis://default:{PW['staging']['REDIS']}@"
                                    "shop-staging-redis.shop-staging.svc:6379/0")
     # order: the statefulsets are ready before the release command's Job is applied
