@@ -310,3 +310,18 @@ def test_external_is_a_kubernetes_key_and_storage_a_quantity(tmp_path):
     plain = config_mod.load(tmp_path / "cockpit.toml").env("prod").config_hash
     (tmp_path / "cockpit.toml").write_text(k8s.replace('storage = "lots"', "external = false"))
     assert config_mod.load(tmp_path / "cockpit.toml").env("prod").config_hash == plain
+
+
+def test_accessory_logs_never_show_its_password(site, emulator, capsys):
+    from cockpit.cli import main
+
+    # an image that prints its environment (the password arrives by secretKeyRef)
+    emulator.image("postgres:16", log_env=["POSTGRES_PASSWORD"])
+    ctx = site()
+    pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    ctx.store.close()
+    raw = emulator.pod_logs("shop-staging", "shop-staging-postgres-0")
+    assert any(PW["staging"]["POSTGRES"] in line for line in raw)  # the emulator's truth
+    assert main(["accessories", "logs", "staging", "postgres", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "POSTGRES_PASSWORD=" in out and PW["staging"]["POSTGRES"] not in out
