@@ -172,6 +172,60 @@ def describe(samples: list[Sample] | list[HealthSample]) -> str:
     return f"{len(samples)} samples ({seen}); last failure: {last.error or last.status}"
 
 
+@dataclass
+class BootWait:
+    """What a person is shown of one gate's health samples while the app boots (the human
+    renderer, cockpit.output; `--json`, the event stream and the journal keep every sample).
+
+    A sample with no HTTP answer at all (`unanswered`: connection refused, nothing listening
+    yet, a timeout) before the app has answered once is held instead of shown: an app that
+    takes 2 s to listen would otherwise print 20 `health fail connection refused` lines. When
+    the app first answers (any status), `feed` returns one line saying how long it waited
+    and how many samples went unanswered, then the answer is shown as usual; a gate that ends
+    before any answer gets that line from `flush`, as a failure. Samples after the first
+    answer are all shown. `clock` gives seconds (time.monotonic); the wait is measured from
+    the first held sample to the answer (or to the last held sample at the end)."""
+
+    clock: Callable[[], float] = time.monotonic
+    held: list[tuple[float, HealthSample]] = field(default_factory=list)
+    answered: bool = False
+
+    @staticmethod
+    def unanswered(sample: HealthSample) -> bool:
+        """No HTTP answer and no platform check result: the app does not listen (yet)."""
+        return not sample.ok and sample.status is None and not sample.detail
+
+    def feed(self, sample: HealthSample) -> tuple[str | None, bool]:
+        """(a line to show before `sample`, or None; whether to show `sample` itself)."""
+        now = self.clock()
+        if not self.answered and self.unanswered(sample):
+            self.held.append((now, sample))
+            return None, False
+        self.answered = True
+        return self._summary(now, answered=True), True
+
+    def flush(self) -> str | None:
+        """The line for samples still held when the gate ends (the app never answered), or
+        None; nothing is held afterwards."""
+        return self._summary(self.held[-1][0] if self.held else 0.0, answered=False)
+
+    def _summary(self, until: float, *, answered: bool) -> str | None:
+        if not self.held:
+            return None
+        count, seconds = len(self.held), max(0.0, until - self.held[0][0])
+        errors: dict[str, int] = {}
+        for _, s in self.held:
+            key = s.error or "no answer"
+            errors[key] = errors.get(key, 0) + 1
+        said = "; ".join(e if n == count else f"{e} ×{n}" for e, n in list(errors.items())[:3])
+        self.held = []
+        samples = f"{count} sample{'s' if count != 1 else ''}"
+        if answered:
+            return f"waited {seconds:.1f}s for the app to listen: {samples} without an " \
+                   f"answer ({said})"
+        return f"no answer from the app in {seconds:.1f}s: {samples} ({said})"
+
+
 def run(sample: Callable[[float], Sample], policy: Policy, *,
         logs: Callable[[], list[str]] | None = None, emit: Emit | None = None,
         env: str | None = None, what: str = "the new release", where: str | None = None,

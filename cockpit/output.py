@@ -136,6 +136,7 @@ class HumanRenderer:
         self._lock = threading.RLock()
         self._running: dict[str, str] = {}
         self._status = None
+        self._boot: dict[str | None, Any] = {}  # env -> cockpit.gate.BootWait of its gate
 
     def _line(self, markup: str, console=None) -> None:
         """`markup` is ours; every user-supplied piece in it went through `_e` first."""
@@ -162,8 +163,18 @@ class HumanRenderer:
         with self._lock:
             self._emit(event)
 
+    def _boot_line(self, key: str | None) -> None:
+        """Show what the gate of `key`'s environment still holds (its app never answered)."""
+        wait = self._boot.pop(key, None)
+        line = wait.flush() if wait is not None else None
+        if line:
+            env = f"[dim]{_e('[' + key + ']')}[/] " if key else ""
+            self._line(f"{env}  health [red]fail[/] {_e(line)}")
+
     def _emit(self, event: Event) -> None:
         env = f"[dim]{_e('[' + event.env + ']')}[/] " if getattr(event, "env", None) else ""
+        if isinstance(event, StepStarted | StepFinished | StepFailed | StepSkipped):
+            self._boot_line(getattr(event, "env", None))  # a gate's step ends, or another starts
         if isinstance(event, StepStarted):
             self._running[event.step] = event.title
             self._line(f"{env}[cyan]▸[/] {_e(event.title)}")
@@ -182,6 +193,13 @@ class HumanRenderer:
         elif isinstance(event, LogLine):
             self._line(f"[dim]{_e(event.source)} |[/] {_log(event.line)}")
         elif isinstance(event, HealthSample):
+            from cockpit.gate import BootWait
+
+            said, show = self._boot.setdefault(event.env, BootWait()).feed(event)
+            if said:
+                self._line(f"{env}  health [dim]{_e(said)}[/]")
+            if not show:
+                return
             mark = "[green]ok[/]" if event.ok else "[red]fail[/]"
             status = event.status if event.status is not None else event.error
             latency = f" {event.latency_ms:.0f}ms" if event.latency_ms is not None else ""
@@ -204,6 +222,8 @@ class HumanRenderer:
 
     def close(self) -> None:
         with self._lock:
+            for key in list(self._boot):
+                self._boot_line(key)
             self._running.clear()
             self._spin()
 
