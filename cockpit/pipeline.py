@@ -56,6 +56,7 @@ class Journaled:
         self.emit = emit
         self.lock: Any = None  # the run's DeployLock: a lost lock stops the run at its next step
         self.verify: set[str] = set()  # steps the lock is proven on the target before (switch)
+        self.failed_step: str | None = None  # the step that failed (the release's meta keeps it)
 
     def __call__(self, event: Event) -> None:
         store = self.ctx.store
@@ -67,6 +68,7 @@ class Journaled:
             store.journal(self.run_id, event.step, "finished", event.detail)
         elif isinstance(event, StepFailed):
             store.journal(self.run_id, event.step, "failed", event.error)
+            self.failed_step = event.step
         elif isinstance(event, StepSkipped):
             store.journal(self.run_id, event.step, "skipped", event.reason)
         self.emit(event)
@@ -255,7 +257,8 @@ def _execute(ctx: Context, env: Environment, command: str, plan: Plan | None, em
             result = body(journal)
     except GateFailed as exc:
         release.status = getattr(exc, "release_status", "failed")  # watch window: rolled_back
-        release.meta = {**release.meta, **getattr(exc, "release_meta", {})}
+        release.meta = {**release.meta, **getattr(exc, "release_meta", {}),
+                        **({"failed_step": journal.failed_step} if journal.failed_step else {})}
         store.save_release(release)
         store.finish_run(run_id, "failed")
         store.audit(command, env.name, getattr(exc, "audit_outcome", "gate failed"),
@@ -270,6 +273,8 @@ def _execute(ctx: Context, env: Environment, command: str, plan: Plan | None, em
         raise
     except CockpitError as exc:
         release.status = "failed"
+        if journal.failed_step:  # a rollback to it says why it never served (rollback_target)
+            release.meta = {**release.meta, "failed_step": journal.failed_step}
         store.save_release(release)
         if getattr(exc, "unfinished", False):  # not undone (cockpit.gate.GateUnfinished): the
             # run stays open and the next command's reconcile finishes it
@@ -328,12 +333,16 @@ def build(ctx: Context, env: Environment, emit: Emit) -> tuple[str, str]:
 def _watched(ctx: Context, env: Environment, provider: Provider, command: str,
              plan: Plan) -> Callable[[Emit], Release]:
     """provider.apply, then the watch window on what it switched to (cockpit.watch): a breach
-    switches back to plan.previous and raises WatchBreached (exit 3)."""
+    switches back to plan.previous and raises WatchBreached (exit 3). Before apply, a verified
+    backup of the accessories a release command could migrate (cockpit.backups.before_release:
+    protected environments by default); a failed release command's hint names it."""
 
     def body(journal: Emit) -> Release:
+        from cockpit.backups import before_release
         from cockpit.watch import after_switch
 
-        result = provider.apply(plan, journal)
+        with before_release(ctx, env, plan.release, journal):
+            result = provider.apply(plan, journal)
         record_schema(env, provider, result, journal)
         return after_switch(ctx, env, provider, result, plan.previous, journal, command=command)
 
@@ -503,6 +512,8 @@ def rollback_target(
         target = next((r for r in matches if r.id == to), matches[0])
         if current is not None and target.id == current.id:
             raise Refused(f"release {target.id} already serves {env_name!r}")
+        if target.status == "failed":  # before any lock: there is nothing of it to go back to
+            raise _never_served(ctx, env_name, target, current, ordered, state.releases)
         return target, current
     live_ids = {r.id for r in state.releases}
     for release in ordered:
@@ -513,6 +524,33 @@ def rollback_target(
             return release, current
     raise Refused(f"no earlier healthy release of {env_name!r} is kept on the target",
                   hint=f"cockpit releases {env_name}")
+
+
+def _never_served(ctx: Context, env_name: str, target: Release, current: Release | None,
+                  ordered: list[Release], kept: list[Release]) -> UsageError:
+    """The error for `rollback --to` a release whose deploy failed (status "failed"): why it
+    never served (its journaled failed step, `meta["failed_step"]`, from the target's record
+    or this machine's store) and the releases a rollback can go to (healthy, superseded or
+    rolled back, still kept on the target, not the current one), newest first."""
+    stored = ctx.store.get_release(env_name, target.id)
+    step = target.meta.get("failed_step") or (stored.meta.get("failed_step") if stored else None)
+    if step == "release_command":
+        why = f"release {target.id} never served: its release command failed, so it was " \
+              "never started"
+    elif step:
+        why = f"release {target.id} failed its deploy at step {step}"
+    else:
+        why = f"release {target.id} failed its deploy"
+    kept_ids = {r.id for r in kept}
+    can = [r for r in ordered if r.status in ("healthy", "superseded", "rolled_back")
+           and r.id in kept_ids and (current is None or r.id != current.id)]
+    if can:
+        listed = "; it can roll back to " + ", ".join(f"{r.id} ({r.status})" for r in can[:5])
+        hint = f"cockpit rollback {env_name} --to {can[0].id}"
+    else:
+        listed = "; no release it can roll back to is kept on the target"
+        hint = f"cockpit deploy {env_name} (a fix forward); cockpit releases {env_name}"
+    return UsageError(why + listed, hint=hint)
 
 
 def rollback(ctx: Context, env_name: str, emit: Emit, to: str | None = None,
