@@ -390,32 +390,19 @@ def volume_mounts(env) -> dict[str, str]:
             for name, path in sorted(env.volumes.items())}
 
 
-class ReleaseCommandFailed(ProviderError):
-    """The release command exited non-zero: nothing was started; `logs` is its output tail."""
-
-    def __init__(self, what: str, *, where: str | None = None, hint: str | None = None,
-                 logs: list[str] | None = None) -> None:
-        super().__init__(what, where=where, hint=hint)
-        self.logs = logs or []
-
-    def to_dict(self) -> dict[str, object]:
-        return {**super().to_dict(), "logs": self.logs}
-
-
-RELEASE_TAIL = 30  # output lines a failed release command reports
-
-
 def _release_command(env, host: Host, release: Release, volumes: dict[str, str], emit: Emit,
                      previous: Release | None) -> None:
     """Run `[app] release_command` once, before the new release starts: a one-off container
     of the new image with the release's env file, the environment's volumes and network, as
     the image's user. Each output line is a LogLine (source "release"); a non-zero exit raises
-    ReleaseCommandFailed (exit 1) with the exit status and the output tail, and records the
-    release as failed: the serving release is untouched."""
+    the core's ReleaseCommandFailed (`cockpit.release_phase.failure`, exit 1) with the exit
+    status and the output tail, and records the release as failed: the serving release is
+    untouched."""
     from collections import deque
 
     from cockpit.events import LogLine
     from cockpit.redaction import redact
+    from cockpit.release_phase import RELEASE_TAIL, STEP, failure
 
     name = f"{host.base_name}-release-{cmd.safe_name(release.id)}"
     argv = cmd.docker_run_release_command(
@@ -423,9 +410,8 @@ def _release_command(env, host: Host, release: Release, volumes: dict[str, str],
         network=env.settings.network, container_port=env.app.port, release=release.id,
         volumes=volumes, command=env.release_command, app=env.app.name, env=env.name)
     argv = _join_accessories(env, argv)
-    with _Step(emit, "release_command", f"release command: {env.release_command}",
-               env.name) as st:
-        host.run(cmd.quiet(cmd.docker_rm(name)), step="release_command", check=False)
+    with _Step(emit, STEP, f"release command: {env.release_command}", env.name) as st:
+        host.run(cmd.quiet(cmd.docker_rm(name)), step=STEP, check=False)
         tail: deque[str] = deque(maxlen=RELEASE_TAIL)
         chan = host.t.open_lines(argv)
         try:
@@ -449,16 +435,8 @@ def _release_command(env, host: Host, release: Release, volumes: dict[str, str],
             chan.close()
         if rc != 0:
             _record_failed(host, release)
-            serving = (f"release {previous.id} keeps serving" if previous is not None
-                       else "nothing serves yet")
-            last = tail[-1] if tail else "(no output)"
-            raise ReleaseCommandFailed(
-                f"the release command of release {release.id} exited with status {rc} "
-                f"({last}); the new release was not started and {serving}",
-                where=f"{host.t.where} step release_command",
-                hint="fix the command ([app] release_command in cockpit.toml) or the app, "
-                     "then deploy again; its output is above",
-                logs=list(tail))
+            raise failure(release.id, rc, list(tail), previous.id if previous else None,
+                          where=f"{host.t.where} step {STEP}")
         st.detail = f"exit 0, {len(tail)} line(s) of output" if tail else "exit 0"
 
 

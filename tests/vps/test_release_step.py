@@ -217,6 +217,7 @@ def test_a_failing_release_command_stops_the_deploy_and_the_old_release_serves(s
     result = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     error = next(e for e in result if e.get("type") == "error")
     assert "status 7" in json.dumps(error) and "boom: no such table" in json.dumps(error)
+    assert error["exit_status"] == 7  # the core's ReleaseCommandFailed, as on every provider
     assert site["second"] in json.dumps(error)  # says which release keeps serving
     status, body = request("GET", "/")
     page = json.loads(body)
