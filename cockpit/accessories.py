@@ -7,6 +7,7 @@
     version = "16"             # the official image's tag (postgres:16, redis:7)
     env_var = "DATABASE_URL"   # where the app finds its URL (default DATABASE_URL / REDIS_URL)
     database = "shop"          # postgres only; default: the app name with '-' as '_'
+    url_scheme = "postgresql+psycopg"   # postgres only; the URL's scheme (default "postgresql")
     # image = "registry.example.com/postgres:16"   # instead of the official image
     # backup_bucket = "s3://my-backups/shop"       # `cockpit backup` uploads there too
     # backup_endpoint = "https://s3.eu-west-1.amazonaws.com"   # any S3-compatible service
@@ -15,13 +16,14 @@ On a VPS each environment gets its own container (`cockpit-<app>-<env>-<name>`),
 volume (`cockpit-<app>-<env>-<name>-data`) and its own private docker network
 (`cockpit-<app>-<env>`) that the app's containers join; no port is published. Its password is
 generated once into the OS keyring (`ACCESSORY_<NAME>_PASSWORD` in the environment's scope) and
-the URL reaches the app as `env_var`. On Kubernetes each environment gets a StatefulSet
-`<app>-<env>-<name>` in its namespace (one replica, a PersistentVolumeClaim from its
-volumeClaimTemplate, a headless Service, a Secret with the keyring's password; the URL reaches
-the app through its release's Secret: `cockpit.providers.kubernetes.accessories`), unless the
-table says `external = true`. On Fly, and with `external = true` on Kubernetes, the accessory
-is external: its URL is a secret of the environment (`cockpit secrets set ENV DATABASE_URL`),
-added to the secrets the environment needs.
+the URL reaches the app as `env_var` (`postgresql://...`, or `url_scheme://...` when the app's
+driver needs SQLAlchemy's `postgresql+psycopg` / `postgresql+asyncpg`: `url`). On Kubernetes
+each environment gets a StatefulSet `<app>-<env>-<name>` in its namespace (one replica, a
+PersistentVolumeClaim from its volumeClaimTemplate, a headless Service, a Secret with the
+keyring's password; the URL reaches the app through its release's Secret:
+`cockpit.providers.kubernetes.accessories`), unless the table says `external = true`. On Fly,
+and with `external = true` on Kubernetes, the accessory is external: its URL is a secret of
+the environment (`cockpit secrets set ENV DATABASE_URL`), added to the secrets it needs.
 
 Nothing here talks to a host: the VPS side is `cockpit.providers.vps.accessories`.
 """
@@ -57,7 +59,7 @@ class Kind:
 
 KINDS: dict[str, Kind] = {
     "postgres": Kind("postgres", 5432, "DATABASE_URL", "postgres", "16",
-                     "/var/lib/postgresql/data", "postgres"),
+                     "/var/lib/postgresql/data", "postgresql"),
     "redis": Kind("redis", 6379, "REDIS_URL", "redis", "7", "/data", "redis"),
 }
 # the lab's stand-ins (cockpit.lab.images), for `cockpit init --lab` and the demo
@@ -81,6 +83,12 @@ class AccessoryConfig(BaseModel):
                                 **_expect("an environment variable name like DATABASE_URL"))
     database: str | None = Field(None, pattern=r"^[a-z_][a-z0-9_]{0,62}$",
                                  **_expect("a database name (a-z, 0-9, '_')"))
+    # postgres only: the scheme of the URL the app gets (`url`); SQLAlchemy names the driver
+    # in it (postgresql+psycopg for psycopg 3, postgresql+asyncpg)
+    url_scheme: str | None = Field(
+        None, pattern=r"^(postgres|postgresql(\+[a-z][a-z0-9_]*)?)$",
+        **_expect('a URL scheme without "://": "postgresql", "postgresql+psycopg", '
+                  '"postgresql+asyncpg" or "postgres"'))
     image: str | None = Field(None, pattern=r"^[a-z0-9][A-Za-z0-9._/:@-]*$",
                               **_expect("an image reference like postgres:16"))
     container_name: str | None = Field(None, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$",
@@ -110,6 +118,11 @@ class AccessoryConfig(BaseModel):
     def url_var(self) -> str:
         """The variable the app reads its URL from (`env_var`, else the kind's)."""
         return self.env_var or self.spec.env_var
+
+    @property
+    def scheme(self) -> str:
+        """The URL's scheme: `url_scheme`, else the kind's ("postgresql", "redis")."""
+        return self.url_scheme or self.spec.scheme
 
     @property
     def tag(self) -> str:
@@ -164,14 +177,24 @@ def in_cluster(env: Environment, acc: AccessoryConfig) -> bool:
 
 def url(app: str, name: str, acc: AccessoryConfig, password: str, host: str | None = None,
         port: int | None = None) -> str:
-    """The URL the app gets: `postgres://<role>:<password>@<host>:5432/<db>` or
+    """The URL the app gets: `<scheme>://<role>:<password>@<host>:5432/<db>` or
     `redis://default:<password>@<host>:6379/0` (Redis 6+'s default user: redis-cli 7 sends an
     empty user name as one); `host` defaults to the accessory's name (its alias on
-    the environment's network). The password is hex, so it needs no escaping."""
+    the environment's network). The password is hex, so it needs no escaping.
+
+    Postgres's scheme is `acc.url_scheme`, else `postgresql`, the one every common client
+    reads: libpq and so psycopg 2/3 ("the URI scheme designator can be either postgresql:// or
+    postgres://", PostgreSQL docs, libpq-connect "Connection URIs"), dj-database-url (its
+    SCHEME map has both "postgres" and "postgresql"), Prisma (its connection URL docs write
+    `postgresql://USER:PASSWORD@HOST:PORT/DATABASE` and call the two interchangeable),
+    node-postgres (pg-connection-string parses any scheme with `new URL`), Go's lib/pq and pgx
+    (both schemes). SQLAlchemy 1.4+ refuses `postgres://` (NoSuchModuleError: the dialect is
+    named `postgresql`) and picks psycopg2 for a bare `postgresql://`; an app on psycopg 3 or
+    asyncpg needs `postgresql+psycopg` / `postgresql+asyncpg` (`url_scheme_for_scan`)."""
     host = host or name
     port = port or acc.spec.port
     if acc.kind == "postgres":
-        return f"postgres://{db_user(app)}:{password}@{host}:{port}/{database(app, acc)}"
+        return f"{acc.scheme}://{db_user(app)}:{password}@{host}:{port}/{database(app, acc)}"
     return f"redis://default:{password}@{host}:{port}/0"
 
 
@@ -224,7 +247,8 @@ def load(data: dict[str, Any], environments: dict[str, Any], secrets_raw: dict[s
     a name that is not lowercase a-z0-9-, unknown keys, `database` on redis, two accessories
     with one `env_var`, an `env_var` that is also a plain variable or (on a VPS) a secret, a
     VPS environment with `network = "host"` (the app could not reach the private network), and
-    an explicit container name or volume two environments on one host would share."""
+    an explicit container name or volume two environments on one host would share;
+    `url_scheme` that is not postgres(ql)[+driver] or is on redis."""
     from cockpit.config import NAME_RE, RESERVED_ENV, _err, _model
 
     raw = data.get("accessories", {})
@@ -244,6 +268,9 @@ def load(data: dict[str, Any], environments: dict[str, Any], secrets_raw: dict[s
         if acc.database and acc.kind != "postgres":
             raise _err(text, label, [*where, "database"], "only a postgres accessory has a "
                        "database")
+        if acc.url_scheme and acc.kind != "postgres":
+            raise _err(text, label, [*where, "url_scheme"], "only a postgres accessory takes "
+                       f"url_scheme; a {acc.kind} URL is always {acc.spec.scheme}://")
         var = acc.url_var
         if var in RESERVED_ENV:
             raise _err(text, label, [*where, "env_var"], f"{var} is reserved: "
@@ -359,3 +386,37 @@ def for_scan(result) -> list[str]:
             getattr(result, "services", None) or []):
         found.discard("postgres")  # Prisma with another database
     return sorted(found)
+
+
+# SQLAlchemy and what wraps it (Flask-SQLAlchemy, SQLModel, Alembic's env.py): it reads the
+# driver from the URL's scheme
+_SQLALCHEMY = ("sqlalchemy", "flask-sqlalchemy", "sqlmodel", "alembic", "flask-migrate")
+_PSYCOPG3 = ("psycopg", "psycopg-binary", "psycopg-c", "psycopg[binary]", "psycopg[c]",
+             "psycopg[pool]")
+_PSYCOPG2 = ("psycopg2", "psycopg2-binary")
+
+
+def url_scheme_for_scan(result) -> str | None:
+    """The `url_scheme` a Postgres accessory needs for the app of a scan (a ScanResult), or
+    None when the default `postgresql` works. A Python app on SQLAlchemy (sqlalchemy,
+    Flask-SQLAlchemy, SQLModel, Alembic, Flask-Migrate) takes its driver from the scheme, and a
+    bare `postgresql://` means psycopg2 (SQLAlchemy's docs, "PostgreSQL dialect": psycopg2 is
+    the default DBAPI): without psycopg2 in its dependencies, psycopg 3 gives
+    "postgresql+psycopg", else asyncpg "postgresql+asyncpg", else pg8000 "postgresql+pg8000".
+    Django (dj-database-url), Prisma, node-postgres and Go clients read `postgresql://` as is.
+    Source: the project's dependency files, read by cockpit.scan.project.Project."""
+    from pathlib import Path
+
+    from cockpit.scan.project import Project
+
+    root = getattr(result, "root", None)
+    if getattr(result, "stack", None) != "python" or not root or not Path(root).is_dir():
+        return None
+    p = Project(Path(root))
+    if not p.has_py_dep(*_SQLALCHEMY) or p.has_py_dep(*_PSYCOPG2):
+        return None
+    for deps, scheme in ((_PSYCOPG3, "postgresql+psycopg"), (("asyncpg",), "postgresql+asyncpg"),
+                         (("pg8000",), "postgresql+pg8000")):
+        if p.has_py_dep(*deps):
+            return scheme
+    return None

@@ -189,7 +189,8 @@ class Environment:
                 "settings": self.settings.model_dump(exclude=set(access)),
                 "secrets": sorted(self.secret_names),
                 **({"accessories": {n: {k: v for k, v in a.model_dump().items()
-                                        if k not in ("external", "storage") or v}
+                                        if k not in ("external", "storage", "url_scheme")
+                                        or v}
                                     for n, a in self.accessories.items()}}
                    if self.accessories else {}),
             }

@@ -12,6 +12,29 @@ RELEASE_TAIL = 30  # output lines a failed release command reports
 STEP = "release_command"  # the journal's step id on every provider
 HINT = ("fix the command ([app] release_command in cockpit.toml) or the app, then deploy "
         "again; its output is above")
+# What SQLAlchemy says when the URL's scheme does not fit it, and the fix (the URL of a Postgres
+# accessory takes its scheme from `url_scheme`: cockpit.accessories.url)
+_URL_HINTS = (
+    ("sqlalchemy.dialects:postgres",  # NoSuchModuleError: SQLAlchemy 1.4+ has no `postgres`
+     "SQLAlchemy refuses the postgres:// scheme: "),
+    ("No module named 'psycopg2'",  # postgresql:// picks psycopg2, which is not installed
+     "postgresql:// makes SQLAlchemy load psycopg2, which the image does not have: "),
+)
+SCHEME_FIX = ('set url_scheme = "postgresql+psycopg" (psycopg 3), "postgresql+asyncpg" or '
+              '"postgresql" (psycopg2) in the [accessories.<name>] table of the Postgres '
+              "accessory in cockpit.toml (`cockpit init` writes it from the app's dependencies), "
+              "then deploy again")
+
+
+def hint_for(logs: list[str]) -> str:
+    """The hint of a failed release command from its output: the URL scheme fix when
+    SQLAlchemy refused the accessory's URL (`NoSuchModuleError ... sqlalchemy.dialects:postgres`,
+    or `No module named 'psycopg2'` under SQLAlchemy), else HINT."""
+    text = "\n".join(logs)
+    for needle, why in _URL_HINTS:
+        if needle in text and "sqlalchemy" in text.lower():
+            return why + SCHEME_FIX
+    return HINT
 
 
 class ReleaseCommandFailed(ProviderError):
@@ -40,5 +63,6 @@ def failure(release_id: str, status: int | None, logs: list[str], previous_id: s
     how = f"exited with status {status}" if status is not None else (why or "failed")
     return ReleaseCommandFailed(
         f"the release command of release {release_id} {how} ({last}); the new release was "
-        f"not started and {serving}", where=where, hint=HINT, logs=list(logs[-RELEASE_TAIL:]),
+        f"not started and {serving}", where=where, hint=hint_for(logs),
+        logs=list(logs[-RELEASE_TAIL:]),
         status=status)

@@ -190,9 +190,10 @@ def render_for_scan(name: str, result, provider: str = "vps", vps: dict | None =
     given_domains = dict(domains or {})
     domains = {env: given_domains.get(env) or domain_for(name, env, sub, lab)
                for env, _, sub in ENVS}
-    from cockpit.accessories import KINDS, for_scan
+    from cockpit.accessories import KINDS, for_scan, url_scheme_for_scan
 
     kinds = for_scan(result)
+    scheme = url_scheme_for_scan(result) if "postgres" in kinds else None
     if secrets is None:
         secrets = secrets_for_scan(result)
     # an accessory's URL is cockpit's to set, never a secret to type in
@@ -208,7 +209,7 @@ def render_for_scan(name: str, result, provider: str = "vps", vps: dict | None =
         volumes=scan_volumes(result, image_workdir(root / "Dockerfile")), app_env=app_env,
         env_env=env_env, unknown_env=unknown,
         build_args=build_args, domains=given_domains or None, host_ports=host_ports,
-        accessories=kinds,
+        accessories=kinds, url_schemes={"postgres": scheme} if scheme else None,
     )
 
 
@@ -220,14 +221,17 @@ def render(name: str, provider: str, port: int, health: str, secrets: list[str],
            unknown_env: list[str] | None = None, build_args: dict[str, str] | None = None,
            domains: dict[str, str] | None = None,
            host_ports: dict[str, int] | None = None,
-           accessories: list[str] | None = None) -> str:
+           accessories: list[str] | None = None,
+           url_schemes: dict[str, str] | None = None) -> str:
     """A commented cockpit.toml with a staging and a prod environment (text; not validated).
 
     The keyword arguments are the scan's answers (see `render_for_scan`): the release command,
     volumes (name -> absolute path), plain configuration for every environment (`app_env`) or
     one (`env_env[env]`), required variables with no known value (commented lines), build
     args (else `BASE_IMAGE` = the lab's base image with `lab`), domains per environment and
-    host ports per environment (`host_ports`; default 8101 staging, 8201 prod)."""
+    host ports per environment (`host_ports`; default 8101 staging, 8201 prod), the
+    accessories' kinds and their URL schemes (`url_schemes`: {kind: scheme}, from
+    `cockpit.accessories.url_scheme_for_scan`)."""
     lab = lab or {}
     vps = vps or {}
     q = json.dumps
@@ -272,7 +276,7 @@ def render(name: str, provider: str, port: int, health: str, secrets: list[str],
         else:
             lines += ["", "# [app.volumes] need provider vps; the app writes to: "
                       + ", ".join(sorted(volumes.values()))]
-    lines += _accessory_lines(accessories or [], provider, lab)
+    lines += _accessory_lines(accessories or [], provider, lab, url_schemes or {})
     envs = ENVS
     for env, host_port, sub in envs:
         host_port = (host_ports or {}).get(env) or host_port
@@ -337,9 +341,12 @@ def render(name: str, provider: str, port: int, health: str, secrets: list[str],
     return "\n".join(lines) + "\n"
 
 
-def _accessory_lines(kinds: list[str], provider: str, lab: dict) -> list[str]:
+def _accessory_lines(kinds: list[str], provider: str, lab: dict,
+                     schemes: dict[str, str] | None = None) -> list[str]:
     """`[accessories.<kind>]` tables for the kinds the scan found (cockpit.accessories.for_scan):
-    the official image's default version, or the lab's image and its version."""
+    the official image's default version, or the lab's image and its version, and
+    `url_scheme` when `schemes` has one for the kind (on Fly, where the URL is the user's
+    secret, a comment saying which scheme it needs)."""
     from cockpit.accessories import KINDS, LAB_IMAGES
 
     if not kinds:
@@ -358,6 +365,11 @@ def _accessory_lines(kinds: list[str], provider: str, lab: dict) -> list[str]:
             out += [f'version = "{version}"', f'image = "{image}"  # lab: built from Debian']
         else:
             out.append(f'version = "{KINDS[kind].version}"')
+        scheme = (schemes or {}).get(kind)
+        if scheme and provider == "fly":
+            out.append(f"# the app's driver needs {KINDS[kind].env_var} to start with {scheme}://")
+        elif scheme:
+            out.append(f'url_scheme = "{scheme}"  # the driver SQLAlchemy reads from the URL')
     return out
 
 

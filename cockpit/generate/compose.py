@@ -92,7 +92,7 @@ def _accessory(app: str, name: str, acc) -> tuple[dict, str]:
             "healthcheck": {"test": ["CMD-SHELL", f"pg_isready -U {user} -d {db}"],
                             "interval": "5s", "timeout": "3s", "retries": 10},
         }
-        return service, f"postgres://{user}:${{POSTGRES_PASSWORD:-app}}@{name}:5432/{db}"
+        return service, f"{acc.scheme}://{user}:${{POSTGRES_PASSWORD:-app}}@{name}:5432/{db}"
     service = {
         "image": image,
         "volumes": [f"{name}-data:{acc.spec.data_dir}"],

@@ -60,7 +60,8 @@ def test_accessories_are_health_checked_services_the_app_waits_for(compose: str)
     assert services["app"]["depends_on"]["release"] == {
         "condition": "service_completed_successfully"}
     env = services["app"]["environment"]
-    assert env["DATABASE_URL"] == "postgres://notes:${POSTGRES_PASSWORD:-app}@postgres:5432/notes"
+    assert env["DATABASE_URL"] == ("postgresql://notes:${POSTGRES_PASSWORD:-app}@postgres:5432/"
+                                   "notes")
     assert env["CACHE_URL"] == "redis://cache:6379/0"
     assert set(doc["volumes"]) >= {"postgres-data", "cache-data"}
     assert "postgres-data:/var/lib/postgresql/data" in services["postgres"]["volumes"]

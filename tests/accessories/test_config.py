@@ -44,7 +44,7 @@ def test_defaults_come_from_the_kind_and_the_name():
         == "cockpit-shop-app-staging-postgres"
     assert accessories.network_name("shop-app", "prod") == "cockpit-shop-app-prod"
     assert accessories.url("shop-app", "postgres", pg, "abc") \
-        == "postgres://shop_app:abc@postgres:5432/shop_app"
+        == "postgresql://shop_app:abc@postgres:5432/shop_app"
     assert accessories.url("shop-app", "redis", redis, "abc") == "redis://default:abc@redis:6379/0"
     assert "accessories" in env.to_dict() and env.to_dict()["accessories"]["postgres"]
     # an accessory is part of what a release runs with
@@ -67,6 +67,12 @@ def test_a_named_accessory_with_its_own_variable():
     ('[accessories.postgres]\n\n[accessories.pg2]\nkind = "postgres"\n',
      "accessories.pg2.env_var", "also the URL of accessory 'postgres'"),
     ('[accessories.postgres]\nenv_var = "PORT"\n', "accessories.postgres.env_var", "reserved"),
+    ('[accessories.postgres]\nurl_scheme = "postgresql+psycopg://"\n',
+     "accessories.postgres.url_scheme", 'without "://"'),
+    ('[accessories.postgres]\nurl_scheme = "mysql"\n', "accessories.postgres.url_scheme",
+     '"postgresql+psycopg"'),
+    ('[accessories.redis]\nurl_scheme = "postgresql"\n', "accessories.redis.url_scheme",
+     "only a postgres accessory takes url_scheme"),
 ])
 def test_bad_tables_name_file_line_and_key(extra, key, words):
     with pytest.raises(ConfigError) as exc:
@@ -117,3 +123,24 @@ app = "shop-prod"
     env = loads(text).env("prod")
     assert "DATABASE_URL" in env.secret_names  # an external URL, a secret of the environment
     assert not accessories.hosted(env)
+
+
+@pytest.mark.parametrize("scheme", ["postgresql+psycopg", "postgresql+asyncpg", "postgresql",
+                                    "postgres"])
+def test_url_scheme_sets_the_scheme_of_the_url(scheme):
+    pg = loads(_toml(f'[accessories.postgres]\nurl_scheme = "{scheme}"\n')).env(
+        "prod").accessories["postgres"]
+    assert accessories.url("shop-app", "postgres", pg, "abc", host="10.0.0.5") \
+        == f"{scheme}://shop_app:abc@10.0.0.5:5432/shop_app"
+
+
+def test_url_scheme_counts_in_the_config_hash_only_when_set():
+    """A table without the key keeps the hash it had before the key existed; setting it changes
+    what the app runs with, so it is a new config."""
+    plain = loads(_toml("[accessories.postgres]\n")).env("staging")
+    same = loads(_toml("[accessories.postgres]\n")).env("staging")
+    psycopg = loads(_toml('[accessories.postgres]\nurl_scheme = "postgresql+psycopg"\n')
+                    ).env("staging")
+    assert plain.config_hash == same.config_hash != psycopg.config_hash
+    assert "url_scheme" not in str(accessories.AccessoryConfig(kind="redis").model_dump(
+        exclude_defaults=True))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cockpit.accessories import for_scan
+from cockpit.accessories import for_scan, url_scheme_for_scan
 from cockpit.config import loads
 from cockpit.scan import scan
 from cockpit.template import render_for_scan
@@ -70,3 +70,40 @@ def test_on_fly_the_url_is_a_secret_of_the_environment():
     text = render_for_scan("notes", scan(HERE / "notes_app"), "fly")
     assert "cockpit secrets set ENV DATABASE_URL" in text
     assert "DATABASE_URL" in loads(text).env("prod").secret_names
+
+
+@pytest.mark.parametrize("requirements, scheme", [
+    ("fastapi\nSQLAlchemy==2.0.36\nalembic\npsycopg[binary]==3.2.3\n", "postgresql+psycopg"),
+    ("flask-sqlalchemy\nflask-migrate\npsycopg==3.2\n", "postgresql+psycopg"),
+    ("sqlmodel\nasyncpg\n", "postgresql+asyncpg"),
+    ("sqlalchemy\npsycopg2-binary\n", None),  # postgresql:// means psycopg2: the default
+    ("sqlalchemy\npsycopg2\npsycopg\n", None),
+    ("django\ndj-database-url\npsycopg[binary]\n", None),  # dj-database-url reads postgresql://
+    ("psycopg[binary]\n", None),  # psycopg alone reads libpq URLs
+])
+def test_the_scan_finds_the_url_scheme_the_driver_needs(tmp_path, requirements, scheme):
+    result = scan(_app(tmp_path, {"requirements.txt": requirements, "app.py": "import os\n"}))
+    assert for_scan(result) == ["postgres"]
+    assert url_scheme_for_scan(result) == scheme
+    text = render_for_scan("notes", result, "vps", VPS, LAB)
+    acc = loads(text).env("prod").accessories["postgres"]
+    assert acc.url_scheme == scheme
+    assert acc.scheme == (scheme or "postgresql")
+
+
+def test_a_node_app_keeps_the_default_scheme(tmp_path):
+    result = scan(_app(tmp_path, {"package.json": '{"dependencies": {"pg": "8"}}',
+                                  "index.js": "1\n"}))
+    assert url_scheme_for_scan(result) is None
+
+
+def test_init_writes_the_scheme_of_the_trial_app():
+    """The trial's FastAPI + SQLAlchemy 2 + Alembic + psycopg 3 app (notes_naive): cockpit init
+    writes url_scheme, so its DATABASE_URL is postgresql+psycopg://; on Fly, where the user sets
+    the URL, a comment says which scheme it needs."""
+    result = scan(HERE / "notes_naive")
+    text = render_for_scan("notes-naive", result, "vps", VPS, LAB)
+    assert 'url_scheme = "postgresql+psycopg"' in text
+    fly = render_for_scan("notes-naive", result, "fly")
+    assert "DATABASE_URL to start with postgresql+psycopg://" in fly
+    assert loads(fly).env("prod").accessories["postgres"].external is False  # loads as is
