@@ -55,16 +55,20 @@ def name_of(env: Environment, name: str) -> str:
 
 
 def script(kind: str) -> str:
-    """The VPS scheduler's script for `kind`, run once (a CronJob starts it each time)."""
+    """The VPS scheduler's script for `kind`, run once (a CronJob starts it each time): its
+    `while :; do` loop becomes a single pass and the line that sleeps `$EVERY` goes. Raises
+    RuntimeError when the script no longer has that shape (a test catches it)."""
     from cockpit import backups
 
     text = backups.PG_SCHEDULE if kind == "postgres" else backups.REDIS_SCHEDULE
-    once = text.replace("while :; do", "for _once in 1; do", 1).replace(
-        '    sleep "$EVERY"\n', "", 1)
-    if once == text or 'sleep "$EVERY"' in once:
+    once = text.replace("while :; do", "for _once in 1; do", 1)
+    once = "".join(line for line in once.splitlines(keepends=True)
+                   if 'sleep "$EVERY"' not in line)
+    if "for _once in 1; do" not in once or 'sleep "$EVERY"' in once or "EVERY" not in text:
         raise RuntimeError("the backup script's loop changed: update "
                            "providers/kubernetes/backups.py")
-    return once
+    # the Job's status tells: Failed when nothing was dumped (1) or it did not restore (2)
+    return once + '[ -f "$f" ] || exit 1\n[ -z "$err" ] || exit 2\n'
 
 
 def claim(env: Environment, name: str) -> dict[str, Any]:

@@ -41,6 +41,7 @@ def test_a_schedule_is_a_cronjob_writing_to_the_backups_claim(site, emulator, ca
     script = c["command"][-1]
     assert "pg_dump -Fc" in script and "pg_restore" in script
     assert 'sleep "$EVERY"' not in script and "while :; do" not in script  # once per Job
+    assert script.endswith('[ -f "$f" ] || exit 1\n[ -z "$err" ] || exit 2\n')
     assert {"name": "POSTGRES_PASSWORD", "valueFrom": {"secretKeyRef": {
         "name": "shop-staging-postgres-auth", "key": "PASSWORD"}}} in c["env"]
     assert {"name": "HOST", "value": "shop-staging-postgres.shop-staging.svc"} in c["env"]
