@@ -271,16 +271,43 @@ def _switch_ports(exclude_keys: set[str]) -> tuple[set[int], dict[str, int]]:
     return used, own
 
 
-def _docker_ports() -> set[int]:
-    """Host ports published by any container (`docker ps`), never its environment."""
+def _docker_ports(app: str | None = None) -> set[int]:
+    """Host ports published by any container (`docker ps`) but `app`'s own (label
+    `cockpit.app`: its releases publish the ports it owns), never its environment."""
     import subprocess
 
     try:
-        out = subprocess.run(["docker", "ps", "--all", "--format", "{{.Ports}}"],
+        out = subprocess.run(["docker", "ps", "--all", "--format",
+                              '{{.Label "cockpit.app"}}\t{{.Ports}}'],
                              capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError):
         return set()
-    return {int(p) for p in re.findall(r":(\d+)->", out)}
+    ports: set[int] = set()
+    for line in out.splitlines():
+        owner, _, published = line.partition("\t")
+        if app is None or owner != app:
+            ports.update(int(p) for p in re.findall(r":(\d+)->", published))
+    return ports
+
+
+def _registry_ports(app: str) -> tuple[dict[str, int], set[int]]:
+    """From the lab host's port registry (`~deploy/.cockpit/ports.json`,
+    cockpit.providers.vps.ports): `app`'s own claims in force (env -> host_port) and the
+    ports other apps' claims hold. Read without its lock: the file is only ever replaced
+    whole. Nothing when there is no registry (yet) or it cannot be read."""
+    import pwd
+
+    from cockpit.lab import vps
+    from cockpit.providers.vps import ports as registry
+
+    try:
+        home = Path(pwd.getpwnam(vps.USER).pw_dir) / ".cockpit"
+        data = registry.parse_registry((home / registry.REGISTRY).read_text(encoding="utf-8"))
+        apps = {f"{d.parent.name}/{d.name}" for d in (home / "apps").glob("*/*") if d.is_dir()}
+    except (KeyError, OSError, ProviderError):
+        return {}, set()
+    facts = registry.Facts(apps=apps)
+    return registry.claimed(data, app, facts), registry.taken_ports(data, facts, app)
 
 
 def _other_demo_ports(work: Path) -> set[int]:
@@ -332,20 +359,23 @@ def _previous_settings(text: str | None) -> dict[str, dict[str, Any]]:
 def choose_host_ports(name: str, work: Path, keep: dict[str, int] | None = None
                       ) -> dict[str, int]:
     """A host_port per environment of ENVS on the lab VPS such that host_port, +1 and +2 are
-    free: nothing listens there, no other app's switch config (running or not) names them, no
-    container publishes them, no other demo folder's cockpit.toml claims them. An environment
-    this app already has on the lab (its switch config, or `keep` from the work folder's
-    earlier cockpit.toml) keeps its port. The search starts at a place derived from the app
-    name (crc32) in PORT_RANGE and steps by 3. Raises UsageError when the range is full."""
+    free: nothing listens there, no other app's switch config (running or not) or claim in
+    the host's port registry names them, no other app's container publishes them, no other
+    demo folder's cockpit.toml claims them. An environment this app already has on the lab
+    (its claim in the port registry, its switch config, or `keep` from the work folder's
+    earlier cockpit.toml) gets its port back: a re-run keeps its ports and its config hash.
+    The search starts at a place derived from the app name (crc32) in PORT_RANGE and steps
+    by 3. Raises UsageError when the range is full."""
     from cockpit.lab._proc import port_bindable
 
     keys = {f"{name}-{env}" for env in ENVS}
     used, own = _switch_ports(keys)
-    used |= _docker_ports() | _other_demo_ports(work)
+    claims, claimed_by_others = _registry_ports(name)
+    used |= _docker_ports(name) | _other_demo_ports(work) | claimed_by_others
     listening = _listening_ports()
     chosen: dict[str, int] = {}
     for env in ENVS:
-        mine = own.get(f"{name}-{env}") or (keep or {}).get(env)
+        mine = claims.get(env) or own.get(f"{name}-{env}") or (keep or {}).get(env)
         if mine and not ({mine, mine + 1, mine + 2} & used):
             chosen[env] = mine
             used.update((mine, mine + 1, mine + 2))

@@ -217,6 +217,21 @@ def conflicts(registry: dict[str, Any], facts: Facts | None, app: str, env: str,
     return said
 
 
+def claimed(registry: dict[str, Any], app: str, facts: Facts | None = None,
+            now: float | None = None) -> dict[str, int]:
+    """Each environment of `app` with a claim in force (reserved, or set up and still on the
+    host: `_live_claims`) -> its host_port (the claim's first port): what a re-run (`cockpit
+    demo` into the same folder, `cockpit init` again) gives the same app and environment
+    back, so its ports, and with them its config hash, stay put."""
+    now = time.time() if now is None else now
+    out: dict[str, int] = {}
+    for claim in _live_claims(registry, now, facts).values():
+        ports = claim.get("ports") or []
+        if claim.get("app") == app and claim.get("env") and ports:
+            out[str(claim["env"])] = int(ports[0])
+    return out
+
+
 def taken_ports(registry: dict[str, Any], facts: Facts, app: str,
                 now: float | None = None) -> set[int]:
     """Every port an app other than `app` owns (claims in force, switch configs of other

@@ -344,3 +344,49 @@ def test_a_finding_the_demos_own_changes_resolve_is_not_left_for_a_person(tmp_pa
     moved = [f"{f.id} {f.where.rsplit(':', 1)[0]}:99" for f in after.findings
              if f.where and f.where[-1].isdigit()]
     assert still_open(moved, after)[0] == moved  # a fix that moved its line: still left
+
+
+def test_a_rerun_keeps_the_ports_its_app_claimed(tmp_path, lab, monkeypatch):
+    """The demo run again into the same folder keeps the host ports its app and environments
+    claimed in the host's port registry, although the app's own containers publish them (a
+    re-run once moved 9319 -> 9325 and changed the config hash); another app's claim and
+    containers stay out of reach."""
+    from cockpit.providers.vps import ports
+    from cockpit.providers.vps.ssh import SshTransport
+
+    from cockpit.cli import demo
+
+    monkeypatch.setenv("COCKPIT_STATE_DIR", str(tmp_path / "state"))
+    name, other = f"demo-{os.urandom(3).hex()}", f"demo-{os.urandom(3).hex()}"
+    t = SshTransport(host=lab.ssh_host, port=lab.ssh_port, user=lab.ssh_user,
+                     identity_file=lab.ssh_key, known_hosts=tmp_path / "known_hosts",
+                     trusted=[lab.ssh_hostkey_sha256], ask=None, timeout=10)
+    home = t.run(["sh", "-c", "echo $HOME"], step="connect").stdout.strip()
+    root = f"{home}/.cockpit"
+    containers: list[str] = []
+    try:
+        first = demo.choose_host_ports(name, tmp_path / "work")
+        mine = ports.reserve_free(t, root, name, first, "test@lab")
+        assert mine == first
+        theirs = ports.reserve_free(t, root, other, {"staging": first["staging"] + 30,
+                                                     "prod": first["prod"] + 30}, "test@lab")
+        for app, port in ((name, first["staging"] + 1), (name, first["prod"] + 2),
+                          (other, theirs["prod"] + 1)):
+            containers.append(subprocess.run(
+                ["docker", "run", "-d", "--rm", "--label", f"cockpit.app={app}", "-p",
+                 f"127.0.0.1:{port}:8000", lab.base_image, "sleep", "600"],
+                capture_output=True, text=True, check=True).stdout.strip())
+        again = demo.choose_host_ports(name, tmp_path / "work")
+        assert again == first
+        assert demo.choose_host_ports(name, tmp_path / "work", keep=first) == first
+        taken = {p + i for p in theirs.values() for i in range(3)}
+        newcomer = demo.choose_host_ports(f"demo-{os.urandom(3).hex()}", tmp_path / "new")
+        assert not taken & {p + i for p in newcomer.values() for i in range(3)}
+        assert not {p + i for p in first.values() for i in range(3)} & \
+            {p + i for p in newcomer.values() for i in range(3)}
+    finally:
+        if containers:
+            subprocess.run(["docker", "rm", "-f", *containers], capture_output=True)
+        ports.forget(t, root, name)
+        ports.forget(t, root, other)
+        t.close()

@@ -227,3 +227,13 @@ def test_an_exception_while_deciding_leaves_the_registry_as_it_was(lab, transpor
     with pytest.raises(RuntimeError):
         ports.transact(transport, root, boom)
     assert transport.run(["cat", f"{root}/ports.json"], step="t").stdout == before
+
+
+def test_claimed_gives_an_app_its_own_claims_in_force_back():
+    reg = _reg(_claim("shop", "staging", 9319), _claim("shop", "prod", 9322, status="reserved"),
+               _claim("blog", "staging", 9111),
+               _claim("shop", "old", 9500, at=NOW - 2 * ports.FRESH_CLAIM))
+    facts = ports.Facts(apps={"shop/staging", "blog/staging"})
+    assert ports.claimed(reg, "shop", facts, NOW) == {"staging": 9319, "prod": 9322}
+    assert ports.claimed(reg, "blog", facts, NOW) == {"staging": 9111}
+    assert ports.claimed(reg, "none", facts, NOW) == {}
