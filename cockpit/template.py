@@ -296,8 +296,11 @@ def render(name: str, provider: str, port: int, health: str, secrets: list[str],
                     'network = "bridge"         # the app joins its accessories\' network'
                     if accessories else
                     'network = "host"           # lab: containers share the host network',
-                    "allow_host_network = true  # lab only: prod refuses the host network "
-                    "without it",
+                ]
+                if not accessories:  # only the host network needs it (isolation.py)
+                    lines.append("allow_host_network = true  # lab only: prod refuses the host "
+                                 "network without it")
+                lines += [
                     f"http_port = {lab['http_port']}",
                     f"https_port = {lab['https_port']}",
                     f"dns_resolver = {q(lab['dns'])}",
