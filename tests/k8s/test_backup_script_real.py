@@ -1,0 +1,83 @@
+"""The Kubernetes backup CronJob's container, run for real on the lab's engine: the lab's Postgres
+image (Debian packages) serves a database with rows; the CronJob's container spec (its command,
+its env, the password as the Secret would give it) runs once with /backups on a volume, exits
+0, and leaves a backup whose record says it restored with the same per-table counts. No
+Kubernetes here: only what the CronJob's pod would run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from .test_accessories import site  # noqa: F401 (the fixture)
+
+pytestmark = pytest.mark.timeout(300)
+IMAGE = "cockpit-lab/postgres:bookworm"
+PASSWORD = "a1" * 24
+
+
+def docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+@pytest.fixture
+def database():
+    """A Postgres container with a table of 3 rows on a network of its own: its name."""
+    if docker("image", "inspect", IMAGE, check=False).returncode:
+        pytest.skip(f"the lab image {IMAGE} is not built")
+    tag = uuid.uuid4().hex[:8]
+    net, name = f"cockpit-k8sbackup-{tag}", f"cockpit-k8sbackup-pg-{tag}"
+    docker("network", "create", net)
+    try:
+        docker("run", "-d", "--name", name, "--network", net, "-e", "POSTGRES_USER=shop",
+               "-e", "POSTGRES_DB=shop", "-e", f"POSTGRES_PASSWORD={PASSWORD}", IMAGE)
+        for _ in range(300):
+            if docker("exec", name, "pg_isready", "-q", "-h", "127.0.0.1", "-U", "shop",
+                      check=False).returncode == 0:
+                break
+            time.sleep(0.2)
+        docker("exec", name, "psql", "-U", "shop", "-d", "shop", "-v", "ON_ERROR_STOP=1", "-c",
+               "create table notes (id serial primary key, body text); "
+               "insert into notes (body) values ('a'), ('b'), ('c');")
+        yield net, name
+    finally:
+        docker("rm", "-f", name, check=False)
+        docker("network", "rm", net, check=False)
+
+
+def test_the_cronjobs_container_backs_up_and_verifies_once(site, database):  # noqa: F811
+    from cockpit.providers.kubernetes import backups as k8s
+
+    net, host = database
+    ctx = site(accessories=f'\n[accessories.postgres]\nimage = "{IMAGE}"\n')
+    env = ctx.config.env("staging")
+    c = k8s.cronjob(env, "postgres", 86400, 3)["spec"]["jobTemplate"]["spec"]["template"][
+        "spec"]["containers"][0]
+    assert c["image"] == IMAGE
+    variables = {e["name"]: e.get("value", PASSWORD) for e in c["env"]}  # Secret → value
+    variables["HOST"] = host  # the headless Service's name, here the container's
+    volume = f"cockpit-k8sbackup-{uuid.uuid4().hex[:8]}"
+    try:
+        argv = ["run", "--rm", "--network", net, "-v", f"{volume}:/backups"]
+        for k, v in variables.items():
+            argv += ["-e", f"{k}={v}"]
+        run = docker(*argv, "--entrypoint", c["command"][0], IMAGE, *c["command"][1:],
+                     check=False, timeout=240)
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "verified" in run.stdout
+        records = docker("run", "--rm", "-v", f"{volume}:/backups", "--entrypoint", "sh", IMAGE,
+                         "-c", "cat /backups/*.json").stdout
+        [record] = [json.loads(line) for line in records.splitlines() if line.strip()]
+        assert record["verified"] is True and record["kind"] == "postgres"
+        assert record["counts"] == {"public.notes": 3}
+        assert record["verify"]["counts"] == {"public.notes": 3}
+        assert PASSWORD not in records
+    finally:
+        docker("volume", "rm", "-f", volume, check=False)
