@@ -1,0 +1,116 @@
+"""`cockpit remove ENV --confirm ENV [--accessories] [--volumes] [--secrets] [--dry-run]`:
+take an environment off its target (Kamal's `kamal remove`, flyctl's `fly apps destroy`).
+
+First a plan, read from live state: the containers of every release, the edge route, the
+switch entry, the host port claims, the host directory and env files; with `--accessories`
+the accessories' containers and network; with `--volumes` the data volumes, each with its size
+(never implied); with `--secrets` the environment's keyring items (an accessory's password only
+together with its data). It always needs the environment's name typed (`--confirm ENV`), even
+for an unprotected environment; it is refused (exit 4) while another run holds the deploy lock
+and (exit 5) in a read-only session. Journalled and audited; a second run removes nothing and
+says so. Other environments and apps on the same host are untouched. VPS only for now:
+Kubernetes and Fly are refused with a usage error (exit 2)."""
+
+from __future__ import annotations
+
+import argparse
+
+from cockpit.cli._common import common, load_context, renderer
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("remove", parents=[common(confirm=True, dry_run=True, trust=True)],
+                       help="remove an environment from its target (containers, edge route, "
+                            "switch entry, ports, host files)")
+    p.add_argument("env")
+    p.add_argument("--accessories", action="store_true",
+                   help="also remove the accessories' containers and network (data kept)")
+    p.add_argument("--volumes", action="store_true",
+                   help="also remove the data volumes (the app's; the accessories' with "
+                        "--accessories): their data is lost")
+    p.add_argument("--secrets", action="store_true",
+                   help="also delete the environment's keyring items (secrets; an accessory's "
+                        "password with its data)")
+    p.set_defaults(func=run)
+
+
+def _typed(ctx, env, would: str) -> None:
+    """The environment's name, typed: `--confirm ENV` or the prompt; for every environment."""
+    from cockpit.errors import Refused
+
+    given = ctx.options.confirm
+    if given is None and ctx.options.confirm_typed is not None:
+        given = ctx.options.confirm_typed(env.name)
+    if given == env.name:
+        return
+    if given:
+        raise Refused(f"remove of {env.name!r} refused: confirmation {given!r} does not match; "
+                      f"it would {would}", hint=f"pass --confirm {env.name}")
+    raise Refused(f"remove of {env.name!r} needs its name typed: it would {would}",
+                  hint=f"pass --confirm {env.name} (asked for every environment: it destroys)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from cockpit import pipeline
+    from cockpit.errors import CockpitError, UsageError
+    from cockpit.events import Message, PlanShown
+
+    out = renderer(args)
+    ctx = load_context(args)
+    env = ctx.config.env(args.env)
+    if env.provider != "vps":
+        raise UsageError(f"cockpit remove is not yet on {env.provider}: {env.name} was not "
+                         "changed", hint="remove it with your provider's tools "
+                         + ("(kubectl delete namespace / the Deployment, Services and "
+                            "StatefulSets labelled app.kubernetes.io/managed-by=cockpit)"
+                            if env.provider == "kubernetes" else
+                            "(fly apps destroy APP)" if env.provider == "fly" else ""))
+    pipeline.refuse_read_only(ctx, env.name, "remove")
+    from cockpit.providers.vps import teardown
+
+    provider = pipeline.provider_for(ctx, env)
+    td = teardown.plan(provider, env, accessories=args.accessories, volumes=args.volumes,
+                       secrets=args.secrets)
+    steps = td.steps()
+    out.emit(PlanShown(env=env.name, action="remove", steps=[s.to_dict() for s in steps]))
+    for note in td.kept:
+        out.emit(Message(f"kept: {note}", env=env.name))
+    data = {"env": env.name, "plan": td.to_dict(), "removed": [], "dry_run": args.dry_run}
+    if td.empty:
+        ctx.store.audit("remove", env.name, "nothing to remove", "")
+        out.result({**data, "nothing": True},
+                   human=f"{env.name}: nothing to remove on {td.host}"
+                         + (f" (kept: {'; '.join(td.kept)})" if td.kept else ""))
+        return 0
+    if args.dry_run:
+        out.result(data, human=f"{env.name}: dry run, nothing removed")
+        return 0
+    would = "remove " + "; ".join(s.title for s in steps)
+    _typed(ctx, env, would)
+    store = ctx.store
+    run_id = store.begin_run(env.name, "remove", {"env": env.name, "action": "remove",
+                                                  "steps": [s.to_dict() for s in steps]})
+    journal = pipeline.Journaled(ctx, run_id, out.emit)
+    flags = ", ".join(f"--{k}" for k, v in td.flags.items() if v) or "no flags"
+    try:
+        with pipeline.deploy_lock(ctx, env, "remove", journal) as held:
+            journal.lock = held
+            done = teardown.remove(provider, env, td, journal)
+        final = teardown.finish(provider, env, td) if td.host_dir or done else "gone"
+        if final == "held":
+            journal(Message(f"{env.name}'s directory is kept: another run took its deploy lock "
+                            "meanwhile", level="warning", env=env.name))
+    except (CockpitError, KeyboardInterrupt) as exc:
+        store.finish_run(run_id, "failed")  # a remove is re-run, never reconciled
+        what = getattr(exc, "what", None) or "interrupted"
+        store.audit("remove", env.name, "failed", f"{flags}: {what}")
+        raise
+    for release in store.releases(env.name, limit=500):
+        if release.status != "removed":
+            store.set_release_status(env.name, release.id, "removed")
+    store.finish_run(run_id, "ok")
+    store.audit("remove", env.name, "ok", f"{flags}: " + "; ".join(done))
+    data["removed"] = done
+    out.result(data, human=f"{env.name}: removed from {td.host}:\n  " + "\n  ".join(done)
+               + (f"\nkept: {'; '.join(td.kept)}" if td.kept else ""))
+    return 0
