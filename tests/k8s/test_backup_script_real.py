@@ -81,3 +81,47 @@ def test_the_cronjobs_container_backs_up_and_verifies_once(site, database):  # n
         assert PASSWORD not in records
     finally:
         docker("volume", "rm", "-f", volume, check=False)
+
+
+REDIS = "cockpit-lab/redis:bookworm"
+
+
+def test_the_redis_cronjobs_container_backs_up_an_rdb_and_verifies_it(site):  # noqa: F811
+    from cockpit.providers.kubernetes import backups as k8s
+
+    if docker("image", "inspect", REDIS, check=False).returncode:
+        pytest.skip(f"the lab image {REDIS} is not built")
+    tag = uuid.uuid4().hex[:8]
+    net, host, volume = (f"cockpit-k8sbackup-{tag}", f"cockpit-k8sbackup-redis-{tag}",
+                         f"cockpit-k8sbackup-{tag}")
+    docker("network", "create", net)
+    try:
+        docker("run", "-d", "--name", host, "--network", net, REDIS, "redis-server",
+               "--requirepass", PASSWORD)
+        for _ in range(100):
+            ok = docker("exec", "-e", f"REDISCLI_AUTH={PASSWORD}", host, "redis-cli", "set",
+                        "greeting", "hello", check=False)
+            if ok.returncode == 0 and "OK" in ok.stdout:
+                break
+            time.sleep(0.2)
+        docker("exec", "-e", f"REDISCLI_AUTH={PASSWORD}", host, "redis-cli", "set", "n", "1")
+        ctx = site(accessories=f'\n[accessories.redis]\nimage = "{REDIS}"\n')
+        c = k8s.cronjob(ctx.config.env("staging"), "redis", 1800, 3)["spec"]["jobTemplate"][
+            "spec"]["template"]["spec"]["containers"][0]
+        variables = {e["name"]: e.get("value", PASSWORD) for e in c["env"]}
+        variables["HOST"] = host
+        argv = ["run", "--rm", "--network", net, "-v", f"{volume}:/backups"]
+        for k, v in variables.items():
+            argv += ["-e", f"{k}={v}"]
+        run = docker(*argv, "--entrypoint", c["command"][0], REDIS, *c["command"][1:],
+                     check=False, timeout=240)
+        assert run.returncode == 0, run.stdout + run.stderr
+        records = docker("run", "--rm", "-v", f"{volume}:/backups", "--entrypoint", "sh", REDIS,
+                         "-c", "cat /backups/*.json").stdout
+        [record] = [json.loads(line) for line in records.splitlines() if line.strip()]
+        assert record["verified"] is True and record["file"].endswith(".rdb")
+        assert record["counts"] == {"db0": 2} == record["verify"]["counts"]
+    finally:
+        docker("rm", "-f", host, check=False)
+        docker("network", "rm", net, check=False)
+        docker("volume", "rm", "-f", volume, check=False)
