@@ -1815,7 +1815,17 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _validate(plural: str, name: str, obj: dict[str, Any]) -> None:
     """The API's validation of the fields the emulator's kinds check on create and update:
-    a CronJob's schedule (422 Invalid, the API's message)."""
+    a CronJob's schedule, a StatefulSet's selector matching its template's labels (422
+    Invalid, the API's messages)."""
+    if plural == "statefulsets":
+        spec = obj.get("spec") or {}
+        want = (spec.get("selector") or {}).get("matchLabels") or {}
+        have = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+        if not want or any(have.get(k) != v for k, v in want.items()):
+            raise ApiError(422, "Invalid",
+                           f'StatefulSet.apps "{name}" is invalid: spec.template.metadata.'
+                           f"labels: Invalid value: {have}: `selector` does not match "
+                           "template `labels`")
     if plural == "cronjobs":
         sched = (obj.get("spec") or {}).get("schedule", "")
         if not CRON.match(sched.strip()):

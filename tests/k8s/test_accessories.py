@@ -232,6 +232,12 @@ def test_strict_field_validation_refuses_an_unknown_field(site, emulator):
         provider.kube(env).apply(sts, strict=True)
     assert refused.value.status == 400 and "strict decoding error" in refused.value.what
     assert "readyProbe" in refused.value.what
+    # and, as the API's validation does, a selector that does not match the pods' labels
+    sts = acc_k8s.statefulset(env, "postgres")
+    sts["spec"]["selector"]["matchLabels"]["cockpit.dev/accessory"] = "redis"
+    with pytest.raises(ApiFailure) as refused:
+        provider.kube(env).apply(sts, strict=True)
+    assert refused.value.status == 422 and "`selector` does not match" in refused.value.what
 
 
 def test_external_true_keeps_the_url_in_the_keyring(site, emulator, monkeypatch):
