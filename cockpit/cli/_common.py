@@ -11,9 +11,12 @@ from cockpit.errors import Refused
 from cockpit.provider import Context, Options
 
 
-def common(json: bool = True, yes: bool = False, confirm: bool = False,
+def common(json: bool = True, yes: bool = True, confirm: bool = False,
            dry_run: bool = False, trust: bool = False) -> argparse.ArgumentParser:
-    """A parent parser with the flags a subcommand takes (`parents=[common(...)]`)."""
+    """A parent parser with the flags a subcommand takes (`parents=[common(...)]`).
+    Every subcommand takes `--config`, `--debug`, `--json` and `--yes` (as the README says;
+    a command that never asks ignores --yes); checked for every parser by
+    tests/core/test_cli_flags.py, so keep `json` and `yes` on."""
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("--config", "-c", metavar="PATH",
                         help="cockpit.toml to use (default: search from the current directory)")
@@ -23,7 +26,8 @@ def common(json: bool = True, yes: bool = False, confirm: bool = False,
                             help="NDJSON events on stdout, then one result object")
     if yes:
         parent.add_argument("--yes", "-y", action="store_true",
-                            help="answer ordinary prompts with yes (prod still needs --confirm)")
+                            help="answer ordinary prompts with yes (prod still needs --confirm;"
+                            " a command that never asks ignores it)")
     if confirm:
         parent.add_argument("--confirm", metavar="ENV",
                             help="type the protected environment's name to allow the action")
