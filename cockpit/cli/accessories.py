@@ -1,12 +1,13 @@
-"""`cockpit accessories status|logs|restart|volumes|drop-volume ENV [NAME]`: the environment's
-Postgres and Redis.
+"""`cockpit accessories status|logs|restart|volumes|drop-volume|exec|psql|redis-cli ENV [NAME]`:
+the environment's Postgres and Redis.
 
 status: one entry per accessory (kind, version, container, state, health, volume, network, the
 variable its URL reaches the app in); logs: the last `--tail` lines (secrets masked); restart:
 `docker restart` and wait until healthy (a protected environment needs `--confirm ENV`);
 volumes: each accessory's volumes on the host (in use, kept by a restore, scheduled backups)
 with their size; drop-volume ENV NAME --volume V: remove a kept volume (never the one in use;
-a protected environment needs `--confirm ENV`). On
+a protected environment needs `--confirm ENV`); exec ENV NAME -- CMD, psql ENV [NAME] and
+redis-cli ENV [NAME] run in the accessory's container (cockpit/cli/exec.py). On
 Kubernetes and Fly accessories are external: status says whether the URL secret is set."""
 
 from __future__ import annotations
@@ -19,14 +20,20 @@ from cockpit.cli._common import common, load_context, renderer
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("accessories", parents=[common(confirm=True, trust=True)],
                        help="status, logs and restart of an environment's accessories")
-    p.add_argument("action", choices=["status", "logs", "restart", "volumes", "drop-volume"])
+    p.add_argument("action", choices=["status", "logs", "restart", "volumes", "drop-volume",
+                                      "exec", "psql", "redis-cli"])
     p.add_argument("env")
     p.add_argument("name", nargs="?", help="one accessory (default: all)")
+    p.add_argument("-i", "--interactive", action="store_true",
+                   help="exec: forward stdin (with a terminal when stdin is one)")
     p.add_argument("--tail", type=int, default=100, metavar="N",
                    help="logs: lines per accessory (default 100)")
     p.add_argument("--volume", metavar="VOLUME",
                    help="drop-volume: the kept volume to remove (see `accessories volumes`)")
     p.set_defaults(func=run)
+    from cockpit.cli.exec import after_dashes
+
+    after_dashes(p)  # exec ENV NAME -- CMD; psql / redis-cli ENV [NAME] -- ARGS
 
 
 def _external(ctx, env, name: str | None) -> list[dict]:
@@ -65,6 +72,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{env.name} has no accessories",
                          hint='add e.g. [accessories.postgres] (kind = "postgres") to '
                               "cockpit.toml")
+    if args.action in ("exec", "psql", "redis-cli"):  # cockpit/cli/exec.py
+        from cockpit.cli.exec import run_accessory
+
+        return run_accessory(args, ctx, env, out)
     in_cluster = [n for n, a in env.accessories.items() if core.in_cluster(env, a)]
     if not core.hosted(env) and not in_cluster:
         if args.action != "status":

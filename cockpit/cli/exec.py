@@ -1,0 +1,252 @@
+"""`cockpit exec ENV [-i] -- CMD...`: run a one-off command beside the environment's app
+(Kamal's `kamal app exec`, flyctl's `fly ssh console -C`).
+
+The command runs in a one-off container of the image the environment serves now, with that
+release's env file (plain configuration, secrets, the accessories' URLs), the environment's
+volumes and network and the accessories' network: what the release command gets. The container
+is removed when the command ends; its exit status is cockpit's. `-i/--interactive` forwards
+stdin, with a terminal (the system `ssh -t`) when stdin is one: a shell, a REPL. Otherwise
+every output line is shown with the environment's secret values masked (`--json`: one `log`
+event per line, then a result with the exit status). A protected environment needs
+`--confirm ENV`; a read-only session is refused. Each run goes to the audit log: the command
+line (values masked), never its output. VPS only for now (Kubernetes: `kubectl exec`; Fly:
+`fly ssh console`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cockpit.cli._common import common, load_context, renderer
+
+
+def after_dashes(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Make subparser `p` keep everything after the first `--` as `args.command` (a list,
+    empty without `--`), options before it parsed as usual wherever they stand: argparse
+    alone cannot take options between the positionals and `--` (Python 3.11)."""
+    original = p.parse_known_args
+
+    def parse_known_args(args=None, namespace=None):  # noqa: ANN001, ANN202
+        args = list(args or [])
+        command: list[str] = []
+        if "--" in args:
+            at = args.index("--")
+            args, command = args[:at], args[at + 1:]
+        ns, extras = original(args, namespace)
+        ns.command = command
+        return ns, extras
+
+    p.parse_known_args = parse_known_args  # type: ignore[method-assign]
+    return p
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("exec", parents=[common(confirm=True, trust=True)],
+                       usage="cockpit exec ENV [-i] [--confirm ENV] [--json] -- CMD [ARGS...]",
+                       help="run a one-off command in a container of the serving release "
+                            "(cockpit exec ENV -- CMD...)")
+    p.add_argument("env")
+    p.add_argument("-i", "--interactive", action="store_true",
+                   help="forward stdin (with a terminal when stdin is one)")
+    p.set_defaults(func=run)
+    after_dashes(p)
+
+
+def command_of(args: argparse.Namespace) -> list[str]:
+    """The command after `--`; UsageError when there is none."""
+    from cockpit.errors import UsageError
+
+    argv = list(getattr(args, "command", None) or [])
+    if not argv:
+        raise UsageError("no command given",
+                         hint=f"cockpit exec {args.env} -- CMD [ARGS...]")
+    return argv
+
+
+def not_yet(env) -> None:
+    from cockpit.errors import UsageError
+
+    if env.provider != "vps":
+        raise UsageError(f"cockpit exec is not yet on {env.provider}",
+                         hint="kubectl exec -n NAMESPACE deploy/APP -- CMD"
+                         if env.provider == "kubernetes" else "fly ssh console -C CMD")
+
+
+def interactive_tty(args: argparse.Namespace) -> bool:
+    return bool(args.interactive) and sys.stdin.isatty() and sys.stdout.isatty() \
+        and not getattr(args, "json", False)
+
+
+def stream(host, env, argv: list[str], args: argparse.Namespace, out, source: str) -> int:
+    """Run argv on the host: through `ssh -t` with a terminal, else piped with every line
+    masked (JSON: a `log` event per line). Returns the exit status."""
+    from cockpit.events import LogLine
+    from cockpit.output import inert
+    from cockpit.redaction import redact
+
+    if interactive_tty(args):
+        import subprocess
+
+        from cockpit.providers.vps import teardown
+
+        return subprocess.call(teardown.ssh_argv(env, argv))
+    json_mode = getattr(args, "json", False)
+
+    def write(line: str, err: bool = False) -> None:
+        line = redact(line.rstrip("\r"))
+        if json_mode:
+            out.emit(LogLine(source=f"{source}:stderr" if err else source, line=line,
+                             env=env.name))
+            return
+        stream_ = sys.stderr if err else sys.stdout
+        stream_.write(inert(line, limit=None) + "\n")
+        stream_.flush()
+
+    from cockpit.providers.vps import teardown
+
+    return teardown.run_piped(host, argv, stdin_data=bool(args.interactive),
+                              write_out=write, write_err=lambda line: write(line, True))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Parse, run, and render an error in the mode asked for (options may follow ENV)."""
+    from cockpit.errors import CockpitError
+
+    try:
+        return _run(args)
+    except CockpitError as exc:
+        if getattr(args, "debug", False):
+            raise
+        renderer(args).error(exc)
+        return exc.exit_code
+
+
+def _run(args: argparse.Namespace) -> int:
+    import secrets as _random
+
+    from cockpit import pipeline
+    from cockpit.providers.vps import commands as cmd
+    from cockpit.providers.vps import teardown
+
+    out = renderer(args)
+    argv = command_of(args)
+    ctx = load_context(args)
+    env = ctx.config.env(args.env)
+    not_yet(env)
+    line = teardown.shown(argv)
+    pipeline.confirm(ctx, env, "exec", f"run `{line}` with {env.name}'s secrets")
+    provider = pipeline.provider_for(ctx, env)
+    ctx.secrets.register(env)  # every value the output could carry is masked
+    _register_accessories(ctx, env)
+    host = provider.host(env)
+    release, container = teardown.serving(provider, env)
+    from cockpit.providers.vps.flow import _volumes_of, volume_mounts
+
+    volumes = _volumes_of(container) or volume_mounts(env)
+    name = f"{host.base_name}-exec-{_random.token_hex(3)}"
+    tty = interactive_tty(args)
+    remote = teardown.exec_release_argv(env, host, release, argv, interactive=bool(
+        args.interactive), tty=tty, name=name, volumes=volumes)
+    try:
+        rc = stream(host, env, remote, args, out, "exec")
+    finally:
+        host.run(cmd.quiet(cmd.docker_rm(name)), step="exec", check=False)
+    ctx.store.audit("exec", env.name, f"exit {rc}", f"release {release.id}: {line}")
+    out.result({"env": env.name, "release": release.id, "command": argv, "exit_code": rc},
+               human=None)  # the command's own output is what a person reads
+    return rc
+
+
+def _register_accessories(ctx, env) -> None:
+    """The accessories' passwords into the redactor (their URLs are in the env file)."""
+    from cockpit import accessories as core
+    from cockpit.errors import SecretStoreError
+
+    for name in env.accessories:
+        try:
+            core.password(ctx.secrets, env, name, create=False)
+        except SecretStoreError:
+            pass
+
+
+# --------------------------------------------------------------------------- accessories
+
+# Inside the accessory's container, reading its own env file's variables: the password never
+# is on a command line (`ps` on the host shows only these scripts) nor in any output.
+PSQL = ('PGPASSWORD="$POSTGRES_PASSWORD" exec psql -h 127.0.0.1 -U "$POSTGRES_USER" '
+        '-d "$POSTGRES_DB" "$@"')
+REDIS_CLI = 'REDISCLI_AUTH="$REDIS_PASSWORD" exec redis-cli --no-auth-warning "$@"'
+CLIENTS = {"psql": ("postgres", PSQL), "redis-cli": ("redis", REDIS_CLI)}
+
+
+def _accessory(env, action: str, name: str | None) -> str:
+    """The accessory `action` runs in: `name`, else the only one of the client's kind."""
+    from cockpit.errors import UsageError
+
+    if action == "exec":
+        if not name:
+            raise UsageError("accessories exec needs the accessory's name",
+                             hint=f"cockpit accessories exec {env.name} NAME -- CMD")
+        kind = None
+    else:
+        kind = CLIENTS[action][0]
+        if name is None:
+            same = sorted(n for n, a in env.accessories.items() if a.kind == kind)
+            if len(same) != 1:
+                raise UsageError(f"{env.name} has {len(same) or 'no'} {kind} accessories"
+                                 + (f" ({', '.join(same)}): name one" if same else ""),
+                                 hint=f"cockpit accessories {action} {env.name} NAME")
+            name = same[0]
+    if name not in env.accessories:
+        raise UsageError(f"{env.name} has no accessory {name!r} (known: "
+                         f"{', '.join(sorted(env.accessories)) or 'none'})")
+    if kind and env.accessories[name].kind != kind:
+        raise UsageError(f"accessory {name!r} of {env.name} is a "
+                         f"{env.accessories[name].kind}, not a {kind}",
+                         hint="psql is for a postgres accessory, redis-cli for a redis one")
+    return name
+
+
+def run_accessory(args: argparse.Namespace, ctx, env, out) -> int:
+    """`cockpit accessories exec ENV NAME -- CMD`, `psql ENV [NAME] [-- ARGS]`,
+    `redis-cli ENV [NAME] [-- ARGS]`: `docker exec` in the accessory's container (psql as the
+    app's role on its database, redis-cli with the password, both read inside the container
+    from its own environment). A terminal when stdin is one (psql and redis-cli) or with -i;
+    else the output masked. Returns the command's exit status; audited with the command line.
+    """
+    from cockpit import accessories as core
+    from cockpit import pipeline
+    from cockpit.errors import UsageError
+    from cockpit.providers.vps import accessories as vps
+
+    action = args.action
+    if not core.hosted(env):
+        raise UsageError(f"cockpit accessories {action} is not yet on {env.provider}",
+                         hint="kubectl exec -n NAMESPACE STATEFULSET-0 -- CMD"
+                         if env.provider == "kubernetes" else "use your provider's tools")
+    name = _accessory(env, action, args.name)
+    extra = list(getattr(args, "command", None) or [])
+    if action == "exec":
+        if not extra:
+            raise UsageError("no command given",
+                             hint=f"cockpit accessories exec {env.name} {name} -- CMD")
+        argv = extra
+    else:
+        argv = ["sh", "-c", CLIENTS[action][1], "sh", *extra]
+    line = f"{name}: " + " ".join([action if action != "exec" else "", *extra]).strip()
+    pipeline.confirm(ctx, env, f"accessories {action}",
+                     f"run `{line}` in accessory {name} of {env.name}")
+    if action != "exec" and sys.stdin.isatty():
+        args.interactive = True
+    ctx.secrets.register(env)
+    _register_accessories(ctx, env)
+    provider = pipeline.provider_for(ctx, env)
+    host = provider.host(env)
+    tty = interactive_tty(args)
+    remote = ["docker", "exec", *(["-i"] if args.interactive else []),
+              *(["-t"] if tty else []), vps.container(env, name), *argv]
+    rc = stream(host, env, remote, args, out, name)
+    ctx.store.audit(f"accessories {action}", env.name, f"exit {rc}", line)
+    out.result({"env": env.name, "accessory": name, "command": extra, "exit_code": rc},
+               human=None)
+    return rc
