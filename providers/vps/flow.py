@@ -835,10 +835,14 @@ def rollback(provider, env, to: Release, emit: Emit) -> Release:
     with lock.held(host, env.settings.lock_ttl, "rollback", emit, provider.ctx.now()):
         containers = host.containers()
         target = next((c for c in containers if c.release_id == to.id), None)
-        if target is None:
+        if target is None:  # say what is kept, not only the limit
+            kept = list(dict.fromkeys(c.release_id for c in containers))
+            never = " (it never served: its deploy failed)" if to.status == "failed" else ""
             raise UsageError(
-                f"release {to.id} is no longer kept on {env.settings.host} (the last "
-                f"{env.settings.keep_releases} are kept)", hint=f"cockpit releases {env.name}")
+                f"release {to.id} has no container on {env.settings.host}{never}; kept there: "
+                + (", ".join(kept) if kept else "none")
+                + f" (cockpit keeps the serving release and the last "
+                f"{env.settings.keep_releases} stopped ones)", hint=f"cockpit releases {env.name}")
         check = host.run(["test", "-f", host.layout.env_file(to.id)], step="rollback",
                          check=False)
         if not check.ok:
