@@ -282,9 +282,14 @@ def _secret_items(ctx, env, td: Teardown, wanted: bool) -> tuple[list[str], list
         else:
             kept_pw.append(core.password_name(acc))
     if not wanted:
-        present = [n for n in [*env.secret_names, *(core.password_name(a)
-                                                   for a in env.accessories)]
-                   if store.get(env, n) is not None] if not store.from_environment() else []
+        from cockpit.errors import SecretStoreError
+
+        try:  # only said; without a usable keyring there is nothing to say
+            present = [n for n in [*env.secret_names, *(core.password_name(a)
+                                                       for a in env.accessories)]
+                       if store.get(env, n) is not None] if not store.from_environment() else []
+        except SecretStoreError:
+            present = []
         if present:
             notes.append("keyring items " + ", ".join(present) + " (pass --secrets to delete "
                          "them)")
