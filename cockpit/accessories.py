@@ -11,6 +11,8 @@
     # image = "registry.example.com/postgres:16"   # instead of the official image
     # backup_bucket = "s3://my-backups/shop"       # `cockpit backup` uploads there too
     # backup_endpoint = "https://s3.eu-west-1.amazonaws.com"   # any S3-compatible service
+    # backup_before_release = true   # a verified backup before each release command
+    #                                # (postgres; default: on for protected environments)
 
 On a VPS each environment gets its own container (`cockpit-<app>-<env>-<name>`), its own named
 volume (`cockpit-<app>-<env>-<name>-data`) and its own private docker network
@@ -103,6 +105,9 @@ class AccessoryConfig(BaseModel):
     backup_endpoint: str | None = Field(
         None, pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$",
         **_expect('an S3 endpoint URL like "https://s3.eu-west-1.amazonaws.com"'))
+    # postgres only: a verified backup before every release command (cockpit.backups
+    # .before_release); None: on for protected environments, off elsewhere
+    backup_before_release: bool | None = Field(None, **_expect("true or false"))
     # Kubernetes: true keeps the accessory outside the cluster (its URL a secret in the
     # keyring) instead of a StatefulSet in the environment's namespace
     external: bool = Field(False, **_expect("true or false"))
@@ -271,6 +276,9 @@ def load(data: dict[str, Any], environments: dict[str, Any], secrets_raw: dict[s
         if acc.url_scheme and acc.kind != "postgres":
             raise _err(text, label, [*where, "url_scheme"], "only a postgres accessory takes "
                        f"url_scheme; a {acc.kind} URL is always {acc.spec.scheme}://")
+        if acc.backup_before_release is not None and acc.kind != "postgres":
+            raise _err(text, label, [*where, "backup_before_release"], "only a postgres "
+                       "accessory is backed up before the release command")
         var = acc.url_var
         if var in RESERVED_ENV:
             raise _err(text, label, [*where, "env_var"], f"{var} is reserved: "

@@ -24,6 +24,7 @@ environment in the keyring (BACKUP_S3_ACCESS_KEY, BACKUP_S3_SECRET_KEY). `cockpi
 lists the bucket's too, and `restore --from ID` fetches one that is not local.
 Retention: `cockpit backup --keep N` keeps the newest N verified backups (`prune`), locally
 and in the bucket. `cockpit backup schedule` runs them on the host (see "schedules" below).
+Before a release command a verified backup is taken too (see "before a release" below).
 Only VPS accessories are backed up here; on Kubernetes and Fly they are external.
 """
 
@@ -662,34 +663,48 @@ def restore(ctx, env, name: str, ref: str, base: str | Path | None = None,
 # volume (`<accessory volume>-backups`), restores the dump into a throwaway server of its own
 # (the image has the server: initdb + pg_restore on a unix socket; redis-server on a loopback
 # port) and compares the counts, then writes `<id>.json` beside it, as `cockpit backup` does
-# locally. `cockpit backups` lists them and `restore --from ID` fetches one from the host.
+# locally. `cockpit backups` lists them and `restore --from ID` fetches one from the host, read
+# from the volume itself (through the scheduler, or a one-off read-only container once the
+# schedule is off). Each dump gets a record before its verification too ("pending", replaced
+# by the result), and the scheduler stops between two backups (SIGTERM), so turning the
+# schedule off or replacing it never leaves a dump without a record; one an older scheduler
+# left is listed unverified, saying why. Until then, a scheduler removed with `docker rm
+# --force` while it verified its first dump (it starts at once) left that dump unlisted.
 
 _COMMON = r"""
+PENDING="not verified: its verification did not finish (the schedule stopped during it)"
 FMT='"file": "%s", "size": %s, "sha256": "%s", "created_at": %s, "image": "%s", '
 FMT="$FMT"'"counts": {%s}, "counts_after": {%s}, "verified": %s, "verify": %s}\n'
 json_counts() { sed 's/^\(.*\) \([0-9][0-9]*\)$/"\1": \2/' | paste -sd, -; }
-record() {  # id file verified counts restored error
-    size=$(wc -c < "$2"); sum=$(sha256sum "$2" | cut -d' ' -f1)
-    if [ "$3" = true ]; then verify="{\"counts\": {$5}, \"scheduled\": true}"
-    else verify="{\"error\": \"not restorable: $6\", \"scheduled\": true}"; fi
+record() {  # id file state(true|false|pending) counts restored error
+    size=$(wc -c < "$2"); sum=$(sha256sum "$2" | cut -d' ' -f1); ok=false
+    case "$3" in
+        true) ok=true; verify="{\"counts\": {$5}, \"scheduled\": true}" ;;
+        pending) verify="{\"error\": \"$PENDING\", \"pending\": true, \"scheduled\": true}" ;;
+        *) verify="{\"error\": \"not restorable: $6\", \"scheduled\": true}" ;;
+    esac
     printf '{"id": "%s", "app": "%s", "env": "%s", "accessory": "%s", "kind": "%s", '"$FMT" \
         "$1" "$APP" "$ENV" "$NAME" "$KIND" "$2" "$size" "$sum" "$(date +%s)" "$IMAGE" \
-        "$4" "$4" "$3" "$verify" > "$2.json.tmp"
+        "$4" "$4" "$ok" "$verify" > "$2.json.tmp"
     mv "$2.json.tmp" "${2%.*}.json"
 }
-prune() { ls -1 /backups/*.json 2>/dev/null | sort -r | tail -n +$((KEEP + 1)) | while read -r j; do
-    rm -f "$j" "${j%.json}.dump" "${j%.json}.rdb"; done; }
+prune() { ls -1 /backups/*.dump /backups/*.rdb 2>/dev/null | sort -r | tail -n +$((KEEP + 1)) \
+    | while read -r f; do rm -f "$f" "${f%.*}.json"; done; }
 """
 
 # Each kind gives `counts_live` (the live server's counts, one "<table or db> <n>" a line),
 # `dump FILE` and `verify FILE` (restores FILE into a throwaway server of its own and sets
 # `restored` to its counts and `err` to why it is not restorable); the loop is the same for all.
 _LOOP = r"""
+stop=""
+trap 'stop=1' TERM INT
+rm -f /backups/*.part
 while :; do
     id=$(date -u +%Y%m%dT%H%M%SZ); f="/backups/$id.$EXT"; err=""; restored=""
     if before=$(counts_live) && dump "$f.part" && mv "$f.part" "$f"; then
-        verify "$f"
         bc=$(printf '%s\n' "$before" | json_counts)
+        record "$id" "$f" pending "$bc"
+        verify "$f"
         rc=$(printf '%s\n' "$restored" | json_counts)
         if [ -z "$err" ]; then record "$id" "$f" true "$bc" "$rc"
         else record "$id" "$f" false "$bc" "" "$err"; fi
@@ -698,7 +713,9 @@ while :; do
     else
         rm -f "$f.part"; echo "backup $id failed: could not dump $HOST" >&2
     fi
-    sleep "$EVERY"
+    [ -z "$stop" ] || exit 0
+    sleep "$EVERY" & wait $!
+    [ -z "$stop" ] || { kill $! 2>/dev/null; exit 0; }
 done
 """
 
@@ -780,9 +797,30 @@ def scheduler_name(env, name: str) -> str:
     return f"{vps.container(env, name)}-backups"
 
 
+STOP_GRACE = 120  # seconds `--every off` lets a scheduled backup in progress finish
+ORPHAN = ("not verified: no record (its scheduler stopped before verifying it); restore "
+          "checks it first")
+
+
+def _schedule_labels(every: int, keep: int) -> list[str]:
+    from cockpit.providers.vps import accessories as vps
+
+    return ["--label", f"{vps.LABEL}-backups-every={every}",
+            "--label", f"{vps.LABEL}-backups-keep={keep}"]
+
+
+def _stop_scheduler(who: str) -> list[str]:
+    """Stop the scheduler letting a backup in progress finish and write its record (it exits
+    between two backups on SIGTERM; after STOP_GRACE s docker kills it), then remove it."""
+    return ["sh", "-c", 'docker stop --time "$2" "$1" >/dev/null 2>&1; '
+            'docker rm --force "$1" >/dev/null 2>&1; true', "sh", who, str(STOP_GRACE)]
+
+
 def schedule(ctx, env, name: str, every: int | None, keep: int = 7) -> dict[str, Any]:
     """Start (or replace) the accessory's backup schedule on its host; `every` None removes
-    it (its backups stay in the volume). Returns {"container", "volume", "every", "keep"}."""
+    it (its backups stay in the volume, and `cockpit backups` / `restore` read them there).
+    A scheduler being replaced or removed finishes the backup it is taking first (at most
+    STOP_GRACE seconds). Returns {"container", "volume", "every", "keep"}."""
     from cockpit.providers.vps import accessories as vps
     from cockpit.providers.vps import commands as cmd
 
@@ -791,56 +829,306 @@ def schedule(ctx, env, name: str, every: int | None, keep: int = 7) -> dict[str,
     acc = env.accessories[name]
     host = provider.host(env)
     who = scheduler_name(env, name)
-    vol = f"{vps.volume(env, name)}-backups"
+    vol = backups_volume(env, name)
     if every is None:
-        host.run(cmd.docker_rm(who), step="schedule", check=False)
+        host.run(_stop_scheduler(who), step="schedule", check=False,
+                 timeout=STOP_GRACE + 60)
         return {"container": None, "volume": vol, "every": None, "keep": None}
+    keep = max(1, keep)
     script = PG_SCHEDULE if acc.kind == "postgres" else REDIS_SCHEDULE
     argv = ["docker", "run", "--detach", "--name", who, "--restart", "unless-stopped",
             "--network", vps.network(env), "--env-file", vps.env_file(host, name),
-            "--env", f"EVERY={every}", "--env", f"KEEP={max(1, keep)}",
+            "--env", f"EVERY={every}", "--env", f"KEEP={keep}",
             "--env", f"HOST={name}", "--env", f"APP={env.app.name}", "--env", f"ENV={env.name}",
             "--env", f"NAME={name}", "--env", f"KIND={acc.kind}",
             "--env", f"IMAGE={acc.image_ref}",
             "--mount", f"type=volume,source={vol},target=/backups",
             "--log-opt", "max-size=1m", "--log-opt", "max-file=2",
-            "--label", f"{vps.LABEL}-backups={name}",
+            "--label", f"{vps.LABEL}-backups={name}", *_schedule_labels(every, keep),
             "--label", f"{vps.LABEL}-app={env.app.name}", "--label", f"{vps.LABEL}-env={env.name}",
             "--entrypoint", "sh", acc.image_ref, "-c", _START, "sh", script]
-    host.run(cmd.chain(cmd.quiet(cmd.docker_rm(who)),
+    host.run(cmd.chain(_stop_scheduler(who),
                        cmd.docker_volume_create(vol, app=env.app.name, env=env.name), argv),
-             step="schedule", timeout=300)
-    return {"container": who, "volume": vol, "every": every, "keep": max(1, keep)}
+             step="schedule", timeout=STOP_GRACE + 300)
+    return {"container": who, "volume": vol, "every": every, "keep": keep}
 
 
-def host_records(ctx, env, name: str) -> list[Backup]:
-    """The scheduled backups kept on the host (their `file` is the path in the scheduler's
-    volume), [] when no schedule runs."""
+def backups_volume(env, name: str) -> str:
+    """The volume the scheduled backups of accessory `name` live in."""
+    from cockpit.providers.vps import accessories as vps
+
+    return f"{vps.volume(env, name)}-backups"
+
+
+# Runs `$4` (a script reading /backups) where the scheduled backups are: in the scheduler
+# ($1) while it runs, else in a one-off container of the accessory's image ($3) with the
+# volume ($2) mounted read-only and no network (nothing at all when the volume does not
+# exist: docker run would create it). Extra arguments go to the script.
+_IN_VOLUME = r"""
+s="$1"; v="$2"; i="$3"; c="$4"; shift 4
+if [ "$(docker inspect -f '{{.State.Running}}' "$s" 2>/dev/null)" = true ]; then
+    exec docker exec "$s" sh -c "$c" sh "$@"
+fi
+docker volume inspect "$v" >/dev/null 2>&1 || exit 0
+exec docker run --rm --network none --user 0 --entrypoint sh --log-driver none \
+    --mount "type=volume,source=$v,target=/backups,readonly" "$i" -c "$c" sh "$@"
+"""
+# Every backup file's record (one JSON a line), or for a file without one its size and time.
+_LIST = r"""
+for f in /backups/*.dump /backups/*.rdb; do
+    [ -f "$f" ] || continue
+    j="${f%.*}.json"
+    if [ -f "$j" ]; then cat "$j"; echo
+    else printf '{"orphan": "%s", "size": %s, "mtime": %s}\n' "$f" "$(wc -c < "$f")" \
+        "$(stat -c %Y "$f")"; fi
+done
+"""
+
+
+def _in_volume(env, name: str, script: str, *args: str) -> list[str]:
+    return ["sh", "-c", _IN_VOLUME, "sh", scheduler_name(env, name), backups_volume(env, name),
+            env.accessories[name].image_ref, script, *args]
+
+
+def host_records(ctx, env, name: str, running: bool | None = None) -> list[Backup]:
+    """The scheduled backups kept on the host, newest first (their `file` is the path in the
+    backups volume), read from the volume itself: through the scheduler while it runs, else a
+    one-off `docker run --rm` of the accessory's image with the volume read-only (~0.5 s);
+    [] when there is no such volume. A file without a record (its scheduler was stopped
+    during the verification) is listed unverified, with that reason; so is a record whose
+    verification had not finished (`verify["pending"]`: "being verified" while the scheduler
+    runs). `running`: whether the scheduler runs, when the caller knows."""
     provider = _vps(ctx, env)
     host = provider.host(env)
-    result = host.run(["docker", "exec", scheduler_name(env, name), "sh", "-c",
-                       "cat /backups/*.json 2>/dev/null || true"], step="backups", check=False,
-                      idempotent=True)
+    result = host.run(_in_volume(env, name, _LIST), step="backups", check=False,
+                      idempotent=True, timeout=300)
+    acc = env.accessories[name]
     out = []
     for line in result.stdout.splitlines():
         try:
             raw = json.loads(line)
         except ValueError:
             continue
+        if not isinstance(raw, dict):
+            continue
+        if "orphan" in raw:
+            path = str(raw["orphan"])
+            out.append(Backup(id=Path(path).stem, app=env.app.name, env=env.name,
+                              accessory=name, kind=acc.kind, file=path,
+                              size=int(raw.get("size") or 0), sha256="",
+                              created_at=float(raw.get("mtime") or 0), image=acc.image_ref,
+                              verify={"error": ORPHAN, "scheduled": True}))
+            continue
         out.append(Backup(**{k: v for k, v in raw.items() if k in Backup.__dataclass_fields__}))
+    out.sort(key=lambda b: b.created_at, reverse=True)
+    if out and out[0].verify.get("pending"):  # the newest: perhaps being verified right now
+        if running is None:
+            running = bool(scheduler_state(host, env, name).get("running"))
+        if running:
+            out[0].verify = {**out[0].verify, "error": "not verified yet: being verified now"}
     return out
 
 
 def fetch_from_host(ctx, env, name: str, record: Backup, base: str | Path | None = None
                     ) -> Backup:
-    """Download a scheduled backup (file and record) into the local folder."""
+    """Download a scheduled backup (file and record) from the backups volume into the local
+    folder (through the scheduler, or a one-off read-only container when none runs)."""
     provider = _vps(ctx, env)
     host = provider.host(env)
     where = folder(env.app.name, env.name, name, base)
     where.mkdir(parents=True, exist_ok=True, mode=0o700)
     local = where / Path(record.file).name
-    _download(host, ["docker", "exec", scheduler_name(env, name), "cat", record.file], local,
+    _download(host, _in_volume(env, name, 'exec cat -- "$1"', record.file), local,
               "fetch backup")
     record.file = str(local)
     record.save()
     return record
+
+
+def scheduler_state(host, env, name: str) -> dict[str, Any]:
+    """The scheduler container as docker reports it: {"state", "running", "started_at",
+    "every", "keep"} (every/keep from its labels, None for a scheduler started before they
+    were recorded); {} when there is none. Never reads its environment (the password)."""
+    from cockpit.providers.vps import accessories as vps
+
+    fmt = ('{{json .State.Status}} {{json .State.StartedAt}} '
+           f'{{{{json (index .Config.Labels "{vps.LABEL}-backups-every")}}}} '
+           f'{{{{json (index .Config.Labels "{vps.LABEL}-backups-keep")}}}}')
+    result = host.run(["docker", "inspect", "--type", "container", "--format", fmt,
+                       scheduler_name(env, name)], step="backups", check=False,
+                      idempotent=True)
+    if not result.ok or not result.stdout.strip():
+        return {}
+    try:
+        state, started, every, keep = (json.loads(x) for x in result.stdout.split()[:4])
+    except ValueError:
+        return {}
+
+    def num(v):
+        return int(v) if isinstance(v, str) and v.isdigit() else None
+
+    return {"state": state, "running": state == "running", "started_at": started,
+            "every": num(every), "keep": num(keep)}
+
+
+def schedule_status(ctx, env, name: str) -> dict[str, Any]:
+    """`cockpit backup schedule ENV NAME` without --every: {"active" (a scheduler runs),
+    "container", "state" (docker's, or None), "every" (seconds), "keep", "volume", "count"
+    (backups in the volume), "last" (the newest backup's record as a dict, or None)}.
+    Reads the host only (two docker commands, plus a one-off container when none runs)."""
+    from cockpit.providers.vps import accessories as vps
+
+    provider = _vps(ctx, env)
+    vps._pick(env, name)
+    host = provider.host(env)
+    info = scheduler_state(host, env, name)
+    found = host_records(ctx, env, name, running=bool(info.get("running")))
+    return {"active": bool(info.get("running")),
+            "container": scheduler_name(env, name) if info else None,
+            "state": info.get("state"), "started_at": info.get("started_at"),
+            "every": info.get("every"), "keep": info.get("keep"),
+            "volume": backups_volume(env, name), "count": len(found),
+            "last": found[0].to_dict() if found else None}
+
+
+# --------------------------------------------------------------------------- before a release
+#
+# A migration can drop or rewrite data, and the release command runs it on every deploy. So
+# before the release command runs on an environment whose Postgres already has tables, cockpit
+# takes a verified backup (the `cockpit backup` path: the local folder, and the bucket when
+# `backup_bucket` is set) and names it in the deploy's output and journal (step
+# `backup_before_release`). On by default for protected environments; `[accessories.<name>]
+# backup_before_release = true|false` chooses per accessory; `cockpit deploy|promote
+# --skip-backup` skips it once (said in the output). A backup that fails or does not restore
+# stops the deploy before the release command (nothing of the new release ran). When the
+# release command then fails, its error's hint names the backup to restore from.
+# What it adds to a deploy: a count of the tables (~0.2 s) when there is nothing to back up;
+# else the backup itself: 3.2 s on the lab (Postgres 15, two small tables: dump, scratch restore,
+# counts), growing with the data (pg_dump and pg_restore of all of it). Redis accessories are
+# not backed up here (no migration touches them). VPS only for now: on Kubernetes cockpit
+# backs up in-cluster accessories on a schedule (a CronJob) only, and on Fly they are external.
+
+STEP_BEFORE = "backup_before_release"
+
+
+def before_release_targets(env) -> list[str]:
+    """The Postgres accessories to back up before env's release command: those with
+    `backup_before_release = true`, and on a protected environment those that do not say
+    false; [] without a release command."""
+    if not getattr(env, "release_command", None):
+        return []
+    out = []
+    for name, acc in sorted(env.accessories.items()):
+        wanted = getattr(acc, "backup_before_release", None)
+        if acc.kind == "postgres" and (wanted if wanted is not None else env.protected):
+            out.append(name)
+    return out
+
+
+class BackupBeforeReleaseFailed(ProviderError):
+    """The backup before the release command failed or did not restore: the deploy stopped
+    before the release command ran."""
+
+
+def _backup_before(ctx, env, name: str, emit) -> Backup | None:
+    """One accessory's backup before the release command; None (said) when there is nothing
+    to back up yet. Raises BackupBeforeReleaseFailed."""
+    from cockpit.events import StepFinished, StepStarted, Timer
+    from cockpit.providers.vps import accessories as vps
+
+    started = Timer()
+    emit(StepStarted(STEP_BEFORE, f"back up {name} before the release command (verified by a "
+                     "restore)", env=env.name))
+    stop = "the release command did not run; the serving release is untouched"
+    hint = (f"fix it and deploy again, or deploy with --skip-backup (or set "
+            f"backup_before_release = false in [accessories.{name}])")
+    host = _vps(ctx, env).host(env)
+    info = vps.inspect(host, env).get(name)
+    if info is None:
+        emit(StepFinished(STEP_BEFORE, f"{name}: not created yet, nothing to back up",
+                          env=env.name, seconds=started.seconds()))
+        return None
+    if info["state"] != "running":
+        raise BackupBeforeReleaseFailed(
+            f"accessory {name} of {env.name} is {info['state']}: no backup could be taken "
+            f"before the release command; {stop}", where=f"{host.t.where} step {STEP_BEFORE}",
+            hint=f"cockpit accessories restart {env.name} {name}; or {hint}")
+    try:
+        if not counts(host, env, name):
+            emit(StepFinished(STEP_BEFORE, f"{name}: no tables yet, nothing to back up",
+                              env=env.name, seconds=started.seconds()))
+            return None
+        record = backup(ctx, env, name)
+    except (ProviderError, UsageError) as exc:
+        raise BackupBeforeReleaseFailed(
+            f"the backup of {name} before the release command failed: {exc.what}; {stop}",
+            where=exc.where or f"{host.t.where} step {STEP_BEFORE}",
+            hint=exc.hint or hint) from None
+    if not record.verified:
+        raise BackupBeforeReleaseFailed(
+            f"backup {record.id} of {name}, taken before the release command, is "
+            f"{record.verify.get('error')}; {stop}", where=record.file,
+            hint=f"cockpit backups {env.name} {name}; {hint}")
+    emit(StepFinished(STEP_BEFORE, f"{name}: backup {record.id} verified ({record.size} bytes"
+                      f"{', uploaded to ' + record.remote if record.remote else ''}) "
+                      f"{record.file}", env=env.name, seconds=started.seconds()))
+    return record
+
+
+class before_release:  # noqa: N801 - used as `with backups.before_release(...)`
+    """Around a provider's apply (cockpit.pipeline): on entry, back up the accessories of
+    `before_release_targets(env)` (see the section comment above), skipped with a warning
+    under `ctx.options.skip_backup` and with a note where cockpit cannot back them up
+    (Kubernetes, Fly). `taken` is {accessory: backup id}, also put in `release.meta`
+    ("backups_before_release"). On exit with a failed release command
+    (cockpit.release_phase.ReleaseCommandFailed), its hint names the backup to restore from.
+    Raises BackupBeforeReleaseFailed (exit 1) on entry when a backup fails."""
+
+    def __init__(self, ctx, env, release, emit) -> None:
+        self.ctx, self.env, self.release, self.emit = ctx, env, release, emit
+        self.taken: dict[str, str] = {}
+
+    def __enter__(self) -> before_release:
+        from cockpit import accessories as core
+        from cockpit.events import Message, StepSkipped
+
+        env = self.env
+        names = before_release_targets(env)
+        if not names:
+            return self
+        if getattr(self.ctx.options, "skip_backup", False):
+            self.emit(StepSkipped(STEP_BEFORE, f"--skip-backup: no backup of "
+                                  f"{', '.join(names)} before the release command",
+                                  env=env.name))
+            return self
+        if not core.hosted(env):
+            self.emit(Message(f"no backup of {', '.join(names)} before the release command: "
+                              f"cockpit backs up {env.provider} accessories only on a "
+                              "schedule or not at all (external)", level="warning",
+                              env=env.name))
+            return self
+        from cockpit.events import StepFailed
+
+        for name in names:
+            try:
+                record = _backup_before(self.ctx, env, name, self.emit)
+            except BackupBeforeReleaseFailed as exc:
+                self.emit(StepFailed(STEP_BEFORE, exc.what, env=env.name))
+                raise
+            if record is not None:
+                self.taken[name] = record.id
+        if self.taken and self.release is not None:
+            self.release.meta = {**self.release.meta, "backups_before_release": self.taken}
+        return self
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        from cockpit.release_phase import ReleaseCommandFailed
+
+        if isinstance(exc, ReleaseCommandFailed) and self.taken:
+            restore = "; ".join(
+                f"cockpit restore {self.env.name} {n} --from {bid}"
+                + (f" --confirm {self.env.name}" if self.env.protected else "")
+                for n, bid in self.taken.items())
+            exc.hint = (f"{exc.hint}; if it changed data, the backup taken just before it "
+                        f"restores it: {restore}" if exc.hint else restore)
+        return False

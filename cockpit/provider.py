@@ -128,6 +128,7 @@ class Options:
     no_watch: bool = False  # skip the watch window after a switch (--no-watch; cockpit.watch)
     read_only: bool = False  # nothing may change a target (the pipeline refuses)
     accept_schema: bool = False  # roll back onto another schema head (--accept-schema)
+    skip_backup: bool = False  # no backup before the release command (--skip-backup)
 
 
 @dataclass

@@ -72,6 +72,7 @@ def options(args: argparse.Namespace) -> Options:
             typed_confirmation if interactive() else None),
         debug=getattr(args, "debug", False),
         no_watch=getattr(args, "no_watch", False),
+        skip_backup=getattr(args, "skip_backup", False),
     )
 
 

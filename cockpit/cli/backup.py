@@ -5,8 +5,11 @@ restoring it into a scratch instance and comparing per-table row counts; exit 1 
 restore. backups: the folder's backups with size, age and verification. restore: verify, then
 restore into a fresh volume and switch the accessory to it (the old volume is kept); a protected
 environment needs `--confirm ENV`. `backup schedule ENV NAME --every 24h [--keep N]` runs them
-on the host instead, each verified the same way there (`--every off` stops it); `backups` lists
-those too and `restore --from ID` fetches one. See cockpit.backups."""
+on the host instead, each verified the same way there (`--every off` stops it, letting a backup
+in progress finish); `backups` lists those too and `restore --from ID` fetches one, with or
+without a running schedule (read from the backups volume). `backup schedule ENV NAME` alone
+shows the schedule (active, period, keep, the last backup and its verification; `--json`).
+See cockpit.backups."""
 
 from __future__ import annotations
 
@@ -24,7 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name", help="the accessory, e.g. postgres")
     p.add_argument("rest", nargs="?", help=argparse.SUPPRESS)
     p.add_argument("--every", metavar="PERIOD",
-                   help="schedule: how often, e.g. 24h, 30m; `off` removes the schedule")
+                   help="schedule: how often, e.g. 24h, 30m; `off` removes the schedule "
+                        "(without --every, `backup schedule ENV NAME` shows it)")
     p.add_argument("--dir", metavar="PATH", help="the backup folder (default: the state dir)")
     p.add_argument("--keep", type=int, metavar="N",
                    help="then keep only the newest N verified backups (older ones are deleted)")
@@ -71,11 +75,13 @@ def run_schedule(args: argparse.Namespace) -> int:
 
     out = renderer(args)
     args.env, args.name = args.name, args.rest
-    if not args.name or not args.every:
-        raise UsageError("usage: cockpit backup schedule ENV NAME --every 24h [--keep N] "
-                         "(--every off removes it)")
+    if not args.name:
+        raise UsageError("usage: cockpit backup schedule ENV NAME [--every 24h [--keep N]] "
+                         "(without --every: show the schedule; --every off removes it)")
     ctx = load_context(args)
     env = _env(ctx, args)
+    if not args.every:
+        return _show_schedule(out, ctx, env, args.name)
     every = None if args.every == "off" else backups.parse_every(args.every)
     pipeline.confirm(ctx, env, "backup schedule", f"run {args.name}'s backups on the host")
     from cockpit import accessories as core
@@ -95,6 +101,57 @@ def run_schedule(args: argparse.Namespace) -> int:
              f"{done['container']}, each verified by a restore; the newest {done['keep']} are "
              f"kept in volume {done['volume']} (cockpit backups {env.name} {args.name})")
     out.result({"env": env.name, "accessory": args.name, **done}, human=human)
+    return 0
+
+
+def _every_text(seconds: int | None) -> str:
+    if not seconds:
+        return "?"
+    for unit, n in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % n == 0:
+            return f"{seconds // n}{unit}"
+    return f"{seconds}s"
+
+
+def _state(b) -> str:
+    """verified / UNVERIFIED (why) / FAILED (why) of a backup record."""
+    error = b.verify.get("error", "unverified")
+    if b.verified:
+        return "verified"
+    return f"UNVERIFIED ({error})" if error.startswith("not verified") else f"FAILED ({error})"
+
+
+def _show_schedule(out, ctx, env, name: str) -> int:
+    """`cockpit backup schedule ENV NAME`: whether backups run on the host, how often, how
+    many are kept, and the newest one with its verification."""
+    from cockpit import accessories as core
+    from cockpit import backups
+    from cockpit.errors import UsageError
+
+    if core.in_cluster(env, env.accessories[name]):
+        raise UsageError(f"{env.name}/{name} runs on Kubernetes: its schedule is a CronJob",
+                         hint="kubectl get cronjob -n <namespace> (cockpit shows only VPS "
+                              "schedules here)")
+    done = backups.schedule_status(ctx, env, name)
+    last = done["last"]
+    if done["active"]:
+        head = (f"{env.name}/{name}: backed up every {_every_text(done['every'])} on the host "
+                f"by {done['container']}, the newest {done['keep'] or '?'} kept in volume "
+                f"{done['volume']}")
+    else:
+        head = (f"{env.name}/{name}: no backup schedule runs"
+                + (f" (container {done['container']} is {done['state']})"
+                   if done["container"] else "")
+                + (f"; volume {done['volume']} keeps {done['count']} backup(s)"
+                   if done["count"] else "")
+                + f" (cockpit backup schedule {env.name} {name} --every 24h starts one)")
+    if last:
+        b = backups.Backup(**last)
+        mins = int((time.time() - b.created_at) // 60)
+        head += (f"\nlast backup: {b.id} ({_size(b.size)}, {mins} min ago): {_state(b)}")
+    elif done["active"]:
+        head += "\nno backup yet (the first one starts when the schedule does)"
+    out.result({"env": env.name, "accessory": name, **done}, human=head)
     return 0
 
 
@@ -154,7 +211,7 @@ def run_list(args: argparse.Namespace) -> int:
         mins = int((now - b.created_at) // 60)
         age = f"{mins // 1440}d" if mins >= 1440 else f"{mins // 60}h" if mins >= 60 \
             else f"{mins}m"
-        state = "verified" if b.verified else f"FAILED ({b.verify.get('error', 'unverified')})"
+        state = _state(b)
         where = ("local" + (" + s3" if b.remote else "")) if b.id in local else \
             "host" if b.file.startswith("/backups/") else "s3 only"
         rows.append(f"{b.id}  {_size(b.size):>9}  {age:>4} ago  {state}  ({where})")

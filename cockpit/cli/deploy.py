@@ -16,6 +16,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     flags.add_argument("--no-watch", action="store_true",
                        help="skip the watch window after the switch (it judges the new release "
                        "on real traffic and switches back on a breach); said in the output")
+    flags.add_argument("--skip-backup", action="store_true",
+                       help="no backup of the database before the release command (taken by "
+                       "default on protected environments); said in the output")
     d = sub.add_parser("deploy", parents=[flags], help="build, ship and switch to a new release",
                        description="Build the image, ship it, start it beside the current "
                        "release, gate on health, switch traffic, keep the old one for rollback.")

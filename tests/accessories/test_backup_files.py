@@ -67,3 +67,48 @@ def test_the_scheduler_scripts_are_valid_shell():
     for script in (backups.PG_SCHEDULE, backups.REDIS_SCHEDULE, backups._START):
         proc = subprocess.run(["sh", "-n", "-c", script], capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
+
+
+def test_the_scripts_reading_the_backups_volume_are_valid_shell():
+    import subprocess
+
+    for script in (backups._IN_VOLUME, backups._LIST):
+        proc = subprocess.run(["sh", "-n", "-c", script], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+
+
+def _config(postgres: str = "", release: str = 'release_command = "alembic upgrade head"'):
+    from cockpit.config import loads
+
+    return loads(f"""[app]
+name = "shop"
+port = 8000
+{release}
+
+[environments.staging]
+provider = "vps"
+host = "203.0.113.10"
+host_port = 8101
+
+[environments.prod]
+provider = "vps"
+host = "203.0.113.10"
+host_port = 8201
+
+[accessories.postgres]
+{postgres}
+[accessories.redis]
+""")
+
+
+def test_which_accessories_are_backed_up_before_the_release_command():
+    cfg = _config()
+    assert cfg.env("prod").protected and not cfg.env("staging").protected
+    assert backups.before_release_targets(cfg.env("prod")) == ["postgres"]  # never redis
+    assert backups.before_release_targets(cfg.env("staging")) == []
+    cfg = _config("backup_before_release = true\n")
+    assert backups.before_release_targets(cfg.env("staging")) == ["postgres"]
+    cfg = _config("backup_before_release = false\n")
+    assert backups.before_release_targets(cfg.env("prod")) == []
+    cfg = _config(release="")  # no release command: nothing migrates
+    assert backups.before_release_targets(cfg.env("prod")) == []

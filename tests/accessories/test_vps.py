@@ -521,3 +521,173 @@ volume = "{vol}"
         docker("volume", "rm", "-f", vol, check=False)
         forget_ports(app_dir, other["env"], app)
         delete_keyring_items(site["backend"], app)
+
+
+# --------------------------------------------------------------------------- schedule off
+
+
+def _schedule(site, *extra: str) -> dict:
+    proc = cli(site, "backup", "schedule", "staging", "postgres", *extra, "--json")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return _result(proc)["data"]
+
+
+def test_scheduled_backups_stay_listed_and_restorable_once_the_schedule_is_off(site):
+    """The scheduled backups above outlive their scheduler: `backups` lists them and `restore`
+    takes one, read from the volume by a one-off container; `backup schedule ENV NAME` shows
+    the schedule; a dump without a record is listed unverified with the reason; `--every off`
+    right after a start lets the backup in progress finish: it has a verified record."""
+    vol = f"cockpit-{APP}-staging-postgres-data-backups"
+    scheduler = f"cockpit-{APP}-staging-postgres-backups"
+    shown = _schedule(site)
+    assert shown["active"] is False and shown["container"] is None, shown
+    assert shown["volume"] == vol and shown["count"] >= 1 and shown["last"], shown
+    human = cli(site, "backup", "schedule", "staging", "postgres")
+    assert human.returncode == 0 and "no backup schedule runs" in human.stdout, human.stdout
+    assert f"last backup: {shown['last']['id']}" in human.stdout, human.stdout
+    found = _host_backups(site, "postgres")
+    assert found and found[0]["id"] == shown["last"]["id"], (found, shown)
+    take = next(b for b in found if b["verified"])
+    proc = cli(site, "restore", "staging", "postgres", "--from", take["id"], "--json")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert _result(proc)["data"]["backup"] == take["id"]
+    assert request("GET", "/up", PORTS["staging"])[0] == 200
+    assert docker("ps", "-aq", "--filter", f"name=^{scheduler}$") == ""
+
+    # a dump whose record is missing (a scheduler killed while verifying it, before this fix)
+    from cockpit.lab.images import image_ref
+
+    docker("run", "--rm", "--user", "0", "--entrypoint", "sh", "--mount",
+           f"type=volume,source={vol},target=/b", image_ref("postgres"), "-c",
+           f"cp /b/{take['id']}.dump /b/20200101T000000Z.dump")
+    orphan = [b for b in _host_backups(site, "postgres") if b["id"] == "20200101T000000Z"]
+    assert len(orphan) == 1 and orphan[0]["verified"] is False, orphan
+    assert "no record" in orphan[0]["verify"]["error"]
+    listed = cli(site, "backups", "staging", "postgres")
+    assert "20200101T000000Z" in listed.stdout and "UNVERIFIED (not verified: no record" \
+        in listed.stdout, listed.stdout
+
+    started = _schedule(site, "--every", "1h", "--keep", "5")
+    assert started["container"] == scheduler and started["every"] == 3600
+    shown = _schedule(site)
+    assert shown["active"] is True and shown["every"] == 3600 and shown["keep"] == 5, shown
+    before = {b["id"] for b in found}
+    off = cli(site, "backup", "schedule", "staging", "postgres", "--every", "off")
+    assert off.returncode == 0, off.stdout + off.stderr
+    now = _host_backups(site, "postgres")
+    new = [b for b in now if b["id"] not in before and b["id"] != "20200101T000000Z"]
+    assert len(new) == 1 and new[0]["verified"] is True, now  # the first one has its record
+    assert new[0]["verify"]["counts"] == new[0]["counts"]
+    assert _schedule(site)["active"] is False
+    assert docker("ps", "-aq", "--filter", f"name=^{scheduler}$") == ""
+
+
+# --------------------------------------------------------------------------- before a release
+
+
+def _journal(site, env: str) -> list[tuple[str, str, str]]:
+    """The newest run's journal of `env`: [(step, status, detail)]."""
+    import sqlite3
+
+    db = sqlite3.connect(Path(site["env"]["COCKPIT_STATE_DIR"]) / APP / "state.db")
+    try:
+        run = db.execute("SELECT run_id FROM runs WHERE env=? ORDER BY started_at DESC LIMIT 1",
+                         (env,)).fetchone()[0]
+        return db.execute("SELECT step, status, detail FROM journal WHERE run_id=? "
+                          "ORDER BY seq", (run,)).fetchall()
+    finally:
+        db.close()
+
+
+def _steps(proc) -> dict[str, dict]:
+    return {e["step"]: e for e in (json.loads(ln) for ln in proc.stdout.splitlines()
+                                   if ln.startswith("{")) if e.get("step")}
+
+
+def test_a_protected_deploy_takes_a_verified_backup_before_the_release_command(site):
+    proc = cli(site, "deploy", "prod", "--image", IMAGE, "--confirm", "prod", "--json")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
+    events = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    done = [(e["step"], e.get("detail", ""), e.get("seconds")) for e in events
+            if e.get("type") == "step_finished"]
+    order = [step for step, _, _ in done]
+    assert order.index("backup_before_release") < order.index("release_command"), order
+    detail, seconds = next((d, s) for step, d, s in done if step == "backup_before_release")
+    print(f"\nbackup before the release command (prod, 1 row): {seconds} s")  # for the report
+    assert detail.startswith("postgres: backup ") and " verified " in detail, detail
+    bid = detail.split()[2]
+    listed = _result(cli(site, "backups", "prod", "postgres", "--json"))["data"]["backups"]
+    mine = [b for b in listed if b["id"] == bid]
+    assert mine and mine[0]["verified"] and mine[0]["counts"]["public.notes"] == 1, listed
+    journal = _journal(site, "prod")
+    assert ("backup_before_release", "finished", detail) in journal, journal
+    site["prod_backup"] = bid
+
+    # staging is not protected: no backup unless asked
+    proc = cli(site, "deploy", "staging", "--image", IMAGE, "--json")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
+    assert "backup_before_release" not in _steps(proc)
+    # --skip-backup: said, and journaled
+    proc = cli(site, "deploy", "prod", "--image", IMAGE, "--confirm", "prod", "--skip-backup",
+               "--json")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
+    assert _steps(proc)["backup_before_release"]["type"] == "step_skipped"
+    assert any(s == "backup_before_release" and st == "skipped" for s, st, _ in
+               _journal(site, "prod"))
+
+
+def test_a_failing_backup_stops_the_deploy_before_the_release_command(site):
+    """prod's backups also go to a bucket, but prod has no keys for it: the backup fails, the
+    release command never runs and the serving release keeps its rows."""
+    path = site["dir"] / "cockpit.toml"
+    good = path.read_text()
+    path.write_text(good.replace("[accessories.cache]", 'backup_bucket = "s3://nowhere/x"\n'
+                                 'backup_endpoint = "http://127.0.0.1:9"\n\n[accessories.cache]'))
+    try:
+        proc = cli(site, "deploy", "prod", "--image", IMAGE, "--confirm", "prod", "--json")
+    finally:
+        path.write_text(good)
+    assert proc.returncode == 1, proc.stdout[-4000:] + proc.stderr[-3000:]
+    steps = _steps(proc)
+    assert steps["backup_before_release"]["type"] == "step_failed"
+    assert "release_command" not in steps and "start" not in steps, list(steps)
+    error = _result(proc)
+    said = json.dumps(error)
+    assert "the backup of postgres before the release command failed" in said, said
+    assert "BACKUP_S3_ACCESS_KEY" in said and "the release command did not run" in said
+    assert json.loads(request("GET", "/notes", PORTS["prod"])[1])["notes"] == ["prod only"]
+
+
+def test_a_failed_migration_names_the_backup_to_restore_from(site):
+    path = site["dir"] / "cockpit.toml"
+    good = path.read_text()
+    path.write_text(good.replace('release_command = "python3 /app/migrate.py"',
+                                 'release_command = "python3 -c \'raise SystemExit(3)\'"'))
+    try:
+        proc = cli(site, "deploy", "prod", "--image", IMAGE, "--confirm", "prod", "--json")
+    finally:
+        path.write_text(good)
+    assert proc.returncode == 1, proc.stdout[-4000:] + proc.stderr[-3000:]
+    bid = _steps(proc)["backup_before_release"]["detail"].split()[2]
+    error = _result(proc)
+    hint = error.get("hint") or error.get("data", {}).get("hint") or json.dumps(error)
+    assert f"cockpit restore prod postgres --from {bid} --confirm prod" in hint, error
+    assert "exited with status 3" in json.dumps(error)
+    assert json.loads(request("GET", "/notes", PORTS["prod"])[1])["notes"] == ["prod only"]
+
+
+def test_backup_before_release_is_validated_like_the_other_keys(site):
+    path = site["dir"] / "cockpit.toml"
+    good = path.read_text()
+    try:
+        path.write_text(toml(site["lab"], 'backup_before_release = "yes"\n'))
+        proc = cli(site, "backups", "staging", "postgres")
+        assert proc.returncode == 2 and "backup_before_release" in proc.stderr, proc.stderr
+        assert "true or false" in proc.stderr, proc.stderr
+        path.write_text(good + "backup_before_release = true\n")  # on the redis table
+        proc = cli(site, "backups", "staging", "postgres")
+        assert proc.returncode == 2, proc.stderr
+        assert "accessories.cache.backup_before_release" in proc.stderr, proc.stderr
+        assert "only a postgres accessory" in proc.stderr, proc.stderr
+    finally:
+        path.write_text(good)
