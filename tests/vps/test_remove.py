@@ -134,8 +134,8 @@ def sites(lab, tmp_path_factory):
     app_dir, other_dir = root / "app", root / "other"
     app_dir.mkdir()
     other_dir.mkdir()
-    (app_dir / "cockpit.toml").write_text(notes_toml(lab, APP, PORTS,
-                                                     {"staging": f"staging.{ZONE}"}))
+    (app_dir / "cockpit.toml").write_text(notes_toml(
+        lab, APP, PORTS, {"staging": f"staging.{ZONE}", "prod": f"prod.{ZONE}"}))
     (other_dir / "cockpit.toml").write_text(f"""[app]
 name = "{OTHER}"
 port = 8000
@@ -198,9 +198,22 @@ def exists_on_host(path: Path) -> bool:
 
 
 def serving(sites) -> None:
-    """Prod of rmnotes and staging of rmother answer their health checks."""
+    """Prod of rmnotes (on its port and through the edge, which reloaded without staging's
+    site) and staging of rmother answer their health checks."""
+    from tests.stateful_lab import edge_request
+
     assert get(PORTS["prod"]) == 200
+    assert edge_request(sites["lab"], f"prod.{ZONE}", "GET", "/up")[0] == 200
     assert get(OTHER_PORT) == 200
+
+
+def edge_serves(sites, domain: str) -> bool:
+    from tests.stateful_lab import edge_request
+
+    try:
+        return edge_request(sites["lab"], domain, "GET", "/up", timeout=5)[0] == 200
+    except OSError:  # no site: Caddy ends the TLS handshake
+        return False
 
 
 def test_the_plan_lists_what_it_would_remove_with_volume_sizes_and_changes_nothing(sites):
@@ -227,6 +240,8 @@ def test_the_plan_lists_what_it_would_remove_with_volume_sizes_and_changes_nothi
         "edge", "switch", "containers", "volumes", "accessories", "accessory_volumes",
         "host_dir", "ports", "secrets"}
     assert get(PORTS["staging"]) == 200  # nothing changed
+    assert edge_serves(sites, f"staging.{ZONE}")
+    serving(sites)
     assert containers(f"label=cockpit.accessory-app={APP}")
     # the data volumes only with --volumes (never implied); a plain plan keeps and says so
     plain = result(main.ok("remove", "staging", "--dry-run", "--json"))["data"]["plan"]
@@ -313,6 +328,7 @@ def test_remove_takes_the_app_and_keeps_accessories_data_and_secrets(sites):
     assert not exists_on_host(host_path("edge", "sites", f"{APP}-staging.caddy"))
     assert not exists_on_host(host_path("switch", "envs", f"{APP}-staging.cfg"))
     assert get(PORTS["staging"]) == 0  # the switch no longer listens on its port
+    assert not edge_serves(sites, f"staging.{ZONE}")  # nor the edge for its domain
     assert f"{APP}/staging" not in registry_claims()
     assert f"{APP}/prod" in registry_claims() and f"{OTHER}/staging" in registry_claims()
     assert not exists_on_host(host_path("apps", APP, "staging", "releases"))
