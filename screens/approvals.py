@@ -84,7 +84,7 @@ class ApprovalsScreen(CockpitScreen):
                           (plan.client or plan.created_by)[:24], f"{left // 60}m{left % 60:02d}s",
                           state, key=plan.plan_id)
         self.query_one("#status", Static).update(
-            f"{len(self.plans)} plan(s) for protected environments; select one and press a"
+            f"{len(self.plans)} plan(s) wait for a person's approval; select one and press a"
             if self.plans else "no plan waits for an approval")
         self._detail()
 
