@@ -1101,11 +1101,13 @@ class before_release:  # noqa: N801 - used as `with backups.before_release(...)`
                                   f"{', '.join(names)} before the release command",
                                   env=env.name))
             return self
-        if not core.hosted(env):
-            self.emit(Message(f"no backup of {', '.join(names)} before the release command: "
-                              f"cockpit backs up {env.provider} accessories only on a "
-                              "schedule or not at all (external)", level="warning",
-                              env=env.name))
+        if not core.hosted(env):  # external ones: their provider's backups; in-cluster: said
+            mine = [n for n in names if core.in_cluster(env, env.accessories[n])]
+            if mine:
+                self.emit(Message(f"no backup of {', '.join(mine)} before the release command: "
+                                  f"on {env.provider} cockpit backs them up on a schedule only "
+                                  f"(cockpit backup schedule {env.name} NAME --every 24h)",
+                                  level="warning", env=env.name))
             return self
         from cockpit.events import StepFailed
 
