@@ -893,8 +893,8 @@ def _in_volume(env, name: str, script: str, *args: str) -> list[str]:
 def host_records(ctx, env, name: str, running: bool | None = None) -> list[Backup]:
     """The scheduled backups kept on the host, newest first (their `file` is the path in the
     backups volume), read from the volume itself: through the scheduler while it runs, else a
-    one-off `docker run --rm` of the accessory's image with the volume read-only (~0.5 s);
-    [] when there is no such volume. A file without a record (its scheduler was stopped
+    one-off `docker run --rm` of the accessory's image with the volume read-only (0.3 s on
+    the lab); [] when there is no such volume. A file without a record (its scheduler was stopped
     during the verification) is listed unverified, with that reason; so is a record whose
     verification had not finished (`verify["pending"]`: "being verified" while the scheduler
     runs). `running`: whether the scheduler runs, when the caller knows."""
@@ -1002,11 +1002,12 @@ def schedule_status(ctx, env, name: str) -> dict[str, Any]:
 # --skip-backup` skips it once (said in the output). A backup that fails or does not restore
 # stops the deploy before the release command (nothing of the new release ran). When the
 # release command then fails, its error's hint names the backup to restore from.
-# What it adds to a deploy: a count of the tables (~0.2 s) when there is nothing to back up;
-# else the backup itself: 3.2 s on the lab (Postgres 15, two small tables: dump, scratch restore,
-# counts), growing with the data (pg_dump and pg_restore of all of it). Redis accessories are
-# not backed up here (no migration touches them). VPS only for now: on Kubernetes cockpit
-# backs up in-cluster accessories on a schedule (a CronJob) only, and on Fly they are external.
+# What it adds to a deploy: two docker commands (inspect, count the tables) when there is
+# nothing to back up; else the backup itself: 3.1-3.2 s on the lab (Postgres 15, two small
+# tables: dump, scratch restore, counts), growing with the data (pg_dump and pg_restore of all
+# of it). Redis accessories are not backed up here (no migration touches them). VPS only for
+# now: on Kubernetes cockpit backs up in-cluster accessories on a schedule (a CronJob) only, and
+# on Fly they are external (their provider's backups).
 
 STEP_BEFORE = "backup_before_release"
 
