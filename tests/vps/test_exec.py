@@ -61,7 +61,8 @@ def site(lab, tmp_path_factory):
             s.ok("deploy", "staging", "--image", f"{APP}:test", "--no-watch")
             s.backend = backend
             yield s
-        finally:
+        finally:  # cockpit remove takes the edge site and switch entry too
+            s("remove", "staging", "--accessories", "--volumes", "--confirm", "staging")
             remove_app(APP, PORTS)
             forget_ports(app_dir, s.env, APP)
             delete_keyring_items(backend, APP)

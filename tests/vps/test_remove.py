@@ -164,7 +164,10 @@ health_path = "/up"
             other.ok("setup", "staging", *trust)
             other.ok("deploy", "staging", "--image", f"{OTHER}:test", "--no-watch")
             yield {"main": main, "other": other, "backend": backend, "lab": lab}
-        finally:
+        finally:  # cockpit remove takes the edge sites and switch entries too
+            for env in PORTS:
+                main("remove", env, "--accessories", "--volumes", "--confirm", env)
+            other("remove", "staging", "--confirm", "staging")
             for app in (APP, OTHER):
                 remove_app(app, PORTS)
             forget_ports(app_dir, main.env, APP)
