@@ -1026,6 +1026,22 @@ def before_release_targets(env) -> list[str]:
     return out
 
 
+def plan_note(ctx, env) -> str | None:
+    """The plan's note on the backup before the release command (None when none is taken:
+    no target, or not a VPS). Reads the config and the options only."""
+    from cockpit import accessories as core
+
+    names = before_release_targets(env)
+    if not names or not core.hosted(env):
+        return None
+    which = ", ".join(names)
+    if getattr(ctx.options, "skip_backup", False):
+        return f"--skip-backup: no backup of {which} before the release command"
+    return (f"before the release command: a backup of {which} (when its database has tables), "
+            "verified by a restore; a failing one stops the deploy (--skip-backup or "
+            "backup_before_release = false turn it off)")
+
+
 class BackupBeforeReleaseFailed(ProviderError):
     """The backup before the release command failed or did not restore: the deploy stopped
     before the release command ran."""

@@ -405,8 +405,18 @@ def plan_deploy(ctx: Context, env_name: str, emit: Emit, image: str | None = Non
     image = image or f"{ctx.config.app.name}:(built at deploy from {ctx.config.app.dockerfile})"
     release = make_release(ctx, env, image, digest_of(image), require_secrets=False)
     plan = provider.plan_deploy(env, release)
+    _backup_note(ctx, env, plan)
     _show(plan, emit)
     return plan
+
+
+def _backup_note(ctx: Context, env: Environment, plan: Plan) -> None:
+    """The backup before the release command (cockpit.backups.before_release), in the plan."""
+    from cockpit.backups import plan_note
+
+    note = plan_note(ctx, env)
+    if note:
+        plan.notes.append(note)
 
 
 def deploy(ctx: Context, env_name: str, emit: Emit, image: str | None = None,
@@ -425,6 +435,7 @@ def deploy(ctx: Context, env_name: str, emit: Emit, image: str | None = None,
         image, digest = build(ctx, env, emit)
     release = make_release(ctx, env, image, digest)
     plan = provider.plan_deploy(env, release)
+    _backup_note(ctx, env, plan)
     _show(plan, emit)
     return _execute(ctx, env, "deploy", plan, emit,
                     _watched(ctx, env, provider, "deploy", plan), release)
@@ -457,6 +468,7 @@ def promote(ctx: Context, src_name: str, dst_name: str, emit: Emit,
                            require_secrets=not (dry_run or ctx.options.dry_run))
     release.source_rev = current.source_rev
     plan = provider.plan_deploy(dst, release)
+    _backup_note(ctx, dst, plan)
     plan.action = "promote"
     plan.notes.insert(0, f"promoting {src_name} release {current.id} "
                          f"(image {current.short_digest}) to {dst_name}; no rebuild")

@@ -112,3 +112,16 @@ def test_which_accessories_are_backed_up_before_the_release_command():
     assert backups.before_release_targets(cfg.env("prod")) == []
     cfg = _config(release="")  # no release command: nothing migrates
     assert backups.before_release_targets(cfg.env("prod")) == []
+
+
+def test_the_plan_says_the_backup_before_the_release_command():
+    from types import SimpleNamespace
+
+    from cockpit.provider import Options
+
+    prod = _config().env("prod")
+    note = backups.plan_note(SimpleNamespace(options=Options()), prod)
+    assert note and note.startswith("before the release command: a backup of postgres")
+    skipped = backups.plan_note(SimpleNamespace(options=Options(skip_backup=True)), prod)
+    assert skipped == "--skip-backup: no backup of postgres before the release command"
+    assert backups.plan_note(SimpleNamespace(options=Options()), _config().env("staging")) is None

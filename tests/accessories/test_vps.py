@@ -619,6 +619,7 @@ def test_a_protected_deploy_takes_a_verified_backup_before_the_release_command(s
     print(f"\nbackup before the release command (prod, 1 row): {seconds} s")  # for the report
     assert detail.startswith("postgres: backup ") and " verified " in detail, detail
     bid = detail.split()[2]
+    assert "before the release command: a backup of postgres" in proc.stdout  # in the plan
     listed = _result(cli(site, "backups", "prod", "postgres", "--json"))["data"]["backups"]
     mine = [b for b in listed if b["id"] == bid]
     assert mine and mine[0]["verified"] and mine[0]["counts"]["public.notes"] == 1, listed
@@ -635,6 +636,7 @@ def test_a_protected_deploy_takes_a_verified_backup_before_the_release_command(s
                "--json")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
     assert _steps(proc)["backup_before_release"]["type"] == "step_skipped"
+    assert "--skip-backup: no backup of postgres before the release command" in proc.stdout
     assert any(s == "backup_before_release" and st == "skipped" for s, st, _ in
                _journal(site, "prod"))
 
