@@ -136,13 +136,14 @@ _NAMES = ('for f in "$@"; do docker ps -a --format "{{.Names}}" --filter "$f" ||
 _DIR_ENTRIES = '[ -d "$1" ] && ls -A "$1"; true'
 
 
-def _accessory_of(app: str, env: str, vol: str, names: set[str]) -> str | None:
-    """The accessory a volume belongs to (its data volume, a restore's, its backups'), from
-    the default naming `cockpit-<app>-<env>-<name>-data`; None for an app volume."""
-    for name in sorted(names, key=len, reverse=True):
-        base = f"cockpit-{app}-{env}-{name}-data"
+def _accessory_of(vol: str, bases: dict[str, str]) -> str | None:
+    """The accessory a volume belongs to: its data volume (`bases`: data volume -> accessory,
+    from cockpit.toml's `volume` or the default `cockpit-<app>-<env>-<name>-data`), a volume a
+    restore made from it (`<base>-r<time>`) or its scheduled backups' (`<base>-backups`); None
+    for an app volume."""
+    for base in sorted(bases, key=len, reverse=True):
         if vol == base or vol.startswith(base + "-"):
-            return name
+            return bases[base]
     return None
 
 
@@ -214,12 +215,15 @@ def plan(provider, env, *, accessories: bool, volumes: bool, secrets: bool) -> T
     td.port_claim = claimed
     td.watch_dir = f"{lay.root}/watch/{key}" if have.get(f"{lay.root}/watch/{key}") else None
     td.images = images
-    # an accessory's name is its label on the live container, else cockpit.toml's
-    live_accs = set(env.accessories)
+    # an accessory's volumes: cockpit.toml's, and those named after a live container
+    from cockpit import accessories as core
+
+    bases = {f"cockpit-{app}-{env.name}-{n}-data": n for n in _acc_names(accs, app, env.name)}
+    bases.update({core.volume_name(app, env.name, n, a): n for n, a in env.accessories.items()})
     if vol_names:
         sizes = _sizes(host)
         for v in vol_names:
-            owner = _accessory_of(app, env.name, v, live_accs | _acc_names(accs, app, env.name))
+            owner = _accessory_of(v, bases)
             td.volumes.append({"volume": v, "size": sizes.get(v, ""), "accessory": owner,
                                "remove": volumes and (owner is None or accessories)})
     has_accs = bool(accs or has_net or any(v["accessory"] for v in td.volumes))
