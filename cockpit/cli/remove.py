@@ -108,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
     for release in store.releases(env.name, limit=500):
         if release.status != "removed":
             store.set_release_status(env.name, release.id, "removed")
+    for left in store.unfinished_runs(env.name):  # nothing is left for a reconcile to finish
+        if left.run_id != run_id:
+            store.finish_run(left.run_id, "removed")
     store.finish_run(run_id, "ok")
     store.audit("remove", env.name, "ok", f"{flags}: " + "; ".join(done))
     data["removed"] = done

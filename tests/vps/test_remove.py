@@ -315,9 +315,20 @@ def test_an_agents_read_only_session_is_refused(sites, monkeypatch):
     assert get(PORTS["staging"]) == 200
 
 
-def test_remove_takes_the_app_and_keeps_accessories_data_and_secrets(sites):
+def test_remove_takes_the_app_and_keeps_accessories_data_and_secrets(sites, monkeypatch):
+    from cockpit.state import Store
+
     main = sites["main"]
+    monkeypatch.setenv("COCKPIT_STATE_DIR", main.env["COCKPIT_STATE_DIR"])
+    store = Store.open(APP)  # an interrupted deploy: nothing is left for a reconcile after
+    store.begin_run("staging", "deploy")
+    store.close()
     proc = main.ok("remove", "staging", "--confirm", "staging", "--json")
+    store = Store.open(APP)
+    assert store.unfinished_runs("staging") == []
+    assert [(r.command, r.status) for r in store.runs("staging", limit=1)] == [("remove", "ok")]
+    assert {r.status for r in store.releases("staging")} == {"removed"}
+    store.close()
     done = result(proc)["data"]["removed"]
     assert any(d.startswith("edge route") for d in done)
     assert any(d.startswith("switch entry") for d in done)
