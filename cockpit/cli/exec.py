@@ -64,6 +64,7 @@ def command_of(args: argparse.Namespace) -> list[str]:
 
 
 def not_yet(env) -> None:
+    """UsageError (exit 2) naming the provider when env is not on a VPS: nothing runs."""
     from cockpit.errors import UsageError
 
     if env.provider != "vps":
@@ -73,6 +74,7 @@ def not_yet(env) -> None:
 
 
 def interactive_tty(args: argparse.Namespace) -> bool:
+    """-i with stdin and stdout on a terminal (and no --json): the run gets a terminal."""
     return bool(args.interactive) and sys.stdin.isatty() and sys.stdout.isatty() \
         and not getattr(args, "json", False)
 

@@ -254,6 +254,8 @@ def plan(provider, env, *, accessories: bool, volumes: bool, secrets: bool) -> T
 
 
 def _acc_names(containers: list[str], app: str, env: str) -> set[str]:
+    """Accessory names from their default container names (`cockpit-<app>-<env>-<name>`,
+    `...-backups` for a backup schedule)."""
     prefix = f"cockpit-{app}-{env}-"
     return {c[len(prefix):].removesuffix("-backups") for c in containers if c.startswith(prefix)}
 
@@ -579,4 +581,5 @@ def ssh_argv(env, argv: list[str]) -> list[str]:
 
 
 def shown(argv: list[str]) -> str:
+    """argv as one shell-quoted line (for the audit log and messages)."""
     return shlex.join(argv)
