@@ -396,35 +396,18 @@ def for_scan(result) -> list[str]:
     return sorted(found)
 
 
-# SQLAlchemy and what wraps it (Flask-SQLAlchemy, SQLModel, Alembic's env.py): it reads the
-# driver from the URL's scheme
-_SQLALCHEMY = ("sqlalchemy", "flask-sqlalchemy", "sqlmodel", "alembic", "flask-migrate")
-_PSYCOPG3 = ("psycopg", "psycopg-binary", "psycopg-c", "psycopg[binary]", "psycopg[c]",
-             "psycopg[pool]")
-_PSYCOPG2 = ("psycopg2", "psycopg2-binary")
-
-
 def url_scheme_for_scan(result) -> str | None:
     """The `url_scheme` a Postgres accessory needs for the app of a scan (a ScanResult), or
-    None when the default `postgresql` works. A Python app on SQLAlchemy (sqlalchemy,
-    Flask-SQLAlchemy, SQLModel, Alembic, Flask-Migrate) takes its driver from the scheme, and a
-    bare `postgresql://` means psycopg2 (SQLAlchemy's docs, "PostgreSQL dialect": psycopg2 is
-    the default DBAPI): without psycopg2 in its dependencies, psycopg 3 gives
-    "postgresql+psycopg", else asyncpg "postgresql+asyncpg", else pg8000 "postgresql+pg8000".
-    Django (dj-database-url), Prisma, node-postgres and Go clients read `postgresql://` as is.
-    Source: the project's dependency files, read by cockpit.scan.project.Project."""
+    None when the default `postgresql` works: SQLAlchemy on psycopg 3 gives
+    "postgresql+psycopg", on asyncpg "postgresql+asyncpg", on pg8000 "postgresql+pg8000"
+    (psycopg2 is what a bare postgresql:// loads). Source: the project's dependency files,
+    read by cockpit.scan.rules.postgres_url_scheme (which says why)."""
     from pathlib import Path
 
     from cockpit.scan.project import Project
+    from cockpit.scan.rules import postgres_url_scheme
 
     root = getattr(result, "root", None)
-    if getattr(result, "stack", None) != "python" or not root or not Path(root).is_dir():
+    if not root or not Path(root).is_dir():
         return None
-    p = Project(Path(root))
-    if not p.has_py_dep(*_SQLALCHEMY) or p.has_py_dep(*_PSYCOPG2):
-        return None
-    for deps, scheme in ((_PSYCOPG3, "postgresql+psycopg"), (("asyncpg",), "postgresql+asyncpg"),
-                         (("pg8000",), "postgresql+pg8000")):
-        if p.has_py_dep(*deps):
-            return scheme
-    return None
+    return postgres_url_scheme(Project(Path(root)), getattr(result, "stack", None))

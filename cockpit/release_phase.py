@@ -22,8 +22,8 @@ _URL_HINTS = (
 )
 SCHEME_FIX = ('set url_scheme = "postgresql+psycopg" (psycopg 3), "postgresql+asyncpg" or '
               '"postgresql" (psycopg2) in the [accessories.<name>] table of the Postgres '
-              "accessory in cockpit.toml (`cockpit init` writes it from the app's dependencies), "
-              "then deploy again")
+              "accessory in cockpit.toml (`cockpit scan --fix` writes it from the app's "
+              "dependencies), then deploy again")
 
 
 def hint_for(logs: list[str]) -> str:

@@ -196,6 +196,8 @@ def plan_fixes(root: Path | str, result: ScanResult | None = None) -> FixPlan:
             ok = _move_secret(work, result, f, plan)
         elif f.id == "undeclared-env":
             ok = True  # handled by the .env.example writer below
+        elif f.id == "accessory-url-scheme":
+            ok = _set_url_scheme(work, f)
         if ok:
             plan.fixed.append(f"{f.id} {f.where}")
             touched[f"{f.id} {f.where}"] = {
@@ -566,6 +568,25 @@ def _fix_dev_start(work: _Work, result: ScanResult, f: ScanFinding) -> bool:
         )
         return True
     return False
+
+
+def _set_url_scheme(work: _Work, f: ScanFinding) -> bool:
+    """accessory-url-scheme: `url_scheme = "<scheme>"` in the accessory's table of cockpit.toml
+    (tomlkit: every comment and the order stay). False when the table is not there."""
+    import tomlkit
+
+    text = work.get("cockpit.toml")
+    name, scheme = str(f.data.get("accessory") or ""), str(f.data.get("url_scheme") or "")
+    if text is None or not name or not scheme:
+        return False
+    doc = tomlkit.parse(text)
+    table = (doc.get("accessories") or {}).get(name)
+    if not isinstance(table, dict):
+        return False
+    table["url_scheme"] = scheme
+    work.put("cockpit.toml", tomlkit.dumps(doc),
+             f"the driver SQLAlchemy reads from accessory {name}'s URL")
+    return True
 
 
 def _fix_start_port(work: _Work, f: ScanFinding) -> bool:

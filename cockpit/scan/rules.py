@@ -671,6 +671,65 @@ def _configured_release(p: Project) -> bool:
     return bool(((data.get("app") or {}).get("release_command") or "").strip())
 
 
+# SQLAlchemy and what wraps it (Flask-SQLAlchemy, SQLModel, Alembic's env.py): it reads the
+# driver from the URL's scheme
+_SQLALCHEMY = ("sqlalchemy", "flask-sqlalchemy", "sqlmodel", "alembic", "flask-migrate")
+_PSYCOPG3 = ("psycopg", "psycopg-binary", "psycopg-c", "psycopg[binary]", "psycopg[c]",
+             "psycopg[pool]")
+_PSYCOPG2 = ("psycopg2", "psycopg2-binary")
+
+
+def postgres_url_scheme(p: Project, stack: str | None) -> str | None:
+    """The scheme a Postgres URL needs for this project's driver, or None when the default
+    `postgresql` works. A Python app on SQLAlchemy (sqlalchemy, Flask-SQLAlchemy, SQLModel,
+    Alembic, Flask-Migrate) takes its driver from the scheme, and a bare `postgresql://` means
+    psycopg2 (SQLAlchemy's docs, "PostgreSQL dialect": psycopg2 is the default DBAPI; 1.4+ has
+    no `postgres` dialect at all): without psycopg2 in its dependencies, psycopg 3 gives
+    "postgresql+psycopg", else asyncpg "postgresql+asyncpg", else pg8000 "postgresql+pg8000".
+    Django (dj-database-url), Prisma, node-postgres and Go clients read `postgresql://` as is.
+    Source: the project's dependency files (Project.py_deps)."""
+    if stack != "python" or not p.has_py_dep(*_SQLALCHEMY) or p.has_py_dep(*_PSYCOPG2):
+        return None
+    for deps, scheme in ((_PSYCOPG3, "postgresql+psycopg"), (("asyncpg",), "postgresql+asyncpg"),
+                         (("pg8000",), "postgresql+pg8000")):
+        if p.has_py_dep(*deps):
+            return scheme
+    return None
+
+
+def accessory_url_scheme(p: Project, res: ScanResult, app: AppInfo) -> list[ScanFinding]:
+    """cockpit.toml has a Postgres accessory (cockpit runs it) whose URL the app's SQLAlchemy
+    driver cannot use: no `url_scheme` (postgresql:// loads psycopg2, which the app lacks) or
+    `url_scheme = "postgres"` (no such dialect): the release command fails on it. An error at
+    the accessory's table, fixed by the scheme `postgres_url_scheme` names. A scheme naming a
+    driver (`postgresql+...`) is the user's choice and never flagged."""
+    data = p._toml("cockpit.toml")
+    tables = data.get("accessories")
+    need = postgres_url_scheme(p, res.stack) if isinstance(tables, dict) else None
+    if not need:
+        return []
+    text = p.text("cockpit.toml") or ""
+    out = []
+    for name, table in tables.items():
+        if not isinstance(table, dict) or table.get("kind", name) != "postgres" \
+                or table.get("external"):
+            continue
+        have = str(table.get("url_scheme") or "postgresql")
+        if "+" in have:
+            continue
+        m = re.search(rf"(?m)^\s*\[accessories\.{re.escape(name)}\]", text)
+        why = ("which SQLAlchemy has no dialect for (NoSuchModuleError)" if have == "postgres"
+               else "which SQLAlchemy reads as psycopg2, and the app does not install it")
+        out.append(_f(
+            "accessory-url-scheme", "error",
+            f"accessory {name!r} gives the app a {have}:// URL, {why}: the release command "
+            "and the app fail to connect",
+            f'add url_scheme = "{need}" to [accessories.{name}] in cockpit.toml',
+            "cockpit.toml", p.line_of(text, m.start()) if m else 1, fixable=True,
+            url_scheme=need, accessory=name))
+    return out
+
+
 def _python_step_where(p: Project, command: str) -> tuple[str, int]:
     """Where a Python one-time step is defined: migrations/env.py for `db upgrade`, else the
     line declaring the CLI command (`@click.command("init-db")`), else the dependency file."""
@@ -1367,6 +1426,7 @@ RULES: list[Rule] = [
     no_build_step,
     undeclared_env,
     migrations_not_wired,
+    accessory_url_scheme,
     local_uploads,
     no_health_endpoint,
     hardcoded_secrets,
