@@ -103,7 +103,8 @@ def test_output_is_masked_and_json_carries_lines_and_the_exit_status(site):
     assert proc.returncode == 3
     found = events(proc)
     lines = [e for e in found if e.get("type") == "log"]
-    assert lines[0]["source"] == "exec" and "://exnotes:••••@postgres" in lines[0]["line"]
+    out = [e["line"] for e in lines if e["source"] == "exec"]
+    assert len(out) == 1 and "://exnotes:••••@postgres" in out[0]
     assert any(e["source"] == "exec:stderr" and "••••@cache:6379" in e["line"] for e in lines)
     assert result(proc)["data"]["exit_code"] == 3
     no_secret_anywhere(site)
