@@ -66,7 +66,9 @@ SERVICES = {
     },
 }
 URLS = {
-    "postgres": ("DATABASE_URL", "postgres://app:${POSTGRES_PASSWORD:-app}@postgres:5432/app"),
+    # postgresql://: the scheme every common client reads (SQLAlchemy refuses postgres://);
+    # SQLAlchemy with another driver gets its own (cockpit.accessories.url_scheme_for_scan)
+    "postgres": ("DATABASE_URL", "postgresql://app:${POSTGRES_PASSWORD:-app}@postgres:5432/app"),
     "redis": ("REDIS_URL", "redis://redis:6379/0"),
     "mysql": ("DATABASE_URL", "mysql://app:${MYSQL_PASSWORD:-app}@mysql:3306/app"),
     "mongodb": ("MONGODB_URI", "mongodb://mongodb:27017/app"),
@@ -115,6 +117,10 @@ def render(spec: Spec) -> str:
     read = {v.name for v in spec.scan.env_vars}
     for s in services:
         name, url = URLS[s]
+        if s == "postgres":
+            from cockpit.accessories import url_scheme_for_scan
+
+            url = (url_scheme_for_scan(spec.scan) or "postgresql") + url[url.index(":"):]
         if s == "mongodb":
             name = next((n for n in ("MONGODB_URI", "MONGO_URL", "MONGODB_URL") if n in read), name)
         env.setdefault(name, url)

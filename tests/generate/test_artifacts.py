@@ -131,7 +131,8 @@ def test_compose_waits_for_healthy_services() -> None:
         "redis": {"condition": "service_healthy"},
     }
     assert "healthcheck" in doc["services"]["postgres"]
-    assert app["environment"]["DATABASE_URL"].startswith("postgres://")
+    # SQLAlchemy refuses postgres://; this app uses asyncpg directly, which reads postgresql://
+    assert app["environment"]["DATABASE_URL"].startswith("postgresql://")
 
 
 # ----------------------------------------------------------------------------- kubernetes
