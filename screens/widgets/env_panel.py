@@ -60,6 +60,18 @@ def timeline(samples: list[dict], incidents: list[dict], deploys: list[float], n
     return out
 
 
+def serving_instances(live: LiveState) -> tuple[list, list]:
+    """(the instances of the serving release, the others): a VPS keeps the stopped containers
+    of earlier releases for rollback, and they are not this release's replicas. Without a
+    serving release, or when the provider names no release per instance, every instance is
+    the serving release's."""
+    current = live.current
+    if current is None or not any(i.release_id for i in live.instances):
+        return list(live.instances), []
+    mine = [i for i in live.instances if i.release_id == current.id]
+    return mine, [i for i in live.instances if i.release_id != current.id]
+
+
 def age(seconds: float) -> str:
     seconds = max(0, int(seconds))
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
@@ -154,11 +166,16 @@ class EnvPanel(Vertical, can_focus=True):
                     (" · ", "dim"), (current.short_digest or "-", "cyan"),
                     (f" · {current.status}", "green" if current.status == "healthy" else "yellow"),
                 )
-            running = [i for i in live.instances if i.state == "running"]
-            restarts = sum(i.restarts for i in live.instances)
+            serving, others = serving_instances(live)
+            running = [i for i in serving if i.state == "running"]
+            restarts = sum(i.restarts for i in serving)
+            busy = sum(1 for i in others if i.state == "running")
             lines["instances"] = Text.assemble(
-                ("instances ", "dim"), f"{len(running)}/{len(live.instances)} running",
+                ("instances ", "dim"), f"{len(running)}/{len(serving)} running",
                 (" · restarts ", "dim"), (str(restarts), "bold red" if restarts else ""),
+                (f" · {len(others) - busy} kept for rollback" if len(others) > busy else "",
+                 "dim"),
+                (f" · {busy} of another release running" if busy else "", "yellow"),
             )
             tls = live.tls
             if tls is None:
