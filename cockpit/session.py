@@ -261,6 +261,46 @@ class Session:
         ctx = self._confirmed_ctx(env_name, typed, accept_schema=accept_schema)
         return pipeline.rollback(ctx, env_name, self._guard(emit), to=to)
 
+    def accessories(self, env_name: str) -> list[dict[str, Any]]:
+        """Each accessory of the environment as `cockpit accessories status ENV` reads it:
+        {"name", "kind", "state", "health"} (and "external", "env_var" for one whose URL
+        comes from the keyring). Raises UsageError when the environment has none."""
+        from cockpit import accessories as core
+        from cockpit.errors import UsageError
+
+        env = self.env(env_name)
+        if not env.accessories:
+            raise UsageError(f"{env_name} has no accessories")
+        rows: list[dict[str, Any]] = []
+        if core.hosted(env):
+            from cockpit.providers.vps import accessories as where
+        elif any(core.in_cluster(env, a) for a in env.accessories.values()):
+            from cockpit.providers.kubernetes import accessories as where
+        else:
+            where = None
+        if where is not None:
+            rows = list(where.status(self.provider(env_name), env))
+        seen = {r["name"] for r in rows}
+        for name, acc in sorted(env.accessories.items()):
+            if name not in seen:
+                is_set = self.ctx.secrets.get(env, acc.url_var) is not None
+                rows.append({"name": name, "kind": acc.kind, "state": "external",
+                             "health": "set" if is_set else "missing", "external": True,
+                             "env_var": acc.url_var})
+        return rows
+
+    def backup(self, env_name: str, name: str, emit: Emit) -> Any:
+        """Back up accessory `name` and verify it by a restore into a throwaway server (the
+        same as `cockpit backup ENV NAME`, into the state dir's backup folder), audited.
+        Returns the cockpit.backups.Backup record."""
+        from cockpit import backups
+
+        env = self.env(env_name)
+        record = backups.backup(self.ctx, env, name, None, self._guard(emit))
+        self.ctx.store.audit("backup", env.name, "ok" if record.verified else "failed",
+                             f"{name} {record.id} ({record.size} bytes)")
+        return record
+
     def close_open_runs(self) -> list[str]:
         """Mark runs this session started and left open as interrupted (quitting mid-run)."""
         closed = []

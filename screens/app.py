@@ -139,6 +139,16 @@ class CockpitApp(App[int]):
 
         confirm_then_run(self, "deploy", env)
 
+    def show_accessories(self, env: str) -> None:
+        from cockpit.screens.run import RunScreen
+
+        self.push_screen(RunScreen("accessories", env))
+
+    def start_backup(self, env: str, name: str) -> None:
+        from cockpit.screens.run import RunScreen
+
+        self.push_screen(RunScreen("backup", env, name=name))
+
     def start_promote(self, src: str, dst: str) -> None:
         from cockpit.screens.run import confirm_promote
 

@@ -1,4 +1,5 @@
-"""The command palette (`:` or ctrl+p): deploy, promote, rollback, logs, switch environment."""
+"""The command palette (`:` or ctrl+p): deploy, promote, rollback, logs, switch environment,
+and for an app with accessories their status and a verified backup."""
 
 from __future__ import annotations
 
@@ -39,6 +40,17 @@ class CockpitCommands(Provider):
                         f"release history of {env}"))
             out.append((f"Switch environment: {env}", partial(app.switch_env, env),
                         f"make {env} the current environment"))
+        for env in names:  # `cockpit accessories status ENV`, `cockpit backup ENV NAME`
+            try:
+                accessories = sorted(session.env(env).accessories)
+            except Exception:
+                accessories = []
+            if accessories:
+                out.append((f"Accessories {env}", partial(app.show_accessories, env),
+                            f"state and health of {env}'s {', '.join(accessories)}"))
+            for name in accessories:
+                out.append((f"Backup {env} {name}", partial(app.start_backup, env, name),
+                            f"back up {name} of {env} and verify it by a restore"))
         out.append(("Dashboard", app.open_dashboard, "health of every environment"))
         out.append(("Approvals", partial(open_approvals, app),
                     "plans for protected environments waiting for a person's approval"))

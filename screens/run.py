@@ -32,9 +32,11 @@ class RunScreen(CockpitScreen):
     ]
 
     def __init__(self, action: str, env: str, *, src: str | None = None, to: str | None = None,
-                 typed: str | None = None, accept_schema: bool = False) -> None:
+                 typed: str | None = None, accept_schema: bool = False,
+                 name: str | None = None) -> None:
         super().__init__()
         self.action = action
+        self.name_of = name  # the accessory of a backup
         self.env = env
         self.src = src
         self.to = to
@@ -52,6 +54,10 @@ class RunScreen(CockpitScreen):
             return f"Promote {self.src} → {self.env}"
         if self.action == "rollback":
             return f"Roll back {self.env} to {self.to}"
+        if self.action == "accessories":
+            return f"Accessories of {self.env}"
+        if self.action == "backup":
+            return f"Back up {self.name_of} of {self.env}"
         return f"Deploy {self.env}"
 
     def on_mount(self) -> None:
@@ -59,8 +65,13 @@ class RunScreen(CockpitScreen):
         session = self.session
         action, env, src, to, typed = self.action, self.env, self.src, self.to, self.typed
         accept_schema = self.accept_schema
+        name = self.name_of
 
         def body(emit):
+            if action == "accessories":
+                return _accessories(session, env, emit)
+            if action == "backup":
+                return _backup(session, env, name, emit)
             if action == "promote":
                 return session.promote(src, env, emit, typed=typed)
             if action == "rollback":
@@ -68,7 +79,10 @@ class RunScreen(CockpitScreen):
                                         accept_schema=accept_schema)
             return session.deploy(env, emit, typed=typed)
 
-        worker = self.query_one(RunPanel).start(self.title_text, body, self.title_text)
+        done = {"accessories": f"read the accessories of {env}",
+                "backup": f"backup of {name} ({env}) verified by a restore"}.get(action)
+        worker = self.query_one(RunPanel).start(self.title_text, body, self.title_text,
+                                                done_text=done)
         self.app.running = worker  # type: ignore[attr-defined]
 
     def on_run_finished(self, message: RunFinished) -> None:
@@ -83,6 +97,33 @@ class RunScreen(CockpitScreen):
 
     def action_logs(self) -> None:
         self.app.open_logs(self.env)  # type: ignore[attr-defined]
+
+
+def _accessories(session: Any, env: str, emit: Callable[[Any], None]) -> None:
+    """`cockpit accessories status ENV` in the run's log: one line per accessory."""
+    from cockpit.events import Message
+
+    for a in session.accessories(env):
+        where = f"URL from the keyring as {a['env_var']}" if a.get("external") else \
+            f"{a.get('container', '')} volume {a.get('volume', '')}".strip()
+        emit(Message(f"{a['name']}: {a['kind']} {a['state']} {a['health']} · {where}",
+                     env=env))
+
+
+def _backup(session: Any, env: str, name: str | None, emit: Callable[[Any], None]) -> Any:
+    """`cockpit backup ENV NAME`: the record in the run's log; a backup that did not verify
+    fails the run (the CLI exits 1)."""
+    from cockpit.errors import ProviderError
+    from cockpit.events import Message
+
+    record = session.backup(env, name, emit)
+    if not record.verified:
+        raise ProviderError(f"backup {record.id} of {name} failed verification: "
+                            f"{record.verify.get('error')}", where=str(record.file))
+    tables = ", ".join(f"{k} {v}" for k, v in sorted(record.counts.items())) or "no tables"
+    emit(Message(f"backup {record.id} ({record.size} bytes) verified by a restore: {tables}; "
+                 f"{record.file}", env=env))
+    return None
 
 
 # --------------------------------------------------------------------------- confirmation
