@@ -301,6 +301,25 @@ class Session:
                              f"{name} {record.id} ({record.size} bytes)")
         return record
 
+    def newest_backup(self, env_name: str, name: str) -> Any:
+        """The newest verified backup of accessory `name` in this machine's backup folder
+        (cockpit.backups.listing), or None."""
+        from cockpit import backups
+
+        env = self.env(env_name)
+        return next((b for b in backups.listing(env.app.name, env.name, name) if b.verified),
+                    None)
+
+    def restore(self, env_name: str, name: str, ref: str, emit: Emit,
+                typed: str | None = None) -> dict[str, Any]:
+        """Restore backup `ref` of accessory `name` into a fresh volume and switch to it (the
+        same as `cockpit restore ENV NAME --from REF`); a protected environment needs
+        `typed`, its name as the user typed it, else Refused. Returns backups.restore's dict."""
+        from cockpit import backups
+
+        ctx = self._confirmed_ctx(env_name, typed)
+        return backups.restore(ctx, self.env(env_name), name, ref, None, self._guard(emit))
+
     def close_open_runs(self) -> list[str]:
         """Mark runs this session started and left open as interrupted (quitting mid-run)."""
         closed = []

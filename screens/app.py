@@ -149,6 +149,11 @@ class CockpitApp(App[int]):
 
         self.push_screen(RunScreen("backup", env, name=name))
 
+    def start_restore(self, env: str, name: str) -> None:
+        from cockpit.screens.run import confirm_restore
+
+        confirm_restore(self, env, name)
+
     def start_promote(self, src: str, dst: str) -> None:
         from cockpit.screens.run import confirm_promote
 

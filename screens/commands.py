@@ -1,5 +1,5 @@
 """The command palette (`:` or ctrl+p): deploy, promote, rollback, logs, switch environment,
-and for an app with accessories their status and a verified backup."""
+and for an app with accessories their status, a verified backup and a restore."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class CockpitCommands(Provider):
                         f"release history of {env}"))
             out.append((f"Switch environment: {env}", partial(app.switch_env, env),
                         f"make {env} the current environment"))
-        for env in names:  # `cockpit accessories status ENV`, `cockpit backup ENV NAME`
+        for env in names:  # cockpit accessories status / backup / restore
             try:
                 accessories = sorted(session.env(env).accessories)
             except Exception:
@@ -51,6 +51,8 @@ class CockpitCommands(Provider):
             for name in accessories:
                 out.append((f"Backup {env} {name}", partial(app.start_backup, env, name),
                             f"back up {name} of {env} and verify it by a restore"))
+                out.append((f"Restore {env} {name}", partial(app.start_restore, env, name),
+                            f"restore {name} of {env} from its newest verified backup"))
         out.append(("Dashboard", app.open_dashboard, "health of every environment"))
         out.append(("Approvals", partial(open_approvals, app),
                     "plans for protected environments waiting for a person's approval"))

@@ -58,6 +58,8 @@ class RunScreen(CockpitScreen):
             return f"Accessories of {self.env}"
         if self.action == "backup":
             return f"Back up {self.name_of} of {self.env}"
+        if self.action == "restore":
+            return f"Restore {self.name_of} of {self.env} from {self.to}"
         return f"Deploy {self.env}"
 
     def on_mount(self) -> None:
@@ -72,6 +74,8 @@ class RunScreen(CockpitScreen):
                 return _accessories(session, env, emit)
             if action == "backup":
                 return _backup(session, env, name, emit)
+            if action == "restore":
+                return _restore(session, env, name, to, emit, typed)
             if action == "promote":
                 return session.promote(src, env, emit, typed=typed)
             if action == "rollback":
@@ -80,7 +84,8 @@ class RunScreen(CockpitScreen):
             return session.deploy(env, emit, typed=typed)
 
         done = {"accessories": f"read the accessories of {env}",
-                "backup": f"backup of {name} ({env}) verified by a restore"}.get(action)
+                "backup": f"backup of {name} ({env}) verified by a restore",
+                "restore": f"{name} of {env} restored from backup {to}"}.get(action)
         worker = self.query_one(RunPanel).start(self.title_text, body, self.title_text,
                                                 done_text=done)
         self.app.running = worker  # type: ignore[attr-defined]
@@ -124,6 +129,45 @@ def _backup(session: Any, env: str, name: str | None, emit: Callable[[Any], None
     emit(Message(f"backup {record.id} ({record.size} bytes) verified by a restore: {tables}; "
                  f"{record.file}", env=env))
     return None
+
+
+def _restore(session: Any, env: str, name: str | None, ref: str | None,
+             emit: Callable[[Any], None], typed: str | None) -> None:
+    """`cockpit restore ENV NAME --from REF`: where the data went, in the run's log."""
+    from cockpit.events import Message
+
+    done = session.restore(env, name, ref, emit, typed=typed)
+    emit(Message(f"restored backup {done['backup']} into volume {done['volume']}; the "
+                 f"previous volume {done['previous_volume']} is kept (cockpit accessories "
+                 f"drop-volume {env} {name} --volume {done['previous_volume']} removes it)",
+                 env=env))
+
+
+def confirm_restore(app: CockpitApp, env_name: str, name: str) -> None:
+    """Restore accessory `name` of `env_name` from its newest verified backup, once the
+    person confirmed (a protected environment: its name typed)."""
+    from cockpit.screens.widgets.confirmation import ConfirmChange
+
+    backup = app.session.newest_backup(env_name, name)
+    if backup is None:
+        app.notify(f"no verified backup of {name} in {env_name} on this machine yet; "
+                   f"'Backup {env_name} {name}' makes one", severity="warning")
+        return
+    env = app.session.env(env_name)
+
+    def go(typed: str | None) -> None:
+        if typed is None:
+            return
+        app.push_screen(RunScreen("restore", env_name, name=name, to=backup.id,
+                                  typed=typed or None))
+
+    app.push_screen(ConfirmChange(
+        f"Restore {name} of {env_name} from backup {backup.id}?",
+        [("accessory", name, name), ("data", "what the volume holds now",
+                                     f"backup {backup.id} ({backup.size} bytes)")],
+        env_name, env.protected,
+        ["The backup is restored into a fresh volume and the accessory switches to it; the "
+         "volume in use now is kept until you drop it."]), go)
 
 
 # --------------------------------------------------------------------------- confirmation
