@@ -25,7 +25,9 @@ lists the bucket's too, and `restore --from ID` fetches one that is not local.
 Retention: `cockpit backup --keep N` keeps the newest N verified backups (`prune`), locally
 and in the bucket. `cockpit backup schedule` runs them on the host (see "schedules" below).
 Before a release command a verified backup is taken too (see "before a release" below).
-Only VPS accessories are backed up here; on Kubernetes and Fly they are external.
+Only VPS accessories are backed up here; on Kubernetes the in-cluster ones are backed up by
+`backup schedule` (a CronJob: cockpit.providers.kubernetes), external ones (Fly, `external =
+true`) by their provider.
 """
 
 from __future__ import annotations
@@ -503,6 +505,12 @@ def _vps(ctx, env):
     from cockpit import accessories as core
 
     if not core.hosted(env):
+        if any(core.in_cluster(env, acc) for acc in env.accessories.values()):
+            raise UsageError(
+                f"one-off backups, listing and restore of {env.name}'s in-cluster accessories "
+                f"are not there yet on {env.provider}",
+                hint=f"cockpit backup schedule {env.name} NAME --every 24h runs verified "
+                     "backups as a CronJob into the accessory's backups volume claim")
         raise UsageError(f"{env.name}'s accessories are external on {env.provider}: cockpit "
                          "does not back them up", hint="use your database provider's backups")
     from cockpit.pipeline import provider_for

@@ -102,3 +102,13 @@ def test_the_emulator_refuses_an_unparseable_schedule(site, emulator):  # noqa: 
                   obj["metadata"]["name"], NS, obj, field_manager="cockpit", force=True,
                   _content_type="application/apply-patch+yaml")
     assert refused.value.status == 422 and "unparseable cron expression" in refused.value.what
+
+
+def test_a_one_off_backup_of_an_in_cluster_accessory_names_the_schedule(site, capsys):  # noqa: F811
+    from cockpit.cli import main
+
+    site().store.close()
+    assert main(["backup", "staging", "postgres"]) == 2
+    err = capsys.readouterr().err
+    assert "not there yet on kubernetes" in err and "backup schedule staging" in err
+    assert "external" not in err
