@@ -29,10 +29,10 @@ async def test_palette_offers_accessories_status_and_backup(project, monkeypatch
     from cockpit.screens.app import CockpitApp
     from cockpit.screens.run import RunScreen
     from cockpit.screens.widgets.log_view import LogView
-    from conftest import make_context
     from helpers import wait_run
 
     from cockpit.session import Session
+    from tests.tui.conftest import make_context
 
     project.write_text(project.read_text().replace("\n[environments.staging]",
                                                    ACCESSORY + "\n[environments.staging]", 1))
@@ -59,10 +59,10 @@ async def test_restore_asks_with_the_newest_verified_backup_and_cancel_changes_n
     from cockpit.screens.app import CockpitApp
     from cockpit.screens.run import RunScreen
     from cockpit.screens.widgets.confirmation import ConfirmChange
-    from conftest import make_context
 
     from cockpit import backups
     from cockpit.session import Session
+    from tests.tui.conftest import make_context
 
     project.write_text(project.read_text().replace("\n[environments.staging]",
                                                    ACCESSORY + "\n[environments.staging]", 1))
