@@ -120,6 +120,20 @@ def keyring_backend(lab) -> Iterator[object]:  # noqa: ANN001
             keyring.set_keyring(previous)
 
 
+@contextlib.contextmanager
+def closing_contexts() -> Iterator[list]:
+    """A list for the Contexts a fixture makes; when the block ends each one's providers are
+    closed (`Provider.close`: API clients, watches) and then its state store."""
+    made: list = []
+    try:
+        yield made
+    finally:
+        for ctx in made:
+            for provider in getattr(ctx, "_providers", {}).values():
+                provider.close()
+            ctx.store.close()
+
+
 _keyring_lock_depth = 0  # this process's holds of the lab-wide keyring lock
 
 

@@ -63,6 +63,12 @@ class FlyProvider(Provider):
                                      sleep=self.sleep)
         return self._apis[key]
 
+    def close(self) -> None:
+        """Close the HTTP clients of the Machines API this provider opened (one per app)."""
+        for api in self._apis.values():
+            api.close()
+        self._apis.clear()
+
     def _who(self) -> str:
         from cockpit.state import whoami
 

@@ -16,6 +16,7 @@ import pytest
 
 from cockpit import config as config_mod
 from cockpit.secrets import SecretStore
+from tests.conftest import closing_contexts
 from tests.fly.conftest import TOKEN, new_emulator, write_project
 
 pytestmark = pytest.mark.timeout(90)
@@ -77,23 +78,16 @@ def k8s_project(tmp_path, os_keyring, tmp_state):
     emu.image(k8s.IMAGE_LEAKY, log_env=["SECRET_KEY"], log_every=0.05)
     with emu:
         kubeconfig = emu.write_kubeconfig(tmp_path / "kubeconfig")
-        made = []
+        with closing_contexts() as made:
+            def factory(**kw):
+                path = k8s.write_project(tmp_path, kubeconfig, **kw)
+                cfg = config_mod.load(path)
+                ctx = k8s.Context(config=cfg, store=k8s.Store.open("shop", root=tmp_state),
+                                  secrets=SecretStore("shop"),
+                                  options=k8s.Options(confirm="prod", yes=True))
+                ctx.secrets.set(cfg.env("staging"), "SECRET_KEY", k8s.SECRET_STAGING)
+                ctx.secrets.set(cfg.env("prod"), "SECRET_KEY", k8s.SECRET_PROD)
+                made.append(ctx)
+                return ctx
 
-        def factory(**kw):
-            path = k8s.write_project(tmp_path, kubeconfig, **kw)
-            cfg = config_mod.load(path)
-            ctx = k8s.Context(config=cfg, store=k8s.Store.open("shop", root=tmp_state),
-                              secrets=SecretStore("shop"),
-                              options=k8s.Options(confirm="prod", yes=True))
-            ctx.secrets.set(cfg.env("staging"), "SECRET_KEY", k8s.SECRET_STAGING)
-            ctx.secrets.set(cfg.env("prod"), "SECRET_KEY", k8s.SECRET_PROD)
-            made.append(ctx)
-            return ctx
-
-        yield factory
-        for ctx in made:
-            for provider in getattr(ctx, "_providers", {}).values():
-                close = getattr(provider, "close", None)
-                if close:
-                    close()
-            ctx.store.close()
+            yield factory

@@ -16,6 +16,7 @@ from cockpit import config as config_mod
 from cockpit.provider import Context, Options
 from cockpit.secrets import SecretStore
 from cockpit.state import Store
+from tests.conftest import closing_contexts
 from tests.recorder import Recorder  # noqa: F401 (re-exported for the tests here)
 
 from .emulator import FlyEmulator, User
@@ -113,16 +114,10 @@ def project(tmp_path, emu, os_keyring, monkeypatch):
     """A context factory: `project()` or `project(strategy="bluegreen", count=3)`."""
     monkeypatch.setenv("COCKPIT_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.delenv("FLY_API_TOKEN", raising=False)
-    made: list[Context] = []
+    with closing_contexts() as made:
+        def factory(**kw) -> Context:
+            ctx = make_ctx(tmp_path, emu, **kw)
+            made.append(ctx)
+            return ctx
 
-    def factory(**kw) -> Context:
-        ctx = make_ctx(tmp_path, emu, **kw)
-        made.append(ctx)
-        return ctx
-
-    yield factory
-    for ctx in made:
-        for provider in getattr(ctx, "_providers", {}).values():
-            for api in getattr(provider, "_apis", {}).values():
-                api.close()
-        ctx.store.close()
+        yield factory

@@ -9,6 +9,7 @@ from cockpit.providers.fly.api import FlyApi, FlyApiError
 
 from cockpit import pipeline
 from cockpit.errors import EXIT_FAILED, CockpitError, GateFailed
+from tests.conftest import closing_contexts
 
 from .conftest import IMAGE_BAD, IMAGE_V1, IMAGE_V2, TOKEN, Recorder
 
@@ -33,21 +34,15 @@ def project(tmp_path, emu, monkeypatch):
     for env in ("STAGING", "PROD"):
         monkeypatch.setenv(f"COCKPIT_SECRET_{env}_FLY_API_TOKEN", TOKEN)
         monkeypatch.setenv(f"COCKPIT_SECRET_{env}_SECRET_KEY", f"s3cr3t-value-for-{env}")
-    made: list[Context] = []
+    with closing_contexts() as made:
+        def factory(**kw) -> Context:
+            cfg = config_mod.load(write_project(tmp_path, emu, **kw))
+            ctx = Context(config=cfg, store=Store.open("shop", root=tmp_path / "state"),
+                          secrets=SecretStore("shop"), options=Options(confirm="prod", yes=True))
+            made.append(ctx)
+            return ctx
 
-    def factory(**kw) -> Context:
-        cfg = config_mod.load(write_project(tmp_path, emu, **kw))
-        ctx = Context(config=cfg, store=Store.open("shop", root=tmp_path / "state"),
-                      secrets=SecretStore("shop"), options=Options(confirm="prod", yes=True))
-        made.append(ctx)
-        return ctx
-
-    yield factory
-    for ctx in made:
-        for provider in getattr(ctx, "_providers", {}).values():
-            for api in getattr(provider, "_apis", {}).values():
-                api.close()
-        ctx.store.close()
+        yield factory
 
 
 def _machine_reads(emu, app: str) -> list[tuple[str, str, int]]:

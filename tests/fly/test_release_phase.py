@@ -16,6 +16,7 @@ from cockpit.provider import Context, Options
 from cockpit.release_phase import ReleaseCommandFailed
 from cockpit.secrets import SecretStore
 from cockpit.state import Store
+from tests.conftest import closing_contexts
 
 from .conftest import IMAGE_V1, IMAGE_V2, TOKEN, Recorder, write_project
 
@@ -37,28 +38,22 @@ def project(tmp_path, emu, os_keyring, monkeypatch):
     emu.release_logs[IMAGE_MIGRATE_FAILS] = [
         "INFO  [alembic.runtime.migration] Running upgrade a1b2 -> c3d4",
         "sqlalchemy.exc.ProgrammingError: column posts.tags does not exist"]
-    made: list[Context] = []
+    with closing_contexts() as made:
+        def factory(command: str = COMMAND, **kw) -> Context:
+            path: Path = write_project(tmp_path, emu, **kw)
+            path.write_text(path.read_text().replace(
+                'health_path = "/up"\n',
+                f'health_path = "/up"\nrelease_command = {json.dumps(command)}\n', 1))
+            cfg = config_mod.load(path)
+            ctx = Context(config=cfg, store=Store.open("shop", root=tmp_path / "state"),
+                          secrets=SecretStore("shop"), options=Options(confirm="prod", yes=True))
+            for env in cfg.environments.values():
+                ctx.secrets.set(env, "FLY_API_TOKEN", TOKEN)
+                ctx.secrets.set(env, "SECRET_KEY", f"s3cr3t-value-for-{env.name}")
+            made.append(ctx)
+            return ctx
 
-    def factory(command: str = COMMAND, **kw) -> Context:
-        path: Path = write_project(tmp_path, emu, **kw)
-        path.write_text(path.read_text().replace(
-            'health_path = "/up"\n',
-            f'health_path = "/up"\nrelease_command = {json.dumps(command)}\n', 1))
-        cfg = config_mod.load(path)
-        ctx = Context(config=cfg, store=Store.open("shop", root=tmp_path / "state"),
-                      secrets=SecretStore("shop"), options=Options(confirm="prod", yes=True))
-        for env in cfg.environments.values():
-            ctx.secrets.set(env, "FLY_API_TOKEN", TOKEN)
-            ctx.secrets.set(env, "SECRET_KEY", f"s3cr3t-value-for-{env.name}")
-        made.append(ctx)
-        return ctx
-
-    yield factory
-    for ctx in made:
-        for provider in getattr(ctx, "_providers", {}).values():
-            for api in getattr(provider, "_apis", {}).values():
-                api.close()
-        ctx.store.close()
+        yield factory
 
 
 def release_machines(emu, app=APP):

@@ -17,6 +17,7 @@ from cockpit import config as config_mod
 from cockpit.provider import Context, Options
 from cockpit.secrets import SecretStore
 from cockpit.state import Store
+from tests.conftest import closing_contexts
 from tests.recorder import Recorder  # noqa: F401 (re-exported for the tests here)
 
 from .emulator import Emulator
@@ -89,22 +90,15 @@ def write_project(root: Path, kubeconfig: Path, *, deadline: float = 10.0, repli
 def project(tmp_path, emulator, os_keyring, tmp_state):
     """A context factory: `project()` or `project(deadline=3, progress_deadline=1)`."""
     kubeconfig = emulator.write_kubeconfig(tmp_path / "kubeconfig")
-    made: list[Context] = []
+    with closing_contexts() as made:
+        def factory(**kw) -> Context:
+            path = write_project(tmp_path, kubeconfig, **kw)
+            cfg = config_mod.load(path)
+            ctx = Context(config=cfg, store=Store.open("shop", root=tmp_state),
+                          secrets=SecretStore("shop"), options=Options(confirm="prod", yes=True))
+            ctx.secrets.set(cfg.env("staging"), "SECRET_KEY", SECRET_STAGING)
+            ctx.secrets.set(cfg.env("prod"), "SECRET_KEY", SECRET_PROD)
+            made.append(ctx)
+            return ctx
 
-    def factory(**kw) -> Context:
-        path = write_project(tmp_path, kubeconfig, **kw)
-        cfg = config_mod.load(path)
-        ctx = Context(config=cfg, store=Store.open("shop", root=tmp_state),
-                      secrets=SecretStore("shop"), options=Options(confirm="prod", yes=True))
-        ctx.secrets.set(cfg.env("staging"), "SECRET_KEY", SECRET_STAGING)
-        ctx.secrets.set(cfg.env("prod"), "SECRET_KEY", SECRET_PROD)
-        made.append(ctx)
-        return ctx
-
-    yield factory
-    for ctx in made:
-        for provider in getattr(ctx, "_providers", {}).values():
-            close = getattr(provider, "close", None)
-            if close:
-                close()
-        ctx.store.close()
+        yield factory

@@ -20,6 +20,7 @@ from cockpit.errors import ConfigError, ProviderError
 from cockpit.provider import Context, Options
 from cockpit.secrets import SecretStore
 from cockpit.state import Store
+from tests.conftest import closing_contexts
 
 from .conftest import IMAGE_V1, IMAGE_V2, Recorder
 
@@ -74,21 +75,16 @@ def site(tmp_path, emulator, monkeypatch):
         monkeypatch.setenv(f"COCKPIT_SECRET_{env.upper()}_SECRET_KEY", f"{env}-key-5e1f0a9b")
         for kind, value in items.items():
             monkeypatch.setenv(f"COCKPIT_SECRET_{env.upper()}_ACCESSORY_{kind}_PASSWORD", value)
-    made: list[Context] = []
+    with closing_contexts() as made:
+        def factory(accessories: str = BOTH, **kw) -> Context:
+            (tmp_path / "cockpit.toml").write_text(toml(kubeconfig, accessories=accessories, **kw))
+            cfg = config_mod.load(tmp_path / "cockpit.toml")
+            ctx = Context(config=cfg, store=Store.open("shop", root=tmp_path / "state"),
+                          secrets=SecretStore("shop"), options=Options(confirm="prod", yes=True))
+            made.append(ctx)
+            return ctx
 
-    def factory(accessories: str = BOTH, **kw) -> Context:
-        (tmp_path / "cockpit.toml").write_text(toml(kubeconfig, accessories=accessories, **kw))
-        cfg = config_mod.load(tmp_path / "cockpit.toml")
-        ctx = Context(config=cfg, store=Store.open("shop", root=tmp_path / "state"),
-                      secrets=SecretStore("shop"), options=Options(confirm="prod", yes=True))
-        made.append(ctx)
-        return ctx
-
-    yield factory
-    for ctx in made:
-        for provider in getattr(ctx, "_providers", {}).values():
-            provider.close()
-        ctx.store.close()
+        yield factory
 
 
 def _release_secret(emulator, ns, release):

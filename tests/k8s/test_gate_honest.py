@@ -12,6 +12,7 @@ from cockpit.errors import EXIT_FAILED, CockpitError, GateFailed
 from cockpit.provider import Context, Options
 from cockpit.secrets import SecretStore
 from cockpit.state import Store
+from tests.conftest import closing_contexts
 
 from .conftest import IMAGE_V1, IMAGE_V2, SECRET_PROD, SECRET_STAGING, Recorder, write_project
 
@@ -28,22 +29,15 @@ def project(tmp_path, emulator, tmp_state, monkeypatch):
     monkeypatch.setenv("COCKPIT_SECRET_STAGING_SECRET_KEY", SECRET_STAGING)
     monkeypatch.setenv("COCKPIT_SECRET_PROD_SECRET_KEY", SECRET_PROD)
     kubeconfig = emulator.write_kubeconfig(tmp_path / "kubeconfig")
-    made: list[Context] = []
+    with closing_contexts() as made:
+        def factory(**kw) -> Context:
+            cfg = config_mod.load(write_project(tmp_path, kubeconfig, **kw))
+            ctx = Context(config=cfg, store=Store.open("shop", root=tmp_state),
+                          secrets=SecretStore("shop"), options=Options(confirm="prod", yes=True))
+            made.append(ctx)
+            return ctx
 
-    def factory(**kw) -> Context:
-        cfg = config_mod.load(write_project(tmp_path, kubeconfig, **kw))
-        ctx = Context(config=cfg, store=Store.open("shop", root=tmp_state),
-                      secrets=SecretStore("shop"), options=Options(confirm="prod", yes=True))
-        made.append(ctx)
-        return ctx
-
-    yield factory
-    for ctx in made:
-        for provider in getattr(ctx, "_providers", {}).values():
-            close = getattr(provider, "close", None)
-            if close:
-                close()
-        ctx.store.close()
+        yield factory
 
 
 def image_of(emulator) -> str:

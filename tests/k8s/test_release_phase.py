@@ -15,6 +15,7 @@ from cockpit.provider import Context, Options
 from cockpit.release_phase import ReleaseCommandFailed
 from cockpit.secrets import SecretStore
 from cockpit.state import Store
+from tests.conftest import closing_contexts
 
 from .conftest import IMAGE_V1, IMAGE_V2, REPO, SECRET_STAGING, Recorder, write_project
 
@@ -37,26 +38,21 @@ def project(tmp_path, emulator, os_keyring, tmp_state):
         'django.db.utils.ProgrammingError: relation "blog_tag" already exists'])
     emulator.image(IMAGE_MIGRATE_HANGS, release_seconds=3600)
     kubeconfig = emulator.write_kubeconfig(tmp_path / "kubeconfig")
-    made: list[Context] = []
+    with closing_contexts() as made:
+        def factory(command: str = COMMAND, **kw) -> Context:
+            path = write_project(tmp_path, kubeconfig, **kw)
+            text = path.read_text().replace('health_path = "/up"\n', 'health_path = "/up"\n'
+                                            f"release_command = {json.dumps(command)}\n", 1)
+            path.write_text(text)
+            cfg = config_mod.load(path)
+            ctx = Context(config=cfg, store=Store.open("shop", root=tmp_state),
+                          secrets=SecretStore("shop"), options=Options(confirm="prod", yes=True))
+            ctx.secrets.set(cfg.env("staging"), "SECRET_KEY", SECRET_STAGING)
+            ctx.secrets.set(cfg.env("prod"), "SECRET_KEY", "prod-value-0f9e8d7c")
+            made.append(ctx)
+            return ctx
 
-    def factory(command: str = COMMAND, **kw) -> Context:
-        path = write_project(tmp_path, kubeconfig, **kw)
-        text = path.read_text().replace('health_path = "/up"\n', 'health_path = "/up"\n'
-                                        f"release_command = {json.dumps(command)}\n", 1)
-        path.write_text(text)
-        cfg = config_mod.load(path)
-        ctx = Context(config=cfg, store=Store.open("shop", root=tmp_state),
-                      secrets=SecretStore("shop"), options=Options(confirm="prod", yes=True))
-        ctx.secrets.set(cfg.env("staging"), "SECRET_KEY", SECRET_STAGING)
-        ctx.secrets.set(cfg.env("prod"), "SECRET_KEY", "prod-value-0f9e8d7c")
-        made.append(ctx)
-        return ctx
-
-    yield factory
-    for ctx in made:
-        for provider in getattr(ctx, "_providers", {}).values():
-            provider.close()
-        ctx.store.close()
+        yield factory
 
 
 def jobs(emulator, ns=NS):

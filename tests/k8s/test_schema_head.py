@@ -17,6 +17,7 @@ from cockpit.provider import Context, Options
 from cockpit.schema import MARK
 from cockpit.secrets import SecretStore
 from cockpit.state import Store
+from tests.conftest import closing_contexts
 
 from .conftest import IMAGE_V1, IMAGE_V2, REPO, SECRET_STAGING, Recorder, write_project
 
@@ -48,22 +49,17 @@ def site(tmp_path, emulator, os_keyring, tmp_state, monkeypatch):
         'health_path = "/up"\n', f'health_path = "/up"\nrelease_command = "{COMMAND}"\n', 1))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COCKPIT_WATCH_SECONDS", "0")
-    made: list[Context] = []
+    with closing_contexts() as made:
+        def factory(state: str = "state", **options) -> Context:
+            cfg = config_mod.load(path)
+            ctx = Context(config=cfg, store=Store.open("shop", root=tmp_path / state),
+                          secrets=SecretStore("shop"),
+                          options=Options(confirm="prod", yes=True, **options))
+            ctx.secrets.set(cfg.env("staging"), "SECRET_KEY", SECRET_STAGING)
+            made.append(ctx)
+            return ctx
 
-    def factory(state: str = "state", **options) -> Context:
-        cfg = config_mod.load(path)
-        ctx = Context(config=cfg, store=Store.open("shop", root=tmp_path / state),
-                      secrets=SecretStore("shop"),
-                      options=Options(confirm="prod", yes=True, **options))
-        ctx.secrets.set(cfg.env("staging"), "SECRET_KEY", SECRET_STAGING)
-        made.append(ctx)
-        return ctx
-
-    yield factory
-    for ctx in made:
-        for provider in getattr(ctx, "_providers", {}).values():
-            provider.close()
-        ctx.store.close()
+        yield factory
 
 
 def _rs_schema(emulator, release_id):
