@@ -7,8 +7,10 @@ variable its URL reaches the app in); logs: the last `--tail` lines (secrets mas
 volumes: each accessory's volumes on the host (in use, kept by a restore, scheduled backups)
 with their size; drop-volume ENV NAME --volume V: remove a kept volume (never the one in use;
 a protected environment needs `--confirm ENV`); exec ENV NAME -- CMD, psql ENV [NAME] and
-redis-cli ENV [NAME] run in the accessory's container (cockpit/cli/exec.py). On
-Kubernetes and Fly accessories are external: status says whether the URL secret is set."""
+redis-cli ENV [NAME] run in the accessory's container (cockpit/cli/exec.py). On Kubernetes
+status, logs and restart work on the in-cluster StatefulSets (cockpit.providers.kubernetes);
+an external accessory (Fly, or `external = true`) has status only: whether its URL secret is
+set."""
 
 from __future__ import annotations
 
