@@ -150,16 +150,27 @@ def new_holder(command: str, acquired_at: float = 0.0) -> Holder:
 
 
 def describe(info: LockInfo | Held | Holder | None) -> str:
-    """`operator (pid N, `command`, since 2026-01-01 10:00:00 UTC)` for messages."""
+    """`operator (pid N, `command`, since 2026-01-01 10:00:00 UTC)` for messages. A holder whose
+    start is unknown (a Fly lease carries only its expiry) says `until ...` instead, or nothing:
+    never a start at the epoch."""
     if info is None:
         return "an unknown holder"
     if isinstance(info, Held):
         info = info.info()
     if isinstance(info, Holder):
         info = LockInfo(info.operator, info.pid, info.command or "?", info.acquired_at, 0.0)
-    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(info.acquired_at or 0))
     pid = f"pid {info.pid}, " if info.pid else ""
-    return f"{info.holder} ({pid}`{info.command}`, since {when})"
+    if info.acquired_at:
+        when = ", since " + _utc(info.acquired_at)
+    elif info.expires_at:  # a Fly lease tells only its expiry
+        when = ", until " + _utc(info.expires_at)
+    else:
+        when = ""
+    return f"{info.holder} ({pid}`{info.command}`{when})"
+
+
+def _utc(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
 
 
 # --------------------------------------------------------------------------- local tokens

@@ -9,6 +9,7 @@ import argparse
 import time
 
 from cockpit.cli._common import common, load_context, renderer
+from cockpit.lock import describe
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -17,13 +18,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("action", choices=["status", "release"])
     p.add_argument("env")
     p.set_defaults(func=run)
-
-
-def describe(info) -> str:
-    """`user@machine (pid N, `command`, since TIME)` for any provider's LockInfo."""
-    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(info.acquired_at))
-    pid = f"pid {info.pid}, " if info.pid else ""
-    return f"{info.holder} ({pid}`{info.command}`, since {when})"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -202,7 +202,7 @@ def _lock_info(provider, lease: dict[str, Any]) -> LockInfo:
     expires = float(lease.get("expires_at") or 0)
     holder = _holder(lease)
     return LockInfo(holder=holder.operator, pid=holder.pid, command=holder.command,
-                    acquired_at=expires - 13, expires_at=expires)
+                    acquired_at=holder.acquired_at, expires_at=expires)
 
 
 def _first_lease(provider, api: FlyApi, machines: list[dict[str, Any]]) -> LockInfo | None:

@@ -184,7 +184,8 @@ class LeaseKeeper:
 def _describe(holder: core.Holder) -> str:
     return json.dumps({"cockpit": "deploy lock", "operator": holder.operator,
                        "token": holder.token, "machine": holder.machine, "pid": holder.pid,
-                       "command": holder.command}, separators=(",", ":"))
+                       "command": holder.command, "acquired_at": holder.acquired_at},
+                      separators=(",", ":"))
 
 
 def _holder(lease: dict[str, Any]) -> core.Holder:
@@ -196,10 +197,12 @@ def _holder(lease: dict[str, Any]) -> core.Holder:
         return core.Holder(operator=str(lease.get("owner") or "?"), token="",
                            command=str(lease.get("description") or "?"))
     pid = data.get("pid")
+    since = data.get("acquired_at")
     return core.Holder(operator=str(data.get("operator") or lease.get("owner") or "?"),
                        token=str(data.get("token") or ""), machine=str(data.get("machine", "")),
                        pid=pid if isinstance(pid, int) else None,
-                       command=str(data.get("command") or "?"))
+                       command=str(data.get("command") or "?"),
+                       acquired_at=float(since) if isinstance(since, (int, float)) else 0.0)
 
 
 class FlyLeaseStore(core.LockStore):
@@ -213,7 +216,7 @@ class FlyLeaseStore(core.LockStore):
         self.api = api
         self.ttl = float(ttl)
         self.key = f"fly:{api.api_url}:{api.app}"
-        self.where = f"fly app {api.app}"
+        self.where = f"fly app {api.app}"  # then names the anchor machine once one is read
         self._mid: str | None = None
         self._nonce: str | None = None
         self._last: core.Held | None = None
@@ -229,6 +232,7 @@ class FlyLeaseStore(core.LockStore):
         if not machines:
             return None
         oldest = min(machines, key=lambda m: (str(m.get("created_at") or ""), str(m["id"])))
+        self.where = f"fly app {self.api.app}, lease on machine {oldest['id']}"
         return str(oldest["id"])
 
     def _held(self, lease: dict[str, Any]) -> core.Held:

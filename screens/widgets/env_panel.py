@@ -197,7 +197,9 @@ class EnvPanel(Vertical, can_focus=True):
             else:
                 lines["lock"] = Text.assemble(
                     ("lock: ", "dim"), (lock.holder, "bold yellow"),
-                    f" ({lock.command}, {age(now - lock.acquired_at)})")
+                    f" ({lock.command}, " + (
+                        age(now - lock.acquired_at) if lock.acquired_at  # else a Fly lease:
+                        else f"expires in {max(0, int(lock.expires_at - now))}s") + ")")
         if live is not None and live.extra.get("accessories") is not None:
             lines["accessories"] = Text("\n").join(
                 Text.assemble((f"{a['name']} ", "dim"), f"{a['kind']} ",

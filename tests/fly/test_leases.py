@@ -15,10 +15,21 @@ from .conftest import IMAGE_V1, IMAGE_V2, Recorder
 pytestmark = pytest.mark.timeout(60)
 
 
-def test_lease_conflict_names_the_holder_and_changes_nothing(project, emu):
+def _anchor(emu) -> str:
+    """The machine whose lease is the deploy lock: the oldest (created_at, then id)."""
+    return min(emu.active("shop-staging"), key=lambda m: (m.created_at, m.id)).id
+
+
+@pytest.mark.parametrize("which", ["anchor", "other"])
+def test_lease_conflict_names_the_holder_and_changes_nothing(project, emu, which):
+    """Another's lease on the anchor machine is the deploy lock (refused before any step);
+    on another machine it stops the rolling update at that machine. Either way the message
+    names the holder, its words and the machine, and no machine is changed."""
     ctx = project()
     first = pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
-    target = sorted(m.id for m in emu.active("shop-staging"))[-1]
+    anchor = _anchor(emu)
+    target = anchor if which == "anchor" else next(
+        m.id for m in emu.active("shop-staging") if m.id != anchor)
     emu.grab_lease("shop-staging", target, "alice@example.com",
                    description="cockpit deploy by alice@laptop")
     def changes():
@@ -29,7 +40,8 @@ def test_lease_conflict_names_the_holder_and_changes_nothing(project, emu):
         pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V2)
     err = info.value
     assert "alice@example.com" in err.what and "cockpit deploy by alice@laptop" in err.what
-    assert target in err.what and "shop-staging" in (err.where or "")
+    assert target in f"{err.what} {err.where}" and "shop-staging" in (err.where or "")
+    assert "1970" not in err.what  # a lease tells its expiry, not its start
     assert len(changes()) == posts_before  # not one machine was updated
     assert {m.config["metadata"]["cockpit_release"] for m in emu.active("shop-staging")} == {
         first.id}
