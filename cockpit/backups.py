@@ -23,8 +23,10 @@ uploaded (file and record, under `<prefix>/<app>/<env>/<name>/`) to that S3-comp
 environment in the keyring (BACKUP_S3_ACCESS_KEY, BACKUP_S3_SECRET_KEY). `cockpit backups`
 lists the bucket's too, and `restore --from ID` fetches one that is not local.
 Retention: `cockpit backup --keep N` keeps the newest N verified backups (`prune`), locally
-and in the bucket. `cockpit backup schedule` runs them on the host (see "schedules" below).
-Before a release command a verified backup is taken too (see "before a release" below).
+and in the bucket. `cockpit backup schedule` runs them on the host (see "schedules" below),
+keeping the newest `--keep` (default 7). Before a release command a verified backup is taken
+too, and the backups taken that way are pruned by the same rule right after, keeping the newest
+KEEP_BEFORE_RELEASE (7) of them (see "before a release" below).
 Only VPS accessories are backed up here; on Kubernetes the in-cluster ones are backed up by
 `backup schedule` (a CronJob: cockpit.providers.kubernetes), external ones (Fly, `external =
 true`) by their provider.
@@ -69,6 +71,9 @@ class Backup:
     verified: bool = False
     verify: dict[str, Any] = field(default_factory=dict)  # restored counts, error, seconds
     remote: str = ""  # s3://bucket/key of the uploaded file, when uploaded
+    # taken automatically before a release command (pruned by KEEP_BEFORE_RELEASE after the
+    # next one); False for `cockpit backup` and scheduled ones, which only --keep prunes
+    before_release: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         import dataclasses
@@ -230,16 +235,22 @@ class Bucket:
 
 
 def prune(app: str, env: str, name: str, keep: int, base: str | Path | None = None,
-          bucket: Bucket | None = None) -> list[str]:
+          bucket: Bucket | None = None, *, only=None, spare: tuple[str, ...] = ()) -> list[str]:
     """Retention: keep the newest `keep` verified backups (and any newer failed ones, for
     their error), delete the older files and records, locally and (with `bucket`) their
-    uploaded copies. Returns the ids removed. Never removes the newest verified backup:
-    `keep` below 1 is raised to 1."""
+    uploaded copies. Returns the ids removed, newest first. Never removes the newest verified
+    backup: `keep` below 1 is raised to 1. With `only` (a predicate on Backup) just the
+    backups it accepts are counted and removed, the others are left alone; the ids in `spare`
+    are never removed (they count as kept)."""
     keep = max(1, keep)
     removed = []
     verified = 0
     for b in listing(app, env, name, base):
-        if verified >= keep:
+        if only is not None and not only(b):
+            continue
+        if b.id in spare:
+            verified += b.verified
+        elif verified >= keep:
             if bucket is not None and b.remote:
                 bucket.remove(b)
             Path(b.file).unlink(missing_ok=True)
@@ -518,9 +529,11 @@ def _vps(ctx, env):
     return provider_for(ctx, env)
 
 
-def backup(ctx, env, name: str, base: str | Path | None = None, emit=None) -> Backup:
+def backup(ctx, env, name: str, base: str | Path | None = None, emit=None, *,
+           before_release: bool = False) -> Backup:
     """Back up one accessory to the local folder and verify it in a scratch instance.
-    Returns the record (`verified` False with `verify["error"]` when it did not restore).
+    Returns the record (`verified` False with `verify["error"]` when it did not restore;
+    `before_release` marks one taken before a release command, for its retention).
     Raises UsageError for an unknown accessory, ProviderError when the dump itself fails."""
     from cockpit.providers.vps import accessories as vps
 
@@ -546,7 +559,8 @@ def backup(ctx, env, name: str, base: str | Path | None = None, emit=None) -> Ba
     after = counts(host, env, name)
     record = Backup(id=bid, app=env.app.name, env=env.name, accessory=name, kind=acc.kind,
                     file=str(path), size=size, sha256=_sha256(path), created_at=ctx.now(),
-                    image=acc.image_ref, counts=before, counts_after=after)
+                    image=acc.image_ref, counts=before, counts_after=after,
+                    before_release=before_release)
     record.verify = verify_file(host, env, name, path, before, after)
     record.verified = not record.verify.get("error")
     record.save()
@@ -1010,6 +1024,13 @@ def schedule_status(ctx, env, name: str) -> dict[str, Any]:
 # --skip-backup` skips it once (said in the output). A backup that fails or does not restore
 # stops the deploy before the release command (nothing of the new release ran). When the
 # release command then fails, its error's hint names the backup to restore from.
+# Retention: right after a verified one, the backups taken before a release command follow
+# `prune`'s rule with KEEP_BEFORE_RELEASE (there is no config key for it): the newest 7
+# verified ones are kept, and failed ones newer than the 7th (for their error); the one just
+# taken is never removed. Only those are touched (marked `before_release` in their record, or
+# named by a release of the state store, for those taken before the mark existed):
+# `cockpit backup` and scheduled backups are pruned by --keep only. What was pruned is said in
+# the step's output and journal; a prune that fails (the bucket) is a warning, not a failure.
 # What it adds to a deploy: two docker commands (inspect, count the tables) when there is
 # nothing to back up; else the backup itself: 3.1-3.2 s on the lab (Postgres 15, two small
 # tables: dump, scratch restore, counts), growing with the data (pg_dump and pg_restore of all
@@ -1018,6 +1039,7 @@ def schedule_status(ctx, env, name: str) -> dict[str, Any]:
 # on Fly they are external (their provider's backups).
 
 STEP_BEFORE = "backup_before_release"
+KEEP_BEFORE_RELEASE = 7  # verified backups taken before a release command kept (as `schedule`)
 
 
 def before_release_targets(env) -> list[str]:
@@ -1083,7 +1105,7 @@ def _backup_before(ctx, env, name: str, emit) -> Backup | None:
             emit(StepFinished(STEP_BEFORE, f"{name}: no tables yet, nothing to back up",
                               env=env.name, seconds=started.seconds()))
             return None
-        record = backup(ctx, env, name)
+        record = backup(ctx, env, name, before_release=True)
     except (ProviderError, UsageError) as exc:
         raise BackupBeforeReleaseFailed(
             f"the backup of {name} before the release command failed: {exc.what}; {stop}",
@@ -1094,10 +1116,50 @@ def _backup_before(ctx, env, name: str, emit) -> Backup | None:
             f"backup {record.id} of {name}, taken before the release command, is "
             f"{record.verify.get('error')}; {stop}", where=record.file,
             hint=f"cockpit backups {env.name} {name}; {hint}")
+    pruned = _prune_before(ctx, env, name, record, emit)
     emit(StepFinished(STEP_BEFORE, f"{name}: backup {record.id} verified ({record.size} bytes"
                       f"{', uploaded to ' + record.remote if record.remote else ''}) "
-                      f"{record.file}", env=env.name, seconds=started.seconds()))
+                      f"{record.file}{pruned}", env=env.name, seconds=started.seconds()))
     return record
+
+
+def _taken_before(ctx, env, name: str) -> set[str]:
+    """Ids of `name`'s backups that env's releases in the state store name as taken before
+    their release command (meta "backups_before_release"): those made before records carried
+    `before_release`."""
+    out = set()
+    try:
+        releases = ctx.store.releases(env.name, limit=10_000)
+    except Exception:  # an older or busy store: only the marked records are pruned
+        return out
+    for rel in releases:
+        bid = ((getattr(rel, "meta", None) or {}).get("backups_before_release") or {}).get(name)
+        if bid:
+            out.add(bid)
+    return out
+
+
+def _prune_before(ctx, env, name: str, record: Backup, emit) -> str:
+    """Retention after a verified backup before the release command (see the section
+    comment): prune the backups taken that way to the newest KEEP_BEFORE_RELEASE, never
+    `record`. Returns the text for the step's detail ("" when nothing went); a failure is
+    emitted as a warning and the deploy goes on."""
+    from cockpit.events import Message
+
+    legacy = _taken_before(ctx, env, name)
+    try:
+        acc = env.accessories[name]
+        bucket = Bucket(ctx.secrets, env, name) if acc.backup_bucket else None
+        pruned = prune(env.app.name, env.name, name, KEEP_BEFORE_RELEASE, bucket=bucket,
+                       only=lambda b: b.before_release or b.id in legacy, spare=(record.id,))
+    except (ProviderError, UsageError) as exc:
+        emit(Message(f"{name}: older backups taken before a release command were not pruned: "
+                     f"{exc.what}", level="warning", env=env.name))
+        return ""
+    if not pruned:
+        return ""
+    return (f"; pruned {len(pruned)} older backup(s) taken before a release command, keeping "
+            f"the newest {KEEP_BEFORE_RELEASE}: {', '.join(pruned)}")
 
 
 class before_release:  # noqa: N801 - used as `with backups.before_release(...)`

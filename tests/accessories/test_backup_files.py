@@ -10,13 +10,15 @@ from cockpit import backups
 from cockpit.errors import UsageError
 
 
-def _make(base: Path, bid: str, created: float, verified: bool = True) -> backups.Backup:
+def _make(base: Path, bid: str, created: float, verified: bool = True,
+          before_release: bool = False) -> backups.Backup:
     path = base / f"{bid}.dump"
     path.write_bytes(b"PGDMP" + bid.encode())
     b = backups.Backup(id=bid, app="a", env="staging", accessory="postgres", kind="postgres",
                        file=str(path), size=path.stat().st_size, sha256="x",
                        created_at=created, image="postgres:16", counts={"public.t": 1},
-                       verified=verified, verify={} if verified else {"error": "not restorable"})
+                       verified=verified, verify={} if verified else {"error": "not restorable"},
+                       before_release=before_release)
     b.save()
     return b
 
@@ -40,6 +42,26 @@ def test_retention_keeps_the_newest_verified_ones(tmp_path):
     left = [b.id for b in backups.listing("a", "staging", "postgres", tmp_path)]
     assert left == ["b4", "b3", "b2"]
     assert not (tmp_path / "b0.dump").exists() and not (tmp_path / "b0.json").exists()
+
+
+def test_retention_of_backups_taken_before_a_release_command_leaves_the_others(tmp_path):
+    _make(tmp_path, "manual-old", 1.0)
+    for i in range(2, 7):  # r2..r6; r3 failed
+        _make(tmp_path, f"r{i}", float(i), verified=i != 3, before_release=True)
+    _make(tmp_path, "manual-new", 7.0)
+    _make(tmp_path, "r8", 8.0, verified=False, before_release=True)  # failed, newest of all
+    _make(tmp_path, "legacy", 0.5)  # taken before a release command, before the mark existed
+    removed = backups.prune("a", "staging", "postgres", 2, tmp_path,
+                            only=lambda b: b.before_release or b.id == "legacy")
+    # kept: r8 (failed, newer than the 2nd verified), r6, r5; the manual ones are not touched
+    assert removed == ["r4", "r3", "r2", "legacy"]
+    left = [b.id for b in backups.listing("a", "staging", "postgres", tmp_path)]
+    assert left == ["r8", "manual-new", "r6", "r5", "manual-old"]
+    # a spared id is never removed and counts as kept, wherever its timestamp puts it
+    assert backups.prune("a", "staging", "postgres", 1, tmp_path, spare=("r5",),
+                         only=lambda b: b.before_release) == []
+    assert backups.prune("a", "staging", "postgres", 1, tmp_path,
+                         only=lambda b: b.before_release) == ["r5"]
 
 
 def test_counts_are_compared_between_the_two_source_counts():
