@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -696,3 +697,53 @@ def test_backup_before_release_is_validated_like_the_other_keys(site):
         assert "only a postgres accessory" in proc.stderr, proc.stderr
     finally:
         path.write_text(good)
+
+
+def test_backups_taken_before_a_release_command_keep_the_newest_verified_ones(site):
+    """Eight older backups taken before a release command (one failed), a `cockpit backup`
+    one and one named only by a release (before records were marked): after the next
+    protected deploy the newest KEEP_BEFORE_RELEASE verified ones of those taken before a
+    release command are left, the new one among them; the older ones and the failed one
+    older than the 7th go, and the deploy says which; the `cockpit backup` one stays."""
+    from cockpit import backups
+
+    first = cli(site, "deploy", "prod", "--image", IMAGE, "--confirm", "prod", "--json")
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-3000:]  # has tables
+    where = Path(site["env"]["COCKPIT_STATE_DIR"]) / "backups" / APP / "prod" / "postgres"
+    where.mkdir(parents=True, exist_ok=True)
+
+    def fake(bid: str, age_days: float, verified: bool = True, before: bool = True) -> None:
+        path = where / f"{bid}.dump"
+        path.write_bytes(b"PGDMP" + bid.encode())
+        backups.Backup(id=bid, app=APP, env="prod", accessory="postgres", kind="postgres",
+                       file=str(path), size=path.stat().st_size, sha256="x",
+                       created_at=time.time() - age_days * 86400, image="postgres:15",
+                       verified=verified, verify={} if verified else {"error": "failed"},
+                       before_release=before).save()
+
+    for i in range(8):
+        fake(f"old{i}", 30 - i)  # old7 the newest of them
+    fake("oldfailed", 29.5, verified=False)  # between old0 and old1: older than the 7th
+    fake("manual", 40, before=False)  # `cockpit backup`: only --keep prunes it
+    before = {b.id: b for b in backups.listing(APP, "prod", "postgres", where)}
+    marked = [b for b in before.values() if b.before_release and b.verified]
+
+    proc = cli(site, "deploy", "prod", "--image", IMAGE, "--confirm", "prod", "--json")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
+    detail = _steps(proc)["backup_before_release"]["detail"]
+    bid = detail.split()[2]
+    left = {b.id: b for b in backups.listing(APP, "prod", "postgres", where)}
+    kept = [b for b in left.values() if b.before_release and b.verified]
+    assert bid in left and left[bid].before_release and left[bid].verified
+    assert len(kept) == backups.KEEP_BEFORE_RELEASE, sorted(left)
+    gone = sorted(set(before) - set(left))
+    # the newest 6 of the older verified ones stay beside the new one; all older ones go
+    newest = sorted(marked, key=lambda b: b.created_at, reverse=True)
+    assert {b.id for b in newest[:6]} <= set(left), sorted(left)
+    assert {b.id for b in newest[6:]} | {"oldfailed"} == set(gone), gone
+    assert "manual" in left
+    assert f"pruned {len(gone)} older backup(s) taken before a release command" in detail, detail
+    assert all(g in detail for g in gone), detail
+    for g in gone:
+        assert not (where / f"{g}.dump").exists() and not (where / f"{g}.json").exists()
+    assert ("backup_before_release", "finished", detail) in _journal(site, "prod")
