@@ -307,13 +307,10 @@ spec:
         - name: wait-{{ $name }}
           image: {{ $acc.image | quote }}
           {{- $at := printf "-h %s -p %v" $host $acc.port }}
-          {{- if eq $acc.kind "postgres" }}
-          {{- $check := printf "pg_isready -q %s" $at }}
+          {{- $checks := dict "postgres" "pg_isready -q %s"
+                "redis" "redis-cli %s ping 2>&1 | grep -q -e PONG -e NOAUTH" }}
+          {{- $check := printf (get $checks $acc.kind) $at }}
           command: ["sh", "-c", {{ printf "until %s; do sleep 2; done" $check | quote }}]
-          {{- else }}
-          {{- $check := printf "redis-cli %s ping 2>&1 | grep -q -e PONG -e NOAUTH" $at }}
-          command: ["sh", "-c", {{ printf "until %s; do sleep 2; done" $check | quote }}]
-          {{- end }}
         {{- end }}
         {{- end }}
       {{- end }}
@@ -398,39 +395,13 @@ spec:
         - name: {{ $acc.kind }}
           image: {{ $acc.image | quote }}
           imagePullPolicy: IfNotPresent
-          {{- if eq $acc.kind "redis" }}
-          command: @REDIS_COMMAND@
-          {{- end }}
-          env:
-            {{- if eq $acc.kind "postgres" }}
-            - name: POSTGRES_USER
-              value: {{ $acc.user | quote }}
-            - name: POSTGRES_DB
-              value: {{ $acc.database | quote }}
-            - name: POSTGRES_PASSWORD
-              valueFrom:
-                secretKeyRef:
-                  name: {{ $secret }}
-                  key: PASSWORD
-            - name: PGDATA
-              value: /var/lib/postgresql/data/pgdata
-            {{- else }}
-            - name: REDIS_PASSWORD
-              valueFrom:
-                secretKeyRef:
-                  name: {{ $secret }}
-                  key: PASSWORD
-            {{- end }}
+@SERVER@
           ports:
             - name: {{ $acc.kind }}
               containerPort: {{ $acc.port }}
           readinessProbe:
             exec:
-              {{- if eq $acc.kind "postgres" }}
-              command: ["sh", "-c", @POSTGRES_HEALTH@]
-              {{- else }}
-              command: ["sh", "-c", @REDIS_HEALTH@]
-              {{- end }}
+@HEALTH@
             periodSeconds: 5
             timeoutSeconds: 5
             failureThreshold: 3
@@ -453,14 +424,50 @@ spec:
 """
 
 
+# What differs between the kinds in the StatefulSet's container, one row per kind: the
+# server's environment in order (a value is template text; None: the password, from the
+# accessory's Secret). Its command and readiness check are the VPS accessory's
+# (`cockpit.providers.vps.accessories` COMMAND, HEALTH_CMD: the same images, the same checks).
+_SERVER_ENV: dict[str, list[tuple[str, str | None]]] = {
+    "postgres": [("POSTGRES_USER", "{{ $acc.user | quote }}"),
+                 ("POSTGRES_DB", "{{ $acc.database | quote }}"),
+                 ("POSTGRES_PASSWORD", None),
+                 ("PGDATA", "/var/lib/postgresql/data/pgdata")],
+    "redis": [("REDIS_PASSWORD", None)],
+}
+
+
+def _by_kind(indent: int, lines: dict[str, list[str]]) -> str:
+    """The template's switch on `$acc.kind`: for each kind (in `lines`' order) its lines,
+    indented by `indent` spaces; renders only the accessory's own kind."""
+    pad = " " * indent
+    out = []
+    for i, (kind, body) in enumerate(lines.items()):
+        out.append(f'{pad}{{{{- {"else if" if i else "if"} eq $acc.kind "{kind}" }}}}')
+        out += [pad + line for line in body]
+    return "\n".join([*out, pad + "{{- end }}"])
+
+
 def _accessories_template() -> str:
-    """The accessories' template with the health and server commands of the VPS accessory
-    (`cockpit.providers.vps.accessories`: the same images, the same checks)."""
+    """The accessories' template, its per-kind parts of the StatefulSet's container (command,
+    environment, readiness check) from one row per kind (_SERVER_ENV, and COMMAND / HEALTH_CMD
+    of `cockpit.providers.vps.accessories`)."""
     from cockpit.providers.vps.accessories import COMMAND, HEALTH_CMD
 
-    return (_ACCESSORIES.replace("@REDIS_COMMAND@", json.dumps(COMMAND["redis"]))
-            .replace("@POSTGRES_HEALTH@", json.dumps(HEALTH_CMD["postgres"]))
-            .replace("@REDIS_HEALTH@", json.dumps(HEALTH_CMD["redis"])))
+    server: dict[str, list[str]] = {}
+    for kind, env in _SERVER_ENV.items():
+        lines = [f"command: {json.dumps(COMMAND[kind])}"] if COMMAND[kind] else []
+        lines.append("env:")
+        for var, value in env:
+            lines.append(f"  - name: {var}")
+            lines += [f"    value: {value}"] if value is not None else [
+                "    valueFrom:", "      secretKeyRef:", "        name: {{ $secret }}",
+                "        key: PASSWORD"]
+        server[kind] = lines
+    health = {kind: [f'command: ["sh", "-c", {json.dumps(HEALTH_CMD[kind])}]']
+              for kind in _SERVER_ENV}
+    return (_ACCESSORIES.replace("@SERVER@", _by_kind(10, server))
+            .replace("@HEALTH@", _by_kind(14, health)))
 
 
 def accessory_values(spec: Spec) -> dict:
