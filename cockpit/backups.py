@@ -912,21 +912,16 @@ def _in_volume(env, name: str, script: str, *args: str) -> list[str]:
             env.accessories[name].image_ref, script, *args]
 
 
-def host_records(ctx, env, name: str, running: bool | None = None) -> list[Backup]:
-    """The scheduled backups kept on the host, newest first (their `file` is the path in the
-    backups volume), read from the volume itself: through the scheduler while it runs, else a
-    one-off `docker run --rm` of the accessory's image with the volume read-only (0.3 s on
-    the lab); [] when there is no such volume. A file without a record (its scheduler was stopped
-    during the verification) is listed unverified, with that reason; so is a record whose
-    verification had not finished (`verify["pending"]`: "being verified" while the scheduler
-    runs). `running`: whether the scheduler runs, when the caller knows."""
-    provider = _vps(ctx, env)
-    host = provider.host(env)
-    result = host.run(_in_volume(env, name, _LIST), step="backups", check=False,
-                      idempotent=True, timeout=300)
+LIST_SCRIPT = _LIST  # prints a JSON line per backup in /backups (a record, or an orphan file)
+
+
+def parse_records(lines: list[str], env, name: str) -> list[Backup]:
+    """The backups in the output of LIST_SCRIPT (or a scheduler's run), newest first: a JSON
+    record line is a Backup; `{"orphan": path, "size", "mtime"}` (a dump whose record was
+    never written) is one that says why it is unverified (ORPHAN); other lines are skipped."""
     acc = env.accessories[name]
     out = []
-    for line in result.stdout.splitlines():
+    for line in lines:
         try:
             raw = json.loads(line)
         except ValueError:
@@ -941,8 +936,26 @@ def host_records(ctx, env, name: str, running: bool | None = None) -> list[Backu
                               created_at=float(raw.get("mtime") or 0), image=acc.image_ref,
                               verify={"error": ORPHAN, "scheduled": True}))
             continue
+        if "id" not in raw or "file" not in raw:
+            continue
         out.append(Backup(**{k: v for k, v in raw.items() if k in Backup.__dataclass_fields__}))
     out.sort(key=lambda b: b.created_at, reverse=True)
+    return out
+
+
+def host_records(ctx, env, name: str, running: bool | None = None) -> list[Backup]:
+    """The scheduled backups kept on the host, newest first (their `file` is the path in the
+    backups volume), read from the volume itself: through the scheduler while it runs, else a
+    one-off `docker run --rm` of the accessory's image with the volume read-only (0.3 s on
+    the lab); [] when there is no such volume. A file without a record (its scheduler was stopped
+    during the verification) is listed unverified, with that reason; so is a record whose
+    verification had not finished (`verify["pending"]`: "being verified" while the scheduler
+    runs). `running`: whether the scheduler runs, when the caller knows."""
+    provider = _vps(ctx, env)
+    host = provider.host(env)
+    result = host.run(_in_volume(env, name, _LIST), step="backups", check=False,
+                      idempotent=True, timeout=300)
+    out = parse_records(result.stdout.splitlines(), env, name)
     if out and out[0].verify.get("pending"):  # the newest: perhaps being verified right now
         if running is None:
             running = bool(scheduler_state(host, env, name).get("running"))
