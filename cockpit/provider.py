@@ -250,6 +250,19 @@ class Provider(ABC):
         rollback then says so in its plan and does not refuse)."""
         return None
 
+    def one_off(self, env: Environment, argv: list[str], write: Callable[[str, bool], None],
+                *, interactive: bool = False) -> tuple[str, int]:
+        """Run `argv` once beside env's app (`cockpit exec ENV -- CMD`): in a throwaway
+        instance of the serving release's image with its env and secrets, the image's
+        entrypoint kept and `argv` as its command; removed afterwards. Each output line goes
+        to `write(line, is_stderr)` as it comes (unmasked: the caller masks). Returns
+        (serving release id, the command's exit status 0-255). Raises UsageError (exit 2)
+        for `interactive` where no terminal can be given or when nothing serves,
+        ProviderError when the target fails. Default: UsageError, not on this provider."""
+        from cockpit.errors import UsageError
+
+        raise UsageError(f"cockpit exec is not yet on {self.name}")
+
     def build(self, env: Environment, emit: Emit) -> tuple[str, str]:
         """Build the app's image: (image reference, digest). Default: the local engine."""
         from cockpit.build import build_image

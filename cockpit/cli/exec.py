@@ -1,20 +1,28 @@
 """`cockpit exec ENV [-i] -- CMD...`: run a one-off command beside the environment's app
 (Kamal's `kamal app exec`, flyctl's `fly ssh console -C`).
 
-The command runs in a one-off container of the image the environment serves now, with that
-release's env file (plain configuration, secrets, the accessories' URLs), the environment's
+On a VPS the command runs in a one-off container of the image the environment serves now, with
+that release's env file (plain configuration, secrets, the accessories' URLs), the environment's
 volumes and network and the accessories' network: what the release command gets. The container
 is removed when the command ends; its exit status is cockpit's. `-i/--interactive` forwards
 stdin, with a terminal (the system `ssh -t`) when stdin is one: a shell, a REPL. Otherwise
 every output line is shown with the environment's secret values masked (`--json`: one `log`
 event per line, then a result with the exit status). A protected environment needs
 `--confirm ENV`; a read-only session is refused. Each run goes to the audit log: the command
-line (values masked), never its output. VPS only for now (Kubernetes: `kubectl exec`; Fly:
-`fly ssh console`)."""
+line (values masked), never its output.
+
+On Kubernetes and Fly the provider runs it (`Provider.one_off`): a one-off Job of the serving
+ReplicaSet's pod template (its image, env, the release's Secret with the accessories' URLs),
+deleted afterwards (`providers/kubernetes/oneoff.py`), or a one-off machine of a serving
+machine's config with the command as `init.cmd`, auto-destroyed (`providers/fly/oneoff.py`).
+Output lines are shown as they come, masked the same way; the exit status is the container's.
+Neither gives a terminal or stdin: `-i` is refused (exit 2), naming `kubectl exec -it` or
+`fly ssh console`. No serving release: exit 2 on every provider."""
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from cockpit.cli._common import common, load_context, renderer
@@ -61,16 +69,6 @@ def command_of(args: argparse.Namespace) -> list[str]:
         raise UsageError("no command given",
                          hint=f"cockpit exec {args.env} -- CMD [ARGS...]")
     return argv
-
-
-def not_yet(env) -> None:
-    """UsageError (exit 2) naming the provider when env is not on a VPS: nothing runs."""
-    from cockpit.errors import UsageError
-
-    if env.provider != "vps":
-        raise UsageError(f"cockpit exec is not yet on {env.provider}",
-                         hint="kubectl exec -n NAMESPACE deploy/APP -- CMD"
-                         if env.provider == "kubernetes" else "fly ssh console -C CMD")
 
 
 def interactive_tty(args: argparse.Namespace) -> bool:
@@ -134,7 +132,8 @@ def _run(args: argparse.Namespace) -> int:
     argv = command_of(args)
     ctx = load_context(args)
     env = ctx.config.env(args.env)
-    not_yet(env)
+    if env.provider != "vps":
+        return _run_one_off(args, ctx, env, argv, out)
     line = teardown.shown(argv)
     pipeline.confirm(ctx, env, "exec", f"run `{line}` with {env.name}'s secrets")
     provider = pipeline.provider_for(ctx, env)
@@ -155,6 +154,41 @@ def _run(args: argparse.Namespace) -> int:
         host.run(cmd.quiet(cmd.docker_rm(name)), step="exec", check=False)
     ctx.store.audit("exec", env.name, f"exit {rc}", f"release {release.id}: {line}")
     out.result({"env": env.name, "release": release.id, "command": argv, "exit_code": rc},
+               human=None)  # the command's own output is what a person reads
+    return rc
+
+
+def _run_one_off(args: argparse.Namespace, ctx, env, argv: list[str], out) -> int:
+    """Any provider but the VPS: `Provider.one_off` (Kubernetes: a Job; Fly: a machine), each
+    output line masked and shown as it comes (JSON: a `log` event), after the same
+    confirmation, read-only refusal and audit as on a VPS. Returns the command's exit status;
+    raises UsageError (`-i` where the target gives no terminal, nothing serves, a provider
+    without one-off commands), ProviderError."""
+    from cockpit import pipeline
+    from cockpit.events import LogLine
+    from cockpit.output import inert
+    from cockpit.redaction import redact
+
+    line = shlex.join(argv)
+    pipeline.confirm(ctx, env, "exec", f"run `{line}` with {env.name}'s secrets")
+    provider = pipeline.provider_for(ctx, env)
+    ctx.secrets.register(env)  # every value the output could carry is masked
+    _register_accessories(ctx, env)
+    json_mode = getattr(args, "json", False)
+
+    def write(text: str, err: bool = False) -> None:
+        text = redact(text.rstrip("\r"))
+        if json_mode:
+            out.emit(LogLine(source="exec:stderr" if err else "exec", line=text,
+                             env=env.name))
+            return
+        stream_ = sys.stderr if err else sys.stdout
+        stream_.write(inert(text, limit=None) + "\n")
+        stream_.flush()
+
+    release_id, rc = provider.one_off(env, argv, write, interactive=bool(args.interactive))
+    ctx.store.audit("exec", env.name, f"exit {rc}", f"release {release_id}: {line}")
+    out.result({"env": env.name, "release": release_id, "command": argv, "exit_code": rc},
                human=None)  # the command's own output is what a person reads
     return rc
 

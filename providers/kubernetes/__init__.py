@@ -221,6 +221,15 @@ class KubernetesProvider(Provider):
 
         return schema.schema_head(self, env, release)
 
+    def one_off(self, env: Environment, argv: list[str], write, *,
+                interactive: bool = False) -> tuple[str, int]:
+        """`cockpit exec`: `argv` in a one-off Job of the serving ReplicaSet's pod template,
+        its log followed, deleted afterwards; `-i` refused (`providers/kubernetes/oneoff.py`).
+        """
+        from cockpit.providers.kubernetes import oneoff
+
+        return oneoff.run(self, env, argv, write, interactive=interactive)
+
     # ------------------------------------------------------------------ logs
 
     def logs(self, env: Environment, *, follow: bool, since: str | None = None,

@@ -144,7 +144,8 @@ class Behaviour:
     commands: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
 
     def one_off(self, argv: list[str] | None) -> tuple[int, list[str]]:
-        """(exit code, output lines) of a Job pod running `argv` in this image."""
+        """(exit code, output lines) of a Job pod running `argv` (its container's `command`
+        then `args`, as the kubelet runs them) in this image."""
         text = " ".join(argv or [])
         for key, answer in self.commands.items():
             if key in text:
@@ -1132,7 +1133,7 @@ class Emulator:
             elif now - rt.created >= b.start_delay:
                 rt.instance, rt.started_at = 1, now
                 self.event(pod, "Started", f"Started container {c['name']}")
-                for line in b.one_off(c.get("command"))[1]:
+                for line in b.one_off([*(c.get("command") or []), *(c.get("args") or [])])[1]:
                     rt.logs.setdefault(1, []).append((now, line))
                 self.cond.notify_all()
                 cs["state"] = {"running": {"startedAt": now_iso(now)}}
@@ -1141,7 +1142,7 @@ class Emulator:
                 cs["state"] = {"waiting": {"reason": "ContainerCreating"}}
                 status["phase"] = "Pending"
         elif now - rt.started_at >= b.release_seconds:
-            code = b.one_off(c.get("command"))[0]
+            code = b.one_off([*(c.get("command") or []), *(c.get("args") or [])])[0]
             cs["state"] = {"terminated": {"exitCode": code,
                                           "reason": "Completed" if code == 0 else "Error",
                                           "startedAt": now_iso(rt.started_at),
