@@ -289,6 +289,34 @@ class Provider(ABC):
         store = self.lock_store(env)
         return bool(store is not None and store.release(None))
 
+    def remove_plan(self, env: Environment, *, accessories: bool, volumes: bool,
+                    secrets: bool) -> Any:
+        """What `cockpit remove ENV` would take off the target, read from live state; changes
+        nothing. Returns a removal plan with `env`, `host` (where, in words), `kept` (list of
+        str: what stays and why), `flags` ({accessories, volumes, secrets}: bool), `empty`
+        (True on a second run), `steps()` (list of `Step`) and `to_dict()` (JSON-able).
+        Raises UsageError when the provider cannot remove (default) or the flags conflict,
+        ProviderError when the target cannot be read."""
+        from cockpit.errors import UsageError
+
+        raise UsageError(f"cockpit remove is not yet on {self.name}: {env.name} was not "
+                         "changed",
+                         hint="remove it with your provider's tools")
+
+    def remove(self, env: Environment, plan: Any, emit: Emit) -> list[str]:
+        """Carry out `plan` (from `remove_plan`) holding the deploy lock, one step event per
+        step; returns one line per thing removed. Raises ProviderError (what was done stays
+        done; a second run carries on) or LockHeld."""
+        from cockpit.errors import UsageError
+
+        raise UsageError(f"cockpit remove is not yet on {self.name}")
+
+    def remove_finish(self, env: Environment, plan: Any, done: list[str]) -> str:
+        """After the deploy lock is released: what only goes once the lock is gone (the VPS
+        host directory the lock lives in, a Kubernetes namespace cockpit made). Returns
+        "removed", "held" (another run took the lock meanwhile: kept) or "gone"."""
+        return "gone"
+
     def close(self) -> None:
         """Release connections the provider keeps open."""
         return None

@@ -1,15 +1,18 @@
 """`cockpit remove ENV --confirm ENV [--accessories] [--volumes] [--secrets] [--dry-run]`:
 take an environment off its target (Kamal's `kamal remove`, flyctl's `fly apps destroy`).
 
-First a plan, read from live state: the containers of every release, the edge route, the
-switch entry, the host port claims, the host directory and env files; with `--accessories`
-the accessories' containers and network; with `--volumes` the data volumes, each with its size
-(never implied); with `--secrets` the environment's keyring items (an accessory's password only
-together with its data). It always needs the environment's name typed (`--confirm ENV`), even
-for an unprotected environment; it is refused (exit 4) while another run holds the deploy lock
-and (exit 5) in a read-only session. Journalled and audited; a second run removes nothing and
-says so. Other environments and apps on the same host are untouched. VPS only for now:
-Kubernetes and Fly are refused with a usage error (exit 2)."""
+First a plan, read from live state by the provider (`Provider.remove_plan`): on a VPS the
+containers of every release, the edge route, the switch entry, the host port claims, the host
+directory and env files (`providers/vps/teardown.py`); on Kubernetes the objects cockpit made
+in the namespace, found by its labels, and the namespace itself when cockpit created it and
+nothing else is in it (`providers/kubernetes/teardown.py`). Fly is refused (exit 2). With
+`--accessories` the accessories (containers and network; StatefulSets and Services); with
+`--volumes` the data volumes (PersistentVolumeClaims), each with its size (never implied);
+with `--secrets` the environment's keyring items (an accessory's password only together with
+its data). It always needs the environment's name typed (`--confirm ENV`), even for an
+unprotected environment; it is refused (exit 4) while another run holds the deploy lock and
+(exit 5) in a read-only session. Journalled and audited; a second run removes nothing and
+says so. Other environments (and apps on the same host) are untouched."""
 
 from __future__ import annotations
 
@@ -52,25 +55,16 @@ def _typed(ctx, env, would: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cockpit import pipeline
-    from cockpit.errors import CockpitError, UsageError
+    from cockpit.errors import CockpitError
     from cockpit.events import Message, PlanShown
 
     out = renderer(args)
     ctx = load_context(args)
     env = ctx.config.env(args.env)
-    if env.provider != "vps":
-        raise UsageError(f"cockpit remove is not yet on {env.provider}: {env.name} was not "
-                         "changed", hint="remove it with your provider's tools "
-                         + ("(kubectl delete namespace / the Deployment, Services and "
-                            "StatefulSets labelled app.kubernetes.io/managed-by=cockpit)"
-                            if env.provider == "kubernetes" else
-                            "(fly apps destroy APP)" if env.provider == "fly" else ""))
     pipeline.refuse_read_only(ctx, env.name, "remove")
-    from cockpit.providers.vps import teardown
-
     provider = pipeline.provider_for(ctx, env)
-    td = teardown.plan(provider, env, accessories=args.accessories, volumes=args.volumes,
-                       secrets=args.secrets)
+    td = provider.remove_plan(env, accessories=args.accessories, volumes=args.volumes,
+                              secrets=args.secrets)
     steps = td.steps()
     out.emit(PlanShown(env=env.name, action="remove", steps=[s.to_dict() for s in steps]))
     for note in td.kept:
@@ -95,11 +89,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         with pipeline.deploy_lock(ctx, env, "remove", journal) as held:
             journal.lock = held
-            done = teardown.remove(provider, env, td, journal)
-        final = teardown.finish(provider, env, td) if td.host_dir or done else "gone"
+            done = provider.remove(env, td, journal)
+        final = provider.remove_finish(env, td, done)
         if final == "held":
-            journal(Message(f"{env.name}'s directory is kept: another run took its deploy lock "
-                            "meanwhile", level="warning", env=env.name))
+            journal(Message(f"{env.name}'s directory (or namespace) is kept: another run took "
+                            "its deploy lock, or made something there, meanwhile",
+                            level="warning", env=env.name))
     except (CockpitError, KeyboardInterrupt) as exc:
         store.finish_run(run_id, "failed")  # a remove is re-run, never reconciled
         what = getattr(exc, "what", None) or "interrupted"

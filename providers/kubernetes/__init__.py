@@ -284,6 +284,29 @@ class KubernetesProvider(Provider):
         (`flow.reconcile`)"""
         return flow.reconcile(self, env, journal, emit)
 
+    # ------------------------------------------------------------------ remove
+
+    def remove_plan(self, env: Environment, *, accessories: bool, volumes: bool,
+                    secrets: bool):
+        """`cockpit remove`'s plan: cockpit's objects in the namespace, found by its labels
+        (`providers/kubernetes/teardown.py`)."""
+        from cockpit.providers.kubernetes import teardown
+
+        return teardown.plan(self, env, accessories=accessories, volumes=volumes,
+                             secrets=secrets)
+
+    def remove(self, env: Environment, plan, emit: Emit) -> list[str]:
+        """Delete them under the deploy lock (`teardown.remove`)."""
+        from cockpit.providers.kubernetes import teardown
+
+        return teardown.remove(self, env, plan, emit)
+
+    def remove_finish(self, env: Environment, plan, done: list[str]) -> str:
+        """The namespace, when cockpit made it and it is empty (`teardown.finish`)."""
+        from cockpit.providers.kubernetes import teardown
+
+        return teardown.finish(self, env, plan, done)
+
     # ------------------------------------------------------------------ build
 
     def build(self, env: Environment, emit: Emit) -> tuple[str, str]:

@@ -159,3 +159,23 @@ class VpsProvider(Provider):
         from cockpit.providers.vps import lock
 
         return lock.store(self.host(env))
+
+    def remove_plan(self, env, *, accessories: bool, volumes: bool, secrets: bool):
+        """`cockpit remove`'s plan, read from the host (`providers/vps/teardown.py`)."""
+        from cockpit.providers.vps import teardown
+
+        return teardown.plan(self, env, accessories=accessories, volumes=volumes,
+                             secrets=secrets)
+
+    def remove(self, env, plan, emit: Emit) -> list[str]:
+        """Carry out the plan under the lock (`teardown.remove`)."""
+        from cockpit.providers.vps import teardown
+
+        return teardown.remove(self, env, plan, emit)
+
+    def remove_finish(self, env, plan, done: list[str]) -> str:
+        """The host directory, once the lock (which lives in it) is released
+        (`teardown.finish`)."""
+        from cockpit.providers.vps import teardown
+
+        return teardown.finish(self, env, plan) if plan.host_dir or done else "gone"

@@ -460,12 +460,23 @@ class Emulator:
             self._notify("MODIFIED", key, new)
             return copy.deepcopy(new)
 
-    def delete(self, gv: str, plural: str, ns: str, name: str) -> dict[str, Any]:
+    def delete(self, gv: str, plural: str, ns: str, name: str, *,
+               orphan: bool = False) -> dict[str, Any]:
         with self.lock:
             key = self._key(gv, plural, ns, name)
             obj = self.objects.pop(key, None)
             if obj is None:
                 raise ApiError(404, "NotFound", f'{plural} "{name}" not found')
+            if orphan:  # propagationPolicy Orphan: the dependents stay, owner removed
+                uid = obj["metadata"].get("uid")
+                for other in self.objects.values():
+                    refs = other["metadata"].get("ownerReferences") or []
+                    if any(r.get("uid") == uid for r in refs):
+                        kept = [r for r in refs if r.get("uid") != uid]
+                        if kept:
+                            other["metadata"]["ownerReferences"] = kept
+                        else:
+                            other["metadata"].pop("ownerReferences", None)
             obj["metadata"]["resourceVersion"] = self._next_rv()
             self._notify("DELETED", key, obj)
             if plural == "pods":
@@ -1674,7 +1685,18 @@ class _Handler(BaseHTTPRequestHandler):
                 obj = {**current, "status": obj.get("status")}
             return self._send(200, emu.update(gv, plural, ns, obj, check_rv=True))
         if method == "DELETE":
-            return self._send(200, emu.delete(gv, plural, ns, name or ""))
+            # DeleteOptions (query or body): an unknown propagationPolicy is refused like the
+            # API server's ValidateDeleteOptions; Orphan leaves the dependents, without their
+            # ownerReferences; Foreground and Background both delete them (by the garbage
+            # collector) - the emulator does not keep the owner until they are gone
+            opts = json.loads(raw) if raw.strip() else {}
+            policy = q.get("propagationPolicy") or opts.get("propagationPolicy")
+            if policy is not None and policy not in ("Foreground", "Background", "Orphan"):
+                raise ApiError(422, "Invalid", 'DeleteOptions.meta.k8s.io "" is invalid: '
+                               f'propagationPolicy: Unsupported value: "{policy}": supported '
+                               'values: "Foreground", "Background", "Orphan"')
+            return self._send(200, emu.delete(gv, plural, ns, name or "",
+                                              orphan=policy == "Orphan"))
         if method == "PATCH":
             return self._patch(gv, plural, ns, name or "", q, raw, ctype)
         raise ApiError(405, "MethodNotAllowed", "method not allowed")
