@@ -147,3 +147,45 @@ def test_the_plan_says_the_backup_before_the_release_command():
     skipped = backups.plan_note(SimpleNamespace(options=Options(skip_backup=True)), prod)
     assert skipped == "--skip-backup: no backup of postgres before the release command"
     assert backups.plan_note(SimpleNamespace(options=Options()), _config().env("staging")) is None
+
+
+def test_after_a_backup_before_the_release_command_the_older_ones_are_pruned(tmp_path,
+                                                                             monkeypatch):
+    """The retention step of the backup before the release command, on a real state store:
+    a backup taken before the mark existed counts when a release names it; a `cockpit backup`
+    one is left alone; what went is said, and nothing is said when nothing went."""
+    from types import SimpleNamespace
+
+    from cockpit.models import Release
+    from cockpit.state import Store
+
+    monkeypatch.setenv("COCKPIT_STATE_DIR", str(tmp_path))
+    prod = _config().env("prod")
+    where = backups.folder("shop", "prod", "postgres")
+    where.mkdir(parents=True)
+
+    def make(bid: str, created: float, **kw) -> backups.Backup:
+        b = _make(where, bid, created, **kw)
+        b.app, b.env = "shop", "prod"
+        b.save()
+        return b
+
+    make("legacy", 1.0)  # taken before a release command by an older cockpit
+    make("manual", 2.0)
+    for i in range(3, 3 + backups.KEEP_BEFORE_RELEASE):
+        make(f"r{i}", float(i), before_release=True)
+    new = make("new", 100.0, before_release=True)
+    store = Store(tmp_path / "state.db")
+    store.save_release(Release(id="rel1", app="shop", env="prod", image="x", digest="x",
+                               config_hash="x", meta={"backups_before_release": {
+                                   "postgres": "legacy"}}))
+    ctx = SimpleNamespace(store=store, secrets=None)
+    said: list = []
+    text = backups._prune_before(ctx, prod, "postgres", new, said.append)
+    assert text == ("; pruned 2 older backup(s) taken before a release command, keeping the "
+                    f"newest {backups.KEEP_BEFORE_RELEASE}: r3, legacy"), text
+    left = [b.id for b in backups.listing("shop", "prod", "postgres")]
+    assert left[0] == "new" and "manual" in left and "r3" not in left and "legacy" not in left
+    assert backups._prune_before(ctx, prod, "postgres", new, said.append) == ""
+    assert said == []  # no warning
+    store.close()
