@@ -170,6 +170,15 @@ class FlyProvider(Provider):
         """
         return flow.schema_head(self, env, release)
 
+    def one_off(self, env: Environment, argv: list[str], write, *,
+                interactive: bool = False) -> tuple[str, int]:
+        """`cockpit exec`: `argv` as `init.cmd` of a one-off, auto-destroyed machine of a
+        serving machine's config, its log passed on; `-i` refused (`providers/fly/oneoff.py`).
+        """
+        from cockpit.providers.fly import oneoff
+
+        return oneoff.run(self, env, argv, write, interactive=interactive)
+
     def reconcile(self, env: Environment, journal: list[dict[str, Any]], emit: Emit) -> str:
         """After an interrupted run: remove leftover green machines, report mixed releases.
         (`flow.reconcile`)"""

@@ -190,6 +190,7 @@ class FlyEmulator:
         # ... unless its command holds one of these substrings (a schema probe's listing); keys
         # are (image substring, command substring)
         self.command_logs: dict[tuple[str, str], list[str]] = {}
+        self.command_exits: dict[tuple[str, str], int] = {}  # the same keys -> exit code
         self.release_delay = 0.05
         self.apps: dict[str, App] = {}
         self.calls: list[tuple[str, str, int]] = []
@@ -419,7 +420,11 @@ class FlyEmulator:
                 self._log(app, m.id, m.region, line)
             self._schedule(self.release_delay, app, m, "exited")
         elif action == "exited":
-            code = self._match(image, self.release_exits) or 0
+            command = " ".join(str(c) for c in (m.config.get("init") or {}).get("cmd") or [])
+            code = next((c for (img, cmd), c in self.command_exits.items()
+                         if img in image and cmd in command), None)
+            if code is None:
+                code = self._match(image, self.release_exits) or 0
             m.state = "stopped"
             m.exit_code = code
             self._event(app, m, "exit", "stopped", request={"exit_event": {
