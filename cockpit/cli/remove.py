@@ -5,14 +5,16 @@ First a plan, read from live state by the provider (`Provider.remove_plan`): on 
 containers of every release, the edge route, the switch entry, the host port claims, the host
 directory and env files (`providers/vps/teardown.py`); on Kubernetes the objects cockpit made
 in the namespace, found by its labels, and the namespace itself when cockpit created it and
-nothing else is in it (`providers/kubernetes/teardown.py`). Fly is refused (exit 2). With
-`--accessories` the accessories (containers and network; StatefulSets and Services); with
-`--volumes` the data volumes (PersistentVolumeClaims), each with its size (never implied);
-with `--secrets` the environment's keyring items (an accessory's password only together with
-its data). It always needs the environment's name typed (`--confirm ENV`), even for an
-unprotected environment; it is refused (exit 4) while another run holds the deploy lock and
-(exit 5) in a read-only session. Journalled and audited; a second run removes nothing and
-says so. Other environments (and apps on the same host) are untouched."""
+nothing else is in it (`providers/kubernetes/teardown.py`); on Fly the environment's machines
+(stopped, then destroyed with force) and the app when cockpit created it and nothing is left
+in it (`providers/fly/teardown.py`). With `--accessories` the accessories (containers and
+network; StatefulSets and Services); with `--volumes` the data volumes (PersistentVolumeClaims,
+Fly volumes), each with its size (never implied); with `--secrets` the environment's keyring
+items (an accessory's password only together with its data). It always needs the
+environment's name typed (`--confirm ENV`), even for an unprotected environment; it is refused
+(exit 4) while another run holds the deploy lock (on Fly also while someone else leases one
+of the machines) and (exit 5) in a read-only session. Journalled and audited; a second run
+removes nothing and says so. Other environments (and apps on the same host) are untouched."""
 
 from __future__ import annotations
 
@@ -24,10 +26,11 @@ from cockpit.cli._common import common, load_context, renderer
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("remove", parents=[common(confirm=True, dry_run=True, trust=True)],
                        help="remove an environment from its target (containers, edge route, "
-                            "switch entry, ports, host files)")
+                            "switch entry, ports, host files; Kubernetes objects; Fly machines)")
     p.add_argument("env")
     p.add_argument("--accessories", action="store_true",
-                   help="also remove the accessories' containers and network (data kept)")
+                   help="also remove the accessories' containers and network, or StatefulSets "
+                        "and Services (data kept)")
     p.add_argument("--volumes", action="store_true",
                    help="also remove the data volumes (the app's; the accessories' with "
                         "--accessories): their data is lost")

@@ -246,3 +246,25 @@ class FlyProvider(Provider):
         return flow.lock_release(self, env)
 
 
+    # ------------------------------------------------------------------ remove
+
+    def remove_plan(self, env: Environment, *, accessories: bool, volumes: bool,
+                    secrets: bool):
+        """`cockpit remove`'s plan: the environment's machines, the app's volumes, the app
+        when cockpit created it and nothing is left (`providers/fly/teardown.py`)."""
+        from cockpit.providers.fly import teardown
+
+        return teardown.plan(self, env, accessories=accessories, volumes=volumes,
+                             secrets=secrets)
+
+    def remove(self, env: Environment, plan, emit: Emit) -> list[str]:
+        """Lease, stop and destroy under the deploy lock (`teardown.remove`)."""
+        from cockpit.providers.fly import teardown
+
+        return teardown.remove(self, env, plan, emit)
+
+    def remove_finish(self, env: Environment, plan, done: list[str]) -> str:
+        """The app, when the plan says it goes and it is still empty (`teardown.finish`)."""
+        from cockpit.providers.fly import teardown
+
+        return teardown.finish(self, env, plan, done)

@@ -95,6 +95,7 @@ def _ensure_app(provider, env: Environment, emit: Emit) -> bool:
                     params={"wait": "true"},
                     json={"app_name": env.settings.app, "name": env.settings.app,
                           "org_slug": env.settings.org})
+        provider._store_set(f"fly:{env.settings.app}:created", True)  # teardown.created_key
     except FlyApiError as exc:
         if exc.body.get("status") != "name_taken":
             raise

@@ -136,6 +136,7 @@ class App:
     certs: dict[str, dict[str, Any]] = field(default_factory=dict)
     ips: list[dict[str, Any]] = field(default_factory=list)
     logs: list[dict[str, Any]] = field(default_factory=list)
+    volumes: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> Volume JSON
 
     def to_json(self) -> dict[str, Any]:
         active = [m for m in self.machines.values() if m.state not in ACTIVE_EXCLUDED]
@@ -607,6 +608,8 @@ class FlyEmulator:
                 return self._secrets(app, rest[1:], method, q, body)
             elif rest[0] == "certificates":
                 return self._certs(app, rest[1:], method, body)
+            elif rest[0] == "volumes":
+                return self._volumes(app, rest[1:], method)
             elif rest[0] == "ip_assignments":
                 return self._ips(app, rest[1:], method, body)
             raise _err(404, f"no route {method} {path}")
@@ -827,6 +830,49 @@ class FlyEmulator:
             m.lease = None
             return 200, {"status": "success", "data": {"ok": True}}
         raise _err(405, "method not allowed")
+
+    # volumes ----------------------------------------------------------------
+
+    def create_volume(self, app: str, name: str, size_gb: int = 1, region: str = "iad",
+                      machine: str | None = None) -> str:
+        """A volume of `app` (what `fly volumes create` makes), attached to `machine`."""
+        with self.lock:
+            vid = self._id(14, "vol")
+            vid = vid if vid.startswith("vol_") else f"vol_{vid}"
+            self.apps[app].volumes[vid] = {
+                "id": vid, "name": name, "state": "created", "size_gb": size_gb,
+                "region": region, "zone": f"{region}-z1", "encrypted": True,
+                "attached_machine_id": machine, "attached_alloc_id": None,
+                "created_at": _iso()}
+            return vid
+
+    def _volume_json(self, app: App, v: dict[str, Any]) -> dict[str, Any]:
+        """A volume as the API shows it: attached only while its machine is not destroyed."""
+        m = app.machines.get(v.get("attached_machine_id") or "")
+        return {**v, "attached_machine_id": m.id if m and m.state not in ACTIVE_EXCLUDED
+                else None}
+
+    def _volumes(self, app: App, rest: list[str], method: str) -> tuple[int, Any]:
+        """List, get and delete (Fly docs, Machines API "Volumes resource"): a destroyed
+        volume is listed no more and its id answers 404; a volume attached to a machine that
+        is not destroyed is refused (the machine goes first)."""
+        live = {k: v for k, v in app.volumes.items() if v["state"] != "destroyed"}
+        if not rest and method == "GET":
+            return 200, [self._volume_json(app, v) for v in live.values()]
+        if len(rest) == 1 and rest[0] in live:
+            v = live[rest[0]]
+            if method == "GET":
+                return 200, self._volume_json(app, v)
+            if method == "DELETE":
+                attached = self._volume_json(app, v)["attached_machine_id"]
+                if attached:
+                    raise _err(412, f"failed to destroy volume {v['id']}: volume is attached "
+                                    f"to machine {attached}")
+                v["state"] = "destroyed"
+                return 200, {**self._volume_json(app, v), "state": "destroyed"}
+        if len(rest) == 1:
+            raise _err(404, f"volume {rest[0]!r} not found in app {app.name!r}")
+        raise _err(404, "no such volumes route")
 
     # secrets ----------------------------------------------------------------
 
