@@ -162,6 +162,21 @@ def keyring_lock(lab) -> Iterator[None]:  # noqa: ANN001
             _keyring_lock_depth = 0
 
 
+@contextlib.contextmanager
+def lab_keyring(lab) -> Iterator[object]:  # noqa: ANN001
+    """For a module fixture whose app keeps keyring items across its tests (accessory
+    passwords): the lab's D-Bus session exported (cockpit subprocesses inherit it), the
+    lab-wide keyring lock held (`keyring_lock`) for the block, and the SecretService backend
+    to read and delete the app's items with (not made the `keyring` package's active backend:
+    `keyring_backend` does that per test)."""
+    from keyring.backends import SecretService
+
+    os.environ["DBUS_SESSION_BUS_ADDRESS"] = lab.dbus_session_bus_address
+    backend = SecretService.Keyring()
+    with keyring_lock(lab):
+        yield backend
+
+
 class KeyringView:
     """The real OS keyring (SecretService over the lab's D-Bus), seen as a mapping of
     (service, name) -> value. Every `cockpit:` item that a test adds, through this view or

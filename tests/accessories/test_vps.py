@@ -65,10 +65,8 @@ def remove_all() -> None:
 def site(lab, tmp_path_factory):
     """The notes app, set up on staging and prod; the module holds the lab's keyring lock (its
     accessory passwords live there) and deletes them at the end."""
-    from keyring.backends import SecretService
-
     from cockpit.lab.images import build_args_for
-    from tests.conftest import keyring_lock
+    from tests.conftest import lab_keyring
 
     root = tmp_path_factory.mktemp(APP)
     app_dir = root / "app"
@@ -85,9 +83,7 @@ def site(lab, tmp_path_factory):
         build += ["--build-arg", f"{k}={v}"]
     subprocess.run([*build, "-t", IMAGE, str(app_dir)], capture_output=True, text=True,
                    check=True, env={**os.environ, "DOCKER_BUILDKIT": "0"}, timeout=900)
-    os.environ["DBUS_SESSION_BUS_ADDRESS"] = lab.dbus_session_bus_address
-    backend = SecretService.Keyring()
-    with keyring_lock(lab):
+    with lab_keyring(lab) as backend:
         site = {"dir": app_dir, "env": env, "lab": lab, "outputs": [], "backend": backend}
         for name in PORTS:
             proc = cli(site, "setup", name, "--confirm", name, "--trust-host",

@@ -19,16 +19,8 @@ import time
 
 import pytest
 
-from tests.stateful_lab import (
-    delete_keyring_items,
-    docker,
-    events,
-    forget_ports,
-    remove_app,
-    remove_images,
-    result,
-)
-from tests.vps.test_remove import Site, build_notes, notes_toml
+from tests.stateful_lab import docker, events, remove_app, result
+from tests.vps.notes_site import Site, build_notes, notes_toml
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -40,9 +32,7 @@ PORTS = {"staging": 7450, "prod": 7460}
 def site(lab, tmp_path_factory):
     """exnotes deployed on staging (prod configured, never set up); the module holds the
     lab's keyring lock and removes everything at the end."""
-    from keyring.backends import SecretService
-
-    from tests.conftest import keyring_lock
+    from tests.conftest import lab_keyring
 
     root = tmp_path_factory.mktemp(APP)
     app_dir = root / "app"
@@ -53,9 +43,7 @@ def site(lab, tmp_path_factory):
     s = Site(lab, app_dir, root / "state")
     remove_app(APP, PORTS)
     build_notes(app_dir, f"{APP}:test")
-    os.environ["DBUS_SESSION_BUS_ADDRESS"] = lab.dbus_session_bus_address
-    backend = SecretService.Keyring()
-    with keyring_lock(lab):
+    with lab_keyring(lab) as backend:
         try:
             s.ok("setup", "staging", "--trust-host", lab.ssh_hostkey_sha256)
             s.ok("deploy", "staging", "--image", f"{APP}:test", "--no-watch")
@@ -63,11 +51,7 @@ def site(lab, tmp_path_factory):
             yield s
         finally:  # cockpit remove takes the edge site and switch entry too
             s("remove", "staging", "--accessories", "--volumes", "--confirm", "staging")
-            remove_app(APP, PORTS)
-            forget_ports(app_dir, s.env, APP)
-            delete_keyring_items(backend, APP)
-            remove_images(APP)
-            docker("rmi", f"{APP}:test", check=False)
+            s.clean_up(APP, PORTS, backend)
 
 
 def secret_values(site) -> list[str]:

@@ -22,16 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.stateful_lab import (
-    delete_keyring_items,
-    docker,
-    events,
-    forget_ports,
-    remove_app,
-    remove_images,
-    result,
-)
+from tests.stateful_lab import docker, events, remove_app, result
 from tests.vps.conftest import LAB_HOME, REPO
+from tests.vps.notes_site import Site, build_notes, notes_toml
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -39,76 +32,8 @@ APP = "rmnotes"
 OTHER = "rmother"
 PORTS = {"staging": 7410, "prod": 7420}
 OTHER_PORT = 7430
-NOTES = Path(__file__).resolve().parents[1] / "accessories" / "notes_app"
 ZONE = f"{APP}-{os.urandom(3).hex()}.test"
 SECRET = "rm-Secret-Value-4417"
-
-
-def notes_toml(lab, app: str, ports: dict[str, int], domains: dict[str, str] | None = None,
-               secrets: bool = True, redis: bool = False) -> str:
-    """cockpit.toml of the notes app (tests/accessories/notes_app) with a Postgres accessory,
-    an app volume, and (with `secrets`) a SECRET_KEY on staging."""
-    from cockpit.lab.images import image_ref
-
-    envs = "".join(
-        "\n" + lab.vps_table(name, port, network="bridge", keep_releases=2, drain_seconds=1.0,
-                             stop_timeout=2, domain=(domains or {}).get(name),
-                             gate={"count": 2, "interval": 0.2, "timeout": 5.0,
-                                   "deadline": 60.0})
-        for name, port in ports.items())
-    cache = (f'\n[accessories.cache]\nkind = "redis"\nversion = "7.0"\n'
-             f'image = "{image_ref("redis")}"\n') if redis else ""
-    return f"""[app]
-name = "{app}"
-port = 8000
-health_path = "/up"
-release_command = "python3 /app/migrate.py"
-
-[app.volumes]
-data = "/app/data"
-{envs}
-[accessories.postgres]
-version = "15"
-image = "{image_ref('postgres')}"
-{cache}
-[secrets]
-staging = [{'"SECRET_KEY"' if secrets else ''}]
-"""
-
-
-def build_notes(app_dir: Path, tag: str) -> None:
-    from cockpit.lab.images import build_args_for
-
-    for name in ("app.py", "migrate.py", "requirements.txt", "Dockerfile"):
-        (app_dir / name).write_text((NOTES / name).read_text())
-    build = ["docker", "build", "-q"]
-    for k, v in build_args_for(app_dir / "Dockerfile").items():
-        build += ["--build-arg", f"{k}={v}"]
-    subprocess.run([*build, "-t", tag, str(app_dir)], capture_output=True, text=True,
-                   check=True, env={**os.environ, "DOCKER_BUILDKIT": "0"}, timeout=900)
-
-
-class Site:
-    """One app folder driven through the CLI with the lab's variables and a private state."""
-
-    def __init__(self, lab, app_dir: Path, state: Path) -> None:
-        self.lab, self.dir = lab, app_dir
-        self.env = {**os.environ, **lab.as_env(), "COCKPIT_STATE_DIR": str(state)}
-        self.outputs: list[str] = []
-
-    def __call__(self, *args: str, stdin: str | None = None, timeout: float = 600
-                 ) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", "cockpit", *args], cwd=self.dir,
-                              env=self.env, capture_output=True, text=True, timeout=timeout,
-                              input=stdin if stdin is not None else "")
-        self.outputs += [proc.stdout, proc.stderr]
-        return proc
-
-    def ok(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-        proc = self(*args, stdin=stdin)
-        assert proc.returncode == 0, (f"cockpit {' '.join(args)} exited {proc.returncode}\n"
-                                      f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-        return proc
 
 
 def get(port: int, path: str = "/up") -> int:
@@ -126,9 +51,7 @@ def get(port: int, path: str = "/up") -> int:
 def sites(lab, tmp_path_factory):
     """rmnotes on staging (with a domain) and prod, and rmother on its staging, all deployed;
     the module holds the lab's keyring lock and removes everything at the end."""
-    from keyring.backends import SecretService
-
-    from tests.conftest import keyring_lock
+    from tests.conftest import lab_keyring
 
     root = tmp_path_factory.mktemp(APP)
     app_dir, other_dir = root / "app", root / "other"
@@ -152,10 +75,8 @@ health_path = "/up"
     subprocess.run(["docker", "build", "-q", "--build-arg", f"BASE_IMAGE={lab.base_image}",
                     "-t", f"{OTHER}:test", str(REPO / "examples" / "hello-app")],
                    capture_output=True, check=True, timeout=600)
-    os.environ["DBUS_SESSION_BUS_ADDRESS"] = lab.dbus_session_bus_address
-    backend = SecretService.Keyring()
     trust = ("--trust-host", lab.ssh_hostkey_sha256)
-    with keyring_lock(lab):
+    with lab_keyring(lab) as backend:
         try:
             main.ok("secrets", "set", "staging", "SECRET_KEY", stdin=SECRET)
             for env in PORTS:
@@ -168,15 +89,8 @@ health_path = "/up"
             for env in PORTS:
                 main("remove", env, "--accessories", "--volumes", "--confirm", env)
             other("remove", "staging", "--confirm", "staging")
-            for app in (APP, OTHER):
-                remove_app(app, PORTS)
-            forget_ports(app_dir, main.env, APP)
-            forget_ports(other_dir, other.env, OTHER)
-            delete_keyring_items(backend, APP)
-            delete_keyring_items(backend, OTHER)
-            remove_images(APP)
-            remove_images(OTHER)
-            docker("rmi", f"{APP}:test", f"{OTHER}:test", check=False)
+            main.clean_up(APP, PORTS, backend)
+            other.clean_up(OTHER, PORTS, backend)
 
 
 def keyring_item(sites, env: str, name: str) -> str | None:
