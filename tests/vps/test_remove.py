@@ -17,7 +17,6 @@ import http.client
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -308,18 +307,3 @@ def test_accessories_volumes_and_secrets_go_only_when_asked(sites):
                            "--confirm", "staging", "--json"))["data"]
     assert again["nothing"]
     assert all(SECRET not in text for text in main.outputs)
-
-
-def test_kubernetes_and_fly_are_refused_as_not_yet_supported(tmp_path):
-    (tmp_path / "cockpit.toml").write_text(
-        '[app]\nname = "shop"\n[environments.staging]\nprovider = "kubernetes"\n'
-        'namespace = "shop-staging"\n[environments.prod]\nprovider = "fly"\napp = "shop-prod"\n')
-    env = {**os.environ, "COCKPIT_STATE_DIR": str(tmp_path / "state")}
-    # cockpit remove works on both now: tests/k8s/test_remove.py, tests/fly/test_remove.py
-    for args, provider in ((["exec", "staging", "--", "true"], "kubernetes"),
-                           (["exec", "prod", "--confirm", "prod", "--", "true"], "fly")):
-        argv = [*args[:2], "--json", *args[2:]]  # before `--`: after it, all is the command
-        proc = subprocess.run([sys.executable, "-m", "cockpit", *argv], cwd=tmp_path,
-                              env=env, capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 2, proc.stdout + proc.stderr
-        assert f"not yet on {provider}" in result(proc)["error"]
