@@ -181,8 +181,9 @@ class Kube:
     # ------------------------------------------------------------------ calling
 
     def call(self, what: str, fn: Any, *args: Any, retry: bool | None = None,
-             **kwargs: Any) -> Any:
-        """Call a generated API method; return the decoded JSON body (or raw text).
+             raw: bool = False, **kwargs: Any) -> Any:
+        """Call a generated API method; return the decoded JSON body (or raw text; always the
+        text with `raw`, e.g. a pod's log, which may itself be one JSON line).
 
         A 429 (API priority and fairness, or a proxy) is waited out by its Retry-After, up to
         `RATE_RETRIES` times, on any call: the server did not process it. 5xx answers and
@@ -230,6 +231,8 @@ class Kube:
                                  hint="check the kubeconfig context and that the cluster is up") \
                     from None
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+        if raw:
+            return text if isinstance(text, str) else ""
         try:
             return json.loads(text) if text else {}
         except ValueError:
@@ -319,9 +322,8 @@ class Kube:
             kwargs["tail_lines"] = tail
         if previous:
             kwargs["previous"] = True
-        out = self.call(f"read log of pod {name}", self.core.read_namespaced_pod_log, name,
-                        self.namespace, **kwargs)
-        return out if isinstance(out, str) else json.dumps(out)
+        return self.call(f"read log of pod {name}", self.core.read_namespaced_pod_log, name,
+                         self.namespace, raw=True, **kwargs)
 
     def can(self, verb: str, group: str, resource: str, subresource: str | None = None,
             namespace: str | None = None) -> tuple[bool, str]:

@@ -93,11 +93,13 @@ def run(kube: Kube, env: Environment, release: Release, emit: Emit, *, with_secr
                       why=f"failed ({why})" if status is None else None)
 
 
-def wait(kube: Kube, name: str, deadline_s: int, poll: float, tail: int = RELEASE_TAIL
+def wait(kube: Kube, name: str, deadline_s: int, poll: float, tail: int = RELEASE_TAIL,
+         container: str = m.RELEASE_CONTAINER
          ) -> tuple[str | None, dict[str, Any] | None, dict[str, Any] | None, list[str]]:
     """Read the Job `name` every `poll` seconds until its terminal condition or
     `deadline_s` + GRACE seconds: (verdict "Complete"/"Failed"/None, the Job as last read,
-    its newest pod, that pod's last `tail` log lines, redacted). Raises ApiFailure."""
+    its newest pod, the last `tail` log lines of that pod's `container`, redacted). Raises
+    ApiFailure."""
     from kubernetes import client
 
     batch = client.BatchV1Api(kube.api)
@@ -108,7 +110,7 @@ def wait(kube: Kube, name: str, deadline_s: int, poll: float, tail: int = RELEAS
         if verdict is not None or time.monotonic() > give_up:
             break
         time.sleep(poll)
-    pod, lines = _output(kube, name, tail)
+    pod, lines = _output(kube, name, tail, container)
     return verdict, job, pod, lines
 
 
@@ -137,8 +139,8 @@ def _gone(kube: Kube, batch: Any, name: str, poll: float, timeout: float = 60.0)
         time.sleep(poll)
 
 
-def _output(kube: Kube, job_name: str, tail: int = RELEASE_TAIL
-            ) -> tuple[dict[str, Any] | None, list[str]]:
+def _output(kube: Kube, job_name: str, tail: int = RELEASE_TAIL,
+            container: str = m.RELEASE_CONTAINER) -> tuple[dict[str, Any] | None, list[str]]:
     """The Job's (newest) pod and its last `tail` log lines, redacted."""
     from cockpit.providers.kubernetes.kube import ApiFailure
 
@@ -149,10 +151,9 @@ def _output(kube: Kube, job_name: str, tail: int = RELEASE_TAIL
     try:
         text = kube.call(f"read log of pod {pod['metadata']['name']}",
                          kube.core.read_namespaced_pod_log, pod["metadata"]["name"],
-                         kube.namespace, container=m.RELEASE_CONTAINER, tail_lines=tail)
+                         kube.namespace, container=container, tail_lines=tail, raw=True)
     except ApiFailure as exc:
         return pod, [f"(no output: {exc.what})"]
-    text = text if isinstance(text, str) else str(text)
     return pod, [redact(line) for line in text.splitlines()][-tail:]
 
 

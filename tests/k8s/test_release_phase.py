@@ -229,3 +229,17 @@ def test_a_jobs_template_is_immutable_in_the_emulator_as_in_the_api(project, emu
                   field_manager="cockpit", force=True,
                   _content_type="application/apply-patch+yaml")
     assert refused.value.status == 422 and "field is immutable" in refused.value.what
+
+
+def test_a_release_command_whose_whole_output_is_one_json_line_is_shown_as_printed(
+        project, emulator):
+    """A pod's log is text even when it parses as JSON (a tool printing one JSON line): it is
+    never decoded and shown as a Python repr ({'ok': ...})."""
+    line = '{"level": "error", "msg": "migration 7 failed", "code": 42}'
+    image = f"{REPO}@sha256:" + "c" * 64
+    emulator.image(image, release_exit=1, release_logs=[line])
+    ctx = project()
+    with pytest.raises(ReleaseCommandFailed) as failed:
+        pipeline.deploy(ctx, "staging", Recorder(), image=image)
+    assert failed.value.logs == [line]
+    assert line in failed.value.what
