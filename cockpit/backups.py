@@ -518,10 +518,11 @@ def _vps(ctx, env):
     if not core.hosted(env):
         if any(core.in_cluster(env, acc) for acc in env.accessories.values()):
             raise UsageError(
-                f"one-off backups, listing and restore of {env.name}'s in-cluster accessories "
-                f"are not there yet on {env.provider}",
-                hint=f"cockpit backup schedule {env.name} NAME --every 24h runs verified "
-                     "backups as a CronJob into the accessory's backups volume claim")
+                f"restoring {env.name}'s in-cluster accessories is not there yet on "
+                f"{env.provider}",
+                hint=f"cockpit backups {env.name} NAME lists the verified backups in the "
+                     "accessory's backups claim; restore one with pg_restore (or a Redis "
+                     "dump.rdb) from a pod mounting that claim")
         raise UsageError(f"{env.name}'s accessories are external on {env.provider}: cockpit "
                          "does not back them up", hint="use your database provider's backups")
     from cockpit.pipeline import provider_for

@@ -9,7 +9,10 @@ on the host instead, each verified the same way there (`--every off` stops it, l
 in progress finish); `backups` lists those too and `restore --from ID` fetches one, with or
 without a running schedule (read from the backups volume). `backup schedule ENV NAME` alone
 shows the schedule (active, period, keep, the last backup and its verification; `--json`).
-See cockpit.backups."""
+An in-cluster accessory on Kubernetes: `backup` runs the schedule's pod once as a Job (the
+backup stays in the backups claim, verified the same way), `backups` lists the claim, the
+schedule is a CronJob; `restore` is not there yet. See cockpit.backups and
+cockpit.providers.kubernetes.backups."""
 
 from __future__ import annotations
 
@@ -126,15 +129,27 @@ def _show_schedule(out, ctx, env, name: str) -> int:
     many are kept, and the newest one with its verification."""
     from cockpit import accessories as core
     from cockpit import backups
-    from cockpit.errors import UsageError
 
     if core.in_cluster(env, env.accessories[name]):
-        raise UsageError(f"{env.name}/{name} runs on Kubernetes: its schedule is a CronJob",
-                         hint="kubectl get cronjob -n <namespace> (cockpit shows only VPS "
-                              "schedules here)")
-    done = backups.schedule_status(ctx, env, name)
+        from cockpit import pipeline
+        from cockpit.providers.kubernetes import backups as k8s
+
+        done = k8s.schedule_status(pipeline.provider_for(ctx, env), env, name)
+    else:
+        done = backups.schedule_status(ctx, env, name)
     last = done["last"]
-    if done["active"]:
+    if done.get("where") == "in the cluster":
+        runs = (f"; last run {done['last_run']}" if done["last_run"] else
+                "; it has not run yet") if done["active"] else ""
+        head = (f"{env.name}/{name}: backed up every {_every_text(done['every'])} in the "
+                f"cluster by CronJob {done['container']} ({done['schedule']}), the newest "
+                f"{done['keep'] or '?'} kept in claim {done['volume']}{runs}"
+                if done["active"] else
+                f"{env.name}/{name}: no backup schedule runs"
+                + (f"; claim {done['volume']} keeps {done['count']} backup(s)"
+                   if done["count"] else "")
+                + f" (cockpit backup schedule {env.name} {name} --every 24h starts one)")
+    elif done["active"]:
         head = (f"{env.name}/{name}: backed up every {_every_text(done['every'])} on the host "
                 f"by {done['container']}, the newest {done['keep'] or '?'} kept in volume "
                 f"{done['volume']}")
@@ -166,10 +181,29 @@ def run_backup(args: argparse.Namespace) -> int:
     out = renderer(args)
     ctx = load_context(args)
     env = _env(ctx, args)
-    record = backups.backup(ctx, env, args.name, args.dir, out.emit)
+    in_cluster = _in_cluster(env, args)
+    if in_cluster:
+        from cockpit import pipeline
+        from cockpit.providers.kubernetes import backups as k8s
+
+        record = k8s.backup(pipeline.provider_for(ctx, env), env, args.name, args.keep)
+    else:
+        record = backups.backup(ctx, env, args.name, args.dir, out.emit)
     ctx.store.audit("backup", env.name, "ok" if record.verified else "failed",
                     f"{args.name} {record.id} ({record.size} bytes)")
     tables = ", ".join(f"{k} {v}" for k, v in sorted(record.counts.items())) or "no tables"
+    if in_cluster:
+        from cockpit.providers.kubernetes import backups as k8s
+
+        claim = k8s.name_of(env, args.name)
+        state = "verified by a restore" if record.verified else \
+            f"FAILED verification: {record.verify.get('error')}"
+        human = (f"{env.name}/{args.name}: backup {record.id} ({_size(record.size)}) {state}"
+                 + (f": {tables}" if record.verified else "")
+                 + f"\n{record.file} in claim {claim} (the newest "
+                 f"{args.keep or 'backups the schedule keeps, else 7,'} are kept there)")
+        out.result(record.to_dict(), human=human)
+        return 0 if record.verified else 1
     if record.verified:
         human = (f"{env.name}/{args.name}: backup {record.id} ({_size(record.size)}) verified "
                  f"by a restore in {record.verify.get('seconds')} s: {tables}\n{record.file}")
@@ -188,12 +222,38 @@ def run_backup(args: argparse.Namespace) -> int:
     return 0 if record.verified else 1
 
 
+def _in_cluster(env, args: argparse.Namespace) -> bool:
+    """True for an in-cluster accessory (Kubernetes): its backups stay in its claim, so a
+    local `--dir` is refused (UsageError) rather than ignored."""
+    from cockpit import accessories as core
+    from cockpit.errors import UsageError
+
+    if not core.in_cluster(env, env.accessories[args.name]):
+        return False
+    if getattr(args, "dir", None):
+        raise UsageError(f"{env.name}/{args.name} runs in the cluster: its backups stay in "
+                         "its backups claim, not in a local --dir")
+    return True
+
+
 def run_list(args: argparse.Namespace) -> int:
     from cockpit import backups
 
     out = renderer(args)
     ctx = load_context(args)
     env = _env(ctx, args)
+    if _in_cluster(env, args):
+        from cockpit import pipeline
+        from cockpit.providers.kubernetes import backups as k8s
+
+        found = k8s.records(pipeline.provider_for(ctx, env), env, args.name)
+        claim = k8s.name_of(env, args.name)
+        rows = [f"{b.id}  {_size(b.size):>9}  {_age(b.created_at)} ago  {_state(b)}  "
+                f"(claim {claim})" for b in found]
+        out.result({"env": env.name, "accessory": args.name, "claim": claim,
+                    "backups": [{**b.to_dict(), "local": False} for b in found]},
+                   human="\n".join(rows) or f"no backups of {args.name} in {env.name} yet")
+        return 0
     found = backups.listing(env.app.name, env.name, args.name, args.dir)
     local = {b.id for b in found}
     if backups.core_hosted(env):  # and the scheduled ones on the host
@@ -208,18 +268,24 @@ def run_list(args: argparse.Namespace) -> int:
     now = time.time()
     rows = []
     for b in found:
-        mins = int((now - b.created_at) // 60)
-        age = f"{mins // 1440}d" if mins >= 1440 else f"{mins // 60}h" if mins >= 60 \
-            else f"{mins}m"
+        age = _age(b.created_at, now)
         state = _state(b)
         where = ("local" + (" + s3" if b.remote else "")) if b.id in local else \
             "host" if b.file.startswith("/backups/") else "s3 only"
-        rows.append(f"{b.id}  {_size(b.size):>9}  {age:>4} ago  {state}  ({where})")
+        rows.append(f"{b.id}  {_size(b.size):>9}  {age} ago  {state}  ({where})")
     out.result({"env": env.name, "accessory": args.name,
                 "folder": str(backups.folder(env.app.name, env.name, args.name, args.dir)),
                 "backups": [{**b.to_dict(), "local": b.id in local} for b in found]},
                human="\n".join(rows) or f"no backups of {args.name} in {env.name} yet")
     return 0
+
+
+def _age(created_at: float, now: float | None = None) -> str:
+    """'5m', '3h', '2d' (right-aligned in 4 columns) since `created_at` (epoch seconds)."""
+    mins = int(((now if now is not None else time.time()) - created_at) // 60)
+    age = f"{mins // 1440}d" if mins >= 1440 else f"{mins // 60}h" if mins >= 60 \
+        else f"{mins}m"
+    return f"{age:>4}"
 
 
 def run_restore(args: argparse.Namespace) -> int:

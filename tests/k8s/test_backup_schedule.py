@@ -104,11 +104,109 @@ def test_the_emulator_refuses_an_unparseable_schedule(site, emulator):  # noqa: 
     assert refused.value.status == 422 and "unparseable cron expression" in refused.value.what
 
 
-def test_a_one_off_backup_of_an_in_cluster_accessory_names_the_schedule(site, capsys):  # noqa: F811
+def _backup_jobs(emulator) -> list[dict]:
+    """The backup Jobs the API server created in NS, oldest first (from its watch history)."""
+    return [obj for _rv, key, kind, obj in list(emulator.history)
+            if key == "batch/v1|jobs" and kind == "ADDED"
+            and obj["metadata"]["namespace"] == NS
+            and obj["metadata"]["name"].startswith("shop-staging-postgres-backups-")]
+
+
+def _record(bid: str, verified: bool, error: str = "") -> str:
+    """A record line as the backup script prints it (its printf format; the real script's
+    output is parsed in test_backup_script_real.py)."""
+    verify = {"counts": {"public.notes": 3}, "scheduled": True} if verified else {
+        "error": f"not restorable: {error}", "scheduled": True}
+    return json.dumps({"id": bid, "app": "shop", "env": "staging", "accessory": "postgres",
+                       "kind": "postgres", "file": f"/backups/{bid}.dump", "size": 2048,
+                       "sha256": "ab" * 32, "created_at": 1_790_000_000, "image": "postgres:16",
+                       "counts": {"public.notes": 3}, "counts_after": {"public.notes": 3},
+                       "verified": verified, "verify": verify})
+
+
+def test_a_one_off_backup_runs_the_schedules_pod_once_and_lists_the_claim(
+        site, emulator, capsys):  # noqa: F811
+    """`cockpit backup ENV NAME` on an in-cluster accessory: a Job of the CronJob's pod (no
+    schedule needed) writing into the backups claim, its record read from the Job's log, the
+    Job deleted afterwards; `backups` lists the claim through a listing Job; `backup
+    schedule ENV NAME` shows the CronJob; a backup that does not restore exits 1; restore is
+    not there yet (exit 2, naming `backups`)."""
+    from cockpit.providers.kubernetes import backups as k8s
+
+    from cockpit.cli import main
+
+    ctx = site()
+    pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    ctx.store.close()
+    first, second = "20260701T030000Z", "20260702T030000Z"
+    emulator.image("postgres:16", commands={
+        "pg_dump -Fc": (0, [f"backup {first}: verified", _record(first, True)]),
+        "for f in /backups/": (0, [_record(first, True)])})
+    assert main(["backup", "staging", "postgres", "--json"]) == 0
+    done = json.loads(capsys.readouterr().out.splitlines()[-1])["data"]
+    assert done["id"] == first and done["verified"] is True
+    assert done["counts"] == {"public.notes": 3}
+    claim = emulator.get("v1", "persistentvolumeclaims", NS, "shop-staging-postgres-backups")
+    assert claim is not None
+    jobs = _backup_jobs(emulator)
+    assert len(jobs) == 1 and len(jobs[0]["metadata"]["name"]) <= 63
+    pod = jobs[0]["spec"]["template"]["spec"]
+    cj = k8s.cronjob(ctx.config.env("staging"), "postgres", 86400, 7)
+    assert pod["containers"][0]["command"] == cj["spec"]["jobTemplate"]["spec"]["template"][
+        "spec"]["containers"][0]["command"]  # the schedule's pod, once
+    assert {"name": "KEEP", "value": "7"} in pod["containers"][0]["env"]
+    assert jobs[0]["spec"]["backoffLimit"] == 0
+    assert emulator.get("batch/v1", "jobs", NS, jobs[0]["metadata"]["name"]) is None  # deleted
+
+    assert main(["backups", "staging", "postgres", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out.splitlines()[-1])["data"]
+    assert [b["id"] for b in listed["backups"]] == [first]
+    assert listed["claim"] == "shop-staging-postgres-backups"
+    assert main(["backups", "staging", "postgres"]) == 0
+    assert "verified  (claim shop-staging-postgres-backups)" in capsys.readouterr().out
+    assert not [j for j in emulator.list("batch/v1", "jobs", NS)
+                if "-backups-" in j["metadata"]["name"]]  # listing Jobs are deleted too
+
+    # with a schedule: its keep is the one-off's; `backup schedule ENV NAME` shows it
+    assert main(["backup", "schedule", "staging", "postgres", "--every", "24h", "--keep",
+                 "3"]) == 0
+    capsys.readouterr()
+    assert main(["backup", "schedule", "staging", "postgres", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out.splitlines()[-1])["data"]
+    assert shown["active"] is True and shown["keep"] == 3 and shown["every"] == 86400
+    assert shown["schedule"] == "0 3 * * *" and shown["last_run"] is None
+    assert shown["count"] == 1 and shown["last"]["id"] == first
+    assert main(["backup", "schedule", "staging", "postgres"]) == 0
+    assert "it has not run yet" in capsys.readouterr().out
+
+    # a dump that does not restore: reported, exit 1
+    emulator.image("postgres:16", commands={
+        "pg_dump -Fc": (2, [f"backup {second}: pg_restore: error: bad header",
+                            _record(second, False, "pg_restore: error: bad header")])})
+    assert main(["backup", "staging", "postgres", "--json"]) == 1
+    failed = json.loads(capsys.readouterr().out.splitlines()[-1])["data"]
+    assert failed["verified"] is False and "bad header" in failed["verify"]["error"]
+    job = _backup_jobs(emulator)[-1]
+    assert {"name": "KEEP", "value": "3"} in job["spec"]["template"]["spec"]["containers"][0][
+        "env"]
+
+    # nothing dumped: an error with the Job's last lines
+    emulator.image("postgres:16", commands={
+        "pg_dump -Fc": (1, ["backup x failed: could not dump shop-staging-postgres"])})
+    assert main(["backup", "staging", "postgres"]) == 1
+    assert "could not dump" in capsys.readouterr().err
+
+    assert main(["restore", "staging", "postgres", "--from", first]) == 2
+    err = capsys.readouterr().err
+    assert "not there yet on kubernetes" in err and "cockpit backups staging" in err
+    assert main(["backup", "staging", "postgres", "--dir", "/tmp/x"]) == 2
+    assert "backups claim" in capsys.readouterr().err
+
+
+def test_a_one_off_backup_before_the_accessory_runs_says_deploy_first(site, capsys):  # noqa: F811
     from cockpit.cli import main
 
     site().store.close()
     assert main(["backup", "staging", "postgres"]) == 2
     err = capsys.readouterr().err
-    assert "not there yet on kubernetes" in err and "backup schedule staging" in err
-    assert "external" not in err
+    assert "does not run in namespace" in err and "cockpit deploy staging" in err

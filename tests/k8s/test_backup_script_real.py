@@ -53,7 +53,11 @@ def database():
 
 
 def test_the_cronjobs_container_backs_up_and_verifies_once(site, database):  # noqa: F811
+    """...and prints its record, which a one-off backup reads from the log; the listing
+    Job's container lists it from the read-only claim."""
     from cockpit.providers.kubernetes import backups as k8s
+
+    from cockpit import backups
 
     net, host = database
     ctx = site(accessories=f'\n[accessories.postgres]\nimage = "{IMAGE}"\n')
@@ -72,6 +76,16 @@ def test_the_cronjobs_container_backs_up_and_verifies_once(site, database):  # n
                      check=False, timeout=240)
         assert run.returncode == 0, run.stdout + run.stderr
         assert "verified" in run.stdout
+        # a one-off backup reads its record from the pod's log: the script prints it
+        [logged] = backups.parse_records(run.stdout.splitlines(), env, "postgres")
+        assert logged.verified and logged.counts == {"public.notes": 3}
+        # `cockpit backups` on Kubernetes: the listing Job's container, read-only claim
+        lister = k8s.list_job(env, "postgres", "list-x")["spec"]["template"]["spec"][
+            "containers"][0]
+        listing = docker("run", "--rm", "-v", f"{volume}:/backups:ro", "--entrypoint",
+                         lister["command"][0], IMAGE, *lister["command"][1:]).stdout
+        assert [b.id for b in backups.parse_records(listing.splitlines(), env, "postgres")] \
+            == [logged.id]
         records = docker("run", "--rm", "-v", f"{volume}:/backups", "--entrypoint", "sh", IMAGE,
                          "-c", "cat /backups/*.json").stdout
         [record] = [json.loads(line) for line in records.splitlines() if line.strip()]
