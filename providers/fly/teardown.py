@@ -193,7 +193,7 @@ def remove(provider, env: Environment, td: Teardown, emit: Emit) -> list[str]:
             with StepScope(emit, "machines", "stop and destroy the machines", env.name) as st:
                 lines = []
                 for m in td.machines:
-                    lines.append(_destroy(api, keeper, m["id"]))
+                    lines.append(_destroy(api, keeper, m["id"], m["state"]))
                     keeper.forget(m["id"])
                 st.detail = ", ".join(lines)
                 done += lines
@@ -220,17 +220,22 @@ def remove(provider, env: Environment, td: Teardown, emit: Emit) -> list[str]:
     return done
 
 
-def _destroy(api, keeper, mid: str) -> str:
-    """Stop the machine, wait (at most STOP_WAIT s) until it is stopped, then destroy it with
-    force (a machine that would not stop is killed) and wait for `destroyed`. Returns the
-    line for the result."""
+RUNNING = ("started", "starting", "restarting", "updating", "replacing")
+
+
+def _destroy(api, keeper, mid: str, state: str) -> str:
+    """Stop the machine when it runs (`state` as listed) and wait (at most STOP_WAIT s) until
+    it is stopped, so its process ends by its stop signal; then destroy it with force (a
+    machine that would not stop is killed) and wait for `destroyed`. Returns the line for
+    the result."""
     from cockpit.providers.fly.api import FlyApiError
 
     try:
-        api.request("POST", api.m(mid) + "/stop", op="stop machine", machine=mid,
-                    nonce=keeper.nonce(mid), idempotent=False)
-        with contextlib.suppress(FlyApiError):  # the forced destroy below kills it anyway
-            api.wait(mid, "stopped", timeout=STOP_WAIT, op="wait for the machine to stop")
+        if state in RUNNING:
+            api.request("POST", api.m(mid) + "/stop", op="stop machine", machine=mid,
+                        nonce=keeper.nonce(mid), idempotent=False)
+            with contextlib.suppress(FlyApiError):  # the forced destroy kills it anyway
+                api.wait(mid, "stopped", timeout=STOP_WAIT, op="wait for the machine to stop")
         api.request("DELETE", api.m(mid), op="destroy machine", machine=mid,
                     params={"force": "true"}, nonce=keeper.nonce(mid), idempotent=True)
     except FlyApiError as exc:

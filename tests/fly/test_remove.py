@@ -64,8 +64,8 @@ def test_plan_then_remove_staging_while_prod_keeps_serving(project, emu, capsys)
     code, docs = run(capsys, ctx, "remove", "staging", "--confirm", "staging")
     assert code == 0, docs
     removed = docs[-1]["data"]["removed"]
-    assert [f"machine {mid}" for mid in staging] == [r for r in removed if
-                                                     r.startswith("machine")]
+    assert [f"machine {mid}" for mid in staging] == sorted(r for r in removed
+                                                           if r.startswith("machine"))
     assert "Fly app shop-staging" in removed
     assert "shop-staging" not in emu.apps
     destroys = [c for c in emu.calls if c[0] == "DELETE" and "/machines/" in c[1]
