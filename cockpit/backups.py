@@ -531,13 +531,25 @@ def _vps(ctx, env):
 
 
 def backup(ctx, env, name: str, base: str | Path | None = None, emit=None, *,
-           before_release: bool = False) -> Backup:
+           before_release: bool = False, keep: int | None = None) -> Backup:
     """Back up one accessory to the local folder and verify it in a scratch instance.
     Returns the record (`verified` False with `verify["error"]` when it did not restore;
     `before_release` marks one taken before a release command, for its retention).
-    Raises UsageError for an unknown accessory, ProviderError when the dump itself fails."""
+    Raises UsageError for an unknown accessory, ProviderError when the dump itself fails.
+    An in-cluster accessory (Kubernetes) is backed up by a Job into its backups claim instead
+    (cockpit.providers.kubernetes.backups.backup, pruned there to `keep`); a local `base` is
+    then refused (UsageError)."""
+    from cockpit import accessories as core
     from cockpit.providers.vps import accessories as vps
 
+    if name in env.accessories and core.in_cluster(env, env.accessories[name]):
+        if base:
+            raise UsageError(f"{env.name}/{name} runs in the cluster: its backups stay in "
+                             "its backups claim, not in a local --dir")
+        from cockpit.pipeline import provider_for
+        from cockpit.providers.kubernetes import backups as k8s
+
+        return k8s.backup(provider_for(ctx, env), env, name, keep)
     provider = _vps(ctx, env)
     vps._pick(env, name)
     acc = env.accessories[name]

@@ -148,12 +148,19 @@ def confirm_restore(app: CockpitApp, env_name: str, name: str) -> None:
     person confirmed (a protected environment: its name typed)."""
     from cockpit.screens.widgets.confirmation import ConfirmChange
 
+    from cockpit import accessories as core
+
+    env = app.session.env(env_name)
+    if core.in_cluster(env, env.accessories[name]):
+        app.notify(f"restoring {name} in the cluster is not there yet; `cockpit backups "
+                   f"{env_name} {name}` lists its verified backups in the backups claim",
+                   severity="warning")
+        return
     backup = app.session.newest_backup(env_name, name)
     if backup is None:
         app.notify(f"no verified backup of {name} in {env_name} on this machine yet; "
                    f"'Backup {env_name} {name}' makes one", severity="warning")
         return
-    env = app.session.env(env_name)
 
     def go(typed: str | None) -> None:
         if typed is None:

@@ -182,13 +182,7 @@ def run_backup(args: argparse.Namespace) -> int:
     ctx = load_context(args)
     env = _env(ctx, args)
     in_cluster = _in_cluster(env, args)
-    if in_cluster:
-        from cockpit import pipeline
-        from cockpit.providers.kubernetes import backups as k8s
-
-        record = k8s.backup(pipeline.provider_for(ctx, env), env, args.name, args.keep)
-    else:
-        record = backups.backup(ctx, env, args.name, args.dir, out.emit)
+    record = backups.backup(ctx, env, args.name, args.dir, out.emit, keep=args.keep)
     ctx.store.audit("backup", env.name, "ok" if record.verified else "failed",
                     f"{args.name} {record.id} ({record.size} bytes)")
     tables = ", ".join(f"{k} {v}" for k, v in sorted(record.counts.items())) or "no tables"

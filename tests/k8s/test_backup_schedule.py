@@ -210,3 +210,41 @@ def test_a_one_off_backup_before_the_accessory_runs_says_deploy_first(site, caps
     assert main(["backup", "staging", "postgres"]) == 2
     err = capsys.readouterr().err
     assert "does not run in namespace" in err and "cockpit deploy staging" in err
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_tui_backs_up_an_in_cluster_accessory_and_says_restore_is_not_there(
+        site, emulator, anyio_backend):  # noqa: F811
+    """The command palette's `Backup staging postgres` runs the same Job as the CLI and shows
+    the verified record; `Restore staging postgres` says it is not there yet in the cluster
+    and names `cockpit backups`, opening no confirmation."""
+    from cockpit.screens.run import RunScreen
+    from cockpit.screens.widgets.confirmation import ConfirmChange
+    from cockpit.screens.widgets.log_view import LogView
+
+    from tests.tui.helpers import finish_run, settle
+    from tests.tui_snapshots import dashboard_app
+
+    ctx = site()
+    pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    bid = "20260703T030000Z"
+    emulator.image("postgres:16", commands={
+        "pg_dump -Fc": (0, [f"backup {bid}: verified", _record(bid, True)])})
+    app = dashboard_app(ctx)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.start_backup("staging", "postgres")
+        await pilot.pause()
+        panel = await finish_run(pilot)
+        assert panel.error is None
+        text = "\n".join(r.text for r in app.screen.query_one(LogView).lines)
+        assert f"backup {bid} (2048 bytes) verified by a restore: public.notes 3" in text
+        app.pop_screen()
+        await settle(pilot)
+        app.start_restore("staging", "postgres")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmChange | RunScreen)
+        notes = [n.message for n in app._notifications]
+        assert any("not there yet" in n and "cockpit backups staging postgres" in n
+                   for n in notes), notes
