@@ -72,6 +72,7 @@ class Teardown:
 
     @property
     def removed_volumes(self) -> list[dict[str, Any]]:
+        """The entries of `volumes` this run removes (`remove` true)."""
         return [v for v in self.volumes if v["remove"]]
 
     @property
@@ -80,6 +81,7 @@ class Teardown:
         return not (self.machines or self.removed_volumes or self.app or self.secrets)
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field as JSON-able values (the `plan` of `--json`)."""
         return asdict(self)
 
     def steps(self) -> list[Step]:
