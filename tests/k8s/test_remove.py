@@ -21,7 +21,7 @@ from cockpit.cli import main
 from .conftest import IMAGE_V1, IMAGE_V2, Recorder
 from .test_accessories import site  # noqa: F401 (fixture)
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(300)  # generous: the machine is shared while CI runs
 
 
 def run(capsys, ctx, *argv: str) -> tuple[int, list[dict]]:
