@@ -1087,8 +1087,9 @@ def plan_note(ctx, env) -> str | None:
     no target, or not a VPS). Reads the config and the options only."""
     from cockpit import accessories as core
 
-    names = before_release_targets(env)
-    if not names or not core.hosted(env):
+    names = [n for n in before_release_targets(env)
+             if core.hosted(env) or core.in_cluster(env, env.accessories[n])]
+    if not names:
         return None
     which = ", ".join(names)
     if getattr(ctx.options, "skip_backup", False):
@@ -1115,6 +1116,10 @@ def _backup_before(ctx, env, name: str, emit) -> Backup | None:
     stop = "the release command did not run; the serving release is untouched"
     hint = (f"fix it and deploy again, or deploy with --skip-backup (or set "
             f"backup_before_release = false in [accessories.{name}])")
+    from cockpit import accessories as core
+
+    if core.in_cluster(env, env.accessories[name]):
+        return _backup_before_in_cluster(ctx, env, name, emit, started, stop, hint)
     host = _vps(ctx, env).host(env)
     info = vps.inspect(host, env).get(name)
     if info is None:
@@ -1146,6 +1151,48 @@ def _backup_before(ctx, env, name: str, emit) -> Backup | None:
     emit(StepFinished(STEP_BEFORE, f"{name}: backup {record.id} verified ({record.size} bytes"
                       f"{', uploaded to ' + record.remote if record.remote else ''}) "
                       f"{record.file}{pruned}", env=env.name, seconds=started.seconds()))
+    return record
+
+
+def _backup_before_in_cluster(ctx, env, name: str, emit, started, stop: str,
+                              hint: str) -> Backup | None:
+    """`_backup_before` for an in-cluster accessory (Kubernetes): the one-off backup Job
+    (cockpit.providers.kubernetes.backups.backup) into the backups claim, which keeps the
+    newest backups by the claim's own rule (the schedule's keep, else 7). None (said) when the
+    StatefulSet does not exist yet (a first deploy). Raises BackupBeforeReleaseFailed when its
+    pod is not ready or the backup fails or does not restore."""
+    from cockpit.events import StepFinished
+    from cockpit.pipeline import provider_for
+    from cockpit.providers.kubernetes import accessories as acc_k8s
+    from cockpit.providers.kubernetes import backups as k8s
+
+    provider = provider_for(ctx, env)
+    where = f"{provider.kube(env).where} step {STEP_BEFORE}"
+    info = next((a for a in acc_k8s.status(provider, env) if a["name"] == name), None)
+    if info is None or info["state"] == "missing":
+        emit(StepFinished(STEP_BEFORE, f"{name}: not created yet, nothing to back up",
+                          env=env.name, seconds=started.seconds()))
+        return None
+    if info["state"] != "running":
+        raise BackupBeforeReleaseFailed(
+            f"accessory {name} of {env.name} is {info['state']}: no backup could be taken "
+            f"before the release command; {stop}", where=where,
+            hint=f"cockpit accessories status {env.name} {name}; or {hint}")
+    try:
+        record = k8s.backup(provider, env, name)
+    except (ProviderError, UsageError) as exc:
+        raise BackupBeforeReleaseFailed(
+            f"the backup of {name} before the release command failed: {exc.what}; {stop}",
+            where=exc.where or where, hint=exc.hint or hint) from None
+    claim = k8s.name_of(env, name)
+    if not record.verified:
+        raise BackupBeforeReleaseFailed(
+            f"backup {record.id} of {name}, taken before the release command, is "
+            f"{record.verify.get('error')}; {stop}", where=f"claim {claim} {record.file}",
+            hint=f"cockpit backups {env.name} {name}; {hint}")
+    emit(StepFinished(STEP_BEFORE, f"{name}: backup {record.id} verified ({record.size} bytes) "
+                      f"{record.file} in claim {claim}", env=env.name,
+                      seconds=started.seconds()))
     return record
 
 
@@ -1203,7 +1250,7 @@ class before_release:  # noqa: N801 - used as `with backups.before_release(...)`
 
     def __enter__(self) -> before_release:
         from cockpit import accessories as core
-        from cockpit.events import Message, StepSkipped
+        from cockpit.events import StepSkipped
 
         env = self.env
         names = before_release_targets(env)
@@ -1214,14 +1261,8 @@ class before_release:  # noqa: N801 - used as `with backups.before_release(...)`
                                   f"{', '.join(names)} before the release command",
                                   env=env.name))
             return self
-        if not core.hosted(env):  # external ones: their provider's backups; in-cluster: said
-            mine = [n for n in names if core.in_cluster(env, env.accessories[n])]
-            if mine:
-                self.emit(Message(f"no backup of {', '.join(mine)} before the release command: "
-                                  f"on {env.provider} cockpit backs them up on a schedule only "
-                                  f"(cockpit backup schedule {env.name} NAME --every 24h)",
-                                  level="warning", env=env.name))
-            return self
+        if not core.hosted(env):  # external ones: their provider's backups
+            names = [n for n in names if core.in_cluster(env, env.accessories[n])]
         from cockpit.events import StepFailed
 
         for name in names:
@@ -1240,7 +1281,11 @@ class before_release:  # noqa: N801 - used as `with backups.before_release(...)`
         from cockpit.release_phase import ReleaseCommandFailed
 
         if isinstance(exc, ReleaseCommandFailed) and self.taken:
+            from cockpit import accessories as core
+
             restore = "; ".join(
+                f"backup {bid} of {n} (cockpit backups {self.env.name} {n})"
+                if core.in_cluster(self.env, self.env.accessories[n]) else
                 f"cockpit restore {self.env.name} {n} --from {bid}"
                 + (f" --confirm {self.env.name}" if self.env.protected else "")
                 for n, bid in self.taken.items())

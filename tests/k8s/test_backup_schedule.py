@@ -11,7 +11,7 @@ import pytest
 
 from cockpit import pipeline
 
-from .conftest import IMAGE_V1, Recorder
+from .conftest import IMAGE_V1, IMAGE_V2, Recorder
 from .test_accessories import site  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.timeout(300)
@@ -248,3 +248,62 @@ async def test_the_tui_backs_up_an_in_cluster_accessory_and_says_restore_is_not_
         notes = [n.message for n in app._notifications]
         assert any("not there yet" in n and "cockpit backups staging postgres" in n
                    for n in notes), notes
+
+
+def test_a_protected_deploy_backs_up_the_in_cluster_postgres_before_the_release_command(
+        site, emulator):  # noqa: F811
+    """prod (protected) with a release command: the first deploy has nothing to back up; the
+    next one runs the backup Job before the release Job and names the backup in its output,
+    the release and a failed migration's hint; a backup that does not restore stops the
+    deploy before the release command with the serving release untouched; --skip-backup
+    skips it."""
+    from cockpit.backups import BackupBeforeReleaseFailed
+    from cockpit.release_phase import ReleaseCommandFailed
+
+    bid = "20260704T030000Z"
+    emulator.image("postgres:16", commands={
+        "pg_dump -Fc": (0, [f"backup {bid}: verified", _record(bid, True)])})
+    emulator.image(IMAGE_V2, release_exit=4, release_logs=["relation already exists"])
+    ctx = site(release_command="python manage.py migrate --noinput")
+    plan = pipeline.plan_deploy(ctx, "prod", Recorder(), image=IMAGE_V1)
+    assert any("a backup of postgres" in n for n in plan.notes)
+    rec = Recorder()
+    first = pipeline.deploy(ctx, "prod", rec, image=IMAGE_V1)
+    assert any("not created yet" in e.detail for e in rec.of("step_finished")
+               if e.step == "backup_before_release")
+    assert not _backup_jobs_in(emulator, "shop-prod")
+
+    rec = Recorder()
+    with pytest.raises(ReleaseCommandFailed) as failed:
+        pipeline.deploy(ctx, "prod", rec, image=IMAGE_V2)
+    done = [e for e in rec.of("step_finished") if e.step == "backup_before_release"]
+    assert done and f"backup {bid} verified" in done[0].detail
+    assert "claim shop-prod-postgres-backups" in done[0].detail
+    steps = [e.step for e in rec.of("step_started")]
+    assert steps.index("backup_before_release") < steps.index("release_command")
+    assert f"backup {bid} of postgres (cockpit backups prod postgres)" in failed.value.hint
+    assert len(_backup_jobs_in(emulator, "shop-prod")) == 1
+
+    # a backup that does not restore: stopped before the release command
+    emulator.image("postgres:16", commands={
+        "pg_dump -Fc": (2, [_record(bid, False, "pg_restore: error: bad header")])})
+    rec = Recorder()
+    with pytest.raises(BackupBeforeReleaseFailed) as stopped:
+        pipeline.deploy(ctx, "prod", rec, image=IMAGE_V2)
+    assert "bad header" in stopped.value.what
+    assert "release_command" not in [e.step for e in rec.of("step_started")]
+    d = emulator.get("apps/v1", "deployments", "shop-prod", "shop")
+    assert d["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE_V1
+    assert pipeline.live(ctx, "prod").current.id == first.id
+
+    ctx.options.skip_backup = True
+    rec = Recorder()
+    with pytest.raises(ReleaseCommandFailed):
+        pipeline.deploy(ctx, "prod", rec, image=IMAGE_V2)
+    assert [e.step for e in rec.of("step_skipped")].count("backup_before_release") == 1
+
+
+def _backup_jobs_in(emulator, ns: str) -> list[dict]:
+    return [obj for _rv, key, kind, obj in list(emulator.history)
+            if key == "batch/v1|jobs" and kind == "ADDED"
+            and obj["metadata"]["namespace"] == ns and "-backups-" in obj["metadata"]["name"]]
