@@ -277,7 +277,9 @@ class Deployer:
                     with self.step(f"retire:{mid}", f"stop and destroy blue machine {mid}"):
                         self._post(keeper, mid, "stop")
                         with contextlib.suppress(FlyApiError):
+                            # a wait for `stopped` needs the machine's version (400 without)
                             self.api.wait(mid, "stopped", timeout=30,
+                                          instance_id=machine.get("instance_id"),
                                           op="wait for blue to stop")
                         self._destroy(keeper, mid)
                 except (ProviderError, LockHeld) as exc:

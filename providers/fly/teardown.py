@@ -237,7 +237,10 @@ def _destroy(api, keeper, mid: str, state: str) -> str:
             api.request("POST", api.m(mid) + "/stop", op="stop machine", machine=mid,
                         nonce=keeper.nonce(mid), idempotent=False)
             with contextlib.suppress(FlyApiError):  # the forced destroy kills it anyway
-                api.wait(mid, "stopped", timeout=STOP_WAIT, op="wait for the machine to stop")
+                # a wait for `stopped` needs the machine's version (the API answers 400 without)
+                version = api.get_machine(mid).get("instance_id")
+                api.wait(mid, "stopped", timeout=STOP_WAIT, instance_id=version,
+                         op="wait for the machine to stop")
         api.request("DELETE", api.m(mid), op="destroy machine", machine=mid,
                     params={"force": "true"}, nonce=keeper.nonce(mid), idempotent=True)
     except FlyApiError as exc:

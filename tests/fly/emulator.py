@@ -193,6 +193,11 @@ class FlyEmulator:
         self.command_logs: dict[tuple[str, str], list[str]] = {}
         self.command_exits: dict[tuple[str, str], int] = {}  # the same keys -> exit code
         self.release_delay = 0.05
+        # seconds a machine's log line takes to reach the logs endpoint: Fly's log pipeline
+        # (machine -> NATS -> the logs API) delivers lines seconds after they were printed,
+        # often after the machine's exit event is visible (0: at once)
+        self.log_delay = 0.0
+        self._late_logs: list[tuple[float, str, dict[str, Any]]] = []  # (due, app, entry)
         self.apps: dict[str, App] = {}
         self.calls: list[tuple[str, str, int]] = []
         self.bodies: list[tuple[str, str, dict[str, Any], str | None]] = []  # + lease nonce
@@ -375,9 +380,13 @@ class FlyEmulator:
 
     def _log(self, app: App, machine: str, region: str, message: str, level: str = "info") -> None:
         self._seq += 1
-        app.logs.append({"id": f"log{self._seq:08d}", "attributes": {
+        entry = {"id": f"log{self._seq:08d}", "attributes": {
             "timestamp": _iso() , "message": message, "level": level, "instance": machine,
-            "region": region, "meta": {"event": {"provider": "app"}}}})
+            "region": region, "meta": {"event": {"provider": "app"}}}}
+        if self.log_delay > 0:  # in order: every line takes the same time
+            self._late_logs.append((time.monotonic() + self.log_delay, app.name, entry))
+        else:
+            app.logs.append(entry)
 
     def _schedule(self, delay: float, app: App, m: Machine, action: str) -> None:
         self._pending.append((time.monotonic() + delay, app.name, m.id, m.generation, action))
@@ -393,6 +402,10 @@ class FlyEmulator:
                     m = app.machines.get(mid) if app else None
                     if m is not None and m.generation == gen:
                         self._transition(app, m, action)
+                while self._late_logs and self._late_logs[0][0] <= now:
+                    _, app_name, entry = self._late_logs.pop(0)
+                    if app_name in self.apps:
+                        self.apps[app_name].logs.append(entry)
             self._stop.wait(0.005)
 
     def _match(self, image: str, table: dict[str, Any]) -> Any:
@@ -786,6 +799,10 @@ class FlyEmulator:
         if timeout > 60 or timeout < 0:
             raise _err(400, "timeout must be between 0 and 60 seconds")
         version = q.get("instance_id") or q.get("version")
+        if want == "stopped" and not version:
+            # the API's own rule (docs: instance_id "Required when waiting for Machine to be
+            # in `stopped` state"); without it the real API answers 400
+            raise _err(400, "instance_id is required when waiting for state stopped")
         if version and version != m.instance_id and want != "destroyed":
             raise _err(400, f"machine {m.id} is at version {m.instance_id}, not {version}")
         settled = ("started", "stopped", "suspended", "failed", "destroyed")

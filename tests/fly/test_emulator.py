@@ -44,8 +44,8 @@ def test_machine_lifecycle_events_and_wait(client):
     assert r.status_code == 200 and r.json()["state"] == "started"
     got = client.get(f"/apps/app1/machines/{m['id']}").json()
     assert [e["status"] for e in got["events"]][:2] == ["started", "created"]  # newest first
-    r = client.get(f"/apps/app1/machines/{m['id']}/wait", params={"state": "stopped",
-                                                                   "timeout": 1})
+    r = client.get(f"/apps/app1/machines/{m['id']}/wait", params={
+        "state": "stopped", "timeout": 1, "version": m["instance_id"]})
     assert r.status_code == 408
     assert client.get(f"/apps/app1/machines/{m['id']}/wait",
                       params={"state": "started", "timeout": 61}).status_code == 400
