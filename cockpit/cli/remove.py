@@ -5,20 +5,24 @@ First a plan, read from live state by the provider (`Provider.remove_plan`): on 
 containers of every release, the edge route, the switch entry, the host port claims, the host
 directory and env files (`providers/vps/teardown.py`); on Kubernetes the objects cockpit made
 in the namespace, found by its labels, and the namespace itself when cockpit created it and
-nothing else is in it (`providers/kubernetes/teardown.py`); on Fly the environment's machines
-(stopped, then destroyed with force) and the app when cockpit created it and nothing is left
-in it (`providers/fly/teardown.py`). With `--accessories` the accessories (containers and
+nothing else is in it (`providers/kubernetes/teardown.py`; a namespace already gone is not
+made again to hold the deploy lock); on Fly the environment's machines (stopped, then
+destroyed with force) and the app when cockpit created it (that app, by its id) and nothing is
+left in it (`providers/fly/teardown.py`). With `--accessories` the accessories (containers and
 network; StatefulSets and Services); with `--volumes` the data volumes (PersistentVolumeClaims,
 Fly volumes), each with its size (never implied); with `--secrets` the environment's keyring
 items (an accessory's password only together with its data). It always needs the
 environment's name typed (`--confirm ENV`), even for an unprotected environment; it is refused
 (exit 4) while another run holds the deploy lock (on Fly also while someone else leases one
-of the machines) and (exit 5) in a read-only session. Journalled and audited; a second run
-removes nothing and says so. Other environments (and apps on the same host) are untouched."""
+of the machines) and (exit 5) in a read-only session. What it keeps is said (`kept:`), and
+when the namespace, directory or app is kept after all, the warning says what is in it.
+Journalled and audited; a second run removes nothing and says so. Other environments (and
+apps on the same host) are untouched."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 from cockpit.cli._common import common, load_context, renderer
 
@@ -90,13 +94,18 @@ def run(args: argparse.Namespace) -> int:
     journal = pipeline.Journaled(ctx, run_id, out.emit)
     flags = ", ".join(f"--{k}" for k, v in td.flags.items() if v) or "no flags"
     try:
-        with pipeline.deploy_lock(ctx, env, "remove", journal) as held:
+        # no lock where there is nothing to hold one in (a Kubernetes namespace already gone:
+        # taking the Lease would make it again)
+        lock = (pipeline.deploy_lock(ctx, env, "remove", journal)
+                if getattr(td, "lock", True) else contextlib.nullcontext())
+        with lock as held:
             journal.lock = held
             done = provider.remove(env, td, journal)
         final = provider.remove_finish(env, td, done)
         if final == "held":
-            journal(Message(f"{env.name}'s directory (or namespace) is kept: another run took "
-                            "its deploy lock, or made something there, meanwhile",
+            why = getattr(td, "held", "") or ("another run took its deploy lock, or made "
+                                              "something there, meanwhile")
+            journal(Message(f"{env.name}'s directory (or namespace, or app) is kept: {why}",
                             level="warning", env=env.name))
     except (CockpitError, KeyboardInterrupt) as exc:
         store.finish_run(run_id, "failed")  # a remove is re-run, never reconciled

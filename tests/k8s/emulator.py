@@ -73,6 +73,15 @@ RESOURCES: dict[tuple[str, str], tuple[str, bool]] = {
     ("v1", "persistentvolumeclaims"): ("PersistentVolumeClaim", True),
     ("batch/v1", "cronjobs"): ("CronJob", True),
     ("cert-manager.io/v1", "certificates"): ("Certificate", True),
+    ("v1", "serviceaccounts"): ("ServiceAccount", True),
+    ("v1", "resourcequotas"): ("ResourceQuota", True),
+    ("v1", "limitranges"): ("LimitRange", True),
+    ("rbac.authorization.k8s.io/v1", "roles"): ("Role", True),
+    ("rbac.authorization.k8s.io/v1", "rolebindings"): ("RoleBinding", True),
+    ("networking.k8s.io/v1", "networkpolicies"): ("NetworkPolicy", True),
+    ("autoscaling/v2", "horizontalpodautoscalers"): ("HorizontalPodAutoscaler", True),
+    ("policy/v1", "poddisruptionbudgets"): ("PodDisruptionBudget", True),
+    ("apps/v1", "daemonsets"): ("DaemonSet", True),
 }
 HAS_GENERATION = {"deployments", "replicasets", "ingresses", "certificates", "statefulsets"}
 # the StatefulSet spec fields an update may change (apps/v1 validation, ValidateStatefulSetUpdate)
@@ -397,6 +406,8 @@ class Emulator:
                 obj["status"] = {"phase": "Active"}
             self.objects[key] = obj
             self._notify("ADDED", key, obj)
+            if plural == "namespaces":  # the service-account controller's, in every namespace
+                self.create("v1", "serviceaccounts", name, {"metadata": {"name": "default"}})
             return copy.deepcopy(obj)
 
     def update(self, gv: str, plural: str, ns: str, obj: dict[str, Any],
@@ -444,7 +455,8 @@ class Emulator:
             _validate(plural, name, obj)
             new = copy.deepcopy(obj)
             new["apiVersion"], new["kind"] = gv, RESOURCES[(gv, plural)][0]
-            for k in ("uid", "creationTimestamp", "namespace", "generation"):
+            for k in ("uid", "creationTimestamp", "namespace", "generation",
+                      "deletionTimestamp"):
                 if k in old["metadata"]:
                     new["metadata"][k] = old["metadata"][k]
                 else:
@@ -456,6 +468,11 @@ class Emulator:
                                                 "resourceVersion")}}:
                 return copy.deepcopy(old)
             new["metadata"]["resourceVersion"] = self._next_rv()
+            if new["metadata"].get("deletionTimestamp") and not new["metadata"].get(
+                    "finalizers"):  # its last finalizer removed: it goes now
+                del self.objects[key]
+                self._notify("DELETED", key, new)
+                return copy.deepcopy(new)
             self.objects[key] = new
             self._notify("MODIFIED", key, new)
             return copy.deepcopy(new)
@@ -464,9 +481,19 @@ class Emulator:
                orphan: bool = False) -> dict[str, Any]:
         with self.lock:
             key = self._key(gv, plural, ns, name)
-            obj = self.objects.pop(key, None)
+            obj = self.objects.get(key)
             if obj is None:
                 raise ApiError(404, "NotFound", f'{plural} "{name}" not found')
+            if obj["metadata"].get("finalizers") and plural != "namespaces":
+                # a finalizer holds it: it stays, terminating, until its finalizers are removed
+                # (an Ingress's load-balancer cleanup, a claim's pvc-protection)
+                if not obj["metadata"].get("deletionTimestamp"):
+                    obj["metadata"]["deletionTimestamp"] = now_iso()
+                    obj["metadata"]["deletionGracePeriodSeconds"] = 0
+                    obj["metadata"]["resourceVersion"] = self._next_rv()
+                    self._notify("MODIFIED", key, obj)
+                return copy.deepcopy(obj)
+            del self.objects[key]
             if orphan:  # propagationPolicy Orphan: the dependents stay, owner removed
                 uid = obj["metadata"].get("uid")
                 for other in self.objects.values():
@@ -485,6 +512,9 @@ class Emulator:
                     rt.gone = True
             if plural == "namespaces":
                 for k in [k for k in self.objects if k[2] == name]:
+                    # the namespace controller waits for finalizers; the emulator's controllers
+                    # hold none, so its objects go at once
+                    self.objects[k]["metadata"].pop("finalizers", None)
                     self.delete(k[0], k[1], k[2], k[3])
             for k in [k for k in self.applied if k[0] == key]:
                 del self.applied[k]
@@ -1621,6 +1651,24 @@ class _Handler(BaseHTTPRequestHandler):
         if path in ("/healthz", "/readyz", "/livez"):
             return self._send(200, b"ok", "text/plain")
         parts = [unquote(p) for p in path.strip("/").split("/")]
+        if parts == ["apis"] and method == "GET":  # discovery: the API groups
+            gvs = sorted({gv for gv, _p in RESOURCES if "/" in gv})
+            return self._send(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                {"name": gv.split("/")[0],
+                 "versions": [{"groupVersion": gv, "version": gv.split("/")[1]}],
+                 "preferredVersion": {"groupVersion": gv, "version": gv.split("/")[1]}}
+                for gv in gvs]})
+        if parts[0] == "apis" and len(parts) == 3 and method == "GET":  # a group's resources
+            gv = f"{parts[1]}/{parts[2]}"
+            if not any(g == gv for g, _p in RESOURCES):
+                raise ApiError(404, "NotFound", "the server could not find the requested "
+                               "resource")
+            return self._send(200, {"kind": "APIResourceList", "apiVersion": "v1",
+                                    "groupVersion": gv, "resources": [
+                {"name": plural, "singularName": "", "namespaced": namespaced, "kind": kind,
+                 "verbs": ["create", "delete", "deletecollection", "get", "list", "patch",
+                           "update", "watch"]}
+                for (g, plural), (kind, namespaced) in sorted(RESOURCES.items()) if g == gv]})
         if parts[0] == "api" and len(parts) >= 2:
             gv, rest = parts[1], parts[2:]
         elif parts[0] == "apis" and len(parts) >= 3:

@@ -196,3 +196,175 @@ def test_the_emulator_refuses_an_unknown_propagation_policy(project, emulator):
                   propagation_policy="Sideways")
     assert refused.value.status == 422 and "Unsupported value" in refused.value.what
     assert emulator.get("v1", "services", "shop-staging", "shop") is not None
+
+
+def test_secrets_after_the_namespace_is_gone_do_not_make_it_again(project, emulator, capsys):
+    ctx = project()
+    env = ctx.config.env("staging")
+    pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    code, docs = run(capsys, ctx, "remove", "staging", "--confirm", "staging")
+    assert code == 0, docs
+    assert emulator.get("v1", "namespaces", "", "shop-staging") is None
+    before = len(emulator.requests)
+    code, docs = run(capsys, ctx, "remove", "staging", "--secrets", "--confirm", "staging")
+    assert code == 0, docs
+    assert docs[-1]["data"]["removed"] == ["keyring item SECRET_KEY"]
+    assert ctx.secrets.get(env, "SECRET_KEY") is None
+    assert emulator.get("v1", "namespaces", "", "shop-staging") is None  # not made again
+    assert not [r for r in emulator.requests[before:] if r["method"] != "GET"]
+    assert ctx.secrets.get(ctx.config.env("prod"), "SECRET_KEY") is not None
+
+
+def kept_namespace(docs: list[dict]) -> str:
+    """The plan's line saying why the namespace is kept ("" when it goes)."""
+    return next((k for k in docs[-1]["data"]["plan"]["kept"]
+                 if k.startswith("the namespace ")), "")
+
+
+def test_a_persons_objects_in_the_namespace_keep_it(project, emulator, capsys):
+    ctx = project()
+    pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    ns = "shop-staging"
+    code, docs = run(capsys, ctx, "remove", "staging", "--dry-run")
+    assert kept_namespace(docs) == "" and "namespace shop-staging" in json.dumps(plan_of(docs))
+    theirs = [
+        ("networking.k8s.io/v1", "networkpolicies", {"metadata": {"name": "deny-all"},
+                                                     "spec": {"podSelector": {}}},
+         "NetworkPolicy deny-all"),
+        ("autoscaling/v2", "horizontalpodautoscalers", {
+            "metadata": {"name": "shop"}, "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                   "name": "shop"}, "minReplicas": 2, "maxReplicas": 5}},
+         "HorizontalPodAutoscaler shop"),
+        ("v1", "serviceaccounts", {"metadata": {"name": "ci"}}, "ServiceAccount ci"),
+        ("rbac.authorization.k8s.io/v1", "rolebindings", {
+            "metadata": {"name": "ci-edit"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                        "name": "edit"},
+            "subjects": [{"kind": "ServiceAccount", "name": "ci", "namespace": ns}]},
+         "RoleBinding ci-edit"),
+        ("policy/v1", "poddisruptionbudgets", {"metadata": {"name": "shop"},
+                                               "spec": {"minAvailable": 1}},
+         "PodDisruptionBudget shop"),
+        ("v1", "configmaps", {"metadata": {"name": "notes"}, "data": {"a": "b"}},
+         "ConfigMap notes"),
+    ]
+    for gv, plural, body, said in theirs:  # each alone keeps the namespace
+        emulator.create(gv, plural, ns, body)
+        code, docs = run(capsys, ctx, "remove", "staging", "--dry-run")
+        assert code == 0, docs
+        assert said in kept_namespace(docs), (said, docs[-1])
+        assert "namespace shop-staging" not in json.dumps(plan_of(docs))
+        emulator.delete(gv, plural, ns, body["metadata"]["name"])
+    # a custom resource (found by API discovery), and a Secret owned by a person's DaemonSet
+    emulator.create("cert-manager.io/v1", "certificates", ns, {
+        "metadata": {"name": "legacy"}, "spec": {"secretName": "legacy-tls"}})
+    code, docs = run(capsys, ctx, "remove", "staging", "--dry-run")
+    assert "Certificate.cert-manager.io legacy" in kept_namespace(docs), docs[-1]
+    emulator.delete("cert-manager.io/v1", "certificates", ns, "legacy")
+    if emulator.get("v1", "secrets", ns, "legacy-tls"):  # issued meanwhile
+        emulator.delete("v1", "secrets", ns, "legacy-tls")
+    ds = emulator.create("apps/v1", "daemonsets", ns, {"metadata": {"name": "agent"},
+                                                       "spec": {}})
+    emulator.create("v1", "secrets", ns, {
+        "metadata": {"name": "agent-token", "ownerReferences": [{
+            "apiVersion": "apps/v1", "kind": "DaemonSet", "name": "agent",
+            "uid": ds["metadata"]["uid"], "controller": True}]},
+        "type": "Opaque", "data": {}})
+    code, docs = run(capsys, ctx, "remove", "staging", "--dry-run")
+    why = kept_namespace(docs)
+    assert "DaemonSet agent" in why and "Secret agent-token (owned by DaemonSet agent)" in why
+    # a kind cockpit may not list: named as unknown, and the namespace stays
+    emulator.delete("apps/v1", "daemonsets", ns, "agent")
+    emulator.delete("v1", "secrets", ns, "agent-token")
+    emulator.deny("list", "networkpolicies")
+    code, docs = run(capsys, ctx, "remove", "staging", "--dry-run")
+    assert code == 0, docs
+    assert "cockpit may not list NetworkPolicy" in kept_namespace(docs)
+    assert any("NetworkPolicy" in k and "unknown" in k for k in docs[-1]["data"]["plan"]["kept"])
+    emulator.denied.clear()
+    # the remove itself keeps a person's object and the namespace
+    emulator.create("v1", "serviceaccounts", ns, {"metadata": {"name": "ci"}})
+    code, docs = run(capsys, ctx, "remove", "staging", "--confirm", "staging")
+    assert code == 0, docs
+    assert emulator.get("apps/v1", "deployments", ns, "shop") is None
+    assert emulator.get("v1", "serviceaccounts", ns, "ci") is not None
+    assert emulator.get("v1", "namespaces", "", ns) is not None
+
+
+def test_objects_being_deleted_do_not_keep_the_namespace(project, emulator, capsys):
+    ctx = project(domain=True)
+    ns = "shop-staging"
+    pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    emulator.wait_for(lambda: emulator.get("v1", "secrets", ns, "shop-tls"))
+    ing = emulator.get("networking.k8s.io/v1", "ingresses", ns, "shop")
+    ing["metadata"]["finalizers"] = ["example.com/load-balancer-cleanup"]  # the LB's
+    emulator.update("networking.k8s.io/v1", "ingresses", ns, ing)
+    emulator.create("v1", "persistentvolumeclaims", ns, {
+        "metadata": {"name": "old-data", "finalizers": ["kubernetes.io/pvc-protection"]},
+        "spec": {"accessModes": ["ReadWriteOnce"],
+                 "resources": {"requests": {"storage": "1Gi"}}}})
+    emulator.delete("v1", "persistentvolumeclaims", ns, "old-data")  # terminating
+    assert emulator.get("v1", "persistentvolumeclaims", ns, "old-data")["metadata"][
+        "deletionTimestamp"]
+    code, docs = run(capsys, ctx, "remove", "staging", "--confirm", "staging")
+    assert code == 0, docs
+    removed = docs[-1]["data"]["removed"]
+    assert "Ingress shop" in removed and "Secret shop-tls" in removed  # cert-manager's
+    assert "namespace shop-staging" in removed
+    assert not [d for d in docs if d.get("level") == "warning"]
+    assert emulator.get("v1", "namespaces", "", ns) is None
+
+
+def test_something_made_meanwhile_keeps_the_namespace_and_is_named(project, emulator):
+    ctx = project()
+    env = ctx.config.env("staging")
+    pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    provider = pipeline.provider_for(ctx, env)
+    td = provider.remove_plan(env, accessories=False, volumes=False, secrets=False)
+    assert td.namespace == "shop-staging"
+    done = provider.remove(env, td, Recorder())
+    emulator.create("v1", "configmaps", "shop-staging", {"metadata": {"name": "notes"}})
+    assert provider.remove_finish(env, td, done) == "held"
+    assert "ConfigMap notes" in td.held and "lock" not in td.held
+    assert emulator.get("v1", "namespaces", "", "shop-staging") is not None
+
+
+def test_a_hand_made_tls_secret_of_the_apps_name_is_kept(project, emulator, capsys):
+    ctx = project()
+    pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    emulator.create("v1", "secrets", "shop-staging", {
+        "metadata": {"name": "shop-tls"}, "type": "kubernetes.io/tls",
+        "data": {"tls.crt": "Y2VydA==", "tls.key": "a2V5"}})
+    code, docs = run(capsys, ctx, "remove", "staging", "--confirm", "staging")
+    assert code == 0, docs
+    assert "Secret shop-tls" not in docs[-1]["data"]["removed"]
+    assert "Secret shop-tls" in kept_namespace(docs)
+    assert emulator.get("v1", "secrets", "shop-staging", "shop-tls") is not None
+    assert emulator.get("apps/v1", "deployments", "shop-staging", "shop") is None
+
+
+def test_unlistable_claims_keep_the_accessory_passwords(site, emulator, capsys,  # noqa: F811
+                                                        os_keyring, monkeypatch):
+    from cockpit.accessories import password_name
+
+    ctx = site()
+    env = ctx.config.env("staging")
+    pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    monkeypatch.delenv("COCKPIT_SECRETS_FROM_ENV")  # the keyring from here on
+    ctx.secrets.set(env, "SECRET_KEY", "staging-key-5e1f0a9b")
+    ctx.secrets.set(env, password_name("postgres"), "pg-password-0a9b")
+    emulator.deny("list", "persistentvolumeclaims")
+    code, docs = run(capsys, ctx, "remove", "staging", "--accessories", "--volumes",
+                     "--secrets", "--confirm", "staging")
+    assert code == 0, docs
+    assert ctx.secrets.get(env, password_name("postgres")) == "pg-password-0a9b"
+    assert password_name("postgres") not in " ".join(docs[-1]["data"]["removed"])
+    assert "keyring item SECRET_KEY" in docs[-1]["data"]["removed"]
+    kept = " ".join(docs[-1]["data"]["plan"]["kept"])
+    assert "PersistentVolumeClaim" in kept and "unknown" in kept
+    assert ctx.secrets.get(env, "SECRET_KEY") is None
+    assert of(emulator, "shop-staging", "statefulsets", "apps/v1") == []
+    assert of(emulator, "shop-staging", "persistentvolumeclaims") == [
+        "data-shop-staging-postgres-0", "data-shop-staging-redis-0"]
+    assert emulator.get("v1", "namespaces", "", "shop-staging") is not None
