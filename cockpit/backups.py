@@ -723,8 +723,18 @@ record() {  # id file state(true|false|pending) counts restored error
         "$4" "$4" "$ok" "$verify" > "$2.json.tmp"
     mv "$2.json.tmp" "${2%.*}.json"
 }
-prune() { ls -1 /backups/*.dump /backups/*.rdb 2>/dev/null | sort -r | tail -n +$((KEEP + 1)) \
-    | while read -r f; do rm -f "$f" "${f%.*}.json"; done; }
+# retention: the newest $KEEP verified backups of this kind (ids ending in $SUFFIX, else the
+# plain ones ending in Z: scheduled and one-off) and any newer unverified ones stay, older ones
+# go; KEEP 0 or unset: nothing is pruned (a one-off backup without --keep)
+prune() {
+    [ "${KEEP:-0}" -gt 0 ] || return 0
+    n=0
+    for old in $(ls -1 /backups/*"${SUFFIX:-Z}".dump /backups/*"${SUFFIX:-Z}".rdb 2>/dev/null \
+                 | sort -r); do  # not $f: the loop's backup (sh has no local variables)
+        if [ "$n" -ge "$KEEP" ]; then rm -f "$old" "${old%.*}.json"; continue; fi
+        grep -q '"verified": true' "${old%.*}.json" 2>/dev/null && n=$((n + 1))
+    done
+}
 """
 
 # Each kind gives `counts_live` (the live server's counts, one "<table or db> <n>" a line),
@@ -735,7 +745,7 @@ stop=""
 trap 'stop=1' TERM INT
 rm -f /backups/*.part
 while :; do
-    id=$(date -u +%Y%m%dT%H%M%SZ); f="/backups/$id.$EXT"; err=""; restored=""
+    id=$(date -u +%Y%m%dT%H%M%SZ)${SUFFIX:-}; f="/backups/$id.$EXT"; err=""; restored=""
     if before=$(counts_live) && dump "$f.part" && mv "$f.part" "$f"; then
         bc=$(printf '%s\n' "$before" | json_counts)
         record "$id" "$f" pending "$bc"
@@ -926,6 +936,7 @@ def _in_volume(env, name: str, script: str, *args: str) -> list[str]:
 
 
 LIST_SCRIPT = _LIST  # prints a JSON line per backup in /backups (a record, or an orphan file)
+BEFORE_RELEASE_SUFFIX = "-release"  # the id suffix of a cluster's backup before a release
 
 
 def parse_records(lines: list[str], env, name: str) -> list[Backup]:
@@ -951,7 +962,10 @@ def parse_records(lines: list[str], env, name: str) -> list[Backup]:
             continue
         if "id" not in raw or "file" not in raw:
             continue
-        out.append(Backup(**{k: v for k, v in raw.items() if k in Backup.__dataclass_fields__}))
+        record = Backup(**{k: v for k, v in raw.items() if k in Backup.__dataclass_fields__})
+        if str(record.id).endswith(BEFORE_RELEASE_SUFFIX):  # a cluster's, taken before a release
+            record.before_release = True
+        out.append(record)
     out.sort(key=lambda b: b.created_at, reverse=True)
     return out
 
@@ -1157,8 +1171,9 @@ def _backup_before(ctx, env, name: str, emit) -> Backup | None:
 def _backup_before_in_cluster(ctx, env, name: str, emit, started, stop: str,
                               hint: str) -> Backup | None:
     """`_backup_before` for an in-cluster accessory (Kubernetes): the one-off backup Job
-    (cockpit.providers.kubernetes.backups.backup) into the backups claim, which keeps the
-    newest backups by the claim's own rule (the schedule's keep, else 7). None (said) when the
+    (cockpit.providers.kubernetes.backups.backup) into the backups claim, its id ending in
+    BEFORE_RELEASE_SUFFIX; the Job then prunes only those, to the newest KEEP_BEFORE_RELEASE
+    verified ones (and newer unverified ones), never the one just taken. None (said) when the
     StatefulSet does not exist yet (a first deploy). Raises BackupBeforeReleaseFailed when its
     pod is not ready or the backup fails or does not restore."""
     from cockpit.events import StepFinished
@@ -1179,7 +1194,8 @@ def _backup_before_in_cluster(ctx, env, name: str, emit, started, stop: str,
             f"before the release command; {stop}", where=where,
             hint=f"cockpit accessories status {env.name} {name}; or {hint}")
     try:
-        record = k8s.backup(provider, env, name)
+        record = k8s.backup(provider, env, name, keep=KEEP_BEFORE_RELEASE,
+                            before_release=True)
     except (ProviderError, UsageError) as exc:
         raise BackupBeforeReleaseFailed(
             f"the backup of {name} before the release command failed: {exc.what}; {stop}",

@@ -194,8 +194,9 @@ def run_backup(args: argparse.Namespace) -> int:
             f"FAILED verification: {record.verify.get('error')}"
         human = (f"{env.name}/{args.name}: backup {record.id} ({_size(record.size)}) {state}"
                  + (f": {tables}" if record.verified else "")
-                 + f"\n{record.file} in claim {claim} (the newest "
-                 f"{args.keep or 'backups the schedule keeps, else 7,'} are kept there)")
+                 + f"\n{record.file} in claim {claim}"
+                 + (f" (the newest {args.keep} verified backups are kept there)" if args.keep
+                    else " (nothing pruned: --keep N, or a schedule's keep, prunes)"))
         out.result(record.to_dict(), human=human)
         return 0 if record.verified else 1
     if record.verified:

@@ -27,6 +27,7 @@ several nodes, a Job waits while a pod on another node has it mounted.
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +45,6 @@ APPLY = "application/apply-patch+yaml"
 CONTAINER = "backup"  # the container of the CronJob's and the one-off Jobs' pods
 BACKUP_DEADLINE = 3600  # seconds a one-off backup Job may run (activeDeadlineSeconds)
 LIST_DEADLINE = 300  # seconds the listing Job may run
-KEEP = 7  # backups kept by a one-off backup without --keep and no schedule (as `schedule`)
 
 
 def cron(every: int) -> str:
@@ -184,12 +184,12 @@ def schedule(provider, env: Environment, name: str, every: int | None,
 
 def _job(env: Environment, name: str, suffix: str, pod: dict[str, Any], deadline: int
          ) -> dict[str, Any]:
-    """A Job `<app>-<env>-<name>-backups-<suffix>` (≤ 63 characters: a label value) of the
-    pod template `pod`, never retried, deleted by the TTL controller an hour after it ends if
-    cockpit could not delete it."""
+    """A Job `<app>-<env>-<name>-backups-<suffix>` (an RFC 1123 label: a long name keeps a
+    hash of the whole, so two runs never share a Job) of the pod template `pod`, never
+    retried, deleted by the TTL controller an hour after it ends if cockpit could not."""
     labels = {**acc_k8s.labels(env, name), m.ROLE_LABEL: "backups"}
     return {"apiVersion": "batch/v1", "kind": "Job",
-            "metadata": {"name": f"{name_of(env, name)}-{suffix}"[:63].rstrip("-"),
+            "metadata": {"name": m.dns_name(f"{name_of(env, name)}-{suffix}"),
                          "namespace": env.settings.namespace,
                          "labels": {**labels, **m.MANAGED}},
             "spec": {"backoffLimit": 0, "activeDeadlineSeconds": deadline,
@@ -197,10 +197,21 @@ def _job(env: Environment, name: str, suffix: str, pod: dict[str, Any], deadline
                      "template": {"metadata": {"labels": labels}, "spec": pod}}}
 
 
-def backup_job(env: Environment, name: str, keep: int, suffix: str) -> dict[str, Any]:
-    """The one-off backup Job: the CronJob's pod (`cronjob`), once, keeping the newest
-    `keep` backups in the claim."""
-    pod = cronjob(env, name, 86400, keep)["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+def backup_job(env: Environment, name: str, keep: int | None, suffix: str,
+               before_release: bool = False) -> dict[str, Any]:
+    """The one-off backup Job: the CronJob's pod (`cronjob`), once. `keep` None prunes
+    nothing (KEEP 0); else the newest `keep` verified backups stay. `before_release`: its id
+    ends in cockpit.backups.BEFORE_RELEASE_SUFFIX and only those are pruned."""
+    from cockpit import backups
+
+    pod = cronjob(env, name, 86400, keep or 1)["spec"]["jobTemplate"]["spec"]["template"][
+        "spec"]
+    variables = pod["containers"][0]["env"]
+    for var in variables:
+        if var["name"] == "KEEP":
+            var["value"] = str(max(1, keep)) if keep else "0"
+    if before_release:
+        variables.append({"name": "SUFFIX", "value": backups.BEFORE_RELEASE_SUFFIX})
     return _job(env, name, suffix, pod, BACKUP_DEADLINE)
 
 
@@ -245,7 +256,8 @@ def _run(provider, env: Environment, job: dict[str, Any], deadline: int
 
 
 def _suffix() -> str:
-    return time.strftime("%Y%m%dt%H%M%S", time.gmtime()).lower()
+    """A UTC time and 6 random hex digits: distinct for every run, even two in one second."""
+    return time.strftime("%Y%m%dt%H%M%S", time.gmtime()).lower() + "-" + secrets.token_hex(3)
 
 
 def _scheduled(provider, env: Environment, name: str) -> dict[str, Any] | None:
@@ -264,11 +276,14 @@ def _env_of(cj: dict[str, Any] | None) -> dict[str, str]:
             for e in c.get("env") or [] if "value" in e}
 
 
-def backup(provider, env: Environment, name: str, keep: int | None = None) -> Backup:
+def backup(provider, env: Environment, name: str, keep: int | None = None,
+           before_release: bool = False) -> Backup:
     """Back up the in-cluster accessory `name` now: a Job of the CronJob's pod (`backup_job`)
     dumps it into the backups claim, restores the dump into a throwaway server in the same pod
-    and compares per-table (Postgres) or per-db (Redis) counts, then prunes the claim to the
-    newest `keep` (default: the schedule's, else KEEP). Returns the record (`verified` False
+    and compares per-table (Postgres) or per-db (Redis) counts; with `keep`, the claim then
+    keeps the newest `keep` verified backups (without, nothing is pruned; a schedule prunes by
+    its own keep). `before_release`: marked as taken before a release command, and only
+    those are pruned. Returns the record (`verified` False
     with `verify["error"]` when the dump did not restore; its `file` is the path in the claim).
     Raises UsageError for an external or unknown accessory or one not running yet,
     ProviderError when nothing was dumped or the Job gave no verdict within BACKUP_DEADLINE
@@ -285,14 +300,12 @@ def backup(provider, env: Environment, name: str, keep: int | None = None) -> Ba
         raise UsageError(f"{env.name}/{name} does not run in namespace {kube.namespace} yet: "
                          "nothing to back up",
                          hint=f"cockpit deploy {env.name} creates it")
-    if keep is None:
-        keep = int(_env_of(_scheduled(provider, env, name)).get("KEEP") or KEEP)
     job = name_of(env, name)
     kube.call(f"apply persistentvolumeclaim {job}",
               kube.core.patch_namespaced_persistent_volume_claim, job, kube.namespace,
               claim(env, name), field_manager=m.FIELD_MANAGER, force=True,
               field_validation="Strict", _content_type=APPLY)
-    obj = backup_job(env, name, max(1, keep), _suffix())
+    obj = backup_job(env, name, keep, _suffix(), before_release=before_release)
     verdict, pod, lines = _run(provider, env, obj, BACKUP_DEADLINE)
     found = backups.parse_records(lines, env, name)
     if found:

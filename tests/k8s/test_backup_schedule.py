@@ -154,7 +154,7 @@ def test_a_one_off_backup_runs_the_schedules_pod_once_and_lists_the_claim(
     cj = k8s.cronjob(ctx.config.env("staging"), "postgres", 86400, 7)
     assert pod["containers"][0]["command"] == cj["spec"]["jobTemplate"]["spec"]["template"][
         "spec"]["containers"][0]["command"]  # the schedule's pod, once
-    assert {"name": "KEEP", "value": "7"} in pod["containers"][0]["env"]
+    assert {"name": "KEEP", "value": "0"} in pod["containers"][0]["env"]  # prunes nothing
     assert jobs[0]["spec"]["backoffLimit"] == 0
     assert emulator.get("batch/v1", "jobs", NS, jobs[0]["metadata"]["name"]) is None  # deleted
 
@@ -167,7 +167,7 @@ def test_a_one_off_backup_runs_the_schedules_pod_once_and_lists_the_claim(
     assert not [j for j in emulator.list("batch/v1", "jobs", NS)
                 if "-backups-" in j["metadata"]["name"]]  # listing Jobs are deleted too
 
-    # with a schedule: its keep is the one-off's; `backup schedule ENV NAME` shows it
+    # a schedule keeps its own; `backup schedule ENV NAME` shows it
     assert main(["backup", "schedule", "staging", "postgres", "--every", "24h", "--keep",
                  "3"]) == 0
     capsys.readouterr()
@@ -187,8 +187,15 @@ def test_a_one_off_backup_runs_the_schedules_pod_once_and_lists_the_claim(
     failed = json.loads(capsys.readouterr().out.splitlines()[-1])["data"]
     assert failed["verified"] is False and "bad header" in failed["verify"]["error"]
     job = _backup_jobs(emulator)[-1]
-    assert {"name": "KEEP", "value": "3"} in job["spec"]["template"]["spec"]["containers"][0][
+    assert {"name": "KEEP", "value": "0"} in job["spec"]["template"]["spec"]["containers"][0][
+        "env"]  # a one-off backup never prunes the schedule's backups
+    assert main(["backup", "staging", "postgres", "--keep", "2", "--json"]) == 1
+    capsys.readouterr()
+    job = _backup_jobs(emulator)[-1]
+    assert {"name": "KEEP", "value": "2"} in job["spec"]["template"]["spec"]["containers"][0][
         "env"]
+    names = [j["metadata"]["name"] for j in _backup_jobs(emulator)]
+    assert len(set(names)) == len(names)  # every run its own Job
 
     # nothing dumped: an error with the Job's last lines
     emulator.image("postgres:16", commands={
@@ -282,7 +289,10 @@ def test_a_protected_deploy_backs_up_the_in_cluster_postgres_before_the_release_
     steps = [e.step for e in rec.of("step_started")]
     assert steps.index("backup_before_release") < steps.index("release_command")
     assert f"backup {bid} of postgres (cockpit backups prod postgres)" in failed.value.hint
-    assert len(_backup_jobs_in(emulator, "shop-prod")) == 1
+    [job] = _backup_jobs_in(emulator, "shop-prod")
+    variables = job["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "KEEP", "value": "7"} in variables  # only backups before a release:
+    assert {"name": "SUFFIX", "value": "-release"} in variables
 
     # a backup that does not restore: stopped before the release command
     emulator.image("postgres:16", commands={

@@ -139,3 +139,50 @@ def test_the_redis_cronjobs_container_backs_up_an_rdb_and_verifies_it(site):  # 
         docker("rm", "-f", host, check=False)
         docker("network", "rm", net, check=False)
         docker("volume", "rm", "-f", volume, check=False)
+
+
+def test_one_off_backups_prune_only_with_keep_and_only_their_own_kind(site, database):  # noqa: F811
+    """The one-off Job's container, run for real: without --keep it prunes nothing; a backup
+    before a release command (id ending in -release) prunes only those, keeping the newest
+    verified ones; `--keep 1` keeps the newest verified plain backup and leaves the -release
+    ones alone."""
+    from cockpit.providers.kubernetes import backups as k8s
+
+    from cockpit import backups
+
+    net, host = database
+    env = site(accessories=f'\n[accessories.postgres]\nimage = "{IMAGE}"\n'
+               ).config.env("staging")
+    volume = f"cockpit-k8sbackup-{uuid.uuid4().hex[:8]}"
+
+    def run(keep, before_release=False) -> str:
+        c = k8s.backup_job(env, "postgres", keep, "x", before_release=before_release)[
+            "spec"]["template"]["spec"]["containers"][0]
+        argv = ["run", "--rm", "--network", net, "-v", f"{volume}:/backups"]
+        for e in c["env"]:
+            value = host if e["name"] == "HOST" else e.get("value", PASSWORD)
+            argv += ["-e", f"{e['name']}={value}"]
+        done = docker(*argv, "--entrypoint", c["command"][0], IMAGE, *c["command"][1:],
+                      check=False, timeout=240)
+        assert done.returncode == 0, done.stdout + done.stderr
+        [record] = backups.parse_records(done.stdout.splitlines(), env, "postgres")
+        assert record.verified
+        time.sleep(1.1)  # ids are UTC seconds
+        return record.id
+
+    def listed() -> list[str]:
+        out = docker("run", "--rm", "-v", f"{volume}:/backups:ro", "--entrypoint", "sh", IMAGE,
+                     "-c", backups.LIST_SCRIPT).stdout
+        return [b.id for b in backups.parse_records(out.splitlines(), env, "postgres")]
+
+    try:
+        plain = [run(None), run(None)]
+        assert sorted(listed()) == sorted(plain)  # no --keep: nothing pruned
+        first = run(1, before_release=True)
+        second = run(1, before_release=True)
+        assert first.endswith("-release") and second.endswith("-release")
+        assert sorted(listed()) == sorted([*plain, second])  # only the older -release one went
+        newest = run(1)
+        assert listed() == [newest, second]  # --keep 1: the newest plain one; -release kept
+    finally:
+        docker("volume", "rm", "-f", volume, check=False)
