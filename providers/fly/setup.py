@@ -91,11 +91,15 @@ def _ensure_app(provider, env: Environment, emit: Emit) -> bool:
         return False
     emit(StepStarted(step="app", title=f"create Fly app {env.settings.app}", env=env.name))
     try:
-        api.request("POST", "/apps", op="create app", idempotent=False,
-                    params={"wait": "true"},
-                    json={"app_name": env.settings.app, "name": env.settings.app,
-                          "org_slug": env.settings.org})
-        provider._store_set(f"fly:{env.settings.app}:created", True)  # teardown.created_key
+        made = api.request("POST", "/apps", op="create app", idempotent=False,
+                           params={"wait": "true"},
+                           json={"app_name": env.settings.app, "name": env.settings.app,
+                                 "org_slug": env.settings.org})
+        # the app's id, so that `cockpit remove` deletes only this app, not one made again
+        # under the same name by someone else (teardown.created_key)
+        app_id = (made or {}).get("id") if isinstance(made, dict) else None
+        app_id = app_id or (api.get_app() or {}).get("id")
+        provider._store_set(f"fly:{env.settings.app}:created", app_id or True)
     except FlyApiError as exc:
         if exc.body.get("status") != "name_taken":
             raise

@@ -20,10 +20,12 @@ certificates and secrets go with it). A 404 is "already gone".
 
 What is kept by default: the volumes (their data; `--volumes` destroys them), the keyring
 items (`--secrets`), and the app itself with its IP addresses, certificates and Fly secrets,
-unless it is to go. The app is deleted only when (1) cockpit created it: this machine's state
-store recorded it when `setup`/the first deploy made it (`setup._ensure_app`; an app made with
-flyctl or by another operator is never deleted), and (2) nothing is left in it after the
-removal: no machine (cockpit's or anyone's) and no volume. Otherwise the plan says why it
+unless it is to go. A volume attached to a machine that is kept (not the environment's) is
+kept with it, `--volumes` or not. The app is deleted only when (1) cockpit created it: this
+machine's state store recorded its id when `setup`/the first deploy made it
+(`setup._ensure_app`), and the live app has that id (an app made with flyctl, by another
+operator, or made again under the same name is never deleted), and (2) nothing is left in it
+after the removal: no machine (cockpit's or anyone's) and no volume. Otherwise the plan says why it
 stays (`fly apps destroy APP` deletes it by hand). Accessories on Fly are external (cockpit
 runs none there): `--accessories` has nothing to remove and says so.
 """
@@ -44,7 +46,8 @@ STOP_WAIT = 30  # seconds a stopping machine is waited for before its forced des
 
 
 def created_key(app: str) -> str:
-    """The state-store key recording that cockpit created the Fly app `app`."""
+    """The state-store key recording that cockpit created the Fly app `app`: its value is the
+    app's id (`setup._ensure_app`; `true` when the id was not known then)."""
     return f"fly:{app}:created"
 
 
@@ -55,8 +58,10 @@ class Teardown:
     `machines`: [{id, name, region, state, release}] of the environment's machines;
     `others`: ids of machines in the app that are not the environment's (kept); `volumes`:
     [{volume (id), name, size (e.g. "3GB"), size_gb (int), region, accessory (None),
-    remove (bool)}]; `app`: the app's name when it goes too; `secrets`: keyring item names;
-    `kept`: what stays and why; `host`: "fly app <name>"."""
+    attached (the machine id it is attached to, or None), remove (bool)}]; `app`: the app's
+    name when it goes too, `app_id` its id (the one cockpit recorded creating); `secrets`:
+    keyring item names; `kept`: what stays and why; `host`: "fly app <name>"; `held`: after
+    `finish` said "held", why the app stays."""
 
     env: str
     host: str
@@ -66,9 +71,11 @@ class Teardown:
     others: list[str] = field(default_factory=list)
     volumes: list[dict[str, Any]] = field(default_factory=list)
     app: str | None = None
+    app_id: str | None = None
     secrets: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     flags: dict[str, bool] = field(default_factory=dict)
+    held: str = ""
 
     @property
     def removed_volumes(self) -> list[dict[str, Any]]:
@@ -120,7 +127,8 @@ def plan(provider, env: Environment, *, accessories: bool, volumes: bool,
     if accessories and env.accessories:
         td.kept.append("accessories on Fly are external (cockpit runs none there): nothing "
                        "to remove for --accessories")
-    if api.get_app() is None:
+    live = api.get_app()
+    if live is None:
         td.secrets, notes = _secret_items(provider.ctx, env, td, secrets)
         td.kept += notes
         return td
@@ -143,22 +151,36 @@ def plan(provider, env: Environment, *, accessories: bool, volumes: bool,
         if v.get("state") in ("destroyed", "destroying", "pending_destroy"):
             continue
         size = int(v.get("size_gb") or 0)
+        attached = v.get("attached_machine_id") or None
         td.volumes.append({"volume": v["id"], "name": v.get("name", ""), "size": f"{size}GB",
                            "size_gb": size, "region": v.get("region", "?"),
-                           "accessory": None, "remove": volumes})
+                           "accessory": None, "attached": attached,
+                           # one attached to a machine that is kept is another's: kept too
+                           "remove": volumes and attached not in td.others})
     if td.others:
         td.kept.append("machine(s) " + ", ".join(td.others) + f" of app {name} (not "
                        f"{env.name}'s: no cockpit_env={env.name} in their metadata)")
+    theirs = [v for v in td.volumes if v["attached"] and v["attached"] in td.others]
+    if theirs:
+        td.kept.append("volume(s) " + ", ".join(
+            f"{v['volume']} {v['name']} ({v['size']}, attached to machine {v['attached']})"
+            for v in theirs) + " with their data (their machines are kept)")
     kept_vols = [v for v in td.volumes if not v["remove"]]
-    if kept_vols:
+    idle = [v for v in kept_vols if v not in theirs]
+    if idle:
         td.kept.append("volume(s) " + ", ".join(f"{v['volume']} {v['name']} ({v['size']})"
-                                                for v in kept_vols)
+                                                for v in idle)
                        + " with their data (pass --volumes to destroy them)")
-    made = bool(provider._store_get(created_key(name), False))
+    recorded = provider._store_get(created_key(name), False)
+    made = isinstance(recorded, str) and recorded == live.get("id")
     if made and not td.others and not kept_vols:
-        td.app = name
+        td.app, td.app_id = name, recorded
     else:
-        why = ("cockpit did not create it (or not from this machine's state)" if not made
+        why = ("cockpit did not create it (or not from this machine's state)" if not recorded
+               else "cockpit recorded creating an app of that name without its id, so it "
+                    "cannot tell it is this one" if not isinstance(recorded, str)
+               else f"it is not the app cockpit created: its id is {live.get('id')}, cockpit "
+                    f"created {recorded} (made again under the same name?)" if not made
                else "machines of others are in it" if td.others
                else "its volumes are kept")
         td.kept.append(f"the Fly app {name} with its IP addresses, certificates and Fly "
@@ -263,13 +285,21 @@ def finish(provider, env: Environment, td: Teardown, done: list[str]) -> str:
     if not td.app:
         return "gone"
     api = provider._api(env)
-    if api.get_app() is None:
+    live = api.get_app()
+    if live is None:
         provider._store_set(created_key(td.app), False)
         return "gone"
+    if live.get("id") != td.app_id:
+        td.held = (f"the Fly app {td.app} is not the one cockpit created any more (its id is "
+                   f"{live.get('id')}, not {td.app_id})")
+        return "held"
     left = [m for m in api.list_machines() if m.get("state") not in GONE]
     vols = [v for v in api.request("GET", f"/apps/{td.app}/volumes", op="list volumes") or []
             if v.get("state") not in ("destroyed", "destroying", "pending_destroy")]
     if left or vols:
+        td.held = (f"the Fly app {td.app} holds " + ", ".join(
+            [f"machine {m['id']}" for m in left] + [f"volume {v['id']}" for v in vols])
+            + " (made meanwhile)")
         return "held"
     try:
         api.request("DELETE", f"/apps/{td.app}", op="delete app", idempotent=False)

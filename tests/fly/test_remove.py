@@ -156,3 +156,46 @@ def test_an_app_cockpit_did_not_create_is_kept(project, emu, capsys):
     assert ctx.secrets.get(ctx.config.env("prod"), "SECRET_KEY") is not None
     code, docs = run(capsys, ctx, "remove", "staging", "--confirm", "staging")
     assert code == 0 and docs[-1]["data"]["nothing"] is True
+
+
+def test_a_volume_of_a_machine_that_is_kept_is_kept(project, emu, capsys):
+    ctx = project()
+    pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    mine, theirs = sorted(emu.active("shop-staging"), key=lambda m: m.id)
+    theirs.config["metadata"].pop("cockpit_env")  # another tool's machine in the app
+    idle = emu.create_volume("shop-staging", "scratch", size_gb=1)
+    held = emu.create_volume("shop-staging", "data", size_gb=3, machine=theirs.id)
+
+    code, docs = run(capsys, ctx, "remove", "staging", "--volumes", "--confirm", "staging")
+    assert code == 0, docs
+    plan = docs[-1]["data"]["plan"]
+    kept = " ".join(plan["kept"])
+    assert f"{held} data (3GB, attached to machine {theirs.id})" in kept
+    assert [v["volume"] for v in plan["volumes"] if v["remove"]] == [idle]
+    assert f"volume {idle} scratch (1GB)" in docs[-1]["data"]["removed"]
+    assert emu.apps["shop-staging"].volumes[held]["state"] == "created"
+    assert emu.apps["shop-staging"].volumes[idle]["state"] == "destroyed"
+    assert [m.id for m in emu.active("shop-staging")] == [theirs.id]
+    assert mine.id in " ".join(docs[-1]["data"]["removed"])
+    assert "shop-staging" in emu.apps
+
+
+def test_an_app_made_again_under_the_same_name_is_kept(project, emu, capsys):
+    from cockpit.providers.fly.teardown import created_key
+
+    ctx = project()
+    pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    assert ctx.store.get_meta(created_key("shop-staging")) == emu.apps["shop-staging"].id
+    code, docs = run(capsys, ctx, "remove", "staging", "--confirm", "staging")
+    assert code == 0 and "shop-staging" not in emu.apps
+    pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)  # cockpit makes it again
+    ours = emu.apps["shop-staging"].id
+    assert ctx.store.get_meta(created_key("shop-staging")) == ours
+    with emu.lock:  # someone deletes it and makes another app of that name
+        del emu.apps["shop-staging"]
+    theirs = emu.create_app("shop-staging", "acme").id
+    assert theirs != ours
+    code, docs = run(capsys, ctx, "remove", "staging", "--confirm", "staging")
+    assert code == 0, docs
+    assert "not the app cockpit created" in " ".join(docs[-1]["data"]["plan"]["kept"])
+    assert emu.apps["shop-staging"].id == theirs
