@@ -1120,9 +1120,15 @@ class BackupBeforeReleaseFailed(ProviderError):
 
 def _backup_before(ctx, env, name: str, emit) -> Backup | None:
     """One accessory's backup before the release command; None (said) when there is nothing
-    to back up yet. Raises BackupBeforeReleaseFailed."""
+    to back up yet (no accessory yet; on a VPS, no tables yet). A VPS accessory goes to the
+    local folder (then `_prune_before`); an in-cluster one (Kubernetes) is the one-off backup
+    Job into its backups claim (cockpit.providers.kubernetes.backups.backup), its id ending in
+    BEFORE_RELEASE_SUFFIX, and the Job itself prunes only those to the newest
+    KEEP_BEFORE_RELEASE verified ones, never the one just taken. Raises
+    BackupBeforeReleaseFailed when the accessory does not run or the backup fails or does not
+    restore."""
+    from cockpit import accessories as core
     from cockpit.events import StepFinished, StepStarted, Timer
-    from cockpit.providers.vps import accessories as vps
 
     started = Timer()
     emit(StepStarted(STEP_BEFORE, f"back up {name} before the release command (verified by a "
@@ -1130,86 +1136,99 @@ def _backup_before(ctx, env, name: str, emit) -> Backup | None:
     stop = "the release command did not run; the serving release is untouched"
     hint = (f"fix it and deploy again, or deploy with --skip-backup (or set "
             f"backup_before_release = false in [accessories.{name}])")
-    from cockpit import accessories as core
-
-    if core.in_cluster(env, env.accessories[name]):
-        return _backup_before_in_cluster(ctx, env, name, emit, started, stop, hint)
-    host = _vps(ctx, env).host(env)
-    info = vps.inspect(host, env).get(name)
-    if info is None:
+    target = _InCluster(ctx, env, name) if core.in_cluster(env, env.accessories[name]) \
+        else _OnHost(ctx, env, name)
+    state = target.state()
+    if state is None:
         emit(StepFinished(STEP_BEFORE, f"{name}: not created yet, nothing to back up",
                           env=env.name, seconds=started.seconds()))
         return None
-    if info["state"] != "running":
+    if state != "running":
         raise BackupBeforeReleaseFailed(
-            f"accessory {name} of {env.name} is {info['state']}: no backup could be taken "
-            f"before the release command; {stop}", where=f"{host.t.where} step {STEP_BEFORE}",
-            hint=f"cockpit accessories restart {env.name} {name}; or {hint}")
+            f"accessory {name} of {env.name} is {state}: no backup could be taken "
+            f"before the release command; {stop}", where=target.where,
+            hint=f"{target.fix}; or {hint}")
     try:
-        if not counts(host, env, name):
-            emit(StepFinished(STEP_BEFORE, f"{name}: no tables yet, nothing to back up",
-                              env=env.name, seconds=started.seconds()))
-            return None
-        record = backup(ctx, env, name, before_release=True)
+        record = target.backup()
     except (ProviderError, UsageError) as exc:
         raise BackupBeforeReleaseFailed(
             f"the backup of {name} before the release command failed: {exc.what}; {stop}",
-            where=exc.where or f"{host.t.where} step {STEP_BEFORE}",
-            hint=exc.hint or hint) from None
+            where=exc.where or target.where, hint=exc.hint or hint) from None
+    if record is None:
+        emit(StepFinished(STEP_BEFORE, f"{name}: no tables yet, nothing to back up",
+                          env=env.name, seconds=started.seconds()))
+        return None
     if not record.verified:
         raise BackupBeforeReleaseFailed(
             f"backup {record.id} of {name}, taken before the release command, is "
-            f"{record.verify.get('error')}; {stop}", where=record.file,
+            f"{record.verify.get('error')}; {stop}", where=target.located(record),
             hint=f"cockpit backups {env.name} {name}; {hint}")
-    pruned = _prune_before(ctx, env, name, record, emit)
+    pruned = target.prune(record, emit)
     emit(StepFinished(STEP_BEFORE, f"{name}: backup {record.id} verified ({record.size} bytes"
                       f"{', uploaded to ' + record.remote if record.remote else ''}) "
-                      f"{record.file}{pruned}", env=env.name, seconds=started.seconds()))
-    return record
-
-
-def _backup_before_in_cluster(ctx, env, name: str, emit, started, stop: str,
-                              hint: str) -> Backup | None:
-    """`_backup_before` for an in-cluster accessory (Kubernetes): the one-off backup Job
-    (cockpit.providers.kubernetes.backups.backup) into the backups claim, its id ending in
-    BEFORE_RELEASE_SUFFIX; the Job then prunes only those, to the newest KEEP_BEFORE_RELEASE
-    verified ones (and newer unverified ones), never the one just taken. None (said) when the
-    StatefulSet does not exist yet (a first deploy). Raises BackupBeforeReleaseFailed when its
-    pod is not ready or the backup fails or does not restore."""
-    from cockpit.events import StepFinished
-    from cockpit.pipeline import provider_for
-    from cockpit.providers.kubernetes import accessories as acc_k8s
-    from cockpit.providers.kubernetes import backups as k8s
-
-    provider = provider_for(ctx, env)
-    where = f"{provider.kube(env).where} step {STEP_BEFORE}"
-    info = next((a for a in acc_k8s.status(provider, env) if a["name"] == name), None)
-    if info is None or info["state"] == "missing":
-        emit(StepFinished(STEP_BEFORE, f"{name}: not created yet, nothing to back up",
-                          env=env.name, seconds=started.seconds()))
-        return None
-    if info["state"] != "running":
-        raise BackupBeforeReleaseFailed(
-            f"accessory {name} of {env.name} is {info['state']}: no backup could be taken "
-            f"before the release command; {stop}", where=where,
-            hint=f"cockpit accessories status {env.name} {name}; or {hint}")
-    try:
-        record = k8s.backup(provider, env, name, keep=KEEP_BEFORE_RELEASE,
-                            before_release=True)
-    except (ProviderError, UsageError) as exc:
-        raise BackupBeforeReleaseFailed(
-            f"the backup of {name} before the release command failed: {exc.what}; {stop}",
-            where=exc.where or where, hint=exc.hint or hint) from None
-    claim = k8s.name_of(env, name)
-    if not record.verified:
-        raise BackupBeforeReleaseFailed(
-            f"backup {record.id} of {name}, taken before the release command, is "
-            f"{record.verify.get('error')}; {stop}", where=f"claim {claim} {record.file}",
-            hint=f"cockpit backups {env.name} {name}; {hint}")
-    emit(StepFinished(STEP_BEFORE, f"{name}: backup {record.id} verified ({record.size} bytes) "
-                      f"{record.file} in claim {claim}", env=env.name,
+                      f"{target.located(record)}{pruned}", env=env.name,
                       seconds=started.seconds()))
     return record
+
+
+class _OnHost:
+    """The backup before a release command of a VPS accessory (into the local folder)."""
+
+    def __init__(self, ctx, env, name: str) -> None:
+        from cockpit.providers.vps import accessories as vps
+
+        self.ctx, self.env, self.name = ctx, env, name
+        self.host = _vps(ctx, env).host(env)
+        self.where = f"{self.host.t.where} step {STEP_BEFORE}"
+        self.fix = f"cockpit accessories restart {env.name} {name}"
+        self._vps = vps
+
+    def state(self) -> str | None:
+        info = self._vps.inspect(self.host, self.env).get(self.name)
+        return info["state"] if info else None
+
+    def backup(self) -> Backup | None:
+        if not counts(self.host, self.env, self.name):
+            return None
+        return backup(self.ctx, self.env, self.name, before_release=True)
+
+    def located(self, record: Backup) -> str:
+        return record.file
+
+    def prune(self, record: Backup, emit) -> str:
+        return _prune_before(self.ctx, self.env, self.name, record, emit)
+
+
+class _InCluster:
+    """The backup before a release command of an in-cluster accessory (Kubernetes)."""
+
+    def __init__(self, ctx, env, name: str) -> None:
+        from cockpit.pipeline import provider_for
+        from cockpit.providers.kubernetes import backups as k8s
+
+        self.env, self.name = env, name
+        self.provider = provider_for(ctx, env)
+        self.where = f"{self.provider.kube(env).where} step {STEP_BEFORE}"
+        self.fix = f"cockpit accessories status {env.name} {name}"
+        self.claim = k8s.name_of(env, name)
+        self._k8s = k8s
+
+    def state(self) -> str | None:
+        from cockpit.providers.kubernetes import accessories as acc_k8s
+
+        info = next((a for a in acc_k8s.status(self.provider, self.env)
+                     if a["name"] == self.name), None)
+        return None if info is None or info["state"] == "missing" else info["state"]
+
+    def backup(self) -> Backup:
+        return self._k8s.backup(self.provider, self.env, self.name, keep=KEEP_BEFORE_RELEASE,
+                                before_release=True)
+
+    def located(self, record: Backup) -> str:
+        return f"{record.file} in claim {self.claim}"
+
+    def prune(self, record: Backup, emit) -> str:
+        return ""  # the backup Job pruned the claim itself
 
 
 def _taken_before(ctx, env, name: str) -> set[str]:
