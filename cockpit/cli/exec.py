@@ -16,8 +16,14 @@ ReplicaSet's pod template (its image, env, the release's Secret with the accesso
 deleted afterwards (`providers/kubernetes/oneoff.py`), or a one-off machine of a serving
 machine's config with the command as `init.cmd`, auto-destroyed (`providers/fly/oneoff.py`).
 Output lines are shown as they come, masked the same way; the exit status is the container's.
-Neither gives a terminal or stdin: `-i` is refused (exit 2), naming `kubectl exec -it` or
-`fly ssh console`. No serving release: exit 2 on every provider."""
+Neither gives a terminal or stdin: `-i` is refused (exit 2) before anything else, --confirm
+included, naming `kubectl exec -it` or `fly ssh console`. No serving release: exit 2 on every
+provider.
+
+The audit entry is written however the run ends: `exit N`, or `failed: <what>` (the error,
+masked; `failed: interrupted` on Ctrl-C) when cockpit could not see the command to its end;
+a refusal before anything ran (UsageError: `-i`, nothing serves) is not a run and leaves
+none."""
 
 from __future__ import annotations
 
@@ -148,11 +154,18 @@ def _run(args: argparse.Namespace) -> int:
     tty = interactive_tty(args)
     remote = teardown.exec_release_argv(env, host, release, argv, interactive=bool(
         args.interactive), tty=tty, name=name, volumes=volumes)
+    result = "failed: interrupted"
     try:
         rc = stream(host, env, remote, args, out, "exec")
+        result = f"exit {rc}"
+    except BaseException as exc:
+        result = failure(exc)
+        raise
     finally:
-        host.run(cmd.quiet(cmd.docker_rm(name)), step="exec", check=False)
-    ctx.store.audit("exec", env.name, f"exit {rc}", f"release {release.id}: {line}")
+        try:
+            host.run(cmd.quiet(cmd.docker_rm(name)), step="exec", check=False)
+        finally:
+            ctx.store.audit("exec", env.name, result, f"release {release.id}: {line}")
     out.result({"env": env.name, "release": release.id, "command": argv, "exit_code": rc},
                human=None)  # the command's own output is what a person reads
     return rc
@@ -165,11 +178,17 @@ def _run_one_off(args: argparse.Namespace, ctx, env, argv: list[str], out) -> in
     raises UsageError (`-i` where the target gives no terminal, nothing serves, a provider
     without one-off commands), ProviderError."""
     from cockpit import pipeline
+    from cockpit.errors import UsageError
     from cockpit.events import LogLine
     from cockpit.output import inert
     from cockpit.redaction import redact
 
     line = shlex.join(argv)
+    if args.interactive and env.provider in ("kubernetes", "fly"):  # before --confirm is asked
+        import importlib
+
+        importlib.import_module(f"cockpit.providers.{env.provider}.oneoff").refuse_interactive(
+            env, argv)
     pipeline.confirm(ctx, env, "exec", f"run `{line}` with {env.name}'s secrets")
     provider = pipeline.provider_for(ctx, env)
     ctx.secrets.register(env)  # every value the output could carry is masked
@@ -186,11 +205,40 @@ def _run_one_off(args: argparse.Namespace, ctx, env, argv: list[str], out) -> in
         stream_.write(inert(text, limit=None) + "\n")
         stream_.flush()
 
-    release_id, rc = provider.one_off(env, argv, write, interactive=bool(args.interactive))
-    ctx.store.audit("exec", env.name, f"exit {rc}", f"release {release_id}: {line}")
+    release_id: str | None = None
+    result: str | None = "failed: interrupted"
+    try:
+        release_id, rc = provider.one_off(env, argv, write,
+                                          interactive=bool(args.interactive))
+        result = f"exit {rc}"
+    except UsageError:
+        result = None  # refused before anything ran (-i, nothing serves): not a run
+        raise
+    except BaseException as exc:
+        result = failure(exc)
+        raise
+    finally:
+        if result is not None:
+            ctx.store.audit("exec", env.name, result,
+                            f"release {release_id}: {line}" if release_id else line)
     out.result({"env": env.name, "release": release_id, "command": argv, "exit_code": rc},
                human=None)  # the command's own output is what a person reads
     return rc
+
+
+def failure(exc: BaseException) -> str:
+    """The audit result of a run cockpit saw end with `exc`: "failed: <what>", the secret
+    values masked ("failed: interrupted" for Ctrl-C)."""
+    from cockpit.errors import CockpitError
+    from cockpit.redaction import redact
+
+    if isinstance(exc, KeyboardInterrupt):
+        what = "interrupted"
+    elif isinstance(exc, CockpitError):
+        what = exc.message
+    else:
+        what = f"{type(exc).__name__}: {exc}"
+    return redact(f"failed: {what}")
 
 
 def _register_accessories(ctx, env) -> None:

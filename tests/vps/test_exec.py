@@ -169,3 +169,27 @@ def test_every_run_is_audited_with_its_command_line(site):
     text = json.dumps(entries)
     assert all(v not in text for v in secret_values(site))
     assert "HELLO" not in text  # the command line, never its output
+
+
+def test_a_run_interrupted_by_ctrl_c_is_audited_as_failed(site):
+    """Ctrl-C (SIGINT to cockpit) while the command runs: the container is removed and the
+    run is audited as failed, not left out."""
+    import signal
+    import subprocess
+
+    proc = subprocess.Popen([sys.executable, "-m", "cockpit", "exec", "staging", "--", "sh",
+                             "-c", "echo started; sleep 120"], cwd=site.dir, env=site.env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "started"
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    entries = result(site.ok("audit", "--env", "staging", "--json"))["data"]["entries"]
+    assert any(e["command"] == "exec" and e["result"] == "failed: interrupted"
+               and "sleep 120" in e["detail"] for e in entries)
+    assert not docker("ps", "-aq", "--filter", f"label=cockpit.exec={APP}-staging")
