@@ -10,17 +10,23 @@ volumes), without probes and ports, the image's entrypoint kept and the command 
 run as long as it needs; `ttlSecondsAfterFinished` removes a Job cockpit could not delete.
 
 cockpit waits until the pod's container has started (at most `release_timeout` seconds; a
-CreateContainerConfigError ends the wait at once), follows its log line by line, then reads
-the Job's terminal condition and the container's exit code, and deletes the Job with
-propagationPolicy Background (its pod goes by garbage collection) whatever happened, Ctrl-C
-included. There is no terminal through a Job: `-i` is refused, naming `kubectl exec -it`.
+CreateContainerConfigError ends the wait at once), follows its log line by line until the
+container has terminated, however long it runs: a log stream that ends or breaks first (a proxy
+or load balancer closing an idle stream, commonly after 60 s, while a backfill prints nothing)
+is reopened with sinceSeconds (the log API has no sinceTime) and the overlap dropped by
+timestamp, as `logs.LogFollower` does. Then it reads the container's exit code and deletes the
+Job with propagationPolicy Background (its pod goes by garbage collection); on Ctrl-C or an
+error the Job is deleted too, which stops the command. There is no terminal through a Job:
+`-i` is refused, naming `kubectl exec -it`.
 """
 
 from __future__ import annotations
 
+import math
 import secrets as _random
 import shlex
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +47,9 @@ CONTAINER = m.RELEASE_CONTAINER  # "release": the one-off Jobs' container (relea
 TTL_SECONDS = 3600  # ttlSecondsAfterFinished: the TTL controller's net under our own delete
 # waiting reasons that never resolve by themselves (kubelet container states)
 STUCK = ("CreateContainerConfigError", "CreateContainerError", "InvalidImageName")
-LOG_LIMIT = 100_000  # lines read again when the follow stream broke off early
+# (connect, read) seconds of a log stream: a stream silent for longer (a half-dead connection
+# included) is reopened, so cockpit never hangs on a connection that will not deliver the end
+STREAM_TIMEOUT = (10, 300)
 
 
 def job_name(env: Environment) -> str:
@@ -121,20 +129,10 @@ def run(provider, env: Environment, argv: list[str], write: Callable[[str, bool]
               field_manager=m.FIELD_MANAGER, force=True, _content_type=jobs.APPLY)
     try:
         pod = _started(kube, batch, name, float(env.settings.release_timeout), poll)
-        written = 0
-        broke = False
         if pod is not None:
-            try:
-                for line in _follow(kube, pod["metadata"]["name"]):
-                    write(line, False)
-                    written += 1
-            except Exception:  # noqa: BLE001 - a dropped stream: the rest is read below
-                broke = True
-        verdict, job, pod, lines = jobs.wait(kube, name, 0, poll,
-                                             tail=LOG_LIMIT if broke else 1)
-        if broke:
-            for line in lines[written:]:
-                write(line, False)
+            pod = _follow_to_end(kube, batch, name, pod["metadata"]["name"], write, poll)
+        job = kube.get(f"read job {name}", batch.read_namespaced_job, name, kube.namespace)
+        verdict = jobs.condition(job)
         status = jobs.exit_status(pod)
         if status is None:
             why = jobs._reason(job) if job and verdict == "Failed" else "gave no exit code"
@@ -181,13 +179,64 @@ def _started(kube: Kube, batch: Any, name: str, timeout: float, poll: float
         time.sleep(poll)
 
 
-def _follow(kube: Kube, pod: str):
-    """The pod's log lines as they come (follow), until its container ends."""
+def _follow_to_end(kube: Kube, batch: Any, name: str, pod_name: str,
+                   write: Callable[[str, bool], None], poll: float) -> dict[str, Any] | None:
+    """Pass each log line of the Job `name`'s pod `pod_name` to `write(line, False)` until its
+    container has terminated, the Job has a terminal condition or the pod is gone, with no
+    time limit. The log is followed; a stream that ends or breaks before that (an idle stream
+    closed by a proxy, a read timeout, a reset) is reopened every `poll` seconds with
+    sinceSeconds reaching back past the last line seen, and lines at or before it (by their
+    timestamp, counting repeats of the same line) are dropped. Once the end is seen, the log
+    is read one last time. Returns the pod as last read (None when gone). Raises ApiFailure
+    when the pod or the Job cannot be read."""
+    from cockpit.providers.kubernetes.logs import split_timestamp
+
+    last: tuple[int, int] | None = None  # timestamp of the newest line written
+    seen: Counter[str] = Counter()  # raw lines written at `last`
+    while True:
+        pod = kube.get(f"read pod {pod_name}", kube.core.read_namespaced_pod, pod_name,
+                       kube.namespace)
+        if pod is None:
+            return None
+        ended = jobs.exit_status(pod) is not None or jobs.condition(
+            kube.get(f"read job {name}", batch.read_namespaced_job, name,
+                     kube.namespace)) is not None
+        kwargs: dict[str, Any] = {"container": CONTAINER, "timestamps": True,
+                                  "follow": not ended, "_request_timeout": STREAM_TIMEOUT}
+        if last is not None:
+            kwargs["since_seconds"] = max(1, math.ceil(time.time() - last[0]) + 1)
+        again: Counter[str] = Counter()  # raw lines at `last` met in this stream
+        for raw in _stream(kube, pod_name, kwargs):
+            stamp, text = split_timestamp(raw)
+            if stamp is not None and last is not None and stamp <= last:
+                if stamp < last:
+                    continue
+                again[raw] += 1
+                if again[raw] <= seen[raw]:
+                    continue  # written from an earlier stream
+            elif stamp is not None:
+                last, seen, again = stamp, Counter(), Counter({raw: 1})
+            if stamp is not None:
+                seen[raw] += 1
+            write(text, False)
+        if ended:
+            return pod
+        time.sleep(poll)
+
+
+def _stream(kube: Kube, pod: str, kwargs: dict[str, Any]):
+    """The raw lines of one pod-log request (`kwargs`: read_namespaced_pod_log's options);
+    a request refused or a stream broken off ends it quietly (the caller reopens it)."""
     from cockpit.providers.kubernetes.logs import _lines, _shutdown
 
-    resp = kube.core.read_namespaced_pod_log(pod, kube.namespace, container=CONTAINER,
-                                             follow=True, _preload_content=False)
+    try:
+        resp = kube.core.read_namespaced_pod_log(pod, kube.namespace, _preload_content=False,
+                                                 **kwargs)
+    except Exception:  # noqa: BLE001 - refused or unreachable: the caller tries again
+        return
     try:
         yield from _lines(resp)
+    except Exception:  # noqa: BLE001 - a dropped stream, a read timeout: reopened
+        return
     finally:
         _shutdown(resp)

@@ -147,6 +147,9 @@ class Behaviour:
     release_exit: int = 0
     release_logs: list[str] = field(default_factory=lambda: ["running the release command"])
     release_seconds: float = 0.1  # how long the release command runs
+    # seconds between a one-off command's output lines (0: all printed as it starts); a long,
+    # mostly quiet command (a backfill) prints its lines over release_seconds
+    release_line_every: float = 0.0
     # other one-off commands the image answers (a Job pod whose `sh -c` text contains the key
     # prints the lines and exits with the code instead): e.g. the schema probe
     # {"alembic current": (0, ["abc123 (head)", MARK, "<base> -> abc123 (head), init"])}
@@ -177,6 +180,8 @@ class _Container:
     probe_failing_since: float | None = None
     last_unhealthy_event: float = 0.0
     gone: bool = False
+    script: list[str] = field(default_factory=list)  # a one-off command's output lines
+    printed: int = 0  # of them, printed so far
 
 
 class Emulator:
@@ -1174,15 +1179,18 @@ class Emulator:
             elif now - rt.created >= b.start_delay:
                 rt.instance, rt.started_at = 1, now
                 self.event(pod, "Started", f"Started container {c['name']}")
-                for line in b.one_off([*(c.get("command") or []), *(c.get("args") or [])])[1]:
-                    rt.logs.setdefault(1, []).append((now, line))
-                self.cond.notify_all()
+                rt.script = list(b.one_off([*(c.get("command") or []),
+                                            *(c.get("args") or [])])[1])
+                self._print_due(rt, b, now)
                 cs["state"] = {"running": {"startedAt": now_iso(now)}}
                 status.update({"phase": "Running", "startTime": now_iso(now)})
             else:
                 cs["state"] = {"waiting": {"reason": "ContainerCreating"}}
                 status["phase"] = "Pending"
-        elif now - rt.started_at >= b.release_seconds:
+        elif now - rt.started_at < b.release_seconds:
+            self._print_due(rt, b, now)
+        else:
+            self._print_due(rt, b, now, every=0.0)
             code = b.one_off([*(c.get("command") or []), *(c.get("args") or [])])[0]
             cs["state"] = {"terminated": {"exitCode": code,
                                           "reason": "Completed" if code == 0 else "Error",
@@ -1198,6 +1206,19 @@ class Emulator:
         if status != pod.get("status"):
             pod["status"] = status
             self.update("v1", "pods", pod["metadata"]["namespace"], pod)
+
+    def _print_due(self, rt: _Container, b: Behaviour, now: float,
+                   every: float | None = None) -> None:
+        """Log the lines of the one-off command's output (`rt.script`) due by `now`: all of
+        them, or one every `every` (default b.release_line_every) seconds since its start."""
+        every = b.release_line_every if every is None else every
+        assert rt.started_at is not None
+        due = len(rt.script) if every <= 0 else min(
+            len(rt.script), 1 + int((now - rt.started_at) / every))
+        if due > rt.printed:
+            rt.logs.setdefault(1, []).extend((now, line) for line in rt.script[rt.printed:due])
+            rt.printed = due
+            self.cond.notify_all()
 
     def _ingress_shim(self, ing: dict[str, Any]) -> None:
         ns = ing["metadata"]["namespace"]

@@ -163,3 +163,52 @@ def test_the_exec_job_is_a_valid_batch_v1_job(deployed):
     job = oneoff.exec_job(env, served, rs["spec"]["template"], ["report"],
                           oneoff.job_name(env))
     kubernetes_validate.validate(job, kubernetes_validate.latest_version(), strict=True)
+
+
+def test_a_long_quiet_command_outlives_log_streams_closed_early(project, emulator, capsys,
+                                                                 monkeypatch):
+    """A proxy closing idle log streams (here every stream, after 0.1 s) ends the follow long
+    before the command (a backfill printing now and then) ends: the stream is reopened, every
+    line is passed on once, the exit status is the container's, and the Job is deleted only
+    after the command ended, however long that is."""
+    from cockpit.providers.kubernetes import release as jobs
+
+    # the grace a release command's Job gets past its deadline: the command outlives it
+    monkeypatch.setattr(jobs, "GRACE", 0.0)
+    lines = [f"backfilled batch {n}" for n in range(1, 7)]
+    emulator.image(IMAGE_V1, commands={"backfill": (4, lines)}, release_seconds=1.5,
+                   release_line_every=0.25)
+    ctx = project()
+    pipeline.deploy(ctx, "staging", Recorder(), image=IMAGE_V1)
+    emulator.log_stream_max_seconds = 0.1
+    capsys.readouterr()
+    code = main(["exec", "staging", "--config", str(ctx.config.path), "--",
+                 "python", "backfill.py"])
+    out = capsys.readouterr()
+    assert code == 4, out.err
+    assert out.out.splitlines() == lines
+    reads = [r for r in emulator.requests if r["method"] == "GET" and r["path"].endswith("/log")]
+    assert len(reads) > 1  # the stream was reopened
+    assert exec_jobs(emulator) == []
+
+
+def test_a_run_that_fails_after_the_job_started_is_audited_as_failed(deployed, emulator,
+                                                                      capsys):
+    ctx, _ = deployed
+    emulator.deny("get", "pods", NS)  # reading the running pod is refused mid-run
+    code = main(["exec", "staging", "--config", str(ctx.config.path), "--",
+                 "report", "--key", SECRET_STAGING])
+    err = capsys.readouterr().err
+    assert code == 1 and "forbidden" in err
+    assert job_patches(emulator) and exec_jobs(emulator) == []  # made, then deleted
+    [entry] = [a for a in ctx.store.audit_log("staging") if a["command"] == "exec"]
+    assert entry["result"].startswith("failed: ") and "forbidden" in entry["result"]
+    assert "report --key ••••" in entry["detail"] and SECRET_STAGING not in str(entry)
+
+
+def test_interactive_is_refused_before_confirm_is_asked_for(project, emulator, capsys):
+    ctx = project()
+    code = main(["exec", "prod", "-i", "--config", str(ctx.config.path), "--", "sh"])
+    err = capsys.readouterr().err
+    assert code == 2 and "kubectl exec -it -n shop-prod" in err and "--confirm" not in err
+    assert not job_patches(emulator)
