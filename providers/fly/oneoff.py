@@ -11,8 +11,11 @@ it for a release's machine). Its name is `exec-<6 hex>-<release id>`.
 
 cockpit reads the machine every POLL seconds (Get Machine is limited to 5/s per machine) and,
 between reads, the logs endpoint for that machine (paged by `next_token`), passing each line
-on as it comes; once the machine has exited, the rest of its log is read and the exit code is
-taken from its `exit` event (`request.exit_event.exit_code`, `machines.exit_code`). Fly
+on as it comes; once the machine has exited, the exit code is taken from its `exit` event
+(`request.exit_event.exit_code`, `machines.exit_code`) and the log is read on until no new line
+came for LOG_QUIET seconds (at most LOG_LAG_MAX seconds): Fly's log pipeline (the machine's
+output through NATS to the logs API) delivers lines seconds after they were printed, often
+after the exit event is visible, so one last read would lose a short command's last lines. Fly
 destroys it (auto_destroy); when cockpit is interrupted first, it destroys it (force). There
 is no terminal in such a machine: `-i` is refused, naming `fly ssh console`.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 import copy
 import secrets as _random
 import shlex
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -44,6 +48,10 @@ if TYPE_CHECKING:
 META_KEY = "cockpit_exec"  # the release id a one-off exec machine ran the image of
 POLL = release_phase.POLL
 LOG_PAGES = 50  # log pages read per pass (a page is at most a few hundred lines)
+# After the exit: the log is complete once no new line came for LOG_QUIET seconds, or after
+# LOG_LAG_MAX seconds in all (Fly's log pipeline lags the machine by seconds; see above).
+LOG_QUIET = 2.0
+LOG_LAG_MAX = 10.0
 
 
 def serving(provider, env: Environment) -> tuple[Release, dict[str, Any]]:
@@ -123,7 +131,7 @@ def run(provider, env: Environment, argv: list[str], write: Callable[[str, bool]
             state = machine.get("state")
             ended = state in release_phase.EXITED and (
                 code is not None or state in ("destroyed", "failed"))
-            token = _drain(api, mid, token, write)
+            token, _ = _drain(api, mid, token, write)
             if ended:
                 break
             provider.sleep(POLL)
@@ -134,15 +142,18 @@ def run(provider, env: Environment, argv: list[str], write: Callable[[str, bool]
                             params={"force": "true"}, idempotent=True)
             except FlyApiError:
                 pass
+    _drain_late(provider, api, mid, token, write)
     if code is None:
         raise ProviderError(f"the one-off machine {mid} ended ({state}) without an exit code",
                             where=f"fly app {api.app} machine {mid} step exec")
     return release.id, int(code)
 
 
-def _drain(api: FlyApi, mid: str, token: str, write: Callable[[str, bool], None]) -> str:
+def _drain(api: FlyApi, mid: str, token: str, write: Callable[[str, bool], None]
+           ) -> tuple[str, int]:
     """Read machine `mid`'s log lines after `token` until a page is empty (at most LOG_PAGES
-    pages), each to `write`; returns the token to continue from."""
+    pages), each to `write`; returns (the token to continue from, lines written)."""
+    written = 0
     for _ in range(LOG_PAGES):
         page = api.request("GET", f"/apps/{api.app}/logs", op="read logs",
                            params={"next_token": token, "instance": mid}, logs=True) or {}
@@ -150,6 +161,23 @@ def _drain(api: FlyApi, mid: str, token: str, write: Callable[[str, bool], None]
         token = ((page.get("meta") or {}).get("next_token")) or token
         for entry in data:
             write(str((entry.get("attributes") or {}).get("message", "")), False)
+        written += len(data)
         if not data:
             break
-    return token
+    return token, written
+
+
+def _drain_late(provider, api: FlyApi, mid: str, token: str,
+                write: Callable[[str, bool], None]) -> None:
+    """After machine `mid` exited: read its log on every POLL seconds until no new line came
+    for LOG_QUIET seconds, LOG_LAG_MAX seconds at most (the lines Fly's log pipeline delivers
+    late). Raises FlyApiError."""
+    start = quiet_since = time.monotonic()
+    while True:
+        now = time.monotonic()
+        if now - quiet_since >= LOG_QUIET or now - start >= LOG_LAG_MAX:
+            return
+        provider.sleep(POLL)
+        token, written = _drain(api, mid, token, write)
+        if written:
+            quiet_since = time.monotonic()

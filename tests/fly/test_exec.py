@@ -156,3 +156,37 @@ def test_no_serving_release_is_a_clear_error(project, emu, capsys):
     code = main(["exec", "staging", "--config", str(ctx.config.path), "--", "report"])
     err = capsys.readouterr().err
     assert code == 2 and "no release serves staging" in err and "cockpit deploy staging" in err
+
+
+def test_lines_the_log_pipeline_delivers_after_the_exit_are_shown(deployed, emu, capsys):
+    """Fly's log pipeline delivers a machine's lines seconds after it printed them, after its
+    exit event is visible: the log is read on after the exit until it stays quiet."""
+    ctx, _ = deployed
+    emu.log_delay = 1.0
+    capsys.readouterr()
+    code = main(["exec", "staging", "--config", str(ctx.config.path), "--", "report"])
+    assert code == 3
+    assert capsys.readouterr().out.splitlines() == ["rows: 42", "signing with ••••",
+                                                   "prod key ••••"]
+
+
+def test_a_run_that_fails_after_the_machine_was_made_is_audited_as_failed(deployed, emu,
+                                                                          capsys):
+    ctx, _ = deployed
+    emu.inject("GET", r"/machines/[^/]+$", status=403, times=1)  # reading it is refused
+    code = main(["exec", "staging", "--config", str(ctx.config.path), "--",
+                 "report", "--key", STAGING_SECRET])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert exec_machines(emu) and destroyed(emu)  # made, then destroyed
+    [entry] = [a for a in ctx.store.audit_log("staging") if a["command"] == "exec"]
+    assert entry["result"].startswith("failed: ") and "not allowed" in entry["result"]
+    assert "report --key ••••" in entry["detail"] and STAGING_SECRET not in str(entry)
+
+
+def test_interactive_is_refused_before_confirm_is_asked_for(project, emu, capsys):
+    ctx = project()
+    code = main(["exec", "prod", "-i", "--config", str(ctx.config.path), "--", "sh"])
+    err = capsys.readouterr().err
+    assert code == 2 and "fly ssh console -a shop-prod" in err and "--confirm" not in err
+    assert not [c for c in emu.calls if c[0] == "POST" and c[1].endswith("/machines")]
