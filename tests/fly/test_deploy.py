@@ -180,7 +180,7 @@ def test_a_stopped_machine_is_updated_without_starting_it(project, emu):
     api = pipeline.provider_for(ctx, env)._api(env)
     stopped = sorted(m.id for m in emu.active("shop-staging"))[0]
     api.request("POST", api.m(stopped) + "/stop", op="stop", json={})
-    api.wait(stopped, "stopped", timeout=5)
+    api.wait(stopped, "stopped", timeout=5, instance_id=api.get_machine(stopped)["instance_id"])
     rec = Recorder()
     release = pipeline.deploy(ctx, "staging", rec, image=IMAGE_V2)
     machines = {m.id: m for m in emu.active("shop-staging")}
