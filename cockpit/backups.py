@@ -261,6 +261,16 @@ def prune(app: str, env: str, name: str, keep: int, base: str | Path | None = No
     return removed
 
 
+def prune_made_by_backup(ctx, env, name: str, keep: int, base: str | Path | None = None,
+                         bucket: Bucket | None = None) -> list[str]:
+    """`cockpit backup --keep N`: `prune` over the backups `cockpit backup` made, leaving
+    those taken before a release command (marked, or named by a release in the state store)
+    to their own retention. Returns the ids removed, newest first."""
+    taken = _taken_before(ctx, env, name)
+    return prune(env.app.name, env.name, name, keep, base, bucket,
+                 only=lambda b: not (b.before_release or b.id in taken))
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -1231,11 +1241,12 @@ class _InCluster:
         return ""  # the backup Job pruned the claim itself
 
 
-def _taken_before(ctx, env, name: str) -> set[str]:
-    """Ids of `name`'s backups that env's releases in the state store name as taken before
-    their release command (meta "backups_before_release"): those made before records carried
-    `before_release`."""
-    out = set()
+def _taken_before(ctx, env, name: str) -> dict[str, str]:
+    """{backup id: the status of the release it was taken for} for `name`'s backups that
+    env's releases in the state store name as taken before their release command (meta
+    "backups_before_release"); also how backups made before records carried
+    `before_release` are known."""
+    out: dict[str, str] = {}
     try:
         releases = ctx.store.releases(env.name, limit=10_000)
     except Exception:  # an older or busy store: only the marked records are pruned
@@ -1243,7 +1254,7 @@ def _taken_before(ctx, env, name: str) -> set[str]:
     for rel in releases:
         bid = ((getattr(rel, "meta", None) or {}).get("backups_before_release") or {}).get(name)
         if bid:
-            out.add(bid)
+            out[bid] = str(getattr(rel, "status", "") or "")
     return out
 
 
@@ -1254,12 +1265,21 @@ def _prune_before(ctx, env, name: str, record: Backup, emit) -> str:
     emitted as a warning and the deploy goes on."""
     from cockpit.events import Message
 
-    legacy = _taken_before(ctx, env, name)
+    taken = _taken_before(ctx, env, name)
+
+    def before(b: Backup) -> bool:
+        return b.before_release or b.id in taken
+
     try:
         acc = env.accessories[name]
         bucket = Bucket(ctx.secrets, env, name) if acc.backup_bucket else None
-        pruned = prune(env.app.name, env.name, name, KEEP_BEFORE_RELEASE, bucket=bucket,
-                       only=lambda b: b.before_release or b.id in legacy, spare=(record.id,))
+        # a failed deploy's backup first: only the newest of those stays (retried broken
+        # migrations must not push out the backups taken before releases that served)
+        pruned = prune(env.app.name, env.name, name, 1, bucket=bucket,
+                       only=lambda b: before(b) and taken.get(b.id) == "failed",
+                       spare=(record.id,))
+        pruned += prune(env.app.name, env.name, name, KEEP_BEFORE_RELEASE, bucket=bucket,
+                        only=before, spare=(record.id,))
     except (ProviderError, UsageError) as exc:
         emit(Message(f"{name}: older backups taken before a release command were not pruned: "
                      f"{exc.what}", level="warning", env=env.name))

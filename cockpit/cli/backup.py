@@ -34,7 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "(without --every, `backup schedule ENV NAME` shows it)")
     p.add_argument("--dir", metavar="PATH", help="the backup folder (default: the state dir)")
     p.add_argument("--keep", type=int, metavar="N",
-                   help="then keep only the newest N verified backups (older ones are deleted)")
+                   help="then keep only the newest N verified backups made by `cockpit backup` "
+                        "(older ones are deleted; those taken before a release command keep "
+                        "their own retention); with `schedule`: how many the schedule keeps")
     p.set_defaults(func=run_backup)
 
     p = sub.add_parser("backups", parents=[common()],
@@ -209,10 +211,12 @@ def run_backup(args: argparse.Namespace) -> int:
     if args.keep is not None and record.verified:
         bucket = backups.Bucket(ctx.secrets, env, args.name) \
             if env.accessories[args.name].backup_bucket else None
-        data["pruned"] = backups.prune(env.app.name, env.name, args.name, args.keep, args.dir,
-                                       bucket)
+        data["pruned"] = backups.prune_made_by_backup(ctx, env, args.name, args.keep, args.dir,
+                                                      bucket)
         if data["pruned"]:
-            human += f"\nremoved {len(data['pruned'])} older backup(s): keeping {args.keep}"
+            human += (f"\nremoved {len(data['pruned'])} older backup(s) made by cockpit "
+                      f"backup, keeping the newest {args.keep}: {', '.join(data['pruned'])} "
+                      "(backups taken before a release command keep their own retention)")
     out.result(data, human=human)
     return 0 if record.verified else 1
 

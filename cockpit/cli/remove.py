@@ -60,6 +60,21 @@ def _typed(ctx, env, would: str) -> None:
                   hint=f"pass --confirm {env.name} (asked for every environment: it destroys)")
 
 
+def _local_backups(env) -> list[str]:
+    """A kept note per accessory whose backups this machine holds (cockpit.backups.folder):
+    a remove never deletes them, even with --volumes; they are the way back."""
+    from cockpit import backups
+
+    notes = []
+    for name in sorted(env.accessories):
+        found = backups.listing(env.app.name, env.name, name)
+        if found:
+            notes.append(f"{len(found)} backup(s) of {name} on this machine in "
+                         f"{backups.folder(env.app.name, env.name, name)} (cockpit backups "
+                         f"{env.name} {name} lists them; delete the folder to remove them)")
+    return notes
+
+
 def run(args: argparse.Namespace) -> int:
     from cockpit import pipeline
     from cockpit.errors import CockpitError
@@ -73,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     td = provider.remove_plan(env, accessories=args.accessories, volumes=args.volumes,
                               secrets=args.secrets)
     steps = td.steps()
+    td.kept.extend(_local_backups(env))
     out.emit(PlanShown(env=env.name, action="remove", steps=[s.to_dict() for s in steps]))
     for note in td.kept:
         out.emit(Message(f"kept: {note}", env=env.name))

@@ -189,3 +189,90 @@ def test_after_a_backup_before_the_release_command_the_older_ones_are_pruned(tmp
     assert backups._prune_before(ctx, prod, "postgres", new, said.append) == ""
     assert said == []  # no warning
     store.close()
+
+
+def test_retried_failed_deploys_do_not_push_out_the_backups_of_releases_that_served(
+        tmp_path, monkeypatch):
+    """A broken migration retried again and again takes a backup each time: of those, only
+    the newest stays, and the backups taken before releases that served are kept (a new
+    user's trial lost the only backup from before a real migration after 8 retries)."""
+    from types import SimpleNamespace
+
+    from cockpit.models import Release
+    from cockpit.state import Store
+
+    monkeypatch.setenv("COCKPIT_STATE_DIR", str(tmp_path))
+    prod = _config().env("prod")
+    where = backups.folder("shop", "prod", "postgres")
+    where.mkdir(parents=True)
+    store = Store(tmp_path / "state.db")
+
+    def make(bid: str, created: float, status: str) -> backups.Backup:
+        b = _make(where, bid, created, before_release=True)
+        b.app, b.env = "shop", "prod"
+        b.save()
+        store.save_release(Release(id=f"rel-{bid}", app="shop", env="prod", image="x",
+                                   digest="x", config_hash="x", status=status,
+                                   meta={"backups_before_release": {"postgres": bid}}))
+        return b
+
+    make("served1", 1.0, "superseded")
+    make("served2", 2.0, "healthy")
+    for i in range(3, 11):  # 8 failed retries
+        make(f"failed{i}", float(i), "failed")
+    new = _make(where, "new", 100.0, before_release=True)
+    new.app, new.env = "shop", "prod"
+    new.save()
+    ctx = SimpleNamespace(store=store, secrets=None)
+    text = backups._prune_before(ctx, prod, "postgres", new, [].append)
+    left = [b.id for b in backups.listing("shop", "prod", "postgres")]
+    assert left == ["new", "failed10", "served2", "served1"], (left, text)
+    assert "failed3" in text and "served1" not in text
+    store.close()
+
+
+def test_backup_keep_prunes_only_what_cockpit_backup_made(tmp_path, monkeypatch):
+    """`cockpit backup --keep 1` (a new user's trial: it deleted six backups taken before
+    release commands on prod): the backups taken before a release command, marked or named
+    by a release, stay."""
+    from types import SimpleNamespace
+
+    from cockpit.models import Release
+    from cockpit.state import Store
+
+    monkeypatch.setenv("COCKPIT_STATE_DIR", str(tmp_path))
+    prod = _config().env("prod")
+    where = backups.folder("shop", "prod", "postgres")
+    where.mkdir(parents=True)
+    for bid, created, before in (("m1", 1.0, False), ("r2", 2.0, True), ("legacy", 3.0, False),
+                                 ("m4", 4.0, False), ("m5", 5.0, False)):
+        b = _make(where, bid, created, before_release=before)
+        b.app, b.env = "shop", "prod"
+        b.save()
+    store = Store(tmp_path / "state.db")
+    store.save_release(Release(id="rel1", app="shop", env="prod", image="x", digest="x",
+                               config_hash="x", meta={"backups_before_release": {
+                                   "postgres": "legacy"}}))
+    ctx = SimpleNamespace(store=store, secrets=None)
+    assert backups.prune_made_by_backup(ctx, prod, "postgres", 1) == ["m4", "m1"]
+    assert [b.id for b in backups.listing("shop", "prod", "postgres")] == [
+        "m5", "legacy", "r2"]
+    store.close()
+
+
+def test_a_remove_plan_keeps_this_machines_backups_and_says_where(tmp_path, monkeypatch):
+    """`cockpit remove ... --volumes` never deletes the local backups (a new user's trial
+    found them left unmentioned): the plan lists them as kept, with their folder."""
+    from cockpit.cli.remove import _local_backups
+
+    monkeypatch.setenv("COCKPIT_STATE_DIR", str(tmp_path))
+    prod = _config().env("prod")
+    assert _local_backups(prod) == []
+    where = backups.folder("shop", "prod", "postgres")
+    where.mkdir(parents=True)
+    b = _make(where, "b1", 1.0)
+    b.app, b.env = "shop", "prod"
+    b.save()
+    [note] = _local_backups(prod)
+    assert note.startswith("1 backup(s) of postgres on this machine in ")
+    assert str(where) in note and "cockpit backups prod postgres" in note
