@@ -380,7 +380,10 @@ def _env_file_says(env) -> str:
         parts.append(f"{len(env.plain_env)} plain variable(s) from cockpit.toml")
     if env.secret_names:
         parts.append(f"{len(env.secret_names)} secret(s) from the keyring")
-    return " and ".join(parts) or "no variables"
+    urls = sorted(acc.url_var for acc in env.accessories.values())
+    if urls:
+        parts.append("the accessories' URLs (" + ", ".join(urls) + ")")
+    return ", ".join(parts) or "no variables"
 
 
 def volume_mounts(env) -> dict[str, str]:
