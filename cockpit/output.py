@@ -15,6 +15,7 @@ import json
 import re
 import sys
 import threading
+from collections import deque
 from typing import IO, Any
 
 from cockpit.errors import CockpitError
@@ -33,6 +34,9 @@ from cockpit.events import (
 )
 from cockpit.redaction import redact, redact_any
 
+SHOWN_MEMORY = 200
+"""Log lines per source the human renderer remembers having shown: an error whose `logs` are
+the last of them (a failed release command's tail, at most 30 lines) does not print them again."""
 LINE_LIMIT = 16 * 1024
 """Characters of one log line shown (CLI and TUI); the rest is replaced by a "… (N bytes cut)"
 mark. A 1 MB line froze the logs screen for a minute on wrap; 16 Ki characters wrap in ~200 rows
@@ -137,6 +141,9 @@ class HumanRenderer:
         self._running: dict[str, str] = {}
         self._status = None
         self._boot: dict[str | None, Any] = {}  # env -> cockpit.gate.BootWait of its gate
+        # source -> the last SHOWN_MEMORY log lines shown from it, so an error's `logs` that
+        # were just printed as they came (a release command's output) are not printed again
+        self._shown: dict[str, deque[str]] = {}
 
     def _line(self, markup: str, console=None) -> None:
         """`markup` is ours; every user-supplied piece in it went through `_e` first."""
@@ -191,6 +198,7 @@ class HumanRenderer:
             else:
                 self._line(f"{env}[yellow]–[/] {_e(event.step)} skipped: {_e(event.reason)}")
         elif isinstance(event, LogLine):
+            self._shown.setdefault(event.source, deque(maxlen=SHOWN_MEMORY)).append(event.line)
             self._line(f"[dim]{_e(event.source)} |[/] {_log(event.line)}")
         elif isinstance(event, HealthSample):
             from cockpit.gate import BootWait
@@ -235,7 +243,12 @@ class HumanRenderer:
     def error(self, exc: CockpitError) -> None:
         self.close()
         self._line(f"[red]error:[/] {_e(exc.message)}")
-        if getattr(exc, "logs", None):
+        logs = list(getattr(exc, "logs", None) or [])
+        above = next((source for source, shown in self._shown.items()
+                      if logs and list(shown)[-len(logs):] == logs), None)
+        if above is not None:  # just printed as it ran: --json's error still carries them
+            self._line(f"its output is above (the lines marked \"{_e(above)} |\")")
+        elif logs:
             self._line("last log lines:")
             for line in exc.logs:
                 self._line(f"  {_log(line)}")

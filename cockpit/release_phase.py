@@ -6,6 +6,8 @@ line, and which release keeps serving. Nothing heavy is imported here.
 
 from __future__ import annotations
 
+import re
+
 from cockpit.errors import ProviderError
 
 RELEASE_TAIL = 30  # output lines a failed release command reports
@@ -24,6 +26,37 @@ SCHEME_FIX = ('set url_scheme = "postgresql+psycopg" (psycopg 3), "postgresql+as
               '"postgresql" (psycopg2) in the [accessories.<name>] table of the Postgres '
               "accessory in cockpit.toml (`cockpit scan --fix` writes it from the app's "
               "dependencies), then deploy again")
+
+
+HEADLINE_LIMIT = 300  # characters of the output line quoted in the error's headline
+# A line that says what went wrong: a Python/Ruby/JS exception (`django.db.utils.ProgrammingError:
+# ...`, `psycopg2.errors.UndefinedTable: ...`, `ActiveRecord::StatementInvalid: ...`,
+# `Error: P1001: ...`), a tool's `error:`/`fatal:`/`panic:` line, or a database's `ERROR:` /
+# `FATAL:` anywhere in the line (psql prints `psql:file.sql:3: ERROR:  relation ...`).
+_TELLING = re.compile(
+    r"^(?:(?:[A-Za-z_]\w*(?:\.|::))*[A-Za-z_]\w*(?:Error|Exception|Exit|Interrupt)"
+    r"|(?:[A-Za-z_]\w*(?:\.|::))+[A-Z]\w*"
+    r"|[Ee]rror|[Ff]atal|[Pp]anic)(?:\[\w+\])?:"
+    r"|\b(?:ERROR|FATAL|PANIC):")
+# Lines a tool prints after its error that say nothing about it (never the headline)
+_FOOTERS = re.compile(
+    r"^\(Background on this error at: |^\[SQL: |^\[parameters: |^\(See full trace by running"
+    r"|^Tasks: TOP => |^Node\.js v\d|^npm ERR! A complete log of this run"
+    r"|^npm ERR! +/\S+-debug(?:-\d+)?\.log$")
+
+
+def headline(logs: list[str]) -> str:
+    """The output line a failed command's error quotes: the last line that looks like an
+    exception or error (`_TELLING`: `SomethingError: ...`, `Exception: ...`, `error: ...`,
+    `ERROR: ...`, `FATAL: ...`, `fatal: ...`) that is not a known footer (`_FOOTERS`, such as
+    SQLAlchemy's `(Background on this error at: https://sqlalche.me/...)`), else the last
+    non-empty line that is not a footer, else the last non-empty line, else "no output".
+    Stripped, and cut to HEADLINE_LIMIT characters (`logs` keeps it whole)."""
+    lines = [line.strip() for line in logs if line.strip()]
+    said = [line for line in lines if not _FOOTERS.search(line)]
+    pick = next((line for line in reversed(said) if _TELLING.search(line)), None)
+    pick = pick or (said[-1] if said else lines[-1] if lines else "no output")
+    return pick if len(pick) <= HEADLINE_LIMIT else pick[:HEADLINE_LIMIT - 1] + "…"
 
 
 def hint_for(logs: list[str]) -> str:
@@ -55,11 +88,12 @@ class ReleaseCommandFailed(ProviderError):
 def failure(release_id: str, status: int | None, logs: list[str], previous_id: str | None, *,
             where: str, why: str | None = None) -> ReleaseCommandFailed:
     """The error for a failed release command of `release_id`: `status` the exit status (None
-    with `why` when it never exited), `logs` its last output lines, `previous_id` the release
-    that keeps serving (None: nothing serves yet)."""
+    with `why` when it never exited), `logs` its last output lines (the headline quotes the
+    most telling one: `headline`), `previous_id` the release that keeps serving (None: nothing
+    serves yet)."""
     serving = (f"release {previous_id} keeps serving" if previous_id
                else "nothing serves yet")
-    last = logs[-1] if logs else "(no output)"
+    last = headline(logs)
     how = f"exited with status {status}" if status is not None else (why or "failed")
     return ReleaseCommandFailed(
         f"the release command of release {release_id} {how} ({last}); the new release was "
