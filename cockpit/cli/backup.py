@@ -25,7 +25,16 @@ from cockpit.cli._common import common, load_context, renderer
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("backup", parents=[common(trust=True)],
                        help="back up an accessory to a local folder, verified by a restore "
-                            "(`backup schedule ENV NAME --every 24h`: on the host)")
+                            "(`backup schedule ENV NAME --every 24h`: on the host)",
+                       usage="cockpit backup ENV NAME [--keep N] | "
+                             "cockpit backup schedule ENV NAME [--every PERIOD] [--keep N]",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, description=(
+                           "Back up an accessory (Postgres pg_dump, Redis RDB) to a local "
+                           "folder and verify it by restoring it\ninto a scratch instance: "
+                           "exit 1 when it does not restore. `schedule` runs them on the host "
+                           "instead.\n--keep N deletes older backups made by `cockpit backup` "
+                           "only, never those taken before a release.\n"
+                           "Example: cockpit backup prod postgres --keep 7"))
     p.add_argument("env", help="the environment (or `schedule`, then ENV NAME)")
     p.add_argument("name", help="the accessory, e.g. postgres")
     p.add_argument("rest", nargs="?", help=argparse.SUPPRESS)
@@ -40,19 +49,31 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_backup)
 
     p = sub.add_parser("backups", parents=[common()],
-                       help="list an accessory's backups with size, age and verification")
-    p.add_argument("env")
-    p.add_argument("name")
-    p.add_argument("--dir", metavar="PATH")
+                       help="list an accessory's backups with size, age and verification",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, description=(
+                           "List an accessory's backups (this machine's, the host schedule's, "
+                           "a cluster's claim) with size,\nage and whether a restore verified "
+                           "them. It only reads: nothing is changed.\n"
+                           "Example: cockpit backups prod postgres"))
+    p.add_argument("env", help="the environment, e.g. prod")
+    p.add_argument("name", help="the accessory, e.g. postgres")
+    p.add_argument("--dir", metavar="PATH", help="the backup folder (default: the state dir)")
     p.set_defaults(func=run_list)
 
     p = sub.add_parser("restore", parents=[common(confirm=True, trust=True)],
-                       help="restore an accessory from a backup into a fresh volume")
-    p.add_argument("env")
-    p.add_argument("name")
+                       help="restore an accessory from a backup into a fresh volume",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, description=(
+                           "Verify a backup, restore it into a fresh volume and switch the "
+                           "accessory to it; the old volume\nis kept (`cockpit accessories "
+                           "volumes`). A protected environment needs --confirm ENV.\n"
+                           "Example: cockpit restore prod postgres --from 20261130T020306Z "
+                           "--confirm prod"))
+    p.add_argument("env", help="the environment, e.g. prod")
+    p.add_argument("name", help="the accessory to restore, e.g. postgres")
     p.add_argument("--from", dest="source", required=True, metavar="BACKUP",
                    help="a backup id from `cockpit backups`, or a backup file")
-    p.add_argument("--dir", metavar="PATH")
+    p.add_argument("--dir", metavar="PATH",
+                   help="the backup folder to look in (default: the state dir)")
     p.set_defaults(func=run_restore)
 
 
