@@ -30,8 +30,14 @@ from cockpit.cli._common import common, load_context, renderer
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("remove", parents=[common(confirm=True, dry_run=True, trust=True)],
                        help="remove an environment from its target (containers, edge route, "
-                            "switch entry, ports, host files; Kubernetes objects; Fly machines)")
-    p.add_argument("env")
+                            "switch entry, ports, host files; Kubernetes objects; Fly machines)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, description=(
+                           "Take an environment off its target: it shows a plan read from live "
+                           "state, then removes what\ncockpit made. Always needs the name typed "
+                           "(--confirm ENV); accessories, volumes (data lost) and\nsecrets go "
+                           "only with their own flag.\n"
+                           "Example: cockpit remove staging --confirm staging --dry-run"))
+    p.add_argument("env", help="the environment to remove, e.g. staging")
     p.add_argument("--accessories", action="store_true",
                    help="also remove the accessories' containers and network, or StatefulSets "
                         "and Services (data kept)")
