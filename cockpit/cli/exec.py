@@ -58,8 +58,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("exec", parents=[common(confirm=True, trust=True)],
                        usage="cockpit exec ENV [-i] [--confirm ENV] [--json] -- CMD [ARGS...]",
                        help="run a one-off command in a container of the serving release "
-                            "(cockpit exec ENV -- CMD...)")
-    p.add_argument("env")
+                            "(cockpit exec ENV -- CMD...)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, description=(
+                           "Run a one-off command beside the app: the serving release's image "
+                           "with its config, secrets and\naccessories. Output is shown with the "
+                           "secrets' exact values masked; a protected environment needs\n"
+                           "--confirm ENV; each run is audited (the command, never its output).\n"
+                           "Example: cockpit exec staging -- python manage.py showmigrations"))
+    p.add_argument("env", help="the environment, e.g. staging")
     p.add_argument("-i", "--interactive", action="store_true",
                    help="forward stdin (with a terminal when stdin is one)")
     p.set_defaults(func=run)
