@@ -322,6 +322,15 @@ def run_accessory(args: argparse.Namespace, ctx, env, out) -> int:
                              hint=f"cockpit accessories exec {env.name} {name} -- CMD")
         argv = extra
     else:
+        if not extra and not args.interactive and not sys.stdin.isatty():
+            # nothing to run and stdin not forwarded: the client would read nothing and
+            # exit 0 with no output (piped SQL silently ignored)
+            raise UsageError(
+                f"{action} got no command and its input is not a terminal: nothing would run",
+                hint=f"pass -i to send your input (cockpit accessories {action} {env.name} "
+                     f"{name} -i < file), or the command after -- (cockpit accessories "
+                     f"{action} {env.name} {name} -- "
+                     + ("-c 'select 1'" if action == "psql" else "ping") + ")")
         argv = ["sh", "-c", CLIENTS[action][1], "sh", *extra]
     line = f"{name}: " + " ".join([action if action != "exec" else "", *extra]).strip()
     pipeline.confirm(ctx, env, f"accessories {action}",

@@ -141,6 +141,9 @@ def test_psql_runs_as_the_apps_role_and_reads_a_script(site):
     script = site.ok("accessories", "psql", "staging", "-i", "--", "-tA",
                      stdin="select 40 + 2;\n")
     assert script.stdout.strip() == "42"
+    # piped input without -i would be ignored silently: refused, saying how
+    piped = site("accessories", "psql", "staging", stdin="select 40 + 2;\n")
+    assert piped.returncode == 2 and "-i" in piped.stderr and "nothing would run" in piped.stderr
     # the password is on no command line: not in the container's process list, not in output
     ps = docker("exec", f"cockpit-{APP}-staging-postgres", "sh", "-c",
                 "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '", check=False)
