@@ -21,10 +21,17 @@ from cockpit.cli._common import common, load_context, renderer
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("accessories", parents=[common(confirm=True, trust=True)],
-                       help="status, logs and restart of an environment's accessories")
+                       help="status, logs and restart of an environment's accessories",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, description=(
+                           "Look after an environment's Postgres and Redis: status, logs, "
+                           "restart, their volumes, and\ncommands (exec, psql, redis-cli) in "
+                           "an accessory's container. restart and drop-volume need\n"
+                           "--confirm ENV on a protected environment; drop-volume never "
+                           "removes the volume in use.\n"
+                           "Example: cockpit accessories psql prod postgres -- -c 'select 1'"))
     p.add_argument("action", choices=["status", "logs", "restart", "volumes", "drop-volume",
                                       "exec", "psql", "redis-cli"])
-    p.add_argument("env")
+    p.add_argument("env", help="the environment, e.g. prod")
     p.add_argument("name", nargs="?", help="one accessory (default: all)")
     p.add_argument("-i", "--interactive", action="store_true",
                    help="exec: forward stdin (with a terminal when stdin is one)")
