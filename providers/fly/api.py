@@ -254,7 +254,9 @@ class FlyApi:
              op: str | None = None) -> dict[str, Any]:
         params: dict[str, Any] = {"state": state, "timeout": max(1, min(60, int(timeout)))}
         if instance_id:
-            params["version"] = instance_id  # the reference's name; fly-go sends instance_id
+            # `version` (the Machines API reference); older docs and clients call the same
+            # parameter `instance_id`. Required for a wait on `stopped` (400 without it).
+            params["version"] = instance_id
         return self.request(
             "GET", self.m(mid) + "/wait", op=op or f"wait for {state}", machine=mid,
             params=params, timeout=params["timeout"] + 15,
